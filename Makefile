@@ -1,0 +1,106 @@
+# pgbatchd: build the daemon, its sanitizer twin, the tests, the demo and the bench.
+
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+SHAREDIR ?= $(PREFIX)/share/pgbatchd
+MANDIR   ?= $(PREFIX)/share/man
+DESTDIR  ?=
+PYTHON   ?= /usr/bin/python3
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PKGS     = libevent openssl libpq
+# Evaluated lazily: on a fresh machine `make test` installs the packages first.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN     = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+BASE     = -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) -MMD -MP
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=all -O1 -g
+
+# protocol/ and conf/ are pure; proxy/ and sink/ hold the daemon. Everything but
+# main.c goes into a library that the unit tests link too.
+LIB_SRC  = $(sort $(wildcard protocol/*.c conf/*.c sink/*.c) $(filter-out proxy/main.c,$(wildcard proxy/*.c)))
+UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
+UNITS    = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
+
+REL_OBJ  = $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
+ASAN_OBJ = $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
+
+.PHONY: all asan units test check-unit check-integration demo bench clean install deps help
+.DEFAULT_GOAL := all
+
+all: pgbatchd
+
+help:
+	@echo "make            build ./pgbatchd"
+	@echo "make test       install missing packages, build, run unit + integration tests (also under ASan/UBSan)"
+	@echo "make demo       throwaway PostgreSQL + pgbatchd + the seed's scenario"
+	@echo "make bench      throughput ratios against direct PostgreSQL and PgBouncer"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+
+deps:
+	@scripts/deps.sh
+
+build/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(CFLAGS) -c $< -o $@
+
+build/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(SANFLAGS) -c $< -o $@
+
+build/rel/libpgbatchd.a: $(REL_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/asan/libpgbatchd.a: $(ASAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+pgbatchd: build/rel/proxy/main.o build/rel/libpgbatchd.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+build/asan/pgbatchd: build/asan/proxy/main.o build/asan/libpgbatchd.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+asan: build/asan/pgbatchd
+
+# Unit tests run with the sanitizers on. libpg_query is the recognizer's oracle.
+build/asan/tests/%: tests/unit/%.c build/asan/libpgbatchd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(SANFLAGS) -o $@ $< build/asan/libpgbatchd.a $(PKG_LIBS) -lcmocka -lpg_query -lm
+
+units: $(patsubst %,build/asan/tests/%,$(UNITS))
+
+check-unit: units
+	@set -e; for t in $(UNITS); do echo "== $$t"; build/asan/tests/$$t; done
+
+# Integration tests: a real PostgreSQL 15 per test module, real clients.
+# PGBATCHD selects the binary; by default the ASan build, then the release build.
+check-integration: pgbatchd asan
+	PGBATCHD=$(CURDIR)/build/asan/pgbatchd $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+test: deps
+	$(MAKE) all asan units
+	$(MAKE) check-unit
+	$(MAKE) check-integration
+
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh
+
+bench: deps
+	$(MAKE) all
+	tests/bench/bench.sh
+
+install: pgbatchd
+	install -D -m 0755 pgbatchd $(DESTDIR)$(BINDIR)/pgbatchd
+	install -D -m 0644 conf/pgbatchd.ini $(DESTDIR)$(SHAREDIR)/pgbatchd.ini
+	install -D -m 0644 conf/userlist.txt $(DESTDIR)$(SHAREDIR)/userlist.txt
+	install -D -m 0644 docs/pgbatchd.1 $(DESTDIR)$(MANDIR)/man1/pgbatchd.1
+
+clean:
+	rm -rf build pgbatchd
+
+-include $(shell find build -name '*.d' 2>/dev/null)

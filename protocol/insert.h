@@ -1,0 +1,77 @@
+/* The INSERT recognizer: PostgreSQL lexical rules over one Query's SQL text, no sockets. */
+#ifndef PGBATCHD_PROTOCOL_INSERT_H
+#define PGBATCHD_PROTOCOL_INSERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* What a recognized value was written as. */
+enum ins_kind {
+	INS_STRING = 0,  /* a string constant in any spelling ('', E'', U&'', $$), decoded */
+	INS_NUMBER,      /* integer or decimal constant, text as written (a leading '-' kept) */
+	INS_BOOL,        /* TRUE / FALSE: text is "true" / "false" */
+	INS_NULL,        /* NULL (also NULL::type): text is NULL */
+	INS_DEFAULT,     /* DEFAULT: text is NULL */
+};
+
+struct ins_value {
+	enum ins_kind kind;
+	const char *text;   /* NUL-terminated decoded value; NULL for INS_NULL / INS_DEFAULT */
+	size_t len;         /* bytes in text (may contain NULs only if the SQL did: it cannot) */
+	const char *cast;   /* typed literal's type as written, normalized ("timestamp with time
+	                       zone", "int4[]", "varchar(10)"), or NULL when there is no cast */
+};
+
+/* An identifier after removing quotes (and "" doubling, U&"" escapes), in its raw
+ * case. `quoted` tells whether it was written in double quotes. */
+struct ins_name {
+	const char *name;   /* NULL when absent (no schema given) */
+	bool quoted;
+};
+
+struct ins_stmt {
+	struct ins_name schema;
+	struct ins_name table;
+	int ncols;                  /* 0 when the INSERT has no column list */
+	struct ins_name *cols;
+	int nrows;
+	int nvals;                  /* values per row; == ncols when ncols > 0 */
+	struct ins_value *values;   /* nrows * nvals, row-major */
+	void *arena;                /* private: owns every string above */
+};
+
+/* Why a statement is not interceptable (INS_OK when it is). */
+enum ins_reason {
+	INS_OK = 0,
+	INS_NOT_INSERT,      /* not an INSERT at all */
+	INS_MULTI_STMT,      /* several statements in one Query */
+	INS_WITH,            /* WITH ... INSERT */
+	INS_SELECT,          /* INSERT ... SELECT / DEFAULT VALUES / other source than VALUES */
+	INS_RETURNING,
+	INS_ON_CONFLICT,
+	INS_OVERRIDING,      /* OVERRIDING SYSTEM|USER VALUE */
+	INS_EXPRESSION,      /* a value that is an expression, function call, sub-select, parameter */
+	INS_SHAPE,           /* rows of different lengths, more values than columns, alias, indirection */
+	INS_SYNTAX,          /* anything the recognizer cannot lex or parse */
+	INS_REASON_COUNT
+};
+
+/* Parses sql[0..len). On INS_OK fills *out (free it with ins_stmt_free);
+ * otherwise *out is left empty and needs no freeing. */
+enum ins_reason ins_parse(const char *sql, size_t len, struct ins_stmt *out)
+	__attribute__((warn_unused_result));
+void ins_stmt_free(struct ins_stmt *st);
+
+/* A short stable name for a reason ("expression", "returning", ...). */
+const char *ins_reason_name(enum ins_reason r);
+
+/* Cheap test: does the text start (after whitespace and comments) with INSERT? */
+bool ins_looks_like_insert(const char *sql, size_t len);
+
+/* Identifier resolution: casesensitive=0 folds unquoted names to lower case
+ * (ASCII, as PostgreSQL does) and keeps quoted ones; casesensitive=1 keeps
+ * every name as written. Writes a NUL-terminated copy into buf (truncated to
+ * buflen-1) and returns buf. */
+char *ins_name_resolve(const struct ins_name *n, bool casesensitive, char *buf, size_t buflen);
+
+#endif

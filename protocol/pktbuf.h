@@ -1,0 +1,60 @@
+/* Packet builder: v3 messages assembled in a growable buffer with a sticky error flag. */
+#ifndef PGBATCHD_PROTOCOL_PKTBUF_H
+#define PGBATCHD_PROTOCOL_PKTBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Every put is a no-op once `failed` is set (allocation failure, or a message
+ * longer than PKT_MAX_LEN); callers check pkt_ok() once at the end. */
+struct pktbuf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	size_t msg_start;   /* offset of the open message's length field, or SIZE_MAX */
+	bool failed;
+};
+
+#define PKT_MAX_LEN ((size_t)0x3fffffff)
+
+void pkt_init(struct pktbuf *pb);
+void pkt_free(struct pktbuf *pb);
+void pkt_reset(struct pktbuf *pb);
+bool pkt_ok(const struct pktbuf *pb) __attribute__((warn_unused_result));
+
+/* Opens a message; type 0 opens an untyped one (startup-family packets). */
+void pkt_begin(struct pktbuf *pb, char type);
+/* Closes the open message, writing its length. */
+void pkt_end(struct pktbuf *pb);
+
+void pkt_put_u8(struct pktbuf *pb, uint8_t v);
+void pkt_put_u16(struct pktbuf *pb, uint16_t v);
+void pkt_put_u32(struct pktbuf *pb, uint32_t v);
+void pkt_put_bytes(struct pktbuf *pb, const void *p, size_t n);
+void pkt_put_cstring(struct pktbuf *pb, const char *s);
+
+/* One helper per message the proxy writes itself. */
+void pkt_auth(struct pktbuf *pb, uint32_t code, const void *data, size_t n);
+void pkt_auth_sasl_mechs(struct pktbuf *pb, const char *const *mechs);
+void pkt_parameter_status(struct pktbuf *pb, const char *name, const char *value);
+void pkt_backend_key(struct pktbuf *pb, uint32_t pid, uint32_t key);
+void pkt_ready(struct pktbuf *pb, char tx_status);
+void pkt_command_complete(struct pktbuf *pb, const char *tag);
+/* severity: "ERROR", "FATAL", "WARNING", "NOTICE"; detail/hint may be NULL. */
+void pkt_error(struct pktbuf *pb, const char *severity, const char *sqlstate,
+	       const char *message, const char *detail, const char *hint);
+void pkt_notice(struct pktbuf *pb, const char *severity, const char *sqlstate,
+		const char *message, const char *detail);
+
+/* Frontend messages the proxy sends to a backend. params: NULL-terminated
+ * key, value, key, value, ... list. */
+void pkt_startup(struct pktbuf *pb, const char *const *params);
+void pkt_cancel_request(struct pktbuf *pb, uint32_t pid, uint32_t key);
+void pkt_password(struct pktbuf *pb, const char *password);
+void pkt_sasl_initial(struct pktbuf *pb, const char *mech, const void *data, size_t n);
+void pkt_sasl_response(struct pktbuf *pb, const void *data, size_t n);
+void pkt_terminate(struct pktbuf *pb);
+void pkt_query(struct pktbuf *pb, const char *sql);
+
+#endif

@@ -1,0 +1,462 @@
+/* Backend connections: connect, log in as the client's user, relay backend -> client. */
+#include "proxy/backend.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "conf/config.h"
+#include "protocol/auth.h"
+#include "protocol/pktbuf.h"
+#include "protocol/reader.h"
+#include "proxy/client.h"
+#include "proxy/daemon.h"
+#include "proxy/log.h"
+
+#define LOGIN_MSG_MAX (1024 * 1024)
+
+static void backend_read_cb(struct bufferevent *bev, void *arg);
+static void backend_write_cb(struct bufferevent *bev, void *arg);
+static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
+static void backend_relay(struct backend *be);
+
+static void set_state(struct backend *be, enum backend_state to)
+{
+	static const unsigned allowed[] = {
+		[BE_CONNECTING] = 1u << BE_LOGIN | 1u << BE_CLOSED,
+		[BE_LOGIN] = 1u << BE_ACTIVE | 1u << BE_CLOSED,
+		[BE_ACTIVE] = 1u << BE_CLOSED,
+		[BE_CLOSED] = 0,
+	};
+
+	if (!(allowed[be->state] & (1u << to))) {
+		log_error(be->prefix, "illegal backend state change %d -> %d", be->state, to);
+		abort();
+	}
+	be->state = to;
+}
+
+static size_t out_high(const struct backend *be)
+{
+	size_t n = (size_t)be->client->d->cfg->io_buffer_size * 4;
+	return n < 65536 ? 65536 : n;
+}
+
+struct evbuffer *backend_output(struct backend *be)
+{
+	return bufferevent_get_output(be->bev);
+}
+
+bool backend_output_full(const struct backend *be)
+{
+	return evbuffer_get_length(bufferevent_get_output(be->bev)) > out_high(be);
+}
+
+bool backend_open(struct client *c)
+{
+	struct daemon *d = c->d;
+	struct backend *be = calloc(1, sizeof(*be));
+
+	if (be == NULL)
+		return false;
+	be->client = c;
+	snprintf(be->prefix, sizeof(be->prefix), "S-%llu %s/%s@%s", (unsigned long long)c->id,
+		 c->database, c->user, d->backend_name);
+	be->bev = bufferevent_socket_new(d->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (be->bev == NULL) {
+		free(be);
+		return false;
+	}
+	bufferevent_set_max_single_read(be->bev, (size_t)d->cfg->io_buffer_size);
+	bufferevent_setwatermark(be->bev, EV_WRITE, out_high(be) / 2, 0);
+	bufferevent_setcb(be->bev, backend_read_cb, backend_write_cb, backend_event_cb, be);
+	c->be = be;
+	if (bufferevent_socket_connect(be->bev, (struct sockaddr *)&d->backend_sa, (int)d->backend_salen) < 0) {
+		log_info(be->prefix, "connect failed: %s", strerror(errno));
+		bufferevent_free(be->bev);
+		free(be);
+		c->be = NULL;
+		return false;
+	}
+	bufferevent_enable(be->bev, EV_READ | EV_WRITE);
+	return true;
+}
+
+void backend_close(struct backend *be, const char *reason)
+{
+	evutil_socket_t fd = bufferevent_getfd(be->bev);
+
+	log_info(be->prefix, "closing backend connection: %s", reason);
+	if (be->state == BE_ACTIVE && fd >= 0 && be->stream_left == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(be->bev)) == 0) {
+		/* Five bytes fit in any socket buffer; the session ends cleanly. */
+		static const char terminate[5] = { 'X', 0, 0, 0, 4 };
+		ssize_t w = send(fd, terminate, sizeof(terminate), MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w;
+	}
+	if (be->client && be->client->be == be)
+		be->client->be = NULL;
+	bufferevent_free(be->bev);
+	scram_client_free(be->scram);
+	free(be);
+}
+
+void backend_kick(struct backend *be)
+{
+	if (be->state != BE_ACTIVE)
+		return;
+	be->paused_for_client = false;
+	be->paused_for_queue = false;
+	bufferevent_enable(be->bev, EV_READ);
+	backend_relay(be);
+}
+
+/* ----------------------------------------------------------------- login -- */
+
+static void send_pkt(struct backend *be, struct pktbuf *pb)
+{
+	if (pkt_ok(pb))
+		evbuffer_add(bufferevent_get_output(be->bev), pb->data, pb->len);
+	pkt_free(pb);
+}
+
+static void send_startup(struct backend *be)
+{
+	struct pktbuf pb;
+
+	pkt_init(&pb);
+	pkt_startup(&pb, (const char *const *)be->client->params);
+	send_pkt(be, &pb);
+}
+
+/* The password the proxy logs in with: the auth_file entry for the user, else
+ * [backend] password when the user is [backend] username. */
+static const char *login_secret(struct backend *be)
+{
+	struct client *c = be->client;
+	const struct config *cfg = c->d->cfg;
+	const char *s = c->d->users ? userlist_find(c->d->users, c->user) : NULL;
+
+	if (s == NULL && cfg->username && strcmp(cfg->username, c->user) == 0)
+		s = cfg->password;
+	if (s == NULL && cfg->backend.user && strcmp(cfg->backend.user, c->user) == 0)
+		s = cfg->backend.password;
+	return s;
+}
+
+/* Fails the login: the client gets a FATAL, both connections close. */
+static void login_failed(struct backend *be, const char *sqlstate, const char *message, const char *detail)
+{
+	struct client *c = be->client;
+
+	log_info(be->prefix, "backend login failed: %s%s%s", message, detail ? ": " : "", detail ? detail : "");
+	client_fatal(c, sqlstate, message, detail);
+}
+
+static bool plain_password(struct backend *be, const char **pw)
+{
+	const char *s = login_secret(be);
+
+	if (s == NULL) {
+		login_failed(be, "28P01", "password authentication failed for the backend",
+			     "pgbatchd has no password for this user (auth_file, or [backend] password)");
+		return false;
+	}
+	if (auth_secret_kind(s) != AUTH_SECRET_PLAIN) {
+		login_failed(be, "28P01", "password authentication failed for the backend",
+			     "the backend asks for a password method that needs the plain password, "
+			     "and auth_file holds only a hash for this user");
+		return false;
+	}
+	*pw = s;
+	return true;
+}
+
+static bool sasl_has_scram(const uint8_t *p, size_t n)
+{
+	struct pktreader r;
+	const char *mech;
+	size_t len;
+
+	rd_init(&r, p, n);
+	while (rd_cstring(&r, &mech, &len) && len > 0)
+		if (strcmp(mech, SCRAM_MECHANISM) == 0)
+			return true;
+	return false;
+}
+
+/* One authentication request from the backend. False when the login failed. */
+static bool login_auth(struct backend *be, const uint8_t *body, uint32_t len)
+{
+	struct pktreader r;
+	uint32_t code;
+	const uint8_t *rest;
+	const char *pw, *out;
+	size_t outlen, restlen;
+	char md5[AUTH_MD5_LEN + 1];
+	struct pktbuf pb;
+	char msg[128];
+
+	rd_init(&r, body, len);
+	if (!rd_u32(&r, &code)) {
+		login_failed(be, "08P01", "backend sent an invalid authentication request", NULL);
+		return false;
+	}
+	restlen = rd_remaining(&r);
+	rest = body + 4;
+	pkt_init(&pb);
+	switch (code) {
+	case 0:
+		log_debug(be->prefix, "backend login authenticated");
+		return true;
+	case 3:
+		if (!plain_password(be, &pw))
+			return false;
+		pkt_password(&pb, pw);
+		break;
+	case 5:
+		pw = login_secret(be);
+		if (restlen != 4 || pw == NULL ||
+		    !auth_md5_response(pw, be->client->user, rest, md5)) {
+			login_failed(be, "28P01", "password authentication failed for the backend",
+				     pw == NULL ? "pgbatchd has no password for this user" :
+				     "auth_file's secret for this user cannot answer md5");
+			return false;
+		}
+		pkt_password(&pb, md5);
+		break;
+	case 10:
+		if (!sasl_has_scram(rest, restlen)) {
+			login_failed(be, "08004", "backend offers no supported SASL mechanism", NULL);
+			return false;
+		}
+		if (!plain_password(be, &pw))
+			return false;
+		scram_client_free(be->scram);
+		be->scram = scram_client_new(pw, NULL);
+		if (be->scram == NULL || !scram_client_first(be->scram, &out, &outlen)) {
+			login_failed(be, "53200", "out of memory", NULL);
+			return false;
+		}
+		pkt_sasl_initial(&pb, SCRAM_MECHANISM, out, outlen);
+		break;
+	case 11:
+		if (be->scram == NULL ||
+		    !scram_client_final(be->scram, (const char *)rest, restlen, &out, &outlen)) {
+			login_failed(be, "08P01", "SCRAM exchange with the backend failed",
+				     be->scram ? auth_err_str(scram_client_error(be->scram)) : NULL);
+			return false;
+		}
+		pkt_sasl_response(&pb, out, outlen);
+		break;
+	case 12:
+		if (be->scram == NULL || !scram_client_verify(be->scram, (const char *)rest, restlen)) {
+			login_failed(be, "08P01", "SCRAM exchange with the backend failed",
+				     be->scram ? auth_err_str(scram_client_error(be->scram)) : NULL);
+			return false;
+		}
+		scram_client_free(be->scram);
+		be->scram = NULL;
+		return true;
+	default:
+		snprintf(msg, sizeof(msg), "backend requested an unsupported authentication method (%u)", code);
+		login_failed(be, "08004", msg, NULL);
+		return false;
+	}
+	send_pkt(be, &pb);
+	return true;
+}
+
+/* Login phase: answer authentication, pass everything else to the client. */
+static void backend_login(struct backend *be)
+{
+	struct evbuffer *in = bufferevent_get_input(be->bev);
+	struct client *c = be->client;
+	struct pktreader r;
+	uint8_t type, *p;
+	uint32_t len;
+	size_t total;
+
+	while (be->state == BE_LOGIN) {
+		if (evbuffer_get_length(in) < PKT_HDR_LEN)
+			return;
+		p = evbuffer_pullup(in, PKT_HDR_LEN);
+		if (pkt_read_header(p, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK || len > LOGIN_MSG_MAX) {
+			login_failed(be, "08P01", "backend sent an invalid message during login", NULL);
+			return;
+		}
+		total = PKT_HDR_LEN + (size_t)len;
+		if (evbuffer_get_length(in) < total)
+			return;
+		p = evbuffer_pullup(in, (ssize_t)total);
+		switch (type) {
+		case 'R':
+			if (!login_auth(be, p + PKT_HDR_LEN, len))
+				return;
+			evbuffer_drain(in, total);
+			continue;
+		case 'E':
+			/* The backend's own error (unknown database, role, ...), as it said it. */
+			log_info(be->prefix, "backend refused the login");
+			evbuffer_remove_buffer(in, client_output(c), total);
+			client_finish(c, "backend refused the login");
+			return;
+		case 'K':
+			rd_init(&r, p + PKT_HDR_LEN, len);
+			if (!rd_u32(&r, &be->pid) || !rd_u32(&r, &be->key) || !rd_at_end(&r)) {
+				login_failed(be, "08P01", "backend sent an invalid BackendKeyData", NULL);
+				return;
+			}
+			snprintf(be->prefix + strlen(be->prefix), sizeof(be->prefix) - strlen(be->prefix),
+				 " pid=%u", be->pid);
+			break;
+		case 'Z':
+			if (len != 1) {
+				login_failed(be, "08P01", "backend sent an invalid ReadyForQuery", NULL);
+				return;
+			}
+			evbuffer_remove_buffer(in, client_output(c), total);
+			set_state(be, BE_ACTIVE);
+			log_info(c->prefix, "login: session ready, backend pid %u", be->pid);
+			c->tx_status = (char)p[PKT_HDR_LEN];
+			client_backend_ready(c);
+			return;
+		case 'S':
+		case 'N':
+		case 'v':
+			break;
+		default:
+			login_failed(be, "08P01", "backend sent an unexpected message during login", NULL);
+			return;
+		}
+		evbuffer_remove_buffer(in, client_output(c), total);
+	}
+}
+
+/* ----------------------------------------------------------------- relay -- */
+
+static void backend_relay(struct backend *be)
+{
+	struct evbuffer *in = bufferevent_get_input(be->bev);
+	struct client *c = be->client;
+	struct evbuffer *out = client_output(c);
+	uint8_t type, *p;
+	uint32_t len;
+	size_t avail, total, n;
+
+	while (be->state == BE_ACTIVE) {
+		avail = evbuffer_get_length(in);
+		if (avail == 0)
+			return;
+		if (client_output_full(c)) {
+			be->paused_for_client = true;
+			bufferevent_disable(be->bev, EV_READ);
+			return;
+		}
+		if (be->stream_left > 0) {
+			n = avail < be->stream_left ? avail : be->stream_left;
+			evbuffer_remove_buffer(in, out, n);
+			be->stream_left -= (uint32_t)n;
+			continue;
+		}
+		if (avail < PKT_HDR_LEN)
+			return;
+		p = evbuffer_pullup(in, PKT_HDR_LEN);
+		if (pkt_read_header(p, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK) {
+			client_backend_lost(c, "backend sent an invalid message length", false);
+			return;
+		}
+		if (!client_head_is_forward(c)) {
+			/* Our own reply comes first: hold the backend until it is sent. */
+			be->paused_for_queue = true;
+			bufferevent_disable(be->bev, EV_READ);
+			return;
+		}
+		total = PKT_HDR_LEN + (size_t)len;
+		if (type == 'Z') {
+			if (len != 1) {
+				client_backend_lost(c, "backend sent an invalid ReadyForQuery", false);
+				return;
+			}
+			if (avail < total)
+				return;
+			p = evbuffer_pullup(in, (ssize_t)total);
+			evbuffer_remove_buffer(in, out, total);
+			client_ready_for_query(c, (char)p[PKT_HDR_LEN]);
+			continue;
+		}
+		n = avail < total ? avail : total;
+		evbuffer_remove_buffer(in, out, n);
+		be->stream_left = (uint32_t)(total - n);
+	}
+}
+
+static void backend_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct backend *be = arg;
+
+	(void)bev;
+	if (be->state == BE_LOGIN)
+		backend_login(be);
+	else if (be->state == BE_ACTIVE)
+		backend_relay(be);
+}
+
+static void backend_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct backend *be = arg;
+
+	(void)bev;
+	if (be->state == BE_ACTIVE && !backend_output_full(be))
+		client_resume_reading(be->client);
+}
+
+static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct backend *be = arg;
+	struct client *c = be->client;
+	char reason[192];
+	int one = 1;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		evutil_socket_t fd = bufferevent_getfd(bev);
+		if (be->client->d->backend_sa.ss_family != AF_UNIX)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		set_state(be, BE_LOGIN);
+		log_debug(be->prefix, "connected");
+		send_startup(be);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR)
+		snprintf(reason, sizeof(reason), "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	else
+		snprintf(reason, sizeof(reason), "backend closed the connection");
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	switch (be->state) {
+	case BE_CONNECTING:
+		login_failed(be, "08006", "could not connect to the backend", reason);
+		return;
+	case BE_LOGIN:
+		login_failed(be, "08006", "backend closed the connection during login", reason);
+		return;
+	case BE_ACTIVE:
+		/* Relay whatever it said last (a FATAL on termination) before closing. */
+		backend_relay(be);
+		if (c->be != be)
+			return;
+		client_backend_lost(c, reason, be->stream_left > 0 || evbuffer_get_length(bufferevent_get_input(bev)) > 0);
+		return;
+	case BE_CLOSED:
+		return;
+	}
+}

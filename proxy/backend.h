@@ -1,0 +1,41 @@
+/* Backend connections: one per client session, logging in as the client's user. */
+#ifndef PGBATCHD_PROXY_BACKEND_H
+#define PGBATCHD_PROXY_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bufferevent;
+struct evbuffer;
+struct client;
+struct scram_client;
+
+enum backend_state {
+	BE_CONNECTING = 0,  /* TCP connect in progress */
+	BE_LOGIN,           /* StartupMessage sent; authenticating, then ParameterStatus... */
+	BE_ACTIVE,          /* relaying */
+	BE_CLOSED,
+};
+
+struct backend {
+	struct client *client;
+	struct bufferevent *bev;
+	enum backend_state state;
+	char prefix[192];
+	uint32_t pid, key;              /* its BackendKeyData, as the client sees it */
+	struct scram_client *scram;
+	uint32_t stream_left;           /* body bytes of a message still to relay */
+	bool paused_for_client;         /* client output full: not reading the backend */
+	bool paused_for_queue;          /* head of the reply queue is our own reply */
+};
+
+/* Starts connecting for this client. False when the socket cannot even be made. */
+bool backend_open(struct client *c) __attribute__((warn_unused_result));
+/* Closes and frees; sends Terminate when logged in. */
+void backend_close(struct backend *be, const char *reason);
+/* Relays what is buffered (after a pause ends). */
+void backend_kick(struct backend *be);
+struct evbuffer *backend_output(struct backend *be);
+bool backend_output_full(const struct backend *be);
+
+#endif

@@ -1,0 +1,798 @@
+/* Client sessions: startup, authentication, the query loop and the ordered reply queue. */
+#include "proxy/client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <openssl/rand.h>
+
+#include "conf/config.h"
+#include "protocol/auth.h"
+#include "protocol/reader.h"
+#include "protocol/startup.h"
+#include "proxy/backend.h"
+#include "proxy/daemon.h"
+#include "proxy/intercept.h"
+#include "proxy/log.h"
+
+#define AUTH_MSG_MAX 65535      /* PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH */
+
+static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_write_cb(struct bufferevent *bev, void *arg);
+static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void client_relay(struct client *c);
+
+/* Legal transitions only; anything else is a bug. */
+static void set_state(struct client *c, enum client_state to)
+{
+	static const unsigned allowed[] = {
+		[CL_STARTUP] = 1u << CL_AUTH_MD5 | 1u << CL_AUTH_SASL_INIT | 1u << CL_LOGIN | 1u << CL_CLOSING,
+		[CL_AUTH_MD5] = 1u << CL_LOGIN | 1u << CL_CLOSING,
+		[CL_AUTH_SASL_INIT] = 1u << CL_AUTH_SASL_FINAL | 1u << CL_CLOSING,
+		[CL_AUTH_SASL_FINAL] = 1u << CL_LOGIN | 1u << CL_CLOSING,
+		[CL_LOGIN] = 1u << CL_ACTIVE | 1u << CL_CLOSING,
+		[CL_ACTIVE] = 1u << CL_CLOSING,
+		[CL_CLOSING] = 1u << CL_CLOSING,
+	};
+
+	if (!(allowed[c->state] & (1u << to))) {
+		log_error(c->prefix, "illegal client state change %d -> %d", c->state, to);
+		abort();
+	}
+	c->state = to;
+}
+
+static size_t out_high(const struct client *c)
+{
+	size_t n = (size_t)c->d->cfg->io_buffer_size * 4;
+	return n < 65536 ? 65536 : n;
+}
+
+struct evbuffer *client_output(struct client *c)
+{
+	return bufferevent_get_output(c->bev);
+}
+
+bool client_output_full(const struct client *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) > out_high(c);
+}
+
+static void set_prefix(struct client *c)
+{
+	snprintf(c->prefix, sizeof(c->prefix), "C-%llu %s/%s@%s", (unsigned long long)c->id,
+		 c->database ? c->database : "?", c->user ? c->user : "?", c->peer);
+}
+
+static void apply_socket_limits(struct client *c)
+{
+	const struct config *cfg = c->d->cfg;
+
+	bufferevent_set_max_single_read(c->bev, (size_t)cfg->io_buffer_size);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)cfg->max_inspect_bytes + PKT_HDR_LEN);
+	bufferevent_setwatermark(c->bev, EV_WRITE, out_high(c) / 2, 0);
+}
+
+void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int salen)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	char host[INET6_ADDRSTRLEN] = "?";
+	int one = 1;
+
+	(void)salen;
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->d = d;
+	c->id = ++d->next_id;
+	c->tx_status = 'I';
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(c->peer, sizeof(c->peer), "%s:%u", host, ntohs(in->sin_port));
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host, ntohs(in6->sin6_port));
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	} else {
+		snprintf(c->peer, sizeof(c->peer), "unix");
+	}
+	set_prefix(c);
+
+	c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		free(c);
+		return;
+	}
+	apply_socket_limits(c);
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+
+	c->next = d->clients;
+	if (d->clients)
+		d->clients->prev = c;
+	d->clients = c;
+	log_debug(c->prefix, "new connection");
+}
+
+/* ---------------------------------------------------------------- replies -- */
+
+static void reply_free(struct reply *r)
+{
+	pkt_free(&r->own);
+	free(r->orig);
+	free(r);
+}
+
+static struct reply *rq_push(struct client *c, enum reply_kind kind)
+{
+	struct reply *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->kind = kind;
+	r->client = c;
+	pkt_init(&r->own);
+	if (c->rq_tail)
+		c->rq_tail->next = r;
+	else
+		c->rq_head = r;
+	c->rq_tail = r;
+	return r;
+}
+
+/* The backend's answer to the messages of an extended-protocol group. */
+static bool rq_forward_open(struct client *c)
+{
+	if (c->rq_tail && c->rq_tail->kind == REPLY_FORWARD && !c->rq_tail->closed)
+		return true;
+	return rq_push(c, REPLY_FORWARD) != NULL;
+}
+
+/* A message that ends with exactly one ReadyForQuery: Query, Sync, FunctionCall. */
+static bool rq_forward_close(struct client *c)
+{
+	if (!rq_forward_open(c))
+		return false;
+	c->rq_tail->closed = true;
+	return true;
+}
+
+static void rq_pop(struct client *c)
+{
+	struct reply *r = c->rq_head;
+
+	c->rq_head = r->next;
+	if (c->rq_head == NULL)
+		c->rq_tail = NULL;
+	reply_free(r);
+}
+
+bool client_head_is_forward(const struct client *c)
+{
+	return c->rq_head == NULL || c->rq_head->kind == REPLY_FORWARD;
+}
+
+/* Sends every ready reply of our own at the head of the queue. */
+static void rq_pump(struct client *c)
+{
+	bool sent = false;
+
+	while (c->rq_head && c->rq_head->kind == REPLY_OWN && c->rq_head->ready) {
+		struct reply *r = c->rq_head;
+		evbuffer_add(client_output(c), r->own.data, r->own.len);
+		rq_pop(c);
+		sent = true;
+	}
+	if (sent && c->be && client_head_is_forward(c))
+		backend_kick(c->be);
+}
+
+void client_ready_for_query(struct client *c, char tx_status)
+{
+	c->tx_status = tx_status;
+	if (c->rq_head && c->rq_head->kind == REPLY_FORWARD)
+		rq_pop(c);
+	rq_pump(c);
+}
+
+struct reply *client_own_reply(struct client *c)
+{
+	return rq_push(c, REPLY_OWN);
+}
+
+void client_own_reply_ready(struct client *c)
+{
+	client_continue(c);
+}
+
+void client_continue(struct client *c)
+{
+	rq_pump(c);
+	if (c->state == CL_ACTIVE && !c->paused_for_backend)
+		client_relay(c);
+}
+
+/* ------------------------------------------------------------- closing -- */
+
+static void unlink_client(struct client *c)
+{
+	struct daemon *d = c->d;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (d->clients == c)
+		d->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	if (c->counted) {
+		d->nsessions--;
+		c->counted = false;
+	}
+}
+
+void client_close(struct client *c, const char *reason)
+{
+	char **p;
+
+	log_info(c->prefix, "closing: %s", reason);
+	if (c->be) {
+		/* A query still running would keep the backend busy: cancel it first. */
+		if (c->be->state == BE_ACTIVE && c->rq_head && c->rq_head->kind == REPLY_FORWARD)
+			daemon_send_cancel(c->d, c->be->pid, c->be->key);
+		backend_close(c->be, "client closed");
+		c->be = NULL;
+	}
+	while (c->rq_head) {
+		intercept_forget(c->rq_head);
+		rq_pop(c);
+	}
+	unlink_client(c);
+	bufferevent_free(c->bev);
+	scram_server_free(c->scram);
+	if (c->params)
+		for (p = c->params; *p; p++)
+			free(*p);
+	free(c->params);
+	free(c->user);
+	free(c->database);
+	{
+		struct daemon *d = c->d;
+		free(c);
+		daemon_client_gone(d);
+	}
+}
+
+/* Flush what is queued for the client, then close. */
+void client_finish(struct client *c, const char *reason)
+{
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	if (c->be) {
+		backend_close(c->be, "client session ending");
+		c->be = NULL;
+	}
+	if (c->state != CL_CLOSING)
+		set_state(c, CL_CLOSING);
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	if (evbuffer_get_length(client_output(c)) == 0)
+		client_close(c, c->close_reason);
+}
+
+static void send_error(struct client *c, const char *severity, const char *sqlstate,
+		       const char *message, const char *detail)
+{
+	struct pktbuf pb;
+
+	pkt_init(&pb);
+	pkt_error(&pb, severity, sqlstate, message, detail, NULL);
+	if (pkt_ok(&pb))
+		evbuffer_add(client_output(c), pb.data, pb.len);
+	pkt_free(&pb);
+}
+
+void client_fatal(struct client *c, const char *sqlstate, const char *message, const char *detail)
+{
+	char reason[160];
+
+	snprintf(reason, sizeof(reason), "FATAL %s: %s", sqlstate, message);
+	if (detail)
+		log_info(c->prefix, "FATAL %s: %s: %s", sqlstate, message, detail);
+	send_error(c, "FATAL", sqlstate, message, detail);
+	client_finish(c, reason);
+}
+
+void client_backend_lost(struct client *c, const char *reason, bool mid_message)
+{
+	log_info(c->prefix, "backend connection lost: %s", reason);
+	if (c->be) {
+		backend_close(c->be, reason);
+		c->be = NULL;
+	}
+	if (mid_message || c->state == CL_CLOSING) {
+		/* The client is inside a message: nothing more can be said. */
+		client_close(c, "backend connection lost mid-message");
+		return;
+	}
+	client_fatal(c, "08006", "server closed the connection unexpectedly", reason);
+}
+
+void client_stop_reading(struct client *c)
+{
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+/* ------------------------------------------------------ startup and auth -- */
+
+static void write_pkt(struct client *c, struct pktbuf *pb)
+{
+	if (pkt_ok(pb))
+		evbuffer_add(client_output(c), pb->data, pb->len);
+	pkt_free(pb);
+}
+
+static void auth_ok(struct client *c)
+{
+	struct pktbuf pb;
+
+	pkt_init(&pb);
+	pkt_auth(&pb, 0, NULL, 0);
+	write_pkt(c, &pb);
+	set_state(c, CL_LOGIN);
+	log_info(c->prefix, "login: authenticated (%s)",
+		 c->d->cfg->auth_type == AUTH_TRUST ? "trust" :
+		 c->d->cfg->auth_type == AUTH_MD5 ? "md5" : "scram-sha-256");
+	if (!backend_open(c))
+		client_fatal(c, "08006", "could not connect to the backend", NULL);
+}
+
+static void auth_failed(struct client *c, const char *why)
+{
+	char msg[256];
+
+	log_info(c->prefix, "authentication failed: %s", why);
+	snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", c->user);
+	client_fatal(c, "28P01", msg, NULL);
+}
+
+static const char *user_secret(struct client *c)
+{
+	return c->d->users ? userlist_find(c->d->users, c->user) : NULL;
+}
+
+static void start_auth(struct client *c)
+{
+	struct pktbuf pb;
+	const char *secret;
+	enum auth_err err;
+	static const char *const mechs[] = { SCRAM_MECHANISM, NULL };
+
+	pkt_init(&pb);
+	switch (c->d->cfg->auth_type) {
+	case AUTH_TRUST:
+		pkt_free(&pb);
+		auth_ok(c);
+		return;
+	case AUTH_MD5:
+		if (RAND_bytes(c->md5_salt, sizeof(c->md5_salt)) != 1) {
+			pkt_free(&pb);
+			client_fatal(c, "XX000", "could not generate random salt", NULL);
+			return;
+		}
+		pkt_auth(&pb, 5, c->md5_salt, sizeof(c->md5_salt));
+		write_pkt(c, &pb);
+		set_state(c, CL_AUTH_MD5);
+		return;
+	case AUTH_SCRAM:
+		secret = user_secret(c);
+		c->scram = NULL;
+		if (secret && auth_secret_kind(secret) != AUTH_SECRET_MD5)
+			c->scram = scram_server_new(secret, &err);
+		if (c->scram == NULL)
+			c->scram = scram_server_new_mock(c->user, c->d->scram_mock_key,
+							 sizeof(c->d->scram_mock_key));
+		if (c->scram == NULL) {
+			pkt_free(&pb);
+			client_fatal(c, "53200", "out of memory", NULL);
+			return;
+		}
+		pkt_auth_sasl_mechs(&pb, mechs);
+		write_pkt(c, &pb);
+		set_state(c, CL_AUTH_SASL_INIT);
+		return;
+	}
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+static void take_startup(struct client *c, const struct startup_packet *sp)
+{
+	int i, n = 0;
+
+	c->user = xstrdup(sp->user);
+	c->database = xstrdup(sp->database);
+	c->version = sp->version;
+	c->params = calloc((size_t)sp->nparams * 2 + 5, sizeof(char *));
+	if (c->params == NULL)
+		abort();
+	for (i = 0; i < sp->nparams; i++) {
+		c->params[n++] = xstrdup(sp->params[i].name);
+		c->params[n++] = xstrdup(sp->params[i].value);
+	}
+	/* The backend must see the database even when the client left it implicit. */
+	if (sp->database == sp->user) {
+		bool has_db = false;
+		for (i = 0; i < sp->nparams; i++)
+			if (strcmp(sp->params[i].name, "database") == 0)
+				has_db = true;
+		if (!has_db) {
+			c->params[n++] = xstrdup("database");
+			c->params[n++] = xstrdup(sp->database);
+		}
+	}
+	set_prefix(c);
+}
+
+static void handle_cancel(struct client *c, const struct startup_packet *sp)
+{
+	struct client *target = daemon_find_by_key(c->d, sp->cancel_pid, sp->cancel_key);
+
+	if (target) {
+		log_info(target->prefix, "cancel request from %s", c->peer);
+		daemon_send_cancel(c->d, sp->cancel_pid, sp->cancel_key);
+	} else {
+		log_info(c->prefix, "cancel request for an unknown backend key");
+	}
+	client_close(c, "cancel request handled");
+}
+
+/* Returns false when the client was closed. */
+static bool read_startup(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct startup_packet sp;
+	const char *why;
+	uint8_t *p;
+	long n;
+
+	while (c->state == CL_STARTUP) {
+		if (evbuffer_get_length(in) < 4)
+			return true;
+		p = evbuffer_pullup(in, 4);
+		n = startup_packet_length(p, 4);
+		if (n < 0) {
+			client_fatal(c, "08P01", "invalid length of startup packet", NULL);
+			return false;
+		}
+		if (evbuffer_get_length(in) < (size_t)n)
+			return true;
+		p = evbuffer_pullup(in, n);
+		if (!startup_parse(p, (size_t)n, &sp, &why)) {
+			client_fatal(c, sp.sqlstate, why, NULL);
+			return false;
+		}
+		switch (sp.kind) {
+		case STARTUP_SSL:
+		case STARTUP_GSSENC:
+			evbuffer_drain(in, (size_t)n);
+			/* Bytes pipelined after SSLRequest are fine here: we stay in plain text. */
+			evbuffer_add(client_output(c), "N", 1);
+			continue;
+		case STARTUP_CANCEL:
+			handle_cancel(c, &sp);
+			return false;
+		case STARTUP_MESSAGE:
+			break;
+		}
+		if (c->d->shutting_down) {
+			client_fatal(c, "57P03", "the database system is shutting down", NULL);
+			return false;
+		}
+		take_startup(c, &sp);
+		evbuffer_drain(in, (size_t)n);
+		if (c->d->nsessions >= c->d->cfg->max_client_conn) {
+			client_fatal(c, "53300", "sorry, too many clients already", NULL);
+			return false;
+		}
+		c->counted = true;
+		c->d->nsessions++;
+		start_auth(c);
+		return c->state != CL_CLOSING;
+	}
+	return true;
+}
+
+static void sasl_step(struct client *c, const uint8_t *body, uint32_t len)
+{
+	struct pktreader r;
+	const char *mech, *out;
+	const uint8_t *data;
+	size_t outlen;
+	int32_t dlen;
+	struct pktbuf pb;
+	bool ok;
+
+	rd_init(&r, body, len);
+	if (c->state == CL_AUTH_SASL_INIT) {
+		if (!rd_cstring(&r, &mech, NULL) || !rd_i32(&r, &dlen) || dlen < 0 ||
+		    !rd_bytes(&r, (size_t)dlen, &data) || !rd_at_end(&r)) {
+			client_fatal(c, "08P01", "malformed SASLInitialResponse message", NULL);
+			return;
+		}
+		if (strcmp(mech, SCRAM_MECHANISM) != 0) {
+			client_fatal(c, "08P01", "client selected an invalid SASL authentication mechanism", NULL);
+			return;
+		}
+		ok = scram_server_first(c->scram, (const char *)data, (size_t)dlen, &out, &outlen);
+	} else {
+		ok = scram_server_final(c->scram, (const char *)body, len, &out, &outlen);
+	}
+	if (!ok) {
+		enum auth_err err = scram_server_error(c->scram);
+		if (err == AUTH_ERR_PROOF) {
+			auth_failed(c, "wrong SCRAM proof");
+		} else {
+			client_fatal(c, "08P01", "malformed SCRAM message", auth_err_str(err));
+		}
+		return;
+	}
+	pkt_init(&pb);
+	pkt_auth(&pb, c->state == CL_AUTH_SASL_INIT ? 11 : 12, out, outlen);
+	write_pkt(c, &pb);
+	if (c->state == CL_AUTH_SASL_INIT) {
+		set_state(c, CL_AUTH_SASL_FINAL);
+	} else {
+		scram_server_free(c->scram);
+		c->scram = NULL;
+		auth_ok(c);
+	}
+}
+
+static bool read_auth(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	uint8_t type, *p;
+	uint32_t len;
+	const char *resp;
+	size_t rlen;
+	struct pktreader r;
+	const char *secret;
+
+	if (evbuffer_get_length(in) < PKT_HDR_LEN)
+		return true;
+	p = evbuffer_pullup(in, PKT_HDR_LEN);
+	if (pkt_read_header(p, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK || len > AUTH_MSG_MAX) {
+		client_fatal(c, "08P01", "invalid message length", NULL);
+		return false;
+	}
+	if (type != 'p') {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "expected password response, got message type %d", type);
+		client_fatal(c, "08P01", msg, NULL);
+		return false;
+	}
+	if (evbuffer_get_length(in) < PKT_HDR_LEN + (size_t)len)
+		return true;
+	p = evbuffer_pullup(in, PKT_HDR_LEN + (ssize_t)len) + PKT_HDR_LEN;
+
+	if (c->state == CL_AUTH_MD5) {
+		rd_init(&r, p, len);
+		if (!rd_cstring(&r, &resp, &rlen) || !rd_at_end(&r)) {
+			client_fatal(c, "08P01", "invalid password packet size", NULL);
+			return false;
+		}
+		secret = user_secret(c);
+		if (secret == NULL || !auth_md5_verify(secret, c->user, c->md5_salt, resp, rlen)) {
+			auth_failed(c, secret ? "wrong md5 password" : "user not in auth_file");
+			return false;
+		}
+		evbuffer_drain(in, PKT_HDR_LEN + (size_t)len);
+		auth_ok(c);
+	} else {
+		sasl_step(c, p, len);
+		if (c->state == CL_CLOSING)
+			return false;
+		evbuffer_drain(in, PKT_HDR_LEN + (size_t)len);
+	}
+	return c->state != CL_CLOSING;
+}
+
+/* ------------------------------------------------------------ query loop -- */
+
+void client_backend_ready(struct client *c)
+{
+	set_state(c, CL_ACTIVE);
+	log_debug(c->prefix, "session ready, backend pid %u", c->be ? c->be->pid : 0);
+	client_relay(c);
+}
+
+void client_resume_reading(struct client *c)
+{
+	if (!c->paused_for_backend)
+		return;
+	c->paused_for_backend = false;
+	bufferevent_enable(c->bev, EV_READ);
+	client_relay(c);
+}
+
+static void protocol_violation(struct client *c, const char *message)
+{
+	client_fatal(c, "08P01", message, NULL);
+}
+
+/* Books the reply a message is owed. False when out of memory. */
+static bool expect_reply(struct client *c, uint8_t type)
+{
+	switch (type) {
+	case 'Q':
+	case 'S':
+	case 'F':
+		return rq_forward_close(c);
+	case 'P':
+	case 'B':
+	case 'E':
+	case 'D':
+	case 'C':
+	case 'H':
+		return rq_forward_open(c);
+	default:
+		return true;  /* CopyData/CopyDone/CopyFail belong to the running COPY */
+	}
+}
+
+/* Relays complete or streamed messages from the client to its backend. */
+static void client_relay(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *out;
+	uint8_t type, *p;
+	uint32_t len;
+	size_t avail, total, n;
+	char msg[96];
+
+	while (c->state == CL_ACTIVE && c->be) {
+		avail = evbuffer_get_length(in);
+		if (avail == 0)
+			return;
+		if (backend_output_full(c->be)) {
+			c->paused_for_backend = true;
+			bufferevent_disable(c->bev, EV_READ);
+			return;
+		}
+		out = backend_output(c->be);
+		if (c->stream_left > 0) {
+			n = avail < c->stream_left ? avail : c->stream_left;
+			evbuffer_remove_buffer(in, out, n);
+			c->stream_left -= (uint32_t)n;
+			continue;
+		}
+		if (avail < PKT_HDR_LEN)
+			return;
+		p = evbuffer_pullup(in, PKT_HDR_LEN);
+		if (pkt_read_header(p, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK) {
+			protocol_violation(c, "invalid message length");
+			return;
+		}
+		if (!pkt_frontend_type_known(type)) {
+			snprintf(msg, sizeof(msg), "invalid frontend message type %d", type);
+			protocol_violation(c, msg);
+			return;
+		}
+		if (pkt_frontend_type_small(type) && len > PKT_SMALL_LIMIT) {
+			protocol_violation(c, "invalid message length");
+			return;
+		}
+		if (type == 'X') {
+			client_close(c, "client sent Terminate");
+			return;
+		}
+		total = PKT_HDR_LEN + (size_t)len;
+		if (intercept_wanted(c, type, len)) {
+			/* Messages we inspect are taken whole (the read watermark allows it). */
+			if (avail < total)
+				return;
+			switch (intercept_message(c, type, in, total)) {
+			case INTERCEPT_TAKEN:
+				continue;
+			case INTERCEPT_WAIT:
+				return;
+			case INTERCEPT_CLOSED:
+				return;
+			case INTERCEPT_FORWARD:
+				break;
+			}
+		}
+		if (!expect_reply(c, type)) {
+			client_fatal(c, "53200", "out of memory", NULL);
+			return;
+		}
+		n = avail < total ? avail : total;
+		evbuffer_remove_buffer(in, out, n);
+		c->stream_left = (uint32_t)(total - n);
+	}
+}
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	(void)bev;
+	switch (c->state) {
+	case CL_STARTUP:
+		if (!read_startup(c) || c->state != CL_LOGIN)
+			return;
+		/* A client may pipeline its first query behind the startup packet. */
+		return;
+	case CL_AUTH_MD5:
+	case CL_AUTH_SASL_INIT:
+	case CL_AUTH_SASL_FINAL:
+		while (c->state >= CL_AUTH_MD5 && c->state <= CL_AUTH_SASL_FINAL)
+			if (!read_auth(c) || evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+				return;
+		return;
+	case CL_LOGIN:
+		return;  /* kept until the backend is ready; the watermark bounds it */
+	case CL_ACTIVE:
+		client_relay(c);
+		return;
+	case CL_CLOSING:
+		evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+		return;
+	}
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	if (c->state == CL_CLOSING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			client_close(c, c->close_reason);
+		return;
+	}
+	if (c->be && c->be->paused_for_client && !client_output_full(c))
+		backend_kick(c->be);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client *c = arg;
+	char reason[160];
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF) {
+		if (c->state == CL_ACTIVE && c->rq_head)
+			snprintf(reason, sizeof(reason), "client disconnected mid-query");
+		else if (c->state == CL_ACTIVE || c->state == CL_CLOSING)
+			snprintf(reason, sizeof(reason), "client disconnected");
+		else
+			snprintf(reason, sizeof(reason), "client disconnected during startup");
+		client_close(c, reason);
+	} else if (what & BEV_EVENT_ERROR) {
+		snprintf(reason, sizeof(reason), "client socket error: %s",
+			 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		client_close(c, reason);
+	}
+}

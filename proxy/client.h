@@ -1,0 +1,107 @@
+/* Client sessions: startup, authentication, the query loop and the ordered reply queue. */
+#ifndef PGBATCHD_PROXY_CLIENT_H
+#define PGBATCHD_PROXY_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocol/pktbuf.h"
+
+struct bufferevent;
+struct evbuffer;
+struct daemon;
+struct backend;
+struct scram_server;
+struct sink_ticket;
+struct sockaddr;
+
+enum client_state {
+	CL_STARTUP = 0,     /* reading SSLRequest / StartupMessage / CancelRequest */
+	CL_AUTH_MD5,        /* sent AuthenticationMD5Password, waiting for the reply */
+	CL_AUTH_SASL_INIT,  /* sent AuthenticationSASL, waiting for SASLInitialResponse */
+	CL_AUTH_SASL_FINAL, /* sent SASLContinue, waiting for the client-final message */
+	CL_LOGIN,           /* authenticated; the backend connection logs in */
+	CL_ACTIVE,          /* query loop */
+	CL_CLOSING,         /* flushing a last message, then freed */
+};
+
+/* What a client is owed, in the order it sent the messages. A FORWARD entry is
+ * the backend's answer to one Query / Sync / FunctionCall (or to the extended
+ * messages of a group not yet closed by Sync), ending with ReadyForQuery. An
+ * OWN entry is a reply pgbatchd makes itself, sent when it reaches the head and
+ * is ready. */
+enum reply_kind { REPLY_FORWARD, REPLY_OWN };
+
+struct reply {
+	struct reply *next;
+	enum reply_kind kind;
+	bool closed;            /* FORWARD: a Query/Sync/FunctionCall ended the group */
+	bool ready;             /* OWN: `own` holds the bytes to send */
+	struct pktbuf own;
+	struct sink_ticket *ticket;   /* OWN: the sink ticket it waits for, if any */
+	struct client *client;
+	uint8_t *orig;                /* OWN: the intercepted message, in case it passes through */
+	uint32_t orig_len;
+};
+
+struct client {
+	struct client *prev, *next;     /* the daemon's registry */
+	struct daemon *d;
+	uint64_t id;
+	char prefix[192];
+	enum client_state state;
+	struct bufferevent *bev;
+	struct backend *be;
+	char peer[64];
+	char close_reason[160];         /* CL_CLOSING: logged once the output is flushed */
+
+	/* From the StartupMessage, copied. */
+	char *user;
+	char *database;
+	char **params;                  /* name, value, ..., NULL: sent to the backend */
+	uint32_t version;
+	bool counted;                   /* holds a max_client_conn slot */
+
+	/* Authentication. */
+	unsigned char md5_salt[4];
+	struct scram_server *scram;
+
+	/* Query loop, client -> backend. */
+	uint32_t stream_left;           /* body bytes of a streamed message still to relay */
+	bool paused_for_backend;        /* backend output full: not reading the client */
+	struct reply *rq_head, *rq_tail;
+	char tx_status;                 /* last ReadyForQuery status: 'I', 'T' or 'E' */
+	int unsettled;                  /* sink tickets whose rows are not yet committed */
+};
+
+/* Takes an accepted socket. */
+void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int salen);
+
+/* Closes the session; reason goes to the log. With a pending error already
+ * written to the client, the socket is flushed before closing. */
+void client_close(struct client *c, const char *reason);
+
+/* Sends a FATAL error, flushes, closes. */
+void client_fatal(struct client *c, const char *sqlstate, const char *message, const char *detail);
+/* Flushes what is already queued for the client (e.g. the backend's own FATAL), then closes. */
+void client_finish(struct client *c, const char *reason);
+
+/* Replies of our own, for interception: pushed in order, made ready later. */
+struct reply *client_own_reply(struct client *c);
+void client_own_reply_ready(struct client *c);
+/* Sends queued replies and relays buffered client input again (after a wait). */
+void client_continue(struct client *c);
+
+/* Called by the backend connection. */
+void client_backend_ready(struct client *c);            /* login done: go ACTIVE */
+bool client_head_is_forward(const struct client *c);    /* may backend bytes go out now? */
+void client_ready_for_query(struct client *c, char tx_status);  /* a 'Z' was relayed */
+void client_backend_lost(struct client *c, const char *reason, bool mid_message);
+void client_resume_reading(struct client *c);           /* backend output drained */
+struct evbuffer *client_output(struct client *c);
+bool client_output_full(const struct client *c);
+
+/* Shutdown: stop reading new messages. */
+void client_stop_reading(struct client *c);
+
+#endif

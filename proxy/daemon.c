@@ -1,0 +1,442 @@
+/* The daemon: event loop, configuration and reload, listener, client registry, signals, cancels. */
+#include "proxy/daemon.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/rand.h>
+
+#include "conf/config.h"
+#include "protocol/pktbuf.h"
+#include "proxy/backend.h"
+#include "proxy/client.h"
+#include "proxy/log.h"
+#include "sink/sink.h"
+
+#define SHUTDOWN_GRACE_SECONDS 5
+
+/* ------------------------------------------------------------ addresses -- */
+
+static bool resolve_backend(struct daemon *d, const struct config *cfg)
+{
+	const struct backend_addr *b = &cfg->backend;
+	struct addrinfo hints, *res = NULL;
+	char port[16];
+	int rc;
+
+	memset(&d->backend_sa, 0, sizeof(d->backend_sa));
+	if (b->host == NULL || b->host[0] == '/') {
+		struct sockaddr_un *un = (struct sockaddr_un *)&d->backend_sa;
+		const char *dir = b->host ? b->host : "/var/run/postgresql";
+		un->sun_family = AF_UNIX;
+		if ((size_t)snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d", dir, b->port) >=
+		    sizeof(un->sun_path)) {
+			log_error(NULL, "backend socket path too long: %s", dir);
+			return false;
+		}
+		d->backend_salen = sizeof(*un);
+		snprintf(d->backend_name, sizeof(d->backend_name), "%s", un->sun_path);
+		return true;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%d", b->port);
+	rc = getaddrinfo(b->host, port, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		log_error(NULL, "cannot resolve backend host %s: %s", b->host, gai_strerror(rc));
+		return false;
+	}
+	memcpy(&d->backend_sa, res->ai_addr, res->ai_addrlen);
+	d->backend_salen = res->ai_addrlen;
+	freeaddrinfo(res);
+	snprintf(d->backend_name, sizeof(d->backend_name), "%s:%d", b->host, b->port);
+	return true;
+}
+
+/* --------------------------------------------------------------- cancels -- */
+
+struct canceller {
+	struct bufferevent *bev;
+};
+
+static void cancel_done(struct bufferevent *bev, void *arg)
+{
+	struct canceller *k = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	bufferevent_free(k->bev);
+	free(k);
+}
+
+static void cancel_error(struct bufferevent *bev, short what, void *arg)
+{
+	struct canceller *k = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	bufferevent_free(k->bev);
+	free(k);
+}
+
+void daemon_send_cancel(struct daemon *d, uint32_t pid, uint32_t key)
+{
+	struct canceller *k = calloc(1, sizeof(*k));
+	struct pktbuf pb;
+
+	if (k == NULL)
+		return;
+	k->bev = bufferevent_socket_new(d->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (k->bev == NULL) {
+		free(k);
+		return;
+	}
+	pkt_init(&pb);
+	pkt_cancel_request(&pb, pid, key);
+	if (pkt_ok(&pb))
+		evbuffer_add(bufferevent_get_output(k->bev), pb.data, pb.len);
+	pkt_free(&pb);
+	bufferevent_setcb(k->bev, NULL, cancel_done, cancel_error, k);
+	if (bufferevent_socket_connect(k->bev, (struct sockaddr *)&d->backend_sa, (int)d->backend_salen) < 0) {
+		bufferevent_free(k->bev);
+		free(k);
+		return;
+	}
+	bufferevent_enable(k->bev, EV_WRITE);
+}
+
+struct client *daemon_find_by_key(struct daemon *d, uint32_t pid, uint32_t key)
+{
+	struct client *c;
+
+	for (c = d->clients; c; c = c->next)
+		if (c->be && c->be->state == BE_ACTIVE && c->be->pid == pid && c->be->key == key)
+			return c;
+	return NULL;
+}
+
+/* -------------------------------------------------------------- listener -- */
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)l;
+	if (d->shutting_down) {
+		close(fd);
+		return;
+	}
+	client_accept(d, fd, sa, salen);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	log_warning(NULL, "accept failed: %s", strerror(errno));
+}
+
+static bool open_listener(struct daemon *d)
+{
+	const struct config *cfg = d->cfg;
+	struct addrinfo hints, *res = NULL;
+	char port[16];
+	const char *host = cfg->listen_addr;
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (host && strcmp(host, "*") == 0)
+		host = NULL;
+	snprintf(port, sizeof(port), "%d", cfg->listen_port);
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		log_error(NULL, "cannot resolve listen_addr %s: %s", cfg->listen_addr, gai_strerror(rc));
+		return false;
+	}
+	d->listener = evconnlistener_new_bind(d->base, accept_cb, d,
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+					      128, res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (d->listener == NULL) {
+		log_error(NULL, "cannot listen on %s:%d: %s", cfg->listen_addr, cfg->listen_port, strerror(errno));
+		return false;
+	}
+	evconnlistener_set_error_cb(d->listener, accept_error_cb);
+	log_info(NULL, "listening on %s:%d, backend %s", cfg->listen_addr, cfg->listen_port, d->backend_name);
+	return true;
+}
+
+/* --------------------------------------------------------------- signals -- */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		if (d->shutting_down) {
+			log_info(NULL, "second shutdown signal: exiting now");
+			event_base_loopbreak(d->base);
+			return;
+		}
+		daemon_shutdown(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		return;
+	case SIGHUP:
+		daemon_reload(d);
+		return;
+	case SIGUSR1:
+		log_info(NULL, "stats: sessions=%d", d->nsessions);
+		if (d->sink)
+			sink_log_stats(d->sink);
+		return;
+	default:
+		return;
+	}
+}
+
+static bool add_signal(struct daemon *d, struct event **ev, int sig)
+{
+	*ev = evsignal_new(d->base, sig, on_signal, d);
+	return *ev != NULL && evsignal_add(*ev, NULL) == 0;
+}
+
+/* ------------------------------------------------------------- lifecycle -- */
+
+bool daemon_init(struct daemon *d, const char *config_path)
+{
+	char err[512];
+
+	memset(d, 0, sizeof(*d));
+	d->cfg = config_load(config_path, err, sizeof(err));
+	if (d->cfg == NULL) {
+		fprintf(stderr, "pgbatchd: %s\n", err);
+		return false;
+	}
+	if (!log_open(d->cfg->logfile, d->cfg->verbose)) {
+		fprintf(stderr, "pgbatchd: cannot open logfile %s: %s\n", d->cfg->logfile, strerror(errno));
+		return false;
+	}
+	if (d->cfg->auth_file) {
+		d->users = userlist_load(d->cfg->auth_file, err, sizeof(err));
+		if (d->users == NULL) {
+			log_error(NULL, "%s", err);
+			return false;
+		}
+	} else if (d->cfg->auth_type != AUTH_TRUST) {
+		log_error(NULL, "%s: auth_type %s needs an auth_file", config_path,
+			  d->cfg->auth_type == AUTH_MD5 ? "md5" : "scram-sha-256");
+		return false;
+	}
+	if (RAND_bytes(d->scram_mock_key, sizeof(d->scram_mock_key)) != 1) {
+		log_error(NULL, "no random source");
+		return false;
+	}
+	d->base = event_base_new();
+	if (d->base == NULL) {
+		log_error(NULL, "cannot create the event loop");
+		return false;
+	}
+	if (!resolve_backend(d, d->cfg) || !open_listener(d))
+		return false;
+	if (!add_signal(d, &d->sig_term, SIGTERM) || !add_signal(d, &d->sig_int, SIGINT) ||
+	    !add_signal(d, &d->sig_hup, SIGHUP) || !add_signal(d, &d->sig_usr1, SIGUSR1)) {
+		log_error(NULL, "cannot install signal handlers");
+		return false;
+	}
+	if (d->cfg->ntables > 0) {
+		d->sink = sink_new(d->base, d->cfg);
+		if (d->sink == NULL) {
+			log_error(NULL, "cannot start the sink");
+			return false;
+		}
+	}
+	return true;
+}
+
+int daemon_run(struct daemon *d)
+{
+	event_base_dispatch(d->base);
+	log_info(NULL, "shutdown complete");
+	return 0;
+}
+
+void daemon_free(struct daemon *d)
+{
+	while (d->clients)
+		client_close(d->clients, "daemon exiting");
+	if (d->sink)
+		sink_free(d->sink);
+	if (d->listener)
+		evconnlistener_free(d->listener);
+	if (d->sig_term)
+		event_free(d->sig_term);
+	if (d->sig_int)
+		event_free(d->sig_int);
+	if (d->sig_hup)
+		event_free(d->sig_hup);
+	if (d->sig_usr1)
+		event_free(d->sig_usr1);
+	if (d->base)
+		event_base_free(d->base);
+	if (d->users)
+		userlist_free(d->users);
+	config_free(d->cfg);
+	log_close();
+	memset(d, 0, sizeof(*d));
+}
+
+static void shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	log_warning(NULL, "shutdown: clients did not close in time; exiting");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void drained(void *arg)
+{
+	struct daemon *d = arg;
+	struct client *c, *next;
+	struct timeval grace = { SHUTDOWN_GRACE_SECONDS, 0 };
+
+	log_info(NULL, "shutdown: sink drained, closing %d sessions", d->nsessions);
+	for (c = d->clients; c; c = next) {
+		next = c->next;
+		if (c->state == CL_CLOSING)
+			continue;
+		if (c->state == CL_ACTIVE && (c->be == NULL || c->be->stream_left == 0))
+			client_fatal(c, "57P01", "terminating connection due to administrator command", NULL);
+		else
+			client_close(c, "shutdown");
+	}
+	event_free(d->sig_term);
+	event_free(d->sig_int);
+	event_free(d->sig_hup);
+	event_free(d->sig_usr1);
+	d->sig_term = d->sig_int = d->sig_hup = d->sig_usr1 = NULL;
+	/* The loop ends when the last socket is gone, or after the grace period. */
+	event_base_once(d->base, -1, EV_TIMEOUT, shutdown_timeout, d, &grace);
+	if (d->clients == NULL)
+		event_base_loopexit(d->base, NULL);
+}
+
+void daemon_shutdown(struct daemon *d, const char *why)
+{
+	struct client *c;
+
+	log_info(NULL, "shutdown requested (%s)", why);
+	d->shutting_down = true;
+	if (d->listener) {
+		evconnlistener_free(d->listener);
+		d->listener = NULL;
+	}
+	for (c = d->clients; c; c = c->next)
+		if (c->state == CL_ACTIVE)
+			client_stop_reading(c);
+	if (d->sink)
+		sink_drain(d->sink, drained, d);
+	else
+		drained(d);
+}
+
+void daemon_client_gone(struct daemon *d)
+{
+	if (d->shutting_down && d->clients == NULL && d->sig_term == NULL)
+		event_base_loopexit(d->base, NULL);
+}
+
+/* ---------------------------------------------------------------- reload -- */
+
+static void keep_str(char **fresh, char **old, const char *key)
+{
+	char *t;
+
+	if ((*fresh == NULL) != (*old == NULL) || (*fresh && strcmp(*fresh, *old) != 0))
+		log_warning(NULL, "reload: %s changed; it takes effect after a restart", key);
+	t = *fresh;
+	*fresh = *old;
+	*old = t;
+}
+
+static void keep_int(int *fresh, int old, const char *key)
+{
+	if (*fresh != old)
+		log_warning(NULL, "reload: %s changed; it takes effect after a restart", key);
+	*fresh = old;
+}
+
+void daemon_reload(struct daemon *d)
+{
+	char err[512];
+	struct config *n, *old = d->cfg;
+	struct userlist *users = NULL;
+	struct backend_addr tmp;
+
+	log_info(NULL, "reloading %s", old->path);
+	n = config_load(old->path, err, sizeof(err));
+	if (n == NULL) {
+		log_error(NULL, "reload failed, keeping the old configuration: %s", err);
+		return;
+	}
+	if (n->auth_file) {
+		users = userlist_load(n->auth_file, err, sizeof(err));
+		if (users == NULL) {
+			log_error(NULL, "reload failed, keeping the old configuration: %s", err);
+			config_free(n);
+			return;
+		}
+	} else if (n->auth_type != AUTH_TRUST) {
+		log_error(NULL, "reload failed: auth_type needs an auth_file; keeping the old configuration");
+		config_free(n);
+		return;
+	}
+	keep_str(&n->listen_addr, &old->listen_addr, "listen_addr");
+	keep_int(&n->listen_port, old->listen_port, "listen_port");
+	keep_int(&n->io_buffer_size, old->io_buffer_size, "io_buffer_size");
+	keep_str(&n->url, &old->url, "url");
+	keep_str(&n->username, &old->username, "username");
+	keep_str(&n->password, &old->password, "password");
+	keep_int(&n->connectionmaxactive, old->connectionmaxactive, "connectionmaxactive");
+	tmp = n->backend;
+	n->backend = old->backend;
+	old->backend = tmp;
+
+	if ((n->logfile == NULL) != (old->logfile == NULL) ||
+	    (n->logfile && strcmp(n->logfile, old->logfile) != 0)) {
+		if (!log_open(n->logfile, n->verbose))
+			fprintf(stderr, "pgbatchd: cannot open logfile %s\n", n->logfile);
+	} else {
+		log_reopen();
+		log_set_verbose(n->verbose);
+	}
+	if (d->users)
+		userlist_free(d->users);
+	d->users = users;
+	d->cfg = n;
+	if (d->sink)
+		sink_reload(d->sink, n);
+	else if (n->ntables > 0)
+		d->sink = sink_new(d->base, n);
+	config_free(old);
+	log_info(NULL, "configuration reloaded: verbose=%d max_client_conn=%d tables=%d",
+		 n->verbose, n->max_client_conn, n->ntables);
+}

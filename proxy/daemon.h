@@ -1,0 +1,52 @@
+/* The daemon: event loop, configuration, listener, client registry, signals. */
+#ifndef PGBATCHD_PROXY_DAEMON_H
+#define PGBATCHD_PROXY_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct event;
+struct evconnlistener;
+struct config;
+struct userlist;
+struct sink;
+struct client;
+
+struct daemon {
+	struct event_base *base;
+	struct config *cfg;             /* swapped whole on reload; never cached by sessions */
+	struct userlist *users;         /* NULL without auth_file */
+	struct evconnlistener *listener;
+	struct sockaddr_storage backend_sa;
+	socklen_t backend_salen;
+	char backend_name[128];         /* host:port for log prefixes */
+	struct client *clients;         /* every client connection, newest first */
+	int nsessions;                  /* sessions past startup, against max_client_conn */
+	uint64_t next_id;
+	struct sink *sink;              /* NULL when no table is configured */
+	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
+	bool shutting_down;
+	unsigned char scram_mock_key[32];
+};
+
+/* Sets up everything from the config file; false (after logging why) on failure. */
+bool daemon_init(struct daemon *d, const char *config_path) __attribute__((warn_unused_result));
+int daemon_run(struct daemon *d);
+void daemon_free(struct daemon *d);
+
+/* Starts a graceful shutdown (also what SIGTERM/SIGINT do). */
+void daemon_shutdown(struct daemon *d, const char *why);
+/* Re-reads the config file (SIGHUP). */
+void daemon_reload(struct daemon *d);
+
+/* A client connection was freed (ends the loop once a shutdown has closed all). */
+void daemon_client_gone(struct daemon *d);
+
+/* Sends a CancelRequest for (pid, key) to the backend on a new connection. */
+void daemon_send_cancel(struct daemon *d, uint32_t pid, uint32_t key);
+/* The client whose backend has this BackendKeyData, or NULL. */
+struct client *daemon_find_by_key(struct daemon *d, uint32_t pid, uint32_t key);
+
+#endif
