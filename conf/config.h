@@ -73,11 +73,15 @@ struct config {
 };
 
 /* Loads and validates a file. On failure returns NULL and writes
- * "FILE:LINE: key: what is wrong" into err. */
+ * "FILE:LINE: key: what is wrong" into err. On success backend holds the
+ * parsed url, and username / password are filled from it when the file does
+ * not set them (so callers only read cfg->username / cfg->password). */
 struct config *config_load(const char *path, char *err, size_t errlen) MUST_CHECK;
 void config_free(struct config *cfg);
 
-/* Parses a backend url in any accepted form. */
+/* Parses a backend url in any accepted form. *out is overwritten (not freed
+ * first); on failure it is left empty and err says why, never echoing a
+ * password. host is always set on success; port defaults to 5432. */
 bool config_parse_url(const char *url, struct backend_addr *out, char *err, size_t errlen) MUST_CHECK;
 void backend_addr_clear(struct backend_addr *a);
 

@@ -145,7 +145,6 @@ static struct reply *rq_push(struct client *c, enum reply_kind kind)
 	if (r == NULL)
 		return NULL;
 	r->kind = kind;
-	r->client = c;
 	pkt_init(&r->own);
 	if (c->rq_tail)
 		c->rq_tail->next = r;
@@ -258,10 +257,9 @@ void client_close(struct client *c, const char *reason)
 		backend_close(c->be, "client closed");
 		c->be = NULL;
 	}
-	while (c->rq_head) {
-		intercept_forget(c->rq_head);
+	intercept_session_end(c);
+	while (c->rq_head)
 		rq_pop(c);
-	}
 	unlink_client(c);
 	bufferevent_free(c->bev);
 	scram_server_free(c->scram);
@@ -718,12 +716,12 @@ static void client_relay(struct client *c)
 				continue;
 			case INTERCEPT_WAIT:
 				return;
-			case INTERCEPT_CLOSED:
-				return;
 			case INTERCEPT_FORWARD:
 				break;
 			}
 		}
+		if (intercept_must_wait(c))
+			return;   /* resumed when the session's rows are decided / committed */
 		if (!expect_reply(c, type)) {
 			client_fatal(c, "53200", "out of memory", NULL);
 			return;

@@ -13,6 +13,7 @@ struct daemon;
 struct backend;
 struct scram_server;
 struct sink_ticket;
+struct pending;
 struct sockaddr;
 
 enum client_state {
@@ -38,8 +39,6 @@ struct reply {
 	bool closed;            /* FORWARD: a Query/Sync/FunctionCall ended the group */
 	bool ready;             /* OWN: `own` holds the bytes to send */
 	struct pktbuf own;
-	struct sink_ticket *ticket;   /* OWN: the sink ticket it waits for, if any */
-	struct client *client;
 	uint8_t *orig;                /* OWN: the intercepted message, in case it passes through */
 	uint32_t orig_len;
 };
@@ -72,6 +71,8 @@ struct client {
 	struct reply *rq_head, *rq_tail;
 	char tx_status;                 /* last ReadyForQuery status: 'I', 'T' or 'E' */
 	int unsettled;                  /* sink tickets whose rows are not yet committed */
+	struct pending *pending;        /* intercepted messages not yet settled */
+	bool waiting_room;              /* stopped reading: the sink is full */
 };
 
 /* Takes an accepted socket. */

@@ -20,6 +20,7 @@
 #include "protocol/pktbuf.h"
 #include "proxy/backend.h"
 #include "proxy/client.h"
+#include "proxy/intercept.h"
 #include "proxy/log.h"
 #include "sink/sink.h"
 
@@ -203,6 +204,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	case SIGUSR1:
 		log_info(NULL, "stats: sessions=%d", d->nsessions);
+		intercept_log_stats(d);
 		if (d->sink)
 			sink_log_stats(d->sink);
 		return;
@@ -266,6 +268,7 @@ bool daemon_init(struct daemon *d, const char *config_path)
 			log_error(NULL, "cannot start the sink");
 			return false;
 		}
+		sink_set_room_callback(d->sink, intercept_room, d);
 	}
 	return true;
 }
@@ -273,6 +276,9 @@ bool daemon_init(struct daemon *d, const char *config_path)
 int daemon_run(struct daemon *d)
 {
 	event_base_dispatch(d->base);
+	intercept_log_stats(d);
+	if (d->sink)
+		sink_log_stats(d->sink);
 	log_info(NULL, "shutdown complete");
 	return 0;
 }
@@ -434,8 +440,8 @@ void daemon_reload(struct daemon *d)
 	d->cfg = n;
 	if (d->sink)
 		sink_reload(d->sink, n);
-	else if (n->ntables > 0)
-		d->sink = sink_new(d->base, n);
+	else if (n->ntables > 0 && (d->sink = sink_new(d->base, n)) != NULL)
+		sink_set_room_callback(d->sink, intercept_room, d);
 	config_free(old);
 	log_info(NULL, "configuration reloaded: verbose=%d max_client_conn=%d tables=%d",
 		 n->verbose, n->max_client_conn, n->ntables);

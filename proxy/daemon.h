@@ -14,6 +14,14 @@ struct userlist;
 struct sink;
 struct client;
 
+/* INSERT interception counters; passthrough is indexed by enum ins_reason, then
+ * [INS_REASON_COUNT] inside a transaction block, [INS_REASON_COUNT + 1] decided by the sink. */
+struct intercept_stats {
+	uint64_t messages;
+	uint64_t rows;
+	uint64_t passthrough[16];
+};
+
 struct daemon {
 	struct event_base *base;
 	struct config *cfg;             /* swapped whole on reload; never cached by sessions */
@@ -28,6 +36,7 @@ struct daemon {
 	struct sink *sink;              /* NULL when no table is configured */
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 	bool shutting_down;
+	struct intercept_stats istats;
 	unsigned char scram_mock_key[32];
 };
 

@@ -1,26 +1,245 @@
-/* INSERT interception in a client session: which messages to inspect, handing rows to the sink. */
+/* INSERT interception in a client session: recognize, hand rows to the sink, queue the reply. */
 #include "proxy/intercept.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "conf/config.h"
+#include "protocol/insert.h"
+#include "protocol/pktbuf.h"
+#include "protocol/reader.h"
+#include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
+#include "proxy/log.h"
+#include "sink/sink.h"
+
+/* One intercepted message: lives from submission until its rows are settled. */
+struct pending {
+	struct pending *next;
+	struct client *client;
+	struct reply *reply;            /* our place in the reply queue, until the reply is made */
+	struct sink_ticket *ticket;
+	bool replied;
+};
 
 bool intercept_wanted(const struct client *c, uint8_t type, uint32_t len)
 {
-	(void)len;
-	return c->d->sink != NULL && type == 'Q';
+	return type == 'Q' && c->d->sink != NULL && len <= (uint32_t)c->d->cfg->max_inspect_bytes;
+}
+
+static void count_passthrough(struct client *c, int slot, const char *why)
+{
+	c->d->istats.passthrough[slot]++;
+	log_debug(c->prefix, "INSERT passes through: %s", why);
+}
+
+static void unlink_pending(struct client *c, struct pending *p)
+{
+	struct pending **pp;
+
+	for (pp = &c->pending; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+}
+
+/* The sink decided: send "INSERT 0 n", the error, or pass the message through. */
+static void on_reply(void *arg, const struct sink_reply *r)
+{
+	struct pending *p = arg;
+	struct client *c = p->client;
+	struct reply *rep = p->reply;
+	char tag[48];
+
+	p->replied = true;
+	p->reply = NULL;
+	switch (r->status) {
+	case SINK_DONE:
+		snprintf(tag, sizeof(tag), "INSERT 0 %llu", (unsigned long long)r->rows);
+		pkt_command_complete(&rep->own, tag);
+		pkt_ready(&rep->own, 'I');
+		break;
+	case SINK_ERROR:
+		pkt_error(&rep->own, r->severity ? r->severity : "ERROR", r->sqlstate, r->message,
+			  r->detail, r->hint);
+		pkt_ready(&rep->own, 'I');
+		break;
+	case SINK_PASSTHROUGH:
+		/* Later messages waited for this decision, so order holds. */
+		count_passthrough(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
+		rep->kind = REPLY_FORWARD;
+		rep->closed = true;
+		if (c->be)
+			evbuffer_add(backend_output(c->be), rep->orig, rep->orig_len);
+		free(rep->orig);
+		rep->orig = NULL;
+		client_continue(c);
+		return;
+	}
+	if (!pkt_ok(&rep->own)) {
+		pkt_reset(&rep->own);
+		pkt_error(&rep->own, "ERROR", "53200", "out of memory", NULL, NULL);
+		pkt_ready(&rep->own, 'I');
+	}
+	rep->ready = true;
+	client_own_reply_ready(c);
+}
+
+static void on_settled(void *arg)
+{
+	struct pending *p = arg;
+	struct client *c = p->client;
+
+	unlink_pending(c, p);
+	free(p);
+	c->unsettled--;
+	if (c->unsettled == 0)
+		client_continue(c);
+}
+
+bool intercept_must_wait(struct client *c)
+{
+	struct pending *p;
+	bool wait = false;
+
+	if (c->pending == NULL)
+		return false;
+	for (p = c->pending; p; p = p->next) {
+		if (!p->replied || c->d->cfg->readyourwrites) {
+			sink_flush_ticket(p->ticket);
+			wait = true;
+		}
+	}
+	return wait;
+}
+
+void intercept_session_end(struct client *c)
+{
+	struct pending *p;
+
+	while ((p = c->pending) != NULL) {
+		c->pending = p->next;
+		sink_forget(p->ticket);
+		free(p);
+	}
+	c->unsettled = 0;
+}
+
+void intercept_room(void *arg)
+{
+	struct daemon *d = arg;
+	struct client *c;
+
+	for (c = d->clients; c; c = c->next)
+		if (c->waiting_room) {
+			c->waiting_room = false;
+			bufferevent_enable(c->bev, EV_READ);
+			client_continue(c);
+		}
+}
+
+/* The Query's SQL text, or NULL when the message is malformed (the backend
+ * then answers it as PostgreSQL does). */
+static const char *query_text(const uint8_t *body, size_t len, size_t *sqllen)
+{
+	struct pktreader r;
+	const char *sql;
+
+	rd_init(&r, body, len);
+	if (!rd_cstring(&r, &sql, sqllen) || !rd_at_end(&r))
+		return NULL;
+	return sql;
 }
 
 enum intercept_result intercept_message(struct client *c, uint8_t type, struct evbuffer *in,
 					size_t total)
 {
-	(void)c;
+	struct daemon *d = c->d;
+	struct sink_client sc;
+	struct ins_stmt st;
+	struct pending *p;
+	struct reply *rep;
+	enum ins_reason why;
+	const char *sql;
+	uint8_t *msg;
+	size_t sqllen;
+
 	(void)type;
-	(void)in;
-	(void)total;
-	return INTERCEPT_FORWARD;
+	msg = evbuffer_pullup(in, (ssize_t)total);
+	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
+	if (sql == NULL || !ins_looks_like_insert(sql, sqllen))
+		return INTERCEPT_FORWARD;
+	if (c->tx_status != 'I' || !client_head_is_forward(c) || (c->rq_head && c->rq_head->kind == REPLY_FORWARD)) {
+		/* Inside a transaction block, or its state is not known yet. */
+		count_passthrough(c, INS_REASON_COUNT, "in a transaction block");
+		return INTERCEPT_FORWARD;
+	}
+	why = ins_parse(sql, sqllen, &st);
+	if (why != INS_OK) {
+		count_passthrough(c, why, ins_reason_name(why));
+		return INTERCEPT_FORWARD;
+	}
+	if (!sink_wants(d->sink, &st, c->database)) {
+		ins_stmt_free(&st);
+		return INTERCEPT_FORWARD;
+	}
+	if (sink_full(d->sink)) {
+		/* Backpressure: stop reading this client until the sink drains. */
+		ins_stmt_free(&st);
+		c->waiting_room = true;
+		bufferevent_disable(c->bev, EV_READ);
+		return INTERCEPT_WAIT;
+	}
+	p = calloc(1, sizeof(*p));
+	rep = p ? client_own_reply(c) : NULL;
+	if (rep)
+		rep->orig = malloc(total);
+	if (rep == NULL || rep->orig == NULL) {
+		free(p);
+		ins_stmt_free(&st);
+		return INTERCEPT_FORWARD;   /* no memory to take it: the backend runs it */
+	}
+	evbuffer_remove(in, rep->orig, total);
+	rep->orig_len = (uint32_t)total;
+	p->client = c;
+	p->reply = rep;
+	p->next = c->pending;
+	c->pending = p;
+	c->unsettled++;
+	d->istats.messages++;
+	d->istats.rows += (uint64_t)st.nrows;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.user = c->user;
+	sc.database = c->database;
+	sc.prefix = c->prefix;
+	sc.reply = on_reply;
+	sc.settled = on_settled;
+	sc.arg = p;
+	p->ticket = sink_submit(d->sink, &sc, &st);
+	return INTERCEPT_TAKEN;
 }
 
-void intercept_forget(struct reply *r)
+void intercept_log_stats(const struct daemon *d)
 {
-	(void)r;
+	char line[1024];
+	size_t n;
+	int i;
+
+	n = (size_t)snprintf(line, sizeof(line), "intercepted messages=%llu rows=%llu; passthrough:",
+			     (unsigned long long)d->istats.messages, (unsigned long long)d->istats.rows);
+	for (i = 1; i < INS_REASON_COUNT + 2 && n < sizeof(line); i++) {
+		const char *name = i < INS_REASON_COUNT ? ins_reason_name((enum ins_reason)i) :
+				   i == INS_REASON_COUNT ? "transaction" : "sink";
+		n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu", name,
+				      (unsigned long long)d->istats.passthrough[i]);
+	}
+	log_info(NULL, "stats: %s", line);
 }

@@ -7,14 +7,13 @@
 #include <stdint.h>
 
 struct client;
-struct reply;
+struct daemon;
 struct evbuffer;
 
 enum intercept_result {
 	INTERCEPT_FORWARD,  /* relay the message to the backend as usual */
 	INTERCEPT_TAKEN,    /* consumed from the input; its reply is queued */
 	INTERCEPT_WAIT,     /* leave it in the input; the session resumes later */
-	INTERCEPT_CLOSED,   /* the session was closed */
 };
 
 /* Should this message be read whole and offered to intercept_message? */
@@ -24,7 +23,18 @@ bool intercept_wanted(const struct client *c, uint8_t type, uint32_t len);
 enum intercept_result intercept_message(struct client *c, uint8_t type, struct evbuffer *in,
 					size_t total);
 
-/* A reply of ours is dropped with its session: let go of its sink ticket. */
-void intercept_forget(struct reply *r);
+/* Before any message is forwarded: true (and a flush requested) while the
+ * session must first see its intercepted rows decided, or committed when
+ * readyourwrites = 1. The session resumes by itself when they are. */
+bool intercept_must_wait(struct client *c);
+
+/* The session ends: its rows stay in the sink, nobody is told. */
+void intercept_session_end(struct client *c);
+
+/* The sink has room again: sessions that stopped reading resume. */
+void intercept_room(void *daemon);
+
+/* Counters, logged on SIGUSR1 and at exit. */
+void intercept_log_stats(const struct daemon *d);
 
 #endif

@@ -1,0 +1,942 @@
+/* The config loader (INI driven by the key table), table defaults, validation, and backend url parsing. */
+#include "conf/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+#define MAX_LINE 65536
+
+static void fmt_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- field helpers, by key type ---- */
+
+static void field_free(const struct config_key *k, void *base)
+{
+	char **p = (char **)(void *)((char *)base + k->offset);
+
+	if (k->type == CONF_STRING || k->type == CONF_LIST) {
+		free(*p);
+		*p = NULL;
+	}
+}
+
+static bool field_copy(const struct config_key *k, void *dst, const void *src)
+{
+	char *d = (char *)dst + k->offset;
+	const char *s = (const char *)src + k->offset;
+
+	switch (k->type) {
+	case CONF_STRING:
+	case CONF_LIST: {
+		const char *from = *(char *const *)(const void *)s;
+		char *copy = NULL;
+
+		if (from != NULL && (copy = strdup(from)) == NULL)
+			return false;
+		free(*(char **)(void *)d);
+		*(char **)(void *)d = copy;
+		return true;
+	}
+	case CONF_INT:
+	case CONF_ENUM:
+		*(int *)(void *)d = *(const int *)(const void *)s;
+		return true;
+	case CONF_INT64:
+		*(int64_t *)(void *)d = *(const int64_t *)(const void *)s;
+		return true;
+	case CONF_BOOL:
+		*(bool *)(void *)d = *(const bool *)(const void *)s;
+		return true;
+	}
+	return false;
+}
+
+static bool field_equal(const struct config_key *k, const void *a, const void *b)
+{
+	const char *x = (const char *)a + k->offset;
+	const char *y = (const char *)b + k->offset;
+
+	switch (k->type) {
+	case CONF_STRING:
+	case CONF_LIST: {
+		const char *s = *(char *const *)(const void *)x, *t = *(char *const *)(const void *)y;
+		return (s == NULL || t == NULL) ? s == t : strcmp(s, t) == 0;
+	}
+	case CONF_INT:
+	case CONF_ENUM:
+		return *(const int *)(const void *)x == *(const int *)(const void *)y;
+	case CONF_INT64:
+		return *(const int64_t *)(const void *)x == *(const int64_t *)(const void *)y;
+	case CONF_BOOL:
+		return *(const bool *)(const void *)x == *(const bool *)(const void *)y;
+	}
+	return false;
+}
+
+static void section_free(enum config_section sec, void *base)
+{
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (config_keys[i].section == sec)
+			field_free(&config_keys[i], base);
+}
+
+/* ---- the loader ---- */
+
+struct tab_state {
+	int line;       /* line of its [table] header */
+	int *set;       /* [config_nkeys]: line each key was set on, 0 = not set */
+};
+
+struct loader {
+	const char *path;
+	struct config *cfg;
+	struct table_conf defaults;     /* table keys set in [pgbatchd] / [backend] */
+	int *glob_set;                  /* [config_nkeys]: lines of [pgbatchd] / [backend] keys */
+	int *def_set;                   /* [config_nkeys]: lines of table defaults */
+	struct tab_state *tabs;         /* parallel to cfg->tables */
+	int tabcap;
+	int sec_line[CONF_SECTION_COUNT];
+	bool insec;
+	enum config_section cur;
+	char *err;
+	size_t errlen;
+};
+
+static bool fail(struct loader *L, int line, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static bool fail(struct loader *L, int line, const char *key, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	fmt_err(L->err, L->errlen, "%s:%d: %s: %s", L->path, line, key, what);
+	return false;
+}
+
+static bool apply_defaults(struct loader *L, enum config_section sec, void *base)
+{
+	char why[256];
+
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (k->section != sec || k->def == NULL)
+			continue;
+		if (!config_key_set(k, base, k->def, why, sizeof(why)))
+			return fail(L, 0, k->name, "built-in default: %s", why);
+	}
+	return true;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	*e = '\0';
+	return s;
+}
+
+/* Strips one pair of surrounding double quotes. */
+static bool unquote(char **v)
+{
+	size_t n = strlen(*v);
+
+	if (n == 0 || (*v)[0] != '"')
+		return true;
+	if (n < 2 || (*v)[n - 1] != '"')
+		return false;
+	(*v)[n - 1] = '\0';
+	(*v)++;
+	return true;
+}
+
+static bool add_table(struct loader *L, const char *name, int line)
+{
+	struct config *cfg = L->cfg;
+	struct table_conf *t;
+
+	if (cfg->ntables == L->tabcap) {
+		int cap = L->tabcap ? L->tabcap * 2 : 4;
+		struct table_conf *nt = realloc(cfg->tables, (size_t)cap * sizeof(*nt));
+		struct tab_state *ns;
+
+		if (nt == NULL)
+			return fail(L, line, "table", "out of memory");
+		cfg->tables = nt;
+		ns = realloc(L->tabs, (size_t)cap * sizeof(*ns));
+		if (ns == NULL)
+			return fail(L, line, "table", "out of memory");
+		L->tabs = ns;
+		L->tabcap = cap;
+	}
+	t = &cfg->tables[cfg->ntables];
+	memset(t, 0, sizeof(*t));
+	L->tabs[cfg->ntables].line = line;
+	L->tabs[cfg->ntables].set = calloc(config_nkeys, sizeof(int));
+	cfg->ntables++;     /* counted now so that config_free releases it */
+	if (L->tabs[cfg->ntables - 1].set == NULL)
+		return fail(L, line, "table", "out of memory");
+	if (!apply_defaults(L, CONF_TABLE, t))
+		return false;
+	if (name[0] != '\0' && (t->name = strdup(name)) == NULL)
+		return fail(L, line, "table", "out of memory");
+	return true;
+}
+
+static bool open_section(struct loader *L, char *s, int line)
+{
+	size_t n = strlen(s);
+	char *inner, *rest;
+	int sec = -1;
+
+	if (s[n - 1] != ']')
+		return fail(L, line, s, "a section header must end with ']'");
+	s[n - 1] = '\0';
+	inner = trim(s + 1);
+	rest = inner + strcspn(inner, " \t");
+	if (*rest != '\0')
+		*rest++ = '\0';
+	rest = trim(rest);
+	for (int i = 0; i < CONF_SECTION_COUNT; i++)
+		if (strcasecmp(inner, config_section_name((enum config_section)i)) == 0)
+			sec = i;
+	if (sec < 0) {
+		char shown[48];
+
+		snprintf(shown, sizeof(shown), "[%.40s]", inner);
+		return fail(L, line, shown, "unknown section (expected [pgbatchd], [backend] or [table NAME])");
+	}
+	if (sec != CONF_TABLE && rest[0] != '\0')
+		return fail(L, line, inner, "this section takes no name");
+	L->insec = true;
+	L->cur = (enum config_section)sec;
+	if (L->sec_line[sec] == 0)
+		L->sec_line[sec] = line;
+	if (sec != CONF_TABLE)
+		return true;
+	if (!unquote(&rest))
+		return fail(L, line, "table", "unterminated quote in the table name");
+	return add_table(L, rest, line);
+}
+
+static bool assign(struct loader *L, char *s, int line)
+{
+	char *eq = strchr(s, '=');
+	char *key, *val;
+	const struct config_key *k;
+	void *base;
+	int *set;
+	char why[256];
+	size_t idx;
+
+	if (eq == NULL) {
+		char shown[48];
+
+		/* only the first word: the rest may be a secret missing its '=' */
+		snprintf(shown, sizeof(shown), "%.*s", (int)(strcspn(s, " \t") > 40 ? 40 : strcspn(s, " \t")), s);
+		return fail(L, line, shown, "expected 'key = value' or a [section]");
+	}
+	*eq = '\0';
+	key = trim(s);
+	val = trim(eq + 1);
+	if (key[0] == '\0')
+		return fail(L, line, "=", "missing key name before '='");
+	if (!unquote(&val))
+		return fail(L, line, key, "unterminated double quote in the value");
+	if (!L->insec)
+		return fail(L, line, key, "key outside any section (start with [pgbatchd], [backend] or [table NAME])");
+
+	k = config_key_find(L->cur, key);
+	if (L->cur == CONF_TABLE) {
+		base = &L->cfg->tables[L->cfg->ntables - 1];
+		set = L->tabs[L->cfg->ntables - 1].set;
+	} else {
+		base = L->cfg;
+		set = L->glob_set;
+		if (k == NULL && (k = config_key_find(CONF_TABLE, key)) != NULL) {
+			/* a table key here is the default for every [table] */
+			if (k->flags & CONF_F_NODEFAULT)
+				return fail(L, line, key, "only valid in a [table NAME] section");
+			base = &L->defaults;
+			set = L->def_set;
+		}
+	}
+	if (k == NULL) {
+		for (int i = 0; i < CONF_SECTION_COUNT; i++)
+			if (i != (int)L->cur && config_key_find((enum config_section)i, key) != NULL)
+				return fail(L, line, key, "unknown key in [%s]; it belongs in [%s]",
+					config_section_name(L->cur), config_section_name((enum config_section)i));
+		return fail(L, line, key, "unknown key in [%s]", config_section_name(L->cur));
+	}
+	idx = (size_t)(k - config_keys);
+	if (set[idx] != 0)
+		return fail(L, line, key, "duplicate key (already set at line %d)", set[idx]);
+	if (!config_key_set(k, base, val, why, sizeof(why)))
+		return fail(L, line, key, "%s", why);
+	set[idx] = line;
+	return true;
+}
+
+static int line_of(const struct loader *L, const char *name)
+{
+	const struct config_key *k = config_key_find(CONF_BACKEND, name);
+
+	return k ? L->glob_set[k - config_keys] : 0;
+}
+
+/* Folds like PostgreSQL does for unquoted names when casesensitive = 0. */
+static bool same_name(const struct table_conf *a, const struct table_conf *b)
+{
+	bool fold = !a->casesensitive || !b->casesensitive;
+	int (*cmp)(const char *, const char *) = fold ? strcasecmp : strcmp;
+
+	return cmp(a->name, b->name) == 0 && cmp(a->targetschema, b->targetschema) == 0;
+}
+
+static bool finish(struct loader *L)
+{
+	struct config *cfg = L->cfg;
+	int bline = L->sec_line[CONF_BACKEND];
+	char why[256];
+
+	if (bline == 0)
+		return fail(L, 0, "url", "required, but the file has no [backend] section");
+	if (cfg->url == NULL)
+		return fail(L, bline, "url", "required in [backend]");
+	if (!config_parse_url(cfg->url, &cfg->backend, why, sizeof(why)))
+		return fail(L, line_of(L, "url"), "url", "%s", why);
+
+	/* username / password may come from the url; if both are given they must agree */
+	if (cfg->backend.user != NULL) {
+		if (cfg->username == NULL) {
+			if ((cfg->username = strdup(cfg->backend.user)) == NULL)
+				return fail(L, bline, "username", "out of memory");
+		} else if (strcmp(cfg->username, cfg->backend.user) != 0) {
+			return fail(L, line_of(L, "username"), "username",
+				"\"%s\" differs from the user \"%s\" in url", cfg->username, cfg->backend.user);
+		}
+	}
+	if (cfg->backend.password != NULL) {
+		if (cfg->password == NULL) {
+			if ((cfg->password = strdup(cfg->backend.password)) == NULL)
+				return fail(L, bline, "password", "out of memory");
+		} else if (strcmp(cfg->password, cfg->backend.password) != 0) {
+			return fail(L, line_of(L, "password"), "password", "differs from the password in url");
+		}
+	}
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (k->section == CONF_TABLE || !(k->flags & CONF_F_REQUIRED))
+			continue;
+		if (*(char **)(void *)((char *)cfg + k->offset) == NULL)
+			return fail(L, L->sec_line[k->section], k->name, "required in [%s]%s",
+				config_section_name(k->section),
+				k->offset == offsetof(struct config, username) ? " (the url names no user)" : "");
+	}
+
+	if (cfg->auth_type != AUTH_TRUST && cfg->auth_file == NULL) {
+		const struct config_key *k = config_key_find(CONF_PGBATCHD, "auth_type");
+
+		return fail(L, L->glob_set[k - config_keys], "auth_file",
+			"required when auth_type is %s", k->names[cfg->auth_type]);
+	}
+
+	for (int t = 0; t < cfg->ntables; t++) {
+		struct table_conf *tc = &cfg->tables[t];
+
+		for (size_t i = 0; i < config_nkeys; i++) {
+			const struct config_key *k = &config_keys[i];
+
+			if (k->section != CONF_TABLE || L->tabs[t].set[i] != 0 || L->def_set[i] == 0)
+				continue;
+			if (!field_copy(k, tc, &L->defaults))
+				return fail(L, L->tabs[t].line, k->name, "out of memory");
+		}
+		if (tc->name == NULL)
+			return fail(L, L->tabs[t].line, "tablename",
+				"required: write [table NAME] or set tablename in the section");
+		for (int u = 0; u < t; u++)
+			if (same_name(&cfg->tables[u], tc))
+				return fail(L, L->tabs[t].line, "tablename",
+					"table %s.%s is already configured at line %d",
+					tc->targetschema, tc->name, L->tabs[u].line);
+	}
+	return true;
+}
+
+static void loader_release(struct loader *L)
+{
+	section_free(CONF_TABLE, &L->defaults);
+	free(L->glob_set);
+	free(L->def_set);
+	for (int t = 0; L->tabs != NULL && t < L->cfg->ntables; t++)
+		free(L->tabs[t].set);
+	free(L->tabs);
+}
+
+static bool parse_file(struct loader *L, FILE *f)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int line = 0;
+	bool ok = true;
+
+	while (ok && (n = getline(&buf, &cap, f)) >= 0) {
+		char *s = buf;
+
+		line++;
+		if (n > MAX_LINE) {
+			ok = fail(L, line, "line", "longer than %d bytes", MAX_LINE);
+			break;
+		}
+		if (memchr(buf, '\0', (size_t)n) != NULL) {
+			ok = fail(L, line, "line", "contains a NUL byte");
+			break;
+		}
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+			buf[--n] = '\0';
+		if (line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+			s += 3;     /* UTF-8 byte order mark */
+		s = trim(s);
+		if (s[0] == '\0' || s[0] == '#' || s[0] == ';')
+			continue;
+		ok = s[0] == '[' ? open_section(L, s, line) : assign(L, s, line);
+	}
+	if (ok && ferror(f))
+		ok = fail(L, line, "file", "read error: %s", strerror(errno));
+	free(buf);
+	return ok;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+	struct loader L;
+	struct config *cfg;
+	FILE *f;
+	bool ok;
+
+	memset(&L, 0, sizeof(L));
+	L.path = path;
+	L.err = err;
+	L.errlen = errlen;
+	fmt_err(err, errlen, "%s", "");
+	cfg = calloc(1, sizeof(*cfg));
+	L.glob_set = calloc(config_nkeys, sizeof(int));
+	L.def_set = calloc(config_nkeys, sizeof(int));
+	if (cfg == NULL || L.glob_set == NULL || L.def_set == NULL || (cfg->path = strdup(path)) == NULL) {
+		fmt_err(err, errlen, "%s:0: config: out of memory", path);
+		free(L.glob_set);
+		free(L.def_set);
+		config_free(cfg);
+		return NULL;
+	}
+	L.cfg = cfg;
+	f = fopen(path, "r");
+	if (f == NULL) {
+		fmt_err(err, errlen, "%s:0: file: cannot open: %s", path, strerror(errno));
+		ok = false;
+	} else {
+		ok = apply_defaults(&L, CONF_PGBATCHD, cfg) && apply_defaults(&L, CONF_BACKEND, cfg)
+			&& apply_defaults(&L, CONF_TABLE, &L.defaults) && parse_file(&L, f) && finish(&L);
+		fclose(f);
+	}
+	loader_release(&L);
+	if (!ok) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	section_free(CONF_PGBATCHD, cfg);
+	section_free(CONF_BACKEND, cfg);
+	backend_addr_clear(&cfg->backend);
+	for (int t = 0; t < cfg->ntables; t++)
+		section_free(CONF_TABLE, &cfg->tables[t]);
+	free(cfg->tables);
+	free(cfg);
+}
+
+int config_restart_diff(const struct config *cur, const struct config *next,
+	char *names, size_t nameslen)
+{
+	int n = 0;
+	size_t o = 0;
+
+	if (names != NULL && nameslen > 0)
+		names[0] = '\0';
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (k->section == CONF_TABLE || !(k->flags & CONF_F_RESTART) || field_equal(k, cur, next))
+			continue;
+		if (names != NULL && o < nameslen) {
+			int w = snprintf(names + o, nameslen - o, "%s%s", n ? "," : "", k->name);
+			if (w > 0)
+				o += (size_t)w;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* ---- backend url ---- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void sb_putn(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		char *np;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (np == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_puts(struct sbuf *b, const char *s)
+{
+	sb_putn(b, s, strlen(s));
+}
+
+static void sb_putc(struct sbuf *b, char c)
+{
+	sb_putn(b, &c, 1);
+}
+
+struct url_parse {
+	struct backend_addr a;
+	struct sbuf opts;
+	bool jdbc_ssl;          /* jdbc ssl=true seen */
+	bool have_sslmode;
+	char *err;
+	size_t errlen;
+};
+
+static bool url_fail(struct url_parse *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool url_fail(struct url_parse *u, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (u->err != NULL && u->errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(u->err, u->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return false;
+}
+
+static bool set_str(struct url_parse *u, char **dst, const char *v)
+{
+	char *c = strdup(v);
+
+	if (c == NULL)
+		return url_fail(u, "out of memory");
+	free(*dst);
+	*dst = c;
+	return true;
+}
+
+static bool set_port(struct url_parse *u, const char *v)
+{
+	long p = 0;
+
+	if (v[0] == '\0')
+		return url_fail(u, "empty port");
+	for (const char *c = v; *c; c++) {
+		if (!isdigit((unsigned char)*c) || p > 65535)
+			return url_fail(u, "port \"%.20s\" is not a number in 1..65535", v);
+		p = p * 10 + (*c - '0');
+	}
+	if (p < 1 || p > 65535)
+		return url_fail(u, "port %ld is out of range 1..65535", p);
+	u->a.port = (int)p;
+	return true;
+}
+
+static bool set_host(struct url_parse *u, const char *v)
+{
+	if (v[0] == '\0')
+		return url_fail(u, "empty host");
+	if (strchr(v, ',') != NULL)
+		return url_fail(u, "several hosts are not supported");
+	for (const char *c = v; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return url_fail(u, "control character in host");
+	return set_str(u, &u->a.host, v);
+}
+
+/* One parameter from any url form. Unknown ones become libpq "k='v'" text. */
+static bool apply_param(struct url_parse *u, const char *k, const char *v)
+{
+	if (strcmp(k, "host") == 0)
+		return set_host(u, v);
+	if (strcmp(k, "port") == 0)
+		return set_port(u, v);
+	if (strcmp(k, "dbname") == 0)
+		return set_str(u, &u->a.dbname, v);
+	if (strcmp(k, "user") == 0)
+		return set_str(u, &u->a.user, v);
+	if (strcmp(k, "password") == 0)
+		return set_str(u, &u->a.password, v);
+	if (k[0] == '\0')
+		return url_fail(u, "empty parameter name");
+	for (const char *c = k; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '_')
+			return url_fail(u, "bad parameter name \"%.40s\"", k);
+	if (strcmp(k, "sslmode") == 0)
+		u->have_sslmode = true;
+	if (u->opts.len > 0)
+		sb_putc(&u->opts, ' ');
+	sb_puts(&u->opts, k);
+	sb_puts(&u->opts, "='");
+	for (const char *c = v; *c; c++) {
+		if (*c == '\'' || *c == '\\')
+			sb_putc(&u->opts, '\\');
+		sb_putc(&u->opts, *c);
+	}
+	sb_putc(&u->opts, '\'');
+	if (u->opts.oom)
+		return url_fail(u, "out of memory");
+	return true;
+}
+
+/* pgjdbc's names for the parameters libpq spells differently. */
+static bool apply_jdbc_param(struct url_parse *u, const char *k, const char *v)
+{
+	static const struct { const char *jdbc, *libpq; } renames[] = {
+		{ "ApplicationName", "application_name" },
+		{ "connectTimeout", "connect_timeout" },
+	};
+
+	for (size_t i = 0; i < sizeof(renames) / sizeof(renames[0]); i++)
+		if (strcmp(k, renames[i].jdbc) == 0)
+			return apply_param(u, renames[i].libpq, v);
+	if (strcmp(k, "ssl") == 0) {
+		/* pgjdbc: ssl=true without sslmode means verify-full */
+		if (strcasecmp(v, "true") == 0)
+			u->jdbc_ssl = true;
+		else if (strcasecmp(v, "false") != 0)
+			return url_fail(u, "ssl must be true or false");
+		return true;
+	}
+	return apply_param(u, k, v);
+}
+
+/* Percent-decodes s[0..n) into a new string. */
+static char *pct_decode(struct url_parse *u, const char *s, size_t n, const char *what)
+{
+	char *out = malloc(n + 1);
+	size_t o = 0;
+
+	if (out == NULL) {
+		url_fail(u, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			out[o++] = s[i];
+			continue;
+		}
+		if (i + 2 >= n) {
+			free(out);
+			url_fail(u, "truncated %%-escape in the %s", what);
+			return NULL;
+		}
+		if (!isxdigit((unsigned char)s[i + 1]) || !isxdigit((unsigned char)s[i + 2])) {
+			free(out);
+			url_fail(u, "bad %%-escape in the %s", what);
+			return NULL;
+		}
+		{
+			char hex[3] = { s[i + 1], s[i + 2], '\0' };
+			long c = strtol(hex, NULL, 16);
+
+			if (c == 0) {
+				free(out);
+				url_fail(u, "%%00 in the %s", what);
+				return NULL;
+			}
+			out[o++] = (char)c;
+		}
+		i += 2;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Decodes s[0..n) into *dst. */
+static bool decode_into(struct url_parse *u, const char *s, size_t n, const char *what, char **dst)
+{
+	char *v = pct_decode(u, s, n, what);
+
+	if (v == NULL)
+		return false;
+	free(*dst);
+	*dst = v;
+	return true;
+}
+
+static bool parse_query(struct url_parse *u, const char *q, bool jdbc)
+{
+	while (*q != '\0') {
+		size_t n = strcspn(q, "&");
+		const char *eq = memchr(q, '=', n);
+		char *k = NULL, *v = NULL;
+		bool ok;
+
+		if (n == 0) {
+			q++;
+			continue;
+		}
+		if (eq == NULL)
+			return url_fail(u, "query parameter \"%.*s\" has no '='", (int)(n > 40 ? 40 : n), q);
+		ok = (k = pct_decode(u, q, (size_t)(eq - q), "parameter name")) != NULL
+			&& (v = pct_decode(u, eq + 1, n - (size_t)(eq + 1 - q), "parameter value")) != NULL
+			&& (jdbc ? apply_jdbc_param(u, k, v) : apply_param(u, k, v));
+		free(k);
+		free(v);
+		if (!ok)
+			return false;
+		q += n;
+		if (*q == '&')
+			q++;
+	}
+	return true;
+}
+
+/* s is what follows "scheme://": [user[:password]@]host[:port][/db][?query] */
+static bool parse_uri(struct url_parse *u, const char *s, bool jdbc)
+{
+	size_t alen = strcspn(s, "/?");
+	const char *aend = s + alen, *hp = s, *at = NULL, *hend, *port = NULL, *p;
+	char *host = NULL;
+	bool ok;
+
+	for (const char *c = s; c < aend; c++)
+		if (*c == '@')
+			at = c;
+	if (at != NULL) {
+		const char *colon = memchr(s, ':', (size_t)(at - s));
+
+		if (!decode_into(u, s, (size_t)((colon ? colon : at) - s), "user name", &u->a.user))
+			return false;
+		if (colon != NULL && !decode_into(u, colon + 1, (size_t)(at - colon - 1), "password", &u->a.password))
+			return false;
+		if (u->a.user[0] == '\0') {
+			free(u->a.user);
+			u->a.user = NULL;
+		}
+		hp = at + 1;
+	}
+	if (memchr(hp, ',', (size_t)(aend - hp)) != NULL)
+		return url_fail(u, "several hosts are not supported");
+	if (*hp == '[') {
+		const char *close = memchr(hp, ']', (size_t)(aend - hp));
+
+		if (close == NULL)
+			return url_fail(u, "unterminated [ in the host");
+		if (close + 1 < aend && close[1] != ':')
+			return url_fail(u, "unexpected text after ] in the host");
+		if (close + 1 < aend)
+			port = close + 2;
+		hp++;
+		hend = close;
+	} else {
+		const char *colon = memchr(hp, ':', (size_t)(aend - hp));
+
+		if (colon != NULL && memchr(colon + 1, ':', (size_t)(aend - colon - 1)) != NULL)
+			return url_fail(u, "an IPv6 host must be written in [brackets]");
+		hend = colon ? colon : aend;
+		if (colon != NULL)
+			port = colon + 1;
+	}
+	if (hend > hp) {
+		host = pct_decode(u, hp, (size_t)(hend - hp), "host");
+		ok = host != NULL && set_host(u, host);
+		free(host);
+		if (!ok)
+			return false;
+	}
+	if (port != NULL) {
+		char *pt = pct_decode(u, port, (size_t)(aend - port), "port");
+
+		ok = pt != NULL && set_port(u, pt);
+		free(pt);
+		if (!ok)
+			return false;
+	}
+	p = aend;
+	if (*p == '/') {
+		size_t dlen = strcspn(++p, "?");
+
+		if (dlen > 0 && !decode_into(u, p, dlen, "database name", &u->a.dbname))
+			return false;
+		p += dlen;
+	}
+	if (*p == '?')
+		return parse_query(u, p + 1, jdbc);
+	return true;
+}
+
+/* libpq's key=value form: values bare or in '...', backslash escapes in both. */
+static bool parse_kv(struct url_parse *u, const char *p)
+{
+	for (;;) {
+		struct sbuf v = { 0 };
+		const char *k0;
+		char *k;
+		bool ok;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			return true;
+		k0 = p;
+		while (*p != '\0' && *p != '=' && !isspace((unsigned char)*p))
+			p++;
+		if (p == k0)
+			return url_fail(u, "missing parameter name before '='");
+		if ((k = strndup(k0, (size_t)(p - k0))) == NULL)
+			return url_fail(u, "out of memory");
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p != '=') {
+			url_fail(u, "missing '=' after \"%.40s\"", k);
+			free(k);
+			return false;
+		}
+		p++;
+		while (isspace((unsigned char)*p))
+			p++;
+		sb_puts(&v, "");
+		if (*p == '\'') {
+			for (p++;; p++) {
+				if (*p == '\0') {
+					url_fail(u, "unterminated quoted value for %.40s", k);
+					free(k);
+					free(v.p);
+					return false;
+				}
+				if (*p == '\'') {
+					p++;
+					break;
+				}
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				sb_putc(&v, *p);
+			}
+		} else {
+			for (; *p != '\0' && !isspace((unsigned char)*p); p++) {
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				sb_putc(&v, *p);
+			}
+		}
+		ok = !v.oom ? apply_param(u, k, v.p) : url_fail(u, "out of memory");
+		free(k);
+		free(v.p);
+		if (!ok)
+			return false;
+	}
+}
+
+bool config_parse_url(const char *url, struct backend_addr *out, char *err, size_t errlen)
+{
+	struct url_parse u;
+	bool ok;
+
+	memset(&u, 0, sizeof(u));
+	u.err = err;
+	u.errlen = errlen;
+	memset(out, 0, sizeof(*out));
+	if (strncasecmp(url, "jdbc:", 5) == 0) {
+		ok = strncasecmp(url + 5, "postgresql://", 13) == 0
+			? parse_uri(&u, url + 18, true)
+			: url_fail(&u, "a jdbc url must start with jdbc:postgresql://");
+	} else if (strncasecmp(url, "postgresql://", 13) == 0) {
+		ok = parse_uri(&u, url + 13, false);
+	} else if (strncasecmp(url, "postgres://", 11) == 0) {
+		ok = parse_uri(&u, url + 11, false);
+	} else if (strstr(url, "://") == NULL && strchr(url, '=') != NULL) {
+		ok = parse_kv(&u, url);
+	} else {
+		ok = url_fail(&u, "expected jdbc:postgresql://..., postgresql://... or key=value text");
+	}
+	if (ok && u.jdbc_ssl && !u.have_sslmode)
+		ok = apply_param(&u, "sslmode", "verify-full");
+	if (ok && u.a.host == NULL)
+		ok = url_fail(&u, "no host (for a Unix socket give its directory: host=/path)");
+	if (!ok) {
+		backend_addr_clear(&u.a);
+		free(u.opts.p);
+		return false;
+	}
+	if (u.a.port == 0)
+		u.a.port = 5432;
+	u.a.options = u.opts.p;
+	*out = u.a;
+	return true;
+}
+
+void backend_addr_clear(struct backend_addr *a)
+{
+	if (a == NULL)
+		return;
+	free(a->host);
+	free(a->dbname);
+	free(a->user);
+	free(a->password);
+	free(a->options);
+	memset(a, 0, sizeof(*a));
+}

@@ -1,0 +1,417 @@
+/* The config key table (type, default, bounds, reload rule, doc), value parsing and the Markdown reference. */
+#include "conf/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Enum fields are written through int *: they must be int-sized. */
+_Static_assert(sizeof(enum auth_type) == sizeof(int), "enum auth_type is not int-sized");
+_Static_assert(sizeof(enum conflict_mode) == sizeof(int), "enum conflict_mode is not int-sized");
+_Static_assert(sizeof(enum write_mode) == sizeof(int), "enum write_mode is not int-sized");
+_Static_assert(sizeof(enum exception_mode) == sizeof(int), "enum exception_mode is not int-sized");
+_Static_assert(sizeof(enum ack_mode) == sizeof(int), "enum ack_mode is not int-sized");
+
+static const char *const auth_names[] = { "trust", "md5", "scram-sha-256", NULL };
+static const char *const conflict_names[] = { "upsert", "update", "ignore", "strict", NULL };
+static const char *const exception_names[] = { "ignore", "strict", NULL };
+static const char *const ack_names[] = { "commit", "immediate", NULL };
+
+#define G(field) offsetof(struct config, field)
+#define T(field) offsetof(struct table_conf, field)
+#define NOBOUNDS 0, 0
+
+const struct config_key config_keys[] = {
+	/* [pgbatchd] */
+	{ CONF_PGBATCHD, "listen_addr", CONF_STRING, "127.0.0.1", NOBOUNDS, NULL, CONF_F_RESTART,
+	  "IP address or host name to accept client connections on.", G(listen_addr) },
+	{ CONF_PGBATCHD, "listen_port", CONF_INT, "6432", 1, 65535, NULL, CONF_F_RESTART,
+	  "TCP port to accept client connections on.", G(listen_port) },
+	{ CONF_PGBATCHD, "auth_type", CONF_ENUM, "trust", NOBOUNDS, auth_names, 0,
+	  "How clients authenticate to pgbatchd; md5 and scram-sha-256 check passwords from auth_file (then required).",
+	  G(auth_type) },
+	{ CONF_PGBATCHD, "auth_file", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
+	  "PgBouncer-style userlist: lines of \"user\" \"secret\" (plain, md5 or SCRAM-SHA-256 secret).",
+	  G(auth_file) },
+	{ CONF_PGBATCHD, "max_client_conn", CONF_INT, "100", 1, 100000, NULL, 0,
+	  "Most client connections open at once; further ones are refused.",
+	  G(max_client_conn) },
+	{ CONF_PGBATCHD, "logfile", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
+	  "Log file (reopened on SIGHUP); none logs to stderr.", G(logfile) },
+	{ CONF_PGBATCHD, "verbose", CONF_INT, "0", 0, 2, NULL, 0,
+	  "Daemon log level: 0 normal, 1 adds per-batch lines, 2 debug.", G(verbose) },
+	{ CONF_PGBATCHD, "max_buffer_bytes", CONF_INT64, "268435456", 1048576, INT64_C(68719476736), NULL, 0,
+	  "Bound on buffered rows (bytes); above it pgbatchd stops reading from clients that send intercepted rows.",
+	  G(max_buffer_bytes) },
+	{ CONF_PGBATCHD, "readyourwrites", CONF_BOOL, "1", NOBOUNDS, NULL, 0,
+	  "Before a session's other statements pass through, commit every row that session sent.",
+	  G(readyourwrites) },
+	{ CONF_PGBATCHD, "io_buffer_size", CONF_INT, "16384", 64, 1048576, NULL, CONF_F_RESTART,
+	  "Most bytes read from a socket at once (tests use 64 so messages split).", G(io_buffer_size) },
+	{ CONF_PGBATCHD, "max_inspect_bytes", CONF_INT, "1048576", 1024, 1073741824, NULL, 0,
+	  "Messages pgbatchd inspects (Query, Parse, Bind, ...) are buffered up to this size; larger ones stream through.",
+	  G(max_inspect_bytes) },
+
+	/* [backend] */
+	{ CONF_BACKEND, "url", CONF_STRING, NULL, NOBOUNDS, NULL, CONF_F_RESTART | CONF_F_REQUIRED | CONF_F_SECRET,
+	  "Backend address: `jdbc:postgresql://host[:port]/db[?k=v&...]`, "
+	  "`postgresql://[user[:password]@]host[:port][/db][?k=v&...]` or libpq `key=value` text.",
+	  G(url) },
+	{ CONF_BACKEND, "username", CONF_STRING, NULL, NOBOUNDS, NULL, CONF_F_RESTART | CONF_F_REQUIRED,
+	  "Role the writers and pass-through connections log in as; required unless the url carries a user.",
+	  G(username) },
+	{ CONF_BACKEND, "password", CONF_STRING, NULL, NOBOUNDS, NULL, CONF_F_RESTART | CONF_F_SECRET,
+	  "Password for username (or from the url); never logged.", G(password) },
+	{ CONF_BACKEND, "connectionmaxactive", CONF_INT, "5", 1, 64, NULL, CONF_F_RESTART,
+	  "Writer connections to the backend; they write in parallel, rows sharded by key.",
+	  G(connectionmaxactive) },
+	{ CONF_BACKEND, "maxretrytimes", CONF_INT, "3", 0, 100, NULL, 0,
+	  "Retries after a transient failure (connection loss, serialization failure, ...), exactly this many.",
+	  G(maxretrytimes) },
+	{ CONF_BACKEND, "retrywaittime", CONF_INT, "100", 0, 600000, NULL, 0,
+	  "Milliseconds before the first retry; doubled for each further retry, with jitter.",
+	  G(retrywaittime) },
+
+	/* [table NAME] */
+	{ CONF_TABLE, "tablename", CONF_STRING, NULL, NOBOUNDS, NULL, CONF_F_REQUIRED | CONF_F_NODEFAULT,
+	  "Target table; defaults to the NAME of `[table NAME]`.", T(name) },
+	{ CONF_TABLE, "targetschema", CONF_STRING, "public", NOBOUNDS, NULL, 0,
+	  "Schema of the target table.", T(targetschema) },
+	{ CONF_TABLE, "conflictmode", CONF_ENUM, "upsert", NOBOUNDS, conflict_names, 0,
+	  "On a key conflict: upsert replaces the row, update sets the named columns, ignore keeps the old row, strict makes it an error.",
+	  T(conflictmode) },
+	{ CONF_TABLE, "writemode", CONF_INT, "1", 0, 2, NULL, 0,
+	  "Wire path: 0 multi-row INSERT, 1 COPY, 2 one INSERT ... SELECT FROM unnest(...); every conflictmode works in each.",
+	  T(writemode) },
+	{ CONF_TABLE, "batchsize", CONF_INT, "50000", 1, 10000000, NULL, 0,
+	  "Most rows in one batch.", T(batchsize) },
+	{ CONF_TABLE, "batchwritetimeoutms", CONF_INT, "50000", 1, 86400000, NULL, 0,
+	  "A batch is flushed when its oldest row is this many milliseconds old.", T(batchwritetimeoutms) },
+	{ CONF_TABLE, "exceptionmode", CONF_ENUM, "ignore", NOBOUNDS, exception_names, 0,
+	  "Rows the database rejects: ignore writes them to rejectfile and writes the rest; strict reports them to their client, never drops them.",
+	  T(exceptionmode) },
+	{ CONF_TABLE, "casesensitive", CONF_BOOL, "0", NOBOUNDS, NULL, 0,
+	  "0 folds unquoted names to lower case; 1 uses names exactly as written (always quoted in generated SQL).",
+	  T(casesensitive) },
+	{ CONF_TABLE, "verbose", CONF_BOOL, "0", NOBOUNDS, NULL, 0,
+	  "1 logs a line per batch of this table.", T(verbose) },
+	{ CONF_TABLE, "ackmode", CONF_ENUM, "commit", NOBOUNDS, ack_names, 0,
+	  "commit answers an INSERT after its batch commits; immediate once its rows are buffered (rows still buffered when pgbatchd dies are lost).",
+	  T(ackmode) },
+	{ CONF_TABLE, "adaptiveflush", CONF_BOOL, "1", NOBOUNDS, NULL, 0,
+	  "Flush as soon as a writer is idle (group commit): low latency at low load, larger batches under load.",
+	  T(adaptiveflush) },
+	{ CONF_TABLE, "conflictkey", CONF_LIST, NULL, NOBOUNDS, NULL, 0,
+	  "Comma list of key columns for tables without a primary key; none makes such a table append-only.",
+	  T(conflictkey) },
+	{ CONF_TABLE, "rejectfile", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
+	  "File that rejected rows are appended to as JSON lines (exceptionmode = ignore); none only counts them.",
+	  T(rejectfile) },
+};
+
+const size_t config_nkeys = ARRAY_LEN(config_keys);
+
+static const char *const section_names[CONF_SECTION_COUNT] = { "pgbatchd", "backend", "table" };
+
+const char *config_section_name(enum config_section sec)
+{
+	if ((unsigned)sec >= CONF_SECTION_COUNT)
+		return "?";
+	return section_names[sec];
+}
+
+const struct config_key *config_key_find(enum config_section sec, const char *name)
+{
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (config_keys[i].section == sec && strcasecmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+bool config_key_reloadable(const char *section_kind, const char *key)
+{
+	const struct config_key *k = NULL;
+
+	for (int s = 0; s < CONF_SECTION_COUNT; s++) {
+		if (section_kind == NULL || strcasecmp(section_kind, section_names[s]) != 0)
+			continue;
+		k = config_key_find((enum config_section)s, key);
+		/* A table key set in [pgbatchd] or [backend] is a table default. */
+		if (k == NULL && s != CONF_TABLE)
+			k = config_key_find(CONF_TABLE, key);
+	}
+	return k != NULL && !(k->flags & CONF_F_RESTART);
+}
+
+static void say(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void say(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/* Strict base-10 integer: optional sign, digits, nothing else. */
+static bool parse_i64(const char *s, int64_t *out, bool *overflow)
+{
+	const char *p = s;
+	char *end;
+	long long v;
+
+	*overflow = false;
+	if (*p == '+' || *p == '-')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return false;
+	if (errno == ERANGE) {
+		*overflow = true;
+		return false;
+	}
+	*out = (int64_t)v;
+	return true;
+}
+
+static int parse_bool(const char *s)
+{
+	static const char *const yes[] = { "1", "true", "on", "yes" };
+	static const char *const no[] = { "0", "false", "off", "no" };
+
+	for (size_t i = 0; i < ARRAY_LEN(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Normalizes a comma list: elements trimmed, double-quoted elements kept whole
+ * (a comma inside quotes does not split). Returns a new string, or NULL with
+ * why set. */
+static char *normalize_list(const char *s, char *why, size_t whylen)
+{
+	size_t n = strlen(s);
+	char *out = malloc(n + 1);
+	size_t o = 0;
+	const char *p = s;
+	int elem = 1;
+
+	if (out == NULL) {
+		say(why, whylen, "out of memory");
+		return NULL;
+	}
+	for (;;) {
+		const char *start, *end;
+		bool inq = false;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		start = p;
+		while (*p != '\0' && (inq || *p != ',')) {
+			if (*p == '"')
+				inq = !inq;
+			p++;
+		}
+		if (inq) {
+			say(why, whylen, "unterminated quoted name in element %d", elem);
+			free(out);
+			return NULL;
+		}
+		end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end == start) {
+			say(why, whylen, "element %d of the list is empty", elem);
+			free(out);
+			return NULL;
+		}
+		if (o > 0)
+			out[o++] = ',';
+		memcpy(out + o, start, (size_t)(end - start));
+		o += (size_t)(end - start);
+		if (*p == '\0')
+			break;
+		p++; /* the comma */
+		elem++;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+bool config_key_set(const struct config_key *k, void *base, const char *text,
+	char *why, size_t whylen)
+{
+	char *field = (char *)base + k->offset;
+	bool secret = (k->flags & CONF_F_SECRET) != 0;
+	int64_t v;
+	bool overflow;
+
+	switch (k->type) {
+	case CONF_STRING:
+	case CONF_LIST: {
+		char *copy = NULL;
+
+		if (text[0] == '\0') {
+			if (k->def != NULL || (k->flags & CONF_F_REQUIRED)) {
+				say(why, whylen, "must not be empty");
+				return false;
+			}
+		} else if (k->type == CONF_LIST) {
+			copy = normalize_list(text, why, whylen);
+			if (copy == NULL)
+				return false;
+		} else {
+			copy = strdup(text);
+			if (copy == NULL) {
+				say(why, whylen, "out of memory");
+				return false;
+			}
+		}
+		free(*(char **)(void *)field);
+		*(char **)(void *)field = copy;
+		return true;
+	}
+	case CONF_INT:
+	case CONF_INT64:
+		if (!parse_i64(text, &v, &overflow)) {
+			if (overflow)
+				say(why, whylen, "\"%s\" is out of range %" PRId64 "..%" PRId64, text, k->min, k->max);
+			else if (secret)
+				say(why, whylen, "not an integer");
+			else
+				say(why, whylen, "\"%s\" is not an integer", text);
+			return false;
+		}
+		if (v < k->min || v > k->max) {
+			say(why, whylen, "%" PRId64 " is out of range %" PRId64 "..%" PRId64, v, k->min, k->max);
+			return false;
+		}
+		if (k->type == CONF_INT)
+			*(int *)(void *)field = (int)v;
+		else
+			*(int64_t *)(void *)field = v;
+		return true;
+	case CONF_BOOL: {
+		int b = parse_bool(text);
+
+		if (b < 0) {
+			say(why, whylen, "\"%s\" is not a boolean (0/1, true/false, on/off, yes/no)", text);
+			return false;
+		}
+		*(bool *)(void *)field = b == 1;
+		return true;
+	}
+	case CONF_ENUM:
+		for (int i = 0; k->names[i] != NULL; i++) {
+			if (strcasecmp(text, k->names[i]) == 0) {
+				*(int *)(void *)field = i;
+				return true;
+			}
+		}
+		{
+			char list[200] = "";
+			size_t o = 0;
+
+			for (int i = 0; k->names[i] != NULL && o < sizeof(list); i++) {
+				int w = snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", k->names[i]);
+				if (w < 0)
+					break;
+				o += (size_t)w;
+			}
+			say(why, whylen, "\"%s\" is not one of %s", text, list);
+		}
+		return false;
+	}
+	say(why, whylen, "internal error: unknown key type");
+	return false;
+}
+
+/* ---- the Markdown reference ---- */
+
+static const char *const type_names[] = {
+	[CONF_STRING] = "string", [CONF_LIST] = "list", [CONF_INT] = "integer",
+	[CONF_INT64] = "integer (64-bit)", [CONF_BOOL] = "bool", [CONF_ENUM] = "enum",
+};
+
+static const char *const section_intro[CONF_SECTION_COUNT] = {
+	"The daemon itself: where it listens, how clients authenticate, logging and memory bounds.",
+	"The database pgbatchd forwards to and writes batches into (PostgreSQL 12+, Greenplum, "
+	"AnalyticDB for PostgreSQL, Citus).",
+	"One section per intercepted table, written `[table NAME]`. Every key below may also be "
+	"set in `[pgbatchd]` or `[backend]` (except `tablename`), where it becomes the default "
+	"for every `[table]` section; a table's own setting wins. In `[pgbatchd]`, `verbose` is "
+	"the daemon's own key, so set a default table `verbose` in `[backend]`. With no "
+	"`[table]` section pgbatchd is a pure pass-through proxy.",
+};
+
+static void print_range(FILE *out, const struct config_key *k)
+{
+	switch (k->type) {
+	case CONF_INT:
+	case CONF_INT64:
+		fprintf(out, "%" PRId64 "..%" PRId64, k->min, k->max);
+		break;
+	case CONF_BOOL:
+		fputs("0, 1", out);
+		break;
+	case CONF_ENUM:
+		for (int i = 0; k->names[i] != NULL; i++)
+			fprintf(out, "%s`%s`", i ? ", " : "", k->names[i]);
+		break;
+	case CONF_LIST:
+		fputs("`col,col,...`", out);
+		break;
+	case CONF_STRING:
+		break;
+	}
+}
+
+void config_print_reference(FILE *out)
+{
+	fputs("## Keys\n\n"
+	      "Syntax: `key = value`, one per line; values may be written in double quotes "
+	      "(kept verbatim, no escapes); lines starting with `#` or `;` are comments "
+	      "(only whole lines: a `#` after a value is part of the value). Booleans take "
+	      "0/1, true/false, on/off, yes/no. Integers are plain decimal. A key set twice in "
+	      "one section, an unknown key or section, and a value out of range are errors "
+	      "reported as `FILE:LINE: key: what is wrong`. Keys marked *restart* take effect "
+	      "only when pgbatchd restarts; the others change on SIGHUP (reload).\n",
+	      out);
+	for (int s = 0; s < CONF_SECTION_COUNT; s++) {
+		fprintf(out, "\n### [%s%s]\n\n%s\n\n", section_names[s], s == CONF_TABLE ? " NAME" : "",
+			section_intro[s]);
+		fputs("| key | type | default | range / values | reload | description |\n"
+		      "|---|---|---|---|---|---|\n", out);
+		for (size_t i = 0; i < config_nkeys; i++) {
+			const struct config_key *k = &config_keys[i];
+
+			if ((int)k->section != s)
+				continue;
+			fprintf(out, "| `%s` | %s | ", k->name, type_names[k->type]);
+			if (k->def != NULL)
+				fprintf(out, "`%s`", k->def);
+			else if (k->flags & CONF_F_REQUIRED)
+				fputs("required", out);
+			else
+				fputs("none", out);
+			fputs(" | ", out);
+			print_range(out, k);
+			fprintf(out, " | %s | %s |\n", k->flags & CONF_F_RESTART ? "restart" : "live", k->help);
+		}
+	}
+}
