@@ -40,6 +40,8 @@ enum pkt_hdr_result pkt_read_header(const uint8_t *buf, size_t avail, uint8_t *t
 /* Messages PostgreSQL caps at 10000 bytes (PQ_SMALL_MESSAGE_LIMIT): a larger
  * length means a broken or hostile peer. */
 #define PKT_SMALL_LIMIT 10000
+/* PostgreSQL refuses any message over 1 GB - 1 (PQ_LARGE_MESSAGE_LIMIT). */
+#define PKT_LARGE_LIMIT 0x3fffffffu
 bool pkt_frontend_type_known(uint8_t type);
 bool pkt_frontend_type_small(uint8_t type);
 bool pkt_backend_type_known(uint8_t type);

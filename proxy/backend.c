@@ -382,6 +382,7 @@ static void backend_relay(struct backend *be)
 			return;
 		}
 		total = PKT_HDR_LEN + (size_t)len;
+		be->last_type = type;
 		if (type == 'Z') {
 			if (len != 1) {
 				client_backend_lost(c, "backend sent an invalid ReadyForQuery", false);
@@ -454,6 +455,13 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 		backend_relay(be);
 		if (c->be != be)
 			return;
+		if (be->last_type == 'E' && be->stream_left == 0 &&
+		    evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
+			/* It said why (a FATAL such as 57P01): that is the client's answer. */
+			log_info(c->prefix, "backend connection ended after an error: %s", reason);
+			client_finish(c, "backend ended the session");
+			return;
+		}
 		client_backend_lost(c, reason, be->stream_left > 0 || evbuffer_get_length(bufferevent_get_input(bev)) > 0);
 		return;
 	case BE_CLOSED:

@@ -698,7 +698,7 @@ static void client_relay(struct client *c)
 			protocol_violation(c, msg);
 			return;
 		}
-		if (pkt_frontend_type_small(type) && len > PKT_SMALL_LIMIT) {
+		if ((pkt_frontend_type_small(type) && len > PKT_SMALL_LIMIT) || len > PKT_LARGE_LIMIT - 4) {
 			protocol_violation(c, "invalid message length");
 			return;
 		}
