@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "conf/config.h"
@@ -21,12 +20,14 @@
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/log.h"
+#include "proxy/sock.h"
 
 #define LOGIN_MSG_MAX (1024 * 1024)
 
-static void backend_read_cb(struct bufferevent *bev, void *arg);
-static void backend_write_cb(struct bufferevent *bev, void *arg);
-static void backend_event_cb(struct bufferevent *bev, short what, void *arg);
+static void backend_read_cb(struct sock *sk, void *arg);
+static void backend_write_cb(struct sock *sk, void *arg);
+static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void *arg);
+static const struct sock_ops backend_ops = { backend_read_cb, backend_write_cb, backend_event_cb };
 static void backend_relay(struct backend *be);
 
 static void set_state(struct backend *be, enum backend_state to)
@@ -53,12 +54,12 @@ static size_t out_high(const struct backend *be)
 
 struct evbuffer *backend_output(struct backend *be)
 {
-	return bufferevent_get_output(be->bev);
+	return sock_output(be->sk);
 }
 
 bool backend_output_full(const struct backend *be)
 {
-	return evbuffer_get_length(bufferevent_get_output(be->bev)) > out_high(be);
+	return evbuffer_get_length(sock_output(be->sk)) > out_high(be);
 }
 
 bool backend_open(struct client *c)
@@ -71,33 +72,31 @@ bool backend_open(struct client *c)
 	be->client = c;
 	snprintf(be->prefix, sizeof(be->prefix), "S-%llu %s/%s@%s", (unsigned long long)c->id,
 		 c->database, c->user, d->backend_name);
-	be->bev = bufferevent_socket_new(d->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (be->bev == NULL) {
+	be->sk = sock_new(d->base, -1, &backend_ops, be);
+	if (be->sk == NULL) {
 		free(be);
 		return false;
 	}
-	bufferevent_set_max_single_read(be->bev, (size_t)d->cfg->io_buffer_size);
-	bufferevent_setwatermark(be->bev, EV_WRITE, out_high(be) / 2, 0);
-	bufferevent_setcb(be->bev, backend_read_cb, backend_write_cb, backend_event_cb, be);
+	sock_set_limits(be->sk, (size_t)d->cfg->io_buffer_size, 0, out_high(be) / 2);
 	c->be = be;
-	if (bufferevent_socket_connect(be->bev, (struct sockaddr *)&d->backend_sa, (int)d->backend_salen) < 0) {
+	if (!sock_connect(be->sk, (struct sockaddr *)&d->backend_sa, d->backend_salen)) {
 		log_info(be->prefix, "connect failed: %s", strerror(errno));
-		bufferevent_free(be->bev);
+		sock_free(be->sk);
 		free(be);
 		c->be = NULL;
 		return false;
 	}
-	bufferevent_enable(be->bev, EV_READ | EV_WRITE);
+	sock_read(be->sk, true);
 	return true;
 }
 
 void backend_close(struct backend *be, const char *reason)
 {
-	evutil_socket_t fd = bufferevent_getfd(be->bev);
+	evutil_socket_t fd = sock_fd(be->sk);
 
 	log_info(be->prefix, "closing backend connection: %s", reason);
 	if (be->state == BE_ACTIVE && fd >= 0 && be->stream_left == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(be->bev)) == 0) {
+	    evbuffer_get_length(sock_output(be->sk)) == 0) {
 		/* Five bytes fit in any socket buffer; the session ends cleanly. */
 		static const char terminate[5] = { 'X', 0, 0, 0, 4 };
 		ssize_t w = send(fd, terminate, sizeof(terminate), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -105,7 +104,7 @@ void backend_close(struct backend *be, const char *reason)
 	}
 	if (be->client && be->client->be == be)
 		be->client->be = NULL;
-	bufferevent_free(be->bev);
+	sock_free(be->sk);
 	scram_client_free(be->scram);
 	free(be);
 }
@@ -116,7 +115,7 @@ void backend_kick(struct backend *be)
 		return;
 	be->paused_for_client = false;
 	be->paused_for_queue = false;
-	bufferevent_enable(be->bev, EV_READ);
+	sock_read(be->sk, true);
 	backend_relay(be);
 }
 
@@ -125,7 +124,7 @@ void backend_kick(struct backend *be)
 static void send_pkt(struct backend *be, struct pktbuf *pb)
 {
 	if (pkt_ok(pb))
-		evbuffer_add(bufferevent_get_output(be->bev), pb->data, pb->len);
+		evbuffer_add(sock_output(be->sk), pb->data, pb->len);
 	pkt_free(pb);
 }
 
@@ -279,7 +278,7 @@ static bool login_auth(struct backend *be, const uint8_t *body, uint32_t len)
 /* Login phase: answer authentication, pass everything else to the client. */
 static void backend_login(struct backend *be)
 {
-	struct evbuffer *in = bufferevent_get_input(be->bev);
+	struct evbuffer *in = sock_input(be->sk);
 	struct client *c = be->client;
 	struct pktreader r;
 	uint8_t type, *p;
@@ -346,7 +345,7 @@ static void backend_login(struct backend *be)
 
 static void backend_relay(struct backend *be)
 {
-	struct evbuffer *in = bufferevent_get_input(be->bev);
+	struct evbuffer *in = sock_input(be->sk);
 	struct client *c = be->client;
 	struct evbuffer *out = client_output(c);
 	uint8_t type, *p;
@@ -359,7 +358,7 @@ static void backend_relay(struct backend *be)
 			return;
 		if (client_output_full(c)) {
 			be->paused_for_client = true;
-			bufferevent_disable(be->bev, EV_READ);
+			sock_read(be->sk, false);
 			return;
 		}
 		if (be->stream_left > 0) {
@@ -378,7 +377,7 @@ static void backend_relay(struct backend *be)
 		if (!client_head_is_forward(c)) {
 			/* Our own reply comes first: hold the backend until it is sent. */
 			be->paused_for_queue = true;
-			bufferevent_disable(be->bev, EV_READ);
+			sock_read(be->sk, false);
 			return;
 		}
 		total = PKT_HDR_LEN + (size_t)len;
@@ -401,35 +400,35 @@ static void backend_relay(struct backend *be)
 	}
 }
 
-static void backend_read_cb(struct bufferevent *bev, void *arg)
+static void backend_read_cb(struct sock *sk, void *arg)
 {
 	struct backend *be = arg;
 
-	(void)bev;
+	(void)sk;
 	if (be->state == BE_LOGIN)
 		backend_login(be);
 	else if (be->state == BE_ACTIVE)
 		backend_relay(be);
 }
 
-static void backend_write_cb(struct bufferevent *bev, void *arg)
+static void backend_write_cb(struct sock *sk, void *arg)
 {
 	struct backend *be = arg;
 
-	(void)bev;
+	(void)sk;
 	if (be->state == BE_ACTIVE && !backend_output_full(be))
 		client_resume_reading(be->client);
 }
 
-static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
+static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void *arg)
 {
 	struct backend *be = arg;
 	struct client *c = be->client;
 	char reason[192];
 	int one = 1;
 
-	if (what & BEV_EVENT_CONNECTED) {
-		evutil_socket_t fd = bufferevent_getfd(bev);
+	if (ev == SOCK_CONNECTED) {
+		evutil_socket_t fd = sock_fd(sk);
 		if (be->client->d->backend_sa.ss_family != AF_UNIX)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		set_state(be, BE_LOGIN);
@@ -437,12 +436,10 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 		send_startup(be);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR)
-		snprintf(reason, sizeof(reason), "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	if (ev == SOCK_ERROR)
+		snprintf(reason, sizeof(reason), "%s", strerror(err));
 	else
 		snprintf(reason, sizeof(reason), "backend closed the connection");
-	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-		return;
 	switch (be->state) {
 	case BE_CONNECTING:
 		login_failed(be, "08006", "could not connect to the backend", reason);
@@ -456,13 +453,13 @@ static void backend_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (c->be != be)
 			return;
 		if (be->last_type == 'E' && be->stream_left == 0 &&
-		    evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
+		    evbuffer_get_length(sock_input(sk)) == 0) {
 			/* It said why (a FATAL such as 57P01): that is the client's answer. */
 			log_info(c->prefix, "backend connection ended after an error: %s", reason);
 			client_finish(c, "backend ended the session");
 			return;
 		}
-		client_backend_lost(c, reason, be->stream_left > 0 || evbuffer_get_length(bufferevent_get_input(bev)) > 0);
+		client_backend_lost(c, reason, be->stream_left > 0 || evbuffer_get_length(sock_input(sk)) > 0);
 		return;
 	case BE_CLOSED:
 		return;

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct bufferevent;
+struct sock;
 struct evbuffer;
 struct client;
 struct scram_client;
@@ -19,7 +19,7 @@ enum backend_state {
 
 struct backend {
 	struct client *client;
-	struct bufferevent *bev;
+	struct sock *sk;
 	enum backend_state state;
 	char prefix[192];
 	uint32_t pid, key;              /* its BackendKeyData, as the client sees it */

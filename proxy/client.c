@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <openssl/rand.h>
 
@@ -24,12 +23,14 @@
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
 #include "proxy/log.h"
+#include "proxy/sock.h"
 
 #define AUTH_MSG_MAX 65535      /* PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH */
 
-static void client_read_cb(struct bufferevent *bev, void *arg);
-static void client_write_cb(struct bufferevent *bev, void *arg);
-static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void client_read_cb(struct sock *sk, void *arg);
+static void client_write_cb(struct sock *sk, void *arg);
+static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *arg);
+static const struct sock_ops client_ops = { client_read_cb, client_write_cb, client_event_cb };
 static void client_relay(struct client *c);
 
 /* Legal transitions only; anything else is a bug. */
@@ -60,12 +61,12 @@ static size_t out_high(const struct client *c)
 
 struct evbuffer *client_output(struct client *c)
 {
-	return bufferevent_get_output(c->bev);
+	return sock_output(c->sk);
 }
 
 bool client_output_full(const struct client *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) > out_high(c);
+	return evbuffer_get_length(sock_output(c->sk)) > out_high(c);
 }
 
 static void set_prefix(struct client *c)
@@ -78,9 +79,8 @@ static void apply_socket_limits(struct client *c)
 {
 	const struct config *cfg = c->d->cfg;
 
-	bufferevent_set_max_single_read(c->bev, (size_t)cfg->io_buffer_size);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)cfg->max_inspect_bytes + PKT_HDR_LEN);
-	bufferevent_setwatermark(c->bev, EV_WRITE, out_high(c) / 2, 0);
+	sock_set_limits(c->sk, (size_t)cfg->io_buffer_size, (size_t)cfg->max_inspect_bytes + PKT_HDR_LEN,
+			out_high(c) / 2);
 }
 
 void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int salen)
@@ -112,15 +112,14 @@ void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int sale
 	}
 	set_prefix(c);
 
-	c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	c->sk = sock_new(d->base, fd, &client_ops, c);
+	if (c->sk == NULL) {
 		close(fd);
 		free(c);
 		return;
 	}
 	apply_socket_limits(c);
-	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	sock_read(c->sk, true);
 
 	c->next = d->clients;
 	if (d->clients)
@@ -261,7 +260,7 @@ void client_close(struct client *c, const char *reason)
 	while (c->rq_head)
 		rq_pop(c);
 	unlink_client(c);
-	bufferevent_free(c->bev);
+	sock_free(c->sk);
 	scram_server_free(c->scram);
 	if (c->params)
 		for (p = c->params; *p; p++)
@@ -286,8 +285,8 @@ void client_finish(struct client *c, const char *reason)
 	}
 	if (c->state != CL_CLOSING)
 		set_state(c, CL_CLOSING);
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	sock_read(c->sk, false);
+	sock_set_limits(c->sk, (size_t)c->d->cfg->io_buffer_size, 0, 0);
 	if (evbuffer_get_length(client_output(c)) == 0)
 		client_close(c, c->close_reason);
 }
@@ -332,7 +331,7 @@ void client_backend_lost(struct client *c, const char *reason, bool mid_message)
 
 void client_stop_reading(struct client *c)
 {
-	bufferevent_disable(c->bev, EV_READ);
+	sock_read(c->sk, false);
 }
 
 /* ------------------------------------------------------ startup and auth -- */
@@ -469,7 +468,7 @@ static void handle_cancel(struct client *c, const struct startup_packet *sp)
 /* Returns false when the client was closed. */
 static bool read_startup(struct client *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = sock_input(c->sk);
 	struct startup_packet sp;
 	const char *why;
 	uint8_t *p;
@@ -570,7 +569,7 @@ static void sasl_step(struct client *c, const uint8_t *body, uint32_t len)
 
 static bool read_auth(struct client *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = sock_input(c->sk);
 	uint8_t type, *p;
 	uint32_t len;
 	const char *resp;
@@ -631,7 +630,7 @@ void client_resume_reading(struct client *c)
 	if (!c->paused_for_backend)
 		return;
 	c->paused_for_backend = false;
-	bufferevent_enable(c->bev, EV_READ);
+	sock_read(c->sk, true);
 	client_relay(c);
 }
 
@@ -663,7 +662,7 @@ static bool expect_reply(struct client *c, uint8_t type)
 /* Relays complete or streamed messages from the client to its backend. */
 static void client_relay(struct client *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = sock_input(c->sk);
 	struct evbuffer *out;
 	uint8_t type, *p;
 	uint32_t len;
@@ -676,7 +675,7 @@ static void client_relay(struct client *c)
 			return;
 		if (backend_output_full(c->be)) {
 			c->paused_for_backend = true;
-			bufferevent_disable(c->bev, EV_READ);
+			sock_read(c->sk, false);
 			return;
 		}
 		out = backend_output(c->be);
@@ -732,11 +731,11 @@ static void client_relay(struct client *c)
 	}
 }
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+static void client_read_cb(struct sock *sk, void *arg)
 {
 	struct client *c = arg;
 
-	(void)bev;
+	(void)sk;
 	switch (c->state) {
 	case CL_STARTUP:
 		if (!read_startup(c) || c->state != CL_LOGIN)
@@ -747,7 +746,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 	case CL_AUTH_SASL_INIT:
 	case CL_AUTH_SASL_FINAL:
 		while (c->state >= CL_AUTH_MD5 && c->state <= CL_AUTH_SASL_FINAL)
-			if (!read_auth(c) || evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+			if (!read_auth(c) || evbuffer_get_length(sock_input(c->sk)) == 0)
 				return;
 		return;
 	case CL_LOGIN:
@@ -756,17 +755,17 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 		client_relay(c);
 		return;
 	case CL_CLOSING:
-		evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+		evbuffer_drain(sock_input(c->sk), evbuffer_get_length(sock_input(c->sk)));
 		return;
 	}
 }
 
-static void client_write_cb(struct bufferevent *bev, void *arg)
+static void client_write_cb(struct sock *sk, void *arg)
 {
 	struct client *c = arg;
 
 	if (c->state == CL_CLOSING) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (evbuffer_get_length(sock_output(sk)) == 0)
 			client_close(c, c->close_reason);
 		return;
 	}
@@ -774,13 +773,13 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 		backend_kick(c->be);
 }
 
-static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *arg)
 {
 	struct client *c = arg;
 	char reason[160];
 
-	(void)bev;
-	if (what & BEV_EVENT_EOF) {
+	(void)sk;
+	if (ev == SOCK_EOF) {
 		if (c->state == CL_ACTIVE && c->rq_head)
 			snprintf(reason, sizeof(reason), "client disconnected mid-query");
 		else if (c->state == CL_ACTIVE || c->state == CL_CLOSING)
@@ -788,9 +787,8 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		else
 			snprintf(reason, sizeof(reason), "client disconnected during startup");
 		client_close(c, reason);
-	} else if (what & BEV_EVENT_ERROR) {
-		snprintf(reason, sizeof(reason), "client socket error: %s",
-			 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	} else if (ev == SOCK_ERROR) {
+		snprintf(reason, sizeof(reason), "client socket error: %s", strerror(err));
 		client_close(c, reason);
 	}
 }

@@ -7,7 +7,7 @@
 
 #include "protocol/pktbuf.h"
 
-struct bufferevent;
+struct sock;
 struct evbuffer;
 struct daemon;
 struct backend;
@@ -49,7 +49,7 @@ struct client {
 	uint64_t id;
 	char prefix[192];
 	enum client_state state;
-	struct bufferevent *bev;
+	struct sock *sk;
 	struct backend *be;
 	char peer[64];
 	char close_reason[160];         /* CL_CLOSING: logged once the output is flushed */

@@ -6,8 +6,6 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
 
 #include "conf/config.h"
 #include "protocol/insert.h"
@@ -17,6 +15,7 @@
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/log.h"
+#include "proxy/sock.h"
 #include "sink/sink.h"
 
 /* One intercepted message: lives from submission until its rows are settled. */
@@ -140,9 +139,21 @@ void intercept_room(void *arg)
 	for (c = d->clients; c; c = c->next)
 		if (c->waiting_room) {
 			c->waiting_room = false;
-			bufferevent_enable(c->bev, EV_READ);
+			sock_read(c->sk, true);
 			client_continue(c);
 		}
+}
+
+/* A forwarded statement's answer is still due: the transaction state after it
+ * is unknown until its ReadyForQuery. */
+static bool forward_pending(const struct client *c)
+{
+	const struct reply *r;
+
+	for (r = c->rq_head; r; r = r->next)
+		if (r->kind == REPLY_FORWARD)
+			return true;
+	return false;
 }
 
 /* The Query's SQL text, or NULL when the message is malformed (the backend
@@ -176,7 +187,7 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
 	if (sql == NULL || !ins_looks_like_insert(sql, sqllen))
 		return INTERCEPT_FORWARD;
-	if (c->tx_status != 'I' || !client_head_is_forward(c) || (c->rq_head && c->rq_head->kind == REPLY_FORWARD)) {
+	if (c->tx_status != 'I' || forward_pending(c)) {
 		/* Inside a transaction block, or its state is not known yet. */
 		count_passthrough(c, INS_REASON_COUNT, "in a transaction block");
 		return INTERCEPT_FORWARD;
@@ -194,7 +205,7 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		/* Backpressure: stop reading this client until the sink drains. */
 		ins_stmt_free(&st);
 		c->waiting_room = true;
-		bufferevent_disable(c->bev, EV_READ);
+		sock_read(c->sk, false);
 		return INTERCEPT_WAIT;
 	}
 	p = calloc(1, sizeof(*p));

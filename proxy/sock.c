@@ -1,0 +1,334 @@
+/* Sockets for sessions: evbuffers on raw events, reads capped, writes coalesced once per loop turn. */
+#include "proxy/sock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+struct sock {
+	struct event_base *base;
+	evutil_socket_t fd;
+	struct event *rev, *wev;
+	struct evbuffer *in, *out;
+	const struct sock_ops *ops;
+	void *arg;
+	size_t max_read, in_cap, out_low;
+	bool want_read;         /* the owner's wish */
+	bool reading;           /* rev is added */
+	bool writing;           /* wev is added */
+	bool connecting;
+	bool dirty;             /* on the flush list */
+	bool dead;              /* freed while a callback of ours was running */
+	int busy;               /* callbacks of ours on the stack */
+	struct sock *next_dirty;
+};
+
+/* Sockets with output appended during this loop turn; written by one event
+ * that runs after the callback that appended (same priority, same turn). */
+static struct sock *dirty_list;
+static struct event *flusher;
+
+static bool sock_write_now(struct sock *s);
+
+static void update_read(struct sock *s)
+{
+	bool want = s->want_read && !s->dead && !s->connecting && s->fd >= 0 &&
+		    evbuffer_get_length(s->in) < s->in_cap;
+
+	if (want == s->reading)
+		return;
+	if (want)
+		event_add(s->rev, NULL);
+	else
+		event_del(s->rev);
+	s->reading = want;
+}
+
+static void set_writing(struct sock *s, bool on)
+{
+	if (on == s->writing)
+		return;
+	if (on)
+		event_add(s->wev, NULL);
+	else
+		event_del(s->wev);
+	s->writing = on;
+}
+
+static void release(struct sock *s)
+{
+	if (--s->busy == 0 && s->dead) {
+		evbuffer_free(s->in);
+		evbuffer_free(s->out);
+		free(s);
+	}
+}
+
+static void flush_all(evutil_socket_t fd, short what, void *arg)
+{
+	struct sock *s;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while ((s = dirty_list) != NULL) {
+		dirty_list = s->next_dirty;
+		s->next_dirty = NULL;
+		s->dirty = false;
+		s->busy++;
+		if (!s->dead && !s->connecting && sock_write_now(s) && !s->dead &&
+		    evbuffer_get_length(s->out) <= s->out_low && s->ops->on_drain)
+			s->ops->on_drain(s, s->arg);
+		release(s);
+	}
+}
+
+void sock_flush_later(struct sock *s)
+{
+	if (s->dirty || s->dead)
+		return;
+	s->dirty = true;
+	s->next_dirty = dirty_list;
+	dirty_list = s;
+	if (flusher)
+		event_active(flusher, EV_WRITE, 0);
+}
+
+static void out_added(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)buf;
+	if (info->n_added > 0)
+		sock_flush_later(arg);
+}
+
+/* Writes what the kernel takes; the rest waits for writability. Errors are
+ * reported from the write event, never from inside the caller's code. */
+static bool sock_write_now(struct sock *s)
+{
+	bool wrote = false;
+	int n;
+
+	while (evbuffer_get_length(s->out) > 0) {
+		n = evbuffer_write(s->out, s->fd);
+		if (n > 0) {
+			wrote = true;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			break;
+		/* A dead peer: let the write event see the error. */
+		set_writing(s, true);
+		event_active(s->wev, EV_WRITE, 0);
+		return false;
+	}
+	set_writing(s, evbuffer_get_length(s->out) > 0);
+	return wrote;
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct sock *s = arg;
+	struct evbuffer_iovec vec;
+	ssize_t n;
+	size_t want = s->max_read;
+
+	(void)what;
+	if (evbuffer_reserve_space(s->in, (ev_ssize_t)want, &vec, 1) < 1)
+		return;
+	if (vec.iov_len < want)
+		want = vec.iov_len;
+	n = recv(fd, vec.iov_base, want, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		s->busy++;
+		s->ops->on_event(s, SOCK_ERROR, errno, s->arg);
+		release(s);
+		return;
+	}
+	s->busy++;
+	if (n == 0) {
+		s->want_read = false;
+		update_read(s);
+		s->ops->on_event(s, SOCK_EOF, 0, s->arg);
+		release(s);
+		return;
+	}
+	vec.iov_len = (size_t)n;
+	evbuffer_commit_space(s->in, &vec, 1);
+	s->ops->on_read(s, s->arg);
+	if (!s->dead)
+		update_read(s);
+	release(s);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct sock *s = arg;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	int n;
+
+	(void)what;
+	s->busy++;
+	if (s->connecting) {
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err == EINPROGRESS) {
+			release(s);
+			return;
+		}
+		s->connecting = false;
+		set_writing(s, false);
+		s->ops->on_event(s, err ? SOCK_ERROR : SOCK_CONNECTED, err, s->arg);
+		if (!s->dead) {
+			update_read(s);
+			if (evbuffer_get_length(s->out) > 0)
+				(void)sock_write_now(s);
+		}
+		release(s);
+		return;
+	}
+	while (evbuffer_get_length(s->out) > 0) {
+		n = evbuffer_write(s->out, fd);
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			break;
+		err = n < 0 ? errno : EPIPE;
+		set_writing(s, false);
+		s->ops->on_event(s, SOCK_ERROR, err, s->arg);
+		release(s);
+		return;
+	}
+	set_writing(s, evbuffer_get_length(s->out) > 0);
+	if (evbuffer_get_length(s->out) <= s->out_low && s->ops->on_drain)
+		s->ops->on_drain(s, s->arg);
+	release(s);
+}
+
+static bool make_events(struct sock *s)
+{
+	s->rev = event_new(s->base, s->fd, EV_READ | EV_PERSIST, on_readable, s);
+	s->wev = event_new(s->base, s->fd, EV_WRITE | EV_PERSIST, on_writable, s);
+	return s->rev && s->wev;
+}
+
+struct sock *sock_new(struct event_base *base, evutil_socket_t fd, const struct sock_ops *ops, void *arg)
+{
+	struct sock *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	if (flusher == NULL) {
+		flusher = event_new(base, -1, 0, flush_all, NULL);
+		if (flusher == NULL) {
+			free(s);
+			return NULL;
+		}
+	}
+	s->base = base;
+	s->fd = fd;
+	s->ops = ops;
+	s->arg = arg;
+	s->max_read = 16384;
+	s->in_cap = SIZE_MAX;
+	s->in = evbuffer_new();
+	s->out = evbuffer_new();
+	if (s->in == NULL || s->out == NULL || evbuffer_add_cb(s->out, out_added, s) == NULL ||
+	    (fd >= 0 && (evutil_make_socket_nonblocking(fd) < 0 || !make_events(s)))) {
+		if (s->rev)
+			event_free(s->rev);
+		if (s->wev)
+			event_free(s->wev);
+		if (s->in)
+			evbuffer_free(s->in);
+		if (s->out)
+			evbuffer_free(s->out);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+bool sock_connect(struct sock *s, const struct sockaddr *sa, socklen_t len)
+{
+	s->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		return false;
+	if (!make_events(s))
+		return false;
+	if (connect(s->fd, sa, len) < 0 && errno != EINPROGRESS)
+		return false;
+	s->connecting = true;
+	set_writing(s, true);   /* writability tells that the connect finished */
+	return true;
+}
+
+void sock_free(struct sock *s)
+{
+	struct sock **pp;
+
+	if (s == NULL || s->dead)
+		return;
+	if (s->dirty) {
+		for (pp = &dirty_list; *pp; pp = &(*pp)->next_dirty)
+			if (*pp == s) {
+				*pp = s->next_dirty;
+				break;
+			}
+		s->dirty = false;
+	}
+	if (s->rev)
+		event_free(s->rev);
+	if (s->wev)
+		event_free(s->wev);
+	s->rev = s->wev = NULL;
+	s->reading = s->writing = false;
+	if (s->fd >= 0)
+		evutil_closesocket(s->fd);
+	s->fd = -1;
+	s->dead = true;
+	if (s->busy == 0) {
+		s->busy = 1;
+		release(s);
+	}
+}
+
+struct evbuffer *sock_input(struct sock *s)
+{
+	return s->in;
+}
+
+struct evbuffer *sock_output(struct sock *s)
+{
+	return s->out;
+}
+
+evutil_socket_t sock_fd(const struct sock *s)
+{
+	return s->fd;
+}
+
+void sock_set_limits(struct sock *s, size_t max_read, size_t in_cap, size_t out_low)
+{
+	s->max_read = max_read ? max_read : 16384;
+	s->in_cap = in_cap ? in_cap : SIZE_MAX;
+	s->out_low = out_low;
+	if (!s->dead)
+		update_read(s);
+}
+
+void sock_read(struct sock *s, bool enable)
+{
+	s->want_read = enable;
+	if (!s->dead)
+		update_read(s);
+}

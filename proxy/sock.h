@@ -1,0 +1,45 @@
+/* Sockets for sessions: evbuffers on raw events, reads capped, writes coalesced once per loop turn. */
+#ifndef PGBATCHD_PROXY_SOCK_H
+#define PGBATCHD_PROXY_SOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <event2/util.h>
+
+struct event_base;
+struct evbuffer;
+struct sock;
+
+enum sock_event { SOCK_CONNECTED, SOCK_EOF, SOCK_ERROR };
+
+struct sock_ops {
+	void (*on_read)(struct sock *s, void *arg);        /* new bytes in the input */
+	void (*on_drain)(struct sock *s, void *arg);       /* output fell to the low mark */
+	void (*on_event)(struct sock *s, enum sock_event ev, int err, void *arg);
+};
+
+/* Output appended by the owner is written when the current callback returns
+ * (one write per socket per loop turn, however many messages were added); what
+ * the kernel does not take waits for writability. Reading stops while the
+ * input holds in_cap bytes or more, or while the owner disabled it. A sock
+ * may be freed from inside its own callbacks. */
+
+/* Wraps a connected, or (fd < 0) a not yet created, socket. */
+struct sock *sock_new(struct event_base *base, evutil_socket_t fd, const struct sock_ops *ops, void *arg);
+/* Non-blocking connect; SOCK_CONNECTED or SOCK_ERROR follows. */
+bool sock_connect(struct sock *s, const struct sockaddr *sa, socklen_t len) __attribute__((warn_unused_result));
+void sock_free(struct sock *s);
+
+struct evbuffer *sock_input(struct sock *s);
+struct evbuffer *sock_output(struct sock *s);
+evutil_socket_t sock_fd(const struct sock *s);
+
+void sock_set_limits(struct sock *s, size_t max_read, size_t in_cap, size_t out_low);
+void sock_read(struct sock *s, bool enable);
+/* Marks the output as having new bytes (done implicitly by sock_output's users
+ * through an evbuffer callback; exposed for clarity). */
+void sock_flush_later(struct sock *s);
+
+#endif
