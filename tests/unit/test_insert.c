@@ -1,0 +1,505 @@
+/* Unit tests for the INSERT recognizer (protocol/insert.c, protocol/sqllex.c): SQL text -> table, columns, rows or a reason. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "protocol/insert.h"
+
+struct val {
+	enum ins_kind kind;
+	const char *text;   /* NULL for NULL / DEFAULT */
+	const char *cast;
+};
+
+#define S(t) {INS_STRING, (t), NULL}
+#define SC(t, c) {INS_STRING, (t), (c)}
+#define N(t) {INS_NUMBER, (t), NULL}
+#define T {INS_BOOL, "true", NULL}
+#define F {INS_BOOL, "false", NULL}
+#define NUL {INS_NULL, NULL, NULL}
+#define NULC(c) {INS_NULL, NULL, (c)}
+#define DEF {INS_DEFAULT, NULL, NULL}
+
+/* Names: a leading '"' means "quoted"; the rest is the expected raw name. */
+struct tcase {
+	const char *sql;
+	enum ins_reason reason;
+	const char *schema;     /* NULL: none */
+	const char *table;
+	const char *cols[6];    /* NULL-terminated */
+	int nrows;
+	struct val vals[12];    /* nrows * nvals, row-major; nvals is their count / nrows */
+};
+
+#define OK INS_OK
+#define NO(r) .reason = (r)
+
+static const struct tcase cases[] = {
+	/* plain statements */
+	{"INSERT INTO t VALUES (1)", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"insert into T values (1, 'a')", OK, NULL, "T", {NULL}, 1, {N("1"), S("a")}},
+	{"InSeRt InTo s.t (a, b) VALUES (1, 2), (3, 4)", OK, "s", "t", {"a", "b"}, 2,
+	 {N("1"), N("2"), N("3"), N("4")}},
+	{"INSERT INTO \"S\".\"T\" (\"A\", b) VALUES (1, 2)", OK, "\"S", "\"T", {"\"A", "b"}, 1,
+	 {N("1"), N("2")}},
+	{"INSERT INTO t VALUES (1), (2), (3), (4)", OK, NULL, "t", {NULL}, 4,
+	 {N("1"), N("2"), N("3"), N("4")}},
+	{"INSERT INTO t(a)VALUES(1)", OK, NULL, "t", {"a"}, 1, {N("1")}},
+	{"INSERT INTO t VALUES (1);", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"INSERT INTO t VALUES (1);; ;", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"INSERT INTO t VALUES (1); -- done\n", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"INSERT INTO t VALUES (1) /* done */ ; /* really */", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"/* lead */ INSERT INTO t VALUES (1)", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"-- lead\nINSERT INTO t VALUES (1)", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{";INSERT INTO t VALUES (1)", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"INSERT\tINTO\r\nt\fVALUES\n(\n1\n)", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"INSERT/**/INTO/**/t/**/VALUES/**/(1)", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"INSERT INTO t VALUES (1 /* c */, -- x\n 2)", OK, NULL, "t", {NULL}, 1, {N("1"), N("2")}},
+	{"INSERT INTO t VALUES (/* a /* nested */ b */ 1)", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"INSERT INTO t VALUES ('a /* not a comment */ -- nor this')", OK, NULL, "t", {NULL}, 1,
+	 {S("a /* not a comment */ -- nor this")}},
+	{"INSERT INTO t (a) ((VALUES (1), (2)))", OK, NULL, "t", {"a"}, 2, {N("1"), N("2")}},
+
+	/* identifiers */
+	{"INSERT INTO \"select\" (\"from\", \"where\") VALUES (1, 2)", OK, NULL, "\"select",
+	 {"\"from", "\"where"}, 1, {N("1"), N("2")}},
+	{"INSERT INTO name (key, value, int, values) VALUES (1, 2, 3, 4)", OK, NULL, "name",
+	 {"key", "value", "int", "values"}, 1, {N("1"), N("2"), N("3"), N("4")}},
+	{"INSERT INTO public.select VALUES (1)", OK, "public", "select", {NULL}, 1, {N("1")}},
+	{"INSERT INTO select VALUES (1)", NO(INS_SYNTAX)},
+	{"INSERT INTO left VALUES (1)", NO(INS_SYNTAX)},
+	{"INSERT INTO t (order) VALUES (1)", NO(INS_SYNTAX)},
+	{"INSERT INTO café (日本, naïve) VALUES (1, 2)", OK, NULL, "café", {"日本", "naïve"}, 1,
+	 {N("1"), N("2")}},
+	{"INSERT INTO \"a\"\"b\" VALUES (1)", OK, NULL, "\"a\"b", {NULL}, 1, {N("1")}},
+	{"INSERT INTO U&\"d\\0061t\\+000061\" VALUES (1)", OK, NULL, "\"data", {NULL}, 1, {N("1")}},
+	{"INSERT INTO u&\"d!0061t\" UESCAPE '!' VALUES (1)", OK, NULL, "\"dat", {NULL}, 1, {N("1")}},
+	{"INSERT INTO t$1 (_x9, a$b) VALUES (1, 2)", OK, NULL, "t$1", {"_x9", "a$b"}, 1,
+	 {N("1"), N("2")}},
+	{"INSERT INTO aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa VALUES (1)",
+	 OK, NULL, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", {NULL}, 1, {N("1")}},
+	/* 62 bytes + a 2-byte character: truncation keeps whole characters */
+	{"INSERT INTO bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbéx VALUES (1)", OK,
+	 NULL, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", {NULL}, 1, {N("1")}},
+	{"INSERT INTO \"\" VALUES (1)", NO(INS_SYNTAX)},
+	{"INSERT INTO a.b.c VALUES (1)", NO(INS_SHAPE)},
+	{"INSERT INTO a.b.c.d VALUES (1)", NO(INS_SYNTAX)},
+	{"INSERT INTO t AS x VALUES (1)", NO(INS_SHAPE)},
+	{"INSERT INTO t (a.b) VALUES (1)", NO(INS_SHAPE)},
+	{"INSERT INTO t (a[1]) VALUES (1)", NO(INS_SHAPE)},
+	{"INSERT INTO t (a, A) VALUES (1, 2)", NO(INS_SHAPE)},
+	{"INSERT INTO t (a, \"A\") VALUES (1, 2)", OK, NULL, "t", {"a", "\"A"}, 1, {N("1"), N("2")}},
+	{"INSERT INTO t (\"a\", a) VALUES (1, 2)", NO(INS_SHAPE)},
+
+	/* strings */
+	{"INSERT INTO t VALUES ('')", OK, NULL, "t", {NULL}, 1, {S("")}},
+	{"INSERT INTO t VALUES (''''), ('''''')", OK, NULL, "t", {NULL}, 2, {S("'"), S("''")}},
+	{"INSERT INTO t VALUES ('it''s')", OK, NULL, "t", {NULL}, 1, {S("it's")}},
+	{"INSERT INTO t VALUES ('\\', 'a\\nb')", OK, NULL, "t", {NULL}, 1, {S("\\"), S("a\\nb")}},
+	{"INSERT INTO t VALUES ('a'\n'b', 'c'  \n\t  'd'\r\n'e')", OK, NULL, "t", {NULL}, 1,
+	 {S("ab"), S("cde")}},
+	{"INSERT INTO t VALUES ('a' 'b')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ('a'\n/* c */'b')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ('a'\n-- c\n'b')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ('multi\nline\ttab')", OK, NULL, "t", {NULL}, 1, {S("multi\nline\ttab")}},
+	{"INSERT INTO t VALUES ('日本語 ✓ 😀')", OK, NULL, "t", {NULL}, 1, {S("日本語 ✓ 😀")}},
+	{"INSERT INTO t VALUES (E'\\\\', E'\\'', e'a''b')", OK, NULL, "t", {NULL}, 1,
+	 {S("\\"), S("'"), S("a'b")}},
+	{"INSERT INTO t VALUES (E'\\b\\f\\n\\r\\t\\q\\\\')", OK, NULL, "t", {NULL}, 1,
+	 {S("\b\f\n\r\tq\\")}},
+	{"INSERT INTO t VALUES (E'\\101\\x42\\u0043\\U00000044\\7')", OK, NULL, "t", {NULL}, 1,
+	 {S("ABCD\a")}},
+	{"INSERT INTO t VALUES (E'\\u00e9\\xc3\\xa9\\303\\251')", OK, NULL, "t", {NULL}, 1,
+	 {S("ééé")}},
+	{"INSERT INTO t VALUES (E'\\U0001F600', E'\\uD83D\\uDE00')", OK, NULL, "t", {NULL}, 1,
+	 {S("😀"), S("😀")}},
+	{"INSERT INTO t VALUES (E'a'\n'\\n')", OK, NULL, "t", {NULL}, 1, {S("a\n")}},
+	{"INSERT INTO t VALUES (E'\\400')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (E'\\xff')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (E'\\u0000')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (E'\\uD83D')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (E'\\u12')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (E'\\')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (U&'d\\0061t\\+000061', U&'\\\\')", OK, NULL, "t", {NULL}, 1,
+	 {S("data"), S("\\")}},
+	{"INSERT INTO t VALUES (U&'d!0061t!!' UESCAPE '!')", OK, NULL, "t", {NULL}, 1, {S("dat!")}},
+	{"INSERT INTO t VALUES (U&'\\D83D\\DE00', U&'\\00'\n'41')", OK, NULL, "t", {NULL}, 1,
+	 {S("😀"), S("A")}},
+	{"INSERT INTO t VALUES (U&'\\0000')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (U&'\\12')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (U&'x' UESCAPE '+')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ($$a$b$$, $tag$x$y$tag$, $a$$b$$a$, $$$$)", OK, NULL, "t", {NULL}, 1,
+	 {S("a$b"), S("x$y"), S("$b$"), S("")}},
+	{"INSERT INTO t VALUES ($é$'\\\"$é$)", OK, NULL, "t", {NULL}, 1, {S("'\\\"")}},
+	{"INSERT INTO t VALUES ($$unterminated)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ('unterminated)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (N'abc')", OK, NULL, "t", {NULL}, 1, {SC("abc", "pg_catalog.bpchar")}},
+	{"INSERT INTO t VALUES (B'101')", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (X'1F')", NO(INS_EXPRESSION)},
+
+	/* numbers */
+	{"INSERT INTO t VALUES (0, 42, 007, 2147483648)", OK, NULL, "t", {NULL}, 1,
+	 {N("0"), N("42"), N("007"), N("2147483648")}},
+	{"INSERT INTO t VALUES (-5, - 5, -/* c */5, -\n5)", OK, NULL, "t", {NULL}, 1,
+	 {N("-5"), N("-5"), N("-5"), N("-5")}},
+	{"INSERT INTO t VALUES (- -5, -(-(5)), -0, -2147483648)", OK, NULL, "t", {NULL}, 1,
+	 {N("5"), N("5"), N("-0"), N("-2147483648")}},
+	{"INSERT INTO t VALUES (1.5, .5, 5., 1e5, 1E-5, 1e-5, -1.5e+10)", OK, NULL, "t", {NULL}, 1,
+	 {N("1.5"), N(".5"), N("5."), N("1e5"), N("1E-5"), N("1e-5"), N("-1.5e+10")}},
+	{"INSERT INTO t VALUES (123456789012345678901234567890)", OK, NULL, "t", {NULL}, 1,
+	 {N("123456789012345678901234567890")}},
+	{"INSERT INTO t VALUES ((5), ((-(6))))", OK, NULL, "t", {NULL}, 1, {N("5"), N("-6")}},
+	{"INSERT INTO t VALUES (+5)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (1e)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (1_000)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (0x1F)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (1 - 1)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (-'5')", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (---5\n)", NO(INS_SYNTAX)},
+
+	/* NULL, booleans, DEFAULT */
+	{"INSERT INTO t VALUES (NULL, null, TRUE, false, DEFAULT, (default))", OK, NULL, "t", {NULL},
+	 1, {NUL, NUL, T, F, DEF, DEF}},
+	{"INSERT INTO t VALUES (NULL::int, CAST(NULL AS text))", OK, NULL, "t", {NULL}, 1,
+	 {NULC("int"), NULC("text")}},
+	{"INSERT INTO t VALUES (TRUE::bool)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (-NULL)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (DEFAULT::int)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (\"null\")", NO(INS_EXPRESSION)},
+
+	/* typed literals */
+	{"INSERT INTO t VALUES ('2020-01-01'::date, CAST('5' AS integer), int4 '5')", OK, NULL, "t",
+	 {NULL}, 1, {SC("2020-01-01", "date"), SC("5", "integer"), SC("5", "int4")}},
+	{"INSERT INTO t VALUES (timestamp '2020-01-01', TIMESTAMP(3)  WITH\n TIME ZONE 'x')", OK, NULL,
+	 "t", {NULL}, 1, {SC("2020-01-01", "timestamp"), SC("x", "timestamp(3) with time zone")}},
+	{"INSERT INTO t VALUES ('1.5'::double  precision, 'x'::Character Varying(10))", OK, NULL, "t",
+	 {NULL}, 1, {SC("1.5", "double precision"), SC("x", "character varying(10)")}},
+	{"INSERT INTO t VALUES ('{1}'::int4[], '{}'::int ARRAY, '{}'::int array[3], 'x'::text[][])",
+	 OK, NULL, "t", {NULL}, 1,
+	 {SC("{1}", "int4[]"), SC("{}", "int[]"), SC("{}", "int[3]"), SC("x", "text[][]")}},
+	{"INSERT INTO t VALUES ('x'::pg_catalog.int4, 'x'::\"MyType\", 'x'::Public.MyType)", OK, NULL,
+	 "t", {NULL}, 1,
+	 {SC("x", "pg_catalog.int4"), SC("x", "\"MyType\""), SC("x", "public.mytype")}},
+	{"INSERT INTO t VALUES ('x'::numeric( 10 , 2 ), 'x'::varchar(007), 'x'::\"a\"\"b\")", OK, NULL,
+	 "t", {NULL}, 1,
+	 {SC("x", "numeric(10,2)"), SC("x", "varchar(7)"), SC("x", "\"a\"\"b\"")}},
+	{"INSERT INTO t VALUES (interval '1 day', interval(3) '1', '1'::interval(2))", OK, NULL, "t",
+	 {NULL}, 1, {SC("1 day", "interval"), SC("1", "interval(3)"), SC("1", "interval(2)")}},
+	{"INSERT INTO t VALUES (char 'x', char(3) 'x', 'x'::char, bit '101')", OK, NULL, "t", {NULL},
+	 1, {SC("x", "pg_catalog.bpchar"), SC("x", "char(3)"), SC("x", "char"),
+	     SC("101", "pg_catalog.bit")}},
+	{"INSERT INTO t VALUES (('x')::text, (('5'))::int, CAST((('y')) AS text))", OK, NULL, "t",
+	 {NULL}, 1, {SC("x", "text"), SC("5", "int"), SC("y", "text")}},
+	{"INSERT INTO t VALUES (interval '1' day)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES ('1'::interval hour to minute)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES ('5'::int::bigint)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (CAST('5'::int AS bigint))", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (5::int)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (CAST(5 AS int))", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES ('x'::setof int)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (coalesce 'x')", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES ('x'::between)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ('x'::a.b.c)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ('x'::timestamp with /* c */ time zone)", NO(INS_SYNTAX)},
+
+	/* expressions */
+	{"INSERT INTO t VALUES (now())", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (nextval('s'))", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (1 + 2)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES ((SELECT 1))", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES ($1, $2)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (col)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (ARRAY[1])", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES ((1, 2))", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES ('a' || 'b')", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES ('x' COLLATE \"C\")", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (CURRENT_TIMESTAMP)", NO(INS_EXPRESSION)},
+
+	/* statements that are not plain INSERT ... VALUES */
+	{"INSERT INTO t VALUES (1) RETURNING *", NO(INS_RETURNING)},
+	{"INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING", NO(INS_ON_CONFLICT)},
+	{"WITH x AS (SELECT 1) INSERT INTO t VALUES (1)", NO(INS_WITH)},
+	{"WITH x AS (SELECT 1) SELECT * FROM x", NO(INS_NOT_INSERT)},
+	{"INSERT INTO t SELECT 1", NO(INS_SELECT)},
+	{"INSERT INTO t (a) SELECT 1", NO(INS_SELECT)},
+	{"INSERT INTO t DEFAULT VALUES", NO(INS_SELECT)},
+	{"INSERT INTO t VALUES (1) ORDER BY 1", NO(INS_SELECT)},
+	{"INSERT INTO t OVERRIDING SYSTEM VALUE VALUES (1)", NO(INS_OVERRIDING)},
+	{"INSERT INTO t VALUES (1); SELECT 1", NO(INS_MULTI_STMT)},
+	{"INSERT INTO t VALUES (1);INSERT INTO t VALUES (2)", NO(INS_MULTI_STMT)},
+	{"/* INSERT INTO t VALUES (1) */ SELECT 1", NO(INS_NOT_INSERT)},
+	{"-- INSERT INTO t VALUES (1)\nSELECT 1", NO(INS_NOT_INSERT)},
+	{"\"INSERT\" INTO t VALUES (1)", NO(INS_NOT_INSERT)},
+	{"UPDATE t SET a = 1", NO(INS_NOT_INSERT)},
+	{"", NO(INS_NOT_INSERT)},
+	{"  -- nothing\n", NO(INS_NOT_INSERT)},
+	{"INSERT INTO t VALUES (1), (1, 2)", NO(INS_SHAPE)},
+	{"INSERT INTO t (a) VALUES (1, 2)", NO(INS_SHAPE)},
+	{"INSERT INTO t (a, b) VALUES (1)", NO(INS_SHAPE)},
+	{"INSERT t VALUES (1)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (1),", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ()", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (1", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES 1", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (1) garbage", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (1) /* unterminated", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (1)\v", NO(INS_SYNTAX)},
+	/* the server rejects text that is not UTF-8 before parsing it */
+	{"INSERT INTO t VALUES ('\xff')", NO(INS_SYNTAX)},
+	{"INSERT INTO \xe9t VALUES (1)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ('\xed\xa0\x80')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ('\xc3\xa9')", OK, NULL, "t", {NULL}, 1, {S("é")}},
+};
+
+static void check_name(const struct ins_name *n, const char *want, const char *sql)
+{
+	if (!want) {
+		if (n->name)
+			fail_msg("%s: unexpected name %s", sql, n->name);
+		return;
+	}
+	bool quoted = want[0] == '"';
+	if (!n->name || strcmp(n->name, want + quoted) != 0 || n->quoted != quoted)
+		fail_msg("%s: name %s%s, want %s", sql, n->name ? n->name : "(none)",
+			 n->quoted ? " (quoted)" : "", want);
+}
+
+static void test_cases(void **state)
+{
+	(void)state;
+	size_t ncases = sizeof(cases) / sizeof(cases[0]);
+	for (size_t i = 0; i < ncases; i++) {
+		const struct tcase *c = &cases[i];
+		struct ins_stmt st;
+		enum ins_reason r = ins_parse(c->sql, strlen(c->sql), &st);
+		if (r != c->reason)
+			fail_msg("case %zu %s: got %s, want %s", i, c->sql, ins_reason_name(r),
+				 ins_reason_name(c->reason));
+		if (r != INS_OK) {
+			assert_null(st.arena);
+			assert_null(st.values);
+			continue;
+		}
+		check_name(&st.schema, c->schema, c->sql);
+		check_name(&st.table, c->table, c->sql);
+		int ncols = 0;
+		while (ncols < 6 && c->cols[ncols])
+			ncols++;
+		if (st.ncols != ncols)
+			fail_msg("%s: %d columns, want %d", c->sql, st.ncols, ncols);
+		for (int k = 0; k < ncols; k++)
+			check_name(&st.cols[k], c->cols[k], c->sql);
+		int nvalues = 0;
+		while (nvalues < 12 && (c->vals[nvalues].text || c->vals[nvalues].kind != INS_STRING))
+			nvalues++;
+		if (st.nrows != c->nrows || st.nrows * st.nvals != nvalues)
+			fail_msg("%s: %d rows of %d, want %d rows, %d values", c->sql, st.nrows, st.nvals,
+				 c->nrows, nvalues);
+		for (int k = 0; k < nvalues; k++) {
+			const struct ins_value *v = &st.values[k];
+			const struct val *w = &c->vals[k];
+			bool text_ok = w->text ? (v->text && v->len == strlen(w->text) &&
+						  memcmp(v->text, w->text, v->len) == 0 &&
+						  v->text[v->len] == '\0')
+				: (v->text == NULL && v->len == 0);
+			bool cast_ok = w->cast ? (v->cast && strcmp(v->cast, w->cast) == 0) : v->cast == NULL;
+			if (v->kind != w->kind || !text_ok || !cast_ok)
+				fail_msg("%s: value %d is kind %d [%s]::%s, want kind %d [%s]::%s", c->sql, k,
+					 v->kind, v->text ? v->text : "-", v->cast ? v->cast : "-", w->kind,
+					 w->text ? w->text : "-", w->cast ? w->cast : "-");
+		}
+		assert_true(ins_looks_like_insert(c->sql, strlen(c->sql)));
+		ins_stmt_free(&st);
+		assert_null(st.arena);
+	}
+	printf("%zu table-driven cases\n", ncases);
+}
+
+static void test_looks_like_insert(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *sql;
+		bool want;
+	} probes[] = {
+		{"INSERT INTO t VALUES (1)", true}, {"insert", true}, {"  \n\tInSeRt(", true},
+		{"/* c /* nested */ */ -- x\ninsert into", true}, {";; insert into t", true},
+		{"INSERTS", false}, {"insert_x", false}, {"insert$", false}, {"inser", false},
+		{"SELECT 1", false}, {"WITH x AS (SELECT 1) INSERT INTO t VALUES (1)", false},
+		{"/* INSERT */ SELECT 1", false}, {"-- INSERT\nSELECT", false}, {"/* INSERT", false},
+		{"\"INSERT\" INTO", false}, {"", false}, {"insertö", false},
+	};
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++)
+		if (ins_looks_like_insert(probes[i].sql, strlen(probes[i].sql)) != probes[i].want)
+			fail_msg("ins_looks_like_insert(%s) != %d", probes[i].sql, probes[i].want);
+	assert_false(ins_looks_like_insert(NULL, 0));
+	/* the length bounds the text: "INSERTX" cut after six bytes is INSERT */
+	assert_true(ins_looks_like_insert("INSERTX", 6));
+	assert_false(ins_looks_like_insert("INSERT", 5));
+}
+
+static void test_name_resolve(void **state)
+{
+	(void)state;
+	char buf[64];
+	struct ins_stmt st;
+	const char *sql = "INSERT INTO MySchema.\"MyTable\" (Col, \"Col\", \"x\"\"Y\", ÉtÉ) VALUES (1,2,3,4)";
+	assert_int_equal(ins_parse(sql, strlen(sql), &st), INS_OK);
+	assert_string_equal(ins_name_resolve(&st.schema, false, buf, sizeof(buf)), "myschema");
+	assert_string_equal(ins_name_resolve(&st.schema, true, buf, sizeof(buf)), "MySchema");
+	assert_string_equal(ins_name_resolve(&st.table, false, buf, sizeof(buf)), "MyTable");
+	assert_string_equal(ins_name_resolve(&st.table, true, buf, sizeof(buf)), "MyTable");
+	assert_string_equal(ins_name_resolve(&st.cols[0], false, buf, sizeof(buf)), "col");
+	assert_string_equal(ins_name_resolve(&st.cols[0], true, buf, sizeof(buf)), "Col");
+	assert_string_equal(ins_name_resolve(&st.cols[1], false, buf, sizeof(buf)), "Col");
+	assert_string_equal(ins_name_resolve(&st.cols[2], false, buf, sizeof(buf)), "x\"Y");
+	/* only ASCII letters fold, as in PostgreSQL with UTF-8 */
+	assert_string_equal(ins_name_resolve(&st.cols[3], false, buf, sizeof(buf)), "ÉtÉ");
+	/* truncation to the buffer, and the returned pointer is the buffer */
+	assert_ptr_equal(ins_name_resolve(&st.table, false, buf, 4), buf);
+	assert_string_equal(buf, "MyT");
+	buf[0] = 'z';
+	assert_ptr_equal(ins_name_resolve(&st.table, false, buf, 0), buf);
+	assert_int_equal(buf[0], 'z');
+	ins_stmt_free(&st);
+
+	struct ins_name none = {NULL, false};
+	assert_string_equal(ins_name_resolve(&none, false, buf, sizeof(buf)), "");
+}
+
+static void test_reason_names(void **state)
+{
+	(void)state;
+	for (int i = 0; i < INS_REASON_COUNT; i++) {
+		const char *n = ins_reason_name((enum ins_reason)i);
+		assert_non_null(n);
+		assert_true(strlen(n) > 0);
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(n, ins_reason_name((enum ins_reason)j));
+	}
+	assert_string_equal(ins_reason_name(INS_EXPRESSION), "expression");
+	assert_string_equal(ins_reason_name(INS_RETURNING), "returning");
+	assert_string_equal(ins_reason_name(INS_REASON_COUNT), "unknown");
+}
+
+/* Builds "prefix" + n copies of piece + "suffix". */
+static char *repeat(const char *prefix, const char *piece, size_t n, const char *suffix, size_t *len)
+{
+	size_t a = strlen(prefix), b = strlen(piece), c = strlen(suffix);
+	char *s = malloc(a + b * n + c + 1);
+	assert_non_null(s);
+	memcpy(s, prefix, a);
+	for (size_t i = 0; i < n; i++)
+		memcpy(s + a + i * b, piece, b);
+	memcpy(s + a + b * n, suffix, c + 1);
+	*len = a + b * n + c;
+	return s;
+}
+
+static void test_large_inputs(void **state)
+{
+	(void)state;
+	struct ins_stmt st;
+	size_t len;
+
+	/* a 200 KB string with doubled quotes every 100 bytes */
+	static const char piece[] = "''abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+				    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrst";
+	assert_int_equal(sizeof(piece) - 1, 100);
+	char *sql = repeat("INSERT INTO t VALUES ('", piece, 2000, "')", &len);
+	assert_int_equal(ins_parse(sql, len, &st), INS_OK);
+	assert_int_equal(st.values[0].len, 2000 * 99);
+	assert_int_equal(st.values[0].text[0], '\'');
+	assert_int_equal(strlen(st.values[0].text), st.values[0].len);
+	ins_stmt_free(&st);
+	free(sql);
+
+	/* a 200 KB E'' string of escapes decodes to a quarter of its size */
+	sql = repeat("INSERT INTO t VALUES (E'", "\\x41", 50000, "')", &len);
+	assert_int_equal(ins_parse(sql, len, &st), INS_OK);
+	assert_int_equal(st.values[0].len, 50000);
+	ins_stmt_free(&st);
+	free(sql);
+
+	/* deep parentheses and nested comments: no recursion on depth */
+	char *open = repeat("INSERT INTO t VALUES (", "(", 100000, "-7", &len);
+	char *full = repeat(open, ")", 100000, ")", &len);
+	assert_int_equal(ins_parse(full, len, &st), INS_OK);
+	assert_string_equal(st.values[0].text, "-7");
+	ins_stmt_free(&st);
+	free(open);
+	free(full);
+	open = repeat("INSERT INTO t VALUES (1 ", "/*", 100000, "", &len);
+	full = repeat(open, "*/", 100000, ")", &len);
+	assert_int_equal(ins_parse(full, len, &st), INS_OK);
+	ins_stmt_free(&st);
+	full[len - 3] = ' ';            /* one comment left open */
+	assert_int_equal(ins_parse(full, len, &st), INS_SYNTAX);
+	free(open);
+	free(full);
+
+	/* many rows */
+	sql = repeat("INSERT INTO t (a, b) VALUES (0, 'x')", ", (1, 'y')", 20000, ";", &len);
+	assert_int_equal(ins_parse(sql, len, &st), INS_OK);
+	assert_int_equal(st.nrows, 20001);
+	assert_int_equal(st.nvals, 2);
+	assert_string_equal(st.values[2 * 20000 + 1].text, "y");
+	ins_stmt_free(&st);
+	free(sql);
+
+	/* more columns than any table can have */
+	open = repeat("INSERT INTO t VALUES (", "1,", 1600, "1)", &len);
+	assert_int_equal(ins_parse(open, len, &st), INS_SHAPE);
+	free(open);
+	open = repeat("INSERT INTO t VALUES (", "1,", 1599, "1)", &len);
+	assert_int_equal(ins_parse(open, len, &st), INS_OK);
+	assert_int_equal(st.nvals, 1600);
+	ins_stmt_free(&st);
+	free(open);
+}
+
+static void test_edges(void **state)
+{
+	(void)state;
+	struct ins_stmt st;
+
+	/* a NUL inside the given length: PostgreSQL would stop there */
+	static const char nul[] = "INSERT INTO t VALUES ('a\0b')";
+	assert_int_equal(ins_parse(nul, sizeof(nul) - 1, &st), INS_SYNTAX);
+	/* the length bounds the text: a Query's buffer need not end with NUL */
+	static const char cut[] = "INSERT INTO t VALUES (1)XYZ";
+	assert_int_equal(ins_parse(cut, sizeof(cut) - 4, &st), INS_OK);
+	ins_stmt_free(&st);
+	assert_int_equal(ins_parse(cut, sizeof(cut) - 5, &st), INS_SYNTAX);
+	assert_int_equal(ins_parse(NULL, 0, &st), INS_NOT_INSERT);
+	/* freeing an empty or freed statement is harmless */
+	memset(&st, 0, sizeof(st));
+	ins_stmt_free(&st);
+	ins_stmt_free(&st);
+	ins_stmt_free(NULL);
+	/* on failure *out is left empty even if it held garbage */
+	memset(&st, 0x5a, sizeof(st));
+	assert_int_equal(ins_parse("SELECT 1", 8, &st), INS_NOT_INSERT);
+	assert_null(st.arena);
+	assert_null(st.values);
+	assert_null(st.table.name);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_looks_like_insert),
+		cmocka_unit_test(test_name_resolve),
+		cmocka_unit_test(test_reason_names),
+		cmocka_unit_test(test_large_inputs),
+		cmocka_unit_test(test_edges),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
