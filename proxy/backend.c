@@ -19,10 +19,12 @@
 #include "protocol/reader.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
+#include "proxy/intercept.h"
 #include "proxy/log.h"
 #include "proxy/sock.h"
 
 #define LOGIN_MSG_MAX (1024 * 1024)
+#define PARAM_STATUS_MAX 8192
 
 static void backend_read_cb(struct sock *sk, void *arg);
 static void backend_write_cb(struct sock *sk, void *arg);
@@ -120,6 +122,17 @@ void backend_kick(struct backend *be)
 }
 
 /* ----------------------------------------------------------------- login -- */
+
+/* The session settings interception depends on, as the backend reports them. */
+static void param_status(struct client *c, const uint8_t *body, uint32_t len)
+{
+	struct pktreader r;
+	const char *name, *value;
+
+	rd_init(&r, body, len);
+	if (rd_cstring(&r, &name, NULL) && rd_cstring(&r, &value, NULL) && rd_at_end(&r))
+		intercept_param(c, name, value);
+}
 
 static void send_pkt(struct backend *be, struct pktbuf *pb)
 {
@@ -330,6 +343,8 @@ static void backend_login(struct backend *be)
 			client_backend_ready(c);
 			return;
 		case 'S':
+			param_status(c, p + PKT_HDR_LEN, len);
+			break;
 		case 'N':
 		case 'v':
 			break;
@@ -382,6 +397,14 @@ static void backend_relay(struct backend *be)
 		}
 		total = PKT_HDR_LEN + (size_t)len;
 		be->last_type = type;
+		if (type == 'S' && len <= PARAM_STATUS_MAX) {
+			if (avail < total)
+				return;
+			p = evbuffer_pullup(in, (ssize_t)total);
+			param_status(c, p + PKT_HDR_LEN, len);
+			evbuffer_remove_buffer(in, out, total);
+			continue;
+		}
 		if (type == 'Z') {
 			if (len != 1) {
 				client_backend_lost(c, "backend sent an invalid ReadyForQuery", false);

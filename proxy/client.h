@@ -73,6 +73,9 @@ struct client {
 	int unsettled;                  /* sink tickets whose rows are not yet committed */
 	struct pending *pending;        /* intercepted messages not yet settled */
 	bool waiting_room;              /* stopped reading: the sink is full */
+	bool enc_odd, scs_odd;
+	bool odd_settings;              /* client_encoding not UTF8 or standard_conforming_strings
+	                                   off: the recognizer's assumptions do not hold */
 };
 
 /* Takes an accepted socket. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 
@@ -131,6 +132,24 @@ void intercept_session_end(struct client *c)
 	c->unsettled = 0;
 }
 
+void intercept_param(struct client *c, const char *name, const char *value)
+{
+	bool *flag = NULL;
+	bool ok = false;
+
+	if (strcmp(name, "client_encoding") == 0) {
+		ok = strcasecmp(value, "UTF8") == 0 || strcasecmp(value, "UTF-8") == 0;
+		flag = &c->enc_odd;
+	} else if (strcmp(name, "standard_conforming_strings") == 0) {
+		ok = strcmp(value, "on") == 0;
+		flag = &c->scs_odd;
+	}
+	if (flag == NULL)
+		return;
+	*flag = !ok;
+	c->odd_settings = c->enc_odd || c->scs_odd;
+}
+
 void intercept_room(void *arg)
 {
 	struct daemon *d = arg;
@@ -187,6 +206,10 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
 	if (sql == NULL || !ins_looks_like_insert(sql, sqllen))
 		return INTERCEPT_FORWARD;
+	if (c->odd_settings) {
+		count_passthrough(c, INS_REASON_COUNT + 2, "client_encoding or standard_conforming_strings");
+		return INTERCEPT_FORWARD;
+	}
 	if (c->tx_status != 'I' || forward_pending(c)) {
 		/* Inside a transaction block, or its state is not known yet. */
 		count_passthrough(c, INS_REASON_COUNT, "in a transaction block");
@@ -246,9 +269,10 @@ void intercept_log_stats(const struct daemon *d)
 
 	n = (size_t)snprintf(line, sizeof(line), "intercepted messages=%llu rows=%llu; passthrough:",
 			     (unsigned long long)d->istats.messages, (unsigned long long)d->istats.rows);
-	for (i = 1; i < INS_REASON_COUNT + 2 && n < sizeof(line); i++) {
+	for (i = 1; i < INS_REASON_COUNT + 3 && n < sizeof(line); i++) {
 		const char *name = i < INS_REASON_COUNT ? ins_reason_name((enum ins_reason)i) :
-				   i == INS_REASON_COUNT ? "transaction" : "sink";
+				   i == INS_REASON_COUNT ? "transaction" :
+				   i == INS_REASON_COUNT + 1 ? "sink" : "settings";
 		n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu", name,
 				      (unsigned long long)d->istats.passthrough[i]);
 	}

@@ -31,6 +31,10 @@ bool intercept_must_wait(struct client *c);
 /* The session ends: its rows stay in the sink, nobody is told. */
 void intercept_session_end(struct client *c);
 
+/* A ParameterStatus from the backend: interception needs client_encoding UTF8
+ * and standard_conforming_strings on, as the recognizer assumes. */
+void intercept_param(struct client *c, const char *name, const char *value);
+
 /* The sink has room again: sessions that stopped reading resume. */
 void intercept_room(void *daemon);
 
