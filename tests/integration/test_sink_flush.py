@@ -1,0 +1,164 @@
+"""Flush triggers, each observed in the proxy's own per-batch log lines (table verbose = 1) and counters: batchsize, the oldest row's age, an idle writer (adaptiveflush), the read-your-writes barrier (and its absence with readyourwrites = 0), and the SIGTERM drain that commits every acknowledged row before pgbatchd exits 0."""
+
+import signal
+import threading
+import time
+
+import sinkutil as su
+
+DDL = "CREATE TABLE {t} (k int PRIMARY KEY, v text)"
+
+
+def rows_sql(table, start, n):
+	return su.insert_sql(table, None, [[str(i), "'r%d'" % i] for i in range(start, start + n)])
+
+
+def proxy_for(make_proxy, table, pgbatchd=None, **opts):
+	base = {"verbose": 1, "adaptiveflush": 0, "batchsize": su.HUGE_BATCH,
+		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": "commit"}
+	base.update(opts)
+	return su.start_sink_proxy(make_proxy, {table: base}, backend={"connectionmaxactive": 1}, pgbatchd=pgbatchd)
+
+
+def test_flush_on_batchsize(pg, make_proxy):
+	pg.sql(DDL.format(t="fl_size"))
+	proxy = proxy_for(make_proxy, "fl_size", batchsize=10)
+	with su.Session.to(proxy) as s:
+		# ackmode=commit and no other trigger can fire: the reply proves the batch was written
+		s.insert(rows_sql("fl_size", 0, 10), 10)
+	fl = su.flushes(proxy, table="fl_size")
+	assert [(f["reason"], f["rows"]) for f in fl] == [("batchsize", 10)], proxy.log()[-3000:]
+	assert su.count(pg, "fl_size") == 10
+	st = su.stats(proxy)
+	assert st.sink["flush_batchsize"] == 1 and st.sink["batches"] == 1, st
+
+
+def test_batchsize_splits_and_the_rest_waits(pg, make_proxy):
+	"""ackmode=immediate, batchsize 10: 25 rows make two full batches; 5 stay buffered
+	(no other trigger can fire) until the shutdown drain writes them."""
+	pg.sql(DDL.format(t="fl_split"))
+	proxy = proxy_for(make_proxy, "fl_split", batchsize=10, ackmode="immediate")
+	with su.Session.to(proxy) as s:
+		for msgs in s.pipeline([rows_sql("fl_split", i, 1) for i in range(25)]):
+			assert msgs == su.insert_reply(1), su.show(msgs)
+	su.wait_flushes(proxy, lambda fl: len(fl) >= 2, table="fl_split")
+	time.sleep(0.3)   # nothing else may flush: no third batch appears
+	fl = su.flushes(proxy, table="fl_split")
+	assert [(f["reason"], f["rows"]) for f in fl] == [("batchsize", 10), ("batchsize", 10)]
+	assert su.count(pg, "fl_split") == 20
+	assert proxy.stop() == []
+	fl = su.flushes(proxy, table="fl_split")
+	assert [(f["reason"], f["rows"]) for f in fl][2:] == [("shutdown", 5)]
+	assert su.count(pg, "fl_split") == 25
+
+
+def test_flush_on_age(pg, make_proxy):
+	pg.sql(DDL.format(t="fl_age"))
+	proxy = proxy_for(make_proxy, "fl_age", batchwritetimeoutms=300)
+	with su.Session.to(proxy) as s:
+		t0 = time.monotonic()
+		s.insert(rows_sql("fl_age", 0, 1), 1)
+		waited = time.monotonic() - t0
+	fl = su.flushes(proxy, table="fl_age")
+	assert [(f["reason"], f["rows"]) for f in fl] == [("age", 1)], proxy.log()[-3000:]
+	# a lower bound only: nothing could have flushed it before its age was reached
+	assert waited >= 0.25, waited
+	st = su.stats(proxy)
+	assert st.sink["flush_age"] == 1, st
+
+
+def test_age_counts_from_the_oldest_row(pg, make_proxy):
+	"""Row A at t0, row B at t0+0.7 s, timeout 1 s: both are written at about t0+1 s
+	(A's age), not at t0+1.7 s (a timer restarted by B, the connector's bug)."""
+	pg.sql(DDL.format(t="fl_oldest"))
+	proxy = proxy_for(make_proxy, "fl_oldest", batchwritetimeoutms=1000)
+	lat = {}
+
+	def send(key, delay):
+		time.sleep(delay)
+		with su.Session.to(proxy) as s:
+			t = time.monotonic()
+			s.insert(rows_sql("fl_oldest", key, 1), 1)
+			lat[key] = time.monotonic() - t
+
+	threads = [threading.Thread(target=send, args=(0, 0.0)), threading.Thread(target=send, args=(1, 0.7))]
+	for t in threads:
+		t.start()
+	for t in threads:
+		t.join(30)
+	fl = su.flushes(proxy, table="fl_oldest")
+	assert [(f["reason"], f["rows"]) for f in fl] == [("age", 2)], (fl, lat)
+	assert 0.9 <= lat[0] < 1.5, lat
+
+
+def test_flush_when_writer_idle(pg, make_proxy):
+	pg.sql(DDL.format(t="fl_idle"))
+	proxy = proxy_for(make_proxy, "fl_idle", adaptiveflush=1)
+	with su.Session.to(proxy) as s:
+		for i in range(3):
+			s.insert(rows_sql("fl_idle", i, 2), 2)
+	fl = su.flushes(proxy, table="fl_idle")
+	assert [(f["reason"], f["rows"]) for f in fl] == [("idle", 2)] * 3, proxy.log()[-3000:]
+	st = su.stats(proxy)
+	assert st.sink["flush_idle"] == 3, st
+
+
+def test_barrier_read_your_writes(pg, make_proxy):
+	pg.sql(DDL.format(t="fl_bar"))
+	proxy = proxy_for(make_proxy, "fl_bar", ackmode="immediate")
+	with su.Session.to(proxy) as s:
+		s.insert(rows_sql("fl_bar", 0, 3), 3)
+		s.insert(rows_sql("fl_bar", 3, 1), 1)
+		assert su.count(pg, "fl_bar") == 0          # acknowledged, buffered, not written
+		assert s.rows("SELECT count(*) FROM fl_bar") == [["4"]]
+	fl = su.flushes(proxy, table="fl_bar")
+	assert [f["reason"] for f in fl] == ["barrier"] and sum(f["rows"] for f in fl) == 4, fl
+	st = su.stats(proxy)
+	assert st.sink["flush_barrier"] == 1, st
+
+
+def test_readyourwrites_off_does_not_wait(pg, make_proxy):
+	"""readyourwrites = 0: the SELECT passes through at once and does not see rows
+	still buffered (nothing else can flush them here); the drain writes them at exit."""
+	pg.sql(DDL.format(t="fl_norw"))
+	proxy = proxy_for(make_proxy, "fl_norw", ackmode="immediate", pgbatchd={"readyourwrites": 0})
+	with su.Session.to(proxy) as s:
+		s.insert(rows_sql("fl_norw", 0, 3), 3)
+		assert s.rows("SELECT count(*) FROM fl_norw") == [["0"]]
+	assert su.flushes(proxy, table="fl_norw") == []
+	assert proxy.stop() == []
+	assert [(f["reason"], f["rows"]) for f in su.flushes(proxy, table="fl_norw")] == [("shutdown", 3)]
+	assert su.count(pg, "fl_norw") == 3
+
+
+def test_sigterm_drains_every_acknowledged_row(pg, make_proxy):
+	pg.sql(DDL.format(t="fl_term"))
+	proxy = proxy_for(make_proxy, "fl_term", ackmode="immediate")
+	n_clients, per_client = 4, 150
+	sessions = [su.Session.to(proxy) for _ in range(n_clients)]
+	try:
+		for c, s in enumerate(sessions):
+			sqls = [rows_sql("fl_term", c * per_client + i, 1) for i in range(per_client - 10)]
+			sqls.append(rows_sql("fl_term", c * per_client + per_client - 10, 10))
+			for msgs in s.pipeline(sqls):
+				assert msgs == su.insert_reply(1) or msgs == su.insert_reply(10), su.show(msgs)
+		assert su.count(pg, "fl_term") == 0
+		st = su.stats(proxy)
+		assert st.sink["rows_in"] == n_clients * per_client and st.sink["rows_written"] == 0, st
+
+		proxy.signal(signal.SIGTERM)
+		# sessions still open are ended with FATAL 57P01 once the sink is drained
+		for s in sessions:
+			msgs = s.read_eof_or_error(timeout=30)
+			errs = [su.w.fields(p) for t, p in msgs if t == "E"]
+			assert [e.get("C") for e in errs] in ([], ["57P01"]), su.show(msgs)
+	finally:
+		for s in sessions:
+			s.close()
+	assert proxy.proc.wait(60) == 0   # (a second SIGTERM would exit at once: wait, then stop)
+	assert proxy.stop() == []
+	assert proxy.returncode == 0
+	assert su.count(pg, "fl_term") == n_clients * per_client
+	fl = su.flushes(proxy, table="fl_term")
+	assert {f["reason"] for f in fl} == {"shutdown"} and sum(f["rows"] for f in fl) == n_clients * per_client, fl
+	assert "drained" in proxy.log()

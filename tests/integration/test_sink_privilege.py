@@ -1,0 +1,127 @@
+"""The sink writes as [backend] username, but a client may only write where its own role could: a role without INSERT gets the database's 42501 and nothing is written; a role with INSERT succeeds; column privileges and row-level security are enforced as directly; a REVOKE run through the proxy takes effect."""
+
+import pytest
+
+import sinkutil as su
+
+ROLES = ["noins", "withins", "colins", "rlsuser"]
+USERS = dict({"postgres": "postgres"}, **{r: "pw-" + r for r in ROLES})
+
+
+@pytest.fixture(scope="module")
+def schema(pg):
+	for r in ROLES:
+		pg.sql("CREATE ROLE %s LOGIN" % r)
+	pg.sql("CREATE TABLE pv (k int PRIMARY KEY, v int, s text)")
+	pg.sql("GRANT SELECT ON pv TO noins")
+	pg.sql("GRANT SELECT, INSERT ON pv TO withins")
+	pg.sql("GRANT SELECT, INSERT (k, v) ON pv TO colins")
+	pg.sql("CREATE TABLE rl (k int PRIMARY KEY, v int)")
+	pg.sql("GRANT SELECT, INSERT ON rl TO rlsuser")
+	pg.sql("ALTER TABLE rl ENABLE ROW LEVEL SECURITY")
+	pg.sql("CREATE POLICY rl_sel ON rl FOR SELECT TO rlsuser USING (true)")
+	pg.sql("CREATE POLICY rl_ins ON rl FOR INSERT TO rlsuser WITH CHECK (v > 0)")
+	return pg
+
+
+def make(make_proxy, **opts):
+	base = {"ackmode": "commit", "verbose": 1}
+	base.update(opts)
+	return su.start_sink_proxy(make_proxy, {"pv": base, "rl": base}, users=USERS)
+
+
+def direct_error(pg, user, sql):
+	with su.Session.to(pg, user=user) as d:
+		d.ok("BEGIN")
+		err = su.error_of(d.run(sql))
+		d.run("ROLLBACK")
+	assert err is not None, sql
+	return err
+
+
+@pytest.mark.parametrize("ackmode", ["commit", "immediate"])
+def test_role_without_insert_gets_42501(schema, make_proxy, ackmode):
+	pg = schema
+	proxy = make(make_proxy, ackmode=ackmode)
+	for sql in ("INSERT INTO pv VALUES (1, 1, 'no')", "INSERT INTO pv (k, v) VALUES (2, 2), (3, 3)"):
+		want = direct_error(pg, "noins", sql)
+		with su.Session.to(proxy, user="noins") as s:
+			msgs = s.run(sql)
+			got = su.error_of(msgs)
+			assert got is not None, "%s\n%s" % (sql, su.show(msgs))
+			assert (got["C"], got["M"]) == ("42501", want["M"]), got
+			assert msgs[-1] == su.READY_IDLE
+			# the session goes on normally
+			assert s.rows("SELECT count(*) FROM pv") == [["0"]]
+	assert su.count(pg, "pv") == 0
+
+
+def test_role_with_insert_succeeds(schema, make_proxy):
+	pg = schema
+	pg.sql("TRUNCATE pv")
+	proxy = make(make_proxy)
+	with su.Session.to(proxy, user="withins") as s:
+		s.insert("INSERT INTO pv VALUES (10, 1, 'yes')", 1)
+		s.insert("INSERT INTO pv (k, s) VALUES (11, 'a'), (12, 'b')", 2)
+	# a refused role and an allowed one interleaved: each gets its own answer
+	with su.Session.to(proxy, user="noins") as bad, su.Session.to(proxy, user="withins") as good:
+		assert su.error_of(bad.run("INSERT INTO pv VALUES (13, 1, 'no')"))["C"] == "42501"
+		good.insert("INSERT INTO pv VALUES (14, 1, 'yes')", 1)
+		assert su.error_of(bad.run("INSERT INTO pv VALUES (15, 1, 'no')"))["C"] == "42501"
+	assert pg.sql("SELECT k FROM pv ORDER BY k") == [(10,), (11,), (12,), (14,)]
+	st = su.stats(proxy)
+	assert st.sink["rows_in"] == 4 and st.sink["rows_written"] == 4, st
+
+
+def test_column_privileges_enforced(schema, make_proxy):
+	"""INSERT on (k, v) only: naming s is refused as directly, (k, v) works."""
+	pg = schema
+	pg.sql("TRUNCATE pv")
+	proxy = make(make_proxy)
+	bad = "INSERT INTO pv (k, v, s) VALUES (20, 1, 'no')"
+	want = direct_error(pg, "colins", bad)
+	with su.Session.to(proxy, user="colins") as s:
+		got = su.error_of(s.run(bad))
+		assert got is not None and (got["C"], got["M"]) == (want["C"], want["M"]), got
+		got = su.error_of(s.run("INSERT INTO pv VALUES (21, 1, 'no')"))
+		assert got is not None and got["C"] == "42501", got
+		s.insert("INSERT INTO pv (k, v) VALUES (22, 2)", 1)
+		s.insert("INSERT INTO pv VALUES (23, 3)", 1)
+	assert pg.sql("SELECT * FROM pv ORDER BY k") == [(22, 2, None), (23, 3, None)]
+
+
+def test_row_level_security_enforced(schema, make_proxy):
+	"""The sink's own role bypasses RLS (it owns the table): a row the policy refuses
+	must still be refused, as directly."""
+	pg = schema
+	proxy = make(make_proxy)
+	bad = "INSERT INTO rl VALUES (1, -1)"
+	want = direct_error(pg, "rlsuser", bad)
+	with su.Session.to(proxy, user="rlsuser") as s:
+		got = su.error_of(s.run(bad))
+		assert got is not None and (got["C"], got["M"]) == (want["C"], want["M"]), got
+		s.insert("INSERT INTO rl VALUES (2, 2)", 1)
+	assert pg.sql("SELECT * FROM rl ORDER BY k") == [(2, 2)]
+
+
+def test_revoke_through_the_proxy_takes_effect(schema, make_proxy):
+	"""The privilege check is cached, but a REVOKE on the table that passes through
+	pgbatchd must not leave a role writing where it no longer may."""
+	pg = schema
+	pg.sql("TRUNCATE pv")
+	pg.sql("CREATE ROLE revokee LOGIN")
+	pg.sql("GRANT SELECT, INSERT ON pv TO revokee")
+	users = dict(USERS, revokee="pw")
+	proxy = su.start_sink_proxy(make_proxy, {"pv": {"ackmode": "commit"}}, users=users)
+	with su.Session.to(proxy, user="revokee") as s:
+		s.insert("INSERT INTO pv VALUES (30, 1)", 1)
+	with su.Session.to(proxy) as admin:
+		admin.ok("REVOKE INSERT ON pv FROM revokee")
+	with su.Session.to(proxy, user="revokee") as s:
+		got = su.error_of(s.run("INSERT INTO pv VALUES (31, 1)"))
+		assert got is not None and got["C"] == "42501", got
+	with su.Session.to(proxy) as admin:
+		admin.ok("GRANT INSERT ON pv TO revokee")
+	with su.Session.to(proxy, user="revokee") as s:
+		s.insert("INSERT INTO pv VALUES (32, 1)", 1)
+	assert pg.sql("SELECT k FROM pv ORDER BY k") == [(30,), (32,)]
