@@ -118,7 +118,7 @@ void backend_kick(struct backend *be)
 	be->paused_for_client = false;
 	be->paused_for_queue = false;
 	sock_read(be->sk, true);
-	backend_relay(be);
+	sock_kick(be->sk);
 }
 
 /* ----------------------------------------------------------------- login -- */

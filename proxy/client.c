@@ -206,6 +206,10 @@ void client_ready_for_query(struct client *c, char tx_status)
 	if (c->rq_head && c->rq_head->kind == REPLY_FORWARD)
 		rq_pop(c);
 	rq_pump(c);
+	if (c->waiting_forward) {
+		c->waiting_forward = false;
+		sock_kick(c->sk);
+	}
 }
 
 struct reply *client_own_reply(struct client *c)
@@ -222,7 +226,7 @@ void client_continue(struct client *c)
 {
 	rq_pump(c);
 	if (c->state == CL_ACTIVE && !c->paused_for_backend)
-		client_relay(c);
+		sock_kick(c->sk);
 }
 
 /* ------------------------------------------------------------- closing -- */
@@ -622,7 +626,7 @@ void client_backend_ready(struct client *c)
 {
 	set_state(c, CL_ACTIVE);
 	log_debug(c->prefix, "session ready, backend pid %u", c->be ? c->be->pid : 0);
-	client_relay(c);
+	sock_kick(c->sk);
 }
 
 void client_resume_reading(struct client *c)
@@ -631,7 +635,7 @@ void client_resume_reading(struct client *c)
 		return;
 	c->paused_for_backend = false;
 	sock_read(c->sk, true);
-	client_relay(c);
+	sock_kick(c->sk);
 }
 
 static void protocol_violation(struct client *c, const char *message)

@@ -72,6 +72,7 @@ struct client {
 	char tx_status;                 /* last ReadyForQuery status: 'I', 'T' or 'E' */
 	int unsettled;                  /* sink tickets whose rows are not yet committed */
 	struct pending *pending;        /* intercepted messages not yet settled */
+	bool waiting_forward;           /* an INSERT waits for the ReadyForQuery before it */
 	bool waiting_room;              /* stopped reading: the sink is full */
 	bool enc_odd, scs_odd;
 	bool odd_settings;              /* client_encoding not UTF8 or standard_conforming_strings

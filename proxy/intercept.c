@@ -1,6 +1,7 @@
 /* INSERT interception in a client session: recognize, hand rows to the sink, queue the reply. */
 #include "proxy/intercept.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "protocol/insert.h"
 #include "protocol/pktbuf.h"
 #include "protocol/reader.h"
+#include "protocol/sqllex.h"
 #include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
@@ -175,6 +177,18 @@ static bool forward_pending(const struct client *c)
 	return false;
 }
 
+static bool starts_with_word(const char *sql, size_t len, const char *word)
+{
+	size_t n = strlen(word), pos;
+	bool bad = false;
+
+	pos = sql_skip_space(sql, len, 0, &bad);
+	if (bad || len - pos < n || strncasecmp(sql + pos, word, n) != 0)
+		return false;
+	return len - pos == n || !(isalnum((unsigned char)sql[pos + n]) || sql[pos + n] == '_' ||
+				   sql[pos + n] == '$' || (unsigned char)sql[pos + n] >= 0x80);
+}
+
 /* The Query's SQL text, or NULL when the message is malformed (the backend
  * then answers it as PostgreSQL does). */
 static const char *query_text(const uint8_t *body, size_t len, size_t *sqllen)
@@ -204,14 +218,30 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	(void)type;
 	msg = evbuffer_pullup(in, (ssize_t)total);
 	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
-	if (sql == NULL || !ins_looks_like_insert(sql, sqllen))
+	if (sql == NULL)
 		return INTERCEPT_FORWARD;
+	if (!ins_looks_like_insert(sql, sqllen)) {
+		/* WITH ... INSERT is never carried, but it is counted. */
+		if (starts_with_word(sql, sqllen, "with")) {
+			why = ins_parse(sql, sqllen, &st);
+			if (why == INS_OK)
+				ins_stmt_free(&st);
+			else if (why != INS_NOT_INSERT)
+				count_passthrough(c, why, ins_reason_name(why));
+		}
+		return INTERCEPT_FORWARD;
+	}
 	if (c->odd_settings) {
 		count_passthrough(c, INS_REASON_COUNT + 2, "client_encoding or standard_conforming_strings");
 		return INTERCEPT_FORWARD;
 	}
-	if (c->tx_status != 'I' || forward_pending(c)) {
-		/* Inside a transaction block, or its state is not known yet. */
+	if (forward_pending(c)) {
+		/* The transaction state after the statements still running decides
+		 * whether this INSERT may be taken: wait for their ReadyForQuery. */
+		c->waiting_forward = true;
+		return INTERCEPT_WAIT;
+	}
+	if (c->tx_status != 'I') {
 		count_passthrough(c, INS_REASON_COUNT, "in a transaction block");
 		return INTERCEPT_FORWARD;
 	}

@@ -15,7 +15,7 @@
 struct sock {
 	struct event_base *base;
 	evutil_socket_t fd;
-	struct event *rev, *wev;
+	struct event *rev, *wev, *kev;
 	struct evbuffer *in, *out;
 	const struct sock_ops *ops;
 	void *arg;
@@ -214,11 +214,31 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 	release(s);
 }
 
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct sock *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->busy++;
+	s->ops->on_read(s, s->arg);
+	if (!s->dead)
+		update_read(s);
+	release(s);
+}
+
+void sock_kick(struct sock *s)
+{
+	if (!s->dead && s->kev)
+		event_active(s->kev, EV_READ, 0);
+}
+
 static bool make_events(struct sock *s)
 {
 	s->rev = event_new(s->base, s->fd, EV_READ | EV_PERSIST, on_readable, s);
 	s->wev = event_new(s->base, s->fd, EV_WRITE | EV_PERSIST, on_writable, s);
-	return s->rev && s->wev;
+	s->kev = event_new(s->base, -1, 0, on_kick, s);
+	return s->rev && s->wev && s->kev;
 }
 
 struct sock *sock_new(struct event_base *base, evutil_socket_t fd, const struct sock_ops *ops, void *arg)
@@ -248,6 +268,8 @@ struct sock *sock_new(struct event_base *base, evutil_socket_t fd, const struct 
 			event_free(s->rev);
 		if (s->wev)
 			event_free(s->wev);
+		if (s->kev)
+			event_free(s->kev);
 		if (s->in)
 			evbuffer_free(s->in);
 		if (s->out)
@@ -290,7 +312,9 @@ void sock_free(struct sock *s)
 		event_free(s->rev);
 	if (s->wev)
 		event_free(s->wev);
-	s->rev = s->wev = NULL;
+	if (s->kev)
+		event_free(s->kev);
+	s->rev = s->wev = s->kev = NULL;
 	s->reading = s->writing = false;
 	if (s->fd >= 0)
 		evutil_closesocket(s->fd);

@@ -38,6 +38,9 @@ evutil_socket_t sock_fd(const struct sock *s);
 
 void sock_set_limits(struct sock *s, size_t max_read, size_t in_cap, size_t out_low);
 void sock_read(struct sock *s, bool enable);
+/* Runs on_read from the loop soon (input already buffered needs processing),
+ * never from inside the caller. */
+void sock_kick(struct sock *s);
 /* Marks the output as having new bytes (done implicitly by sock_output's users
  * through an evbuffer callback; exposed for clarity). */
 void sock_flush_later(struct sock *s);
