@@ -203,6 +203,7 @@ static void rq_pump(struct client *c)
 void client_ready_for_query(struct client *c, char tx_status)
 {
 	c->tx_status = tx_status;
+	intercept_ready(c, tx_status);
 	if (c->rq_head && c->rq_head->kind == REPLY_FORWARD)
 		rq_pop(c);
 	rq_pump(c);
@@ -270,6 +271,8 @@ void client_close(struct client *c, const char *reason)
 		for (p = c->params; *p; p++)
 			free(*p);
 	free(c->params);
+	for (int i = 0; i < 4; i++)
+		free(c->settings[i]);
 	free(c->user);
 	free(c->database);
 	{
@@ -441,6 +444,9 @@ static void take_startup(struct client *c, const struct startup_packet *sp)
 	for (i = 0; i < sp->nparams; i++) {
 		c->params[n++] = xstrdup(sp->params[i].name);
 		c->params[n++] = xstrdup(sp->params[i].value);
+		if (strcmp(sp->params[i].name, "search_path") == 0 ||
+		    (strcmp(sp->params[i].name, "options") == 0 && strstr(sp->params[i].value, "search_path")))
+			c->custom_search_path = true;
 	}
 	/* The backend must see the database even when the client left it implicit. */
 	if (sp->database == sp->user) {

@@ -77,6 +77,9 @@ struct client {
 	bool enc_odd, scs_odd;
 	bool odd_settings;              /* client_encoding not UTF8 or standard_conforming_strings
 	                                   off: the recognizer's assumptions do not hold */
+	bool custom_search_path;        /* unqualified names may resolve elsewhere */
+	bool ddl_seen;                  /* DDL/GRANT/REVOKE passed: the sink's catalog is stale */
+	char *settings[4];              /* TimeZone, DateStyle, IntervalStyle, client_encoding */
 };
 
 /* Takes an accepted socket. */

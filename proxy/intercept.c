@@ -21,6 +21,8 @@
 #include "proxy/sock.h"
 #include "sink/sink.h"
 
+static bool starts_with_word(const char *sql, size_t len, const char *word);
+
 /* One intercepted message: lives from submission until its rows are settled. */
 struct pending {
 	struct pending *next;
@@ -32,7 +34,8 @@ struct pending {
 
 bool intercept_wanted(const struct client *c, uint8_t type, uint32_t len)
 {
-	return type == 'Q' && c->d->sink != NULL && len <= (uint32_t)c->d->cfg->max_inspect_bytes;
+	return (type == 'Q' || type == 'P') && c->d->sink != NULL &&
+	       len <= (uint32_t)c->d->cfg->max_inspect_bytes;
 }
 
 static void count_passthrough(struct client *c, int slot, const char *why)
@@ -134,22 +137,53 @@ void intercept_session_end(struct client *c)
 	c->unsettled = 0;
 }
 
+/* The settings that change how a literal reads, as the session's backend reports them. */
+static const char *const setting_names[4] = { "TimeZone", "DateStyle", "IntervalStyle", "client_encoding" };
+
 void intercept_param(struct client *c, const char *name, const char *value)
 {
-	bool *flag = NULL;
-	bool ok = false;
+	int i;
 
-	if (strcmp(name, "client_encoding") == 0) {
-		ok = strcasecmp(value, "UTF8") == 0 || strcasecmp(value, "UTF-8") == 0;
-		flag = &c->enc_odd;
-	} else if (strcmp(name, "standard_conforming_strings") == 0) {
-		ok = strcmp(value, "on") == 0;
-		flag = &c->scs_odd;
-	}
-	if (flag == NULL)
-		return;
-	*flag = !ok;
+	for (i = 0; i < 4; i++)
+		if (strcmp(name, setting_names[i]) == 0) {
+			free(c->settings[i]);
+			c->settings[i] = strdup(value);
+		}
+	if (strcmp(name, "client_encoding") == 0)
+		c->enc_odd = !(strcasecmp(value, "UTF8") == 0 || strcasecmp(value, "UTF-8") == 0);
+	else if (strcmp(name, "standard_conforming_strings") == 0)
+		c->scs_odd = strcmp(value, "on") != 0;
 	c->odd_settings = c->enc_odd || c->scs_odd;
+}
+
+/* A statement passing through: note what makes the sink's view stale. */
+void intercept_note_statement(struct client *c, const char *sql, size_t len)
+{
+	static const char *const ddl[] = { "alter", "drop", "create", "grant", "revoke", "truncate",
+					   "comment", "security", "reindex", "cluster", "vacuum", NULL };
+	const char *const *w;
+
+	if (c->d->sink == NULL)
+		return;
+	for (w = ddl; *w; w++)
+		if (starts_with_word(sql, len, *w)) {
+			c->ddl_seen = true;
+			break;
+		}
+	if (!c->custom_search_path && memmem(sql, len, "search_path", 11) == NULL) {
+		/* cheap: most statements never mention it */
+	} else {
+		c->custom_search_path = true;
+	}
+}
+
+/* ReadyForQuery: DDL seen in this session is committed (or rolled back) now. */
+void intercept_ready(struct client *c, char tx_status)
+{
+	if (c->ddl_seen && tx_status == 'I' && c->d->sink) {
+		c->ddl_seen = false;
+		sink_catalog_invalidate(c->d->sink, NULL, NULL);
+	}
 }
 
 void intercept_room(void *arg)
@@ -215,12 +249,22 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	uint8_t *msg;
 	size_t sqllen;
 
-	(void)type;
 	msg = evbuffer_pullup(in, (ssize_t)total);
+	if (type == 'P') {
+		/* Extended protocol: only watched (DDL, search_path), never taken yet. */
+		struct pktreader r;
+		const char *name;
+
+		rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
+		if (rd_cstring(&r, &name, NULL) && rd_cstring(&r, &sql, &sqllen))
+			intercept_note_statement(c, sql, sqllen);
+		return INTERCEPT_FORWARD;
+	}
 	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
 	if (sql == NULL)
 		return INTERCEPT_FORWARD;
 	if (!ins_looks_like_insert(sql, sqllen)) {
+		intercept_note_statement(c, sql, sqllen);
 		/* WITH ... INSERT is never carried, but it is counted. */
 		if (starts_with_word(sql, sqllen, "with")) {
 			why = ins_parse(sql, sqllen, &st);
@@ -248,6 +292,12 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	why = ins_parse(sql, sqllen, &st);
 	if (why != INS_OK) {
 		count_passthrough(c, why, ins_reason_name(why));
+		return INTERCEPT_FORWARD;
+	}
+	if (st.schema.name == NULL && c->custom_search_path) {
+		/* The session's search_path decides where an unqualified name goes. */
+		ins_stmt_free(&st);
+		count_passthrough(c, INS_REASON_COUNT + 2, "search_path set in the session");
 		return INTERCEPT_FORWARD;
 	}
 	if (!sink_wants(d->sink, &st, c->database)) {
@@ -287,6 +337,10 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	sc.reply = on_reply;
 	sc.settled = on_settled;
 	sc.arg = p;
+	sc.timezone = c->settings[0];
+	sc.datestyle = c->settings[1];
+	sc.intervalstyle = c->settings[2];
+	sc.client_encoding = c->settings[3];
 	p->ticket = sink_submit(d->sink, &sc, &st);
 	return INTERCEPT_TAKEN;
 }

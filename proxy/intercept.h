@@ -35,6 +35,13 @@ void intercept_session_end(struct client *c);
  * and standard_conforming_strings on, as the recognizer assumes. */
 void intercept_param(struct client *c, const char *name, const char *value);
 
+/* A statement passes through (its SQL text): DDL and GRANT/REVOKE make the
+ * sink's catalog stale; a mention of search_path makes unqualified names
+ * ambiguous for this session. */
+void intercept_note_statement(struct client *c, const char *sql, size_t len);
+/* A ReadyForQuery was relayed. */
+void intercept_ready(struct client *c, char tx_status);
+
 /* The sink has room again: sessions that stopped reading resume. */
 void intercept_room(void *daemon);
 
