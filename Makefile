@@ -27,7 +27,7 @@ UNITS    = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 REL_OBJ  = $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
 ASAN_OBJ = $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
 
-.PHONY: all asan units test check-unit check-integration demo bench clean install deps help
+.PHONY: all asan units test check-unit check-integration demo demo-proxy bench clean install deps help
 .DEFAULT_GOAL := all
 
 all: pgbatchd
@@ -86,7 +86,13 @@ test: deps
 	$(MAKE) check-unit
 	$(MAKE) check-integration
 
+# The seed's scenario (datagen -> pgbatchd -> test_adbpg_table); demo-proxy is a
+# plain psql session through the pass-through proxy.
 demo: deps
+	$(MAKE) all
+	scripts/demo_sink.sh
+
+demo-proxy: deps
 	$(MAKE) all
 	scripts/demo.sh
 
