@@ -42,6 +42,15 @@ struct sink_client {
 	 * definitively failed. The ticket is freed after this returns. */
 	void (*settled)(void *arg);
 	void *arg;
+	/* The session's settings that change how a literal reads, as its backend
+	 * last reported them in ParameterStatus (NULL: not known, the server's
+	 * default assumed). When one differs from the sink's own connections'
+	 * value, the statement passes through (reason "session settings"), so a
+	 * literal always means what it means directly. */
+	const char *timezone;           /* TimeZone: timestamptz without offset, 'today' */
+	const char *datestyle;          /* DateStyle: field order of dates */
+	const char *intervalstyle;      /* IntervalStyle: sql_standard intervals */
+	const char *client_encoding;    /* the bytes of every string */
 };
 
 struct sink *sink_new(struct event_base *base, const struct config *cfg);
@@ -50,7 +59,10 @@ void sink_free(struct sink *s);
 void sink_reload(struct sink *s, const struct config *cfg);
 
 /* True when st's target names a configured table and the client's database is
- * the sink's database. Pure config match, no I/O. */
+ * the sink's database. Pure config match, no I/O. A schema-qualified name must
+ * name the table's targetschema; an unqualified one matches only a table whose
+ * targetschema is public (the default search_path's): a session whose
+ * search_path is not the default must pass unqualified INSERTs through. */
 bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *database);
 
 /* Takes the rows of one client message; st is consumed. Returns the ticket,
@@ -60,6 +72,10 @@ struct sink_ticket *sink_submit(struct sink *s, const struct sink_client *c, str
 void sink_forget(struct sink_ticket *t);
 /* Read-your-writes barrier: flush now whatever buffer holds this ticket's rows. */
 void sink_flush_ticket(struct sink_ticket *t);
+
+/* Admin FLUSH [table]: every buffer of the table (NULL: of every table) is
+ * flushed now (as a barrier). Names as stored (case-resolved). */
+void sink_flush(struct sink *s, const char *table);
 
 /* Backpressure: true while buffered bytes exceed max_buffer_bytes. */
 bool sink_full(const struct sink *s);
@@ -71,5 +87,11 @@ void sink_drain(struct sink *s, void (*done)(void *arg), void *arg);
 
 /* Writes a one-line summary of the counters to the log (SIGUSR1, exit). */
 void sink_log_stats(const struct sink *s);
+
+/* DDL ran on a table, or GRANT/REVOKE (anything that may change its columns,
+ * key or privileges): its catalog and the cached INSERT privileges are read
+ * again before its next rows are taken. NULL schema / table match every
+ * schema / table; names as PostgreSQL stores them (already case-resolved). */
+void sink_catalog_invalidate(struct sink *s, const char *schema, const char *table);
 
 #endif

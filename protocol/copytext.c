@@ -1,0 +1,140 @@
+/* COPY text format encoder (and the decoder the tests check it against). */
+#include "protocol/copytext.h"
+
+/* The escape letter for a byte that must not appear raw in a field, or 0. */
+static char escape_letter(unsigned char c)
+{
+	switch (c) {
+	case '\\': return '\\';
+	case '\t': return 't';
+	case '\n': return 'n';
+	case '\r': return 'r';
+	case '\b': return 'b';
+	case '\f': return 'f';
+	case '\v': return 'v';
+	default: return 0;
+	}
+}
+
+size_t copytext_escaped_len(const char *s, size_t n)
+{
+	size_t i, out = n;
+
+	for (i = 0; i < n; i++)
+		if (escape_letter((unsigned char)s[i]))
+			out++;
+	return out;
+}
+
+size_t copytext_escape(char *dst, const char *s, size_t n)
+{
+	size_t i, o = 0;
+	char e;
+
+	for (i = 0; i < n; i++) {
+		e = escape_letter((unsigned char)s[i]);
+		if (e) {
+			dst[o++] = '\\';
+			dst[o++] = e;
+		} else {
+			dst[o++] = s[i];
+		}
+	}
+	return o;
+}
+
+const char *copytext_bool(bool v)
+{
+	return v ? "t" : "f";
+}
+
+size_t copytext_bytea_len(size_t n)
+{
+	return 3 + 2 * n;
+}
+
+size_t copytext_bytea(char *dst, const uint8_t *bytes, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	dst[o++] = '\\';
+	dst[o++] = '\\';
+	dst[o++] = 'x';
+	for (i = 0; i < n; i++) {
+		dst[o++] = hex[bytes[i] >> 4];
+		dst[o++] = hex[bytes[i] & 15];
+	}
+	return o;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool copytext_unescape(const char *src, size_t n, char *dst, size_t *outlen, bool *is_null)
+{
+	size_t i = 0, o = 0;
+	int v, d, k;
+	char c;
+
+	*is_null = false;
+	if (n == COPYTEXT_NULL_LEN && src[0] == '\\' && src[1] == 'N') {
+		*is_null = true;
+		*outlen = 0;
+		return true;
+	}
+	while (i < n) {
+		c = src[i++];
+		if (c != '\\') {
+			dst[o++] = c;
+			continue;
+		}
+		if (i >= n)
+			return false;
+		c = src[i++];
+		switch (c) {
+		case 'b': dst[o++] = '\b'; break;
+		case 'f': dst[o++] = '\f'; break;
+		case 'n': dst[o++] = '\n'; break;
+		case 'r': dst[o++] = '\r'; break;
+		case 't': dst[o++] = '\t'; break;
+		case 'v': dst[o++] = '\v'; break;
+		case 'x':
+			if (i < n && hexval(src[i]) >= 0) {
+				v = hexval(src[i++]);
+				if (i < n && hexval(src[i]) >= 0)
+					v = v * 16 + hexval(src[i++]);
+				if (v == 0)
+					return false;
+				dst[o++] = (char)v;
+			} else {
+				dst[o++] = 'x';
+			}
+			break;
+		default:
+			if (c >= '0' && c <= '7') {
+				v = c - '0';
+				for (k = 0; k < 2 && i < n && src[i] >= '0' && src[i] <= '7'; k++) {
+					d = src[i++] - '0';
+					v = v * 8 + d;
+				}
+				v &= 0xff;
+				if (v == 0)
+					return false;
+				dst[o++] = (char)v;
+			} else {
+				dst[o++] = c;
+			}
+		}
+	}
+	*outlen = o;
+	return true;
+}

@@ -1,0 +1,65 @@
+/* One non-blocking libpq connection driven by the libevent loop: connect, query, params, COPY IN. */
+#ifndef PGBATCHD_SINK_PGCONN_H
+#define PGBATCHD_SINK_PGCONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "sink/buf.h"
+
+struct event_base;
+struct pgconn;
+
+enum pc_event {
+	PC_CONNECTED = 0,   /* pc_connect finished: ok, or failed (message set) */
+	PC_DONE,            /* the operation finished: ok, or the first error */
+	PC_LOST,            /* the connection broke (during an operation or while idle) */
+};
+
+/* What the callback gets. Strings and rows live until the next operation. */
+struct pc_result {
+	enum pc_event event;
+	bool ok;
+	char sqlstate[6];           /* "" when the failure has none (connection trouble) */
+	const char *message;
+	const char *detail;
+	const char *hint;
+	const PGresult *rows;       /* the last PGRES_TUPLES_OK of the operation, or NULL */
+	const char *cmdstatus;      /* the last command tag */
+};
+
+/* Fills chunk with up to ~64 KiB of COPY data; sets *done when no more follows. */
+typedef void (*pc_copy_fill)(void *arg, struct buf *chunk, bool *done);
+
+/* The callback runs from the event loop, never from inside a pc_* call, and
+ * may start the next operation or close the connection. */
+struct pgconn *pc_new(struct event_base *base, const char *prefix,
+		      void (*cb)(void *arg, const struct pc_result *r), void *arg);
+void pc_free(struct pgconn *pc);
+
+/* Starts connecting (PQconnectStartParams) with a NULL-terminated keyword list.
+ * timeout_ms bounds the whole attempt. */
+void pc_connect(struct pgconn *pc, const char *const *keywords, const char *const *values,
+		int timeout_ms);
+/* Drops the connection (no callback). */
+void pc_close(struct pgconn *pc);
+bool pc_connected(const struct pgconn *pc);
+bool pc_busy(const struct pgconn *pc);
+/* Server version (PQserverVersion), 0 when not connected. */
+int pc_server_version(const struct pgconn *pc);
+/* A parameter the server reported (PQparameterStatus), NULL when unknown. */
+const char *pc_parameter(const struct pgconn *pc, const char *name);
+
+/* Each starts one operation on an idle connection; the result arrives through
+ * the callback (a failure to send too, as PC_LOST). */
+void pc_query(struct pgconn *pc, const char *sql);
+void pc_params(struct pgconn *pc, const char *sql, int n, const char *const *values);
+void pc_copy(struct pgconn *pc, const char *sql, pc_copy_fill fill, void *fill_arg);
+
+/* True for the SQLSTATEs of transient failures worth a retry: class 08,
+ * 40001, 40P01, class 53, 57P01-57P03; an empty state (connection lost) too. */
+bool pc_transient(const char *sqlstate);
+
+#endif

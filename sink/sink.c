@@ -1,0 +1,702 @@
+/* The batching sink's API: configuration copies, tables, writers, submission, drain, reload, stats. */
+#include "sink/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "proxy/log.h"
+
+/*
+ * Log lines other components and tests rely on (keep them stable):
+ *   flush table=<schema.table> writer=<n> reason=<batchsize|age|idle|barrier|shutdown|full> rows=<n> ms=<n>
+ *       then " merged=<n> failed=<n> attempts=<n>"; one per batch, at LOG level when the
+ *       table has verbose = 1, else at DEBUG (verbose = 1 in [pgbatchd]).
+ *   stats: sink tickets=<n> rows_in=<n> ... passthrough_<reason>=<n> ...  (sink_log_stats)
+ */
+
+const char *const sink_setting_names[SINK_SETTINGS] = {
+	"TimeZone", "DateStyle", "IntervalStyle", "client_encoding",
+};
+
+static const char *const pass_names[PASS_REASONS] = {
+	[PASS_UNKNOWN_TABLE] = "unknown table",
+	[PASS_NOT_TABLE] = "not a plain table",
+	[PASS_UNKNOWN_COLUMN] = "unknown column",
+	[PASS_DUPLICATE_COLUMN] = "duplicate column",
+	[PASS_TOO_MANY_VALUES] = "more values than columns",
+	[PASS_GENERATED] = "value for a generated or identity column",
+	[PASS_NUMBER_TYPE] = "number literal needs a conversion",
+	[PASS_BOOL_TYPE] = "boolean literal needs a conversion",
+	[PASS_CAST] = "typed literal differs from the column type",
+	[PASS_ROW_SECURITY] = "row level security",
+	[PASS_COLUMN_PRIVILEGE] = "column privileges",
+	[PASS_PRIVILEGE_CHECK] = "privilege check failed",
+	[PASS_REMOVED] = "table removed from the configuration",
+	[PASS_MEMORY] = "out of memory",
+	[PASS_SETTINGS] = "session settings",
+};
+
+static const char *const pass_keys[PASS_REASONS] = {
+	[PASS_UNKNOWN_TABLE] = "unknown_table",
+	[PASS_NOT_TABLE] = "not_table",
+	[PASS_UNKNOWN_COLUMN] = "unknown_column",
+	[PASS_DUPLICATE_COLUMN] = "duplicate_column",
+	[PASS_TOO_MANY_VALUES] = "too_many_values",
+	[PASS_GENERATED] = "generated_column",
+	[PASS_NUMBER_TYPE] = "number_type",
+	[PASS_BOOL_TYPE] = "bool_type",
+	[PASS_CAST] = "cast",
+	[PASS_ROW_SECURITY] = "row_security",
+	[PASS_COLUMN_PRIVILEGE] = "column_privilege",
+	[PASS_PRIVILEGE_CHECK] = "privilege_check",
+	[PASS_REMOVED] = "removed",
+	[PASS_MEMORY] = "memory",
+	[PASS_SETTINGS] = "session_settings",
+};
+
+static const char *const flush_names[FLUSH_REASONS] = {
+	"batchsize", "age", "idle", "barrier", "shutdown", "full",
+};
+
+const char *pass_reason_text(enum pass_reason r)
+{
+	return r < PASS_REASONS ? pass_names[r] : "sink";
+}
+
+const char *flush_reason_name(enum flush_reason r)
+{
+	return r < FLUSH_REASONS ? flush_names[r] : "unknown";
+}
+
+int64_t sink_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t sink_random(struct sink *s)
+{
+	uint64_t x = s->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	s->rng = x;
+	return x;
+}
+
+/* ---- errors ---- */
+
+struct berr *berr_new(const char *sqlstate, const char *message, const char *detail,
+		      const char *hint)
+{
+	struct berr *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return NULL;
+	e->refs = 1;
+	snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", sqlstate && sqlstate[0] ? sqlstate : "XX000");
+	e->message = strdup(message ? message : "unknown error");
+	e->detail = detail ? strdup(detail) : NULL;
+	e->hint = hint ? strdup(hint) : NULL;
+	return e;
+}
+
+struct berr *berr_ref(struct berr *e)
+{
+	if (e)
+		e->refs++;
+	return e;
+}
+
+void berr_unref(struct berr *e)
+{
+	if (e == NULL || --e->refs > 0)
+		return;
+	free(e->message);
+	free(e->detail);
+	free(e->hint);
+	free(e);
+}
+
+/* ---- configuration copies ---- */
+
+static char *fold_dup(const char *s, bool casesensitive)
+{
+	char *d = strdup(s ? s : "");
+	char *p;
+
+	if (d && !casesensitive)
+		for (p = d; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+	return d;
+}
+
+static void tconf_clear(struct tconf *c)
+{
+	free(c->name);
+	free(c->schema);
+	free(c->conflictkey);
+	memset(c, 0, sizeof(*c));
+}
+
+static bool tconf_copy(struct tconf *c, const struct table_conf *tc)
+{
+	memset(c, 0, sizeof(*c));
+	c->name = fold_dup(tc->name, tc->casesensitive);
+	c->schema = fold_dup(tc->targetschema ? tc->targetschema : "public", tc->casesensitive);
+	c->conflictkey = tc->conflictkey ? strdup(tc->conflictkey) : NULL;
+	c->conflictmode = tc->conflictmode;
+	c->writemode = tc->writemode;
+	c->batchsize = tc->batchsize > 0 ? tc->batchsize : 1;
+	c->batchwritetimeoutms = tc->batchwritetimeoutms >= 0 ? tc->batchwritetimeoutms : 0;
+	c->exceptionmode = tc->exceptionmode;
+	c->casesensitive = tc->casesensitive;
+	c->verbose = tc->verbose;
+	c->ackmode = tc->ackmode;
+	c->adaptiveflush = tc->adaptiveflush;
+	if (!c->name || !c->schema || (tc->conflictkey && !c->conflictkey)) {
+		tconf_clear(c);
+		return false;
+	}
+	return true;
+}
+
+/* Resolves host once into a libpq host list and hostaddr list of every
+ * address ("h,h" / "a1,a2"), so libpq still tries each address in turn. */
+static bool resolve(const char *host, struct buf *hosts, struct buf *addrs)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char addr[INET6_ADDRSTRLEN];
+	const void *a;
+	int n = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL) {
+		log_warning(SINK_PREFIX, "cannot resolve backend host %s now; libpq will try", host);
+		return false;
+	}
+	for (ai = res; ai && n < 8; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET)
+			a = &((const struct sockaddr_in *)(const void *)ai->ai_addr)->sin_addr;
+		else if (ai->ai_family == AF_INET6)
+			a = &((const struct sockaddr_in6 *)(const void *)ai->ai_addr)->sin6_addr;
+		else
+			continue;
+		if (inet_ntop(ai->ai_family, a, addr, sizeof(addr)) == NULL)
+			continue;
+		buf_printf(hosts, "%s%s", n ? "," : "", host);
+		buf_printf(addrs, "%s%s", n ? "," : "", addr);
+		n++;
+	}
+	freeaddrinfo(res);
+	return n > 0 && buf_ok(hosts) && buf_ok(addrs);
+}
+
+static bool add_param(struct sink *s, int *n, const char *k, const char *v)
+{
+	s->kw[*n] = strdup(k);
+	s->val[*n] = strdup(v);
+	if (!s->kw[*n] || !s->val[*n])
+		return false;
+	(*n)++;
+	return true;
+}
+
+/* The writers' and catalog's libpq parameters, from [backend]. Client startup
+ * parameters never reach these connections. */
+static bool build_conninfo(struct sink *s, const struct config *cfg)
+{
+	const struct backend_addr *a = &cfg->backend;
+	const char *user = cfg->username ? cfg->username : a->user;
+	const char *password = cfg->password ? cfg->password : a->password;
+	PQconninfoOption *opts = NULL, *o;
+	struct buf logline, hosts, addrs;
+	char port[16];
+	int n = 0, max = 9;
+	bool resolved;
+
+	if (a->options && a->options[0]) {
+		opts = PQconninfoParse(a->options, NULL);
+		if (opts == NULL)
+			log_warning(SINK_PREFIX, "cannot parse the backend url options; ignoring them");
+		for (o = opts; o && o->keyword; o++)
+			max++;
+	}
+	s->kw = calloc((size_t)max, sizeof(char *));
+	s->val = calloc((size_t)max, sizeof(char *));
+	if (!s->kw || !s->val)
+		goto fail;
+	for (o = opts; o && o->keyword; o++)
+		if (o->val && strcmp(o->keyword, "password") != 0 && strcmp(o->keyword, "user") != 0 &&
+		    strcmp(o->keyword, "dbname") != 0 && !add_param(s, &n, o->keyword, o->val))
+			goto fail;
+	/* Resolved here, once: libpq would resolve the name inside the loop,
+	 * blocking it on DNS at every connect. host stays for TLS and .pgpass. */
+	buf_init(&hosts);
+	buf_init(&addrs);
+	if (a->host && a->host[0] != '/' && a->host[0] != '@' && !strchr(a->host, ',') &&
+	    resolve(a->host, &hosts, &addrs)) {
+		resolved = add_param(s, &n, "host", hosts.data) && add_param(s, &n, "hostaddr", addrs.data);
+		buf_free(&hosts);
+		buf_free(&addrs);
+		if (!resolved)
+			goto fail;
+	} else {
+		buf_free(&hosts);
+		buf_free(&addrs);
+		if (a->host && !add_param(s, &n, "host", a->host))
+			goto fail;
+	}
+	snprintf(port, sizeof(port), "%d", a->port > 0 ? a->port : 5432);
+	if (!add_param(s, &n, "port", port))
+		goto fail;
+	if (a->dbname && !add_param(s, &n, "dbname", a->dbname))
+		goto fail;
+	if (user && !add_param(s, &n, "user", user))
+		goto fail;
+	if (password && !add_param(s, &n, "password", password))
+		goto fail;
+	if (!add_param(s, &n, "application_name", "pgbatchd-sink"))
+		goto fail;
+	s->kw[n] = NULL;
+	s->val[n] = NULL;
+	if (opts)
+		PQconninfoFree(opts);
+	opts = NULL;
+	s->dbname = strdup(a->dbname ? a->dbname : user ? user : "");
+	buf_init(&logline);
+	for (n = 0; s->kw[n]; n++)
+		buf_printf(&logline, "%s%s=%s", n ? " " : "", s->kw[n],
+			   strcmp(s->kw[n], "password") == 0 ? "********" : s->val[n]);
+	s->conninfo_log = buf_steal(&logline);
+	return s->dbname && s->conninfo_log;
+fail:
+	if (opts)
+		PQconninfoFree(opts);
+	return false;
+}
+
+/* ---- tables ---- */
+
+static struct stable *table_new(struct sink *s, const struct table_conf *tc, int idx)
+{
+	struct stable *tab = calloc(1, sizeof(*tab));
+	int i;
+
+	if (tab == NULL)
+		return NULL;
+	tab->s = s;
+	tab->idx = idx;
+	tab->shards = calloc((size_t)s->nwriters, sizeof(*tab->shards));
+	if (tab->shards == NULL || !tconf_copy(&tab->conf, tc)) {
+		free(tab->shards);
+		free(tab);
+		return NULL;
+	}
+	for (i = 0; i < s->nwriters; i++) {
+		tab->shards[i].tab = tab;
+		tab->shards[i].idx = i;
+		tab->shards[i].timer = evtimer_new(s->base, shard_on_timer, &tab->shards[i]);
+		if (tab->shards[i].timer == NULL) {
+			while (i-- > 0)
+				event_free(tab->shards[i].timer);
+			free(tab->shards);
+			tconf_clear(&tab->conf);
+			free(tab);
+			return NULL;
+		}
+	}
+	return tab;
+}
+
+static void table_free(struct stable *tab)
+{
+	struct priv *p;
+	struct srow *r;
+	int i;
+
+	for (i = 0; i < tab->s->nwriters; i++) {
+		while ((r = tab->shards[i].head) != NULL) {
+			tab->shards[i].head = r->next;
+			row_free(tab->s, r);
+		}
+		event_free(tab->shards[i].timer);
+	}
+	free(tab->shards);
+	tab->wait_head = tab->wait_tail = NULL;
+	while ((p = tab->privs) != NULL) {
+		tab->privs = p->next;
+		free(p->role);
+		free(p);
+	}
+	tcat_unref(tab->cat);
+	berr_unref(tab->cat_err);
+	tconf_clear(&tab->conf);
+	free(tab);
+}
+
+static bool add_table(struct sink *s, const struct table_conf *tc)
+{
+	struct stable **tabs, *tab;
+
+	tabs = realloc(s->tables, (size_t)(s->ntables + 1) * sizeof(*tabs));
+	if (tabs == NULL)
+		return false;
+	s->tables = tabs;
+	tab = table_new(s, tc, s->ntables);
+	if (tab == NULL)
+		return false;
+	s->tables[s->ntables++] = tab;
+	return true;
+}
+
+/* ---- the API ---- */
+
+struct sink *sink_new(struct event_base *base, const struct config *cfg)
+{
+	struct sink *s = calloc(1, sizeof(*s));
+	int i;
+
+	if (s == NULL)
+		return NULL;
+	s->base = base;
+	s->nwriters = cfg->connectionmaxactive > 0 ? cfg->connectionmaxactive : 1;
+	s->maxretrytimes = cfg->maxretrytimes;
+	s->retrywaittime = cfg->retrywaittime;
+	s->max_buffer_bytes = cfg->max_buffer_bytes > 0 ? cfg->max_buffer_bytes : INT64_MAX;
+	s->verbose = cfg->verbose;
+	s->rng = (uint64_t)sink_now_ms() * 0x9e3779b97f4a7c15ULL | 1;
+	s->notify_ev = event_new(base, -1, 0, sink_on_notify, s);
+	s->writers = calloc((size_t)s->nwriters, sizeof(*s->writers));
+	if (s->notify_ev == NULL || s->writers == NULL || !build_conninfo(s, cfg))
+		goto fail;
+	for (i = 0; i < s->nwriters; i++) {
+		s->writers[i] = writer_new(s, i);
+		if (s->writers[i] == NULL)
+			goto fail;
+	}
+	for (i = 0; i < cfg->ntables; i++)
+		if (!add_table(s, &cfg->tables[i]))
+			goto fail;
+	s->catalog = catalog_new(s);
+	if (s->catalog == NULL)
+		goto fail;
+	log_info(SINK_PREFIX, "%d tables, %d writers, backend %s", s->ntables, s->nwriters,
+		 s->conninfo_log);
+	return s;
+fail:
+	sink_free(s);
+	return NULL;
+}
+
+void sink_free(struct sink *s)
+{
+	struct sink_ticket *t;
+	int i;
+
+	if (s == NULL)
+		return;
+	/* Writers first: they hold batches whose rows point at tickets. */
+	for (i = 0; s->writers && i < s->nwriters; i++)
+		writer_free(s->writers[i]);
+	catalog_free(s->catalog);
+	for (i = 0; i < s->ntables; i++)
+		table_free(s->tables[i]);
+	/* Tickets still owed a callback: nobody is told any more. */
+	while ((t = s->all) != NULL)
+		ticket_free(t);
+	s->nhead = s->ntail = NULL;
+	free(s->tables);
+	free(s->writers);
+	if (s->notify_ev)
+		event_free(s->notify_ev);
+	for (i = 0; s->kw && s->val && (s->kw[i] || s->val[i]); i++) {
+		free((char *)s->kw[i]);
+		free((char *)s->val[i]);
+	}
+	free(s->kw);
+	free(s->val);
+	free(s->dbname);
+	free(s->conninfo_log);
+	for (i = 0; i < SINK_SETTINGS; i++)
+		free(s->settings[i]);
+	free(s);
+}
+
+static struct stable *find_table(const struct sink *s, const struct ins_stmt *st)
+{
+	struct stable *tab;
+	char name[64], schema[64];
+	int i;
+
+	if (st->table.name == NULL)
+		return NULL;
+	for (i = 0; i < s->ntables; i++) {
+		tab = s->tables[i];
+		if (tab->removed)
+			continue;
+		ins_name_resolve(&st->table, tab->conf.casesensitive, name, sizeof(name));
+		if (strcmp(name, tab->conf.name) != 0)
+			continue;
+		if (st->schema.name) {
+			ins_name_resolve(&st->schema, tab->conf.casesensitive, schema, sizeof(schema));
+			if (strcmp(schema, tab->conf.schema) != 0)
+				continue;
+		} else if (strcmp(tab->conf.schema, "public") != 0) {
+			/* An unqualified name is the client's search_path's to resolve
+			 * ("$user", public by default): only public is assumed. */
+			continue;
+		}
+		return tab;
+	}
+	return NULL;
+}
+
+bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *database)
+{
+	if (s == NULL || database == NULL || strcmp(database, s->dbname) != 0)
+		return false;
+	return find_table(s, st) != NULL;
+}
+
+struct sink_ticket *sink_submit(struct sink *s, const struct sink_client *c, struct ins_stmt *st)
+{
+	struct sink_ticket *t = calloc(1, sizeof(*t));
+	struct stable *tab = find_table(s, st);
+
+	if (t == NULL) {
+		ins_stmt_free(st);
+		return NULL;
+	}
+	s->live_tickets++;
+	s->st.tickets++;
+	t->s = s;
+	t->anext = s->all;
+	if (s->all)
+		s->all->aprev = t;
+	s->all = t;
+	t->c = *c;
+	t->user = strdup(c->user ? c->user : "");
+	t->prefix = strdup(c->prefix ? c->prefix : "");
+	t->c.user = t->user;
+	t->c.prefix = t->prefix;
+	t->c.database = NULL;
+	{
+		const char *set[SINK_SETTINGS] = { c->timezone, c->datestyle, c->intervalstyle,
+						   c->client_encoding };
+
+		for (int i = 0; i < SINK_SETTINGS; i++)
+			t->settings[i] = set[i] ? strdup(set[i]) : NULL;
+		t->c.timezone = t->c.datestyle = t->c.intervalstyle = t->c.client_encoding = NULL;
+	}
+	t->st = *st;
+	t->has_st = true;
+	memset(st, 0, sizeof(*st));
+	/* A statement waiting for its table's catalog counts as buffered. */
+	t->st_bytes = (int64_t)sizeof(*t);
+	for (size_t i = 0; i < (size_t)t->st.nrows * (size_t)t->st.nvals; i++)
+		t->st_bytes += (int64_t)t->st.values[i].len + ROW_OVERHEAD / 2;
+	charge(s, t->st_bytes);
+	t->shard_rows = calloc((size_t)s->nwriters, sizeof(uint32_t));
+	if (!t->user || !t->prefix || !t->shard_rows) {
+		reply_passthrough(t, PASS_MEMORY);
+		return t;
+	}
+	if (tab == NULL) {
+		reply_passthrough(t, PASS_REMOVED);
+		return t;
+	}
+	t->tab = tab;
+	t->ack = tab->conf.ackmode;
+	t->wnext = NULL;
+	if (tab->wait_tail)
+		tab->wait_tail->wnext = t;
+	else
+		tab->wait_head = t;
+	tab->wait_tail = t;
+	process_queue(tab);
+	return t;
+}
+
+void sink_forget(struct sink_ticket *t)
+{
+	if (t)
+		t->forgotten = true;
+}
+
+void sink_flush_ticket(struct sink_ticket *t)
+{
+	int i;
+
+	if (t == NULL)
+		return;
+	if (t->has_st || t->canon_wait) {
+		t->barrier = true;
+		return;
+	}
+	if (t->tab == NULL)
+		return;
+	for (i = 0; i < t->s->nwriters; i++)
+		if (t->shard_rows[i] > 0)
+			shard_barrier(&t->tab->shards[i]);
+}
+
+void sink_flush(struct sink *s, const char *table)
+{
+	int i, w;
+
+	for (i = 0; i < s->ntables; i++) {
+		if (table && strcmp(s->tables[i]->conf.name, table) != 0)
+			continue;
+		for (w = 0; w < s->nwriters; w++)
+			shard_barrier(&s->tables[i]->shards[w]);
+	}
+}
+
+bool sink_full(const struct sink *s)
+{
+	return s->full;
+}
+
+void sink_set_room_callback(struct sink *s, void (*fn)(void *arg), void *arg)
+{
+	s->room_fn = fn;
+	s->room_arg = arg;
+}
+
+void sink_drain(struct sink *s, void (*done)(void *arg), void *arg)
+{
+	int i;
+
+	s->draining = true;
+	s->drain_reported = false;
+	s->drain_fn = done;
+	s->drain_arg = arg;
+	log_info(SINK_PREFIX, "draining: flushing every buffer");
+	for (i = 0; i < s->nwriters; i++)
+		writer_kick(s->writers[i]);
+	schedule_notify(s);
+}
+
+void sink_reload(struct sink *s, const struct config *cfg)
+{
+	struct stable *tab;
+	struct tconf nc;
+	bool seen;
+	int i, j;
+
+	s->maxretrytimes = cfg->maxretrytimes;
+	s->retrywaittime = cfg->retrywaittime;
+	s->max_buffer_bytes = cfg->max_buffer_bytes > 0 ? cfg->max_buffer_bytes : INT64_MAX;
+	s->verbose = cfg->verbose;
+	charge(s, 0);
+	for (i = 0; i < s->ntables; i++) {
+		tab = s->tables[i];
+		seen = false;
+		for (j = 0; j < cfg->ntables && !seen; j++) {
+			if (!tconf_copy(&nc, &cfg->tables[j]))
+				continue;
+			if (strcmp(nc.name, tab->conf.name) == 0 && strcmp(nc.schema, tab->conf.schema) == 0) {
+				seen = true;
+				if (nc.casesensitive != tab->conf.casesensitive ||
+				    (nc.conflictkey == NULL) != (tab->conf.conflictkey == NULL) ||
+				    (nc.conflictkey && strcmp(nc.conflictkey, tab->conf.conflictkey) != 0))
+					tab->stale = true;
+				tconf_clear(&tab->conf);
+				tab->conf = nc;
+				tab->removed = false;
+			} else {
+				tconf_clear(&nc);
+			}
+		}
+		if (!seen && !tab->removed) {
+			tab->removed = true;
+			log_info(SINK_PREFIX, "table %s.%s is no longer configured: flushing what it holds",
+				 tab->conf.schema, tab->conf.name);
+			process_queue(tab);
+			for (j = 0; j < s->nwriters; j++)
+				writer_kick(s->writers[j]);
+		}
+	}
+	for (j = 0; j < cfg->ntables; j++) {
+		if (!tconf_copy(&nc, &cfg->tables[j]))
+			continue;
+		seen = false;
+		for (i = 0; i < s->ntables && !seen; i++)
+			seen = strcmp(nc.name, s->tables[i]->conf.name) == 0 &&
+			       strcmp(nc.schema, s->tables[i]->conf.schema) == 0;
+		tconf_clear(&nc);
+		if (!seen && !add_table(s, &cfg->tables[j]))
+			log_error(SINK_PREFIX, "out of memory adding table %s", cfg->tables[j].name);
+	}
+}
+
+void sink_catalog_invalidate(struct sink *s, const char *schema, const char *table)
+{
+	struct stable *tab;
+	struct priv **pp, *p;
+	int i;
+
+	for (i = 0; i < s->ntables; i++) {
+		tab = s->tables[i];
+		if (table && strcmp(tab->conf.name, table) != 0)
+			continue;
+		if (schema && strcmp(tab->conf.schema, schema) != 0)
+			continue;
+		tab->stale = true;
+		tab->cat_ms = 0;
+		/* privileges may have changed too (GRANT, REVOKE) */
+		for (pp = &tab->privs; *pp;) {
+			p = *pp;
+			if (p->st == PRIV_CHECKING) {
+				pp = &p->next;
+				continue;
+			}
+			*pp = p->next;
+			free(p->role);
+			free(p);
+		}
+	}
+}
+
+void sink_log_stats(const struct sink *s)
+{
+	const struct counters *c = &s->st;
+	struct buf line;
+	int i;
+
+	buf_init(&line);
+	buf_printf(&line, "sink tickets=%llu rows_in=%llu rows_written=%llu rows_failed=%llu rows_merged=%llu "
+		   "batches=%llu batches_failed=%llu retries=%llu isolations=%llu splits=%llu errors=%llu "
+		   "catalog_loads=%llu buffered_bytes=%lld",
+		   (unsigned long long)c->tickets, (unsigned long long)c->rows_in,
+		   (unsigned long long)c->rows_written, (unsigned long long)c->rows_failed,
+		   (unsigned long long)c->rows_merged, (unsigned long long)c->batches,
+		   (unsigned long long)c->batches_failed, (unsigned long long)c->retries,
+		   (unsigned long long)c->isolations, (unsigned long long)c->splits,
+		   (unsigned long long)c->errors, (unsigned long long)c->catalog_loads,
+		   (long long)s->buffered_bytes);
+	for (i = 0; i < FLUSH_REASONS; i++)
+		buf_printf(&line, " flush_%s=%llu", flush_names[i], (unsigned long long)c->flush[i]);
+	for (i = 0; i < PASS_REASONS; i++)
+		buf_printf(&line, " passthrough_%s=%llu", pass_keys[i],
+			   (unsigned long long)c->passthrough[i]);
+	log_info(NULL, "stats: %s", buf_ok(&line) ? line.data : "sink (out of memory)");
+	buf_free(&line);
+}
