@@ -94,7 +94,7 @@ const struct config_key config_keys[] = {
 	{ CONF_TABLE, "batchwritetimeoutms", CONF_INT, "50000", 1, 86400000, NULL, 0,
 	  "A batch is flushed when its oldest row is this many milliseconds old.", T(batchwritetimeoutms) },
 	{ CONF_TABLE, "exceptionmode", CONF_ENUM, "ignore", NOBOUNDS, exception_names, 0,
-	  "Rows the database rejects: ignore writes them to rejectfile and writes the rest; strict reports them to their client, never drops them.",
+	  "Rows the database rejects: ignore is to log them to rejectfile, strict to report them to their client. Today both isolate the bad rows, write the rest, and report each bad row to its client (ackmode = immediate: to the log).",
 	  T(exceptionmode) },
 	{ CONF_TABLE, "casesensitive", CONF_BOOL, "0", NOBOUNDS, NULL, 0,
 	  "0 folds unquoted names to lower case; 1 uses names exactly as written (always quoted in generated SQL).",
@@ -111,7 +111,7 @@ const struct config_key config_keys[] = {
 	  "Comma list of key columns for tables without a primary key; none makes such a table append-only.",
 	  T(conflictkey) },
 	{ CONF_TABLE, "rejectfile", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
-	  "File that rejected rows are appended to as JSON lines (exceptionmode = ignore); none only counts them.",
+	  "File for rejected rows as JSON lines (exceptionmode = ignore). Accepted but not written yet: rejected rows go to their client or the log.",
 	  T(rejectfile) },
 };
 
