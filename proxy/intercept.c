@@ -201,14 +201,20 @@ void intercept_room(void *arg)
 
 /* A forwarded statement's answer is still due: the transaction state after it
  * is unknown until its ReadyForQuery. */
-static bool forward_pending(const struct client *c)
+enum fwd_state { FWD_NONE, FWD_RUNNING, FWD_OPEN_GROUP };
+
+static enum fwd_state forward_pending(const struct client *c)
 {
 	const struct reply *r;
+	enum fwd_state st = FWD_NONE;
 
 	for (r = c->rq_head; r; r = r->next)
-		if (r->kind == REPLY_FORWARD)
-			return true;
-	return false;
+		if (r->kind == REPLY_FORWARD) {
+			if (!r->closed)
+				return FWD_OPEN_GROUP;
+			st = FWD_RUNNING;
+		}
+	return st;
 }
 
 static bool starts_with_word(const char *sql, size_t len, const char *word)
@@ -279,11 +285,19 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		count_passthrough(c, INS_REASON_COUNT + 2, "client_encoding or standard_conforming_strings");
 		return INTERCEPT_FORWARD;
 	}
-	if (forward_pending(c)) {
+	switch (forward_pending(c)) {
+	case FWD_NONE:
+		break;
+	case FWD_RUNNING:
 		/* The transaction state after the statements still running decides
 		 * whether this INSERT may be taken: wait for their ReadyForQuery. */
 		c->waiting_forward = true;
 		return INTERCEPT_WAIT;
+	case FWD_OPEN_GROUP:
+		/* Extended-protocol messages without their Sync yet: no ReadyForQuery
+		 * will come before this Query is relayed. */
+		count_passthrough(c, INS_REASON_COUNT, "inside an unsynced extended-protocol group");
+		return INTERCEPT_FORWARD;
 	}
 	if (c->tx_status != 'I') {
 		count_passthrough(c, INS_REASON_COUNT, "in a transaction block");
