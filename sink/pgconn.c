@@ -42,6 +42,7 @@ struct pgconn {
 	char *hint;
 	char *cmdstatus;
 	PGresult *rows;
+	int nresults;
 	enum pc_event deferred;
 };
 
@@ -57,6 +58,7 @@ static void clear_outcome(struct pgconn *pc)
 	free(pc->hint);
 	free(pc->cmdstatus);
 	pc->message = pc->detail = pc->hint = pc->cmdstatus = NULL;
+	pc->nresults = 0;
 	if (pc->rows)
 		PQclear(pc->rows);
 	pc->rows = NULL;
@@ -143,6 +145,7 @@ static void report(struct pgconn *pc, enum pc_event ev)
 	r.hint = pc->hint;
 	r.rows = pc->rows;
 	r.cmdstatus = pc->cmdstatus;
+	r.nresults = pc->nresults;
 	pc->cb(pc->arg, &r);
 }
 
@@ -379,9 +382,13 @@ static void process_results(struct pgconn *pc)
 			pc->rows = res;
 			free(pc->cmdstatus);
 			pc->cmdstatus = strdup(PQcmdStatus(res));
+			if (!pc->failed)
+				pc->nresults++;
 			continue;
 		case PGRES_COMMAND_OK:
 		case PGRES_EMPTY_QUERY:
+			if (!pc->failed)
+				pc->nresults++;
 			free(pc->cmdstatus);
 			pc->cmdstatus = strdup(PQcmdStatus(res));
 			break;

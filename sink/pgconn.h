@@ -28,6 +28,8 @@ struct pc_result {
 	const char *hint;
 	const PGresult *rows;       /* the last PGRES_TUPLES_OK of the operation, or NULL */
 	const char *cmdstatus;      /* the last command tag */
+	int nresults;               /* statements of a multi-statement query that
+				     * completed before the failure (all, when ok) */
 };
 
 /* Fills chunk with up to ~64 KiB of COPY data; sets *done when no more follows. */

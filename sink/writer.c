@@ -93,6 +93,19 @@ struct writer {
 	size_t values_pos;
 	size_t copy_pos;
 	struct buf sql;
+	/* Outside isolation the batch's first statement carries BEGIN (and the
+	 * rest of begin_tx) in front of it, and its last one COMMIT behind it, in
+	 * one simple Query: a COPY batch costs two round trips. pre holds the
+	 * BEGIN part until the first statement is sent; pre_n counts its
+	 * statements (0: nothing waits). */
+	struct buf pre;
+	int pre_n;
+	bool pre_txid;
+	/* the Query in flight: q_npre statements of BEGIN part in front (the
+	 * last of them txid_current() when q_txid), COMMIT at the end when q_commit */
+	int q_npre;
+	bool q_txid;
+	bool q_commit;
 	struct buf *params;
 	const char **pvals;
 	int nparams;
@@ -116,6 +129,7 @@ struct writer *writer_new(struct sink *s, int idx)
 	w->idx = idx;
 	snprintf(w->prefix, sizeof(w->prefix), "sink W-%d", idx);
 	buf_init(&w->sql);
+	buf_init(&w->pre);
 	w->pc = pc_new(s->base, w->prefix, on_pc, w);
 	w->kick_ev = event_new(s->base, -1, 0, on_kick, w);
 	w->retry_ev = evtimer_new(s->base, on_retry, w);
@@ -176,6 +190,7 @@ void writer_free(struct writer *w)
 	if (w->retry_ev)
 		event_free(w->retry_ev);
 	buf_free(&w->sql);
+	buf_free(&w->pre);
 	free(w->stack);
 	free(w->stage_gen);
 	free(w);
@@ -231,6 +246,7 @@ static void finish_batch(struct writer *w)
 	w->b = NULL;
 	w->state = pc_connected(w->pc) ? W_IDLE : W_DOWN;
 	w->phase = PH_NONE;
+	w->pre_n = 0;
 	reset_unit(w);
 	free_validation(w);
 	berr_unref(w->fail_err);
@@ -282,30 +298,89 @@ static void stage_done(struct writer *w)
 static void send_sql(struct writer *w, enum phase ph)
 {
 	w->phase = ph;
+	if (ph != PH_BODY)
+		w->q_npre = 0, w->q_txid = w->q_commit = false;
 	if (!buf_ok(&w->sql)) {
 		/* the step cannot be built: the batch fails like any statement would */
+		w->q_npre = 0;
+		w->q_txid = w->q_commit = false;
 		buf_reset(&w->sql);
 		buf_puts(&w->sql, "SELECT pg_catalog.pg_sleep(0) WHERE false AND 'pgbatchd: out of memory'::int = 0");
 	}
 	pc_query(w->pc, w->sql.data);
 }
 
+static void start_body(struct writer *w);
+
 static void begin_tx(struct writer *w)
 {
-	buf_reset(&w->sql);
-	buf_puts(&w->sql, "BEGIN");
+	int n = 1;
+
+	buf_reset(&w->pre);
+	buf_puts(&w->pre, "BEGIN");
 	w->stage_in_tx = false;
 	if (staged(w->b) && !stage_ready(w)) {
-		buf_puts(&w->sql, "; ");
-		sg_stage_create(&w->sql, &w->b->cat->t);
+		buf_puts(&w->pre, "; ");
+		sg_stage_create(&w->pre, &w->b->cat->t);
 		w->stage_in_tx = true;
+		n++;
 	}
-	if (w->isolating)
-		buf_puts(&w->sql, "; SET CONSTRAINTS ALL IMMEDIATE");
+	if (w->isolating) {
+		buf_puts(&w->pre, "; SET CONSTRAINTS ALL IMMEDIATE");
+		n++;
+	}
 	w->xid[0] = '\0';
-	if (pc_server_version(w->pc) >= 100000)
-		buf_puts(&w->sql, "; SELECT pg_catalog.txid_current()");
+	w->pre_txid = pc_server_version(w->pc) >= 100000;
+	if (w->pre_txid) {
+		buf_puts(&w->pre, "; SELECT pg_catalog.txid_current()");
+		n++;
+	}
+	if (!w->isolating && w->b->wmode != WRITE_UNNEST && buf_ok(&w->pre)) {
+		/* sent in front of the first statement (unnest's is not a simple Query) */
+		w->pre_n = n;
+		start_body(w);
+		return;
+	}
+	w->pre_n = 0;
+	buf_reset(&w->sql);
+	if (buf_ok(&w->pre))
+		buf_append(&w->sql, w->pre.data, w->pre.len);
+	else
+		w->sql.failed = true;
 	send_sql(w, PH_BEGIN);
+}
+
+/* Starts the statement text in w->sql: the waiting BEGIN part, if any, leads. */
+static void lead(struct writer *w)
+{
+	buf_reset(&w->sql);
+	w->q_npre = w->pre_n;
+	w->q_txid = w->pre_n > 0 && w->pre_txid;
+	w->q_commit = false;
+	if (w->pre_n > 0) {
+		buf_append(&w->sql, w->pre.data, w->pre.len);
+		buf_puts(&w->sql, "; ");
+		w->pre_n = 0;
+	}
+}
+
+/* True when the statement about to be sent, ending at row pos of the run,
+ * is the batch's last (outside isolation). */
+static bool last_statement(const struct writer *w, size_t pos)
+{
+	return !w->isolating && pos >= w->run_end && w->run_end >= w->un &&
+	       !(w->cur.kind == U_RED && w->nval > 0);
+}
+
+/* Appends COMMIT when this statement ends the batch and a COMMIT cut off on
+ * its way can still be resolved by txid_status(): the transaction id is known
+ * before the COMMIT can run (it is, or a COPY's data waits for it). */
+static void maybe_commit(struct writer *w, size_t pos, bool copy)
+{
+	if (!last_statement(w, pos) || !(w->xid[0] || (copy && w->q_txid)))
+		return;
+	buf_puts(&w->sql, "; COMMIT");
+	w->q_commit = true;
 }
 
 static void rollback(struct writer *w, enum after_rollback after)
@@ -425,6 +500,11 @@ static void next_step(struct writer *w)
 				continue;
 			}
 			reset_unit(w);
+			if (!w->isolating && w->pre_n > 0) {
+				/* nothing was written: no transaction to commit */
+				finish_batch(w);
+				return;
+			}
 			if (!w->isolating) {
 				buf_reset(&w->sql);
 				buf_puts(&w->sql, "COMMIT");
@@ -460,39 +540,47 @@ static void next_step(struct writer *w)
 			w->values_pos = w->run_start;
 			w->copy_pos = w->run_start;
 		}
-		buf_reset(&w->sql);
 		w->phase = PH_BODY;
 		if (w->shape.nins == 0 || b->wmode == WRITE_INSERT) {
 			if (w->values_pos < w->run_end) {
+				lead(w);
 				used = sg_values_stmt(&w->sql, t, &w->shape, w->urows + w->values_pos,
 						      w->run_end - w->values_pos, VALUES_MAX_BYTES);
 				w->values_pos += used;
+				maybe_commit(w, w->values_pos, false);
 				send_sql(w, PH_BODY);
 				return;
 			}
 		} else if (b->wmode == WRITE_COPY) {
 			if (w->run_step == 0) {
+				/* one Query: COPY, then (staged) the INSERT from the stage
+				 * and its clearing, or COMMIT when the batch ends here */
 				w->run_step = 1;
-				if (staged(b))
+				lead(w);
+				if (staged(b)) {
+					w->run_step = 2;
 					sg_copy_stage(&w->sql, t, &w->shape);
-				else
+					buf_puts(&w->sql, "; ");
+					sg_insert_from_stage(&w->sql, t, &w->shape);
+					maybe_commit(w, w->run_end, true);
+					if (!w->q_commit) {
+						buf_puts(&w->sql, "; ");
+						sg_stage_clear(&w->sql, t);
+					}
+				} else {
 					sg_copy_target(&w->sql, t, &w->shape);
+					maybe_commit(w, w->run_end, true);
+				}
 				if (!buf_ok(&w->sql)) {
 					send_sql(w, PH_BODY);
 					return;
 				}
+				w->phase = PH_BODY;
 				pc_copy(w->pc, w->sql.data, copy_fill, w);
 				return;
 			}
-			if (w->run_step == 1 && staged(b)) {
-				w->run_step = 2;
-				sg_insert_from_stage(&w->sql, t, &w->shape);
-				buf_puts(&w->sql, "; ");
-				sg_stage_clear(&w->sql, t);
-				send_sql(w, PH_BODY);
-				return;
-			}
 		} else if (w->run_step == 0) {
+			lead(w);
 			w->run_step = 1;
 			free_params(w);
 			w->nparams = w->shape.nins;
@@ -731,10 +819,39 @@ static void txid_checked(struct writer *w, const struct pc_result *r)
 	begin_attempt(w);
 }
 
+/* The whole batch (not isolating): the BEGIN part, then every row. */
+static void start_body(struct writer *w)
+{
+	struct unit all = { U_RED, 0, (uint32_t)w->b->red.n };
+
+	if (!load_unit(w, &all)) {
+		w->pre_n = 0;
+		set_fail(w, "53200", "out of memory", NULL, NULL);
+		rollback(w, AR_DONE);
+		return;
+	}
+	next_step(w);
+}
+
+static void commit_done(struct writer *w, const struct pc_result *r)
+{
+	if (r->cmdstatus && strcmp(r->cmdstatus, "COMMIT") != 0) {
+		set_fail(w, "40000", "the batch transaction was rolled back", NULL, NULL);
+		rollback(w, AR_RETRY);
+		return;
+	}
+	if (w->stage_in_tx)
+		stage_done(w);
+	finish_batch(w);
+}
+
 static void step_done(struct writer *w, const struct pc_result *r)
 {
-	struct unit all;
+	bool commit_sent = w->phase == PH_COMMIT || (w->phase == PH_BODY && w->q_commit);
 
+	if (w->phase == PH_BODY && w->q_txid && !w->xid[0] && r->nresults >= w->q_npre &&
+	    r->rows && PQntuples(r->rows) == 1 && PQnfields(r->rows) == 1)
+		snprintf(w->xid, sizeof(w->xid), "%s", PQgetvalue(r->rows, 0, 0));
 	if (w->phase == PH_ROLLBACK) {
 		after_rollback(w);
 		return;
@@ -743,7 +860,7 @@ static void step_done(struct writer *w, const struct pc_result *r)
 		txid_checked(w, r);
 		return;
 	}
-	if (!r->ok && w->phase == PH_COMMIT && w->xid[0] &&
+	if (!r->ok && commit_sent && w->xid[0] &&
 	    (r->event == PC_LOST || strncmp(r->sqlstate, "08", 2) == 0)) {
 		/* cut off on its way: it may have committed */
 		w->commit_unknown = true;
@@ -754,7 +871,7 @@ static void step_done(struct writer *w, const struct pc_result *r)
 	}
 	if (!r->ok) {
 		if (w->phase == PH_ROLLBACK_TO || w->phase == PH_RELEASE || w->phase == PH_SAVEPOINT ||
-		    w->phase == PH_BEGIN) {
+		    w->phase == PH_BEGIN || (w->phase == PH_BODY && r->nresults < w->q_npre)) {
 			/* the transaction machinery itself failed: retry the batch, or give up */
 			set_fail(w, r->sqlstate, r->message, r->detail, r->hint);
 			rollback(w, r->event == PC_LOST || pc_transient(r->sqlstate) ? AR_RETRY : AR_DONE);
@@ -767,22 +884,19 @@ static void step_done(struct writer *w, const struct pc_result *r)
 	case PH_BEGIN:
 		if (r->rows && PQntuples(r->rows) == 1)
 			snprintf(w->xid, sizeof(w->xid), "%s", PQgetvalue(r->rows, 0, 0));
-		if (!w->isolating) {
-			all.kind = U_RED;
-			all.a = 0;
-			all.b = (uint32_t)w->b->red.n;
-			if (!load_unit(w, &all)) {
-				set_fail(w, "53200", "out of memory", NULL, NULL);
-				rollback(w, AR_DONE);
-				return;
-			}
-			next_step(w);
-		} else {
+		if (!w->isolating)
+			start_body(w);
+		else
 			next_unit(w);
+		return;
+	case PH_BODY:
+		if (w->q_commit) {
+			commit_done(w, r);
+			return;
 		}
+		next_step(w);
 		return;
 	case PH_SAVEPOINT:
-	case PH_BODY:
 		next_step(w);
 		return;
 	case PH_RELEASE:
@@ -790,14 +904,7 @@ static void step_done(struct writer *w, const struct pc_result *r)
 		next_unit(w);
 		return;
 	case PH_COMMIT:
-		if (r->cmdstatus && strcmp(r->cmdstatus, "COMMIT") != 0) {
-			set_fail(w, "40000", "the batch transaction was rolled back", NULL, NULL);
-			rollback(w, AR_RETRY);
-			return;
-		}
-		if (w->stage_in_tx)
-			stage_done(w);
-		finish_batch(w);
+		commit_done(w, r);
 		return;
 	default:
 		return;

@@ -1,0 +1,112 @@
+"""A TCP relay in front of PostgreSQL that loses the answer to a COMMIT: it
+forwards the client's COMMIT (and, for a Query that also runs COPY FROM STDIN,
+the COPY data up to CopyDone) to the server, then closes both sides without
+relaying a byte of the reply. The server has the whole transaction and commits
+it; the client only sees its connection drop. After `cuts` such drops it
+relays everything untouched."""
+
+import socket
+import struct
+import threading
+
+
+class CutRelay:
+	def __init__(self, server, cuts):
+		self.target = (server.host, server.port)
+		self.left = cuts
+		self.done = 0
+		self.lock = threading.Lock()
+		self.lsock = socket.socket()
+		self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+		self.lsock.bind(("127.0.0.1", 0))
+		self.lsock.listen(64)
+		self.host, self.port = self.lsock.getsockname()
+		self.closed = False
+		threading.Thread(target=self._accept, daemon=True).start()
+
+	def close(self):
+		self.closed = True
+		try:
+			self.lsock.close()
+		except OSError:
+			pass
+
+	def _accept(self):
+		while not self.closed:
+			try:
+				c, _ = self.lsock.accept()
+			except OSError:
+				return
+			s = socket.create_connection(self.target)
+			for x in (c, s):
+				x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+			threading.Thread(target=self._down, args=(s, c), daemon=True).start()
+			threading.Thread(target=self._up, args=(c, s), daemon=True).start()
+
+	@staticmethod
+	def _down(s, c):
+		try:
+			while True:
+				data = s.recv(65536)
+				if not data:
+					break
+				c.sendall(data)
+		except OSError:
+			pass
+		for x in (c, s):
+			try:
+				x.shutdown(socket.SHUT_RDWR)
+			except OSError:
+				pass
+
+	@staticmethod
+	def _read(sock, n, buf):
+		while len(buf) < n:
+			data = sock.recv(65536)
+			if not data:
+				raise EOFError
+			buf += data
+		return buf
+
+	def _take_cut(self):
+		with self.lock:
+			if self.left <= 0:
+				return False
+			self.left -= 1
+			return True
+
+	def _up(self, c, s):
+		buf = b""
+		started = False
+		armed = None          # the message type after which the connection is cut
+		try:
+			while True:
+				if not started:
+					buf = self._read(c, 4, buf)
+					n = struct.unpack("!I", buf[:4])[0]
+					buf = self._read(c, n, buf)
+					code = struct.unpack("!I", buf[4:8])[0]
+					s.sendall(buf[:n])
+					buf = buf[n:]
+					started = code not in (80877103, 80877104)   # SSL/GSSENC requests come first
+					continue
+				buf = self._read(c, 5, buf)
+				t = buf[:1]
+				n = struct.unpack("!I", buf[1:5])[0]
+				buf = self._read(c, n + 1, buf)
+				m, buf = buf[:n + 1], buf[n + 1:]
+				if t == b"Q" and armed is None and b"COMMIT" in m and self._take_cut():
+					armed = b"c" if b"FROM STDIN" in m else b"Q"
+				s.sendall(m)
+				if armed is not None and t == armed:
+					with self.lock:
+						self.done += 1
+					break
+		except (OSError, EOFError):
+			pass
+		for x in (s, c):
+			try:
+				x.shutdown(socket.SHUT_RDWR)
+				x.close()
+			except OSError:
+				pass
