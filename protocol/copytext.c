@@ -1,5 +1,6 @@
 /* COPY text format encoder (and the decoder the tests check it against). */
 #include "protocol/copytext.h"
+#include "protocol/chars.h"
 
 /* The escape letter for a byte that must not appear raw in a field, or 0. */
 static char escape_letter(unsigned char c)
@@ -68,17 +69,6 @@ size_t copytext_bytea(char *dst, const uint8_t *bytes, size_t n)
 	return o;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool copytext_unescape(const char *src, size_t n, char *dst, size_t *outlen, bool *is_null)
 {
 	size_t i = 0, o = 0;
@@ -108,10 +98,10 @@ bool copytext_unescape(const char *src, size_t n, char *dst, size_t *outlen, boo
 		case 't': dst[o++] = '\t'; break;
 		case 'v': dst[o++] = '\v'; break;
 		case 'x':
-			if (i < n && hexval(src[i]) >= 0) {
-				v = hexval(src[i++]);
-				if (i < n && hexval(src[i]) >= 0)
-					v = v * 16 + hexval(src[i++]);
+			if (i < n && hexval((unsigned char)src[i]) >= 0) {
+				v = hexval((unsigned char)src[i++]);
+				if (i < n && hexval((unsigned char)src[i]) >= 0)
+					v = v * 16 + hexval((unsigned char)src[i++]);
 				if (v == 0)
 					return false;
 				dst[o++] = (char)v;

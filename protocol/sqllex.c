@@ -1,5 +1,6 @@
 /* PostgreSQL 15's lexical rules (scan.l, parser.c) over a byte range, without allocating. */
 #include "protocol/sqllex.h"
+#include "protocol/chars.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -25,17 +26,6 @@ static bool is_ident_cont(unsigned char c)
 static bool is_digit(unsigned char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static bool is_op_char(unsigned char c)

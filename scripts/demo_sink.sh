@@ -11,56 +11,20 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
 PGBATCHD=${PGBATCHD:-$REPO/pgbatchd}
-PYTHON=/usr/bin/python3
 ROWS=${DEMO_ROWS:-1000}
 RATE=${DEMO_RATE:-500}
 CLIENTS=${DEMO_CLIENTS:-4}
 BURST_ROWS=${DEMO_BURST_ROWS:-20000}
 BURST_CLIENTS=${DEMO_BURST_CLIENTS:-16}
+. "$REPO/scripts/lib.sh"
+lib_init demo-sink
 
-[ -x "$PGBATCHD" ] || { echo "demo: $PGBATCHD not built (run make)" >&2; exit 1; }
-
-AS_PG=()
-if [ "$(id -u)" -eq 0 ]; then
-	AS_PG=(runuser -u postgres --)   # the server refuses to run as root
-fi
-
-WORK=$(mktemp -d /tmp/pgbatchd-demo-sink.XXXXXX)
-chmod 755 "$WORK"
-[ "$(id -u)" -eq 0 ] && chown postgres: "$WORK"
-PGDATA="$WORK/data"
-PGBATCHD_PID=""
-
-cleanup() {
-	set +e
-	if [ -n "$PGBATCHD_PID" ] && kill -0 "$PGBATCHD_PID" 2>/dev/null; then
-		kill -TERM "$PGBATCHD_PID"
-		wait "$PGBATCHD_PID"
-		echo "== pgbatchd stopped (exit $?)"
-	fi
-	if [ -f "$PGDATA/postmaster.pid" ]; then
-		"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 && echo "== PostgreSQL stopped"
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-PGPORT=$(free_port)
-echo "== starting PostgreSQL 15 on 127.0.0.1:$PGPORT"
-"${AS_PG[@]}" "$PGBIN/initdb" -D "$PGDATA" -A trust --no-sync -U postgres -E UTF8 --locale=C >/dev/null
-"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/postgres.log" -w \
-	-o "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+pg_start
+echo "== PostgreSQL 15 on 127.0.0.1:$PGPORT"
 
 echo "== the seed's table"
-"$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -e \
-	-c "CREATE TABLE test_adbpg_table (b1 int, b2 int, b3 text, PRIMARY KEY (b1))"
+psql_direct -e -c "CREATE TABLE test_adbpg_table (b1 int, b2 int, b3 text, PRIMARY KEY (b1))"
 
 # The sample configuration, pointed at this server and port; the table logs one
 # line per batch (verbose = 1) so the batching shows in the log below.
@@ -74,13 +38,7 @@ echo "== pgbatchd configuration (the [table] section)"
 sed -n '/^\[table /,$p' "$WORK/pgbatchd.ini" | grep -v '^#' | grep -v '^;' | grep -v '^$'
 
 echo "== starting pgbatchd on 127.0.0.1:$PXPORT"
-"$PGBATCHD" -c "$WORK/pgbatchd.ini" &
-PGBATCHD_PID=$!
-for _ in $(seq 200); do
-	"$PYTHON" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$PXPORT" \
-		2>/dev/null && break
-	sleep 0.05
-done
+pgbatchd_start "$WORK/pgbatchd.ini" "$PXPORT"
 
 batches() {
 	grep -c 'flush table=' "$WORK/pgbatchd.log" || true
@@ -102,7 +60,7 @@ B2=$(batches)
 awk -v b="$((B2 - B1))" -v r="$BURST_ROWS" 'BEGIN { printf "   -> %d batches for %d rows, %.1f rows per batch: under load the batches grow (group commit)\n", b, r, r / b }'
 
 echo "== the table (read directly from PostgreSQL)"
-"$PGBIN/psql" -X -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -v ON_ERROR_STOP=1 <<'SQL'
+psql_direct <<'SQL'
 SELECT count(*) AS rows, min(b1), max(b1), count(DISTINCT b1) AS distinct_keys FROM test_adbpg_table;
 SELECT * FROM test_adbpg_table ORDER BY b1 LIMIT 5;
 SQL
@@ -112,3 +70,5 @@ sleep 0.3
 echo "== pgbatchd: the last batches and its counters"
 grep -E 'flush table=' "$WORK/pgbatchd.log" | tail -5 || true
 grep -E 'stats: (intercepted|sink)' "$WORK/pgbatchd.log" | tail -2 | cut -c1-300
+pgbatchd_stop
+echo "== pgbatchd stopped (exit $PGBATCHD_STATUS)"

@@ -452,7 +452,7 @@ static void start_job(struct catalog *c)
 		free(j->attnums);
 		j->attnums = NULL;
 	}
-	params[0] = tab->conf.schema;
+	params[0] = tab->conf.targetschema;
 	params[1] = tab->conf.name;
 	pc_params(c->pc, c->version >= 90500 ?
 		  "SELECT c.oid, c.relkind, c.relrowsecurity FROM pg_catalog.pg_class c "
@@ -501,7 +501,7 @@ static bool load_columns(struct catalog *c, struct cjob *j, const PGresult *r)
 	cat->oid = j->oid;
 	j->cat = cat;
 	snprintf(stage, sizeof(stage), "pgbatchd_stage_%u_%u", cat->oid, cat->gen);
-	cat->t.schema = strdup(j->tab->conf.schema);
+	cat->t.schema = strdup(j->tab->conf.targetschema);
 	cat->t.name = strdup(j->tab->conf.name);
 	cat->t.stage = strdup(stage);
 	cat->t.cols = calloc((size_t)n + 1, sizeof(*cat->t.cols));
@@ -603,7 +603,7 @@ static bool load_key(struct catalog *c, struct cjob *j, const PGresult *r, struc
 		found = true;
 		if (tab->conf.conflictkey)
 			log_warning(CATALOG_PREFIX, "table %s.%s has a primary key: conflictkey is not used",
-				    tab->conf.schema, tab->conf.name);
+				    tab->conf.targetschema, tab->conf.name);
 	}
 	if (!found && tab->conf.conflictkey) {
 		ck = strdup(tab->conf.conflictkey);
@@ -621,7 +621,7 @@ static bool load_key(struct catalog *c, struct cjob *j, const PGresult *r, struc
 					break;
 			if (k == ncols || nwant >= 64) {
 				snprintf(msg, sizeof(msg), "conflictkey column \"%s\" of table \"%s\".\"%s\" does not exist",
-					 tok, tab->conf.schema, tab->conf.name);
+					 tok, tab->conf.targetschema, tab->conf.name);
 				*err = berr_new("42703", msg, NULL, NULL);
 				free(ck);
 				return true;
@@ -652,7 +652,7 @@ static bool load_key(struct catalog *c, struct cjob *j, const PGresult *r, struc
 		if (!found) {
 			snprintf(msg, sizeof(msg),
 				 "there is no unique constraint matching the conflictkey of table \"%s\".\"%s\"",
-				 tab->conf.schema, tab->conf.name);
+				 tab->conf.targetschema, tab->conf.name);
 			*err = berr_new("42P10", msg, tab->conf.conflictkey, NULL);
 			return true;
 		}
@@ -673,13 +673,21 @@ static bool load_key(struct catalog *c, struct cjob *j, const PGresult *r, struc
 	return true;
 }
 
-static void columns_query(struct catalog *c, struct cjob *j)
+/* Sends sql with the table's OID as $1. */
+static void query_oid(struct catalog *c, const char *sql, uint32_t oid)
 {
 	const char *params[1];
-	char oid[16], sql[2048];
+	char num[16];
 
-	snprintf(oid, sizeof(oid), "%u", j->oid);
-	params[0] = oid;
+	snprintf(num, sizeof(num), "%u", oid);
+	params[0] = num;
+	pc_params(c->pc, sql, 1, params);
+}
+
+static void columns_query(struct catalog *c, struct cjob *j)
+{
+	char sql[2048];
+
 	snprintf(sql, sizeof(sql),
 		 "SELECT a.attnum, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
 		 "pg_catalog.format_type(a.atttypid, -1), b.oid, "
@@ -693,22 +701,19 @@ static void columns_query(struct catalog *c, struct cjob *j)
 		 "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
 		 c->version >= 120000 ? "a.attgenerated" : "''",
 		 c->version >= 100000 ? "a.attidentity" : "''");
-	pc_params(c->pc, sql, 1, params);
+	query_oid(c, sql, j->oid);
 }
 
 static void index_query(struct catalog *c, struct cjob *j)
 {
-	const char *params[1];
-	char oid[16], sql[1024];
+	char sql[1024];
 
-	snprintf(oid, sizeof(oid), "%u", j->oid);
-	params[0] = oid;
 	snprintf(sql, sizeof(sql),
 		 "SELECT i.indisprimary, i.indkey, %s, i.indimmediate FROM pg_catalog.pg_index i "
 		 "WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid "
 		 "AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY i.indexrelid",
 		 c->version >= 150000 ? "i.indnullsnotdistinct" : "false");
-	pc_params(c->pc, sql, 1, params);
+	query_oid(c, sql, j->oid);
 }
 
 static void load_step(struct catalog *c, const struct pc_result *r)

@@ -353,12 +353,46 @@ static bool digits_at(const char *s, size_t n, size_t p, size_t count, int64_t *
 	return true;
 }
 
+/* "HH:MM[:SS[.f...]]" at s[*p]: at most six fraction digits (more round in
+ * PostgreSQL: the caller keeps the raw text); advances *p past it. */
+static bool clock_at(const char *s, size_t n, size_t *p, int64_t *h, int64_t *mi, int64_t *sec,
+		     int64_t *frac)
+{
+	size_t q = *p, fd;
+
+	*sec = *frac = 0;
+	if (!digits_at(s, n, q, 2, h) || q + 2 >= n || s[q + 2] != ':' || !digits_at(s, n, q + 3, 2, mi))
+		return false;
+	q += 5;
+	if (q < n && s[q] == ':') {
+		if (!digits_at(s, n, q + 1, 2, sec))
+			return false;
+		q += 3;
+		if (q < n && s[q] == '.') {
+			q++;
+			for (fd = 0; q < n && is_digit(s[q]); q++, fd++) {
+				if (fd >= 6)
+					return false;
+				*frac = *frac * 10 + (s[q] - '0');
+			}
+			if (fd == 0)
+				return false;
+			for (; fd < 6; fd++)
+				*frac *= 10;
+		}
+	}
+	if (*h > 23 || *mi > 59 || *sec > 59)
+		return false;
+	*p = q;
+	return true;
+}
+
 bool key_parse_timestamp(const char *s, size_t n, bool date_only, bool allow_zone, int64_t *usec,
 			 bool *zoned)
 {
 	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	int64_t y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, zh = 0, zm = 0, dim;
-	size_t p = 0, fd;
+	size_t p = 0;
 	int zsign;
 
 	*zoned = false;
@@ -374,28 +408,8 @@ bool key_parse_timestamp(const char *s, size_t n, bool date_only, bool allow_zon
 	if (!date_only) {
 		if (p >= n || (s[p] != ' ' && s[p] != 'T'))
 			return false;
-		if (!digits_at(s, n, p + 1, 2, &h) || p + 3 >= n || s[p + 3] != ':' ||
-		    !digits_at(s, n, p + 4, 2, &mi))
-			return false;
-		p += 6;
-		if (p < n && s[p] == ':') {
-			if (!digits_at(s, n, p + 1, 2, &sec))
-				return false;
-			p += 3;
-			if (p < n && s[p] == '.') {
-				p++;
-				for (fd = 0; p < n && is_digit(s[p]); p++, fd++) {
-					if (fd >= 6)
-						return false;   /* rounding to microseconds: keep raw */
-					frac = frac * 10 + (s[p] - '0');
-				}
-				if (fd == 0)
-					return false;
-				for (; fd < 6; fd++)
-					frac *= 10;
-			}
-		}
-		if (h > 23 || mi > 59 || sec > 59)
+		p++;
+		if (!clock_at(s, n, &p, &h, &mi, &sec, &frac))
 			return false;
 		if (p < n && allow_zone) {
 			if (s[p] == 'Z' || s[p] == 'z') {
@@ -431,29 +445,10 @@ bool key_parse_timestamp(const char *s, size_t n, bool date_only, bool allow_zon
 
 bool key_parse_time(const char *s, size_t n, int64_t *usec)
 {
-	int64_t h, mi, sec = 0, frac = 0;
-	size_t p = 5, fd;
+	int64_t h, mi, sec, frac;
+	size_t p = 0;
 
-	if (!digits_at(s, n, 0, 2, &h) || n < 5 || s[2] != ':' || !digits_at(s, n, 3, 2, &mi))
-		return false;
-	if (p < n && s[p] == ':') {
-		if (!digits_at(s, n, p + 1, 2, &sec))
-			return false;
-		p += 3;
-		if (p < n && s[p] == '.') {
-			p++;
-			for (fd = 0; p < n && is_digit(s[p]); p++, fd++) {
-				if (fd >= 6)
-					return false;   /* rounds in PostgreSQL: keep raw */
-				frac = frac * 10 + (s[p] - '0');
-			}
-			if (fd == 0)
-				return false;
-			for (; fd < 6; fd++)
-				frac *= 10;
-		}
-	}
-	if (p != n || h > 23 || mi > 59 || sec > 59)
+	if (!clock_at(s, n, &p, &h, &mi, &sec, &frac) || p != n)
 		return false;
 	*usec = ((h * 60 + mi) * 60 + sec) * 1000000 + frac;
 	return true;

@@ -254,14 +254,20 @@ void sg_copy_row(struct buf *b, const struct sg_shape *sh, sg_row row)
 	buf_putc(b, COPYTEXT_EOL);
 }
 
+/* "INSERT INTO schema.table (cols)" */
+static void insert_head(struct buf *b, const struct sg_table *t, const int *cols, int ncols)
+{
+	buf_puts(b, "INSERT INTO ");
+	sg_qualified(b, t);
+	buf_putc(b, ' ');
+	ident_list(b, t, cols, ncols);
+}
+
 void sg_insert_from_stage(struct buf *b, const struct sg_table *t, const struct sg_shape *sh)
 {
 	int i;
 
-	buf_puts(b, "INSERT INTO ");
-	sg_qualified(b, t);
-	buf_putc(b, ' ');
-	ident_list(b, t, sh->ins, sh->nins);
+	insert_head(b, t, sh->ins, sh->nins);
 	buf_puts(b, " SELECT ");
 	for (i = 0; i < sh->nins; i++) {
 		if (i)
@@ -281,13 +287,10 @@ size_t sg_values_stmt(struct buf *b, const struct sg_table *t, const struct sg_s
 	size_t start = b->len, r;
 	int i;
 
-	buf_puts(b, "INSERT INTO ");
-	sg_qualified(b, t);
-	buf_putc(b, ' ');
 	if (sh->nins > 0)
-		ident_list(b, t, sh->ins, sh->nins);
+		insert_head(b, t, sh->ins, sh->nins);
 	else
-		ident_list(b, t, &first_col, 1);
+		insert_head(b, t, &first_col, 1);
 	buf_puts(b, " VALUES ");
 	for (r = 0; r < n; r++) {
 		if (r > 0 && b->len - start >= maxbytes)
@@ -319,10 +322,7 @@ void sg_unnest_stmt(struct buf *b, const struct sg_table *t, const struct sg_sha
 	const struct sg_col *c;
 	int i;
 
-	buf_puts(b, "INSERT INTO ");
-	sg_qualified(b, t);
-	buf_putc(b, ' ');
-	ident_list(b, t, sh->ins, sh->nins);
+	insert_head(b, t, sh->ins, sh->nins);
 	buf_puts(b, " SELECT ");
 	for (i = 0; i < sh->nins; i++) {
 		c = &t->cols[sh->ins[i]];

@@ -594,9 +594,9 @@ void sink_catalog_done(struct stable *tab, enum cat_state st, struct tcat *cat, 
 		tcat_unref(tab->cat);
 		tab->cat = tcat_ref(cat);
 		log_debug(SINK_PREFIX, "catalog of %s.%s: %d columns, key of %d columns",
-			  tab->conf.schema, tab->conf.name, cat->t.ncols, cat->t.nkey);
+			  tab->conf.targetschema, tab->conf.name, cat->t.ncols, cat->t.nkey);
 	} else if (st == CAT_FAILED) {
-		log_warning(SINK_PREFIX, "catalog of %s.%s: %s", tab->conf.schema, tab->conf.name,
+		log_warning(SINK_PREFIX, "catalog of %s.%s: %s", tab->conf.targetschema, tab->conf.name,
 			    err ? err->message : "failed");
 	}
 	process_queue(tab);
@@ -610,7 +610,7 @@ void sink_priv_done(struct stable *tab, const char *role, enum priv_state st, st
 		p->st = st;
 	if (st == PRIV_FAILED)
 		log_warning(SINK_PREFIX, "INSERT privilege check of role %s on %s.%s failed: %s", role,
-			    tab->conf.schema, tab->conf.name, err ? err->message : "");
+			    tab->conf.targetschema, tab->conf.name, err ? err->message : "");
 	process_queue(tab);
 }
 

@@ -8,99 +8,31 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
 PGBATCHD=${PGBATCHD:-$REPO/pgbatchd}
 SECONDS_PER_RUN=${BENCH_SECONDS:-15}
 SCALE=${BENCH_SCALE:-10}
 CLIENTS=${BENCH_CLIENTS:-8}
 THREADS=${BENCH_THREADS:-2}
-PYTHON=/usr/bin/python3
-
-[ -x "$PGBATCHD" ] || { echo "bench: $PGBATCHD not built (run make)" >&2; exit 1; }
+. "$REPO/scripts/lib.sh"
+lib_init bench
 command -v pgbouncer >/dev/null || { echo "bench: pgbouncer not installed (run make deps)" >&2; exit 1; }
 
-# The server and PgBouncer refuse to run as root: run them as postgres.
-AS_PG=()
-if [ "$(id -u)" -eq 0 ]; then
-	AS_PG=(runuser -u postgres --)
-fi
-
-WORK=$(mktemp -d /tmp/pgbatchd-bench.XXXXXX)
-chmod 755 "$WORK"
-[ "$(id -u)" -eq 0 ] && chown postgres: "$WORK"
-PGDATA="$WORK/data"
-PGBATCHD_PID=""
-
-free_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-cleanup() {
-	set +e
-	if [ -n "$PGBATCHD_PID" ] && kill -0 "$PGBATCHD_PID" 2>/dev/null; then
-		kill -TERM "$PGBATCHD_PID"
-		wait "$PGBATCHD_PID" 2>/dev/null
-	fi
+# PgBouncer, like the server, refuses to run as root: it runs as postgres (AS_PG).
+on_cleanup() {
 	if [ -f "$WORK/pgbouncer.pid" ]; then
 		kill -TERM "$(cat "$WORK/pgbouncer.pid")" 2>/dev/null
 		for _ in $(seq 50); do [ -f "$WORK/pgbouncer.pid" ] || break; sleep 0.1; done
 	fi
-	if [ -f "$PGDATA/postmaster.pid" ]; then
-		"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_port() {
-	local port=$1
-	for _ in $(seq 200); do
-		if "$PYTHON" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$port" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "bench: nothing listens on port $port" >&2
-	return 1
 }
 
-PGPORT=$(free_port)
+pg_start max_connections=100 shared_buffers=128MB
 echo "== PostgreSQL 15 on 127.0.0.1:$PGPORT (scale $SCALE)"
-"${AS_PG[@]}" "$PGBIN/initdb" -D "$PGDATA" -A trust --no-sync -U postgres -E UTF8 --locale=C >/dev/null
-cat >>"$PGDATA/postgresql.conf" <<EOF
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-max_connections = 100
-shared_buffers = 128MB
-EOF
-"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/postgres.log" -w \
-	-o "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1" start >/dev/null
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s "$SCALE" -q postgres 2>&1 | tail -1
 
 # pgbatchd, release build, pass-through only (no [table] sections).
 PXPORT=$(free_port)
-mkdir -p "$WORK/pgbatchd"
-printf '"postgres" "postgres"\n' >"$WORK/pgbatchd/userlist.txt"
-cat >"$WORK/pgbatchd/pgbatchd.ini" <<EOF
-[pgbatchd]
-listen_addr = 127.0.0.1
-listen_port = $PXPORT
-auth_type = trust
-auth_file = $WORK/pgbatchd/userlist.txt
-max_client_conn = 200
-logfile = $WORK/pgbatchd/pgbatchd.log
-verbose = 0
-
-[backend]
-url = postgresql://127.0.0.1:$PGPORT/postgres
-username = postgres
-password = postgres
-EOF
-"$PGBATCHD" -c "$WORK/pgbatchd/pgbatchd.ini" >"$WORK/pgbatchd/stderr.log" 2>&1 &
-PGBATCHD_PID=$!
-wait_port "$PXPORT"
+pgbatchd_conf "$PXPORT" max_client_conn=200 verbose=0 >"$WORK/pgbatchd.ini"
+pgbatchd_start "$WORK/pgbatchd.ini" "$PXPORT"
 
 # PgBouncer in session mode: one server connection per client, like pgbatchd.
 BNCPORT=$(free_port)
