@@ -29,6 +29,7 @@ struct table_conf {
 	bool verbose;
 	enum ack_mode ackmode;
 	bool adaptiveflush;
+	int copystageminrows;       /* writemode 1, keyed: fewer rows skip the stage */
 	char *conflictkey;          /* "col,col" or NULL */
 	char *rejectfile;           /* NULL: none */
 };

@@ -45,22 +45,6 @@ enum pass_reason {
 };
 const char *pass_reason_text(enum pass_reason r);
 
-/* A table's options, copied from its [table] section (the config is freed on reload). */
-struct tconf {
-	char *name;                 /* resolved: folded to lower case unless casesensitive */
-	char *schema;
-	enum conflict_mode conflictmode;
-	enum write_mode writemode;
-	int batchsize;
-	int batchwritetimeoutms;
-	enum exception_mode exceptionmode;
-	bool casesensitive;
-	bool verbose;
-	enum ack_mode ackmode;
-	bool adaptiveflush;
-	char *conflictkey;
-};
-
 /* Extra catalog facts per column, beside struct sg_col. */
 struct ccol {
 	uint32_t basetype;          /* type OID, a domain resolved to its base */
@@ -146,8 +130,10 @@ struct priv {
 struct stable {
 	struct sink *s;
 	int idx;
-	struct tconf conf;
+	struct table_conf conf;     /* a copy of its [table] section; name and targetschema
+				     * folded to lower case unless casesensitive */
 	bool removed;               /* gone from the config: flushes what it holds */
+	int idle_inflight;          /* its batches flushed for an idle writer, not yet settled */
 	enum cat_state cstate;
 	struct tcat *cat;
 	int64_t cat_ms;             /* when the state was reached */

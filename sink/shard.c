@@ -9,6 +9,7 @@
 
 #include "proxy/log.h"
 
+
 /* ---- memory accounting ---- */
 
 void charge(struct sink *s, int64_t bytes)
@@ -103,7 +104,7 @@ void shard_barrier(struct shard *sh)
 /* Why this shard should be flushed now, or -1. */
 static int shard_ready(const struct sink *s, const struct shard *sh)
 {
-	const struct tconf *c = &sh->tab->conf;
+	const struct table_conf *c = &sh->tab->conf;
 
 	if (sh->count == 0)
 		return -1;
@@ -117,7 +118,12 @@ static int shard_ready(const struct sink *s, const struct shard *sh)
 		return FLUSH_FULL;
 	if (sh->age_due)
 		return FLUSH_AGE;
-	if (c->adaptiveflush)
+	/* An idle writer takes what it has at once when a client waits for the
+	 * commit (ackmode=commit). Rows acknowledged already (ackmode=immediate)
+	 * go one idle batch of the table at a time: rows arriving meanwhile wait
+	 * for it and go together in the next one, so a fast client's rows make
+	 * few large transactions rather than one each. */
+	if (c->adaptiveflush && (sh->head->ticket->ack == ACK_COMMIT || sh->tab->idle_inflight == 0))
 		return FLUSH_IDLE;
 	return -1;
 }
@@ -204,6 +210,8 @@ struct batch *sink_take_batch(struct sink *s, int widx)
 	if (sh->barrier && (sh->head == NULL || sh->head->seq > sh->barrier_seq))
 		sh->barrier = false;
 	arm_timer(sh, b->start_ms);
+	if (b->reason == FLUSH_IDLE)
+		tab->idle_inflight++;
 	s->st.flush[b->reason]++;
 	s->st.batches++;
 	return b;
@@ -257,7 +265,7 @@ static void log_failed_row(const struct batch *b, const struct srow *r, const st
 			buf_puts(&line, v->state == SG_NULL ? "NULL" : "DEFAULT");
 	}
 	log_error(r->ticket->prefix, "row not written: table=%s.%s sqlstate=%s message=%s row=(%s)",
-		  b->tab->conf.schema, b->tab->conf.name, e ? e->sqlstate : "XX000",
+		  b->tab->conf.targetschema, b->tab->conf.name, e ? e->sqlstate : "XX000",
 		  e ? e->message : "unknown error", buf_ok(&line) ? line.data : "?");
 	buf_free(&line);
 }
@@ -304,12 +312,12 @@ void sink_batch_done(struct sink *s, struct batch *b)
 	s->st.rows_merged += b->n - (b->red.n ? b->red.n : b->n);
 	if (b->verbose)
 		log_info(SINK_PREFIX, "flush table=%s.%s writer=%d reason=%s rows=%zu ms=%lld merged=%zu failed=%zu attempts=%d",
-			 b->tab->conf.schema, b->tab->conf.name, b->widx, flush_reason_name(b->reason),
+			 b->tab->conf.targetschema, b->tab->conf.name, b->widx, flush_reason_name(b->reason),
 			 b->n, (long long)(sink_now_ms() - b->start_ms), b->n - (b->red.n ? b->red.n : b->n),
 			 failed, b->attempts);
 	else
 		log_debug(SINK_PREFIX, "flush table=%s.%s writer=%d reason=%s rows=%zu ms=%lld merged=%zu failed=%zu attempts=%d",
-			  b->tab->conf.schema, b->tab->conf.name, b->widx, flush_reason_name(b->reason),
+			  b->tab->conf.targetschema, b->tab->conf.name, b->widx, flush_reason_name(b->reason),
 			  b->n, (long long)(sink_now_ms() - b->start_ms), b->n - (b->red.n ? b->red.n : b->n),
 			  failed, b->attempts);
 	for (i = 0; i < b->n; i++) {
@@ -319,6 +327,9 @@ void sink_batch_done(struct sink *s, struct batch *b)
 		row_free(s, r);
 		ticket_row_settled(t);
 	}
+	if (b->reason == FLUSH_IDLE && --b->tab->idle_inflight == 0)
+		for (i = 0; i < (size_t)s->nwriters; i++)
+			writer_kick(s->writers[i]);   /* the next idle flush may go */
 	batch_free(b);
 	if (s->draining)
 		schedule_notify(s);

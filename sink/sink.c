@@ -145,20 +145,22 @@ static char *fold_dup(const char *s, bool casesensitive)
 	return d;
 }
 
-static void tconf_clear(struct tconf *c)
+static void tconf_clear(struct table_conf *c)
 {
 	free(c->name);
-	free(c->schema);
+	free(c->targetschema);
 	free(c->conflictkey);
+	free(c->rejectfile);
 	memset(c, 0, sizeof(*c));
 }
 
-static bool tconf_copy(struct tconf *c, const struct table_conf *tc)
+static bool tconf_copy(struct table_conf *c, const struct table_conf *tc)
 {
 	memset(c, 0, sizeof(*c));
 	c->name = fold_dup(tc->name, tc->casesensitive);
-	c->schema = fold_dup(tc->targetschema ? tc->targetschema : "public", tc->casesensitive);
+	c->targetschema = fold_dup(tc->targetschema ? tc->targetschema : "public", tc->casesensitive);
 	c->conflictkey = tc->conflictkey ? strdup(tc->conflictkey) : NULL;
+	c->rejectfile = tc->rejectfile ? strdup(tc->rejectfile) : NULL;
 	c->conflictmode = tc->conflictmode;
 	c->writemode = tc->writemode;
 	c->batchsize = tc->batchsize > 0 ? tc->batchsize : 1;
@@ -168,7 +170,9 @@ static bool tconf_copy(struct tconf *c, const struct table_conf *tc)
 	c->verbose = tc->verbose;
 	c->ackmode = tc->ackmode;
 	c->adaptiveflush = tc->adaptiveflush;
-	if (!c->name || !c->schema || (tc->conflictkey && !c->conflictkey)) {
+	c->copystageminrows = tc->copystageminrows;
+	if (!c->name || !c->targetschema || (tc->conflictkey && !c->conflictkey) ||
+	    (tc->rejectfile && !c->rejectfile)) {
 		tconf_clear(c);
 		return false;
 	}
@@ -456,9 +460,9 @@ static struct stable *find_table(const struct sink *s, const struct ins_stmt *st
 			continue;
 		if (st->schema.name) {
 			ins_name_resolve(&st->schema, tab->conf.casesensitive, schema, sizeof(schema));
-			if (strcmp(schema, tab->conf.schema) != 0)
+			if (strcmp(schema, tab->conf.targetschema) != 0)
 				continue;
-		} else if (strcmp(tab->conf.schema, "public") != 0) {
+		} else if (strcmp(tab->conf.targetschema, "public") != 0) {
 			/* An unqualified name is the client's search_path's to resolve
 			 * ("$user", public by default): only public is assumed. */
 			continue;
@@ -597,7 +601,7 @@ void sink_drain(struct sink *s, void (*done)(void *arg), void *arg)
 void sink_reload(struct sink *s, const struct config *cfg)
 {
 	struct stable *tab;
-	struct tconf nc;
+	struct table_conf nc;
 	bool seen;
 	int i, j;
 
@@ -612,7 +616,7 @@ void sink_reload(struct sink *s, const struct config *cfg)
 		for (j = 0; j < cfg->ntables && !seen; j++) {
 			if (!tconf_copy(&nc, &cfg->tables[j]))
 				continue;
-			if (strcmp(nc.name, tab->conf.name) == 0 && strcmp(nc.schema, tab->conf.schema) == 0) {
+			if (strcmp(nc.name, tab->conf.name) == 0 && strcmp(nc.targetschema, tab->conf.targetschema) == 0) {
 				seen = true;
 				if (nc.casesensitive != tab->conf.casesensitive ||
 				    (nc.conflictkey == NULL) != (tab->conf.conflictkey == NULL) ||
@@ -628,7 +632,7 @@ void sink_reload(struct sink *s, const struct config *cfg)
 		if (!seen && !tab->removed) {
 			tab->removed = true;
 			log_info(SINK_PREFIX, "table %s.%s is no longer configured: flushing what it holds",
-				 tab->conf.schema, tab->conf.name);
+				 tab->conf.targetschema, tab->conf.name);
 			process_queue(tab);
 			for (j = 0; j < s->nwriters; j++)
 				writer_kick(s->writers[j]);
@@ -640,7 +644,7 @@ void sink_reload(struct sink *s, const struct config *cfg)
 		seen = false;
 		for (i = 0; i < s->ntables && !seen; i++)
 			seen = strcmp(nc.name, s->tables[i]->conf.name) == 0 &&
-			       strcmp(nc.schema, s->tables[i]->conf.schema) == 0;
+			       strcmp(nc.targetschema, s->tables[i]->conf.targetschema) == 0;
 		tconf_clear(&nc);
 		if (!seen && !add_table(s, &cfg->tables[j]))
 			log_error(SINK_PREFIX, "out of memory adding table %s", cfg->tables[j].name);
@@ -657,7 +661,7 @@ void sink_catalog_invalidate(struct sink *s, const char *schema, const char *tab
 		tab = s->tables[i];
 		if (table && strcmp(tab->conf.name, table) != 0)
 			continue;
-		if (schema && strcmp(tab->conf.schema, schema) != 0)
+		if (schema && strcmp(tab->conf.targetschema, schema) != 0)
 			continue;
 		tab->stale = true;
 		tab->cat_ms = 0;

@@ -541,7 +541,10 @@ static void next_step(struct writer *w)
 			w->copy_pos = w->run_start;
 		}
 		w->phase = PH_BODY;
-		if (w->shape.nins == 0 || b->wmode == WRITE_INSERT) {
+		if (w->shape.nins == 0 || b->wmode == WRITE_INSERT ||
+		    (staged(b) && w->run_end - w->run_start < (size_t)b->tab->conf.copystageminrows)) {
+			/* a short run skips the stage (copystageminrows): its ON COMMIT
+			 * DELETE ROWS truncation costs more than a few rows */
 			if (w->values_pos < w->run_end) {
 				lead(w);
 				used = sg_values_stmt(&w->sql, t, &w->shape, w->urows + w->values_pos,
@@ -682,7 +685,7 @@ static void schedule_retry(struct writer *w)
 	b->attempts++;
 	if (b->attempts > s->maxretrytimes && (!b->immediate || s->draining)) {
 		log_warning(w->prefix, "giving up on a batch of %zu rows of %s.%s after %d retries: %s",
-			    b->n, b->tab->conf.schema, b->tab->conf.name, s->maxretrytimes,
+			    b->n, b->tab->conf.targetschema, b->tab->conf.name, s->maxretrytimes,
 			    w->fail_err ? w->fail_err->message : "");
 		fail_all(w, w->fail_err);
 		return;
@@ -694,7 +697,7 @@ static void schedule_retry(struct writer *w)
 		wait = RETRY_CAP_MS;
 	wait += (int64_t)(sink_random(s) % (uint64_t)(wait / 2 + 1));
 	log_warning(w->prefix, "batch of %zu rows of %s.%s failed (%s: %s); retry %d of %d in %lld ms",
-		    b->n, b->tab->conf.schema, b->tab->conf.name,
+		    b->n, b->tab->conf.targetschema, b->tab->conf.name,
 		    w->fail_err ? w->fail_err->sqlstate : "", w->fail_err ? w->fail_err->message : "",
 		    b->attempts, s->maxretrytimes, (long long)wait);
 	w->state = W_WAIT;
@@ -805,7 +808,7 @@ static void txid_checked(struct writer *w, const struct pc_result *r)
 	w->commit_unknown = false;
 	if (st && strcmp(st, "committed") == 0) {
 		log_info(w->prefix, "the batch of %s.%s committed before the connection was lost",
-			 w->b->tab->conf.schema, w->b->tab->conf.name);
+			 w->b->tab->conf.targetschema, w->b->tab->conf.name);
 		finish_batch(w);
 		return;
 	}

@@ -10,8 +10,9 @@ import pytest
 
 import sinkutil as su
 
+# copystageminrows 1: writemode 1 takes the COPY-and-stage path however short the batch
 BATCHY = {"ackmode": "immediate", "adaptiveflush": 0, "batchsize": 1000, "batchwritetimeoutms": 100,
-	"verbose": 1}
+	"verbose": 1, "copystageminrows": 1}
 WRITEMODES = [0, 1, 2]
 
 

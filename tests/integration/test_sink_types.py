@@ -117,13 +117,21 @@ def statements(table):
 	return out
 
 
-@pytest.mark.parametrize("writemode", [0, 1, 2])
-def test_round_trip_every_type(pg, make_proxy, writemode):
-	table, ref = "ty_w%d" % writemode, "ty_w%d_ref" % writemode
+# writemode 1 twice: short runs of a keyed table skip the staging table by
+# default (copystageminrows = 64); with 1 every row goes through COPY and the stage.
+PATHS = [(0, None), (1, None), (1, 1), (2, None)]
+PATH_IDS = ["w0", "w1", "w1-staged", "w2"]
+
+
+@pytest.mark.parametrize("writemode,stage", PATHS, ids=PATH_IDS)
+def test_round_trip_every_type(pg, make_proxy, writemode, stage):
+	table = "ty_w%d%s" % (writemode, "s" if stage else "")
+	ref = table + "_ref"
 	pg.sql(DDL.format(t=table))
 	pg.sql(DDL.format(t=ref))
 	proxy = su.start_sink_proxy(make_proxy, {table: {"writemode": writemode, "ackmode": "commit",
-		"batchsize": 40, "batchwritetimeoutms": 50, "adaptiveflush": 0}}, backend={"connectionmaxactive": 2})
+		"batchsize": 40, "batchwritetimeoutms": 50, "adaptiveflush": 0, "copystageminrows": stage}},
+		backend={"connectionmaxactive": 2})
 	stmts = statements(table)
 	with pg.connect() as conn:
 		for sql in stmts:
@@ -162,15 +170,16 @@ def test_typed_literals_of_the_column_type_are_carried(pg, make_proxy):
 	assert st.intercept["messages"] == len(stmts), st
 
 
-@pytest.mark.parametrize("writemode", [0, 1, 2])
-def test_value_errors_same_as_direct(pg, make_proxy, writemode):
+@pytest.mark.parametrize("writemode,stage", PATHS, ids=PATH_IDS)
+def test_value_errors_same_as_direct(pg, make_proxy, writemode, stage):
 	"""exceptionmode=strict, ackmode=commit: the client that sent a bad value gets the
 	database's own error (its SQLSTATE), as it would directly; nothing is written."""
-	table, ref = "tyerr_w%d" % writemode, "tyerr_w%d_ref" % writemode
+	table = "tyerr_w%d%s" % (writemode, "s" if stage else "")
+	ref = table + "_ref"
 	pg.sql(DDL.format(t=table))
 	pg.sql(DDL.format(t=ref))
 	proxy = su.start_sink_proxy(make_proxy, {table: {"writemode": writemode, "exceptionmode": "strict",
-		"ackmode": "commit"}})
+		"ackmode": "commit", "copystageminrows": stage}})
 	with su.Session.to(pg) as d, su.Session.to(proxy) as s:
 		for i, tmpl in enumerate(ERRORS):
 			want = su.error_of(d.run(fill(tmpl, ref, i)))

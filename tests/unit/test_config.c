@@ -92,6 +92,7 @@ static const char FULL[] =
 	"verbose = true\n"
 	"ackmode = immediate\n"
 	"adaptiveflush = no\n"
+	"copystageminrows = 500\n"
 	"conflictkey =  id , \"Region, Zone\" ,x\n"
 	"rejectfile = /var/lib/pgbatchd/rejects.json\n"
 	"\n"
@@ -151,6 +152,7 @@ static void test_full_file(void **state)
 	assert_true(t->verbose);
 	assert_int_equal(t->ackmode, ACK_IMMEDIATE);
 	assert_false(t->adaptiveflush);
+	assert_int_equal(t->copystageminrows, 500);
 	assert_string_equal(t->conflictkey, "id,\"Region, Zone\",x");
 	assert_string_equal(t->rejectfile, "/var/lib/pgbatchd/rejects.json");
 
@@ -202,6 +204,7 @@ static void test_defaults(void **state)
 	assert_false(t->verbose);
 	assert_int_equal(t->ackmode, ACK_COMMIT);
 	assert_true(t->adaptiveflush);
+	assert_int_equal(t->copystageminrows, 64);
 	assert_null(t->conflictkey);
 	assert_null(t->rejectfile);
 	config_free(cfg);
