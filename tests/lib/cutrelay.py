@@ -40,17 +40,22 @@ class CutRelay:
 			s = socket.create_connection(self.target)
 			for x in (c, s):
 				x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-			threading.Thread(target=self._down, args=(s, c), daemon=True).start()
-			threading.Thread(target=self._up, args=(c, s), daemon=True).start()
+			cut = threading.Event()
+			threading.Thread(target=self._down, args=(s, c, cut), daemon=True).start()
+			threading.Thread(target=self._up, args=(c, s, cut), daemon=True).start()
 
 	@staticmethod
-	def _down(s, c):
+	def _down(s, c, cut):
+		"""Server to client; once cut, the server's answer is read and dropped
+		until it closes (closing with unread data would reset the connection,
+		and the server might not run the COMMIT it was sent)."""
 		try:
 			while True:
 				data = s.recv(65536)
 				if not data:
 					break
-				c.sendall(data)
+				if not cut.is_set():
+					c.sendall(data)
 		except OSError:
 			pass
 		for x in (c, s):
@@ -75,7 +80,7 @@ class CutRelay:
 			self.left -= 1
 			return True
 
-	def _up(self, c, s):
+	def _up(self, c, s, cut):
 		buf = b""
 		started = False
 		armed = None          # the message type after which the connection is cut
@@ -97,16 +102,25 @@ class CutRelay:
 				m, buf = buf[:n + 1], buf[n + 1:]
 				if t == b"Q" and armed is None and b"COMMIT" in m and self._take_cut():
 					armed = b"c" if b"FROM STDIN" in m else b"Q"
-				s.sendall(m)
 				if armed is not None and t == armed:
+					cut.set()
+					s.sendall(m)
 					with self.lock:
 						self.done += 1
-					break
+					# the server reads it all, then EOF; the client sees its
+					# connection drop (unless _down, seeing the server close
+					# first, has shut both already)
+					for x, how in ((s, socket.SHUT_WR), (c, socket.SHUT_RDWR)):
+						try:
+							x.shutdown(how)
+						except OSError:
+							pass
+					return
+				s.sendall(m)
 		except (OSError, EOFError):
 			pass
 		for x in (s, c):
 			try:
 				x.shutdown(socket.SHUT_RDWR)
-				x.close()
 			except OSError:
 				pass
