@@ -122,3 +122,29 @@ def test_commit_answer_lost(pg, make_proxy, writemode, kind):
 	assert_exactly_once(pg, table, acked, failed, 3)
 	resolved = [l for l in proxy.log().splitlines() if "committed before the connection was lost" in l]
 	assert len(resolved) == 4, proxy.log()[-4000:]
+
+
+def test_immediate_rows_that_fail_are_logged(pg, make_proxy):
+	"""ackmode=immediate: a row the database rejects was acknowledged already,
+	so it is not dropped silently: one log line names the table, the SQLSTATE,
+	the message and every value (escaped: one event stays one line); the rows
+	around it are written."""
+	pg.sql("DROP TABLE IF EXISTS imm_fail")
+	pg.sql("CREATE TABLE imm_fail (k int PRIMARY KEY, v text, n int CHECK (n >= 0))")
+	proxy = su.start_sink_proxy(make_proxy, {"imm_fail": {"conflictmode": "strict", "ackmode": "immediate",
+		"batchsize": 4, "batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "adaptiveflush": 0, "verbose": 1}},
+		backend={"connectionmaxactive": 1})
+	with su.Session.to(proxy) as s:
+		s.insert("INSERT INTO imm_fail VALUES (1, 'one', 1)", 1)
+		s.insert("INSERT INTO imm_fail VALUES (1, E'dup\\nkey ''q''', 2)", 1)   # 23505
+		s.insert("INSERT INTO imm_fail VALUES (2, 'neg', -5)", 1)                # 23514
+		s.insert("INSERT INTO imm_fail VALUES (3, 'three', 3)", 1)               # the 4th row: a batch
+	su.wait_flushes(proxy, lambda fl: len(fl) >= 1)
+	assert su.direct(pg, "SELECT k, v, n FROM imm_fail ORDER BY k") == [(1, "one", 1), (3, "three", 3)]
+	lines = [l for l in proxy.log().splitlines() if "row not written" in l]
+	assert len(lines) == 2, proxy.log()[-3000:]
+	dup = next(l for l in lines if "sqlstate=23505" in l)
+	assert "table=public.imm_fail" in dup and "row=(k=E'1', v=E'dup\\nkey \\'q\\'', n=E'2')" in dup, dup
+	neg = next(l for l in lines if "sqlstate=23514" in l)
+	assert "row=(k=E'2', v=E'neg', n=E'-5')" in neg and "imm_fail_n_check" in neg, neg
+	assert su.stats(proxy).sink["rows_failed"] == 2
