@@ -85,4 +85,4 @@ awk -v p="$PROXY" -v d="$DIRECT" -v b="$BOUNCER" 'BEGIN {
 	printf "  pgbatchd / direct    = %.3f\n", p / d
 	printf "  pgbatchd / pgbouncer = %.3f\n", p / b
 }'
-PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_insert.sh"   # INSERT batching: rows/s and ratios
+[ -n "${BENCH_SKIP_INSERT:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_insert.sh"   # INSERT batching: rows/s and ratios
