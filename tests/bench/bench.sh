@@ -4,7 +4,8 @@
 # Self-contained: starts a throwaway PostgreSQL 15, pgbatchd (release build) and
 # PgBouncer on free ports, runs one pgbench per target, stops everything.
 # Knobs (environment): BENCH_SECONDS (15), BENCH_SCALE (10), BENCH_CLIENTS (8),
-# BENCH_THREADS (2), PGBATCHD (./pgbatchd). Speed is reported, never asserted.
+# BENCH_THREADS (2), PGBATCHD (./pgbatchd), BENCH_SKIP_INSERT (set: skip the INSERT
+# part). Speed is reported, never asserted.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
