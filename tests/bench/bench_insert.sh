@@ -11,7 +11,8 @@
 # ports, stopped at the end. The table is the seed's test_adbpg_table with the
 # seed's options (conflictmode=ignore, writemode=1 COPY); direct runs use plain
 # INSERTs. Knobs: BENCH_ROWS (200000), BENCH_CLIENTS (64), BENCH_PER_CLIENT (2000),
-# BENCH_THREADS (2), PGBATCHD (./pgbatchd). Speed is reported, never asserted;
+# BENCH_THREADS (2), PGBATCHD (./pgbatchd), BENCH_DURABLE (set: fsync and
+# synchronous_commit on, as in production). Speed is reported, never asserted;
 # the pgbatchd leg of (a) runs three times and reports the median.
 set -euo pipefail
 
@@ -28,7 +29,7 @@ now() {
 	date +%s.%N
 }
 
-pg_start max_connections=$((2 * CLIENTS + 20)) shared_buffers=128MB
+pg_start max_connections=$((2 * CLIENTS + 20)) shared_buffers=128MB ${BENCH_DURABLE:+fsync=on synchronous_commit=on}
 echo "== PostgreSQL 15 on 127.0.0.1:$PGPORT"
 
 psql_direct -c "CREATE TABLE test_adbpg_table (b1 int, b2 int, b3 text, PRIMARY KEY (b1))"
