@@ -425,7 +425,8 @@ def start_proxy(backend, **kw):
 	try:
 		p.start()
 	except Exception:
-		p.kill()
+		p.kill()       # its output is in the exception already
+		p.cleanup()
 		raise
 	return p
 
