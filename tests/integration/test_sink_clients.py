@@ -1,7 +1,6 @@
 """Real drivers sending single-row INSERTs through pgbatchd: psycopg2 (scripts/datagen.py, several connections) and psycopg 3 (ClientCursor with client-side binding, and plain literal SQL) — which of them use the simple query protocol is checked on the proxy's counters, and every row lands."""
 
 import os
-import threading
 
 import psycopg
 import psycopg2
@@ -61,27 +60,18 @@ def test_psycopg2_concurrent_sessions_interleaved_with_reads(pg, make_proxy):
 	pg.sql("CREATE TABLE p2 (k int PRIMARY KEY, owner int, v text)")
 	proxy = su.start_sink_proxy(make_proxy, {"p2": {"ackmode": "immediate", "adaptiveflush": 0,
 		"batchwritetimeoutms": 200, "batchsize": 1000}})
-	errors = []
 
 	def worker(n):
-		try:
-			conn = psycopg2.connect(host=proxy.host, port=proxy.port, user="postgres", dbname="postgres")
-			conn.autocommit = True
-			cur = conn.cursor()
-			for i in range(40):
-				cur.execute("INSERT INTO p2 VALUES (%s, %s, %s)", (n * 1000 + i, n, "v%d" % i))
-				assert cur.statusmessage == "INSERT 0 1"
-				if i % 10 == 9:
-					cur.execute("SELECT count(*) FROM p2 WHERE owner = %s", (n,))
-					assert cur.fetchone() == (i + 1,)
-			conn.close()
-		except Exception as e:
-			errors.append(e)
+		conn = psycopg2.connect(host=proxy.host, port=proxy.port, user="postgres", dbname="postgres")
+		conn.autocommit = True
+		cur = conn.cursor()
+		for i in range(40):
+			cur.execute("INSERT INTO p2 VALUES (%s, %s, %s)", (n * 1000 + i, n, "v%d" % i))
+			assert cur.statusmessage == "INSERT 0 1"
+			if i % 10 == 9:
+				cur.execute("SELECT count(*) FROM p2 WHERE owner = %s", (n,))
+				assert cur.fetchone() == (i + 1,)
+		conn.close()
 
-	threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
-	for t in threads:
-		t.start()
-	for t in threads:
-		t.join(120)
-	assert not errors, errors
+	su.run_parallel(worker, [(n,) for n in range(6)])
 	assert pg.sql("SELECT count(*) FROM p2") == [(240,)]

@@ -18,7 +18,6 @@ every string spelling ('', E'', $$, U&'').
 """
 
 import random
-import threading
 
 import pytest
 
@@ -187,20 +186,17 @@ def check_reply(m, msgs, nfail, mode, ackmode):
 	assert msgs[-1] == su.READY_IDLE
 
 
-def run_client(proxy, groups, replies, errors):
-	try:
-		with su.Session.to(proxy) as s:
-			for group in groups:
-				if len(group) == 1:
-					replies[id(group[0])] = s.run(group[0].sql)
-				else:
-					for m, msgs in zip(group, s.pipeline([m.sql for m in group])):
-						replies[id(m)] = msgs
-			# readyourwrites: this statement passes through only after every row
-			# this session sent is committed
-			s.ok("SELECT 1")
-	except Exception as e:  # reported by the main thread
-		errors.append(e)
+def run_client(proxy, groups, replies):
+	with su.Session.to(proxy) as s:
+		for group in groups:
+			if len(group) == 1:
+				replies[id(group[0])] = s.run(group[0].sql)
+			else:
+				for m, msgs in zip(group, s.pipeline([m.sql for m in group])):
+					replies[id(m)] = msgs
+		# readyourwrites: this statement passes through only after every row
+		# this session sent is committed
+		s.ok("SELECT 1")
 
 
 @pytest.mark.parametrize("mode,writemode,ackmode", CASES,
@@ -227,15 +223,8 @@ def test_serial_equivalence(pg, make_proxy, mode, writemode, ackmode):
 	}
 	proxy = su.start_sink_proxy(make_proxy, {table: opts}, backend={"connectionmaxactive": 3})
 
-	replies, errors = {}, []
-	threads = [threading.Thread(target=run_client, args=(proxy, clients[c], replies, errors))
-		for c in range(CLIENTS)]
-	for t in threads:
-		t.start()
-	for t in threads:
-		t.join(120)
-	assert not any(t.is_alive() for t in threads), "a client hung"
-	assert not errors, errors
+	replies = {}
+	su.run_parallel(run_client, [(proxy, clients[c], replies) for c in range(CLIENTS)])
 
 	failed = build_reference(pg, ref, mode, clients)
 	got, want = su.dump(pg, table, "k"), su.dump(pg, ref, "k")

@@ -10,6 +10,15 @@ import struct
 import threading
 
 
+def _shut(*pairs):
+	"""shutdown(how) on each (socket, how); one shut already is no error."""
+	for sock, how in pairs:
+		try:
+			sock.shutdown(how)
+		except OSError:
+			pass
+
+
 class CutRelay:
 	def __init__(self, server, cuts):
 		self.target = (server.host, server.port)
@@ -58,11 +67,7 @@ class CutRelay:
 					c.sendall(data)
 		except OSError:
 			pass
-		for x in (c, s):
-			try:
-				x.shutdown(socket.SHUT_RDWR)
-			except OSError:
-				pass
+		_shut((c, socket.SHUT_RDWR), (s, socket.SHUT_RDWR))
 
 	@staticmethod
 	def _read(sock, n, buf):
@@ -110,17 +115,9 @@ class CutRelay:
 					# the server reads it all, then EOF; the client sees its
 					# connection drop (unless _down, seeing the server close
 					# first, has shut both already)
-					for x, how in ((s, socket.SHUT_WR), (c, socket.SHUT_RDWR)):
-						try:
-							x.shutdown(how)
-						except OSError:
-							pass
+					_shut((s, socket.SHUT_WR), (c, socket.SHUT_RDWR))
 					return
 				s.sendall(m)
 		except (OSError, EOFError):
 			pass
-		for x in (s, c):
-			try:
-				x.shutdown(socket.SHUT_RDWR)
-			except OSError:
-				pass
+		_shut((s, socket.SHUT_RDWR), (c, socket.SHUT_RDWR))

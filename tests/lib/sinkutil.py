@@ -3,6 +3,7 @@
 import re
 import signal
 import struct
+import threading
 
 import harness
 import pgwire as w
@@ -114,6 +115,27 @@ class Session(w.Conn):
 		data = b"".join(w.msg("Q", (s.encode() if isinstance(s, str) else s) + b"\0") for s in sqls)
 		self.send(data)
 		return [self.read_until("Z") for _ in sqls]
+
+
+def run_parallel(fn, args_list, timeout=120):
+	"""Runs fn(*args) for each args in a thread of its own and waits for all;
+	fails if one hangs, re-raises the first exception one raised."""
+	errors = []
+
+	def wrap(args):
+		try:
+			fn(*args)
+		except BaseException as e:  # noqa: BLE001 - re-raised below
+			errors.append(e)
+
+	threads = [threading.Thread(target=wrap, args=(a,)) for a in args_list]
+	for t in threads:
+		t.start()
+	for t in threads:
+		t.join(timeout)
+	assert not any(t.is_alive() for t in threads), "a client hung"
+	if errors:
+		raise errors[0]
 
 
 def error_of(msgs):
