@@ -9,7 +9,6 @@
 
 #include "proxy/log.h"
 
-
 /* ---- memory accounting ---- */
 
 void charge(struct sink *s, int64_t bytes)
