@@ -4,6 +4,9 @@ import signal
 import threading
 import time
 
+import pytest
+
+import harness
 import sinkutil as su
 
 DDL = "CREATE TABLE {t} (k int PRIMARY KEY, v text)"
@@ -101,6 +104,59 @@ def test_flush_when_writer_idle(pg, make_proxy):
 	assert [(f["reason"], f["rows"]) for f in fl] == [("idle", 2)] * 3, proxy.log()[-3000:]
 	st = su.stats(proxy)
 	assert st.sink["flush_idle"] == 3, st
+
+
+def sink_backends_waiting_on_lock(pg):
+	return su.direct(pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgbatchd-sink' "
+		"AND wait_event_type = 'Lock'")[0][0]
+
+
+@pytest.mark.parametrize("ackmode", ["immediate", "commit"])
+def test_idle_flush_in_flight_per_table(pg, make_proxy, ackmode):
+	"""A lock held on the table keeps the first idle-writer batch in flight. With
+	ackmode=immediate (nobody waits) no second idle batch of the table starts
+	meanwhile: the other rows wait and then go together (group commit). With
+	ackmode=commit (clients wait) every idle writer flushes what it holds at once."""
+	table = "fl_inflight_" + ackmode
+	pg.sql(DDL.format(t=table))
+	proxy = su.start_sink_proxy(make_proxy, {table: {"verbose": 1, "adaptiveflush": 1,
+		"batchsize": su.HUGE_BATCH, "batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": ackmode}},
+		backend={"connectionmaxactive": 3})
+	locker = pg.connect()
+	sessions = [su.Session.to(proxy) for _ in range(2)]
+	try:
+		# the catalog is loaded before the lock: the first INSERT waits for it
+		sessions[0].insert(rows_sql(table, 0, 1), 1)
+		su.wait_count(pg, table, 1)
+		locker.execute("BEGIN")
+		locker.execute("LOCK TABLE %s IN EXCLUSIVE MODE" % table)
+		first = rows_sql(table, 1, 1)
+		rest = [rows_sql(table, k, 1) for k in range(2, 30)]   # keys on every writer
+		if ackmode == "immediate":
+			sessions[0].insert(first, 1)
+			harness.wait_for(lambda: sink_backends_waiting_on_lock(pg) == 1, what="the first batch waiting")
+			for msgs in sessions[1].pipeline(rest):
+				assert msgs == su.insert_reply(1), su.show(msgs)
+			time.sleep(0.5)   # time for a wrong second flush to reach the lock
+			assert sink_backends_waiting_on_lock(pg) == 1
+		else:
+			data = b"".join(su.w.msg("Q", q.encode() + b"\0") for q in [first] + rest)
+			sessions[1].send(data)
+			harness.wait_for(lambda: sink_backends_waiting_on_lock(pg) == 3, what="every writer's batch waiting")
+		locker.execute("COMMIT")
+		if ackmode == "commit":
+			for q in [first] + rest:
+				assert sessions[1].read_until("Z") == su.insert_reply(1)
+		su.wait_count(pg, table, 30)
+	finally:
+		locker.close()
+		for x in sessions:
+			x.close()
+	fl = su.flushes(proxy, table=table)
+	assert {f["reason"] for f in fl} == {"idle"}, fl
+	if ackmode == "immediate":
+		# the held batch, then everything that queued behind it, a batch per writer at most
+		assert [f["rows"] for f in fl][:2] == [1, 1] and len(fl) <= 2 + 3, fl
 
 
 def test_barrier_read_your_writes(pg, make_proxy):
