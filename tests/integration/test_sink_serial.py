@@ -1,4 +1,4 @@
-"""Serial equivalence (DESIGN.md "Semantics"): random INSERT workloads from several concurrent clients through pgbatchd, for every conflictmode x writemode x ackmode, leave the table exactly as the same rows executed one by one, directly, with the mode's single-row clause.
+"""Serial equivalence (DESIGN.md "Semantics"): random INSERT workloads from several concurrent clients through pgbatchd, for every conflictmode x writemode x ackmode (four seeded workloads each), leave the table exactly as the same rows executed one by one, directly, with the mode's single-row clause.
 
 How the reference order is chosen. The proxy promises per-key order (rows of one
 key go through one writer, whose batches commit in order) and nothing across
@@ -27,6 +27,7 @@ CLIENTS = 3
 KEYS_PER_CLIENT = 4
 STRICT_KEYS_PER_CLIENT = 50
 MESSAGES_PER_CLIENT = 36
+ITERATIONS = 4
 COLS = ["k", "a", "b", "c", "d", "e"]
 NONKEY = COLS[1:]
 DDL = ("CREATE TABLE {t} (k int PRIMARY KEY, a int, b text DEFAULT 'dflt', c text, "
@@ -202,48 +203,54 @@ def run_client(proxy, groups, replies):
 @pytest.mark.parametrize("mode,writemode,ackmode", CASES,
 	ids=["%s-w%d-%s" % c for c in CASES])
 def test_serial_equivalence(pg, make_proxy, mode, writemode, ackmode):
+	"""ITERATIONS random workloads (own seed, table and flush settings each)
+	through one pgbatchd, one after another."""
 	idx = CASES.index((mode, writemode, ackmode))
-	table = "ser_%s_w%d_%s" % (mode, writemode, ackmode)
-	ref = table + "_ref"
-	pg.sql(DDL.format(t=table))
-	pg.sql(DDL.format(t=ref))
-	rnd = random.Random(1000 + idx)
 	# strict: a wider key range, so that rows both succeed and fail
 	nkeys = STRICT_KEYS_PER_CLIENT if mode == "strict" else KEYS_PER_CLIENT
-	clients = [gen_client(rnd, table, c, nkeys) for c in range(CLIENTS)]
-	opts = {
-		"conflictmode": mode, "writemode": writemode, "ackmode": ackmode,
-		"batchsize": [7, 13, 50][idx % 3],
-		"batchwritetimeoutms": [15, 40][idx % 2],
-		"adaptiveflush": (idx // 2) % 2,
-		"verbose": 1,
-		# writemode 1, keyed: with ackmode=commit every batch goes through the
-		# staging table; with immediate, these short runs skip it (the default)
-		"copystageminrows": 1 if ackmode == "commit" else None,
-	}
-	proxy = su.start_sink_proxy(make_proxy, {table: opts}, backend={"connectionmaxactive": 3})
+	runs, tables = [], {}
+	for it in range(ITERATIONS):
+		v = idx + it
+		table = "ser_%s_w%d_%s_%d" % (mode, writemode, ackmode, it)
+		pg.sql(DDL.format(t=table))
+		pg.sql(DDL.format(t=table + "_ref"))
+		rnd = random.Random(1000 + 100 * idx + it)
+		runs.append((table, [gen_client(rnd, table, c, nkeys) for c in range(CLIENTS)]))
+		tables[table] = {
+			"conflictmode": mode, "writemode": writemode, "ackmode": ackmode,
+			"batchsize": [7, 13, 50][v % 3],
+			"batchwritetimeoutms": [15, 40][v % 2],
+			"adaptiveflush": (v // 2) % 2,
+			"verbose": 1,
+			# writemode 1, keyed: every other iteration sends every batch through
+			# the staging table; the others' short runs skip it (the default)
+			"copystageminrows": 1 if v % 2 == 0 else None,
+		}
+	proxy = su.start_sink_proxy(make_proxy, tables, backend={"connectionmaxactive": 3})
 
-	replies = {}
-	su.run_parallel(run_client, [(proxy, clients[c], replies) for c in range(CLIENTS)])
+	total_msgs = total_rows = total_failed = 0
+	for table, clients in runs:
+		replies = {}
+		su.run_parallel(run_client, [(proxy, clients[c], replies) for c in range(CLIENTS)])
 
-	failed = build_reference(pg, ref, mode, clients)
-	got, want = su.dump(pg, table, "k"), su.dump(pg, ref, "k")
-	assert got == want, "table differs from the serial reference (%s)" % table
+		failed = build_reference(pg, table + "_ref", mode, clients)
+		got, want = su.dump(pg, table, "k"), su.dump(pg, table + "_ref", "k")
+		assert got == want, "table differs from the serial reference (%s)" % table
 
-	for groups in clients:
-		for group in groups:
-			for m in group:
-				check_reply(m, replies[id(m)], failed[id(m)], mode, ackmode)
+		for groups in clients:
+			for group in groups:
+				for m in group:
+					check_reply(m, replies[id(m)], failed[id(m)], mode, ackmode)
+		total_msgs += sum(len(g) for groups in clients for g in groups)
+		total_rows += sum(len(m.rows) for groups in clients for g in groups for m in g)
+		total_failed += sum(failed.values())
 
-	total_msgs = sum(len(g) for groups in clients for g in groups)
-	total_rows = sum(len(m.rows) for groups in clients for g in groups for m in g)
 	st = su.stats(proxy)
 	assert st.intercept["messages"] == total_msgs and st.intercept["rows"] == total_rows, st
 	assert st.sink["rows_in"] == total_rows, st
 	assert sum(v for k, v in st.sink.items() if k.startswith("passthrough_")) == 0, st
-	# several batches really happened, so batch boundaries were crossed
-	assert st.sink["batches"] > 3, st
-	if mode == "strict":
-		assert st.sink["rows_failed"] == sum(failed.values()), st
-	else:
-		assert st.sink["rows_failed"] == 0, st
+	# many batches really happened, so batch boundaries were crossed
+	assert st.sink["batches"] > 3 * ITERATIONS, st
+	assert st.sink["rows_failed"] == total_failed, st
+	if mode != "strict":
+		assert total_failed == 0
