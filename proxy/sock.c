@@ -37,29 +37,27 @@ static struct event *flusher;
 
 static bool sock_write_now(struct sock *s);
 
-static void update_read(struct sock *s)
+/* Adds or removes ev when its state (*on) changes: no epoll_ctl otherwise. */
+static void toggle(struct event *ev, bool *on, bool want)
 {
-	bool want = s->want_read && !s->dead && !s->connecting && s->fd >= 0 &&
-		    evbuffer_get_length(s->in) < s->in_cap;
-
-	if (want == s->reading)
+	if (want == *on)
 		return;
 	if (want)
-		event_add(s->rev, NULL);
+		event_add(ev, NULL);
 	else
-		event_del(s->rev);
-	s->reading = want;
+		event_del(ev);
+	*on = want;
+}
+
+static void update_read(struct sock *s)
+{
+	toggle(s->rev, &s->reading, s->want_read && !s->dead && !s->connecting && s->fd >= 0 &&
+				    evbuffer_get_length(s->in) < s->in_cap);
 }
 
 static void set_writing(struct sock *s, bool on)
 {
-	if (on == s->writing)
-		return;
-	if (on)
-		event_add(s->wev, NULL);
-	else
-		event_del(s->wev);
-	s->writing = on;
+	toggle(s->wev, &s->writing, on);
 }
 
 static void release(struct sock *s)

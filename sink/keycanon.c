@@ -615,7 +615,7 @@ bool key_reduce(const struct key_row_in *in, size_t n, const struct sg_table *t,
 	uint32_t *slot = NULL, *next = NULL, *first = NULL, *last = NULL, *count = NULL, *gseg = NULL;
 	uint32_t seg = 0;
 	size_t cap = 0, ng = 0, i, g, h, pos, nmerged = 0, mi;
-	bool reduce = t->nkey > 0 && m != CONFLICT_STRICT;
+	bool reduce = t->nkey > 0 && m != CONFLICT_STRICT, ok = false;
 	struct sg_val *mv;
 	uint32_t s;
 	int c;
@@ -708,13 +708,7 @@ bool key_reduce(const struct key_row_in *in, size_t n, const struct sg_table *t,
 		}
 		out->rows[g].vals = mv;
 	}
-	free(slot);
-	free(next);
-	free(first);
-	free(last);
-	free(count);
-	free(gseg);
-	return true;
+	ok = true;
 fail:
 	free(slot);
 	free(next);
@@ -722,8 +716,9 @@ fail:
 	free(last);
 	free(count);
 	free(gseg);
-	key_reduction_free(out);
-	return false;
+	if (!ok)
+		key_reduction_free(out);
+	return ok;
 }
 
 void key_reduction_free(struct key_reduction *r)

@@ -215,22 +215,27 @@ void sg_stage_clear(struct buf *b, const struct sg_table *t)
 	stage_name(b, t);
 }
 
-void sg_copy_target(struct buf *b, const struct sg_table *t, const struct sg_shape *sh)
+/* "COPY <the table or its stage> (cols) FROM STDIN" */
+static void copy_from_stdin(struct buf *b, const struct sg_table *t, const struct sg_shape *sh, bool stage)
 {
 	buf_puts(b, "COPY ");
-	sg_qualified(b, t);
+	if (stage)
+		stage_name(b, t);
+	else
+		sg_qualified(b, t);
 	buf_putc(b, ' ');
 	ident_list(b, t, sh->ins, sh->nins);
 	buf_puts(b, " FROM STDIN");
 }
 
+void sg_copy_target(struct buf *b, const struct sg_table *t, const struct sg_shape *sh)
+{
+	copy_from_stdin(b, t, sh, false);
+}
+
 void sg_copy_stage(struct buf *b, const struct sg_table *t, const struct sg_shape *sh)
 {
-	buf_puts(b, "COPY ");
-	stage_name(b, t);
-	buf_putc(b, ' ');
-	ident_list(b, t, sh->ins, sh->nins);
-	buf_puts(b, " FROM STDIN");
+	copy_from_stdin(b, t, sh, true);
 }
 
 void sg_copy_row(struct buf *b, const struct sg_shape *sh, sg_row row)

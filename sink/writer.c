@@ -102,9 +102,8 @@ struct writer {
 	int pre_n;
 	bool pre_txid;
 	/* the Query in flight: q_npre statements of BEGIN part in front (the
-	 * last of them txid_current() when q_txid), COMMIT at the end when q_commit */
+	 * last of them txid_current() when pre_txid), COMMIT at the end when q_commit */
 	int q_npre;
-	bool q_txid;
 	bool q_commit;
 	struct buf *params;
 	const char **pvals;
@@ -298,12 +297,12 @@ static void stage_done(struct writer *w)
 static void send_sql(struct writer *w, enum phase ph)
 {
 	w->phase = ph;
-	if (ph != PH_BODY)
-		w->q_npre = 0, w->q_txid = w->q_commit = false;
+	if (ph != PH_BODY || !buf_ok(&w->sql)) {
+		w->q_npre = 0;
+		w->q_commit = false;
+	}
 	if (!buf_ok(&w->sql)) {
 		/* the step cannot be built: the batch fails like any statement would */
-		w->q_npre = 0;
-		w->q_txid = w->q_commit = false;
 		buf_reset(&w->sql);
 		buf_puts(&w->sql, "SELECT pg_catalog.pg_sleep(0) WHERE false AND 'pgbatchd: out of memory'::int = 0");
 	}
@@ -350,12 +349,17 @@ static void begin_tx(struct writer *w)
 	send_sql(w, PH_BEGIN);
 }
 
+/* The Query in flight carries the BEGIN part, ending in txid_current(). */
+static bool q_txid(const struct writer *w)
+{
+	return w->q_npre > 0 && w->pre_txid;
+}
+
 /* Starts the statement text in w->sql: the waiting BEGIN part, if any, leads. */
 static void lead(struct writer *w)
 {
 	buf_reset(&w->sql);
 	w->q_npre = w->pre_n;
-	w->q_txid = w->pre_n > 0 && w->pre_txid;
 	w->q_commit = false;
 	if (w->pre_n > 0) {
 		buf_append(&w->sql, w->pre.data, w->pre.len);
@@ -377,7 +381,7 @@ static bool last_statement(const struct writer *w, size_t pos)
  * before the COMMIT can run (it is, or a COPY's data waits for it). */
 static void maybe_commit(struct writer *w, size_t pos, bool copy)
 {
-	if (!last_statement(w, pos) || !(w->xid[0] || (copy && w->q_txid)))
+	if (!last_statement(w, pos) || !(w->xid[0] || (copy && q_txid(w))))
 		return;
 	buf_puts(&w->sql, "; COMMIT");
 	w->q_commit = true;
@@ -852,7 +856,7 @@ static void step_done(struct writer *w, const struct pc_result *r)
 {
 	bool commit_sent = w->phase == PH_COMMIT || (w->phase == PH_BODY && w->q_commit);
 
-	if (w->phase == PH_BODY && w->q_txid && !w->xid[0] && r->nresults >= w->q_npre &&
+	if (w->phase == PH_BODY && q_txid(w) && !w->xid[0] && r->nresults >= w->q_npre &&
 	    r->rows && PQntuples(r->rows) == 1 && PQnfields(r->rows) == 1)
 		snprintf(w->xid, sizeof(w->xid), "%s", PQgetvalue(r->rows, 0, 0));
 	if (w->phase == PH_ROLLBACK) {
