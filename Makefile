@@ -20,7 +20,7 @@ SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 # protocol/ and conf/ are pure; proxy/ and sink/ hold the daemon. Everything but
 # main.c goes into a library that the unit tests link too.
-LIB_SRC  = $(sort $(wildcard protocol/*.c conf/*.c sink/*.c) $(filter-out proxy/main.c,$(wildcard proxy/*.c)))
+LIB_SRC  = $(sort $(wildcard common/*.c protocol/*.c conf/*.c sink/*.c) $(filter-out proxy/main.c,$(wildcard proxy/*.c)))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 UNITS    = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 

@@ -68,6 +68,7 @@ struct config {
 	int connectionmaxactive;
 	int maxretrytimes;
 	int retrywaittime;
+	char *ledgertable;          /* "schema.table", "" or NULL: none */
 
 	struct table_conf *tables;
 	int ntables;

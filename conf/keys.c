@@ -77,6 +77,10 @@ const struct config_key config_keys[] = {
 	{ CONF_BACKEND, "retrywaittime", CONF_INT, "100", 0, 600000, NULL, 0,
 	  "Milliseconds before the first retry; doubled for each further retry, with jitter.",
 	  G(retrywaittime) },
+	{ CONF_BACKEND, "ledgertable", CONF_STRING, "pgbatchd.batch_ledger", NOBOUNDS, NULL, CONF_F_RESTART,
+	  "Table (`schema.table`, names as written) where each batch writes one row in its own transaction, "
+	  "so a COMMIT whose answer is lost is resolved exactly; created on first use; empty: none (at-least-once).",
+	  G(ledgertable) },
 
 	/* [table NAME] */
 	{ CONF_TABLE, "tablename", CONF_STRING, NULL, NOBOUNDS, NULL, CONF_F_REQUIRED | CONF_F_NODEFAULT,

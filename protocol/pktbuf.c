@@ -195,6 +195,26 @@ void pkt_notice(struct pktbuf *pb, const char *severity, const char *sqlstate,
 	error_like(pb, 'N', severity, sqlstate, message, detail, NULL);
 }
 
+_Static_assert(sizeof(PKT_DIAG_CODES) - 1 == PKT_DIAG_N, "PKT_DIAG_N is the number of field codes");
+
+int pkt_diag_index(char code)
+{
+	const char *p = code ? strchr(PKT_DIAG_CODES, code) : NULL;
+
+	return p ? (int)(p - PKT_DIAG_CODES) : -1;
+}
+
+void pkt_diag(struct pktbuf *pb, char type, const struct pkt_diag *d)
+{
+	int i;
+
+	pkt_begin(pb, type);
+	for (i = 0; i < PKT_DIAG_N; i++)
+		put_field(pb, PKT_DIAG_CODES[i], d->f[i]);
+	pkt_put_u8(pb, 0);
+	pkt_end(pb);
+}
+
 void pkt_startup(struct pktbuf *pb, const char *const *params)
 {
 	pkt_begin(pb, 0);

@@ -47,6 +47,19 @@ void pkt_error(struct pktbuf *pb, const char *severity, const char *sqlstate,
 void pkt_notice(struct pktbuf *pb, const char *severity, const char *sqlstate,
 		const char *message, const char *detail);
 
+/* The fields of an ErrorResponse or NoticeResponse by their one-letter codes,
+ * in the order PostgreSQL writes them: PKT_DIAG_CODES[i] is the code of f[i].
+ * NULL: the field is absent. */
+#define PKT_DIAG_CODES "SVCMDHPpqWstcdnFLR"
+#define PKT_DIAG_N 18
+struct pkt_diag {
+	const char *f[PKT_DIAG_N];
+};
+/* The index of a field code in PKT_DIAG_CODES, or -1. */
+int pkt_diag_index(char code);
+/* An ErrorResponse (type 'E') or NoticeResponse ('N') with every field set in d. */
+void pkt_diag(struct pktbuf *pb, char type, const struct pkt_diag *d);
+
 /* Frontend messages the proxy sends to a backend. params: NULL-terminated
  * key, value, key, value, ... list. */
 void pkt_startup(struct pktbuf *pb, const char *const *params);

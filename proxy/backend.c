@@ -20,7 +20,7 @@
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
-#include "proxy/log.h"
+#include "common/log.h"
 #include "proxy/sock.h"
 
 #define LOGIN_MSG_MAX (1024 * 1024)

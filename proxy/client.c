@@ -22,7 +22,7 @@
 #include "proxy/backend.h"
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
-#include "proxy/log.h"
+#include "common/log.h"
 #include "proxy/sock.h"
 
 #define AUTH_MSG_MAX 65535      /* PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH */

@@ -12,7 +12,7 @@ struct evbuffer;
 struct daemon;
 struct backend;
 struct scram_server;
-struct sink_ticket;
+struct sink_session;
 struct pending;
 struct sockaddr;
 
@@ -72,6 +72,7 @@ struct client {
 	char tx_status;                 /* last ReadyForQuery status: 'I', 'T' or 'E' */
 	int unsettled;                  /* sink tickets whose rows are not yet committed */
 	struct pending *pending;        /* intercepted messages not yet settled */
+	struct sink_session *ss;        /* its sink session, from its first intercepted INSERT */
 	bool waiting_forward;           /* an INSERT waits for the ReadyForQuery before it */
 	bool waiting_room;              /* stopped reading: the sink is full */
 	bool enc_odd, scs_odd;

@@ -21,7 +21,7 @@
 #include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/intercept.h"
-#include "proxy/log.h"
+#include "common/log.h"
 #include "sink/sink.h"
 
 #define SHUTDOWN_GRACE_SECONDS 5

@@ -17,18 +17,22 @@
 #include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
-#include "proxy/log.h"
+#include "common/log.h"
 #include "proxy/sock.h"
 #include "sink/sink.h"
 
 static bool starts_with_word(const char *sql, size_t len, const char *word);
+
+/* The settings that change how a literal reads (the sink compares them). */
+static const char *const setting_names[4] = { "TimeZone", "DateStyle", "IntervalStyle", "client_encoding" };
 
 /* One intercepted message: lives from submission until its rows are settled. */
 struct pending {
 	struct pending *next;
 	struct client *client;
 	struct reply *reply;            /* our place in the reply queue, until the reply is made */
-	struct sink_ticket *ticket;
+	struct sink_unit *unit;
+	char tx_status;                 /* the session's, when the message was taken */
 	bool replied;
 };
 
@@ -67,14 +71,15 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	p->reply = NULL;
 	switch (r->status) {
 	case SINK_DONE:
+		if (r->warning)
+			pkt_diag(&rep->own, 'N', r->warning);
 		snprintf(tag, sizeof(tag), "INSERT 0 %llu", (unsigned long long)r->rows);
 		pkt_command_complete(&rep->own, tag);
-		pkt_ready(&rep->own, 'I');
+		pkt_ready(&rep->own, p->tx_status);
 		break;
 	case SINK_ERROR:
-		pkt_error(&rep->own, r->severity ? r->severity : "ERROR", r->sqlstate, r->message,
-			  r->detail, r->hint);
-		pkt_ready(&rep->own, 'I');
+		pkt_diag(&rep->own, 'E', r->error);
+		pkt_ready(&rep->own, p->tx_status);
 		break;
 	case SINK_PASSTHROUGH:
 		/* Later messages waited for this decision, so order holds. */
@@ -91,7 +96,7 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	if (!pkt_ok(&rep->own)) {
 		pkt_reset(&rep->own);
 		pkt_error(&rep->own, "ERROR", "53200", "out of memory", NULL, NULL);
-		pkt_ready(&rep->own, 'I');
+		pkt_ready(&rep->own, p->tx_status);
 	}
 	rep->ready = true;
 	client_own_reply_ready(c);
@@ -118,7 +123,7 @@ bool intercept_must_wait(struct client *c)
 		return false;
 	for (p = c->pending; p; p = p->next) {
 		if (!p->replied || c->d->cfg->readyourwrites) {
-			sink_flush_ticket(p->ticket);
+			sink_flush_unit(p->unit);
 			wait = true;
 		}
 	}
@@ -131,29 +136,28 @@ void intercept_session_end(struct client *c)
 
 	while ((p = c->pending) != NULL) {
 		c->pending = p->next;
-		sink_forget(p->ticket);
 		free(p);
 	}
 	c->unsettled = 0;
+	sink_session_close(c->ss);
+	c->ss = NULL;
 }
 
 /* The settings that change how a literal reads, as the session's backend reports them. */
-static const char *const setting_names[4] = { "TimeZone", "DateStyle", "IntervalStyle", "client_encoding" };
-
 void intercept_param(struct client *c, const char *name, const char *value)
 {
-	int i;
-
-	for (i = 0; i < 4; i++)
-		if (strcmp(name, setting_names[i]) == 0) {
-			free(c->settings[i]);
-			c->settings[i] = strdup(value);
-		}
+	if (c->ss)
+		sink_session_setting(c->ss, name, value);
 	if (strcmp(name, "client_encoding") == 0)
 		c->enc_odd = !(strcasecmp(value, "UTF8") == 0 || strcasecmp(value, "UTF-8") == 0);
 	else if (strcmp(name, "standard_conforming_strings") == 0)
 		c->scs_odd = strcmp(value, "on") != 0;
 	c->odd_settings = c->enc_odd || c->scs_odd;
+	for (int i = 0; i < 4; i++)
+		if (strcmp(name, setting_names[i]) == 0) {
+			free(c->settings[i]);
+			c->settings[i] = strdup(value);
+		}
 }
 
 /* A statement passing through: note what makes the sink's view stale. */
@@ -242,11 +246,29 @@ static const char *query_text(const uint8_t *body, size_t len, size_t *sqllen)
 	return sql;
 }
 
+/* The session as the sink sees it, opened at its first intercepted INSERT. */
+static bool open_session(struct client *c)
+{
+	struct sink_client sc;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.user = c->user;
+	sc.prefix = c->prefix;
+	sc.reply = on_reply;
+	sc.settled = on_settled;
+	c->ss = sink_session_open(c->d->sink, &sc);
+	if (c->ss == NULL)
+		return false;
+	for (int i = 0; i < 4; i++)
+		if (c->settings[i])
+			sink_session_setting(c->ss, setting_names[i], c->settings[i]);
+	return true;
+}
+
 enum intercept_result intercept_message(struct client *c, uint8_t type, struct evbuffer *in,
 					size_t total)
 {
 	struct daemon *d = c->d;
-	struct sink_client sc;
 	struct ins_stmt st;
 	struct pending *p;
 	struct reply *rep;
@@ -325,6 +347,10 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		sock_read(c->sk, false);
 		return INTERCEPT_WAIT;
 	}
+	if (c->ss == NULL && !open_session(c)) {
+		ins_stmt_free(&st);
+		return INTERCEPT_FORWARD;   /* no memory to take it: the backend runs it */
+	}
 	p = calloc(1, sizeof(*p));
 	rep = p ? client_own_reply(c) : NULL;
 	if (rep)
@@ -344,18 +370,20 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	d->istats.messages++;
 	d->istats.rows += (uint64_t)st.nrows;
 
-	memset(&sc, 0, sizeof(sc));
-	sc.user = c->user;
-	sc.database = c->database;
-	sc.prefix = c->prefix;
-	sc.reply = on_reply;
-	sc.settled = on_settled;
-	sc.arg = p;
-	sc.timezone = c->settings[0];
-	sc.datestyle = c->settings[1];
-	sc.intervalstyle = c->settings[2];
-	sc.client_encoding = c->settings[3];
-	p->ticket = sink_submit(d->sink, &sc, &st);
+	p->tx_status = c->tx_status;
+	p->unit = sink_submit(c->ss, &st, p);
+	if (p->unit == NULL) {
+		/* no memory to take it: the backend runs it */
+		c->pending = p->next;
+		c->unsettled--;
+		free(p);
+		rep->kind = REPLY_FORWARD;
+		rep->closed = true;
+		if (c->be)
+			evbuffer_add(backend_output(c->be), rep->orig, rep->orig_len);
+		free(rep->orig);
+		rep->orig = NULL;
+	}
 	return INTERCEPT_TAKEN;
 }
 

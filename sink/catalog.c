@@ -6,13 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/log.h"
+#include "common/log.h"
 #include "sink/pgconn.h"
+
+#include <event2/event.h>
 
 #define CATALOG_PREFIX "sink catalog"
 #define CONNECT_TIMEOUT_MS 10000
+#define LEDGER_PRUNE_MS (5 * 60 * 1000)
 
-enum job_kind { JOB_LOAD = 0, JOB_PRIV, JOB_CANON };
+enum job_kind { JOB_LOAD = 0, JOB_PRIV, JOB_CANON, JOB_PRUNE };
 
 struct cjob {
 	struct cjob *next;
@@ -23,17 +26,22 @@ struct cjob {
 	uint32_t oid;
 	struct tcat *cat;           /* being built */
 	int *attnums;
-	struct sink_ticket *ticket; /* JOB_CANON */
-	char **over;                /* JOB_CANON: the database's text per row x key column */
-	int64_t *dbh;               /* JOB_CANON: the database's hash per row x key column */
+	/* JOB_CANON: the rows of a unit's statement whose keys the database reads */
+	struct sink_unit *unit;
+	struct srow **rows;
+	size_t nrows;
+	int nkey;
+	char **over;                /* the database's output text per row x key column */
+	int64_t *dbh;               /* the database's hash per row x key column */
 	uint8_t *hasdbh;
-	uint32_t *idx;              /* JOB_CANON: the rows of the running query */
+	uint32_t *idx;              /* the rows of the running query */
 	size_t nidx;
 	bool hashing;               /* the running query asks for hashes */
-	bool hasdbh_row;
 };
 
-enum cstate { C_DOWN = 0, C_CONNECTING, C_INIT_VERSION, C_INIT_KIND, C_INIT_SET, C_READY, C_RUNNING };
+enum cstate {
+	C_DOWN = 0, C_CONNECTING, C_INIT_VERSION, C_INIT_KIND, C_INIT_SET, C_INIT_LEDGER, C_READY, C_RUNNING
+};
 
 struct catalog {
 	struct sink *s;
@@ -43,12 +51,17 @@ struct catalog {
 	int version;
 	int failures;               /* consecutive connection failures */
 	uint32_t generation;        /* of the last catalog built */
+	struct event *prune_ev;     /* the ledger's old rows go every so often */
+	bool prune_queued;
+	bool ledger_said;           /* the ledger's state is logged (once per change) */
 };
 
 /* ---- the catalog connection and its jobs ---- */
 
 static void on_pc(void *arg, const struct pc_result *r);
+static void on_prune(evutil_socket_t fd, short what, void *arg);
 static void run(struct catalog *c);
+static void start_connect(struct catalog *c);
 static void job_done(struct catalog *c, enum cat_state cs, enum priv_state ps, enum pass_reason why,
 		     struct berr *err);
 
@@ -60,8 +73,9 @@ struct catalog *catalog_new(struct sink *s)
 		return NULL;
 	c->s = s;
 	c->pc = pc_new(s->base, CATALOG_PREFIX, on_pc, c);
-	if (c->pc == NULL) {
-		free(c);
+	c->prune_ev = event_new(s->base, -1, EV_PERSIST, on_prune, c);
+	if (c->pc == NULL || c->prune_ev == NULL) {
+		catalog_free(c);
 		return NULL;
 	}
 	return c;
@@ -71,13 +85,14 @@ static void job_free(struct cjob *j)
 {
 	size_t i;
 
-	if (j->over && j->ticket && j->ticket->crows && j->ticket->ncrows)
-		for (i = 0; i < j->ticket->ncrows * (size_t)j->ticket->crows[0]->cat->t.nkey; i++)
+	if (j->over)
+		for (i = 0; i < j->nrows * (size_t)j->nkey; i++)
 			free(j->over[i]);
 	free(j->over);
 	free(j->dbh);
 	free(j->hasdbh);
 	free(j->idx);
+	free(j->rows);
 	if (j->cat)
 		tcat_unref(j->cat);
 	free(j->attnums);
@@ -96,6 +111,8 @@ void catalog_free(struct catalog *c)
 		job_free(j);
 	}
 	pc_free(c->pc);
+	if (c->prune_ev)
+		event_free(c->prune_ev);
 	free(c);
 }
 
@@ -111,10 +128,35 @@ static void enqueue(struct catalog *c, struct cjob *j)
 
 void catalog_close_idle(struct catalog *c)
 {
+	event_del(c->prune_ev);
 	if (c->head == NULL && c->state != C_DOWN) {
 		pc_close(c->pc);
 		c->state = C_DOWN;
 	}
+}
+
+/* Every LEDGER_PRUNE_MS: the ledger's old rows are deleted. */
+static void on_prune(evutil_socket_t fd, short what, void *arg)
+{
+	struct catalog *c = arg;
+	struct cjob *j;
+
+	(void)fd;
+	(void)what;
+	if (!c->s->ledger_ok || c->prune_queued || c->s->draining)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return;
+	j->kind = JOB_PRUNE;
+	c->prune_queued = true;
+	enqueue(c, j);
+}
+
+void catalog_start(struct catalog *c)
+{
+	if (c->state == C_DOWN)
+		start_connect(c);
 }
 
 void catalog_load(struct catalog *c, struct stable *tab)
@@ -153,170 +195,108 @@ void catalog_check_priv(struct catalog *c, struct stable *tab, const char *role)
 	enqueue(c, j);
 }
 
-void catalog_canon(struct catalog *c, struct stable *tab, struct sink_ticket *t)
+void catalog_canon(struct catalog *c, struct sink_unit *u, int si)
 {
+	const struct ustmt *us = &u->stmts[si];
 	struct cjob *j = calloc(1, sizeof(*j));
-	size_t n = t->ncrows * (size_t)t->crows[0]->cat->t.nkey;
+	size_t n = 0, i;
+	int nkey = us->n ? u->rows[us->first]->cat->t.nkey : 0;
 
 	if (j) {
-		j->over = calloc(n + 1, sizeof(char *));
-		j->dbh = calloc(n + 1, sizeof(int64_t));
-		j->hasdbh = calloc(n + 1, 1);
-		j->idx = calloc(t->ncrows + 1, sizeof(uint32_t));
+		j->rows = calloc((size_t)us->n + 1, sizeof(*j->rows));
+		j->over = calloc((size_t)us->n * (size_t)nkey + 1, sizeof(char *));
+		j->dbh = calloc((size_t)us->n * (size_t)nkey + 1, sizeof(int64_t));
+		j->hasdbh = calloc((size_t)us->n * (size_t)nkey + 1, 1);
+		j->idx = calloc((size_t)us->n + 1, sizeof(uint32_t));
 	}
-	if (j == NULL || j->over == NULL || j->idx == NULL || j->dbh == NULL || j->hasdbh == NULL) {
-		if (j) {
-			free(j->over);
-			free(j->dbh);
-			free(j->hasdbh);
-			free(j->idx);
-			free(j);
-		}
-		sink_canon_done(t);     /* the keys stay as written */
+	if (j == NULL || !j->rows || !j->over || !j->idx || !j->dbh || !j->hasdbh) {
+		if (j)
+			job_free(j);
+		sink_canon_done(u);     /* the keys stay as written: ordered as if they differ */
 		return;
 	}
+	for (i = 0; i < us->n; i++)
+		if (!u->rows[us->first + i]->exact)
+			j->rows[n++] = u->rows[us->first + i];
+	j->nrows = n;
+	j->nkey = nkey;
 	j->kind = JOB_CANON;
-	j->tab = tab;
-	j->ticket = t;
+	j->tab = us->tab;
+	j->unit = u;
 	j->step = -1;
 	enqueue(c, j);
 }
 
-/* Rewrites the keys of the ticket's rows with the database's spellings. */
-/* The writer of row i: from the database's hashes of the key values the sink
- * cannot read and the canonical forms of the others. */
-static void set_route(struct cjob *j, size_t i, struct srow *r, const struct tcat *cat,
-		      struct buf *tok)
-{
-	int nkey = cat->t.nkey, k;
-	const struct sg_val *v;
-	size_t at;
-	bool any = false;
-
-	for (k = 0; k < nkey; k++)
-		any |= j->hasdbh[i * (size_t)nkey + (size_t)k] != 0;
-	j->hasdbh_row = any;
-	if (!any)
-		return;
-	buf_reset(tok);
-	for (k = 0; k < nkey; k++) {
-		at = i * (size_t)nkey + (size_t)k;
-		v = &r->vals[cat->t.key[k]];
-		if (j->hasdbh[at]) {
-			buf_putc(tok, 'H');
-			buf_append(tok, &j->dbh[at], sizeof(j->dbh[at]));
-		} else if (j->over[at]) {
-			(void)key_canon(cat->kinds[k], j->over[at], strlen(j->over[at]), tok);
-		} else if (v->state == SG_VALUE) {
-			(void)key_canon(cat->kinds[k], v->text, v->len, tok);
-		} else {
-			buf_putc(tok, 'N');
-		}
-		buf_putc(tok, '\0');
-	}
-	if (buf_ok(tok))
-		r->route = key_hash(tok->data, tok->len);
-}
-
+/* Each row's route, now with what the database said of its key values. */
 static void canon_apply(struct cjob *j)
 {
-	struct sink_ticket *t = j->ticket;
-	struct tcat *cat = t->crows[0]->cat;
-	int nkey = cat->t.nkey, k;
-	struct sg_val *vals;
-	struct srow *r;
-	struct buf key;
 	size_t i;
-	bool exact, any;
-	unsigned char *copy;
 
-	buf_init(&key);
-	vals = calloc((size_t)cat->t.ncols + 1, sizeof(*vals));
-	for (i = 0; vals && i < t->ncrows; i++) {
-		r = t->crows[i];
-		if (r->kres != KEY_OK)
-			continue;
-		set_route(j, i, r, cat, &key);
-		if (r->exact)
-			continue;
-		memcpy(vals, r->vals, (size_t)cat->t.ncols * sizeof(*vals));
-		any = false;
-		for (k = 0; k < nkey; k++) {
-			const char *o = j->over[i * (size_t)nkey + (size_t)k];
+	for (i = 0; i < j->nrows; i++) {
+		size_t at = i * (size_t)j->nkey;
 
-			if (o) {
-				vals[cat->t.key[k]].text = o;
-				vals[cat->t.key[k]].len = (uint32_t)strlen(o);
-				any = true;
-			}
-		}
-		if (!any || key_build(&key, cat->kinds, cat->t.key, nkey, vals, cat->nulls_not_distinct,
-				      &exact) != KEY_OK || !buf_ok(&key))
-			continue;
-		copy = malloc(key.len + 1);
-		if (copy == NULL)
-			continue;
-		memcpy(copy, key.data, key.len);
-		if (r->key_owned)
-			free((void *)r->key);
-		r->key = copy;
-		r->key_owned = true;
-		r->keylen = key.len;
-		r->hash = key_hash(copy, key.len);
-		r->exact = exact;
-		if (!j->hasdbh_row)
-			r->route = r->hash;
-		j->hasdbh_row = false;
+		row_route(j->rows[i], (const char *const *)&j->over[at], &j->dbh[at], &j->hasdbh[at]);
 	}
-	free(vals);
-	buf_free(&key);
+}
+
+/* True when key column k of row r must be read by the database. */
+static bool canon_needed(const struct srow *r, int k, bool hashing, struct buf *scratch)
+{
+	const struct tcat *cat = r->cat;
+	const struct sg_val *v = &r->vals[cat->t.key[k]];
+
+	if (v->state != SG_VALUE)
+		return false;
+	if (hashing)
+		return true;
+	buf_reset(scratch);
+	return !key_canon(cat->kinds[k], v->text, v->len, scratch);
 }
 
 /* Sends the query for the next key column with values to read, or finishes. */
 static bool canon_next(struct catalog *c, struct cjob *j)
 {
-	struct sink_ticket *t = j->ticket;
-	struct tcat *cat = t->crows[0]->cat;
-	const struct sg_val *v;
+	const struct tcat *cat;
 	const char *params[1];
 	struct buf arr, sql, scratch;
 	size_t i;
 	int col;
 
+	if (j->nrows == 0)
+		return false;
+	cat = j->rows[0]->cat;
 	buf_init(&arr);
 	buf_init(&sql);
 	buf_init(&scratch);
-	for (j->step++; j->step < cat->t.nkey; j->step++) {
-		j->hashing = cat->kinds[j->step] == KEY_RAW;
-		if (j->hashing ? c->s->nwriters < 2 : !key_kind_parses(cat->kinds[j->step]))
-			continue;
+	for (j->step++; j->step < j->nkey; j->step++) {
+		j->hashing = cat->kmodes[j->step] == KM_DBHASH;
 		col = cat->t.key[j->step];
 		j->nidx = 0;
 		buf_reset(&arr);
 		buf_putc(&arr, '{');
-		for (i = 0; i < t->ncrows; i++) {
-			if (t->crows[i]->kres != KEY_OK || (!j->hashing && t->crows[i]->exact))
-				continue;
-			v = &t->crows[i]->vals[col];
-			if (v->state != SG_VALUE)
-				continue;
-			buf_reset(&scratch);
-			if (!j->hashing && key_canon(cat->kinds[j->step], v->text, v->len, &scratch))
+		for (i = 0; i < j->nrows; i++) {
+			if (!canon_needed(j->rows[i], j->step, j->hashing, &scratch))
 				continue;
 			if (j->nidx)
 				buf_putc(&arr, ',');
-			sg_array_elem(&arr, v);
+			sg_array_elem(&arr, &j->rows[i]->vals[col]);
 			j->idx[j->nidx++] = (uint32_t)i;
 		}
 		buf_putc(&arr, '}');
 		if (j->nidx == 0)
 			continue;
 		/* hash_array hashes with the type's own hash function, which agrees
-		 * with its equality ('1 day' = '24 hours', jsonb key order, ...) */
+		 * with its equality ('1 day' = '24 hours', jsonb key order, a
+		 * nondeterministic collation's 'a' = 'A', ...) */
+		buf_reset(&sql);
 		buf_puts(&sql, j->hashing ? "SELECT pg_catalog.hash_array(ARRAY[u.x::" : "SELECT u.x::");
 		buf_puts(&sql, cat->t.cols[col].type);
-		buf_puts(&sql, j->hashing ? "]) FROM " : "::text FROM ");
-		buf_puts(&sql, "unnest($1::text[]) WITH ORDINALITY AS u(x, n) ORDER BY u.n");
+		if (j->hashing && cat->kcollate[j->step]) {
+			buf_puts(&sql, " COLLATE ");
+			buf_puts(&sql, cat->kcollate[j->step]);
+		}
+		buf_puts(&sql, j->hashing ? "]) FROM " : "::pg_catalog.text FROM ");
+		buf_puts(&sql, "unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(x, n) ORDER BY u.n");
 		if (!buf_ok(&arr) || !buf_ok(&sql))
 			break;
 		params[0] = arr.data;
@@ -335,12 +315,11 @@ static bool canon_next(struct catalog *c, struct cjob *j)
 static void canon_step(struct catalog *c, const struct pc_result *r)
 {
 	struct cjob *j = c->head;
-	int nkey = j->ticket->crows[0]->cat->t.nkey;
 	size_t i;
 
 	if (r != NULL && r->ok && r->rows && (size_t)PQntuples(r->rows) == j->nidx) {
 		for (i = 0; i < j->nidx; i++) {
-			size_t at = j->idx[i] * (size_t)nkey + (size_t)j->step;
+			size_t at = j->idx[i] * (size_t)j->nkey + (size_t)j->step;
 
 			if (PQgetisnull(r->rows, (int)i, 0))
 				continue;
@@ -348,10 +327,12 @@ static void canon_step(struct catalog *c, const struct pc_result *r)
 				j->dbh[at] = strtoll(PQgetvalue(r->rows, (int)i, 0), NULL, 10);
 				j->hasdbh[at] = 1;
 			} else {
+				free(j->over[at]);
 				j->over[at] = strdup(PQgetvalue(r->rows, (int)i, 0));
 			}
 		}
 	} else if (r != NULL) {
+		/* a value the type does not read: the row fails when written */
 		log_debug(CATALOG_PREFIX, "key values left as written: %s",
 			  r->message ? r->message : "unexpected result");
 	}
@@ -378,11 +359,13 @@ static void job_done(struct catalog *c, enum cat_state cs, enum priv_state ps, e
 		sink_catalog_done(j->tab, cs, cat, why, err);
 	} else if (j->kind == JOB_PRIV) {
 		sink_priv_done(j->tab, j->role, ps, err);
-	} else {
-		struct sink_ticket *t = j->ticket;
+	} else if (j->kind == JOB_PRUNE) {
+		c->prune_queued = false;
+	} else if (j->kind == JOB_CANON) {
+		struct sink_unit *u = j->unit;
 
 		job_free(j);
-		sink_canon_done(t);
+		sink_canon_done(u);
 		return;
 	}
 	job_free(j);
@@ -397,7 +380,7 @@ static void fail_head(struct catalog *c, const char *sqlstate, const char *msg, 
 	else if (c->head->kind == JOB_PRIV)
 		job_done(c, CAT_FAILED, PRIV_FAILED, PASS_PRIVILEGE_CHECK, e);
 	else
-		job_done(c, CAT_READY, PRIV_FAILED, PASS_MEMORY, NULL);    /* keys as written */
+		job_done(c, CAT_READY, PRIV_FAILED, PASS_MEMORY, NULL);    /* keys as written; no pruning */
 	berr_unref(e);
 }
 
@@ -422,6 +405,15 @@ static void start_job(struct catalog *c)
 	char oid[16];
 
 	c->state = C_RUNNING;
+	if (j->kind == JOB_PRUNE) {
+		struct buf sql;
+
+		buf_init(&sql);
+		ledger_prune_sql(c->s, ledger_oldest_open(c->s), &sql);
+		pc_query(c->pc, buf_ok(&sql) ? sql.data : "SELECT 1");
+		buf_free(&sql);
+		return;
+	}
 	if (j->kind == JOB_CANON) {
 		j->step = -1;
 		if (!canon_next(c, j)) {
@@ -473,204 +465,9 @@ static void run(struct catalog *c)
 		start_job(c);
 }
 
-static char *dupv(const PGresult *r, int row, int col)
-{
-	return strdup(PQgetvalue(r, row, col));
-}
-
 static bool is_true(const PGresult *r, int row, int col)
 {
-	return PQgetvalue(r, row, col)[0] == 't';
-}
-
-/* Builds the columns of j->cat from the column query. */
-static bool load_columns(struct catalog *c, struct cjob *j, const PGresult *r)
-{
-	struct tcat *cat;
-	struct sg_col *col;
-	struct ccol *cx;
-	const char *def, *gen, *ident;
-	int n = PQntuples(r), i;
-	char stage[64];
-
-	cat = calloc(1, sizeof(*cat));
-	if (cat == NULL)
-		return false;
-	cat->refs = 1;
-	cat->gen = ++c->generation;
-	cat->oid = j->oid;
-	j->cat = cat;
-	snprintf(stage, sizeof(stage), "pgbatchd_stage_%u_%u", cat->oid, cat->gen);
-	cat->t.schema = strdup(j->tab->conf.targetschema);
-	cat->t.name = strdup(j->tab->conf.name);
-	cat->t.stage = strdup(stage);
-	cat->t.cols = calloc((size_t)n + 1, sizeof(*cat->t.cols));
-	cat->cx = calloc((size_t)n + 1, sizeof(*cat->cx));
-	j->attnums = calloc((size_t)n + 1, sizeof(int));
-	if (!cat->t.schema || !cat->t.name || !cat->t.stage || !cat->t.cols || !cat->cx || !j->attnums)
-		return false;
-	for (i = 0; i < n; i++) {
-		col = &cat->t.cols[i];
-		cx = &cat->cx[i];
-		cat->t.ncols = i + 1;
-		j->attnums[i] = atoi(PQgetvalue(r, i, 0));
-		col->name = dupv(r, i, 1);
-		cx->decl = dupv(r, i, 2);
-		cx->decl_nomod = dupv(r, i, 3);
-		cx->basetype = (uint32_t)strtoul(PQgetvalue(r, i, 4), NULL, 10);
-		col->type = dupv(r, i, 5);
-		col->castbase = dupv(r, i, 6);
-		if (!col->name || !cx->decl || !cx->decl_nomod || !col->type || !col->castbase)
-			return false;
-		cx->category = PQgetvalue(r, i, 7)[0];
-		col->is_array = cx->category == 'A';
-		col->delim = PQgetvalue(r, i, 8)[0] ? PQgetvalue(r, i, 8)[0] : ',';
-		def = PQgetisnull(r, i, 9) ? NULL : PQgetvalue(r, i, 9);
-		gen = PQgetvalue(r, i, 11);
-		ident = PQgetvalue(r, i, 12);
-		cx->generated = gen[0] != '\0';
-		cx->identity_always = ident[0] == 'a';
-		cx->unique_default = ident[0] != '\0' ||
-				     (def && !cx->generated && strncmp(def, "nextval(", 8) == 0);
-		col->insertable = !cx->generated && !cx->identity_always;
-	}
-	return true;
-}
-
-static int col_by_attnum(const struct cjob *j, int attnum)
-{
-	int i;
-
-	for (i = 0; i < j->cat->t.ncols; i++)
-		if (j->attnums[i] == attnum)
-			return i;
-	return -1;
-}
-
-/* Parses an indkey ("1 3") into column indexes; false if one is not a plain column. */
-static int index_cols(const struct cjob *j, const char *indkey, int *out, int max)
-{
-	const char *p = indkey;
-	char *end;
-	long a;
-	int n = 0, ci;
-
-	while (*p) {
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			break;
-		a = strtol(p, &end, 10);
-		if (end == p || n >= max)
-			return -1;
-		p = end;
-		ci = col_by_attnum(j, (int)a);
-		if (ci < 0)
-			return -1;
-		out[n++] = ci;
-	}
-	return n;
-}
-
-static void fold(char *s)
-{
-	for (; *s; s++)
-		*s = (char)tolower((unsigned char)*s);
-}
-
-/* Picks the key: the primary key, else the unique index matching conflictkey. */
-static bool load_key(struct catalog *c, struct cjob *j, const PGresult *r, struct berr **err)
-{
-	struct tcat *cat = j->cat;
-	struct stable *tab = j->tab;
-	int nidx = PQntuples(r), ncols = cat->t.ncols, i, k, n, want[64], nwant = 0, have[64];
-	char *ck = NULL, *tok, *save = NULL, *p, msg[512];
-	bool found = false, match;
-
-	(void)c;
-	cat->t.key = calloc((size_t)ncols + 1, sizeof(int));
-	if (cat->t.key == NULL)
-		return false;
-	for (i = 0; i < nidx && !found; i++) {
-		if (!is_true(r, i, 0))
-			continue;
-		n = index_cols(j, PQgetvalue(r, i, 1), have, 64);
-		if (n <= 0)
-			continue;
-		memcpy(cat->t.key, have, (size_t)n * sizeof(int));
-		cat->t.nkey = n;
-		cat->nulls_not_distinct = is_true(r, i, 2);
-		found = true;
-		if (tab->conf.conflictkey)
-			log_warning(CATALOG_PREFIX, "table %s.%s has a primary key: conflictkey is not used",
-				    tab->conf.targetschema, tab->conf.name);
-	}
-	if (!found && tab->conf.conflictkey) {
-		ck = strdup(tab->conf.conflictkey);
-		if (ck == NULL)
-			return false;
-		for (tok = strtok_r(ck, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-			while (*tok == ' ' || *tok == '\t')
-				tok++;
-			for (p = tok + strlen(tok); p > tok && (p[-1] == ' ' || p[-1] == '\t'); p--)
-				p[-1] = '\0';
-			if (!tab->conf.casesensitive)
-				fold(tok);
-			for (k = 0; k < ncols; k++)
-				if (strcmp(cat->t.cols[k].name, tok) == 0)
-					break;
-			if (k == ncols || nwant >= 64) {
-				snprintf(msg, sizeof(msg), "conflictkey column \"%s\" of table \"%s\".\"%s\" does not exist",
-					 tok, tab->conf.targetschema, tab->conf.name);
-				*err = berr_new("42703", msg, NULL, NULL);
-				free(ck);
-				return true;
-			}
-			want[nwant++] = k;
-		}
-		free(ck);
-		for (i = 0; i < nidx && !found; i++) {
-			n = index_cols(j, PQgetvalue(r, i, 1), have, 64);
-			if (n != nwant || !is_true(r, i, 3))
-				continue;
-			match = true;
-			for (k = 0; k < nwant && match; k++) {
-				int m;
-
-				match = false;
-				for (m = 0; m < n; m++)
-					if (have[m] == want[k])
-						match = true;
-			}
-			if (!match)
-				continue;
-			memcpy(cat->t.key, want, (size_t)nwant * sizeof(int));
-			cat->t.nkey = nwant;
-			cat->nulls_not_distinct = is_true(r, i, 2);
-			found = true;
-		}
-		if (!found) {
-			snprintf(msg, sizeof(msg),
-				 "there is no unique constraint matching the conflictkey of table \"%s\".\"%s\"",
-				 tab->conf.targetschema, tab->conf.name);
-			*err = berr_new("42P10", msg, tab->conf.conflictkey, NULL);
-			return true;
-		}
-	}
-	cat->kinds = calloc((size_t)cat->t.nkey + 1, sizeof(*cat->kinds));
-	if (cat->kinds == NULL)
-		return false;
-	cat->key_unique_default = cat->t.nkey > 0;
-	for (k = 0; k < cat->t.nkey; k++) {
-		i = cat->t.key[k];
-		cat->t.cols[i].key = true;
-		cat->kinds[k] = key_kind_for_type(cat->cx[i].basetype);
-		if (!cat->cx[i].unique_default)
-			cat->key_unique_default = false;
-	}
-	for (i = 0; i < ncols; i++)
-		cat->t.cols[i].settable = cat->t.cols[i].insertable && !cat->t.cols[i].key;
-	return true;
+	return pq_true(r, row, col);
 }
 
 /* Sends sql with the table's OID as $1. */
@@ -686,21 +483,27 @@ static void query_oid(struct catalog *c, const char *sql, uint32_t oid)
 
 static void columns_query(struct catalog *c, struct cjob *j)
 {
-	char sql[2048];
+	char sql[3072];
 
 	snprintf(sql, sizeof(sql),
 		 "SELECT a.attnum, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
 		 "pg_catalog.format_type(a.atttypid, -1), b.oid, "
 		 "pg_catalog.format_type(b.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END), "
 		 "pg_catalog.format_type(b.oid, -1), b.typcategory, b.typdelim, "
-		 "pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attnotnull, %s, %s "
+		 "pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attnotnull, %s, %s, "
+		 "CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, %s, "
+		 "(SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) "
+		 "FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace "
+		 "WHERE co.oid = a.attcollation) "
 		 "FROM pg_catalog.pg_attribute a "
 		 "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
 		 "JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
 		 "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
 		 "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
 		 c->version >= 120000 ? "a.attgenerated" : "''",
-		 c->version >= 100000 ? "a.attidentity" : "''");
+		 c->version >= 100000 ? "a.attidentity" : "''",
+		 c->version >= 120000 ? "COALESCE((SELECT NOT co.collisdeterministic FROM pg_catalog.pg_collation co "
+					"WHERE co.oid = a.attcollation), false)" : "false");
 	query_oid(c, sql, j->oid);
 }
 
@@ -714,6 +517,29 @@ static void index_query(struct catalog *c, struct cjob *j)
 		 "AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY i.indexrelid",
 		 c->version >= 150000 ? "i.indnullsnotdistinct" : "false");
 	query_oid(c, sql, j->oid);
+}
+
+/* What decides how the table's rows may be ordered and written: other unique
+ * indexes and exclusion constraints, foreign keys both ways, user triggers on
+ * INSERT or UPDATE, INSERT or UPDATE rules. */
+static void traits_query(struct catalog *c, struct cjob *j)
+{
+	query_oid(c, "SELECT "
+		  "(SELECT count(*) FROM pg_catalog.pg_index i WHERE i.indrelid = $1 AND i.indisunique), "
+		  "(SELECT count(*) FROM pg_catalog.pg_constraint x WHERE x.conrelid = $1 AND x.contype = 'x'), "
+		  "(SELECT pg_catalog.string_agg(f.r::pg_catalog.text, ' ') FROM ("
+		  "SELECT confrelid AS r FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'f' UNION "
+		  "SELECT conrelid FROM pg_catalog.pg_constraint WHERE confrelid = $1 AND contype = 'f') f), "
+		  "(SELECT pg_catalog.string_agg(g.tgtype::pg_catalog.text, ' ') FROM pg_catalog.pg_trigger g "
+		  "WHERE g.tgrelid = $1 AND NOT g.tgisinternal AND g.tgenabled <> 'D'), "
+		  "EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w WHERE w.ev_class = $1 "
+		  "AND w.ev_type IN ('2', '3') AND w.rulename <> '_RETURN'), "
+		  /* a default that calls a volatile function (nextval, random, ...):
+		   * the functions an expression calls are in its node tree */
+		  "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d CROSS JOIN LATERAL "
+		  "pg_catalog.regexp_matches(d.adbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
+		  "JOIN pg_catalog.pg_proc f ON f.oid = m[1]::pg_catalog.oid "
+		  "WHERE d.adrelid = $1 AND f.provolatile = 'v')", j->oid);
 }
 
 static void load_step(struct catalog *c, const struct pc_result *r)
@@ -746,21 +572,30 @@ static void load_step(struct catalog *c, const struct pc_result *r)
 		columns_query(c, j);
 		return;
 	case 1:
-		if (r->rows == NULL || !load_columns(c, j, r->rows)) {
+		j->cat = r->rows ? tcat_columns(r->rows, j->oid, ++c->generation, &j->tab->conf, &j->attnums) : NULL;
+		if (j->cat == NULL) {
 			fail_head(c, "53200", "out of memory loading the catalog", NULL);
 			return;
 		}
 		j->step = 2;
 		index_query(c, j);
 		return;
-	default:
-		if (r->rows == NULL || !load_key(c, j, r->rows, &err)) {
+	case 2:
+		if (r->rows == NULL || !tcat_key(j->cat, j->attnums, r->rows, &j->tab->conf, &err)) {
 			fail_head(c, "53200", "out of memory loading the catalog", NULL);
 			return;
 		}
 		if (err) {
 			job_done(c, CAT_FAILED, PRIV_FAILED, PASS_MEMORY, err);
 			berr_unref(err);
+			return;
+		}
+		j->step = 3;
+		traits_query(c, j);
+		return;
+	default:
+		if (r->rows == NULL || !tcat_traits(j->cat, r->rows)) {
+			fail_head(c, "53200", "unexpected answer loading the catalog", NULL);
 			return;
 		}
 		job_done(c, CAT_READY, PRIV_FAILED, PASS_MEMORY, NULL);
@@ -784,6 +619,32 @@ static void priv_step(struct catalog *c, const struct pc_result *r)
 	else
 		ps = PRIV_NO;
 	job_done(c, CAT_READY, ps, PASS_PRIVILEGE_CHECK, NULL);
+}
+
+/* The ledger is there and writable (the query's last result says so), or not:
+ * said once per change, in the log. */
+static void ledger_checked(struct catalog *c, const struct pc_result *r)
+{
+	struct sink *s = c->s;
+	bool ok = r->ok && r->rows && PQntuples(r->rows) == 1 && is_true(r->rows, 0, 0);
+
+	if (ok != s->ledger_ok || !c->ledger_said) {
+		if (ok)
+			log_info(CATALOG_PREFIX, "batch ledger %s: a lost COMMIT answer is resolved from it "
+				 "(exactly-once)", s->ledger);
+		else
+			log_warning(CATALOG_PREFIX, "cannot use the batch ledger %s (%s): a batch whose COMMIT "
+				    "answer is lost will be written again (at-least-once)", s->ledger,
+				    r->ok ? "no INSERT, SELECT and DELETE privilege on it" :
+				    r->message ? r->message : "error");
+	}
+	c->ledger_said = true;
+	s->ledger_ok = ok;
+	if (ok) {
+		struct timeval tv = { LEDGER_PRUNE_MS / 1000, (LEDGER_PRUNE_MS % 1000) * 1000 };
+
+		event_add(c->prune_ev, &tv);
+	}
 }
 
 static void on_pc(void *arg, const struct pc_result *r)
@@ -849,16 +710,38 @@ static void on_pc(void *arg, const struct pc_result *r)
 	case C_INIT_SET:
 		if (!r->ok)
 			log_warning(CATALOG_PREFIX, "cannot set output styles: %s", r->message);
+		if (s->ledger) {
+			struct buf sql;
+
+			buf_init(&sql);
+			ledger_create_sql(s, &sql);
+			c->state = C_INIT_LEDGER;
+			pc_query(c->pc, buf_ok(&sql) ? sql.data : "SELECT false");
+			buf_free(&sql);
+			return;
+		}
+		c->state = C_READY;
+		run(c);
+		return;
+	case C_INIT_LEDGER:
+		ledger_checked(c, r);
 		c->state = C_READY;
 		run(c);
 		return;
 	case C_RUNNING:
-		if (c->head->kind == JOB_LOAD)
+		if (c->head->kind == JOB_LOAD) {
 			load_step(c, r);
-		else if (c->head->kind == JOB_PRIV)
+		} else if (c->head->kind == JOB_PRIV) {
 			priv_step(c, r);
-		else
+		} else if (c->head->kind == JOB_PRUNE) {
+			if (!r->ok)
+				log_warning(CATALOG_PREFIX, "cannot prune the batch ledger: %s", r->message);
+			else
+				log_debug(CATALOG_PREFIX, "batch ledger pruned: %s", r->cmdstatus ? r->cmdstatus : "");
+			job_done(c, CAT_READY, PRIV_FAILED, PASS_MEMORY, NULL);
+		} else {
 			canon_step(c, r);
+		}
 		run(c);
 		return;
 	default:

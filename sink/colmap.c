@@ -1,47 +1,9 @@
-/* Catalog snapshots (struct tcat) and the mapping of recognized INSERT values onto their columns; no I/O. */
+/* The mapping of recognized INSERT values onto a table's columns (typed literals, numbers, booleans); no I/O. */
 #include "sink/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- catalog snapshots ---- */
-
-struct tcat *tcat_ref(struct tcat *c)
-{
-	if (c)
-		c->refs++;
-	return c;
-}
-
-static void tcat_free(struct tcat *c)
-{
-	int i;
-
-	for (i = 0; i < c->t.ncols; i++) {
-		free(c->t.cols[i].name);
-		free(c->t.cols[i].type);
-		free(c->t.cols[i].castbase);
-		if (c->cx) {
-			free(c->cx[i].decl);
-			free(c->cx[i].decl_nomod);
-		}
-	}
-	free(c->t.cols);
-	free(c->cx);
-	free(c->t.key);
-	free(c->t.schema);
-	free(c->t.name);
-	free(c->t.stage);
-	free(c->kinds);
-	free(c);
-}
-
-void tcat_unref(struct tcat *c)
-{
-	if (c && --c->refs == 0)
-		tcat_free(c);
-}
 
 /* ---- type names and value mapping (pure) ---- */
 

@@ -1,4 +1,4 @@
-/* The sink's internal model and the functions its files share (sink, ticket, shard, catalog, colmap, writer). */
+/* The sink's internal model and the functions its files share (sink, unit, convert, sched, plan, exec, writer, catalog). */
 #ifndef PGBATCHD_SINK_INTERNAL_H
 #define PGBATCHD_SINK_INTERNAL_H
 
@@ -8,16 +8,20 @@
 
 #include "conf/config.h"
 #include "protocol/insert.h"
+#include "protocol/pktbuf.h"
 #include "sink/buf.h"
 #include "sink/keycanon.h"
 #include "sink/sink.h"
 #include "sink/sqlgen.h"
 
 #include <event2/util.h>
+#include <libpq-fe.h>
 
 struct event;
 struct pgconn;
 struct catalog;
+struct writer;
+struct berr;
 
 #define SINK_PREFIX "sink"
 /* The session settings compared with the sink's connections' (ParameterStatus names). */
@@ -30,11 +34,12 @@ extern const char *const sink_setting_names[SINK_SETTINGS];
 
 enum backend_kind { BACKEND_POSTGRES = 0, BACKEND_GREENPLUM, BACKEND_ADBPG };
 
-/* Why a batch left its buffer. The names appear in the per-batch log line. */
+/* Why a batch left its writer's queue. The names appear in the per-batch log line. */
 enum flush_reason {
 	FLUSH_BATCHSIZE = 0, FLUSH_AGE, FLUSH_IDLE, FLUSH_BARRIER, FLUSH_SHUTDOWN, FLUSH_FULL,
 	FLUSH_REASONS
 };
+const char *flush_reason_name(enum flush_reason r);
 
 /* Stable reasons for SINK_PASSTHROUGH, counted in sink_log_stats. */
 enum pass_reason {
@@ -45,6 +50,8 @@ enum pass_reason {
 };
 const char *pass_reason_text(enum pass_reason r);
 
+/* ---- the catalog ---- */
+
 /* Extra catalog facts per column, beside struct sg_col. */
 struct ccol {
 	uint32_t basetype;          /* type OID, a domain resolved to its base */
@@ -53,7 +60,30 @@ struct ccol {
 	char *decl_nomod;           /* format_type(atttypid, -1) */
 	bool generated;             /* GENERATED ALWAYS AS (...) STORED */
 	bool identity_always;
+	bool identity;              /* GENERATED ... AS IDENTITY */
 	bool unique_default;        /* identity or nextval(): an omitted key is new */
+	int typmod;                 /* of the base type (varchar(n): n + 4), -1 without */
+	bool nondet_collation;      /* its collation is not deterministic */
+	char *collation;            /* its collation, quoted and qualified, or NULL */
+};
+
+/* How the values of a key column are identified (keycanon.h): by their
+ * canonical form, read in C or (for spellings the parser does not take) from
+ * the database's output text; or by the database's own hash of the value,
+ * for types without a parser and collations that are not deterministic. */
+enum key_mode { KM_CANON = 0, KM_DBHASH };
+
+/* What the catalog says about how a table's rows may be ordered and written. */
+struct traits {
+	bool other_unique;          /* a unique index or exclusion constraint beside the key */
+	bool self_fk;               /* a foreign key to itself */
+	bool row_triggers;          /* user BEFORE ROW triggers on INSERT or UPDATE */
+	bool stmt_triggers;         /* user statement-level or AFTER ROW triggers */
+	bool rules;                 /* INSERT or UPDATE rules (COPY does not run rules) */
+	bool volatile_defaults;     /* a default calls a volatile function, or an identity
+				       column: its values follow the rows' order */
+	uint32_t *fk_rels;          /* tables it references or that reference it */
+	int nfk_rels;
 };
 
 /* One table's catalog, immutable once built, shared by the rows made with it. */
@@ -64,58 +94,150 @@ struct tcat {
 	struct sg_table t;
 	struct ccol *cx;
 	enum key_kind *kinds;       /* per key column */
+	enum key_mode *kmodes;      /* per key column */
+	char **kcollate;            /* per key column: a nondeterministic collation, quoted, or NULL */
+	int *kmaxlen;               /* per key column: n of varchar(n), else -1 */
 	bool nulls_not_distinct;
 	bool key_unique_default;    /* every key column has a unique default */
+	bool key_dbhash;            /* some key column is KM_DBHASH */
+	struct traits tr;
 };
 
+/* tcat.c: snapshots built from the catalog connection's answers (no I/O) */
 struct tcat *tcat_ref(struct tcat *c);
 void tcat_unref(struct tcat *c);
+/* A snapshot with the columns of the column query's rows (catalog.c asks);
+ * *attnums gets each column's attnum. NULL when out of memory. */
+struct tcat *tcat_columns(const PGresult *r, uint32_t oid, uint32_t generation, const struct table_conf *conf,
+			  int **attnums);
+/* Its key from the unique index query: the primary key, else the index that
+ * matches conflictkey (*err says why none does). False when out of memory. */
+bool tcat_key(struct tcat *cat, const int *attnums, const PGresult *r, const struct table_conf *conf,
+	      struct berr **err);
+/* Its traits from the traits query. False when the answer is not one. */
+bool tcat_traits(struct tcat *cat, const PGresult *r);
+/* A boolean column of a result. */
+bool pq_true(const PGresult *r, int row, int col);
 
-/* A backend error, shared by the rows it failed. */
+/* ---- errors ---- */
+
+/* An error, every field as the backend sent it (or as pgbatchd made it),
+ * shared by the rows and units it failed. */
 struct berr {
 	int refs;
 	char sqlstate[6];
-	char *message;
-	char *detail;
-	char *hint;
+	char *f[PKT_DIAG_N];
 };
 
 struct berr *berr_new(const char *sqlstate, const char *message, const char *detail,
 		      const char *hint);
+struct berr *berr_from_diag(const struct pkt_diag *d);
 struct berr *berr_ref(struct berr *e);
 void berr_unref(struct berr *e);
+/* A field by its code ('M', 'D', 'n', ...), or NULL. */
+const char *berr_field(const struct berr *e, char code);
+
+/* ---- rows, units, sessions ---- */
+
+enum row_outcome {
+	ROW_PENDING = 0,
+	ROW_OK,         /* written (inserted or updated) */
+	ROW_SKIPPED,    /* DO NOTHING kept the row already there */
+	ROW_FAILED,     /* the database rejected it */
+	ROW_DROPPED,    /* not written: its unit was rejected (exceptionmode=strict) */
+};
 
 /* One buffered row: its values per column of its catalog, in one allocation. */
 struct srow {
-	struct srow *next;
-	struct sink_ticket *ticket;
+	struct sink_unit *u;
 	struct tcat *cat;
-	uint64_t seq;
-	int64_t arrival_ms;
-	size_t bytes;
-	const unsigned char *key;   /* canonical key, NULL when not reducible */
-	size_t keylen;
-	uint64_t hash;
-	uint64_t route;             /* picks the writer: equal keys, equal route */
-	bool exact;                 /* the key is canonical (see keycanon.h) */
-	bool key_owned;             /* key was allocated apart (rewritten after canonicalization) */
+	uint32_t stmt;              /* its statement in the unit */
+	uint64_t route;             /* its key's identity (has_route): equal keys, equal route */
+	bool has_route;             /* false: the row cannot conflict (NULL key, unique default) */
+	bool exact;                 /* the route is final (else the database reads the key first) */
 	uint8_t kres;               /* enum key_result */
+	uint8_t outcome;            /* enum row_outcome */
+	struct berr *err;           /* ROW_FAILED: why */
+	size_t bytes;
 	struct sg_val vals[];
 };
 
-enum row_outcome { ROW_PENDING = 0, ROW_OK, ROW_FAILED };
-
-/* One table buffer per writer. */
-struct shard {
-	struct stable *tab;
-	int idx;
-	struct srow *head, *tail;
-	size_t count;
-	struct event *timer;        /* the oldest row's age limit */
-	bool age_due;
-	uint64_t barrier_seq;       /* rows up to this seq are wanted now */
-	bool barrier;
+/* A unit's life. Changed only by unit_set_state(), which rejects illegal moves. */
+enum unit_state {
+	U_INTAKE = 0,   /* waiting for catalogs, privileges, conversion, key values read by the database */
+	U_DECIDED,      /* answered before its rows were buffered: pass through, or an error */
+	U_BLOCKED,      /* buffered; what it must follow sits with more than one writer */
+	U_QUEUED,       /* buffered in one writer's queue */
+	U_WRITING,      /* in that writer's batch */
+	U_SETTLED,      /* written or failed; freed once its client is told and nobody waits for it */
+	U_STATES
 };
+
+/* One INSERT of a unit. */
+struct ustmt {
+	struct stable *tab;
+	struct ins_stmt st;         /* until converted */
+	bool has_st;
+	uint32_t first, n;          /* its rows: unit->rows[first .. first + n) */
+	uint32_t written;           /* settled: rows inserted or updated */
+};
+
+/* The rows of one client statement (one Query now): written in one backend
+ * transaction, all of them or (exceptionmode=ignore) all but the rejected ones. */
+struct sink_unit {
+	struct sink *s;
+	struct sink_session *ss;
+	enum unit_state state;
+	void *arg;                  /* the proxy's, passed to its callbacks */
+	uint64_t seq;               /* placement order */
+	int widx;                   /* U_QUEUED / U_WRITING: its writer */
+	int refs;                   /* blocked units waiting for it */
+	struct sink_unit *inext;         /* its session's intake queue */
+	struct sink_unit *qprev, *qnext; /* a writer's queue, or the blocked list */
+	struct sink_unit *nnext;         /* the notify queue */
+	bool in_notify;
+	struct sink_unit *aprev, *anext; /* every live unit */
+	struct sink_unit **deps;         /* U_BLOCKED: the units it must follow (referenced) */
+	int ndeps;
+	struct ustmt *stmts;
+	int nstmts;
+	int cur;                    /* U_INTAKE: the statement being converted */
+	struct srow **rows;         /* arrival order */
+	uint32_t nrows, caprows;
+	enum ack_mode ack;          /* commit when any of its tables says commit */
+	bool barrier;               /* read-your-writes: wanted now */
+	bool reply_due, replied, settle_due;
+	bool doomed;                /* exceptionmode=strict: a row was rejected, nothing is written */
+	bool failed;                /* the batch failed as a whole: nothing is written */
+	struct berr *err;           /* the first rejected row's error, or the batch's */
+	uint32_t nrejected;
+	int canon_pending;          /* catalog jobs reading its key values */
+	int64_t arrival_ms;
+	int64_t charged;            /* bytes charged for its statements until converted */
+	struct sink_reply reply;
+	struct pkt_diag error_diag; /* reply.error points here */
+	struct pkt_diag warn_diag;  /* reply.warning points here */
+	char *warn_msg;
+};
+
+/* A client session as the sink sees it. */
+struct sink_session {
+	struct sink *s;
+	struct sink_client c;       /* callbacks; strings below */
+	char *user;
+	char *prefix;
+	char *settings[SINK_SETTINGS];
+	struct sink_unit *ihead, *itail; /* units in intake, in the order sent */
+	struct sink_unit *last;          /* the latest placed unit not yet settled */
+	int nunits;                 /* live units; closed and 0: freed */
+	bool closed;
+	bool waiting;               /* in the sink's list of sessions waiting for a catalog */
+	bool running, again;        /* intake_run is on the stack (re-entry runs it again) */
+	struct sink_session *wnext;
+	struct sink_session *prev, *next;
+};
+
+/* ---- tables ---- */
 
 enum cat_state { CAT_NONE = 0, CAT_LOADING, CAT_READY, CAT_MISSING, CAT_FAILED };
 
@@ -125,6 +247,14 @@ struct priv {
 	struct priv *next;
 	char *role;
 	enum priv_state st;
+};
+
+/* How a table's rows are ordered in a batch (plan.h) and across sessions. */
+enum tclass {
+	TC_FREE = 0,    /* rows interact only through their key: one statement per key generation */
+	TC_ORDERED,     /* rows keep their order (other unique constraints, triggers, rules) */
+	TC_STMTWISE,    /* each client statement is its own statement (foreign keys among
+			   configured tables, statement triggers): checks run where they run directly */
 };
 
 struct stable {
@@ -141,82 +271,52 @@ struct stable {
 	enum pass_reason cat_pass;  /* CAT_MISSING: why */
 	struct berr *cat_err;       /* CAT_FAILED: the error */
 	struct priv *privs;
-	struct sink_ticket *wait_head, *wait_tail;
-	struct shard *shards;
-	uint32_t rr;
+	enum tclass cls;            /* from its catalog and the other tables' (sched_classify) */
+	bool linked;                /* a foreign key joins it to a configured table (or itself) */
+	struct sink_unit *dom_last;      /* TC_ORDERED: the latest placed unit writing it, not settled */
 };
 
-struct sink_ticket {
-	struct sink *s;
-	struct stable *tab;
-	struct sink_client c;
-	char *user;
-	char *prefix;
-	char *settings[SINK_SETTINGS];  /* the client's, see struct sink_client */
-	struct ins_stmt st;
-	bool has_st;
-	struct sink_ticket *aprev, *anext; /* the sink's list of live tickets */
-	struct sink_ticket *wnext;  /* the table's wait queue */
-	struct sink_ticket *nnext;  /* the notify queue */
-	bool in_notify;
-	uint64_t nrows;
-	uint64_t pending;           /* rows not yet committed or failed */
-	enum ack_mode ack;
-	bool barrier;
-	bool forgotten;
-	bool reply_due;
-	bool replied;
-	bool settle_due;
-	struct sink_reply reply;
-	char sqlstate[6];
-	char *message;
-	char *detail;
-	char *hint;
-	bool failed;
-	uint32_t *shard_rows;       /* buffered rows per shard */
-	struct srow **crows;        /* converted, not yet buffered */
-	size_t ncrows;
-	bool canon_wait;            /* the database is reading some of its key values */
-	int64_t st_bytes;           /* charged for the statement until it is converted */
-};
+/* ---- batches ---- */
 
-/* A batch: rows taken from one shard, written in one transaction. */
+/* Units taken from one writer's queue, written in one backend transaction. */
 struct batch {
-	struct stable *tab;
-	struct tcat *cat;
 	int widx;
+	uint64_t id;                /* its ledger row */
 	enum flush_reason reason;
-	enum conflict_mode mode;
-	enum write_mode wmode;
-	bool verbose;
-	bool immediate;             /* every row's ticket is ackmode=immediate */
-	struct srow **rows;
+	bool immediate;             /* every unit is ackmode=immediate */
+	bool verbose;               /* a table of it has verbose = 1 */
+	bool idle_counted;          /* counted in its tables' idle_inflight */
+	struct sink_unit **units;
+	size_t nunits;
+	struct srow **rows;         /* every row, units in order, each unit's rows in order */
 	size_t n;
-	struct key_reduction red;
-	uint8_t *outcome;
-	struct berr **err;
 	int64_t start_ms;
-	int attempts;
+	int attempts;               /* retries after transient failures */
+	int passes;                 /* isolation passes */
 };
-
-struct writer;
 
 struct counters {
 	uint64_t tickets;
 	uint64_t rows_in;
 	uint64_t rows_written;
 	uint64_t rows_failed;
-	uint64_t rows_merged;
+	uint64_t rows_skipped;
+	uint64_t units_rejected;
 	uint64_t batches;
 	uint64_t batches_failed;
 	uint64_t flush[FLUSH_REASONS];
 	uint64_t retries;
 	uint64_t isolations;
 	uint64_t splits;
+	uint64_t ambiguous;
 	uint64_t passthrough[PASS_REASONS];
 	uint64_t errors;
 	uint64_t catalog_loads;
+	uint64_t blocked;
 };
+
+struct wqueue;
+struct keymap;
 
 struct sink {
 	struct event_base *base;
@@ -226,6 +326,7 @@ struct sink {
 	char *conninfo_log;         /* the same without the password */
 	int nwriters;
 	struct writer **writers;
+	struct wqueue *wq;          /* one per writer (sched.c) */
 	int maxretrytimes;
 	int retrywaittime;
 	int64_t max_buffer_bytes;
@@ -234,7 +335,7 @@ struct sink {
 	int ntables;
 	struct catalog *catalog;
 	enum backend_kind kind;
-	struct sink_ticket *nhead, *ntail;
+	struct sink_unit *nhead, *ntail; /* units whose client is owed a callback */
 	struct event *notify_ev;
 	struct counters st;
 	int64_t buffered_bytes;
@@ -246,85 +347,140 @@ struct sink {
 	bool drain_reported;
 	void (*drain_fn)(void *arg);
 	void *drain_arg;
-	uint64_t seq;
+	uint64_t seq;               /* placement order */
 	uint64_t rng;
-	uint64_t live_tickets;
-	struct sink_ticket *all;    /* every live ticket, for sink_free */
+	uint64_t live_units;
+	struct sink_unit *all;           /* every live unit, for sink_free */
+	struct sink_session *sessions;  /* every session not yet freed */
+	struct sink_session *waiting;   /* sessions whose head unit waits for a catalog or privilege */
+	struct sink_unit *blocked_head, *blocked_tail;
+	struct keymap *keys;        /* (table, key route) -> the latest unit writing it, not settled */
+	struct sink_unit *fk_last;       /* the latest unit writing a linked table, not settled */
 	char *settings[SINK_SETTINGS];  /* the sink's connections' values, once connected */
-	uint32_t take_rr;
+	uint32_t pick_rr;
+	/* the batch ledger (ledger.c) */
+	char *ledger_config;        /* [backend] ledgertable as written */
+	char *ledger;               /* its quoted name, NULL: none configured */
+	bool ledger_ok;             /* created (or found) and writable */
+	uint64_t instance;          /* this process's ledger id */
+	uint64_t batch_seq;
 };
 
-/* sink.c */
+/* ---- sink.c ---- */
 int64_t sink_now_ms(void);
 uint64_t sink_random(struct sink *s);
+/* Memory accounting: above max_buffer_bytes the sink is full. */
+void charge(struct sink *s, int64_t bytes);
 
-/* ticket.c: tickets, notifications (every client callback runs from
- * sink_on_notify, never inside an API call), conversion, the wait queue */
+/* ---- unit.c: sessions, units, notifications, intake ---- */
+/* A unit of one statement into tab (NULL: no longer configured); st is consumed. */
+struct sink_unit *unit_new(struct sink_session *ss, struct stable *tab, struct ins_stmt *st,
+			   void *arg);
+/* Queues it behind the session's earlier units and starts its intake. */
+void unit_submit(struct sink_unit *u);
 void sink_on_notify(evutil_socket_t fd, short what, void *arg);
 void schedule_notify(struct sink *s);
-void reply_passthrough(struct sink_ticket *t, enum pass_reason why);
-void ticket_error(struct sink_ticket *t, const char *sqlstate, const char *message,
-		  const char *detail, const char *hint);
-void ticket_row_settled(struct sink_ticket *t);
-void ticket_free(struct sink_ticket *t);
-/* Works through the table's queue of tickets in order until one must wait. */
-void process_queue(struct stable *tab);
-
-/* shard.c: buffers, flush policy, memory accounting */
-void charge(struct sink *s, int64_t bytes);
+void unit_set_state(struct sink_unit *u, enum unit_state to);
+void unit_ref(struct sink_unit *u);
+void unit_unref(struct sink_unit *u);
+void unit_free(struct sink_unit *u);
+void session_free(struct sink_session *ss);
+/* Converts the head units of the session's intake queue until one must wait. */
+void intake_run(struct sink_session *ss);
+/* A catalog or privilege check finished: every waiting session tries again. */
+void intake_wake(struct sink *s);
+/* The unit's rows are buffered (ackmode=immediate: answered now). */
+void unit_buffered(struct sink_unit *u);
+/* Its batch is done: the unit's reply is made from its rows' outcomes. */
+void unit_settle(struct sink_unit *u);
 void row_free(struct sink *s, struct srow *r);
-void srow_release(struct srow *r);
-void shard_append(struct shard *sh, struct srow *r);
-/* Rows now in the shard are wanted now (read-your-writes). */
-void shard_barrier(struct shard *sh);
-void shard_on_timer(evutil_socket_t fd, short what, void *arg);
 
-/* ticket.c, called by catalog.c */
-void sink_catalog_done(struct stable *tab, enum cat_state st, struct tcat *cat, enum pass_reason why,
-		       struct berr *err);
-void sink_priv_done(struct stable *tab, const char *role, enum priv_state st, struct berr *err);
-/* The ticket's rows have the keys the database read for them (or kept theirs). */
-void sink_canon_done(struct sink_ticket *t);
-/* shard.c, called by writer.c */
-struct batch *sink_take_batch(struct sink *s, int widx);
-/* Settles every row of the batch by its outcome, logs the batch line, frees it. */
-void sink_batch_done(struct sink *s, struct batch *b);
-/* Frees a batch and its rows without settling anything (sink_free). */
-void sink_batch_discard(struct sink *s, struct batch *b);
-/* The table's catalog no longer matches the database (42703, 42P01, ...). */
-void sink_table_stale(struct stable *tab);
+/* ---- convert.c: statements into rows ---- */
+enum convert_result { CONVERT_OK = 0, CONVERT_PASS, CONVERT_CANON };
+/* Converts statement i of u with its table's catalog into rows appended to
+ * u->rows; CONVERT_CANON: some key values must be read by the database
+ * (catalog_canon was started; sink_canon_done follows). */
+enum convert_result convert_stmt(struct sink_unit *u, int i, enum pass_reason *why);
+/* Computes a row's route from its values and, per key column, the database's
+ * output text (over[k], or NULL) and hash (dbh[k] when hasdbh[k]). */
+void row_route(struct srow *r, const char *const *over, const int64_t *dbh, const uint8_t *hasdbh);
+/* The route of a key whose per-column tokens come from a RETURNING clause
+ * (text for KM_CANON columns, the hash for KM_DBHASH ones). False when a value
+ * is not in a form that gives an exact route. */
+bool returned_route(const struct tcat *cat, const char *const *vals, uint64_t *route);
 
-/* catalog.c: the catalog connection and its jobs */
+/* ---- sched.c: dependencies, writer queues, the flush policy, batches ---- */
+bool sched_init(struct sink *s);
+void sched_free(struct sink *s);
+/* A table was added (reload): per-table counters grow. */
+bool sched_add_table(struct sink *s);
+/* Recomputes every table's class from the catalogs (after one loads). */
+void sched_classify(struct sink *s);
+/* A converted unit: it follows its session's last unit, every unit that wrote
+ * one of its keys, and (ordered tables) the last unit that wrote its tables. */
+void sched_place(struct sink_unit *u);
+/* Read-your-writes: the unit's rows are wanted now. */
+void sched_barrier(struct sink_unit *u);
+void sched_flush_table(struct sink *s, struct stable *tab);
+/* The writer is idle: its next batch, or NULL (nothing due: its timer is armed). */
+struct batch *sched_take(struct sink *s, int widx);
+/* A batch ended (every row has its outcome, or failed says why all failed):
+ * units settle, what waited for them moves on. */
+void sched_batch_done(struct sink *s, struct batch *b, struct berr *failed);
+/* Frees a batch without settling anything (sink_free). */
+void sched_batch_discard(struct sink *s, struct batch *b);
+bool sched_idle(const struct sink *s);
+/* Rows queued for writers (stats). */
+uint64_t sched_queued_rows(const struct sink *s);
+
+/* ---- catalog.c: the catalog connection and its jobs ---- */
 struct catalog *catalog_new(struct sink *s);
+/* Connects now (at startup: the backend's kind and the ledger are known early). */
+void catalog_start(struct catalog *c);
 void catalog_free(struct catalog *c);
 void catalog_load(struct catalog *c, struct stable *tab);
 /* Closes the connection when no job waits (after a drain: nothing keeps the loop). */
 void catalog_close_idle(struct catalog *c);
 void catalog_check_priv(struct catalog *c, struct stable *tab, const char *role);
-/* Has the database read the key values of t's converted rows that the sink
- * could not canonicalize (casting them to the column type and back to text),
- * rewrites those keys, then calls sink_canon_done. */
-void catalog_canon(struct catalog *c, struct stable *tab, struct sink_ticket *t);
+/* Has the database read the key values of statement i of u that the sink
+ * cannot identify itself, then calls sink_canon_done. */
+void catalog_canon(struct catalog *c, struct sink_unit *u, int i);
+/* The catalog's callbacks. */
+void sink_catalog_done(struct stable *tab, enum cat_state st, struct tcat *cat, enum pass_reason why,
+		       struct berr *err);
+void sink_priv_done(struct stable *tab, const char *role, enum priv_state st, struct berr *err);
+void sink_canon_done(struct sink_unit *u);
+/* The table's catalog no longer matches the database (42703, 42P01, ...). */
+void sink_table_stale(struct stable *tab);
 
-/* colmap.c: catalog snapshots and value mapping, no I/O */
-/* Maps a recognized value onto column col: true when it carries exactly,
- * else false with why it must pass through. */
+/* ---- colmap.c: value mapping, no I/O ---- */
 bool catalog_value(const struct tcat *c, int col, const struct ins_value *v, struct sg_val *out,
 		   enum pass_reason *why) __attribute__((warn_unused_result));
-/* Normalizes a type name as written in a cast to format_type's spelling. */
 bool catalog_norm_type(const char *in, char *out, size_t outlen, bool *has_mod)
 	__attribute__((warn_unused_result));
-/* True when a literal typed as cast reads the same as an untyped one into the column. */
 bool catalog_cast_ok(const struct ccol *cx, const char *cast);
 
-/* writer.c */
+/* ---- ledger.c: the batch ledger ---- */
+/* The quoted name of the configured ledger table, NULL for none (or no memory). */
+char *ledger_name(const char *config_name);
+/* The statements that create the ledger (on the catalog connection). */
+void ledger_create_sql(const struct sink *s, struct buf *sql);
+/* "INSERT INTO <ledger> VALUES (instance, id)" */
+void ledger_insert_sql(const struct sink *s, uint64_t id, struct buf *sql);
+/* Deletes old rows, keeping every id at or above keep_from. */
+void ledger_prune_sql(const struct sink *s, uint64_t keep_from, struct buf *sql);
+/* True when an error of the ledger insert says the row is there already. */
+bool ledger_conflict(const struct sink *s, const char *sqlstate, const struct pkt_diag *d);
+/* The lowest ledger id of a batch in flight (its outcome may still be asked). */
+uint64_t ledger_oldest_open(const struct sink *s);
+
+/* ---- writer.c ---- */
 struct writer *writer_new(struct sink *s, int idx);
 void writer_free(struct writer *w);
 /* There may be work: the writer looks when it is idle (deferred). */
 void writer_kick(struct writer *w);
 bool writer_busy(const struct writer *w);
-
-/* sink.c */
-const char *flush_reason_name(enum flush_reason r);
+/* The ledger id of its batch, 0 when none. */
+uint64_t writer_batch_id(const struct writer *w);
 
 #endif

@@ -1,4 +1,4 @@
-/* Conflict keys: canonical typed values, hashing, and in-batch reduction by key. */
+/* Conflict keys: canonical typed values and hashing. */
 #include "sink/keycanon.h"
 
 #include <errno.h>
@@ -518,8 +518,10 @@ bool key_canon(enum key_kind k, const char *text, size_t len, struct buf *out)
 	case KEY_TIMESTAMP:
 	case KEY_TIMESTAMPTZ:
 		if (key_parse_timestamp(text, len, false, k == KEY_TIMESTAMPTZ, &v, &zoned)) {
+			/* a timestamptz without a zone is a local time: its instant
+			 * depends on the session's TimeZone, the database reads it */
 			put_i64(out, k == KEY_TIMESTAMP ? TAG_TS : zoned ? TAG_TSUTC : TAG_TSLOCAL, v);
-			return true;
+			return k == KEY_TIMESTAMP || zoned;
 		}
 		break;
 	case KEY_TIME:
@@ -600,131 +602,4 @@ uint64_t key_hash(const void *p, size_t n)
 	h *= 0x94d049bb133111ebULL;
 	h ^= h >> 31;
 	return h;
-}
-
-static bool same_key(const struct key_row_in *a, uint32_t aseg, const struct key_row_in *b,
-		     uint32_t bseg)
-{
-	return aseg == bseg && a->hash == b->hash && a->keylen == b->keylen &&
-	       memcmp(a->key, b->key, a->keylen) == 0;
-}
-
-bool key_reduce(const struct key_row_in *in, size_t n, const struct sg_table *t,
-		enum conflict_mode m, struct key_reduction *out)
-{
-	uint32_t *slot = NULL, *next = NULL, *first = NULL, *last = NULL, *count = NULL, *gseg = NULL;
-	uint32_t seg = 0;
-	size_t cap = 0, ng = 0, i, g, h, pos, nmerged = 0, mi;
-	bool reduce = t->nkey > 0 && m != CONFLICT_STRICT, ok = false;
-	struct sg_val *mv;
-	uint32_t s;
-	int c;
-
-	memset(out, 0, sizeof(*out));
-	if (n > UINT32_MAX - 1)
-		return false;
-	next = malloc((n + 1) * sizeof(uint32_t));
-	first = malloc((n + 1) * sizeof(uint32_t));
-	last = malloc((n + 1) * sizeof(uint32_t));
-	count = malloc((n + 1) * sizeof(uint32_t));
-	gseg = malloc((n + 1) * sizeof(uint32_t));
-	out->rows = calloc(n + 1, sizeof(*out->rows));
-	out->srcs = malloc((n + 1) * sizeof(uint32_t));
-	if (reduce) {
-		for (cap = 16; cap < 2 * n; cap *= 2)
-			;
-		slot = calloc(cap, sizeof(uint32_t));
-	}
-	if (!next || !first || !last || !count || !gseg || !out->rows || !out->srcs || (reduce && !slot))
-		goto fail;
-	for (i = 0; i < n; i++) {
-		next[i] = UINT32_MAX;
-		g = ng;
-		if (reduce && in[i].key && !in[i].exact) {
-			seg++;      /* a fence: it may equal any key, before or after */
-		} else if (reduce && in[i].key) {
-			uint64_t hh = in[i].hash ^ ((uint64_t)seg * 0x9e3779b97f4a7c15ULL);
-
-			for (h = hh & (cap - 1); slot[h]; h = (h + 1) & (cap - 1)) {
-				if (same_key(&in[first[slot[h] - 1]], gseg[slot[h] - 1], &in[i], seg)) {
-					g = slot[h] - 1;
-					break;
-				}
-			}
-			if (g == ng)
-				slot[h] = (uint32_t)ng + 1;
-		}
-		if (g == ng) {
-			first[ng] = last[ng] = (uint32_t)i;
-			count[ng] = 1;
-			gseg[ng] = seg;
-			ng++;
-		} else {
-			next[last[g]] = (uint32_t)i;
-			last[g] = (uint32_t)i;
-			count[g]++;
-		}
-	}
-	pos = 0;
-	for (g = 0; g < ng; g++) {
-		out->rows[g].src = (uint32_t)pos;
-		out->rows[g].nsrc = count[g];
-		for (s = first[g]; s != UINT32_MAX; s = next[s])
-			out->srcs[pos++] = s;
-		if (count[g] > 1 && m != CONFLICT_IGNORE)
-			nmerged++;
-	}
-	out->n = ng;
-	if (nmerged) {
-		out->merged = calloc(nmerged * (size_t)t->ncols, sizeof(struct sg_val));
-		if (out->merged == NULL)
-			goto fail;
-	}
-	mi = 0;
-	for (g = 0; g < ng; g++) {
-		const struct key_red_row *r = &out->rows[g];
-		sg_row fst = in[out->srcs[r->src]].vals;
-
-		if (r->nsrc == 1 || m == CONFLICT_IGNORE) {
-			out->rows[g].vals = fst;
-			continue;
-		}
-		mv = out->merged + mi++ * (size_t)t->ncols;
-		if (m == CONFLICT_UPSERT) {
-			memcpy(mv, in[out->srcs[r->src + r->nsrc - 1]].vals,
-			       (size_t)t->ncols * sizeof(*mv));
-			for (c = 0; c < t->ncols; c++)
-				if (t->cols[c].key)
-					mv[c] = fst[c];
-		} else {
-			memcpy(mv, fst, (size_t)t->ncols * sizeof(*mv));
-			for (s = 1; s < r->nsrc; s++) {
-				sg_row later = in[out->srcs[r->src + s]].vals;
-
-				for (c = 0; c < t->ncols; c++)
-					if (!t->cols[c].key && later[c].state != SG_OMIT)
-						mv[c] = later[c];
-			}
-		}
-		out->rows[g].vals = mv;
-	}
-	ok = true;
-fail:
-	free(slot);
-	free(next);
-	free(first);
-	free(last);
-	free(count);
-	free(gseg);
-	if (!ok)
-		key_reduction_free(out);
-	return ok;
-}
-
-void key_reduction_free(struct key_reduction *r)
-{
-	free(r->rows);
-	free(r->srcs);
-	free(r->merged);
-	memset(r, 0, sizeof(*r));
 }

@@ -1,4 +1,4 @@
-/* Conflict keys: canonical typed values (so keys compare by value, not spelling), hashing, in-batch reduction. */
+/* Conflict keys: canonical typed values (so keys compare by value, not spelling) and hashing. */
 #ifndef PGBATCHD_SINK_KEYCANON_H
 #define PGBATCHD_SINK_KEYCANON_H
 
@@ -30,7 +30,8 @@ enum key_kind {
 	KEY_BPCHAR,         /* trailing spaces removed */
 	KEY_DATE,           /* ISO YYYY-MM-DD only */
 	KEY_TIMESTAMP,      /* ISO date, ' ' or 'T', HH:MM[:SS[.ffffff]], no zone */
-	KEY_TIMESTAMPTZ,    /* as KEY_TIMESTAMP with Z or +-HH[:MM] (an instant), or without (local time) */
+	KEY_TIMESTAMPTZ,    /* as KEY_TIMESTAMP with Z or +-HH[:MM] (an instant); without a zone
+			       (a local time) the form is not exact: the database reads it */
 	KEY_TIME,           /* HH:MM[:SS[.ffffff]] */
 };
 
@@ -74,41 +75,5 @@ enum key_result key_build(struct buf *out, const enum key_kind *kinds, const int
 			  sg_row row, bool nulls_not_distinct, bool *exact);
 
 uint64_t key_hash(const void *p, size_t n);
-
-/* In-batch reduction by key, in arrival order. */
-struct key_row_in {
-	const unsigned char *key;   /* NULL: the row is unique (no key, NULL or defaulted key) */
-	size_t keylen;
-	uint64_t hash;
-	bool exact;                 /* the key is in exact canonical form */
-	sg_row vals;
-};
-
-struct key_red_row {
-	sg_row vals;                /* the reduced row to write */
-	uint32_t src;               /* its source rows: srcs[src .. src+nsrc), arrival order */
-	uint32_t nsrc;
-};
-
-struct key_reduction {
-	size_t n;
-	struct key_red_row *rows;   /* in order of each key's first row */
-	uint32_t *srcs;
-	struct sg_val *merged;      /* storage of merged rows */
-};
-
-/* Reduces in[0..n) for mode m on table t (whose key columns are marked).
- * Reduced rows keep the order of each key's first row. A row whose key is not
- * exact may equal any other key in the database: it stays alone and fences the
- * reduction (rows before it never merge with rows after it), so the database
- * meets every possible duplicate in arrival order. Modes:
- * UPSERT: the last row wins whole (columns it omitted take their defaults);
- * UPDATE: later rows overwrite the columns they name, the union is named;
- * IGNORE: the first row wins; STRICT or a table without a key: no reduction.
- * Key columns always keep the first row's spelling (the row that inserts).
- * Merged rows point into the source rows' text, which must outlive out. */
-bool key_reduce(const struct key_row_in *in, size_t n, const struct sg_table *t,
-		enum conflict_mode m, struct key_reduction *out) __attribute__((warn_unused_result));
-void key_reduction_free(struct key_reduction *r);
 
 #endif

@@ -6,7 +6,7 @@
 
 #include <event2/event.h>
 
-#include "proxy/log.h"
+#include "common/log.h"
 
 enum pc_state { S_NONE = 0, S_CONNECTING, S_IDLE, S_BUSY };
 
@@ -34,34 +34,63 @@ struct pgconn {
 	void *fill_arg;
 	struct buf chunk;
 
+	int ncopy;                  /* COPY FROM STDIN statements begun */
+
 	/* its outcome */
 	bool failed;
 	char sqlstate[6];
-	char *message;
-	char *detail;
-	char *hint;
+	char *diag[PKT_DIAG_N];     /* the error's fields (owned) */
+	struct pkt_diag view;       /* the same, as handed to the callback */
 	char *cmdstatus;
-	PGresult *rows;
-	int nresults;
+	PGresult *rows;             /* the last TUPLES_OK (also in results) */
+	PGresult **results;         /* every completed statement's result */
+	int nresults, capresults;
 	enum pc_event deferred;
 };
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 
+static void clear_diag(struct pgconn *pc)
+{
+	for (int i = 0; i < PKT_DIAG_N; i++) {
+		free(pc->diag[i]);
+		pc->diag[i] = NULL;
+	}
+}
+
 static void clear_outcome(struct pgconn *pc)
 {
 	pc->failed = false;
 	pc->sqlstate[0] = '\0';
-	free(pc->message);
-	free(pc->detail);
-	free(pc->hint);
+	clear_diag(pc);
 	free(pc->cmdstatus);
-	pc->message = pc->detail = pc->hint = pc->cmdstatus = NULL;
+	pc->cmdstatus = NULL;
+	for (int i = 0; i < pc->nresults; i++)
+		PQclear(pc->results[i]);
 	pc->nresults = 0;
-	if (pc->rows)
-		PQclear(pc->rows);
 	pc->rows = NULL;
+	pc->ncopy = 0;
+}
+
+/* Keeps a completed statement's result (owned from now on). */
+static bool keep_result(struct pgconn *pc, PGresult *res)
+{
+	PGresult **r;
+	int cap;
+
+	if (pc->nresults == pc->capresults) {
+		cap = pc->capresults ? pc->capresults * 2 : 16;
+		r = realloc(pc->results, (size_t)cap * sizeof(*r));
+		if (r == NULL) {
+			PQclear(res);
+			return false;
+		}
+		pc->results = r;
+		pc->capresults = cap;
+	}
+	pc->results[pc->nresults++] = res;
+	return true;
 }
 
 static char *dup_trimmed(const char *s)
@@ -93,7 +122,16 @@ static char *dup_trimmed(const char *s)
 	return d;
 }
 
-/* Records a failure unless an earlier one is already recorded. */
+static void set_field(struct pgconn *pc, char code, const char *value, bool trimmed)
+{
+	int i = pkt_diag_index(code);
+
+	free(pc->diag[i]);
+	pc->diag[i] = value == NULL ? NULL : trimmed ? dup_trimmed(value) : strdup(value);
+}
+
+/* Records a failure of pgbatchd's own making (connection trouble) unless an
+ * earlier one is already recorded. */
 static void set_failure(struct pgconn *pc, const char *state, const char *msg, const char *detail,
 			const char *hint)
 {
@@ -101,12 +139,32 @@ static void set_failure(struct pgconn *pc, const char *state, const char *msg, c
 		return;
 	pc->failed = true;
 	snprintf(pc->sqlstate, sizeof(pc->sqlstate), "%s", state ? state : "");
-	free(pc->message);
-	free(pc->detail);
-	free(pc->hint);
-	pc->message = dup_trimmed(msg ? msg : "unknown error");
-	pc->detail = dup_trimmed(detail);
-	pc->hint = dup_trimmed(hint);
+	clear_diag(pc);
+	set_field(pc, 'S', "ERROR", false);
+	set_field(pc, 'V', "ERROR", false);
+	set_field(pc, 'C', state && state[0] ? state : NULL, false);
+	set_field(pc, 'M', msg ? msg : "unknown error", true);
+	set_field(pc, 'D', detail, true);
+	set_field(pc, 'H', hint, true);
+}
+
+/* Records the backend's error, every field of it as it sent them. */
+static void set_backend_failure(struct pgconn *pc, const PGresult *res)
+{
+	const char *m;
+
+	if (pc->failed)
+		return;
+	pc->failed = true;
+	m = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	snprintf(pc->sqlstate, sizeof(pc->sqlstate), "%s", m ? m : "XX000");
+	clear_diag(pc);
+	for (int i = 0; i < PKT_DIAG_N; i++)
+		set_field(pc, PKT_DIAG_CODES[i], PQresultErrorField(res, PKT_DIAG_CODES[i]), false);
+	if (pc->diag[pkt_diag_index('M')] == NULL)
+		set_field(pc, 'M', PQresultErrorMessage(res), true);
+	if (pc->diag[pkt_diag_index('C')] == NULL)
+		set_field(pc, 'C', pc->sqlstate, false);
 }
 
 static void free_events(struct pgconn *pc)
@@ -140,12 +198,16 @@ static void report(struct pgconn *pc, enum pc_event ev)
 	r.event = ev;
 	r.ok = !pc->failed && ev != PC_LOST;
 	memcpy(r.sqlstate, pc->sqlstate, sizeof(r.sqlstate));
-	r.message = pc->message;
-	r.detail = pc->detail;
-	r.hint = pc->hint;
+	for (int i = 0; i < PKT_DIAG_N; i++)
+		pc->view.f[i] = pc->diag[i];
+	r.diag = &pc->view;
+	r.message = pc->diag[pkt_diag_index('M')];
+	r.detail = pc->diag[pkt_diag_index('D')];
+	r.hint = pc->diag[pkt_diag_index('H')];
 	r.rows = pc->rows;
 	r.cmdstatus = pc->cmdstatus;
 	r.nresults = pc->nresults;
+	r.results = pc->results;
 	pc->cb(pc->arg, &r);
 }
 
@@ -155,10 +217,8 @@ static void lost(struct pgconn *pc)
 		pc->failed = false;
 		set_failure(pc, "08006", pc->conn ? PQerrorMessage(pc->conn) : "connection lost",
 			    NULL, NULL);
-		if (pc->message && pc->message[0] == '\0') {
-			free(pc->message);
-			pc->message = dup_trimmed("connection to the backend lost");
-		}
+		if (pc->diag[pkt_diag_index('M')][0] == '\0')
+			set_field(pc, 'M', "connection to the backend lost", false);
 	}
 	drop(pc);
 	report(pc, PC_LOST);
@@ -275,6 +335,7 @@ void pc_free(struct pgconn *pc)
 		return;
 	drop(pc);
 	clear_outcome(pc);
+	free(pc->results);
 	if (pc->ev_timer)
 		event_free(pc->ev_timer);
 	if (pc->ev_defer)
@@ -334,6 +395,11 @@ int pc_server_version(const struct pgconn *pc)
 	return pc->conn && pc_connected(pc) ? PQserverVersion(pc->conn) : 0;
 }
 
+int pc_backend_pid(const struct pgconn *pc)
+{
+	return pc->conn && pc_connected(pc) ? PQbackendPID(pc->conn) : 0;
+}
+
 const char *pc_parameter(const struct pgconn *pc, const char *name)
 {
 	return pc->conn && pc_connected(pc) ? PQparameterStatus(pc->conn, name) : NULL;
@@ -370,6 +436,7 @@ static void process_results(struct pgconn *pc)
 				PQputCopyEnd(pc->conn, "unexpected COPY");
 				continue;
 			}
+			pc->ncopy++;
 			pc->copying = true;
 			pc->copy_ended = false;
 			pc->fill_done = false;
@@ -377,30 +444,25 @@ static void process_results(struct pgconn *pc)
 			on_write(pc->fd, EV_WRITE, pc);
 			return;
 		case PGRES_TUPLES_OK:
-			if (pc->rows)
-				PQclear(pc->rows);
-			pc->rows = res;
-			free(pc->cmdstatus);
-			pc->cmdstatus = strdup(PQcmdStatus(res));
-			if (!pc->failed)
-				pc->nresults++;
-			continue;
 		case PGRES_COMMAND_OK:
 		case PGRES_EMPTY_QUERY:
-			if (!pc->failed)
-				pc->nresults++;
 			free(pc->cmdstatus);
 			pc->cmdstatus = strdup(PQcmdStatus(res));
-			break;
+			if (pc->failed) {
+				PQclear(res);
+				continue;
+			}
+			if (!keep_result(pc, res)) {
+				set_failure(pc, "53200", "out of memory keeping a result", NULL, NULL);
+				continue;
+			}
+			if (PQresultStatus(res) == PGRES_TUPLES_OK)
+				pc->rows = res;
+			continue;
 		case PGRES_FATAL_ERROR:
 		case PGRES_NONFATAL_ERROR:
 		case PGRES_BAD_RESPONSE:
-			set_failure(pc, PQresultErrorField(res, PG_DIAG_SQLSTATE),
-				    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?
-				    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) :
-				    PQresultErrorMessage(res),
-				    PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
-				    PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+			set_backend_failure(pc, res);
 			break;
 		default:
 			set_failure(pc, "XX000", "unexpected result from the backend", NULL, NULL);
@@ -439,7 +501,7 @@ static void pump(struct pgconn *pc)
 		}
 		if (!pc->chunk_pending && !pc->fill_done) {
 			buf_reset(&pc->chunk);
-			pc->fill(pc->fill_arg, &pc->chunk, &pc->fill_done);
+			pc->fill(pc->fill_arg, pc->ncopy - 1, &pc->chunk, &pc->fill_done);
 			if (!buf_ok(&pc->chunk)) {
 				set_failure(pc, "53200", "out of memory building COPY data", NULL, NULL);
 				pc->fill_done = true;

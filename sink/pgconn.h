@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include "protocol/pktbuf.h"
 #include "sink/buf.h"
 
 struct event_base;
@@ -18,7 +19,7 @@ enum pc_event {
 	PC_LOST,            /* the connection broke (during an operation or while idle) */
 };
 
-/* What the callback gets. Strings and rows live until the next operation. */
+/* What the callback gets. Strings and results live until the next operation. */
 struct pc_result {
 	enum pc_event event;
 	bool ok;
@@ -26,14 +27,18 @@ struct pc_result {
 	const char *message;
 	const char *detail;
 	const char *hint;
+	const struct pkt_diag *diag;    /* every field of the backend's error (message,
+					 * detail and hint above are its M, D, H) */
 	const PGresult *rows;       /* the last PGRES_TUPLES_OK of the operation, or NULL */
 	const char *cmdstatus;      /* the last command tag */
 	int nresults;               /* statements of a multi-statement query that
 				     * completed before the failure (all, when ok) */
+	PGresult *const *results;   /* the result of each of those statements, in order */
 };
 
-/* Fills chunk with up to ~64 KiB of COPY data; sets *done when no more follows. */
-typedef void (*pc_copy_fill)(void *arg, struct buf *chunk, bool *done);
+/* Fills chunk with up to ~64 KiB of data for the copy-th COPY FROM STDIN of the
+ * operation (0, 1, ...); sets *done when no more follows for that COPY. */
+typedef void (*pc_copy_fill)(void *arg, int copy, struct buf *chunk, bool *done);
 
 /* The callback runs from the event loop, never from inside a pc_* call, and
  * may start the next operation or close the connection. */
@@ -51,6 +56,8 @@ bool pc_connected(const struct pgconn *pc);
 bool pc_busy(const struct pgconn *pc);
 /* Server version (PQserverVersion), 0 when not connected. */
 int pc_server_version(const struct pgconn *pc);
+/* The backend's process id (PQbackendPID), 0 when not connected. */
+int pc_backend_pid(const struct pgconn *pc);
 /* A parameter the server reported (PQparameterStatus), NULL when unknown. */
 const char *pc_parameter(const struct pgconn *pc, const char *name);
 
@@ -58,6 +65,7 @@ const char *pc_parameter(const struct pgconn *pc, const char *name);
  * the callback (a failure to send too, as PC_LOST). */
 void pc_query(struct pgconn *pc, const char *sql);
 void pc_params(struct pgconn *pc, const char *sql, int n, const char *const *values);
+/* A query whose statements may include COPY ... FROM STDIN: fill supplies their data. */
 void pc_copy(struct pgconn *pc, const char *sql, pc_copy_fill fill, void *fill_arg);
 
 /* True for the SQLSTATEs of transient failures worth a retry: class 08,

@@ -9,12 +9,14 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <libpq-fe.h>
 
-#include "proxy/log.h"
+#include "common/log.h"
 
 /*
  * Log lines other components and tests rely on (keep them stable):
@@ -97,20 +99,65 @@ uint64_t sink_random(struct sink *s)
 	return x;
 }
 
+/* ---- memory accounting ---- */
+
+void charge(struct sink *s, int64_t bytes)
+{
+	s->buffered_bytes += bytes;
+	if (!s->full && s->buffered_bytes > s->max_buffer_bytes) {
+		/* full: every writer flushes what it holds, whatever its triggers say */
+		s->full = true;
+		for (int i = 0; i < s->nwriters; i++)
+			writer_kick(s->writers[i]);
+	} else if (s->full && s->buffered_bytes <= s->max_buffer_bytes) {
+		s->full = false;
+		s->room_due = true;
+		schedule_notify(s);
+	}
+}
+
 /* ---- errors ---- */
 
 struct berr *berr_new(const char *sqlstate, const char *message, const char *detail,
 		      const char *hint)
 {
+	struct pkt_diag d;
+
+	memset(&d, 0, sizeof(d));
+	d.f[pkt_diag_index('S')] = "ERROR";
+	d.f[pkt_diag_index('V')] = "ERROR";
+	d.f[pkt_diag_index('C')] = sqlstate && sqlstate[0] ? sqlstate : "XX000";
+	d.f[pkt_diag_index('M')] = message ? message : "unknown error";
+	d.f[pkt_diag_index('D')] = detail;
+	d.f[pkt_diag_index('H')] = hint;
+	return berr_from_diag(&d);
+}
+
+struct berr *berr_from_diag(const struct pkt_diag *d)
+{
 	struct berr *e = calloc(1, sizeof(*e));
+	const char *state;
 
 	if (e == NULL)
 		return NULL;
 	e->refs = 1;
-	snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", sqlstate && sqlstate[0] ? sqlstate : "XX000");
-	e->message = strdup(message ? message : "unknown error");
-	e->detail = detail ? strdup(detail) : NULL;
-	e->hint = hint ? strdup(hint) : NULL;
+	for (int i = 0; i < PKT_DIAG_N; i++)
+		if (d && d->f[i] && (e->f[i] = strdup(d->f[i])) == NULL) {
+			berr_unref(e);
+			return NULL;
+		}
+	if (e->f[pkt_diag_index('S')] == NULL)
+		e->f[pkt_diag_index('S')] = strdup("ERROR");
+	if (e->f[pkt_diag_index('M')] == NULL)
+		e->f[pkt_diag_index('M')] = strdup("unknown error");
+	if (e->f[pkt_diag_index('C')] == NULL)
+		e->f[pkt_diag_index('C')] = strdup("XX000");
+	state = e->f[pkt_diag_index('C')];
+	snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", state ? state : "XX000");
+	if (!e->f[pkt_diag_index('S')] || !e->f[pkt_diag_index('M')] || !state) {
+		berr_unref(e);
+		return NULL;
+	}
 	return e;
 }
 
@@ -125,10 +172,16 @@ void berr_unref(struct berr *e)
 {
 	if (e == NULL || --e->refs > 0)
 		return;
-	free(e->message);
-	free(e->detail);
-	free(e->hint);
+	for (int i = 0; i < PKT_DIAG_N; i++)
+		free(e->f[i]);
 	free(e);
+}
+
+const char *berr_field(const struct berr *e, char code)
+{
+	int i = pkt_diag_index(code);
+
+	return e && i >= 0 ? e->f[i] : NULL;
 }
 
 /* ---- configuration copies ---- */
@@ -301,30 +354,14 @@ fail:
 static struct stable *table_new(struct sink *s, const struct table_conf *tc, int idx)
 {
 	struct stable *tab = calloc(1, sizeof(*tab));
-	int i;
 
 	if (tab == NULL)
 		return NULL;
 	tab->s = s;
 	tab->idx = idx;
-	tab->shards = calloc((size_t)s->nwriters, sizeof(*tab->shards));
-	if (tab->shards == NULL || !tconf_copy(&tab->conf, tc)) {
-		free(tab->shards);
+	if (!tconf_copy(&tab->conf, tc)) {
 		free(tab);
 		return NULL;
-	}
-	for (i = 0; i < s->nwriters; i++) {
-		tab->shards[i].tab = tab;
-		tab->shards[i].idx = i;
-		tab->shards[i].timer = evtimer_new(s->base, shard_on_timer, &tab->shards[i]);
-		if (tab->shards[i].timer == NULL) {
-			while (i-- > 0)
-				event_free(tab->shards[i].timer);
-			free(tab->shards);
-			tconf_clear(&tab->conf);
-			free(tab);
-			return NULL;
-		}
 	}
 	return tab;
 }
@@ -332,18 +369,7 @@ static struct stable *table_new(struct sink *s, const struct table_conf *tc, int
 static void table_free(struct stable *tab)
 {
 	struct priv *p;
-	struct srow *r;
-	int i;
 
-	for (i = 0; i < tab->s->nwriters; i++) {
-		while ((r = tab->shards[i].head) != NULL) {
-			tab->shards[i].head = r->next;
-			row_free(tab->s, r);
-		}
-		event_free(tab->shards[i].timer);
-	}
-	free(tab->shards);
-	tab->wait_head = tab->wait_tail = NULL;
 	while ((p = tab->privs) != NULL) {
 		tab->privs = p->next;
 		free(p->role);
@@ -367,10 +393,26 @@ static bool add_table(struct sink *s, const struct table_conf *tc)
 	if (tab == NULL)
 		return false;
 	s->tables[s->ntables++] = tab;
+	if (s->wq && !sched_add_table(s)) {
+		table_free(tab);
+		s->ntables--;
+		return false;
+	}
 	return true;
 }
 
 /* ---- the API ---- */
+
+/* A random positive 63-bit id for this process's ledger rows. */
+static uint64_t instance_id(void)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint64_t)sink_now_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+	v &= INT64_MAX;
+	return v ? v : 1;
+}
 
 struct sink *sink_new(struct event_base *base, const struct config *cfg)
 {
@@ -386,6 +428,13 @@ struct sink *sink_new(struct event_base *base, const struct config *cfg)
 	s->max_buffer_bytes = cfg->max_buffer_bytes > 0 ? cfg->max_buffer_bytes : INT64_MAX;
 	s->verbose = cfg->verbose;
 	s->rng = (uint64_t)sink_now_ms() * 0x9e3779b97f4a7c15ULL | 1;
+	s->instance = instance_id();
+	if (cfg->ledgertable && cfg->ledgertable[0]) {
+		s->ledger_config = strdup(cfg->ledgertable);
+		s->ledger = ledger_name(cfg->ledgertable);
+		if (s->ledger_config == NULL || s->ledger == NULL)
+			goto fail;
+	}
 	s->notify_ev = event_new(base, -1, 0, sink_on_notify, s);
 	s->writers = calloc((size_t)s->nwriters, sizeof(*s->writers));
 	if (s->notify_ev == NULL || s->writers == NULL || !build_conninfo(s, cfg))
@@ -398,9 +447,13 @@ struct sink *sink_new(struct event_base *base, const struct config *cfg)
 	for (i = 0; i < cfg->ntables; i++)
 		if (!add_table(s, &cfg->tables[i]))
 			goto fail;
+	if (!sched_init(s))
+		goto fail;
 	s->catalog = catalog_new(s);
 	if (s->catalog == NULL)
 		goto fail;
+	if (s->ntables > 0)
+		catalog_start(s->catalog);
 	log_info(SINK_PREFIX, "%d tables, %d writers, backend %s", s->ntables, s->nwriters,
 		 s->conninfo_log);
 	return s;
@@ -411,20 +464,22 @@ fail:
 
 void sink_free(struct sink *s)
 {
-	struct sink_ticket *t;
 	int i;
 
 	if (s == NULL)
 		return;
-	/* Writers first: they hold batches whose rows point at tickets. */
+	/* Writers first: they hold batches whose rows belong to units. */
 	for (i = 0; s->writers && i < s->nwriters; i++)
 		writer_free(s->writers[i]);
 	catalog_free(s->catalog);
+	/* Units still owed a callback: nobody is told any more. */
+	while (s->all)
+		unit_free(s->all);
+	while (s->sessions)
+		session_free(s->sessions);
+	sched_free(s);
 	for (i = 0; i < s->ntables; i++)
 		table_free(s->tables[i]);
-	/* Tickets still owed a callback: nobody is told any more. */
-	while ((t = s->all) != NULL)
-		ticket_free(t);
 	s->nhead = s->ntail = NULL;
 	free(s->tables);
 	free(s->writers);
@@ -438,6 +493,8 @@ void sink_free(struct sink *s)
 	free(s->val);
 	free(s->dbname);
 	free(s->conninfo_log);
+	free(s->ledger);
+	free(s->ledger_config);
 	for (i = 0; i < SINK_SETTINGS; i++)
 		free(s->settings[i]);
 	free(s);
@@ -479,98 +536,32 @@ bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *dat
 	return find_table(s, st) != NULL;
 }
 
-struct sink_ticket *sink_submit(struct sink *s, const struct sink_client *c, struct ins_stmt *st)
+struct sink_unit *sink_submit(struct sink_session *ss, struct ins_stmt *st, void *arg)
 {
-	struct sink_ticket *t = calloc(1, sizeof(*t));
-	struct stable *tab = find_table(s, st);
+	struct sink_unit *u = unit_new(ss, find_table(ss->s, st), st, arg);
 
-	if (t == NULL) {
-		ins_stmt_free(st);
-		return NULL;
-	}
-	s->live_tickets++;
-	s->st.tickets++;
-	t->s = s;
-	t->anext = s->all;
-	if (s->all)
-		s->all->aprev = t;
-	s->all = t;
-	t->c = *c;
-	t->user = strdup(c->user ? c->user : "");
-	t->prefix = strdup(c->prefix ? c->prefix : "");
-	t->c.user = t->user;
-	t->c.prefix = t->prefix;
-	t->c.database = NULL;
-	{
-		const char *set[SINK_SETTINGS] = { c->timezone, c->datestyle, c->intervalstyle,
-						   c->client_encoding };
-
-		for (int i = 0; i < SINK_SETTINGS; i++)
-			t->settings[i] = set[i] ? strdup(set[i]) : NULL;
-		t->c.timezone = t->c.datestyle = t->c.intervalstyle = t->c.client_encoding = NULL;
-	}
-	t->st = *st;
-	t->has_st = true;
-	memset(st, 0, sizeof(*st));
-	/* A statement waiting for its table's catalog counts as buffered. */
-	t->st_bytes = (int64_t)sizeof(*t);
-	for (size_t i = 0; i < (size_t)t->st.nrows * (size_t)t->st.nvals; i++)
-		t->st_bytes += (int64_t)t->st.values[i].len + ROW_OVERHEAD / 2;
-	charge(s, t->st_bytes);
-	t->shard_rows = calloc((size_t)s->nwriters, sizeof(uint32_t));
-	if (!t->user || !t->prefix || !t->shard_rows) {
-		reply_passthrough(t, PASS_MEMORY);
-		return t;
-	}
-	if (tab == NULL) {
-		reply_passthrough(t, PASS_REMOVED);
-		return t;
-	}
-	t->tab = tab;
-	t->ack = tab->conf.ackmode;
-	t->wnext = NULL;
-	if (tab->wait_tail)
-		tab->wait_tail->wnext = t;
-	else
-		tab->wait_head = t;
-	tab->wait_tail = t;
-	process_queue(tab);
-	return t;
+	if (u)
+		unit_submit(u);
+	return u;
 }
 
-void sink_forget(struct sink_ticket *t)
+void sink_flush_unit(struct sink_unit *u)
 {
-	if (t)
-		t->forgotten = true;
-}
-
-void sink_flush_ticket(struct sink_ticket *t)
-{
-	int i;
-
-	if (t == NULL)
-		return;
-	if (t->has_st || t->canon_wait) {
-		t->barrier = true;
-		return;
-	}
-	if (t->tab == NULL)
-		return;
-	for (i = 0; i < t->s->nwriters; i++)
-		if (t->shard_rows[i] > 0)
-			shard_barrier(&t->tab->shards[i]);
+	if (u)
+		sched_barrier(u);
 }
 
 void sink_flush(struct sink *s, const char *table)
 {
-	int i, w;
+	int i;
 
-	for (i = 0; i < s->ntables; i++) {
-		if (table && strcmp(s->tables[i]->conf.name, table) != 0)
-			continue;
-		for (w = 0; w < s->nwriters; w++)
-			shard_barrier(&s->tables[i]->shards[w]);
+	if (table == NULL) {
+		sched_flush_table(s, NULL);
+		return;
 	}
+	for (i = 0; i < s->ntables; i++)
+		if (strcmp(s->tables[i]->conf.name, table) == 0)
+			sched_flush_table(s, s->tables[i]);
 }
 
 bool sink_full(const struct sink *s)
@@ -633,7 +624,7 @@ void sink_reload(struct sink *s, const struct config *cfg)
 			tab->removed = true;
 			log_info(SINK_PREFIX, "table %s.%s is no longer configured: flushing what it holds",
 				 tab->conf.targetschema, tab->conf.name);
-			process_queue(tab);
+			intake_wake(s);
 			for (j = 0; j < s->nwriters; j++)
 				writer_kick(s->writers[j]);
 		}
@@ -686,16 +677,18 @@ void sink_log_stats(const struct sink *s)
 	int i;
 
 	buf_init(&line);
-	buf_printf(&line, "sink tickets=%llu rows_in=%llu rows_written=%llu rows_failed=%llu rows_merged=%llu "
-		   "batches=%llu batches_failed=%llu retries=%llu isolations=%llu splits=%llu errors=%llu "
-		   "catalog_loads=%llu buffered_bytes=%lld",
+	buf_printf(&line, "sink tickets=%llu rows_in=%llu rows_written=%llu rows_failed=%llu rows_skipped=%llu "
+		   "units_rejected=%llu batches=%llu batches_failed=%llu retries=%llu isolations=%llu splits=%llu "
+		   "ambiguous=%llu blocked=%llu errors=%llu catalog_loads=%llu buffered_bytes=%lld queued_rows=%llu",
 		   (unsigned long long)c->tickets, (unsigned long long)c->rows_in,
 		   (unsigned long long)c->rows_written, (unsigned long long)c->rows_failed,
-		   (unsigned long long)c->rows_merged, (unsigned long long)c->batches,
-		   (unsigned long long)c->batches_failed, (unsigned long long)c->retries,
-		   (unsigned long long)c->isolations, (unsigned long long)c->splits,
-		   (unsigned long long)c->errors, (unsigned long long)c->catalog_loads,
-		   (long long)s->buffered_bytes);
+		   (unsigned long long)c->rows_skipped, (unsigned long long)c->units_rejected,
+		   (unsigned long long)c->batches, (unsigned long long)c->batches_failed,
+		   (unsigned long long)c->retries, (unsigned long long)c->isolations,
+		   (unsigned long long)c->splits, (unsigned long long)c->ambiguous,
+		   (unsigned long long)c->blocked, (unsigned long long)c->errors,
+		   (unsigned long long)c->catalog_loads, (long long)s->buffered_bytes,
+		   (unsigned long long)sched_queued_rows(s));
 	for (i = 0; i < FLUSH_REASONS; i++)
 		buf_printf(&line, " flush_%s=%llu", flush_names[i], (unsigned long long)c->flush[i]);
 	for (i = 0; i < PASS_REASONS; i++)
@@ -703,4 +696,9 @@ void sink_log_stats(const struct sink *s)
 			   (unsigned long long)c->passthrough[i]);
 	log_info(NULL, "stats: %s", buf_ok(&line) ? line.data : "sink (out of memory)");
 	buf_free(&line);
+}
+
+void sink_table_stale(struct stable *tab)
+{
+	tab->stale = true;
 }

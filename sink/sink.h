@@ -1,56 +1,48 @@
-/* The batching sink's interface to client sessions: submit rows, get replies, flush, drain. */
+/* The batching sink's interface to client sessions: open a session, submit rows, get replies, flush, drain. */
 #ifndef PGBATCHD_SINK_SINK_H
 #define PGBATCHD_SINK_SINK_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "protocol/pktbuf.h"
+
 struct event_base;
 struct config;
 struct ins_stmt;
 struct sink;
-struct sink_ticket;
+struct sink_session;
+struct sink_unit;
 
 enum sink_status {
-	SINK_DONE = 0,      /* rows accepted: send "INSERT 0 <rows>" */
-	SINK_ERROR,         /* send an ErrorResponse with the fields below */
+	SINK_DONE = 0,      /* rows accepted: send "INSERT 0 <rows>" (after `warning`, if set) */
+	SINK_ERROR,         /* send `error` as an ErrorResponse */
 	SINK_PASSTHROUGH,   /* not ours after all (unknown table, unsupported value for the
 	                       column type, ...): forward the original message to the backend */
 };
 
 struct sink_reply {
 	enum sink_status status;
-	uint64_t rows;          /* SINK_DONE */
-	const char *reason;     /* SINK_PASSTHROUGH: short stable reason, counted */
-	const char *sqlstate;   /* SINK_ERROR: a real SQLSTATE (from the backend when it has one) */
-	const char *severity;   /* SINK_ERROR: "ERROR" */
-	const char *message;
-	const char *detail;     /* may be NULL */
-	const char *hint;       /* may be NULL */
+	uint64_t rows;                  /* SINK_DONE: rows inserted or updated */
+	const char *reason;             /* SINK_PASSTHROUGH: short stable reason, counted */
+	const struct pkt_diag *error;   /* SINK_ERROR: every field, as the backend sent them
+	                                   (a real SQLSTATE in C either way) */
+	const struct pkt_diag *warning; /* SINK_DONE, exceptionmode=ignore: rows were rejected;
+	                                   a WARNING to send before the tag, else NULL */
 };
 
-/* What a client session hands the sink with each message's rows. */
+/* What a client session tells the sink once, at sink_session_open. */
 struct sink_client {
 	const char *user;           /* the client's role: its INSERT privilege is checked */
-	const char *database;       /* the client's database */
 	const char *prefix;         /* its log prefix */
-	/* Called exactly once per ticket, from the event loop, never from inside
-	 * sink_submit. For ackmode=commit after the batch committed (or failed); for
-	 * ackmode=immediate once the rows are buffered. */
+	/* Called exactly once per unit, from the event loop, never from inside a
+	 * sink call. For ackmode=commit after the unit's batch committed (or
+	 * failed); for ackmode=immediate once its rows are buffered. arg is the
+	 * one given to sink_submit. */
 	void (*reply)(void *arg, const struct sink_reply *r);
-	/* Called once after reply, when the ticket's rows are committed or have
-	 * definitively failed. The ticket is freed after this returns. */
+	/* Called once after reply, when the unit's rows are committed or have
+	 * definitively failed. The unit is gone after this returns. */
 	void (*settled)(void *arg);
-	void *arg;
-	/* The session's settings that change how a literal reads, as its backend
-	 * last reported them in ParameterStatus (NULL: not known, the server's
-	 * default assumed). When one differs from the sink's own connections'
-	 * value, the statement passes through (reason "session settings"), so a
-	 * literal always means what it means directly. */
-	const char *timezone;           /* TimeZone: timestamptz without offset, 'today' */
-	const char *datestyle;          /* DateStyle: field order of dates */
-	const char *intervalstyle;      /* IntervalStyle: sql_standard intervals */
-	const char *client_encoding;    /* the bytes of every string */
 };
 
 struct sink *sink_new(struct event_base *base, const struct config *cfg);
@@ -65,13 +57,23 @@ void sink_reload(struct sink *s, const struct config *cfg);
  * search_path is not the default must pass unqualified INSERTs through. */
 bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *database);
 
-/* Takes the rows of one client message; st is consumed. Returns the ticket,
- * valid until settled() returns or sink_forget() is called. */
-struct sink_ticket *sink_submit(struct sink *s, const struct sink_client *c, struct ins_stmt *st);
-/* The client went away: rows stay and are written, no callback runs. */
-void sink_forget(struct sink_ticket *t);
-/* Read-your-writes barrier: flush now whatever buffer holds this ticket's rows. */
-void sink_flush_ticket(struct sink_ticket *t);
+/* A client session. Its units are written in the order it submits them. */
+struct sink_session *sink_session_open(struct sink *s, const struct sink_client *c);
+/* A setting the session's backend reported (ParameterStatus). The ones that
+ * change how a literal reads (TimeZone, DateStyle, IntervalStyle,
+ * client_encoding) are compared with the sink's connections' values: an INSERT
+ * of a session where one differs passes through (reason "session settings"),
+ * so a literal always means what it means directly. */
+void sink_session_setting(struct sink_session *ss, const char *name, const char *value);
+/* The client went away: its rows stay and are written, no callback runs. */
+void sink_session_close(struct sink_session *ss);
+
+/* Takes the rows of one client message as one unit; st is consumed. Returns
+ * the unit, valid until settled() returns (or the session is closed); NULL
+ * when out of memory (nothing was taken: the caller passes the message on). */
+struct sink_unit *sink_submit(struct sink_session *ss, struct ins_stmt *st, void *arg);
+/* Read-your-writes barrier: the unit's rows are flushed now. */
+void sink_flush_unit(struct sink_unit *u);
 
 /* Admin FLUSH [table]: every buffer of the table (NULL: of every table) is
  * flushed now (as a barrier). Names as stored (case-resolved). */

@@ -322,11 +322,14 @@ size_t sg_values_stmt(struct buf *b, const struct sg_table *t, const struct sg_s
 	return r;
 }
 
-void sg_unnest_stmt(struct buf *b, const struct sg_table *t, const struct sg_shape *sh)
+void sg_unnest_stmt(struct buf *b, const struct sg_table *t, const struct sg_shape *sh,
+		    const sg_row *rows, size_t n)
 {
 	const struct sg_col *c;
+	struct buf arr;
 	int i;
 
+	buf_init(&arr);
 	insert_head(b, t, sh->ins, sh->nins);
 	buf_puts(b, " SELECT ");
 	for (i = 0; i < sh->nins; i++) {
@@ -338,26 +341,20 @@ void sg_unnest_stmt(struct buf *b, const struct sg_table *t, const struct sg_sha
 	buf_puts(b, " FROM unnest(");
 	for (i = 0; i < sh->nins; i++) {
 		c = &t->cols[sh->ins[i]];
-		if (c->is_array)
-			buf_printf(b, "%s$%d::text[]", i ? ", " : "", i + 1);
+		buf_reset(&arr);
+		sg_array_literal(&arr, rows, n, sh->ins[i], c->is_array ? ',' : c->delim);
+		if (i)
+			buf_puts(b, ", ");
+		if (buf_ok(&arr))
+			sg_literal(b, arr.data, arr.len);
 		else
-			buf_printf(b, "%s$%d::%s[]", i ? ", " : "", i + 1, c->castbase);
+			b->failed = true;
+		buf_printf(b, "::%s[]", c->is_array ? "text" : c->castbase);
 	}
 	buf_puts(b, ") AS u(");
 	for (i = 0; i < sh->nins; i++)
 		buf_printf(b, "%sc%d", i ? ", " : "", i + 1);
 	buf_putc(b, ')');
 	sg_conflict_clause(b, t, sh);
-}
-
-void sg_unnest_params(struct buf *params, const struct sg_table *t, const struct sg_shape *sh,
-		      const sg_row *rows, size_t n)
-{
-	const struct sg_col *c;
-	int i;
-
-	for (i = 0; i < sh->nins; i++) {
-		c = &t->cols[sh->ins[i]];
-		sg_array_literal(&params[i], rows, n, sh->ins[i], c->is_array ? ',' : c->delim);
-	}
+	buf_free(&arr);
 }

@@ -102,12 +102,10 @@ void sg_insert_from_stage(struct buf *b, const struct sg_table *t, const struct 
  * shape with no explicit column names the first column with DEFAULT. */
 size_t sg_values_stmt(struct buf *b, const struct sg_table *t, const struct sg_shape *sh,
 		      const sg_row *rows, size_t n, size_t maxbytes);
-/* INSERT INTO "s"."t" (cols) SELECT ... FROM unnest($1::t1[], ...) AS u(...) ON CONFLICT ...
- * with one text-format array parameter per shape column. */
-void sg_unnest_stmt(struct buf *b, const struct sg_table *t, const struct sg_shape *sh);
-/* The parameters for sg_unnest_stmt: params[i] gets the array literal of the
- * shape's i-th column. */
-void sg_unnest_params(struct buf *params, const struct sg_table *t, const struct sg_shape *sh,
-		      const sg_row *rows, size_t n);
+/* INSERT INTO "s"."t" (cols) SELECT ... FROM unnest('{...}'::t1[], ...) AS u(...) ON CONFLICT ...
+ * with one array literal per shape column holding that column of rows[0..n)
+ * (an array column travels as text[] of array literals). */
+void sg_unnest_stmt(struct buf *b, const struct sg_table *t, const struct sg_shape *sh,
+		    const sg_row *rows, size_t n);
 
 #endif

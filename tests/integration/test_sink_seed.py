@@ -79,13 +79,15 @@ def test_seed_1000_single_row_inserts_through_psql(pg, make_proxy, tmp_path):
 
 
 def test_seed_conflictmode_ignore_keeps_first_row(pg, make_proxy):
-	"""The seed's conflictmode=ignore: a second INSERT of an existing key keeps the old row."""
+	"""The seed's conflictmode=ignore: a second INSERT of an existing key keeps the
+	old row, and (ackmode=commit) its client hears how many rows were written,
+	as ON CONFLICT DO NOTHING says directly."""
 	backend, table = seed_config()
 	pg.sql("CREATE TABLE IF NOT EXISTS test_adbpg_table (b1 int, b2 int, b3 text, PRIMARY KEY (b1))")
 	pg.sql("TRUNCATE test_adbpg_table")
 	proxy = su.start_sink_proxy(make_proxy, {TABLE: table}, backend=backend)
 	with su.Session.to(proxy) as s:
 		s.insert("INSERT INTO test_adbpg_table VALUES (1, 10, 'first')", 1)
-		s.insert("INSERT INTO test_adbpg_table (b1, b2, b3) VALUES (1, 20, 'second'), (2, 30, 'x')", 2)
-		s.insert("insert into TEST_ADBPG_TABLE values (2, 40, 'y')", 1)
+		s.insert("INSERT INTO test_adbpg_table (b1, b2, b3) VALUES (1, 20, 'second'), (2, 30, 'x')", 1)
+		s.insert("insert into TEST_ADBPG_TABLE values (2, 40, 'y')", 0)
 	assert pg.sql("SELECT * FROM test_adbpg_table ORDER BY b1") == [(1, 10, "first"), (2, 30, "x")]

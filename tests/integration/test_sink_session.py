@@ -37,7 +37,9 @@ def test_pipeline_mixing_inserts_and_reads(pg, make_proxy, ackmode):
 
 
 def test_message_larger_than_batchsize(pg, make_proxy):
-	"""One INSERT of 2500 rows, batchsize 100: answered once, after all of its batches committed."""
+	"""One INSERT of 2500 rows, batchsize 100: one unit, never split across
+	transactions, so its batch exceeds batchsize; answered once, after commit.
+	The INSERTs around it keep to batchsize."""
 	pg.sql(DDL.format(t="big"))
 	proxy = su.start_sink_proxy(make_proxy, {"big": {"batchsize": 100, "ackmode": "commit", "verbose": 1}},
 		backend={"connectionmaxactive": 3})
@@ -45,8 +47,11 @@ def test_message_larger_than_batchsize(pg, make_proxy):
 		s.insert(rows("big", 0, 2500), 2500)
 		# the reply came after commit: everything is there without any barrier
 		assert su.count(pg, "big") == 2500
+		for msgs in s.pipeline([rows("big", 2500 + 3 * i, 3) for i in range(100)]):
+			assert msgs == su.insert_reply(3), su.show(msgs)
 	fl = su.flushes(proxy, table="big")
-	assert sum(f["rows"] for f in fl) == 2500 and max(f["rows"] for f in fl) <= 100, fl
+	assert fl[0]["rows"] == 2500 and fl[0]["units"] == 1, fl
+	assert sum(f["rows"] for f in fl) == 2800 and max(f["rows"] for f in fl[1:]) <= 100, fl
 
 
 @pytest.mark.parametrize("ackmode", ["commit", "immediate"])

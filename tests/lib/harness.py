@@ -144,6 +144,14 @@ class PgServer:
 		_live.append(self)
 		return self
 
+	def restart_immediate(self):
+		"""A crash and recovery: `pg_ctl restart -m immediate` (backends killed,
+		no shutdown checkpoint; the server replays its WAL when it starts)."""
+		self._run([pgbin("pg_ctl"), "-D", self.datadir, "-m", "immediate", "-w", "-t", "60",
+			"-l", os.path.join(self.dir, "postgres.log"), "restart"])
+		with open(os.path.join(self.datadir, "postmaster.pid")) as f:
+			self.pid = int(f.readline())
+
 	def server_log(self):
 		try:
 			with open(os.path.join(self.dir, "postgres.log"), errors="replace") as f:

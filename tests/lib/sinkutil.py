@@ -9,7 +9,7 @@ import harness
 import pgwire as w
 
 # The [backend] keys; everything else a test passes per table goes in [table NAME].
-BACKEND_KEYS = ("connectionmaxactive", "maxretrytimes", "retrywaittime")
+BACKEND_KEYS = ("connectionmaxactive", "maxretrytimes", "retrywaittime", "ledgertable")
 HUGE_TIMEOUT_MS = 86400000      # the largest batchwritetimeoutms: never reached in a test
 HUGE_BATCH = 10000000           # the largest batchsize
 
@@ -169,6 +169,40 @@ def dump_json(pg, table, order_by, dbname="postgres"):
 
 def count(pg, table, dbname="postgres"):
 	return pg.sql("SELECT count(*) FROM %s" % table, dbname=dbname)[0][0]
+
+
+def waiting_on_lock(pg):
+	"""How many of pgbatchd's writer connections wait for a lock."""
+	return pg.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgbatchd-sink' "
+		"AND wait_event_type = 'Lock'")[0][0]
+
+
+def lock_table(pg, table):
+	"""A direct connection holding an EXCLUSIVE lock on table (writers' INSERTs
+	wait for it) until its COMMIT."""
+	conn = pg.connect()
+	conn.execute("BEGIN")
+	conn.execute("LOCK TABLE %s IN EXCLUSIVE MODE" % table)
+	return conn
+
+
+def one_batch(pg, proxy, table, blocker, send, nqueued):
+	"""Makes the units `send()` submits share one batch: with one writer, a lock
+	holds the blocker's batch (a session of its own, ackmode either) in flight;
+	once `nqueued` rows wait in the queue behind it the lock goes, and they all
+	leave in the next batch. Returns the blocker's session (its reply unread)."""
+	locker = lock_table(pg, table)
+	try:
+		b = Session.to(proxy)
+		b.send(w.msg("Q", blocker.encode() + b"\0"))
+		harness.wait_for(lambda: waiting_on_lock(pg) == 1, what="the blocker's batch waiting")
+		send()
+		harness.wait_for(lambda: stats(proxy).sink["queued_rows"] == nqueued,
+			what="%d rows queued behind the blocker" % nqueued)
+	finally:
+		locker.execute("COMMIT")
+		locker.close()
+	return b
 
 
 # ---------------------------------------------------------------- the proxy's log

@@ -79,6 +79,7 @@ static const char FULL[] =
 	"connectionmaxactive = 16\n"
 	"maxretrytimes = 0\n"
 	"retrywaittime = 600000\n"
+	"ledgertable = ops.Batch_Log\n"
 	"\n"
 	"[table orders]\n"
 	"tablename = Orders\n"
@@ -138,6 +139,7 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg->connectionmaxactive, 16);
 	assert_int_equal(cfg->maxretrytimes, 0);
 	assert_int_equal(cfg->retrywaittime, 600000);
+	assert_string_equal(cfg->ledgertable, "ops.Batch_Log");
 
 	assert_int_equal(cfg->ntables, 2);
 	t = &cfg->tables[0];
@@ -190,6 +192,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->connectionmaxactive, 5);
 	assert_int_equal(cfg->maxretrytimes, 3);
 	assert_int_equal(cfg->retrywaittime, 100);
+	assert_string_equal(cfg->ledgertable, "pgbatchd.batch_ledger");
 
 	assert_int_equal(cfg->ntables, 1);
 	t = &cfg->tables[0];

@@ -1,6 +1,6 @@
 /* Logging: one line per event, a connection prefix on each, level checked before formatting. */
-#ifndef PGBATCHD_PROXY_LOG_H
-#define PGBATCHD_PROXY_LOG_H
+#ifndef PGBATCHD_COMMON_LOG_H
+#define PGBATCHD_COMMON_LOG_H
 
 #include <stdbool.h>
 

@@ -1,5 +1,5 @@
 /* Logging: timestamped lines to stderr or a file, with a per-connection prefix. */
-#include "proxy/log.h"
+#include "common/log.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

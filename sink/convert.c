@@ -1,0 +1,311 @@
+/* Conversion: a unit's statement into typed rows with the table's catalog, and each row's key identity (route). */
+#include "sink/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- key identity ----
+ *
+ * A row's route identifies its key: rows PostgreSQL would see as the same key
+ * always get the same route (different keys may, rarely, share one: that only
+ * orders them as if they were equal). Each key column gives a token: the
+ * canonical form of its value (keycanon.h), read in C, or for a spelling the
+ * parser does not take from the database's output text; or, for KM_DBHASH
+ * columns, the database's own hash of the value, which agrees with the type's
+ * equality and the column's collation. */
+
+static void put_token(struct buf *tok, const void *p, size_t n)
+{
+	uint32_t l = (uint32_t)n;
+
+	buf_append(tok, &l, sizeof(l));
+	buf_append(tok, p, n);
+}
+
+/* varchar(n): characters past n that are all spaces are cut off on input. */
+static size_t varchar_len(const char *s, size_t len, int maxlen)
+{
+	size_t i, chars = 0, cut = len;
+
+	if (maxlen < 0)
+		return len;
+	for (i = 0; i < len; i++) {
+		if (((unsigned char)s[i] & 0xC0) == 0x80)
+			continue;
+		if (chars == (size_t)maxlen)
+			cut = i;
+		chars++;
+	}
+	if (chars <= (size_t)maxlen)
+		return len;
+	for (i = cut; i < len; i++)
+		if (s[i] != ' ')
+			return len;     /* an error in the database: the row fails */
+	return cut;
+}
+
+/* One key column's token from its text; false when it is not exact. */
+static bool canon_token(const struct tcat *cat, int k, const char *text, size_t len, struct buf *tok,
+			struct buf *scratch)
+{
+	bool exact;
+
+	len = varchar_len(text, len, cat->kmaxlen[k]);
+	buf_reset(scratch);
+	exact = key_canon(cat->kinds[k], text, len, scratch);
+	put_token(tok, scratch->data, scratch->len);
+	return exact;
+}
+
+static void dbhash_token(struct buf *tok, int64_t h)
+{
+	char t[1 + sizeof(h)];
+
+	t[0] = 'H';
+	memcpy(t + 1, &h, sizeof(h));
+	put_token(tok, t, sizeof(t));
+}
+
+void row_route(struct srow *r, const char *const *over, const int64_t *dbh, const uint8_t *hasdbh)
+{
+	const struct tcat *cat = r->cat;
+	const struct sg_val *v;
+	struct buf tok, scratch;
+	bool exact = true;
+	int k;
+
+	if (r->kres == KEY_DEFAULTED) {
+		/* a constant default: every such row is the same key */
+		r->has_route = !cat->key_unique_default;
+		r->route = key_hash("D", 1);
+		r->exact = true;
+		return;
+	}
+	if (r->kres != KEY_OK) {
+		r->has_route = false;
+		r->exact = true;
+		return;
+	}
+	buf_init(&tok);
+	buf_init(&scratch);
+	for (k = 0; k < cat->t.nkey; k++) {
+		v = &r->vals[cat->t.key[k]];
+		if (v->state != SG_VALUE) {
+			put_token(&tok, "N", 1);
+		} else if (cat->kmodes[k] == KM_DBHASH) {
+			if (hasdbh && hasdbh[k]) {
+				dbhash_token(&tok, dbh[k]);
+			} else {
+				put_token(&tok, v->text, v->len);
+				exact = false;
+			}
+		} else if (over && over[k]) {
+			if (!canon_token(cat, k, over[k], strlen(over[k]), &tok, &scratch))
+				exact = false;
+		} else if (!canon_token(cat, k, v->text, v->len, &tok, &scratch)) {
+			exact = false;
+		}
+	}
+	r->has_route = true;
+	r->exact = exact && buf_ok(&tok);
+	r->route = buf_ok(&tok) ? key_hash(tok.data, tok.len) : 0;
+	buf_free(&tok);
+	buf_free(&scratch);
+}
+
+bool returned_route(const struct tcat *cat, const char *const *vals, uint64_t *route)
+{
+	struct buf tok, scratch;
+	bool ok = true;
+	char *end;
+	int64_t h;
+	int k;
+
+	buf_init(&tok);
+	buf_init(&scratch);
+	for (k = 0; k < cat->t.nkey && ok; k++) {
+		if (vals[k] == NULL) {
+			put_token(&tok, "N", 1);
+		} else if (cat->kmodes[k] == KM_DBHASH) {
+			h = strtoll(vals[k], &end, 10);
+			ok = end != vals[k] && *end == '\0';
+			dbhash_token(&tok, h);
+		} else {
+			ok = canon_token(cat, k, vals[k], strlen(vals[k]), &tok, &scratch);
+		}
+	}
+	ok = ok && buf_ok(&tok);
+	*route = ok ? key_hash(tok.data, tok.len) : 0;
+	buf_free(&tok);
+	buf_free(&scratch);
+	return ok;
+}
+
+/* ---- rows ---- */
+
+static bool find_column(const struct tcat *cat, const char *name, int *col)
+{
+	int i;
+
+	for (i = 0; i < cat->t.ncols; i++)
+		if (strcmp(cat->t.cols[i].name, name) == 0) {
+			*col = i;
+			return true;
+		}
+	return false;
+}
+
+static struct srow *make_row(const struct tcat *cat, const struct sg_val *vals)
+{
+	size_t nc = (size_t)cat->t.ncols, text = 0, size, i;
+	struct srow *r;
+	char *p;
+
+	for (i = 0; i < nc; i++)
+		if (vals[i].state == SG_VALUE)
+			text += vals[i].len + 1;
+	size = sizeof(*r) + nc * sizeof(struct sg_val) + text;
+	r = malloc(size);
+	if (r == NULL)
+		return NULL;
+	memset(r, 0, sizeof(*r));
+	r->bytes = size + ROW_OVERHEAD;
+	p = (char *)r + sizeof(*r) + nc * sizeof(struct sg_val);
+	for (i = 0; i < nc; i++) {
+		r->vals[i] = vals[i];
+		if (vals[i].state == SG_VALUE) {
+			memcpy(p, vals[i].text, vals[i].len);
+			p[vals[i].len] = '\0';
+			r->vals[i].text = p;
+			p += vals[i].len + 1;
+		} else {
+			r->vals[i].text = NULL;
+			r->vals[i].len = 0;
+		}
+	}
+	return r;
+}
+
+static bool add_row(struct sink_unit *u, struct srow *r)
+{
+	struct srow **rows;
+	uint32_t cap;
+
+	if (u->nrows == u->caprows) {
+		cap = u->caprows ? u->caprows * 2 : 4;
+		rows = realloc(u->rows, (size_t)cap * sizeof(*rows));
+		if (rows == NULL)
+			return false;
+		u->rows = rows;
+		u->caprows = cap;
+	}
+	u->rows[u->nrows++] = r;
+	return true;
+}
+
+/* Drops the rows statement i added (it passes through after all). */
+static void drop_stmt_rows(struct sink_unit *u, uint32_t first)
+{
+	while (u->nrows > first)
+		row_free(u->s, u->rows[--u->nrows]);
+}
+
+enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *why)
+{
+	struct sink *s = u->s;
+	struct ustmt *us = &u->stmts[si];
+	struct stable *tab = us->tab;
+	struct tcat *cat = tab->cat;
+	const struct ins_stmt *st = &us->st;
+	struct srow *r;
+	struct sg_val *vals = NULL;
+	struct buf key;
+	enum key_result kr;
+	char name[64];
+	int *colmap = NULL, i, c, nv = st->nvals;
+	bool ok = false, exact, canon = false;
+
+	*why = PASS_MEMORY;
+	us->first = u->nrows;
+	us->n = 0;
+	buf_init(&key);
+	colmap = calloc((size_t)nv + 1, sizeof(int));
+	vals = calloc((size_t)cat->t.ncols + 1, sizeof(*vals));
+	if (!colmap || !vals)
+		goto done;
+	for (i = 0; i < SINK_SETTINGS; i++)
+		if (u->ss->settings[i] && s->settings[i] && strcmp(u->ss->settings[i], s->settings[i]) != 0) {
+			*why = PASS_SETTINGS;
+			goto done;
+		}
+	if (st->ncols > 0) {
+		for (i = 0; i < st->ncols; i++) {
+			ins_name_resolve(&st->cols[i], tab->conf.casesensitive, name, sizeof(name));
+			if (!find_column(cat, name, &colmap[i])) {
+				*why = PASS_UNKNOWN_COLUMN;
+				/* maybe a column added since the catalog was read */
+				if (sink_now_ms() - tab->cat_ms >= RECHECK_MS)
+					tab->stale = true;
+				goto done;
+			}
+			for (c = 0; c < i; c++)
+				if (colmap[c] == colmap[i]) {
+					*why = PASS_DUPLICATE_COLUMN;
+					goto done;
+				}
+		}
+	} else {
+		if (nv > cat->t.ncols) {
+			*why = PASS_TOO_MANY_VALUES;
+			goto done;
+		}
+		for (i = 0; i < nv; i++)
+			colmap[i] = i;
+	}
+	for (i = 0; i < st->nrows; i++) {
+		memset(vals, 0, (size_t)cat->t.ncols * sizeof(*vals));
+		for (c = 0; c < nv; c++)
+			if (!catalog_value(cat, colmap[c], &st->values[(size_t)i * (size_t)nv + (size_t)c],
+					   &vals[colmap[c]], why))
+				goto done;
+		kr = cat->t.nkey ? key_build(&key, cat->kinds, cat->t.key, cat->t.nkey, vals,
+					     cat->nulls_not_distinct, &exact) : KEY_NULL;
+		if (!buf_ok(&key))
+			goto done;
+		r = make_row(cat, vals);
+		if (r == NULL)
+			goto done;
+		r->u = u;
+		r->cat = tcat_ref(cat);
+		r->stmt = (uint32_t)si;
+		r->kres = (uint8_t)kr;
+		charge(s, (int64_t)r->bytes);
+		if (!add_row(u, r)) {
+			row_free(s, r);
+			goto done;
+		}
+		row_route(r, NULL, NULL, NULL);
+		if (!r->exact)
+			canon = true;
+	}
+	us->n = u->nrows - us->first;
+	ok = true;
+done:
+	free(colmap);
+	free(vals);
+	buf_free(&key);
+	if (!ok) {
+		drop_stmt_rows(u, us->first);
+		return CONVERT_PASS;
+	}
+	if (us->has_st) {
+		ins_stmt_free(&us->st);
+		us->has_st = false;
+	}
+	if (canon) {
+		u->canon_pending++;
+		catalog_canon(s->catalog, u, si);
+		return CONVERT_CANON;
+	}
+	return CONVERT_OK;
+}

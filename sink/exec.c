@@ -1,0 +1,864 @@
+/* A batch's transaction as statements: pieces, write paths, packed Queries, and what each result means for the rows. */
+#include "sink/exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+#define QUERY_MAX_BYTES (1024 * 1024)   /* SQL text per Query (COPY data aside) */
+#define VALUES_MAX_BYTES (256 * 1024)   /* per INSERT ... VALUES statement */
+#define COPY_CHUNK 65536
+#define SMALL_PIECE 64                  /* isolating: pieces this small go as INSERT ... VALUES */
+#define SAVEPOINT "pgbatchd_piece"
+
+bool sqlstate_row_level(const char *sqlstate)
+{
+	static const char *const batch_classes[] = {
+		"0A", "25", "26", "28", "2B", "34", "3D", "3F", "55", "57", "58", "F0", "XX", "08", "0L", "0P",
+	};
+	size_t i;
+
+	if (strncmp(sqlstate, "42", 2) == 0)
+		return strcmp(sqlstate, "42804") == 0;  /* a value of the wrong type: one row's */
+	for (i = 0; i < sizeof(batch_classes) / sizeof(batch_classes[0]); i++)
+		if (strncmp(sqlstate, batch_classes[i], 2) == 0)
+			return false;
+	return true;
+}
+
+/* ---- pieces ---- */
+
+static bool work_reserve(struct xrun *x, size_t more)
+{
+	struct piece *w;
+	size_t cap;
+
+	if (x->nwork + more <= x->capwork)
+		return true;
+	cap = x->capwork ? x->capwork * 2 : 16;
+	while (cap < x->nwork + more)
+		cap *= 2;
+	w = realloc(x->work, cap * sizeof(*w));
+	if (w == NULL)
+		return false;
+	x->work = w;
+	x->capwork = cap;
+	return true;
+}
+
+/* Replaces work[at] by the pieces a and b (b may be NULL). */
+static bool work_replace(struct xrun *x, size_t at, const struct piece *a, const struct piece *b)
+{
+	if (b == NULL) {
+		x->work[at] = *a;
+		return true;
+	}
+	if (!work_reserve(x, 1))
+		return false;
+	memmove(&x->work[at + 2], &x->work[at + 1], (x->nwork - at - 1) * sizeof(*x->work));
+	x->work[at] = *a;
+	x->work[at + 1] = *b;
+	x->nwork++;
+	return true;
+}
+
+static bool work_remove(struct xrun *x, size_t at)
+{
+	memmove(&x->work[at], &x->work[at + 1], (x->nwork - at - 1) * sizeof(*x->work));
+	x->nwork--;
+	return true;
+}
+
+static bool live_row(const struct srow *r)
+{
+	return r->outcome != ROW_FAILED && r->outcome != ROW_DROPPED;
+}
+
+static bool live_unit(const struct sink_unit *u)
+{
+	return !u->doomed && !u->failed;
+}
+
+/* The rows of a piece still to write, in batch order. */
+static bool piece_rows(struct xrun *x, const struct piece *p)
+{
+	const struct batch *b = x->b;
+	const struct sink_unit *u;
+	size_t n = 0;
+	uint32_t i, k, from, to;
+
+	free(x->prows);
+	x->prows = NULL;
+	x->nprows = 0;
+	for (i = p->ua; i < p->ub; i++)
+		n += b->units[i]->nrows;
+	x->prows = calloc(n + 1, sizeof(*x->prows));
+	if (x->prows == NULL)
+		return false;
+	for (i = p->ua; i < p->ub; i++) {
+		u = b->units[i];
+		if (!live_unit(u))
+			continue;
+		from = p->in_unit ? p->ra : 0;
+		to = p->in_unit ? p->rb : u->nrows;
+		for (k = from; k < to; k++)
+			if (live_row(u->rows[k]))
+				x->prows[x->nprows++] = u->rows[k];
+	}
+	return true;
+}
+
+static bool keyed(const struct srow *r, const struct stable *tab)
+{
+	return tab->conf.conflictmode != CONFLICT_STRICT && r->cat->t.nkey > 0;
+}
+
+static bool plan_piece(struct xrun *x)
+{
+	struct plan_row *pr;
+	const struct srow *r, *prev = NULL;
+	uint32_t group = 0;
+	size_t i;
+	bool ok;
+
+	pr = calloc(x->nprows + 1, sizeof(*pr));
+	if (pr == NULL)
+		return false;
+	for (i = 0; i < x->nprows; i++) {
+		struct stable *tab;
+
+		r = x->prows[i];
+		tab = r->u->stmts[r->stmt].tab;
+		if (prev && (prev->u != r->u || prev->stmt != r->stmt))
+			group++;
+		prev = r;
+		pr[i].table = tab;
+		pr[i].cat = r->cat;
+		pr[i].route = r->route;
+		pr[i].has_route = r->has_route;
+		pr[i].keyed = keyed(r, tab);
+		/* a constant default key: its RETURNING could name another row's key */
+		pr[i].single = x->singles || (r->kres == KEY_DEFAULTED && r->has_route);
+		pr[i].group = group;
+		pr[i].cls = (uint8_t)tab->cls;
+	}
+	ok = plan_build(&x->plan, pr, x->nprows);
+	free(pr);
+	return ok;
+}
+
+/* ---- statements of the Query being built ---- */
+
+static void xstmt_clear(struct xstmt *st)
+{
+	free(st->rows);
+	if (st->has_shape)
+		sg_shape_free(&st->shape);
+	memset(st, 0, sizeof(*st));
+}
+
+static void query_clear(struct xrun *x)
+{
+	for (size_t i = 0; i < x->nq; i++)
+		xstmt_clear(&x->q[i]);
+	x->nq = 0;
+	x->ncopy = 0;
+	x->fail_at = -1;
+}
+
+static struct xstmt *add_stmt(struct xrun *x, struct buf *sql, enum xkind kind)
+{
+	struct xstmt *q;
+	size_t cap;
+
+	if (x->nq == x->capq) {
+		cap = x->capq ? x->capq * 2 : 32;
+		q = realloc(x->q, cap * sizeof(*q));
+		if (q == NULL) {
+			sql->failed = true;
+			return NULL;
+		}
+		x->q = q;
+		x->capq = cap;
+	}
+	q = &x->q[x->nq++];
+	memset(q, 0, sizeof(*q));
+	q->kind = (uint8_t)kind;
+	q->piece = (uint32_t)x->it;
+	q->copy = -1;
+	q->stage_tab = -1;
+	if (sql->len)
+		buf_puts(sql, "; ");
+	return q;
+}
+
+static void simple(struct xrun *x, struct buf *sql, enum xkind kind, const char *text)
+{
+	if (add_stmt(x, sql, kind))
+		buf_puts(sql, text);
+}
+
+/* RETURNING what identifies each written row's key (returned_route). */
+static void returning_clause(struct buf *sql, const struct tcat *cat)
+{
+	const char *name;
+	int k;
+
+	buf_puts(sql, " RETURNING ");
+	for (k = 0; k < cat->t.nkey; k++) {
+		name = cat->t.cols[cat->t.key[k]].name;
+		if (k)
+			buf_puts(sql, ", ");
+		if (cat->kmodes[k] == KM_DBHASH) {
+			buf_puts(sql, "pg_catalog.hash_array(ARRAY[");
+			sg_ident(sql, name);
+			if (cat->kcollate[k]) {
+				buf_puts(sql, " COLLATE ");
+				buf_puts(sql, cat->kcollate[k]);
+			}
+			buf_puts(sql, "])::pg_catalog.text");
+		} else {
+			sg_ident(sql, name);
+			buf_puts(sql, "::pg_catalog.text");
+		}
+	}
+}
+
+enum path { P_VALUES, P_COPY, P_STAGE, P_UNNEST };
+
+static bool stage_exists(const struct xrun *x, int t, uint32_t gen)
+{
+	if (t < x->nstage && x->stage_gen[t] == gen)
+		return true;
+	for (int i = 0; i < x->ntx_stage; i++)
+		if (x->tx_stage[i] == t && x->tx_gen[i] == gen)
+			return true;
+	return false;
+}
+
+static bool note_stage(struct xrun *x, int t, uint32_t gen)
+{
+	int *ts = realloc(x->tx_stage, (size_t)(x->ntx_stage + 1) * sizeof(*ts));
+	uint32_t *gs;
+
+	if (ts == NULL)
+		return false;
+	x->tx_stage = ts;
+	gs = realloc(x->tx_gen, (size_t)(x->ntx_stage + 1) * sizeof(*gs));
+	if (gs == NULL)
+		return false;
+	x->tx_gen = gs;
+	x->tx_stage[x->ntx_stage] = t;
+	x->tx_gen[x->ntx_stage] = gen;
+	x->ntx_stage++;
+	return true;
+}
+
+/* Copies rows[0..n) into a statement's own array. */
+static bool own_rows(struct xstmt *st, struct srow *const *rows, size_t n)
+{
+	st->rows = malloc((n + 1) * sizeof(*st->rows));
+	if (st->rows == NULL)
+		return false;
+	memcpy(st->rows, rows, n * sizeof(*rows));
+	st->n = (uint32_t)n;
+	return true;
+}
+
+/* Emits the statement(s) for the next run of the current step. */
+static bool emit_run(struct xrun *x, struct buf *sql)
+{
+	const struct plan_step *step = &x->plan.steps[x->step];
+	struct srow **rows, *first;
+	struct stable *tab;
+	const struct sg_table *t;
+	struct xstmt *st;
+	enum conflict_mode mode;
+	enum write_mode wm;
+	enum path path;
+	sg_row *vals = NULL;
+	size_t n, run, i, used;
+	struct sg_shape shape;
+	bool forced, ok = false, ret;
+
+	n = step->n - x->pos;
+	rows = calloc(n + 1, sizeof(*rows));
+	vals = calloc(n + 1, sizeof(*vals));
+	if (rows == NULL || vals == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		rows[i] = x->prows[x->plan.order[step->first + x->pos + i]];
+		vals[i] = rows[i]->vals;
+	}
+	first = rows[0];
+	tab = first->u->stmts[first->stmt].tab;
+	t = &first->cat->t;
+	mode = tab->conf.conflictmode;
+	forced = tab->cls != TC_FREE || first->cat->tr.rules || x->singles ||
+		 (x->isolating && x->nprows <= SMALL_PIECE);
+	wm = forced ? WRITE_INSERT : tab->conf.writemode;
+	for (run = 1; run < n; run++)
+		if (!sg_same_run(t, mode, wm, vals[0], vals[run]))
+			break;
+	if (!sg_shape_build(&shape, t, mode, vals, run))
+		goto out;
+	switch (wm) {
+	case WRITE_INSERT:
+		path = P_VALUES;
+		break;
+	case WRITE_UNNEST:
+		path = shape.nins > 0 ? P_UNNEST : P_VALUES;
+		break;
+	case WRITE_COPY:
+	default:
+		if (shape.nins == 0)
+			path = P_VALUES;
+		else if (shape.action == SG_PLAIN)
+			path = P_COPY;
+		else
+			path = run >= (size_t)tab->conf.copystageminrows ? P_STAGE : P_VALUES;
+		break;
+	}
+	/* RETURNING where a statement may write fewer rows than it has and a
+	 * client waits for the count (rules forbid RETURNING) */
+	ret = x->counts && path != P_COPY && !first->cat->tr.rules &&
+	      (shape.action == SG_NOTHING || first->cat->tr.row_triggers);
+	switch (path) {
+	case P_VALUES:
+		st = add_stmt(x, sql, X_WRITE);
+		if (st == NULL)
+			goto shape_out;
+		used = sg_values_stmt(sql, t, &shape, vals, run, VALUES_MAX_BYTES);
+		if (ret)
+			returning_clause(sql, first->cat);
+		st->values = true;
+		run = used;
+		break;
+	case P_UNNEST:
+		st = add_stmt(x, sql, X_WRITE);
+		if (st == NULL)
+			goto shape_out;
+		sg_unnest_stmt(sql, t, &shape, vals, run);
+		if (ret)
+			returning_clause(sql, first->cat);
+		break;
+	case P_COPY:
+		st = add_stmt(x, sql, X_WRITE);
+		if (st == NULL)
+			goto shape_out;
+		sg_copy_target(sql, t, &shape);
+		st->copy = x->ncopy++;
+		break;
+	case P_STAGE:
+	default:
+		if (!stage_exists(x, tab->idx, first->cat->gen)) {
+			st = add_stmt(x, sql, X_STAGE_CREATE);
+			if (st == NULL || !note_stage(x, tab->idx, first->cat->gen))
+				goto shape_out;
+			st->stage_tab = tab->idx;
+			st->stage_gen = first->cat->gen;
+			sg_stage_create(sql, t);
+		}
+		st = add_stmt(x, sql, X_COPY_STAGE);
+		if (st == NULL)
+			goto shape_out;
+		sg_copy_stage(sql, t, &shape);
+		st->copy = x->ncopy++;
+		st->tab = tab;
+		if (!own_rows(st, rows, run) || !sg_shape_build(&st->shape, t, mode, vals, run))
+			goto shape_out;
+		st->has_shape = true;
+		st = add_stmt(x, sql, X_WRITE);
+		if (st == NULL)
+			goto shape_out;
+		sg_insert_from_stage(sql, t, &shape);
+		if (ret)
+			returning_clause(sql, first->cat);
+		if (!own_rows(st, rows, run))
+			goto shape_out;
+		st->tab = tab;
+		st->returning = ret;
+		/* the stage is emptied for its next use in this transaction; the
+		 * last use is emptied by ON COMMIT DELETE ROWS */
+		simple(x, sql, X_CLEAR_STAGE, "");
+		sg_stage_clear(sql, t);
+		x->pos += run;
+		ok = true;
+		goto shape_out;
+	}
+	st->tab = tab;
+	st->returning = ret;
+	if (!own_rows(st, rows, run))
+		goto shape_out;
+	st->shape = shape;
+	st->has_shape = true;
+	memset(&shape, 0, sizeof(shape));
+	x->pos += run;
+	ok = true;
+shape_out:
+	sg_shape_free(&shape);
+out:
+	free(rows);
+	free(vals);
+	if (!ok)
+		sql->failed = true;
+	return ok;
+}
+
+static void end_piece(struct xrun *x)
+{
+	x->it++;
+	x->it_open = false;
+	x->planned = false;
+	plan_free(&x->plan);
+	free(x->prows);
+	x->prows = NULL;
+	x->nprows = 0;
+}
+
+/* Emits the next statement(s); false when every piece is emitted. */
+static bool next_statement(struct xrun *x, struct buf *sql)
+{
+	while (x->it < x->nwork && buf_ok(sql)) {
+		if (!x->planned) {
+			x->planned = true;
+			x->step = x->pos = 0;
+			if (!piece_rows(x, &x->work[x->it]) || !plan_piece(x)) {
+				sql->failed = true;
+				return false;
+			}
+			if (x->nprows == 0) {
+				x->work[x->it].done = true;
+				end_piece(x);
+				continue;
+			}
+		}
+		if (x->isolating && !x->it_open) {
+			simple(x, sql, X_SAVEPOINT, "SAVEPOINT " SAVEPOINT);
+			x->it_open = true;
+			return true;
+		}
+		if (x->step < x->plan.nsteps) {
+			emit_run(x, sql);
+			if (x->pos >= x->plan.steps[x->step].n) {
+				x->step++;
+				x->pos = 0;
+			}
+			return true;
+		}
+		if (x->isolating)
+			simple(x, sql, X_RELEASE, "RELEASE SAVEPOINT " SAVEPOINT);
+		end_piece(x);
+		if (x->isolating)
+			return true;
+	}
+	return false;
+}
+
+bool xrun_build(struct xrun *x, struct buf *sql)
+{
+	struct xstmt *st;
+
+	query_clear(x);
+	buf_reset(sql);
+	if (!x->begun) {
+		simple(x, sql, X_BEGIN, "BEGIN");
+		if (x->ledger) {
+			st = add_stmt(x, sql, X_LEDGER);
+			if (st)
+				ledger_insert_sql(x->s, x->b->id, sql);
+		}
+		if (x->isolating)
+			simple(x, sql, X_BEGIN, "SET CONSTRAINTS ALL IMMEDIATE");
+		x->begun = true;
+	}
+	if (x->undo) {
+		simple(x, sql, X_UNDO, "ROLLBACK TO SAVEPOINT " SAVEPOINT);
+		st = add_stmt(x, sql, X_RELEASE);
+		if (st) {
+			buf_puts(sql, "RELEASE SAVEPOINT " SAVEPOINT);
+			st->piece = UINT32_MAX;
+		}
+		x->undo = false;
+	}
+	while (sql->len < QUERY_MAX_BYTES && next_statement(x, sql))
+		;
+	if (x->it >= x->nwork && buf_ok(sql)) {
+		simple(x, sql, X_COMMIT, "COMMIT");
+		x->commit_sent = true;
+	}
+	return buf_ok(sql);
+}
+
+bool xrun_has_copy(const struct xrun *x)
+{
+	return x->ncopy > 0;
+}
+
+void xrun_fill(void *arg, int copy, struct buf *chunk, bool *done)
+{
+	struct xrun *x = arg;
+	struct xstmt *st = NULL;
+
+	for (size_t i = 0; i < x->nq; i++)
+		if (x->q[i].copy == copy) {
+			st = &x->q[i];
+			break;
+		}
+	if (st == NULL) {
+		*done = true;
+		return;
+	}
+	while (st->copy_pos < st->n && chunk->len < COPY_CHUNK && buf_ok(chunk))
+		sg_copy_row(chunk, &st->shape, st->rows[st->copy_pos++]->vals);
+	*done = st->copy_pos >= st->n;
+}
+
+/* ---- results ---- */
+
+/* The error as its client hears it: the position and context belong to the
+ * statement pgbatchd wrote, except an INSERT ... VALUES's context (a trigger's,
+ * a function's), which is what the client's own INSERT would have. */
+static struct berr *client_error(const struct pc_result *r, bool values)
+{
+	struct pkt_diag d = *r->diag;
+
+	d.f[pkt_diag_index('P')] = NULL;
+	if (!values)
+		d.f[pkt_diag_index('W')] = NULL;
+	return berr_from_diag(&d);
+}
+
+static void set_rows(struct xstmt *st, enum row_outcome o)
+{
+	for (uint32_t i = 0; i < st->n; i++)
+		st->rows[i]->outcome = (uint8_t)o;
+}
+
+struct rslot {
+	uint64_t route;
+	uint32_t row;       /* + 1; 0: empty */
+};
+
+/* RETURNING named the rows it wrote: the others were kept out (DO NOTHING, or
+ * a trigger). False when a returned key cannot be matched to exactly one row. */
+static bool map_returned(struct xstmt *st, const PGresult *res)
+{
+	const struct tcat *cat = st->rows[0]->cat;
+	struct rslot *map;
+	const char *vals[64];
+	size_t cap = 16, i, h;
+	uint64_t route;
+	int nt = PQntuples(res), k, j;
+	bool ok = true;
+
+	if (cat->t.nkey > 64 || PQnfields(res) != cat->t.nkey)
+		return false;
+	while (cap < 2 * (size_t)st->n + 16)
+		cap *= 2;
+	map = calloc(cap, sizeof(*map));
+	if (map == NULL)
+		return false;
+	for (i = 0; i < st->n; i++) {
+		if (!st->rows[i]->has_route || !st->rows[i]->exact) {
+			ok = false;
+			goto out;
+		}
+		for (h = st->rows[i]->route & (cap - 1); map[h].row; h = (h + 1) & (cap - 1))
+			if (map[h].route == st->rows[i]->route) {
+				ok = false;     /* two rows of one key: the plan never does that */
+				goto out;
+			}
+		map[h].route = st->rows[i]->route;
+		map[h].row = (uint32_t)i + 1;
+	}
+	set_rows(st, ROW_SKIPPED);
+	for (j = 0; j < nt && ok; j++) {
+		for (k = 0; k < cat->t.nkey; k++)
+			vals[k] = PQgetisnull(res, j, k) ? NULL : PQgetvalue(res, j, k);
+		if (!returned_route(cat, vals, &route)) {
+			ok = false;
+			break;
+		}
+		for (h = route & (cap - 1); map[h].row && map[h].route != route; h = (h + 1) & (cap - 1))
+			;
+		if (!map[h].row || st->rows[map[h].row - 1]->outcome == ROW_OK) {
+			ok = false;
+			break;
+		}
+		st->rows[map[h].row - 1]->outcome = ROW_OK;
+	}
+out:
+	free(map);
+	return ok;
+}
+
+/* A statement that succeeded: its rows' outcomes. False: they cannot be told. */
+static bool stmt_ok(struct xrun *x, struct xstmt *st, const PGresult *res)
+{
+	const char *tuples;
+	uint64_t count;
+
+	if (st->kind != X_WRITE)
+		return true;
+	if (!x->counts) {
+		set_rows(st, ROW_OK);
+		return true;
+	}
+	tuples = PQcmdTuples((PGresult *)res);
+	count = tuples && tuples[0] ? strtoull(tuples, NULL, 10) : st->n;
+	if (count == st->n) {
+		set_rows(st, ROW_OK);
+		return true;
+	}
+	if (st->returning && PQresultStatus(res) == PGRES_TUPLES_OK)
+		return map_returned(st, res);
+	if (st->n == 1 && count == 0) {
+		set_rows(st, ROW_SKIPPED);
+		return true;
+	}
+	return false;
+}
+
+/* The row pieces of one unit: rows [ra, rb) halved by live rows. */
+static bool split_rows(struct xrun *x, size_t at, const struct piece *p, uint32_t nlive)
+{
+	const struct sink_unit *u = x->b->units[p->ua];
+	struct piece a = *p, b2 = *p;
+	uint32_t k, seen = 0, mid = p->rb;
+
+	a.in_unit = b2.in_unit = true;
+	if (!p->in_unit) {
+		a.ra = 0;
+		a.rb = b2.rb = u->nrows;
+	}
+	for (k = a.ra; k < a.rb; k++)
+		if (live_row(u->rows[k]) && seen++ == nlive / 2) {
+			mid = k;
+			break;
+		}
+	a.rb = mid;
+	b2.ra = mid;
+	a.done = b2.done = false;
+	x->s->st.splits++;
+	return work_replace(x, at, &a, &b2);
+}
+
+static void doom(struct sink_unit *u, struct berr *e)
+{
+	u->doomed = true;
+	berr_unref(u->err);
+	u->err = berr_ref(e);
+	for (uint32_t i = 0; i < u->nrows; i++)
+		u->rows[i]->outcome = ROW_DROPPED;
+}
+
+static void reject_row(struct sink_unit *u, struct srow *r, struct berr *e)
+{
+	uint32_t i;
+
+	r->outcome = ROW_FAILED;
+	berr_unref(r->err);
+	r->err = berr_ref(e);
+	u->nrejected++;
+	/* the client hears of its first rejected row */
+	for (i = 0; i < u->nrows && u->rows[i] != r; i++)
+		if (u->rows[i]->outcome == ROW_FAILED)
+			return;
+	berr_unref(u->err);
+	u->err = berr_ref(e);
+}
+
+static bool unit_strict(const struct sink_unit *u)
+{
+	for (int i = 0; i < u->nstmts; i++)
+		if (u->stmts[i].tab->conf.exceptionmode == EXC_STRICT)
+			return true;
+	return false;
+}
+
+/* Isolating: piece work[at] failed with e. It is rolled back (X_UNDO next);
+ * it is split, or its unit rejected, or its one row rejected. */
+static bool piece_failed(struct xrun *x, size_t at, struct berr *e, const char *sqlstate)
+{
+	struct piece p = x->work[at], a, b2;
+	struct sink_unit *u;
+	uint32_t k, from, to, nlive = 0, last = 0;
+
+	/* what it wrote is undone */
+	for (uint32_t i = p.ua; i < p.ub; i++) {
+		u = x->b->units[i];
+		from = p.in_unit ? p.ra : 0;
+		to = p.in_unit ? p.rb : u->nrows;
+		for (k = from; k < to; k++)
+			if (u->rows[k]->outcome == ROW_OK || u->rows[k]->outcome == ROW_SKIPPED)
+				u->rows[k]->outcome = ROW_PENDING;
+	}
+	if (!p.in_unit && p.ub - p.ua >= 2) {
+		a = b2 = p;
+		a.ub = b2.ua = p.ua + (p.ub - p.ua) / 2;
+		x->s->st.splits++;
+		return work_replace(x, at, &a, &b2);
+	}
+	u = x->b->units[p.ua];
+	if (unit_strict(u) && strcmp(sqlstate, "21000") != 0) {
+		doom(u, e);
+		return work_remove(x, at);
+	}
+	from = p.in_unit ? p.ra : 0;
+	to = p.in_unit ? p.rb : u->nrows;
+	for (k = from; k < to; k++)
+		if (live_row(u->rows[k])) {
+			nlive++;
+			last = k;
+		}
+	if (nlive > 1)
+		return split_rows(x, at, &p, nlive);
+	if (nlive == 1)
+		reject_row(u, u->rows[last], e);
+	return work_remove(x, at);
+}
+
+enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
+{
+	size_t done = (size_t)r->nresults, i;
+	struct xstmt *st;
+	bool commit_in_query = false, commit_done = false, values;
+	struct berr *e;
+	const char *state;
+
+	for (i = 0; i < x->nq; i++)
+		commit_in_query |= x->q[i].kind == X_COMMIT;
+	for (i = 0; i < done && i < x->nq; i++) {
+		st = &x->q[i];
+		if (st->kind == X_COMMIT)
+			commit_done = true;
+		if (st->kind == X_RELEASE && st->piece != UINT32_MAX && st->piece < x->nwork)
+			x->work[st->piece].done = true;
+		if (!stmt_ok(x, st, r->results[i]))
+			return XR_SINGLES;
+	}
+	if (r->ok && done >= x->nq)
+		return commit_in_query ? XR_COMMITTED : XR_NEXT;
+	berr_unref(x->err);
+	x->err = NULL;
+	state = r->sqlstate[0] ? r->sqlstate : "08006";
+	if (r->event == PC_LOST || pc_transient(state) || done >= x->nq) {
+		x->err = berr_from_diag(r->diag);
+		x->ambiguous = commit_in_query && !commit_done;
+		return XR_TRANSIENT;
+	}
+	x->fail_at = (int)done;
+	st = &x->q[done];
+	values = st->values;
+	switch ((enum xkind)st->kind) {
+	case X_LEDGER:
+		x->err = berr_from_diag(r->diag);
+		if (ledger_conflict(x->s, state, r->diag)) {
+			/* committed by an attempt whose answer was lost and not noticed */
+			log_error(SINK_PREFIX, "batch %llu is in the ledger already: its rows are counted as written",
+				  (unsigned long long)x->b->id);
+			for (i = 0; i < x->b->n; i++)
+				if (x->b->rows[i]->outcome == ROW_PENDING)
+					x->b->rows[i]->outcome = ROW_OK;
+			return XR_COMMITTED;
+		}
+		return XR_LEDGER_GONE;
+	case X_WRITE:
+	case X_COPY_STAGE:
+	case X_CLEAR_STAGE:
+		break;
+	case X_COMMIT:
+		/* a deferred constraint: isolating sets them immediate */
+		if (!x->isolating && sqlstate_row_level(state))
+			return XR_ISOLATE;
+		/* fall through */
+	default:
+		x->err = berr_from_diag(r->diag);
+		return XR_FAIL;
+	}
+	if (strcmp(state, "42703") == 0 || strcmp(state, "42P01") == 0 || strcmp(state, "42P10") == 0 ||
+	    strcmp(state, "42804") == 0)
+		sink_table_stale(st->tab);
+	if (!sqlstate_row_level(state)) {
+		x->err = client_error(r, values);
+		return XR_FAIL;
+	}
+	if (!x->isolating)
+		return XR_ISOLATE;
+	e = client_error(r, values);
+	if (e == NULL || st->piece >= x->nwork || !piece_failed(x, st->piece, e, state)) {
+		berr_unref(e);
+		x->err = berr_new("53200", "out of memory isolating rejected rows", NULL, NULL);
+		return XR_FAIL;
+	}
+	berr_unref(e);
+	/* on from the failed piece (its halves), behind an undo of what it did */
+	x->it = st->piece;
+	x->it_open = false;
+	x->planned = false;
+	plan_free(&x->plan);
+	for (i = st->piece; i < x->nwork; i++)
+		x->work[i].done = false;
+	x->undo = true;
+	x->commit_sent = false;
+	return XR_NEXT;
+}
+
+/* ---- the attempt ---- */
+
+bool xrun_start(struct xrun *x, struct sink *s, struct batch *b, bool isolating, bool singles,
+		uint32_t *stage_gen, int nstage)
+{
+	struct piece p;
+
+	memset(x, 0, sizeof(*x));
+	x->s = s;
+	x->b = b;
+	x->isolating = isolating;
+	x->singles = singles;
+	x->ledger = s->ledger_ok;
+	x->counts = !b->immediate;
+	x->stage_gen = stage_gen;
+	x->nstage = nstage;
+	x->fail_at = -1;
+	if (!work_reserve(x, 2))
+		return false;
+	memset(&p, 0, sizeof(p));
+	p.ua = 0;
+	p.ub = (uint32_t)b->nunits;
+	if (isolating && b->nunits >= 2) {
+		/* the whole batch failed already: its halves */
+		x->work[0] = p;
+		x->work[1] = p;
+		x->work[0].ub = x->work[1].ua = p.ub / 2;
+		x->nwork = 2;
+		s->st.splits++;
+	} else {
+		x->work[0] = p;
+		x->nwork = 1;
+	}
+	return true;
+}
+
+void xrun_clear(struct xrun *x)
+{
+	query_clear(x);
+	free(x->q);
+	free(x->work);
+	free(x->prows);
+	plan_free(&x->plan);
+	free(x->tx_stage);
+	free(x->tx_gen);
+	berr_unref(x->err);
+	memset(x, 0, sizeof(*x));
+}
+
+void xrun_commit_stages(struct xrun *x)
+{
+	for (int i = 0; i < x->ntx_stage; i++)
+		if (x->tx_stage[i] < x->nstage)
+			x->stage_gen[x->tx_stage[i]] = x->tx_gen[i];
+}

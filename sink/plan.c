@@ -1,0 +1,275 @@
+/* Batch plans: key generations, ordered runs and statement-wise groups of a batch's rows; pure, no I/O. */
+#include "sink/plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a small counting map: 64-bit key -> count, open addressing ---- */
+
+struct cmap {
+	uint64_t *keys;     /* 0: empty */
+	uint32_t *counts;
+	size_t mask;
+};
+
+static bool cmap_init(struct cmap *m, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n + 16)
+		cap *= 2;
+	m->keys = calloc(cap, sizeof(*m->keys));
+	m->counts = calloc(cap, sizeof(*m->counts));
+	m->mask = cap - 1;
+	return m->keys && m->counts;
+}
+
+static void cmap_free(struct cmap *m)
+{
+	free(m->keys);
+	free(m->counts);
+}
+
+static uint64_t mix(uint64_t tag, uint64_t id, uint64_t route)
+{
+	uint64_t h = route ^ (id * 0x9e3779b97f4a7c15ULL) ^ (tag << 60);
+
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return h ? h : 1;
+}
+
+/* Returns the count stored for key before this call, then increments it. The
+ * map never holds more keys than rows, so it never fills. */
+static uint32_t cmap_bump(struct cmap *m, uint64_t key)
+{
+	size_t i = (size_t)key & m->mask;
+
+	while (m->keys[i] && m->keys[i] != key)
+		i = (i + 1) & m->mask;
+	m->keys[i] = key;
+	return m->counts[i]++;
+}
+
+/* ---- the plan ---- */
+
+enum { TAG_FREE = 1, TAG_RUN, TAG_GROUP };
+
+struct tslot {
+	const void *table;
+	const void *cat;
+	uint32_t slot;          /* PLAN_FREE: the current slot of the table */
+	uint32_t run;           /* PLAN_ORDERED: the current run's id */
+	bool run_open;
+};
+
+struct fkey {
+	uint32_t slot, gen, row;
+};
+
+static int cmp_fkey(const void *a, const void *b)
+{
+	const struct fkey *x = a, *y = b;
+
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	if (x->gen != y->gen)
+		return x->gen < y->gen ? -1 : 1;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+struct builder {
+	struct plan *p;
+	const struct plan_row *rows;
+	struct cmap map;
+	uint32_t next_id;
+	/* PLAN_ORDERED runs: the open run of each table keeps its rows here */
+	uint32_t **runs;
+	size_t *nruns;
+	/* PLAN_STMTWISE: the open client statement */
+	bool grp_open;
+	uint32_t grp_id;
+	uint32_t grp_group;
+	const void *grp_table, *grp_cat;
+	struct fkey *grp;
+	size_t ngrp;
+};
+
+static void emit(struct builder *b, const uint32_t *rows, size_t n)
+{
+	struct plan *p = b->p;
+
+	if (n == 0)
+		return;
+	p->steps[p->nsteps].first = (uint32_t)p->norder;
+	p->steps[p->nsteps].n = (uint32_t)n;
+	p->nsteps++;
+	memcpy(p->order + p->norder, rows, n * sizeof(*rows));
+	p->norder += n;
+}
+
+/* Emits sorted (slot, gen, row) keys: one step per (slot, gen). */
+static void emit_generations(struct builder *b, struct fkey *k, size_t n, uint32_t *scratch)
+{
+	size_t i = 0, j, m;
+
+	qsort(k, n, sizeof(*k), cmp_fkey);
+	while (i < n) {
+		for (j = i, m = 0; j < n && k[j].slot == k[i].slot && k[j].gen == k[i].gen; j++)
+			scratch[m++] = k[j].row;
+		emit(b, scratch, m);
+		i = j;
+	}
+}
+
+static void close_group(struct builder *b, uint32_t *scratch)
+{
+	if (!b->grp_open)
+		return;
+	emit_generations(b, b->grp, b->ngrp, scratch);
+	b->ngrp = 0;
+	b->grp_open = false;
+}
+
+static void close_run(struct builder *b, struct tslot *t, size_t ti)
+{
+	if (!t->run_open)
+		return;
+	emit(b, b->runs[ti], b->nruns[ti]);
+	b->nruns[ti] = 0;
+	t->run_open = false;
+	t->run = ++b->next_id;
+}
+
+bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
+{
+	struct builder b;
+	struct tslot *tabs = NULL, *t;
+	struct fkey *free_keys = NULL;
+	uint32_t *scratch = NULL, one;
+	size_t ntabs = 0, nfree = 0, i, ti;
+	uint32_t nslots = 0;
+	bool ok = false;
+
+	memset(p, 0, sizeof(*p));
+	memset(&b, 0, sizeof(b));
+	b.p = p;
+	b.rows = rows;
+	p->order = calloc(n + 1, sizeof(*p->order));
+	p->steps = calloc(n + 1, sizeof(*p->steps));
+	tabs = calloc(n + 1, sizeof(*tabs));
+	free_keys = calloc(n + 1, sizeof(*free_keys));
+	scratch = calloc(n + 1, sizeof(*scratch));
+	b.grp = calloc(n + 1, sizeof(*b.grp));
+	b.runs = calloc(n + 1, sizeof(*b.runs));
+	b.nruns = calloc(n + 1, sizeof(*b.nruns));
+	if (!p->order || !p->steps || !tabs || !free_keys || !scratch || !b.grp || !b.runs || !b.nruns ||
+	    !cmap_init(&b.map, n))
+		goto out;
+	for (i = 0; i < n; i++) {
+		const struct plan_row *r = &rows[i];
+
+		for (ti = 0; ti < ntabs && tabs[ti].table != r->table; ti++)
+			;
+		t = &tabs[ti];
+		if (ti == ntabs) {
+			ntabs++;
+			t->table = r->table;
+			t->cat = r->cat;
+			t->slot = nslots++;
+			t->run = ++b.next_id;
+		}
+		if (t->cat != r->cat) {
+			/* another catalog: the table's earlier rows come first */
+			close_run(&b, t, ti);
+			t->cat = r->cat;
+			t->slot = nslots++;
+		}
+		if (r->single && r->cls == PLAN_FREE) {
+			/* a slot of its own, between the table's rows before and after */
+			free_keys[nfree].slot = nslots++;
+			free_keys[nfree].gen = 0;
+			free_keys[nfree].row = (uint32_t)i;
+			nfree++;
+			t->slot = nslots++;
+			continue;
+		}
+		if (r->single) {
+			close_run(&b, t, ti);
+			close_group(&b, scratch);
+			one = (uint32_t)i;
+			emit(&b, &one, 1);
+			continue;
+		}
+		switch ((enum plan_class)r->cls) {
+		case PLAN_FREE:
+			free_keys[nfree].slot = t->slot;
+			free_keys[nfree].gen = r->keyed && r->has_route ?
+					       cmap_bump(&b.map, mix(TAG_FREE, t->slot, r->route)) : 0;
+			free_keys[nfree].row = (uint32_t)i;
+			nfree++;
+			break;
+		case PLAN_ORDERED:
+			if (r->keyed && r->has_route &&
+			    cmap_bump(&b.map, mix(TAG_RUN, t->run, r->route)) > 0) {
+				/* the key repeats: a new run, which starts with it */
+				close_run(&b, t, ti);
+				(void)cmap_bump(&b.map, mix(TAG_RUN, t->run, r->route));
+			}
+			if (b.runs[ti] == NULL) {
+				b.runs[ti] = calloc(n + 1, sizeof(uint32_t));
+				if (b.runs[ti] == NULL)
+					goto out;
+			}
+			t->run_open = true;
+			b.runs[ti][b.nruns[ti]++] = (uint32_t)i;
+			break;
+		case PLAN_STMTWISE:
+			if (b.grp_open && (b.grp_group != r->group || b.grp_table != r->table ||
+					   b.grp_cat != r->cat))
+				close_group(&b, scratch);
+			if (!b.grp_open) {
+				b.grp_open = true;
+				b.grp_id = ++b.next_id;
+				b.grp_group = r->group;
+				b.grp_table = r->table;
+				b.grp_cat = r->cat;
+			}
+			b.grp[b.ngrp].slot = 0;
+			b.grp[b.ngrp].gen = r->keyed && r->has_route ?
+					    cmap_bump(&b.map, mix(TAG_GROUP, b.grp_id, r->route)) : 0;
+			b.grp[b.ngrp].row = (uint32_t)i;
+			b.ngrp++;
+			break;
+		}
+	}
+	close_group(&b, scratch);
+	for (ti = 0; ti < ntabs; ti++)
+		close_run(&b, &tabs[ti], ti);
+	emit_generations(&b, free_keys, nfree, scratch);
+	ok = true;
+out:
+	if (b.runs)
+		for (ti = 0; ti < n + 1; ti++)
+			free(b.runs[ti]);
+	free(b.runs);
+	free(b.nruns);
+	free(b.grp);
+	cmap_free(&b.map);
+	free(tabs);
+	free(free_keys);
+	free(scratch);
+	if (!ok)
+		plan_free(p);
+	return ok;
+}
+
+void plan_free(struct plan *p)
+{
+	free(p->order);
+	free(p->steps);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,871 @@
+/* Scheduling units onto writers: what each unit must follow, writer queues, the flush policy, batches and their settlement. */
+#include "sink/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+
+/*
+ * A unit is placed once converted. It must commit after (1) its session's
+ * previous unit, (2) every unit that wrote one of its keys before it, and
+ * (3) for tables whose rows cannot be written concurrently (TC_ORDERED,
+ * TC_STMTWISE), the previous unit that wrote such a table. Each writer commits
+ * its batches one after another, and a batch's units in queue order: so a unit
+ * whose predecessors all sit with one writer goes to that writer's queue; one
+ * whose predecessors are committed goes to the least loaded writer; one whose
+ * predecessors sit with two or more writers waits (U_BLOCKED) until all but
+ * one writer's have committed. Only the latest unit of each key, session and
+ * ordered table is remembered: the ones before it are its own predecessors.
+ */
+
+/* ---- (table, key route) -> the latest unit writing it ---- */
+
+struct keymap {
+	uint64_t *keys;             /* 0: empty */
+	struct sink_unit **vals;
+	size_t mask, n;
+};
+
+static struct keymap *keymap_new(void)
+{
+	struct keymap *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->mask = 1023;
+	m->keys = calloc(m->mask + 1, sizeof(*m->keys));
+	m->vals = calloc(m->mask + 1, sizeof(*m->vals));
+	if (!m->keys || !m->vals) {
+		free(m->keys);
+		free(m->vals);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static void keymap_free(struct keymap *m)
+{
+	if (m == NULL)
+		return;
+	free(m->keys);
+	free(m->vals);
+	free(m);
+}
+
+static uint64_t key_of(const struct stable *tab, uint64_t route)
+{
+	uint64_t h = route ^ ((uint64_t)(tab->idx + 1) * 0x9e3779b97f4a7c15ULL);
+
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 29;
+	return h ? h : 1;
+}
+
+static size_t keymap_slot(const struct keymap *m, uint64_t key)
+{
+	size_t i = (size_t)key & m->mask;
+
+	while (m->keys[i] && m->keys[i] != key)
+		i = (i + 1) & m->mask;
+	return i;
+}
+
+static bool keymap_grow(struct keymap *m)
+{
+	struct keymap big = { NULL, NULL, m->mask * 2 + 1, 0 };
+	size_t i, j;
+
+	big.keys = calloc(big.mask + 1, sizeof(*big.keys));
+	big.vals = calloc(big.mask + 1, sizeof(*big.vals));
+	if (!big.keys || !big.vals) {
+		free(big.keys);
+		free(big.vals);
+		return false;
+	}
+	for (i = 0; i <= m->mask; i++)
+		if (m->keys[i]) {
+			j = keymap_slot(&big, m->keys[i]);
+			big.keys[j] = m->keys[i];
+			big.vals[j] = m->vals[i];
+		}
+	free(m->keys);
+	free(m->vals);
+	m->keys = big.keys;
+	m->vals = big.vals;
+	m->mask = big.mask;
+	return true;
+}
+
+/* Stores u for key; returns the unit stored before (NULL: none). When out of
+ * memory nothing is stored and *ok is false: the caller orders by other means. */
+static struct sink_unit *keymap_swap(struct keymap *m, uint64_t key, struct sink_unit *u, bool *ok)
+{
+	struct sink_unit *old;
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->mask + 1 && !keymap_grow(m)) {
+		*ok = false;
+		i = keymap_slot(m, key);
+		return m->keys[i] ? m->vals[i] : NULL;
+	}
+	i = keymap_slot(m, key);
+	old = m->keys[i] ? m->vals[i] : NULL;
+	if (!m->keys[i])
+		m->n++;
+	m->keys[i] = key;
+	m->vals[i] = u;
+	return old;
+}
+
+/* Removes key if it still names u (backward-shift deletion). */
+static void keymap_drop(struct keymap *m, uint64_t key, const struct sink_unit *u)
+{
+	size_t i = keymap_slot(m, key), j, home;
+
+	if (!m->keys[i] || m->vals[i] != u)
+		return;
+	m->n--;
+	for (;;) {
+		m->keys[i] = 0;
+		m->vals[i] = NULL;
+		j = i;
+		for (;;) {
+			j = (j + 1) & m->mask;
+			if (!m->keys[j])
+				return;
+			home = (size_t)m->keys[j] & m->mask;
+			/* can the entry at j move to the hole at i? */
+			if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+				break;
+		}
+		m->keys[i] = m->keys[j];
+		m->vals[i] = m->vals[j];
+		i = j;
+	}
+}
+
+/* ---- writer queues ---- */
+
+struct wqueue {
+	struct sink *s;
+	int idx;
+	struct sink_unit *head, *tail;
+	size_t rows;                /* queued */
+	size_t inflight;            /* rows of its batch */
+	uint64_t barrier_seq;       /* queued units up to this one are wanted now */
+	struct event *timer;        /* the oldest row's age limit */
+	bool age_due;
+	int ntab;
+	uint32_t *trows;            /* per table: queued rows */
+	int64_t *toldest;           /* per table: arrival of its oldest queued row */
+};
+
+static void on_age(evutil_socket_t fd, short what, void *arg)
+{
+	struct wqueue *q = arg;
+
+	(void)fd;
+	(void)what;
+	q->age_due = true;
+	writer_kick(q->s->writers[q->idx]);
+}
+
+static bool wq_grow(struct wqueue *q, int ntab)
+{
+	uint32_t *r;
+	int64_t *o;
+
+	if (ntab <= q->ntab)
+		return true;
+	r = realloc(q->trows, (size_t)ntab * sizeof(*r));
+	if (r == NULL)
+		return false;
+	q->trows = r;
+	o = realloc(q->toldest, (size_t)ntab * sizeof(*o));
+	if (o == NULL)
+		return false;
+	q->toldest = o;
+	memset(q->trows + q->ntab, 0, (size_t)(ntab - q->ntab) * sizeof(*r));
+	memset(q->toldest + q->ntab, 0, (size_t)(ntab - q->ntab) * sizeof(*o));
+	q->ntab = ntab;
+	return true;
+}
+
+bool sched_init(struct sink *s)
+{
+	int i;
+
+	s->keys = keymap_new();
+	s->wq = calloc((size_t)s->nwriters, sizeof(*s->wq));
+	if (s->keys == NULL || s->wq == NULL)
+		return false;
+	for (i = 0; i < s->nwriters; i++) {
+		s->wq[i].s = s;
+		s->wq[i].idx = i;
+		s->wq[i].timer = evtimer_new(s->base, on_age, &s->wq[i]);
+		if (s->wq[i].timer == NULL || !wq_grow(&s->wq[i], s->ntables + 1))
+			return false;
+	}
+	return true;
+}
+
+void sched_free(struct sink *s)
+{
+	int i;
+
+	for (i = 0; s->wq && i < s->nwriters; i++) {
+		if (s->wq[i].timer)
+			event_free(s->wq[i].timer);
+		free(s->wq[i].trows);
+		free(s->wq[i].toldest);
+	}
+	free(s->wq);
+	s->wq = NULL;
+	keymap_free(s->keys);
+	s->keys = NULL;
+}
+
+bool sched_add_table(struct sink *s)
+{
+	for (int i = 0; i < s->nwriters; i++)
+		if (!wq_grow(&s->wq[i], s->ntables + 1))
+			return false;
+	return true;
+}
+
+/* The rows of u per table, through fn(table index, rows). */
+static void unit_tables(const struct sink_unit *u, void (*fn)(void *arg, int t, uint32_t n), void *arg)
+{
+	for (int i = 0; i < u->nstmts; i++)
+		if (u->stmts[i].n)
+			fn(arg, u->stmts[i].tab->idx, u->stmts[i].n);
+}
+
+static void count_in(void *arg, int t, uint32_t n)
+{
+	struct wqueue *q = arg;
+
+	if (q->trows[t] == 0)
+		q->toldest[t] = INT64_MAX;
+	q->trows[t] += n;
+}
+
+static void count_out(void *arg, int t, uint32_t n)
+{
+	struct wqueue *q = arg;
+
+	q->trows[t] -= n;
+}
+
+/* The age limit of the oldest queued row of each table, from the queue. */
+static void recompute_oldest(struct wqueue *q)
+{
+	const struct sink_unit *u;
+	int t, i;
+
+	for (t = 0; t < q->ntab; t++)
+		q->toldest[t] = INT64_MAX;
+	for (u = q->head; u; u = u->qnext)
+		for (i = 0; i < u->nstmts; i++) {
+			t = u->stmts[i].tab->idx;
+			if (u->arrival_ms < q->toldest[t])
+				q->toldest[t] = u->arrival_ms;
+		}
+}
+
+/* When the first of its queued rows reaches its table's age limit. */
+static int64_t age_deadline(const struct wqueue *q)
+{
+	int64_t due = INT64_MAX, d;
+	int t;
+
+	for (t = 0; t < q->ntab && t < q->s->ntables; t++) {
+		if (q->trows[t] == 0)
+			continue;
+		d = q->toldest[t] + q->s->tables[t]->conf.batchwritetimeoutms;
+		if (d < due)
+			due = d;
+	}
+	return due;
+}
+
+static void arm_timer(struct wqueue *q)
+{
+	int64_t due = age_deadline(q), left;
+	struct timeval tv;
+
+	if (due == INT64_MAX) {
+		evtimer_del(q->timer);
+		q->age_due = false;
+		return;
+	}
+	left = due - sink_now_ms();
+	if (left <= 0) {
+		evtimer_del(q->timer);
+		q->age_due = true;
+		return;
+	}
+	q->age_due = false;
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	evtimer_add(q->timer, &tv);
+}
+
+static void enqueue(struct sink_unit *u, int w)
+{
+	struct wqueue *q = &u->s->wq[w];
+	int i;
+
+	unit_set_state(u, U_QUEUED);
+	u->widx = w;
+	u->qnext = NULL;
+	u->qprev = q->tail;
+	if (q->tail)
+		q->tail->qnext = u;
+	else
+		q->head = u;
+	q->tail = u;
+	q->rows += u->nrows;
+	unit_tables(u, count_in, q);
+	for (i = 0; i < u->nstmts; i++) {
+		int t = u->stmts[i].tab->idx;
+
+		if (u->arrival_ms < q->toldest[t])
+			q->toldest[t] = u->arrival_ms;
+	}
+	if (u->barrier && u->seq > q->barrier_seq)
+		q->barrier_seq = u->seq;
+	arm_timer(q);
+	writer_kick(u->s->writers[w]);
+}
+
+/* ---- placement ---- */
+
+struct deps {
+	struct sink_unit **d;
+	int n, cap;
+	bool ok;
+};
+
+static void dep_add(struct deps *ds, struct sink_unit *d)
+{
+	struct sink_unit **p;
+
+	if (d == NULL || d->state == U_SETTLED)
+		return;
+	for (int i = 0; i < ds->n; i++)
+		if (ds->d[i] == d)
+			return;
+	if (ds->n == ds->cap) {
+		int cap = ds->cap ? ds->cap * 2 : 8;
+
+		p = realloc(ds->d, (size_t)cap * sizeof(*p));
+		if (p == NULL) {
+			ds->ok = false;
+			return;
+		}
+		ds->d = p;
+		ds->cap = cap;
+	}
+	ds->d[ds->n++] = d;
+}
+
+/* The writer all of u's live predecessors sit with: -1 when none is live, -2
+ * when they sit with several or one of them waits itself. */
+static int common_writer(struct sink_unit *const *deps, int n)
+{
+	int w = -1;
+
+	for (int i = 0; i < n; i++) {
+		const struct sink_unit *d = deps[i];
+
+		if (d->state == U_SETTLED)
+			continue;
+		if (d->state == U_BLOCKED || d->widx < 0)
+			return -2;
+		if (w == -1)
+			w = d->widx;
+		else if (w != d->widx)
+			return -2;
+	}
+	return w;
+}
+
+/* The writer with the fewest rows to write. */
+static int pick_writer(struct sink *s)
+{
+	size_t best = SIZE_MAX, load;
+	int w = 0, i, c;
+
+	for (i = 0; i < s->nwriters; i++) {
+		c = (int)((s->pick_rr + (uint32_t)i) % (uint32_t)s->nwriters);
+		load = s->wq[c].rows + s->wq[c].inflight;
+		if (load < best) {
+			best = load;
+			w = c;
+		}
+	}
+	s->pick_rr++;
+	return w;
+}
+
+static void block(struct sink_unit *u, struct deps *ds)
+{
+	struct sink *s = u->s;
+
+	unit_set_state(u, U_BLOCKED);
+	u->deps = ds->d;
+	u->ndeps = ds->n;
+	ds->d = NULL;
+	for (int i = 0; i < u->ndeps; i++)
+		unit_ref(u->deps[i]);
+	u->qnext = NULL;
+	u->qprev = s->blocked_tail;
+	if (s->blocked_tail)
+		s->blocked_tail->qnext = u;
+	else
+		s->blocked_head = u;
+	s->blocked_tail = u;
+	s->st.blocked++;
+}
+
+void sched_place(struct sink_unit *u)
+{
+	struct sink *s = u->s;
+	struct deps ds = { NULL, 0, 0, true };
+	struct stable *tab;
+	struct srow *r;
+	bool ok = true;
+	uint32_t i;
+	int w, k;
+
+	u->seq = ++s->seq;
+	dep_add(&ds, u->ss->last);
+	u->ss->last = u;
+	for (i = 0; i < u->nrows; i++) {
+		struct sink_unit *d;
+
+		r = u->rows[i];
+		if (!r->has_route)
+			continue;
+		d = keymap_swap(s->keys, key_of(u->stmts[r->stmt].tab, r->route), u, &ok);
+		if (d != u)     /* a key it writes twice */
+			dep_add(&ds, d);
+	}
+	for (k = 0; k < u->nstmts; k++) {
+		tab = u->stmts[k].tab;
+		if (tab->cls == TC_FREE && ok)
+			continue;
+		if (tab->linked || !ok) {
+			/* without the key map (out of memory) every unit follows one order */
+			dep_add(&ds, s->fk_last);
+			s->fk_last = u;
+		} else {
+			dep_add(&ds, tab->dom_last);
+			tab->dom_last = u;
+		}
+	}
+	w = ds.ok ? common_writer(ds.d, ds.n) : -2;
+	if (w == -2 && !ds.ok) {
+		/* cannot even remember what it waits for: wait for everything */
+		w = -1;
+		for (i = 0; i < (uint32_t)s->nwriters; i++)
+			if (s->wq[i].head || s->wq[i].inflight)
+				w = -2;
+		if (w == -2) {
+			log_error(SINK_PREFIX, "out of memory ordering a unit: it waits for every writer");
+			ds.n = 0;
+		}
+	}
+	if (w == -2 && ds.ok) {
+		block(u, &ds);
+		log_debug(u->ss->prefix, "unit %llu (%u rows) waits: what it follows sits with several writers",
+			  (unsigned long long)u->seq, u->nrows);
+	} else {
+		enqueue(u, w >= 0 ? w : pick_writer(s));
+		log_debug(u->ss->prefix, "unit %llu (%u rows) queued for writer %d", (unsigned long long)u->seq,
+			  u->nrows, u->widx);
+	}
+	free(ds.d);
+	unit_buffered(u);
+}
+
+/* Units waiting for predecessors with several writers move on when they can. */
+static void unblock(struct sink *s)
+{
+	struct sink_unit *u, *next;
+	int w, i, j;
+
+	for (u = s->blocked_head; u; u = next) {
+		next = u->qnext;
+		for (i = j = 0; i < u->ndeps; i++) {
+			if (u->deps[i]->state == U_SETTLED) {
+				unit_unref(u->deps[i]);
+				continue;
+			}
+			u->deps[j++] = u->deps[i];
+		}
+		u->ndeps = j;
+		w = common_writer(u->deps, u->ndeps);
+		if (w == -2)
+			continue;
+		if (u->qprev)
+			u->qprev->qnext = u->qnext;
+		else
+			s->blocked_head = u->qnext;
+		if (u->qnext)
+			u->qnext->qprev = u->qprev;
+		else
+			s->blocked_tail = u->qprev;
+		for (i = 0; i < u->ndeps; i++)
+			unit_unref(u->deps[i]);
+		free(u->deps);
+		u->deps = NULL;
+		u->ndeps = 0;
+		enqueue(u, w >= 0 ? w : pick_writer(s));
+	}
+}
+
+void sched_barrier(struct sink_unit *u)
+{
+	struct wqueue *q;
+
+	u->barrier = true;
+	if (u->state != U_QUEUED)
+		return;     /* blocked: applied when queued; in intake: when placed */
+	q = &u->s->wq[u->widx];
+	if (u->seq > q->barrier_seq)
+		q->barrier_seq = u->seq;
+	writer_kick(u->s->writers[u->widx]);
+}
+
+void sched_flush_table(struct sink *s, struct stable *tab)
+{
+	struct sink_unit *u;
+	int w;
+
+	for (w = 0; w < s->nwriters; w++)
+		for (u = s->wq[w].head; u; u = u->qnext)
+			for (int i = 0; i < u->nstmts; i++)
+				if (tab == NULL || u->stmts[i].tab == tab)
+					sched_barrier(u);
+}
+
+/* ---- the flush policy ---- */
+
+/* Why the writer's queue should be flushed now, or -1. */
+static int queue_ready(const struct sink *s, struct wqueue *q)
+{
+	const struct sink_unit *h = q->head;
+	const struct table_conf *c;
+	bool idle_ok = true, adaptive = false;
+	int t, i;
+
+	if (h == NULL)
+		return -1;
+	for (t = 0; t < q->ntab && t < s->ntables; t++)
+		if (q->trows[t] && q->trows[t] >= (uint32_t)s->tables[t]->conf.batchsize)
+			return FLUSH_BATCHSIZE;
+	if (q->barrier_seq >= h->seq)
+		return FLUSH_BARRIER;
+	if (s->draining)
+		return FLUSH_SHUTDOWN;
+	for (i = 0; i < h->nstmts; i++)
+		if (h->stmts[i].tab->removed)
+			return FLUSH_SHUTDOWN;
+	if (s->full)
+		return FLUSH_FULL;
+	if (q->age_due || age_deadline(q) <= sink_now_ms())
+		return FLUSH_AGE;
+	/* An idle writer takes what it has at once when a client waits for the
+	 * commit (ackmode=commit). Rows acknowledged already (ackmode=immediate)
+	 * go one idle batch of a table at a time: rows arriving meanwhile wait
+	 * for it and go together in the next one, so a fast client's rows make
+	 * few large transactions rather than one each. */
+	for (i = 0; i < h->nstmts; i++) {
+		c = &h->stmts[i].tab->conf;
+		adaptive |= c->adaptiveflush;
+		if (h->stmts[i].tab->idle_inflight > 0)
+			idle_ok = false;
+	}
+	if (adaptive && (h->ack == ACK_COMMIT || idle_ok))
+		return FLUSH_IDLE;
+	return -1;
+}
+
+struct batch_build {
+	struct sink *s;
+	uint32_t *taken;            /* per table: rows in the batch */
+	bool fits;
+};
+
+static void check_fit(void *arg, int t, uint32_t n)
+{
+	struct batch_build *bb = arg;
+
+	if (bb->taken[t] + n > (uint32_t)bb->s->tables[t]->conf.batchsize)
+		bb->fits = false;
+}
+
+static void take_rows(void *arg, int t, uint32_t n)
+{
+	struct batch_build *bb = arg;
+
+	bb->taken[t] += n;
+}
+
+static void batch_free(struct batch *b)
+{
+	free(b->units);
+	free(b->rows);
+	free(b);
+}
+
+struct batch *sched_take(struct sink *s, int widx)
+{
+	struct wqueue *q = &s->wq[widx];
+	struct batch_build bb = { s, NULL, true };
+	struct sink_unit *u;
+	struct batch *b;
+	size_t nu = 0, nr = 0, i;
+	int reason, t;
+
+	reason = queue_ready(s, q);
+	if (reason < 0) {
+		arm_timer(q);
+		return NULL;
+	}
+	bb.taken = calloc((size_t)s->ntables + 1, sizeof(*bb.taken));
+	b = calloc(1, sizeof(*b));
+	if (bb.taken == NULL || b == NULL)
+		goto oom;
+	/* whole units from the head, within every table's batchsize (one unit
+	 * larger than that goes alone: a unit is never split) */
+	for (u = q->head; u; u = u->qnext) {
+		bb.fits = true;
+		unit_tables(u, check_fit, &bb);
+		if (!bb.fits && nu > 0)
+			break;
+		unit_tables(u, take_rows, &bb);
+		nu++;
+		nr += u->nrows;
+	}
+	b->units = calloc(nu + 1, sizeof(*b->units));
+	b->rows = calloc(nr + 1, sizeof(*b->rows));
+	if (b->units == NULL || b->rows == NULL)
+		goto oom;
+	b->widx = widx;
+	b->reason = (enum flush_reason)reason;
+	b->immediate = true;
+	b->start_ms = sink_now_ms();
+	b->id = ++s->batch_seq;
+	for (i = 0; i < nu; i++) {
+		u = q->head;
+		q->head = u->qnext;
+		if (q->head)
+			q->head->qprev = NULL;
+		else
+			q->tail = NULL;
+		u->qnext = u->qprev = NULL;
+		q->rows -= u->nrows;
+		unit_tables(u, count_out, q);
+		unit_set_state(u, U_WRITING);
+		b->units[b->nunits++] = u;
+		if (u->ack != ACK_IMMEDIATE)
+			b->immediate = false;
+		for (int k = 0; k < u->nstmts; k++)
+			b->verbose |= u->stmts[k].tab->conf.verbose;
+		for (uint32_t r = 0; r < u->nrows; r++)
+			b->rows[b->n++] = u->rows[r];
+	}
+	q->inflight = b->n;
+	recompute_oldest(q);
+	q->age_due = false;
+	arm_timer(q);
+	if (b->reason == FLUSH_IDLE) {
+		b->idle_counted = true;
+		for (t = 0; t < s->ntables; t++)
+			if (bb.taken[t])
+				s->tables[t]->idle_inflight++;
+	}
+	free(bb.taken);
+	s->st.flush[b->reason]++;
+	s->st.batches++;
+	return b;
+oom:
+	free(bb.taken);
+	if (b)
+		batch_free(b);
+	log_error(SINK_PREFIX, "out of memory taking a batch for writer %d", widx);
+	return NULL;
+}
+
+bool sched_idle(const struct sink *s)
+{
+	int i;
+
+	if (s->blocked_head)
+		return false;
+	for (i = 0; i < s->nwriters; i++)
+		if (s->wq[i].head || writer_busy(s->writers[i]))
+			return false;
+	return true;
+}
+
+uint64_t sched_queued_rows(const struct sink *s)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < s->nwriters; i++)
+		n += s->wq[i].rows;
+	return n;
+}
+
+/* ---- settlement ---- */
+
+/* One line per table of the batch (the format tests and operators read). */
+static void log_batch(struct sink *s, const struct batch *b)
+{
+	struct stable *tab;
+	size_t rows, failed, skipped, units, i;
+	int t;
+
+	for (t = 0; t < s->ntables; t++) {
+		tab = s->tables[t];
+		rows = failed = skipped = units = 0;
+		for (i = 0; i < b->n; i++) {
+			const struct srow *r = b->rows[i];
+
+			if (r->u->stmts[r->stmt].tab != tab)
+				continue;
+			rows++;
+			failed += r->outcome == ROW_FAILED || r->outcome == ROW_DROPPED ||
+				  r->outcome == ROW_PENDING;
+			skipped += r->outcome == ROW_SKIPPED;
+		}
+		if (rows == 0)
+			continue;
+		for (i = 0; i < b->nunits; i++)
+			for (int k = 0; k < b->units[i]->nstmts; k++)
+				units += b->units[i]->stmts[k].tab == tab;
+		log_at(tab->conf.verbose ? LOG_INFO : LOG_DEBUG, SINK_PREFIX,
+		       "flush table=%s.%s writer=%d reason=%s rows=%zu ms=%lld units=%zu failed=%zu skipped=%zu attempts=%d passes=%d batch=%llu",
+		       tab->conf.targetschema, tab->conf.name, b->widx, flush_reason_name(b->reason), rows,
+		       (long long)(sink_now_ms() - b->start_ms), units, failed, skipped, b->attempts,
+		       b->passes, (unsigned long long)b->id);
+	}
+}
+
+static void forget_unit(struct sink *s, struct sink_unit *u)
+{
+	struct srow *r;
+
+	for (uint32_t i = 0; i < u->nrows; i++) {
+		r = u->rows[i];
+		if (r->has_route)
+			keymap_drop(s->keys, key_of(u->stmts[r->stmt].tab, r->route), u);
+	}
+	for (int k = 0; k < u->nstmts; k++)
+		if (u->stmts[k].tab->dom_last == u)
+			u->stmts[k].tab->dom_last = NULL;
+	if (s->fk_last == u)
+		s->fk_last = NULL;
+	if (u->ss->last == u)
+		u->ss->last = NULL;
+}
+
+void sched_batch_done(struct sink *s, struct batch *b, struct berr *failed)
+{
+	struct sink_unit *u;
+	bool any_failed = false;
+	size_t i;
+	int t;
+
+	for (i = 0; i < b->n; i++) {
+		struct srow *r = b->rows[i];
+
+		if (failed && (r->outcome == ROW_PENDING || r->outcome == ROW_OK ||
+			       r->outcome == ROW_SKIPPED))
+			r->outcome = ROW_FAILED;
+		if (r->outcome == ROW_PENDING)
+			r->outcome = ROW_FAILED;
+		any_failed |= r->outcome == ROW_FAILED || r->outcome == ROW_DROPPED;
+	}
+	if (any_failed)
+		s->st.batches_failed++;
+	log_batch(s, b);
+	for (i = 0; i < b->nunits; i++) {
+		u = b->units[i];
+		if (failed) {
+			u->failed = true;
+			berr_unref(u->err);
+			u->err = berr_ref(failed);
+		}
+		forget_unit(s, u);
+		unit_settle(u);
+	}
+	if (b->idle_counted) {
+		bool kick = false;
+
+		for (t = 0; t < s->ntables; t++) {
+			bool in = false;
+
+			for (i = 0; i < b->nunits && !in; i++)
+				for (int k = 0; k < b->units[i]->nstmts; k++)
+					in |= b->units[i]->stmts[k].tab == s->tables[t];
+			if (in && --s->tables[t]->idle_inflight == 0)
+				kick = true;
+		}
+		if (kick)
+			for (i = 0; i < (size_t)s->nwriters; i++)
+				writer_kick(s->writers[i]);   /* the next idle flush may go */
+	}
+	s->wq[b->widx].inflight = 0;
+	batch_free(b);
+	unblock(s);
+	if (s->draining)
+		schedule_notify(s);
+}
+
+void sched_batch_discard(struct sink *s, struct batch *b)
+{
+	(void)s;
+	batch_free(b);
+}
+
+/* ---- table classes ---- */
+
+void sched_classify(struct sink *s)
+{
+	struct stable *tab, *o;
+	const struct tcat *c;
+	int i, j, k;
+
+	for (i = 0; i < s->ntables; i++) {
+		tab = s->tables[i];
+		c = tab->cat;
+		if (c == NULL) {
+			tab->cls = TC_FREE;
+			tab->linked = false;
+			continue;
+		}
+		tab->linked = c->tr.self_fk;
+		for (k = 0; k < c->tr.nfk_rels && !tab->linked; k++)
+			for (j = 0; j < s->ntables && !tab->linked; j++) {
+				o = s->tables[j];
+				tab->linked = o != tab && !o->removed && o->cat && o->cat->oid == c->tr.fk_rels[k];
+			}
+		if (tab->linked || c->tr.stmt_triggers)
+			tab->cls = TC_STMTWISE;
+		else if (c->tr.other_unique || c->tr.row_triggers || c->tr.rules || c->tr.volatile_defaults)
+			tab->cls = TC_ORDERED;
+		else
+			tab->cls = TC_FREE;
+	}
+}

@@ -1,0 +1,326 @@
+/* Catalog snapshots (struct tcat): built from the catalog connection's answers, shared by the rows made with them; no I/O. */
+#include "sink/internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+
+struct tcat *tcat_ref(struct tcat *c)
+{
+	if (c)
+		c->refs++;
+	return c;
+}
+
+static void tcat_free(struct tcat *c)
+{
+	int i;
+
+	for (i = 0; i < c->t.ncols; i++) {
+		free(c->t.cols[i].name);
+		free(c->t.cols[i].type);
+		free(c->t.cols[i].castbase);
+		if (c->cx) {
+			free(c->cx[i].decl);
+			free(c->cx[i].decl_nomod);
+			free(c->cx[i].collation);
+		}
+	}
+	for (i = 0; c->kcollate && i < c->t.nkey; i++)
+		free(c->kcollate[i]);
+	free(c->kcollate);
+	free(c->kmodes);
+	free(c->kmaxlen);
+	free(c->tr.fk_rels);
+	free(c->t.cols);
+	free(c->cx);
+	free(c->t.key);
+	free(c->t.schema);
+	free(c->t.name);
+	free(c->t.stage);
+	free(c->kinds);
+	free(c);
+}
+
+void tcat_unref(struct tcat *c)
+{
+	if (c && --c->refs == 0)
+		tcat_free(c);
+}
+
+/* ---- building one ---- */
+
+static char *dupv(const PGresult *r, int row, int col)
+{
+	return strdup(PQgetvalue(r, row, col));
+}
+
+bool pq_true(const PGresult *r, int row, int col)
+{
+	return PQgetvalue(r, row, col)[0] == 't';
+}
+
+struct tcat *tcat_columns(const PGresult *r, uint32_t oid, uint32_t generation, const struct table_conf *conf,
+			  int **attnums)
+{
+	struct tcat *cat;
+	struct sg_col *col;
+	struct ccol *cx;
+	const char *def, *gen, *ident;
+	int n = PQntuples(r), i;
+	char stage[64];
+
+	*attnums = NULL;
+	cat = calloc(1, sizeof(*cat));
+	if (cat == NULL)
+		return NULL;
+	cat->refs = 1;
+	cat->gen = generation;
+	cat->oid = oid;
+	snprintf(stage, sizeof(stage), "pgbatchd_stage_%u_%u", cat->oid, cat->gen);
+	cat->t.schema = strdup(conf->targetschema);
+	cat->t.name = strdup(conf->name);
+	cat->t.stage = strdup(stage);
+	cat->t.cols = calloc((size_t)n + 1, sizeof(*cat->t.cols));
+	cat->cx = calloc((size_t)n + 1, sizeof(*cat->cx));
+	(*attnums) = calloc((size_t)n + 1, sizeof(int));
+	if (!cat->t.schema || !cat->t.name || !cat->t.stage || !cat->t.cols || !cat->cx || !(*attnums))
+		goto fail;
+	for (i = 0; i < n; i++) {
+		col = &cat->t.cols[i];
+		cx = &cat->cx[i];
+		cat->t.ncols = i + 1;
+		(*attnums)[i] = atoi(PQgetvalue(r, i, 0));
+		col->name = dupv(r, i, 1);
+		cx->decl = dupv(r, i, 2);
+		cx->decl_nomod = dupv(r, i, 3);
+		cx->basetype = (uint32_t)strtoul(PQgetvalue(r, i, 4), NULL, 10);
+		col->type = dupv(r, i, 5);
+		col->castbase = dupv(r, i, 6);
+		if (!col->name || !cx->decl || !cx->decl_nomod || !col->type || !col->castbase)
+			goto fail;
+		cx->category = PQgetvalue(r, i, 7)[0];
+		col->is_array = cx->category == 'A';
+		col->delim = PQgetvalue(r, i, 8)[0] ? PQgetvalue(r, i, 8)[0] : ',';
+		def = PQgetisnull(r, i, 9) ? NULL : PQgetvalue(r, i, 9);
+		gen = PQgetvalue(r, i, 11);
+		ident = PQgetvalue(r, i, 12);
+		cx->generated = gen[0] != '\0';
+		cx->identity_always = ident[0] == 'a';
+		cx->identity = ident[0] != '\0';
+		cx->unique_default = ident[0] != '\0' ||
+				     (def && !cx->generated && strncmp(def, "nextval(", 8) == 0);
+		cx->typmod = atoi(PQgetvalue(r, i, 13));
+		cx->nondet_collation = pq_true(r, i, 14);
+		if (!PQgetisnull(r, i, 15) && (cx->collation = dupv(r, i, 15)) == NULL)
+			goto fail;
+		col->insertable = !cx->generated && !cx->identity_always;
+	}
+	return cat;
+fail:
+	tcat_unref(cat);
+	free(*attnums);
+	*attnums = NULL;
+	return NULL;
+}
+
+static int col_by_attnum(const struct tcat *cat, const int *attnums, int attnum)
+{
+	int i;
+
+	for (i = 0; i < cat->t.ncols; i++)
+		if (attnums[i] == attnum)
+			return i;
+	return -1;
+}
+
+/* Parses an indkey ("1 3") into column indexes; false if one is not a plain column. */
+static int index_cols(const struct tcat *cat, const int *attnums, const char *indkey, int *out, int max)
+{
+	const char *p = indkey;
+	char *end;
+	long a;
+	int n = 0, ci;
+
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		a = strtol(p, &end, 10);
+		if (end == p || n >= max)
+			return -1;
+		p = end;
+		ci = col_by_attnum(cat, attnums, (int)a);
+		if (ci < 0)
+			return -1;
+		out[n++] = ci;
+	}
+	return n;
+}
+
+static void fold(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+/* Picks the key: the primary key, else the unique index matching conflictkey. */
+bool tcat_key(struct tcat *cat, const int *attnums, const PGresult *r, const struct table_conf *conf,
+	      struct berr **err)
+{
+	int nidx = PQntuples(r), ncols = cat->t.ncols, i, k, n, want[64], nwant = 0, have[64];
+	char *ck = NULL, *tok, *save = NULL, *p, msg[512];
+	bool found = false, match;
+
+	cat->t.key = calloc((size_t)ncols + 1, sizeof(int));
+	if (cat->t.key == NULL)
+		return false;
+	for (i = 0; i < nidx && !found; i++) {
+		if (!pq_true(r, i, 0))
+			continue;
+		n = index_cols(cat, attnums, PQgetvalue(r, i, 1), have, 64);
+		if (n <= 0)
+			continue;
+		memcpy(cat->t.key, have, (size_t)n * sizeof(int));
+		cat->t.nkey = n;
+		cat->nulls_not_distinct = pq_true(r, i, 2);
+		found = true;
+		if (conf->conflictkey)
+			log_warning("sink catalog", "table %s.%s has a primary key: conflictkey is not used",
+				    conf->targetschema, conf->name);
+	}
+	if (!found && conf->conflictkey) {
+		ck = strdup(conf->conflictkey);
+		if (ck == NULL)
+			return false;
+		for (tok = strtok_r(ck, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			while (*tok == ' ' || *tok == '\t')
+				tok++;
+			for (p = tok + strlen(tok); p > tok && (p[-1] == ' ' || p[-1] == '\t'); p--)
+				p[-1] = '\0';
+			if (!conf->casesensitive)
+				fold(tok);
+			for (k = 0; k < ncols; k++)
+				if (strcmp(cat->t.cols[k].name, tok) == 0)
+					break;
+			if (k == ncols || nwant >= 64) {
+				snprintf(msg, sizeof(msg), "conflictkey column \"%s\" of table \"%s\".\"%s\" does not exist",
+					 tok, conf->targetschema, conf->name);
+				*err = berr_new("42703", msg, NULL, NULL);
+				free(ck);
+				return true;
+			}
+			want[nwant++] = k;
+		}
+		free(ck);
+		for (i = 0; i < nidx && !found; i++) {
+			n = index_cols(cat, attnums, PQgetvalue(r, i, 1), have, 64);
+			if (n != nwant || !pq_true(r, i, 3))
+				continue;
+			match = true;
+			for (k = 0; k < nwant && match; k++) {
+				int m;
+
+				match = false;
+				for (m = 0; m < n; m++)
+					if (have[m] == want[k])
+						match = true;
+			}
+			if (!match)
+				continue;
+			memcpy(cat->t.key, want, (size_t)nwant * sizeof(int));
+			cat->t.nkey = nwant;
+			cat->nulls_not_distinct = pq_true(r, i, 2);
+			found = true;
+		}
+		if (!found) {
+			snprintf(msg, sizeof(msg),
+				 "there is no unique constraint matching the conflictkey of table \"%s\".\"%s\"",
+				 conf->targetschema, conf->name);
+			*err = berr_new("42P10", msg, conf->conflictkey, NULL);
+			return true;
+		}
+	}
+	cat->kinds = calloc((size_t)cat->t.nkey + 1, sizeof(*cat->kinds));
+	cat->kmodes = calloc((size_t)cat->t.nkey + 1, sizeof(*cat->kmodes));
+	cat->kcollate = calloc((size_t)cat->t.nkey + 1, sizeof(*cat->kcollate));
+	cat->kmaxlen = calloc((size_t)cat->t.nkey + 1, sizeof(*cat->kmaxlen));
+	if (!cat->kinds || !cat->kmodes || !cat->kcollate || !cat->kmaxlen)
+		return false;
+	cat->key_unique_default = cat->t.nkey > 0;
+	for (k = 0; k < cat->t.nkey; k++) {
+		const struct ccol *cx;
+
+		i = cat->t.key[k];
+		cx = &cat->cx[i];
+		cat->t.cols[i].key = true;
+		cat->kinds[k] = key_kind_for_type(cx->basetype);
+		/* the database identifies values of types without a parser, and
+		 * text under a collation where different bytes may be equal */
+		cat->kmodes[k] = cat->kinds[k] == KEY_RAW || cx->nondet_collation ? KM_DBHASH : KM_CANON;
+		cat->key_dbhash |= cat->kmodes[k] == KM_DBHASH;
+		if (cx->nondet_collation && cx->collation && (cat->kcollate[k] = strdup(cx->collation)) == NULL)
+			return false;
+		cat->kmaxlen[k] = cx->basetype == 1043 && cx->typmod >= 4 ? cx->typmod - 4 : -1;
+		if (!cx->unique_default)
+			cat->key_unique_default = false;
+	}
+	for (i = 0; i < ncols; i++)
+		cat->t.cols[i].settable = cat->t.cols[i].insertable && !cat->t.cols[i].key;
+	return true;
+}
+
+#define TRIGGER_ROW 1
+#define TRIGGER_BEFORE 2
+#define TRIGGER_INSERT 4
+#define TRIGGER_UPDATE 16
+
+bool tcat_traits(struct tcat *cat, const PGresult *r)
+{
+	struct traits *tr = &cat->tr;
+	const char *p;
+	char *end;
+	unsigned long v;
+	int n = 0;
+
+	if (PQntuples(r) != 1 || PQnfields(r) != 6)
+		return false;
+	tr->other_unique = atol(PQgetvalue(r, 0, 0)) > (cat->t.nkey > 0 ? 1 : 0) ||
+			   atol(PQgetvalue(r, 0, 1)) > 0;
+	for (p = PQgetvalue(r, 0, 2); *p; p++)
+		n += *p == ' ';
+	tr->fk_rels = calloc((size_t)n + 2, sizeof(*tr->fk_rels));
+	if (tr->fk_rels == NULL)
+		return false;
+	for (p = PQgetvalue(r, 0, 2); *p;) {
+		v = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		tr->fk_rels[tr->nfk_rels++] = (uint32_t)v;
+		tr->self_fk |= v == cat->oid;
+		p = *end ? end + 1 : end;
+	}
+	for (p = PQgetvalue(r, 0, 3); *p;) {
+		v = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		if (v & (TRIGGER_INSERT | TRIGGER_UPDATE)) {
+			if ((v & TRIGGER_ROW) && (v & TRIGGER_BEFORE))
+				tr->row_triggers = true;
+			else
+				tr->stmt_triggers = true;
+		}
+		p = *end ? end + 1 : end;
+	}
+	tr->rules = pq_true(r, 0, 4);
+	tr->volatile_defaults = pq_true(r, 0, 5);
+	for (int i = 0; i < cat->t.ncols; i++)
+		tr->volatile_defaults |= cat->cx[i].identity;
+	return true;
+}
+

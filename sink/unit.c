@@ -1,0 +1,746 @@
+/* Units and sessions: a client statement's rows from submission to settlement; intake (catalog, privilege, conversion), replies. */
+#include "sink/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+
+/* ---- the unit's life ---- */
+
+static const char *const state_names[U_STATES] = {
+	"intake", "decided", "blocked", "queued", "writing", "settled",
+};
+
+/* Legal moves only; anything else is a bug. */
+void unit_set_state(struct sink_unit *u, enum unit_state to)
+{
+	static const unsigned allowed[U_STATES] = {
+		[U_INTAKE] = 1u << U_DECIDED | 1u << U_BLOCKED | 1u << U_QUEUED,
+		[U_DECIDED] = 0,
+		[U_BLOCKED] = 1u << U_QUEUED,
+		[U_QUEUED] = 1u << U_WRITING,
+		[U_WRITING] = 1u << U_SETTLED,
+		[U_SETTLED] = 0,
+	};
+
+	if (!(allowed[u->state] & (1u << to))) {
+		log_error(SINK_PREFIX, "illegal unit state change %s -> %s", state_names[u->state],
+			  state_names[to]);
+		abort();
+	}
+	u->state = to;
+}
+
+/* ---- notifications: every client callback runs from here ---- */
+
+void schedule_notify(struct sink *s)
+{
+	event_active(s->notify_ev, EV_TIMEOUT, 0);
+}
+
+static void notify(struct sink_unit *u)
+{
+	struct sink *s = u->s;
+
+	if (u->in_notify)
+		return;
+	u->in_notify = true;
+	u->nnext = NULL;
+	if (s->ntail)
+		s->ntail->nnext = u;
+	else
+		s->nhead = u;
+	s->ntail = u;
+	schedule_notify(s);
+}
+
+static bool sink_drained(const struct sink *s)
+{
+	const struct sink_session *ss;
+
+	if (s->nhead || !sched_idle(s))
+		return false;
+	for (ss = s->sessions; ss; ss = ss->next)
+		if (ss->ihead)
+			return false;
+	return true;
+}
+
+/* The unit is told everything and nobody waits for it: freed. */
+static void maybe_free(struct sink_unit *u)
+{
+	if ((u->state == U_SETTLED || u->state == U_DECIDED) && u->settle_due && !u->in_notify &&
+	    u->refs == 0)
+		unit_free(u);
+}
+
+void sink_on_notify(evutil_socket_t fd, short what, void *arg)
+{
+	struct sink *s = arg;
+	struct sink_unit *u;
+	bool told;
+
+	(void)fd;
+	(void)what;
+	while ((u = s->nhead) != NULL) {
+		s->nhead = u->nnext;
+		if (s->nhead == NULL)
+			s->ntail = NULL;
+		u->in_notify = false;
+		told = !u->ss->closed;
+		if (u->reply_due && !u->replied) {
+			u->replied = true;
+			if (told)
+				u->ss->c.reply(u->arg, &u->reply);
+		}
+		if (u->settle_due) {
+			if (told && u->ss->c.settled)
+				u->ss->c.settled(u->arg);
+			maybe_free(u);
+		}
+	}
+	if (s->room_due) {
+		s->room_due = false;
+		if (s->room_fn)
+			s->room_fn(s->room_arg);
+	}
+	if (s->draining && !s->drain_reported && sink_drained(s)) {
+		s->drain_reported = true;
+		log_info(SINK_PREFIX, "drained: every buffered row is committed or failed");
+		for (int i = 0; i < s->nwriters; i++)
+			writer_kick(s->writers[i]);
+		catalog_close_idle(s->catalog);
+		if (s->drain_fn)
+			s->drain_fn(s->drain_arg);
+	}
+}
+
+/* ---- units ---- */
+
+void unit_ref(struct sink_unit *u)
+{
+	u->refs++;
+}
+
+void unit_unref(struct sink_unit *u)
+{
+	u->refs--;
+	maybe_free(u);
+}
+
+void row_free(struct sink *s, struct srow *r)
+{
+	charge(s, -(int64_t)r->bytes);
+	berr_unref(r->err);
+	tcat_unref(r->cat);
+	free(r);
+}
+
+static void drop_rows(struct sink_unit *u)
+{
+	uint32_t i;
+
+	for (i = 0; i < u->nrows; i++)
+		row_free(u->s, u->rows[i]);
+	free(u->rows);
+	u->rows = NULL;
+	u->nrows = u->caprows = 0;
+}
+
+static void release_statements(struct sink_unit *u)
+{
+	for (int i = 0; i < u->nstmts; i++)
+		if (u->stmts[i].has_st) {
+			ins_stmt_free(&u->stmts[i].st);
+			u->stmts[i].has_st = false;
+		}
+	if (u->charged) {
+		charge(u->s, -u->charged);
+		u->charged = 0;
+	}
+}
+
+void unit_free(struct sink_unit *u)
+{
+	struct sink *s = u->s;
+	struct sink_session *ss = u->ss;
+
+	drop_rows(u);
+	release_statements(u);
+	for (int i = 0; i < u->ndeps; i++)
+		u->deps[i]->refs--;
+	free(u->deps);
+	free(u->stmts);
+	berr_unref(u->err);
+	free(u->warn_msg);
+	s->live_units--;
+	if (u->aprev)
+		u->aprev->anext = u->anext;
+	else
+		s->all = u->anext;
+	if (u->anext)
+		u->anext->aprev = u->aprev;
+	free(u);
+	if (--ss->nunits == 0 && ss->closed)
+		session_free(ss);
+}
+
+/* A view of e's fields for the client: the position and context refer to the
+ * statement pgbatchd wrote, not the client's, and are left out (the writer
+ * keeps a context that is the client's own, see exec.c). */
+static void error_view(struct pkt_diag *d, const struct berr *e)
+{
+	for (int i = 0; i < PKT_DIAG_N; i++)
+		d->f[i] = e->f[i];
+}
+
+/* The unit's answer is decided before its rows were buffered: pass through. */
+static void decide_passthrough(struct sink_unit *u, enum pass_reason why)
+{
+	drop_rows(u);
+	release_statements(u);
+	u->s->st.passthrough[why]++;
+	u->reply.status = SINK_PASSTHROUGH;
+	u->reply.reason = pass_reason_text(why);
+	unit_set_state(u, U_DECIDED);
+	u->reply_due = true;
+	u->settle_due = true;
+	notify(u);
+}
+
+static void fill_error_reply(struct sink_unit *u)
+{
+	u->reply.status = SINK_ERROR;
+	error_view(&u->error_diag, u->err);
+	u->reply.error = &u->error_diag;
+}
+
+/* Decided before buffering: an error (catalog failure, no privilege). */
+static void decide_error(struct sink_unit *u, struct berr *e)
+{
+	drop_rows(u);
+	release_statements(u);
+	u->s->st.errors++;
+	berr_unref(u->err);
+	u->err = berr_ref(e);
+	if (u->err == NULL)
+		u->err = berr_new("53200", "out of memory", NULL, NULL);
+	if (u->err)
+		fill_error_reply(u);
+	else
+		u->reply.status = SINK_PASSTHROUGH;
+	unit_set_state(u, U_DECIDED);
+	u->reply_due = true;
+	u->settle_due = true;
+	notify(u);
+}
+
+void unit_buffered(struct sink_unit *u)
+{
+	u->s->st.rows_in += u->nrows;
+	if (u->ack != ACK_IMMEDIATE)
+		return;
+	u->reply.status = SINK_DONE;
+	u->reply.rows = u->nrows;
+	u->reply_due = true;
+	notify(u);
+}
+
+/* A value for a log line: quoted, control characters escaped, so one event
+ * stays one line. */
+static void log_value(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char c;
+	size_t i;
+
+	buf_puts(b, "E'");
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		if (c == '\'' || c == '\\') {
+			buf_putc(b, '\\');
+			buf_putc(b, (char)c);
+		} else if (c == '\n') {
+			buf_puts(b, "\\n");
+		} else if (c == '\r') {
+			buf_puts(b, "\\r");
+		} else if (c == '\t') {
+			buf_puts(b, "\\t");
+		} else if (c < 0x20 || c == 0x7f) {
+			buf_puts(b, "\\x");
+			buf_putc(b, hex[c >> 4]);
+			buf_putc(b, hex[c & 15]);
+		} else {
+			buf_putc(b, (char)c);
+		}
+	}
+	buf_putc(b, '\'');
+}
+
+/* A row of an ackmode=immediate unit that is not written: its client was
+ * answered already, so the log says so, one line with every value. */
+static void log_unwritten_row(const struct sink_unit *u, const struct srow *r, const struct berr *e)
+{
+	const struct stable *tab = u->stmts[r->stmt].tab;
+	struct buf line;
+	int i;
+
+	buf_init(&line);
+	for (i = 0; i < r->cat->t.ncols; i++) {
+		const struct sg_val *v = &r->vals[i];
+
+		buf_printf(&line, "%s%s=", i ? ", " : "", r->cat->t.cols[i].name);
+		if (v->state == SG_VALUE)
+			log_value(&line, v->text, v->len);
+		else
+			buf_puts(&line, v->state == SG_NULL ? "NULL" : "DEFAULT");
+	}
+	log_error(u->ss->prefix, "row not written: table=%s.%s sqlstate=%s message=%s%s row=(%s)",
+		  tab->conf.targetschema, tab->conf.name, e ? e->sqlstate : "XX000",
+		  e && berr_field(e, 'M') ? berr_field(e, 'M') : "unknown error",
+		  r->outcome == ROW_DROPPED ? " (another row of its statement was rejected)" : "",
+		  buf_ok(&line) ? line.data : "?");
+	buf_free(&line);
+}
+
+/* exceptionmode=ignore, ackmode=commit: the rows written are reported with a
+ * WARNING that carries the first rejected row's SQLSTATE and fields. */
+static void fill_warning(struct sink_unit *u)
+{
+	const struct berr *e = u->err;
+	struct buf msg;
+	int i;
+
+	buf_init(&msg);
+	buf_printf(&msg, "%u row%s of this INSERT %s rejected: %s", u->nrejected,
+		   u->nrejected == 1 ? "" : "s", u->nrejected == 1 ? "was" : "were",
+		   berr_field(e, 'M') ? berr_field(e, 'M') : "");
+	free(u->warn_msg);
+	u->warn_msg = buf_steal(&msg);
+	memset(&u->warn_diag, 0, sizeof(u->warn_diag));
+	for (i = 0; i < PKT_DIAG_N; i++)
+		if (strchr("CDHstcdn", PKT_DIAG_CODES[i]))
+			u->warn_diag.f[i] = e->f[i];
+	u->warn_diag.f[pkt_diag_index('S')] = "WARNING";
+	u->warn_diag.f[pkt_diag_index('V')] = "WARNING";
+	u->warn_diag.f[pkt_diag_index('M')] = u->warn_msg ? u->warn_msg : "rows were rejected";
+	u->reply.warning = &u->warn_diag;
+}
+
+void unit_settle(struct sink_unit *u)
+{
+	struct sink *s = u->s;
+	struct srow *r;
+	uint64_t written = 0;
+	uint32_t i;
+
+	unit_set_state(u, U_SETTLED);
+	for (i = 0; i < (uint32_t)u->nstmts; i++)
+		u->stmts[i].written = 0;
+	for (i = 0; i < u->nrows; i++) {
+		r = u->rows[i];
+		switch ((enum row_outcome)r->outcome) {
+		case ROW_OK:
+			s->st.rows_written++;
+			u->stmts[r->stmt].written++;
+			written++;
+			break;
+		case ROW_SKIPPED:
+			s->st.rows_skipped++;
+			break;
+		case ROW_PENDING:
+		case ROW_FAILED:
+		case ROW_DROPPED:
+			s->st.rows_failed++;
+			if (u->ack == ACK_IMMEDIATE)
+				log_unwritten_row(u, r, r->err ? r->err : u->err);
+			break;
+		}
+	}
+	if (u->doomed || u->failed)
+		s->st.units_rejected++;
+	if (u->ack == ACK_COMMIT) {
+		if ((u->doomed || u->failed) && u->err) {
+			s->st.errors++;
+			fill_error_reply(u);
+		} else {
+			u->reply.status = SINK_DONE;
+			u->reply.rows = written;
+			if (u->nrejected && u->err)
+				fill_warning(u);
+		}
+		u->reply_due = true;
+	}
+	/* rows go now: their memory is what backpressure counts */
+	drop_rows(u);
+	u->settle_due = true;
+	notify(u);
+}
+
+/* ---- sessions ---- */
+
+struct sink_session *sink_session_open(struct sink *s, const struct sink_client *c)
+{
+	struct sink_session *ss = calloc(1, sizeof(*ss));
+
+	if (ss == NULL)
+		return NULL;
+	ss->s = s;
+	ss->c = *c;
+	ss->user = strdup(c->user ? c->user : "");
+	ss->prefix = strdup(c->prefix ? c->prefix : "");
+	if (!ss->user || !ss->prefix) {
+		free(ss->user);
+		free(ss->prefix);
+		free(ss);
+		return NULL;
+	}
+	ss->c.user = ss->user;
+	ss->c.prefix = ss->prefix;
+	ss->next = s->sessions;
+	if (s->sessions)
+		s->sessions->prev = ss;
+	s->sessions = ss;
+	return ss;
+}
+
+void sink_session_setting(struct sink_session *ss, const char *name, const char *value)
+{
+	for (int i = 0; i < SINK_SETTINGS; i++)
+		if (strcmp(name, sink_setting_names[i]) == 0) {
+			free(ss->settings[i]);
+			ss->settings[i] = value ? strdup(value) : NULL;
+		}
+}
+
+static void unlink_waiting(struct sink_session *ss)
+{
+	struct sink_session **pp;
+
+	if (!ss->waiting)
+		return;
+	for (pp = &ss->s->waiting; *pp; pp = &(*pp)->wnext)
+		if (*pp == ss) {
+			*pp = ss->wnext;
+			break;
+		}
+	ss->waiting = false;
+	ss->wnext = NULL;
+}
+
+void session_free(struct sink_session *ss)
+{
+	struct sink *s = ss->s;
+
+	unlink_waiting(ss);
+	if (ss->prev)
+		ss->prev->next = ss->next;
+	else
+		s->sessions = ss->next;
+	if (ss->next)
+		ss->next->prev = ss->prev;
+	for (int i = 0; i < SINK_SETTINGS; i++)
+		free(ss->settings[i]);
+	free(ss->user);
+	free(ss->prefix);
+	free(ss);
+}
+
+void sink_session_close(struct sink_session *ss)
+{
+	if (ss == NULL)
+		return;
+	ss->closed = true;
+	if (ss->nunits == 0)
+		session_free(ss);
+}
+
+/* ---- intake ---- */
+
+static struct priv *find_priv(struct stable *tab, const char *role)
+{
+	struct priv *p;
+
+	for (p = tab->privs; p; p = p->next)
+		if (strcmp(p->role, role) == 0)
+			return p;
+	return NULL;
+}
+
+static void drop_priv(struct stable *tab, struct priv *p)
+{
+	struct priv **pp;
+
+	for (pp = &tab->privs; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			free(p->role);
+			free(p);
+			return;
+		}
+}
+
+enum istep { IS_DONE, IS_WAIT, IS_PASS, IS_ERROR };
+
+/* One statement of the session's head unit: its table's catalog and the
+ * role's privilege, then its rows. */
+static enum istep intake_stmt(struct sink_unit *u, int i, enum pass_reason *why, struct berr **err)
+{
+	struct sink *s = u->s;
+	struct stable *tab = u->stmts[i].tab;
+	struct priv *p;
+	char msg[256];
+	int64_t now;
+
+	if (tab->removed) {
+		*why = PASS_REMOVED;
+		return IS_PASS;
+	}
+	now = sink_now_ms();
+	if (tab->cstate == CAT_LOADING)
+		return IS_WAIT;
+	if (tab->cstate == CAT_NONE || (tab->cstate == CAT_READY && tab->stale) ||
+	    ((tab->cstate == CAT_MISSING || tab->cstate == CAT_FAILED) && now - tab->cat_ms >= RECHECK_MS)) {
+		tab->cstate = CAT_LOADING;
+		tab->stale = false;
+		catalog_load(s->catalog, tab);
+		return IS_WAIT;
+	}
+	if (tab->cstate == CAT_MISSING) {
+		*why = tab->cat_pass;
+		return IS_PASS;
+	}
+	if (tab->cstate == CAT_FAILED) {
+		*err = berr_ref(tab->cat_err);
+		if (*err == NULL)
+			*err = berr_new("XX000", "catalog lookup failed", NULL, NULL);
+		return IS_ERROR;
+	}
+	p = find_priv(tab, u->ss->user);
+	if (p == NULL) {
+		p = calloc(1, sizeof(*p));
+		if (p)
+			p->role = strdup(u->ss->user);
+		if (p == NULL || p->role == NULL) {
+			free(p);
+			*why = PASS_MEMORY;
+			return IS_PASS;
+		}
+		p->st = PRIV_CHECKING;
+		p->next = tab->privs;
+		tab->privs = p;
+		catalog_check_priv(s->catalog, tab, u->ss->user);
+		return IS_WAIT;
+	}
+	switch (p->st) {
+	case PRIV_CHECKING:
+		return IS_WAIT;
+	case PRIV_YES:
+		break;
+	case PRIV_NO:
+		snprintf(msg, sizeof(msg), "permission denied for table %s", tab->conf.name);
+		*err = berr_new("42501", msg, NULL, NULL);
+		return IS_ERROR;
+	case PRIV_COLUMNS:
+		*why = PASS_COLUMN_PRIVILEGE;
+		return IS_PASS;
+	case PRIV_FAILED:
+		drop_priv(tab, p);
+		*why = PASS_PRIVILEGE_CHECK;
+		return IS_PASS;
+	}
+	switch (convert_stmt(u, i, why)) {
+	case CONVERT_OK:
+	case CONVERT_CANON:
+		return IS_DONE;
+	case CONVERT_PASS:
+		return IS_PASS;
+	}
+	return IS_PASS;
+}
+
+static void pop_intake(struct sink_session *ss)
+{
+	struct sink_unit *u = ss->ihead;
+
+	ss->ihead = u->inext;
+	if (ss->ihead == NULL)
+		ss->itail = NULL;
+	u->inext = NULL;
+}
+
+void intake_run(struct sink_session *ss)
+{
+	struct sink *s = ss->s;
+	struct sink_unit *u;
+	enum pass_reason why = PASS_MEMORY;
+	struct berr *err = NULL;
+
+	if (ss->running) {
+		ss->again = true;
+		return;
+	}
+	ss->running = true;
+	do {
+		ss->again = false;
+		while ((u = ss->ihead) != NULL) {
+			enum istep st = IS_DONE;
+
+			while (u->cur < u->nstmts) {
+				st = intake_stmt(u, u->cur, &why, &err);
+				if (st != IS_DONE)
+					break;
+				u->cur++;
+			}
+			if (st == IS_WAIT) {
+				if (!ss->waiting) {
+					ss->waiting = true;
+					ss->wnext = s->waiting;
+					s->waiting = ss;
+				}
+				break;
+			}
+			if (st == IS_PASS || st == IS_ERROR) {
+				pop_intake(ss);
+				if (st == IS_PASS)
+					decide_passthrough(u, why);
+				else
+					decide_error(u, err);
+				berr_unref(err);
+				err = NULL;
+				continue;
+			}
+			if (u->canon_pending > 0)
+				break;      /* sink_canon_done runs the intake again */
+			pop_intake(ss);
+			release_statements(u);
+			sched_place(u);
+		}
+	} while (ss->again);
+	ss->running = false;
+}
+
+void intake_wake(struct sink *s)
+{
+	struct sink_session *list = s->waiting, *ss;
+
+	s->waiting = NULL;
+	while ((ss = list) != NULL) {
+		list = ss->wnext;
+		ss->wnext = NULL;
+		ss->waiting = false;
+		intake_run(ss);
+	}
+}
+
+void sink_canon_done(struct sink_unit *u)
+{
+	if (--u->canon_pending == 0 && u->ss->ihead == u)
+		intake_run(u->ss);
+}
+
+void sink_catalog_done(struct stable *tab, enum cat_state st, struct tcat *cat, enum pass_reason why,
+		       struct berr *err)
+{
+	struct priv *p;
+
+	tab->cstate = st;
+	tab->cat_ms = sink_now_ms();
+	tab->cat_pass = why;
+	berr_unref(tab->cat_err);
+	tab->cat_err = berr_ref(err);
+	if (st == CAT_READY) {
+		if (tab->cat == NULL || tab->cat->oid != cat->oid) {
+			/* another table now: privileges are checked again */
+			while ((p = tab->privs) != NULL) {
+				tab->privs = p->next;
+				free(p->role);
+				free(p);
+			}
+		}
+		tcat_unref(tab->cat);
+		tab->cat = tcat_ref(cat);
+		sched_classify(tab->s);
+		log_debug(SINK_PREFIX, "catalog of %s.%s: %d columns, key of %d columns",
+			  tab->conf.targetschema, tab->conf.name, cat->t.ncols, cat->t.nkey);
+	} else if (st == CAT_FAILED) {
+		log_warning(SINK_PREFIX, "catalog of %s.%s: %s", tab->conf.targetschema, tab->conf.name,
+			    err && berr_field(err, 'M') ? berr_field(err, 'M') : "failed");
+	}
+	intake_wake(tab->s);
+}
+
+void sink_priv_done(struct stable *tab, const char *role, enum priv_state st, struct berr *err)
+{
+	struct priv *p = find_priv(tab, role);
+
+	if (p)
+		p->st = st;
+	if (st == PRIV_FAILED)
+		log_warning(SINK_PREFIX, "INSERT privilege check of role %s on %s.%s failed: %s", role,
+			    tab->conf.targetschema, tab->conf.name,
+			    err && berr_field(err, 'M') ? berr_field(err, 'M') : "");
+	intake_wake(tab->s);
+}
+
+/* ---- submission ---- */
+
+struct sink_unit *unit_new(struct sink_session *ss, struct stable *tab, struct ins_stmt *st,
+			   void *arg)
+{
+	struct sink *s = ss->s;
+	struct sink_unit *u = calloc(1, sizeof(*u));
+
+	if (u)
+		u->stmts = calloc(1, sizeof(*u->stmts));
+	if (u == NULL || u->stmts == NULL) {
+		free(u);
+		ins_stmt_free(st);
+		return NULL;
+	}
+	u->s = s;
+	u->ss = ss;
+	u->arg = arg;
+	u->widx = -1;
+	u->state = U_INTAKE;
+	u->arrival_ms = sink_now_ms();
+	u->nstmts = 1;
+	u->stmts[0].tab = tab;
+	u->stmts[0].st = *st;
+	u->stmts[0].has_st = true;
+	memset(st, 0, sizeof(*st));
+	/* a statement waiting for its table's catalog counts as buffered */
+	u->charged = (int64_t)sizeof(*u);
+	for (size_t i = 0; i < (size_t)u->stmts[0].st.nrows * (size_t)u->stmts[0].st.nvals; i++)
+		u->charged += (int64_t)u->stmts[0].st.values[i].len + ROW_OVERHEAD / 2;
+	charge(s, u->charged);
+	u->anext = s->all;
+	if (s->all)
+		s->all->aprev = u;
+	s->all = u;
+	s->live_units++;
+	s->st.tickets++;
+	ss->nunits++;
+	u->ack = tab ? tab->conf.ackmode : ACK_COMMIT;
+	return u;
+}
+
+void unit_submit(struct sink_unit *u)
+{
+	struct sink_session *ss = u->ss;
+
+	if (u->stmts[0].tab == NULL) {
+		decide_passthrough(u, PASS_REMOVED);
+		return;
+	}
+	if (ss->itail)
+		ss->itail->inext = u;
+	else
+		ss->ihead = u;
+	ss->itail = u;
+	intake_run(ss);
+}

@@ -1,0 +1,168 @@
+"""The server crashes (`pg_ctl restart -m immediate`) under a commit-mode stream: no acknowledged row is lost, none is written twice.
+
+A batch whose COMMIT was sent when the connection broke is ambiguous: the
+COMMIT may or may not have run. pgbatchd resolves it from the batch ledger (a
+row each batch writes in its own transaction), never from transaction ids,
+which a crash can hand out again. The server here runs synchronous_commit=on
+(fsync off is fine: a crashed process's writes are in the OS), so a COMMIT
+that answered is durable, as PostgreSQL promises.
+
+- test_restarts_under_load: 10 clients, three crashes while they insert.
+- test_lost_answer_then_crash: a relay delivers a batch's COMMIT and drops the
+  answer; the server then crashes before pgbatchd asks. The ledger says the
+  batch committed, so it is acknowledged and not written again.
+- test_ledger_unavailable: a sink account that cannot create the ledger says so
+  at startup and falls back to at-least-once (documented).
+"""
+
+import threading
+
+import pytest
+
+import cutrelay
+import harness
+import sinkutil as su
+
+PG_SETTINGS = {"synchronous_commit": "on", "max_connections": "60"}
+CLIENTS = 10
+PER_CLIENT = 400
+
+
+def table_for(pg, name, kind):
+	pg.sql("DROP TABLE IF EXISTS %s" % name)
+	pg.sql("CREATE TABLE %s (k int%s, v text)" % (name, "" if kind == "append" else " PRIMARY KEY"))
+
+
+class Stream:
+	"""Clients inserting one row per statement; a client whose connection drops
+	reconnects and goes on (the row it was waiting for has an unknown outcome:
+	neither acknowledged nor refused)."""
+
+	def __init__(self, proxy, table):
+		self.proxy = proxy
+		self.table = table
+		self.lock = threading.Lock()
+		self.acked, self.refused, self.unknown = [], [], []
+		self.inflight = {}
+
+	def connect(self):
+		def attempt():
+			try:
+				return su.Session.to(self.proxy, timeout=60)
+			except Exception:  # the server is restarting: the login fails
+				return None
+		return harness.wait_for(attempt, timeout=120, interval=0.05, what="a session through pgbatchd")
+
+	def client(self, c, first, count):
+		s = None
+		for k in range(first, first + count):
+			if s is None:
+				s = self.connect()
+			self.inflight[c] = k
+			try:
+				msgs = s.run("INSERT INTO %s (k, v) VALUES (%d, 'row %d')" % (self.table, k, k))
+			except Exception:
+				with self.lock:
+					self.unknown.append(k)
+				s.close()
+				s = None
+				continue
+			with self.lock:
+				if msgs == su.insert_reply(1):
+					self.acked.append(k)
+				else:
+					err = su.error_of(msgs)
+					assert err is not None, su.show(msgs)
+					self.refused.append((k, err.get("C"), err.get("M")))
+		if s is not None:
+			s.close()
+		self.inflight.pop(c, None)
+
+
+def check_exactly_once(pg, table, stream):
+	present = dict(su.direct(pg, "SELECT k, count(*) FROM %s GROUP BY k" % table))
+	dups = {k: n for k, n in present.items() if n != 1}
+	assert not dups, "rows written more than once: %r" % dups
+	missing = sorted(set(stream.acked) - set(present))
+	assert not missing, "acknowledged rows missing: %r" % missing[:20]
+	written = sorted(k for k, _, _ in stream.refused if k in present)
+	assert not written, "rows refused to their client but written: %r" % written[:20]
+	# with retries to spare, the database restarting is never a client's error
+	assert not stream.refused, stream.refused[:10]
+	assert set(present) <= set(stream.acked) | set(stream.unknown)
+
+
+@pytest.mark.parametrize("writemode,kind", [(1, "append"), (0, "keyed")], ids=["copy-append", "values-keyed"])
+def test_restarts_under_load(pg, make_proxy, writemode, kind):
+	table = "crash_w%d_%s" % (writemode, kind)
+	table_for(pg, table, kind)
+	proxy = su.start_sink_proxy(make_proxy, {table: {"writemode": writemode, "ackmode": "commit",
+		"conflictmode": "strict", "batchsize": 50, "batchwritetimeoutms": 20, "verbose": 1}},
+		backend={"connectionmaxactive": 5, "maxretrytimes": 100, "retrywaittime": 20},
+		max_client_conn=200)
+	stream = Stream(proxy, table)
+	threads = [threading.Thread(target=stream.client, args=(c, c * PER_CLIENT, PER_CLIENT))
+		for c in range(CLIENTS)]
+	for t in threads:
+		t.start()
+	try:
+		for i in range(3):
+			# wait for progress after each crash before the next one
+			want = (i + 1) * CLIENTS * PER_CLIENT // 5
+			harness.wait_for(lambda: len(stream.acked) >= want, timeout=180, what="%d acknowledged rows" % want)
+			pg.restart_immediate()
+	finally:
+		for t in threads:
+			t.join(300)
+	assert not any(t.is_alive() for t in threads), "a client hung"
+	check_exactly_once(pg, table, stream)
+	assert len(stream.acked) + len(stream.unknown) == CLIENTS * PER_CLIENT
+	st = su.stats(proxy)
+	assert st.sink["retries"] > 0, st
+
+
+def test_lost_answer_then_crash(pg, make_proxy):
+	table = "crash_lost"
+	table_for(pg, table, "append")
+	relay = cutrelay.CutRelay(pg, cuts=1)
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {table: {"writemode": 1, "ackmode": "commit", "verbose": 1}},
+			backend={"connectionmaxactive": 1, "maxretrytimes": 30, "retrywaittime": 200},
+			backend_url="postgresql://127.0.0.1:%d/postgres" % relay.port)
+		stream = Stream(proxy, table)
+		t = threading.Thread(target=stream.client, args=(0, 0, 40))
+		t.start()
+		try:
+			harness.wait_for(lambda: relay.done == 1, timeout=60, what="a COMMIT answer cut")
+			# the batch committed (its row is visible) and nobody told pgbatchd
+			harness.wait_for(lambda: su.count(pg, table) == len(stream.acked) + 1, timeout=30,
+				what="the cut batch committed")
+			pg.restart_immediate()
+		finally:
+			t.join(300)
+	finally:
+		relay.close()
+	assert not t.is_alive(), "the client hung"
+	check_exactly_once(pg, table, stream)
+	assert len(stream.acked) + len(stream.unknown) == 40
+	log = proxy.log()
+	assert "committed before the connection was lost (ledger)" in log, log[-4000:]
+	assert su.stats(proxy).sink["ambiguous"] >= 1
+
+
+def test_ledger_unavailable(pg, make_proxy):
+	"""A sink account without CREATE: pgbatchd says at startup that a lost COMMIT
+	answer will mean writing the batch again, and writes all the same."""
+	pg.sql("DROP ROLE IF EXISTS noledger")
+	pg.sql("CREATE ROLE noledger LOGIN PASSWORD 'noledger'")
+	pg.sql("DROP TABLE IF EXISTS crash_noledger")
+	pg.sql("CREATE TABLE crash_noledger (k int, v text)")
+	pg.sql("GRANT INSERT, SELECT ON crash_noledger TO noledger")
+	proxy = su.start_sink_proxy(make_proxy, {"crash_noledger": {"ackmode": "commit"}},
+		backend_user="noledger", backend_password="noledger",
+		users={"postgres": "postgres", "noledger": "noledger"},
+		backend={"ledgertable": "noledger_schema.batches"})
+	proxy.wait_log(r"cannot use the batch ledger \"noledger_schema\"\.\"batches\" .*at-least-once")
+	with su.Session.to(proxy, user="noledger") as s:
+		s.insert("INSERT INTO crash_noledger VALUES (1, 'a'), (2, 'b')", 2)
+	assert su.count(pg, "crash_noledger") == 2
