@@ -69,7 +69,7 @@ const struct config_key config_keys[] = {
 	{ CONF_BACKEND, "password", CONF_STRING, NULL, NOBOUNDS, NULL, CONF_F_RESTART | CONF_F_SECRET,
 	  "Password for username (or from the url); never logged.", G(password) },
 	{ CONF_BACKEND, "connectionmaxactive", CONF_INT, "5", 1, 64, NULL, CONF_F_RESTART,
-	  "Writer connections to the backend; they write in parallel, rows sharded by key.",
+	  "Writer connections to the backend; they write in parallel, a statement after those it must follow (same session, same key).",
 	  G(connectionmaxactive) },
 	{ CONF_BACKEND, "maxretrytimes", CONF_INT, "3", 0, 100, NULL, 0,
 	  "Retries after a transient failure (connection loss, serialization failure, ...), exactly this many.",

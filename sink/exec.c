@@ -118,8 +118,7 @@ static bool keyed(const struct srow *r, const struct stable *tab)
 static bool plan_piece(struct xrun *x)
 {
 	struct plan_row *pr;
-	const struct srow *r, *prev = NULL;
-	uint32_t group = 0;
+	const struct srow *r;
 	size_t i;
 	bool ok;
 
@@ -131,9 +130,6 @@ static bool plan_piece(struct xrun *x)
 
 		r = x->prows[i];
 		tab = r->u->stmts[r->stmt].tab;
-		if (prev && (prev->u != r->u || prev->stmt != r->stmt))
-			group++;
-		prev = r;
 		pr[i].table = tab;
 		pr[i].cat = r->cat;
 		pr[i].route = r->route;
@@ -141,7 +137,6 @@ static bool plan_piece(struct xrun *x)
 		pr[i].keyed = keyed(r, tab);
 		/* a constant default key: its RETURNING could name another row's key */
 		pr[i].single = x->singles || (r->kres == KEY_DEFAULTED && r->has_route);
-		pr[i].group = group;
 		pr[i].cls = (uint8_t)tab->cls;
 	}
 	ok = plan_build(&x->plan, pr, x->nprows);
@@ -353,14 +348,7 @@ static bool emit_run(struct xrun *x, struct buf *sql)
 		break;
 	case P_STAGE:
 	default:
-		if (!stage_exists(x, tab->idx, first->cat->gen)) {
-			st = add_stmt(x, sql, X_STAGE_CREATE);
-			if (st == NULL || !note_stage(x, tab->idx, first->cat->gen))
-				goto shape_out;
-			st->stage_tab = tab->idx;
-			st->stage_gen = first->cat->gen;
-			sg_stage_create(sql, t);
-		}
+		/* its staging table was made with BEGIN (create_stages) */
 		st = add_stmt(x, sql, X_COPY_STAGE);
 		if (st == NULL)
 			goto shape_out;
@@ -457,6 +445,34 @@ static bool next_statement(struct xrun *x, struct buf *sql)
 	return false;
 }
 
+/* The staging tables the batch may use are made first, outside any
+ * savepoint (a rolled-back savepoint would take one with it). */
+static void create_stages(struct xrun *x, struct buf *sql)
+{
+	const struct batch *b = x->b;
+	const struct srow *r;
+	struct stable *tab;
+	struct xstmt *st;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		r = b->rows[i];
+		tab = r->u->stmts[r->stmt].tab;
+		if (tab->conf.writemode != WRITE_COPY || tab->cls != TC_FREE || r->cat->tr.rules ||
+		    r->cat->t.nkey == 0 || tab->conf.conflictmode == CONFLICT_STRICT ||
+		    stage_exists(x, tab->idx, r->cat->gen))
+			continue;
+		st = add_stmt(x, sql, X_STAGE_CREATE);
+		if (st == NULL || !note_stage(x, tab->idx, r->cat->gen)) {
+			sql->failed = true;
+			return;
+		}
+		st->stage_tab = tab->idx;
+		st->stage_gen = r->cat->gen;
+		sg_stage_create(sql, &r->cat->t);
+	}
+}
+
 bool xrun_build(struct xrun *x, struct buf *sql)
 {
 	struct xstmt *st;
@@ -472,6 +488,7 @@ bool xrun_build(struct xrun *x, struct buf *sql)
 		}
 		if (x->isolating)
 			simple(x, sql, X_BEGIN, "SET CONSTRAINTS ALL IMMEDIATE");
+		create_stages(x, sql);
 		x->begun = true;
 	}
 	if (x->undo) {
@@ -779,8 +796,8 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 		x->err = berr_from_diag(r->diag);
 		return XR_FAIL;
 	}
-	if (strcmp(state, "42703") == 0 || strcmp(state, "42P01") == 0 || strcmp(state, "42P10") == 0 ||
-	    strcmp(state, "42804") == 0)
+	if (st->tab && (strcmp(state, "42703") == 0 || strcmp(state, "42P01") == 0 ||
+			strcmp(state, "42P10") == 0 || strcmp(state, "42804") == 0))
 		sink_table_stale(st->tab);
 	if (!sqlstate_row_level(state)) {
 		x->err = client_error(r, values);

@@ -253,8 +253,9 @@ struct priv {
 enum tclass {
 	TC_FREE = 0,    /* rows interact only through their key: one statement per key generation */
 	TC_ORDERED,     /* rows keep their order (other unique constraints, triggers, rules) */
-	TC_STMTWISE,    /* each client statement is its own statement (foreign keys among
-			   configured tables, statement triggers): checks run where they run directly */
+	TC_ROWWISE,     /* each row is its own statement (foreign keys among configured
+			   tables, statement and AFTER ROW triggers): checks see what they
+			   see with one row per statement */
 };
 
 struct stable {

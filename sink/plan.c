@@ -1,4 +1,4 @@
-/* Batch plans: key generations, ordered runs and statement-wise groups of a batch's rows; pure, no I/O. */
+/* Batch plans: key generations, ordered runs and row-wise steps of a batch's rows; pure, no I/O. */
 #include "sink/plan.h"
 
 #include <stdlib.h>
@@ -56,7 +56,7 @@ static uint32_t cmap_bump(struct cmap *m, uint64_t key)
 
 /* ---- the plan ---- */
 
-enum { TAG_FREE = 1, TAG_RUN, TAG_GROUP };
+enum { TAG_FREE = 1, TAG_RUN };
 
 struct tslot {
 	const void *table;
@@ -89,13 +89,6 @@ struct builder {
 	/* PLAN_ORDERED runs: the open run of each table keeps its rows here */
 	uint32_t **runs;
 	size_t *nruns;
-	/* PLAN_STMTWISE: the open client statement */
-	bool grp_open;
-	uint32_t grp_id;
-	uint32_t grp_group;
-	const void *grp_table, *grp_cat;
-	struct fkey *grp;
-	size_t ngrp;
 };
 
 static void emit(struct builder *b, const uint32_t *rows, size_t n)
@@ -123,15 +116,6 @@ static void emit_generations(struct builder *b, struct fkey *k, size_t n, uint32
 		emit(b, scratch, m);
 		i = j;
 	}
-}
-
-static void close_group(struct builder *b, uint32_t *scratch)
-{
-	if (!b->grp_open)
-		return;
-	emit_generations(b, b->grp, b->ngrp, scratch);
-	b->ngrp = 0;
-	b->grp_open = false;
 }
 
 static void close_run(struct builder *b, struct tslot *t, size_t ti)
@@ -163,10 +147,9 @@ bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
 	tabs = calloc(n + 1, sizeof(*tabs));
 	free_keys = calloc(n + 1, sizeof(*free_keys));
 	scratch = calloc(n + 1, sizeof(*scratch));
-	b.grp = calloc(n + 1, sizeof(*b.grp));
 	b.runs = calloc(n + 1, sizeof(*b.runs));
 	b.nruns = calloc(n + 1, sizeof(*b.nruns));
-	if (!p->order || !p->steps || !tabs || !free_keys || !scratch || !b.grp || !b.runs || !b.nruns ||
+	if (!p->order || !p->steps || !tabs || !free_keys || !scratch || !b.runs || !b.nruns ||
 	    !cmap_init(&b.map, n))
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -197,9 +180,8 @@ bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
 			t->slot = nslots++;
 			continue;
 		}
-		if (r->single) {
+		if (r->single || r->cls == PLAN_ROWWISE) {
 			close_run(&b, t, ti);
-			close_group(&b, scratch);
 			one = (uint32_t)i;
 			emit(&b, &one, 1);
 			continue;
@@ -227,26 +209,10 @@ bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
 			t->run_open = true;
 			b.runs[ti][b.nruns[ti]++] = (uint32_t)i;
 			break;
-		case PLAN_STMTWISE:
-			if (b.grp_open && (b.grp_group != r->group || b.grp_table != r->table ||
-					   b.grp_cat != r->cat))
-				close_group(&b, scratch);
-			if (!b.grp_open) {
-				b.grp_open = true;
-				b.grp_id = ++b.next_id;
-				b.grp_group = r->group;
-				b.grp_table = r->table;
-				b.grp_cat = r->cat;
-			}
-			b.grp[b.ngrp].slot = 0;
-			b.grp[b.ngrp].gen = r->keyed && r->has_route ?
-					    cmap_bump(&b.map, mix(TAG_GROUP, b.grp_id, r->route)) : 0;
-			b.grp[b.ngrp].row = (uint32_t)i;
-			b.ngrp++;
+		case PLAN_ROWWISE:
 			break;
 		}
 	}
-	close_group(&b, scratch);
 	for (ti = 0; ti < ntabs; ti++)
 		close_run(&b, &tabs[ti], ti);
 	emit_generations(&b, free_keys, nfree, scratch);
@@ -257,7 +223,6 @@ out:
 			free(b.runs[ti]);
 	free(b.runs);
 	free(b.nruns);
-	free(b.grp);
 	cmap_free(&b.map);
 	free(tabs);
 	free(free_keys);

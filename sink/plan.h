@@ -10,7 +10,7 @@
 enum plan_class {
 	PLAN_FREE = 0,      /* rows interact only through their key */
 	PLAN_ORDERED,       /* rows keep their arrival order */
-	PLAN_STMTWISE,      /* each client statement is a statement of its own, in arrival order */
+	PLAN_ROWWISE,       /* each row is a statement of its own, in arrival order */
 };
 
 /* One row of a batch, in arrival order (units in order, each unit's rows in order). */
@@ -21,7 +21,6 @@ struct plan_row {
 	bool has_route;         /* false: it cannot conflict with another row */
 	bool keyed;             /* its statement has an ON CONFLICT clause (keys must be unique in it) */
 	bool single;            /* must be alone in its statement */
-	uint32_t group;         /* its client statement: equal for the rows of one, increasing */
 	uint8_t cls;            /* enum plan_class of its table */
 };
 
@@ -44,8 +43,8 @@ struct plan {
  *     a generation has each key once, generations run in order (rows without a
  *     key or without ON CONFLICT all go into the first);
  *   PLAN_ORDERED: rows in arrival order, a new step where a key repeats;
- *   PLAN_STMTWISE: each client statement on its own, in arrival order, split
- *     into generations as above when a key repeats within it.
+ *   PLAN_ROWWISE: each row on its own, in arrival order (so that a foreign key
+ *     or a statement trigger sees exactly what it sees with one row per statement).
  * A row marked single is a step of its own, after its table's rows before it
  * and before those after it. Steps of one table keep the order of its rows'
  * catalogs. False when out of memory. */

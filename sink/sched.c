@@ -13,7 +13,7 @@
  * A unit is placed once converted. It must commit after (1) its session's
  * previous unit, (2) every unit that wrote one of its keys before it, and
  * (3) for tables whose rows cannot be written concurrently (TC_ORDERED,
- * TC_STMTWISE), the previous unit that wrote such a table. Each writer commits
+ * TC_ROWWISE), the previous unit that wrote such a table. Each writer commits
  * its batches one after another, and a batch's units in queue order: so a unit
  * whose predecessors all sit with one writer goes to that writer's queue; one
  * whose predecessors are committed goes to the least loaded writer; one whose
@@ -862,7 +862,7 @@ void sched_classify(struct sink *s)
 				tab->linked = o != tab && !o->removed && o->cat && o->cat->oid == c->tr.fk_rels[k];
 			}
 		if (tab->linked || c->tr.stmt_triggers)
-			tab->cls = TC_STMTWISE;
+			tab->cls = TC_ROWWISE;
 		else if (c->tr.other_unique || c->tr.row_triggers || c->tr.rules || c->tr.volatile_defaults)
 			tab->cls = TC_ORDERED;
 		else

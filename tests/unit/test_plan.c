@@ -1,4 +1,4 @@
-/* Unit tests for sink/plan: key generations, ordered runs, statement-wise groups, and the invariants every plan keeps. */
+/* Unit tests for sink/plan: key generations, ordered runs, row-wise steps, and the invariants every plan keeps. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,10 +11,10 @@
 
 #include "sink/plan.h"
 
-static const char TA[] = "A", TB[] = "B", C1[] = "c1", C2[] = "c2";
+static const char TA[] = "A", TB[] = "B", TC[] = "C", C1[] = "c1", C2[] = "c2";
 
-/* A row of table t (catalog c) with key k (0: none) in client statement g. */
-static struct plan_row row(const char *t, const char *c, uint64_t k, uint32_t g, enum plan_class cls)
+/* A row of table t (catalog c) with key k (0: none). */
+static struct plan_row row(const char *t, const char *c, uint64_t k, enum plan_class cls)
 {
 	struct plan_row r;
 
@@ -24,7 +24,6 @@ static struct plan_row row(const char *t, const char *c, uint64_t k, uint32_t g,
 	r.route = k;
 	r.has_route = k != 0;
 	r.keyed = true;
-	r.group = g;
 	r.cls = (uint8_t)cls;
 	return r;
 }
@@ -58,8 +57,8 @@ static void expect(const struct plan_row *rows, size_t n, const char *want)
 static void test_generations(void **state)
 {
 	struct plan_row r[] = {
-		row(TA, C1, 1, 0, PLAN_FREE), row(TA, C1, 2, 1, PLAN_FREE), row(TA, C1, 1, 2, PLAN_FREE),
-		row(TA, C1, 3, 3, PLAN_FREE), row(TA, C1, 1, 4, PLAN_FREE),
+		row(TA, C1, 1, PLAN_FREE), row(TA, C1, 2, PLAN_FREE), row(TA, C1, 1, PLAN_FREE),
+		row(TA, C1, 3, PLAN_FREE), row(TA, C1, 1, PLAN_FREE),
 	};
 
 	(void)state;
@@ -74,8 +73,8 @@ static void test_generations(void **state)
 static void test_keyless_and_single(void **state)
 {
 	struct plan_row r[] = {
-		row(TA, C1, 0, 0, PLAN_FREE), row(TA, C1, 0, 1, PLAN_FREE), row(TA, C1, 5, 2, PLAN_FREE),
-		row(TA, C1, 5, 3, PLAN_FREE),
+		row(TA, C1, 0, PLAN_FREE), row(TA, C1, 0, PLAN_FREE), row(TA, C1, 5, PLAN_FREE),
+		row(TA, C1, 5, PLAN_FREE),
 	};
 
 	(void)state;
@@ -87,12 +86,12 @@ static void test_keyless_and_single(void **state)
 static void test_tables_and_catalogs(void **state)
 {
 	struct plan_row two[] = {
-		row(TA, C1, 1, 0, PLAN_FREE), row(TB, C1, 1, 1, PLAN_FREE), row(TA, C1, 1, 2, PLAN_FREE),
-		row(TB, C1, 2, 3, PLAN_FREE),
+		row(TA, C1, 1, PLAN_FREE), row(TB, C1, 1, PLAN_FREE), row(TA, C1, 1, PLAN_FREE),
+		row(TB, C1, 2, PLAN_FREE),
 	};
 	/* a catalog change: the table's earlier rows go first, whatever the keys */
 	struct plan_row cats[] = {
-		row(TA, C1, 1, 0, PLAN_FREE), row(TA, C2, 1, 1, PLAN_FREE), row(TA, C1, 2, 2, PLAN_FREE),
+		row(TA, C1, 1, PLAN_FREE), row(TA, C2, 1, PLAN_FREE), row(TA, C1, 2, PLAN_FREE),
 	};
 
 	(void)state;
@@ -103,8 +102,8 @@ static void test_tables_and_catalogs(void **state)
 static void test_ordered(void **state)
 {
 	struct plan_row r[] = {
-		row(TA, C1, 1, 0, PLAN_ORDERED), row(TA, C1, 2, 1, PLAN_ORDERED), row(TA, C1, 1, 2, PLAN_ORDERED),
-		row(TA, C1, 3, 3, PLAN_ORDERED), row(TB, C1, 9, 4, PLAN_FREE),
+		row(TA, C1, 1, PLAN_ORDERED), row(TA, C1, 2, PLAN_ORDERED), row(TA, C1, 1, PLAN_ORDERED),
+		row(TA, C1, 3, PLAN_ORDERED), row(TB, C1, 9, PLAN_FREE),
 	};
 
 	(void)state;
@@ -112,23 +111,22 @@ static void test_ordered(void **state)
 	expect(r, 5, "0,1|2,3|4");
 }
 
-static void test_stmtwise(void **state)
+static void test_rowwise(void **state)
 {
 	struct plan_row r[] = {
-		row(TA, C1, 1, 0, PLAN_STMTWISE), row(TA, C1, 2, 0, PLAN_STMTWISE), row(TB, C1, 1, 1, PLAN_STMTWISE),
-		row(TA, C1, 3, 2, PLAN_STMTWISE), row(TA, C1, 3, 2, PLAN_STMTWISE), row(TA, C1, 4, 2, PLAN_STMTWISE),
+		row(TA, C1, 1, PLAN_ROWWISE), row(TA, C1, 2, PLAN_ROWWISE), row(TB, C1, 1, PLAN_ROWWISE),
+		row(TA, C1, 3, PLAN_ROWWISE), row(TC, C1, 4, PLAN_FREE), row(TA, C1, 3, PLAN_ROWWISE),
 	};
 
 	(void)state;
-	/* each client statement alone, in arrival order across tables; a key
-	 * repeated inside one statement makes generations */
-	expect(r, 6, "0,1|2|3,5|4");
+	/* each row alone, in arrival order across tables; free tables last */
+	expect(r, 6, "0|1|2|3|5|4");
 }
 
 /* Invariants of any plan: every row once; a step has one table and catalog
  * and distinct keys (when keyed); the rows of a key keep their order; ordered
- * tables keep all their rows' order; statement-wise steps hold one client
- * statement and follow the statements' order (inside one, only keys order). */
+ * tables keep all their rows' order; row-wise rows are steps of their own, in
+ * arrival order across their tables. */
 static void check_invariants(const struct plan_row *rows, size_t n, const struct plan *p)
 {
 	int *seen = calloc(n + 1, sizeof(int));
@@ -154,8 +152,8 @@ static void check_invariants(const struct plan_row *rows, size_t n, const struct
 			stepof[r] = i;
 			assert_ptr_equal(rows[r].table, rows[p->order[s->first]].table);
 			assert_ptr_equal(rows[r].cat, rows[p->order[s->first]].cat);
-			if (rows[r].cls == PLAN_STMTWISE)
-				assert_int_equal(rows[r].group, rows[p->order[s->first]].group);
+			if (rows[r].cls == PLAN_ROWWISE)
+				assert_int_equal(s->n, 1);
 			for (k = 0; k < j; k++) {
 				uint32_t q = p->order[s->first + k];
 
@@ -170,15 +168,14 @@ static void check_invariants(const struct plan_row *rows, size_t n, const struct
 				continue;
 			if (rows[i].has_route && rows[j].has_route && rows[i].route == rows[j].route)
 				assert_true(pos[i] < pos[j]);
-			if (rows[i].cls == PLAN_ORDERED ||
-			    (rows[i].cls == PLAN_STMTWISE && rows[i].group != rows[j].group))
+			if (rows[i].cls != PLAN_FREE)
 				assert_true(pos[i] < pos[j]);
 			if (rows[i].cat != rows[j].cat)
 				assert_true(pos[i] < pos[j]);
 		}
 	for (i = 0; i < n; i++)
 		for (j = i + 1; j < n; j++)
-			if (rows[i].cls == PLAN_STMTWISE && rows[j].cls == PLAN_STMTWISE && rows[i].group != rows[j].group)
+			if (rows[i].cls == PLAN_ROWWISE && rows[j].cls == PLAN_ROWWISE)
 				assert_true(stepof[i] < stepof[j]);
 	free(seen);
 	free(pos);
@@ -191,7 +188,7 @@ static void test_random(void **state)
 	static const char *const cats[] = { C1, C2 };
 	struct plan_row rows[200];
 	struct plan p;
-	uint32_t seed = 12345, group = 0;
+	uint32_t seed = 12345;
 	int iter;
 	size_t n, i;
 
@@ -204,9 +201,7 @@ static void test_random(void **state)
 			/* a table's class is fixed per iteration */
 			enum plan_class cls = (enum plan_class)((uint32_t)(iter + t) % 3);
 
-			if ((x >> 1) % 3 == 0)
-				group++;
-			rows[i] = row(tabs[t], cats[(x >> 3) % 7 == 0], (x >> 5) % 9, group, cls);
+			rows[i] = row(tabs[t], cats[(x >> 3) % 7 == 0], (x >> 5) % 9, cls);
 			rows[i].keyed = (x >> 9) % 5 != 0 || cls != PLAN_FREE;
 			rows[i].single = (x >> 12) % 23 == 0;
 		}
@@ -226,7 +221,7 @@ int main(void)
 		cmocka_unit_test(test_keyless_and_single),
 		cmocka_unit_test(test_tables_and_catalogs),
 		cmocka_unit_test(test_ordered),
-		cmocka_unit_test(test_stmtwise),
+		cmocka_unit_test(test_rowwise),
 		cmocka_unit_test(test_random),
 	};
 
