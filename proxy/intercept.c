@@ -59,6 +59,17 @@ static void unlink_pending(struct client *c, struct pending *p)
 		}
 }
 
+/* The message taken goes to the backend after all, in its place in the queue. */
+static void forward_original(struct client *c, struct reply *rep)
+{
+	rep->kind = REPLY_FORWARD;
+	rep->closed = true;
+	if (c->be)
+		evbuffer_add(backend_output(c->be), rep->orig, rep->orig_len);
+	free(rep->orig);
+	rep->orig = NULL;
+}
+
 /* The sink decided: send "INSERT 0 n", the error, or pass the message through. */
 static void on_reply(void *arg, const struct sink_reply *r)
 {
@@ -84,12 +95,7 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	case SINK_PASSTHROUGH:
 		/* Later messages waited for this decision, so order holds. */
 		count_passthrough(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
-		rep->kind = REPLY_FORWARD;
-		rep->closed = true;
-		if (c->be)
-			evbuffer_add(backend_output(c->be), rep->orig, rep->orig_len);
-		free(rep->orig);
-		rep->orig = NULL;
+		forward_original(c, rep);
 		client_continue(c);
 		return;
 	}
@@ -377,12 +383,7 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		c->pending = p->next;
 		c->unsettled--;
 		free(p);
-		rep->kind = REPLY_FORWARD;
-		rep->closed = true;
-		if (c->be)
-			evbuffer_add(backend_output(c->be), rep->orig, rep->orig_len);
-		free(rep->orig);
-		rep->orig = NULL;
+		forward_original(c, rep);
 	}
 	return INTERCEPT_TAKEN;
 }

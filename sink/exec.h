@@ -74,9 +74,9 @@ struct xrun {
 	bool counts;                /* some unit waits for its row counts (ackmode=commit) */
 	uint32_t *stage_gen;        /* the writer's: per table, the staging table it has */
 	int nstage;
-	/* pieces still to run: work[front .. nwork) */
+	/* the pieces; those before `it` are written (done when their RELEASE answered) */
 	struct piece *work;
-	size_t front, nwork, capwork;
+	size_t nwork, capwork;
 	/* where the next statement comes from */
 	size_t it;                  /* the piece being emitted */
 	bool it_open;               /* its SAVEPOINT (isolating) is sent */

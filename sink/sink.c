@@ -21,8 +21,9 @@
 /*
  * Log lines other components and tests rely on (keep them stable):
  *   flush table=<schema.table> writer=<n> reason=<batchsize|age|idle|barrier|shutdown|full> rows=<n> ms=<n>
- *       then " merged=<n> failed=<n> attempts=<n>"; one per batch, at LOG level when the
- *       table has verbose = 1, else at DEBUG (verbose = 1 in [pgbatchd]).
+ *       then " units=<n> failed=<n> skipped=<n> attempts=<n> passes=<n> batch=<id>"; one per
+ *       table of a batch, at LOG level when the table has verbose = 1, else at DEBUG
+ *       (verbose = 1 in [pgbatchd]).
  *   stats: sink tickets=<n> rows_in=<n> ... passthrough_<reason>=<n> ...  (sink_log_stats)
  */
 
