@@ -363,7 +363,8 @@ static void backend_relay(struct backend *be)
 	struct evbuffer *in = sock_input(be->sk);
 	struct client *c = be->client;
 	struct evbuffer *out = client_output(c);
-	uint8_t type, *p;
+	enum rq_verdict v;
+	uint8_t type, *p, done;
 	uint32_t len;
 	size_t avail, total, n;
 
@@ -378,7 +379,10 @@ static void backend_relay(struct backend *be)
 		}
 		if (be->stream_left > 0) {
 			n = avail < be->stream_left ? avail : be->stream_left;
-			evbuffer_remove_buffer(in, out, n);
+			if (be->stream_drop)
+				evbuffer_drain(in, n);
+			else
+				evbuffer_remove_buffer(in, out, n);
 			be->stream_left -= (uint32_t)n;
 			continue;
 		}
@@ -389,37 +393,47 @@ static void backend_relay(struct backend *be)
 			client_backend_lost(c, "backend sent an invalid message length", false);
 			return;
 		}
-		if (!client_head_is_forward(c)) {
-			/* Our own reply comes first: hold the backend until it is sent. */
+		total = PKT_HDR_LEN + (size_t)len;
+		if (type == 'Z' && len != 1) {
+			client_backend_lost(c, "backend sent an invalid ReadyForQuery", false);
+			return;
+		}
+		/* ReadyForQuery and small ParameterStatus are read whole first */
+		if ((type == 'Z' || (type == 'S' && len <= PARAM_STATUS_MAX)) && avail < total)
+			return;
+		v = rq_backend(&c->rq, type, &done);
+		if (v == RQV_WAIT) {
+			/* an answer of our own comes first: send it, or hold the backend */
+			if (client_pump(c))
+				continue;
 			be->paused_for_queue = true;
 			sock_read(be->sk, false);
 			return;
 		}
-		total = PKT_HDR_LEN + (size_t)len;
 		be->last_type = type;
+		be->stream_drop = v == RQV_DROP;
 		if (type == 'S' && len <= PARAM_STATUS_MAX) {
-			if (avail < total)
-				return;
 			p = evbuffer_pullup(in, (ssize_t)total);
 			param_status(c, p + PKT_HDR_LEN, len);
-			evbuffer_remove_buffer(in, out, total);
-			continue;
-		}
-		if (type == 'Z') {
-			if (len != 1) {
-				client_backend_lost(c, "backend sent an invalid ReadyForQuery", false);
-				return;
-			}
-			if (avail < total)
-				return;
+		} else if (type == 'Z') {
 			p = evbuffer_pullup(in, (ssize_t)total);
-			evbuffer_remove_buffer(in, out, total);
-			client_ready_for_query(c, (char)p[PKT_HDR_LEN]);
+			char status = (char)p[PKT_HDR_LEN];
+
+			if (v == RQV_DROP)
+				evbuffer_drain(in, total);
+			else
+				evbuffer_remove_buffer(in, out, total);
+			client_ready_for_query(c, status);
 			continue;
 		}
 		n = avail < total ? avail : total;
-		evbuffer_remove_buffer(in, out, n);
+		if (v == RQV_DROP)
+			evbuffer_drain(in, n);
+		else
+			evbuffer_remove_buffer(in, out, n);
 		be->stream_left = (uint32_t)(total - n);
+		if (done)
+			client_pump(c);
 	}
 }
 

@@ -25,6 +25,7 @@ struct backend {
 	uint32_t pid, key;              /* its BackendKeyData, as the client sees it */
 	struct scram_client *scram;
 	uint32_t stream_left;           /* body bytes of a message still to relay */
+	bool stream_drop;               /* ... or to swallow (an answer the client does not hear) */
 	uint8_t last_type;              /* type of the last message relayed to the client */
 	bool paused_for_client;         /* client output full: not reading the backend */
 	bool paused_for_queue;          /* head of the reply queue is our own reply */

@@ -96,6 +96,7 @@ void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int sale
 	}
 	c->d = d;
 	c->id = ++d->next_id;
+	rq_init(&c->rq);
 	c->tx_status = 'I';
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
@@ -130,102 +131,41 @@ void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int sale
 
 /* ---------------------------------------------------------------- replies -- */
 
-static void reply_free(struct reply *r)
+bool client_pump(struct client *c)
 {
-	pkt_free(&r->own);
-	free(r->orig);
-	free(r);
-}
-
-static struct reply *rq_push(struct client *c, enum reply_kind kind)
-{
-	struct reply *r = calloc(1, sizeof(*r));
-
-	if (r == NULL)
-		return NULL;
-	r->kind = kind;
-	pkt_init(&r->own);
-	if (c->rq_tail)
-		c->rq_tail->next = r;
-	else
-		c->rq_head = r;
-	c->rq_tail = r;
-	return r;
-}
-
-/* The backend's answer to the messages of an extended-protocol group. */
-static bool rq_forward_open(struct client *c)
-{
-	if (c->rq_tail && c->rq_tail->kind == REPLY_FORWARD && !c->rq_tail->closed)
-		return true;
-	return rq_push(c, REPLY_FORWARD) != NULL;
-}
-
-/* A message that ends with exactly one ReadyForQuery: Query, Sync, FunctionCall. */
-static bool rq_forward_close(struct client *c)
-{
-	if (!rq_forward_open(c))
-		return false;
-	c->rq_tail->closed = true;
-	return true;
-}
-
-static void rq_pop(struct client *c)
-{
-	struct reply *r = c->rq_head;
-
-	c->rq_head = r->next;
-	if (c->rq_head == NULL)
-		c->rq_tail = NULL;
-	reply_free(r);
-}
-
-bool client_head_is_forward(const struct client *c)
-{
-	return c->rq_head == NULL || c->rq_head->kind == REPLY_FORWARD;
-}
-
-/* Sends every ready reply of our own at the head of the queue. */
-static void rq_pump(struct client *c)
-{
+	struct rq_entry *e;
 	bool sent = false;
 
-	while (c->rq_head && c->rq_head->kind == REPLY_OWN && c->rq_head->ready) {
-		struct reply *r = c->rq_head;
-		evbuffer_add(client_output(c), r->own.data, r->own.len);
-		rq_pop(c);
+	while ((e = rq_own_head(&c->rq)) != NULL) {
+		if (!e->cancelled)
+			evbuffer_add(client_output(c), e->own.data, e->own.len);
+		rq_pop(&c->rq);
 		sent = true;
 	}
-	if (sent && c->be && client_head_is_forward(c))
+	if (sent && c->be)
 		backend_kick(c->be);
+	return sent;
 }
 
 void client_ready_for_query(struct client *c, char tx_status)
 {
 	c->tx_status = tx_status;
 	intercept_ready(c, tx_status);
-	if (c->rq_head && c->rq_head->kind == REPLY_FORWARD)
-		rq_pop(c);
-	rq_pump(c);
+	client_pump(c);
 	if (c->waiting_forward) {
 		c->waiting_forward = false;
 		sock_kick(c->sk);
 	}
 }
 
-struct reply *client_own_reply(struct client *c)
+struct rq_entry *client_own_reply(struct client *c, uint8_t msg)
 {
-	return rq_push(c, REPLY_OWN);
-}
-
-void client_own_reply_ready(struct client *c)
-{
-	client_continue(c);
+	return rq_push(&c->rq, RQ_OWN, msg);
 }
 
 void client_continue(struct client *c)
 {
-	rq_pump(c);
+	client_pump(c);
 	if (c->state == CL_ACTIVE && !c->paused_for_backend)
 		sock_kick(c->sk);
 }
@@ -256,14 +196,13 @@ void client_close(struct client *c, const char *reason)
 	log_info(c->prefix, "closing: %s", reason);
 	if (c->be) {
 		/* A query still running would keep the backend busy: cancel it first. */
-		if (c->be->state == BE_ACTIVE && c->rq_head && c->rq_head->kind == REPLY_FORWARD)
+		if (c->be->state == BE_ACTIVE && c->rq.head && c->rq.head->kind != RQ_OWN)
 			daemon_send_cancel(c->d, c->be->pid, c->be->key);
 		backend_close(c->be, "client closed");
 		c->be = NULL;
 	}
 	intercept_session_end(c);
-	while (c->rq_head)
-		rq_pop(c);
+	rq_clear(&c->rq);
 	unlink_client(c);
 	sock_free(c->sk);
 	scram_server_free(c->scram);
@@ -649,24 +588,14 @@ static void protocol_violation(struct client *c, const char *message)
 	client_fatal(c, "08P01", message, NULL);
 }
 
-/* Books the reply a message is owed. False when out of memory. */
+/* Books the answer a message is owed. False when out of memory. */
 static bool expect_reply(struct client *c, uint8_t type)
 {
-	switch (type) {
-	case 'Q':
-	case 'S':
-	case 'F':
-		return rq_forward_close(c);
-	case 'P':
-	case 'B':
-	case 'E':
-	case 'D':
-	case 'C':
-	case 'H':
-		return rq_forward_open(c);
-	default:
-		return true;  /* CopyData/CopyDone/CopyFail belong to the running COPY */
-	}
+	if (type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C')
+		c->in_group = true;
+	else if (type == 'S' || type == 'Q')
+		c->in_group = false;
+	return !rq_answered(type) || rq_push(&c->rq, RQ_FORWARD, type) != NULL;
 }
 
 /* Relays complete or streamed messages from the client to its backend. */
@@ -790,7 +719,7 @@ static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *
 
 	(void)sk;
 	if (ev == SOCK_EOF) {
-		if (c->state == CL_ACTIVE && c->rq_head)
+		if (c->state == CL_ACTIVE && !rq_empty(&c->rq))
 			snprintf(reason, sizeof(reason), "client disconnected mid-query");
 		else if (c->state == CL_ACTIVE || c->state == CL_CLOSING)
 			snprintf(reason, sizeof(reason), "client disconnected");

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "protocol/pktbuf.h"
+#include "proxy/replyq.h"
 
 struct sock;
 struct evbuffer;
@@ -24,23 +25,6 @@ enum client_state {
 	CL_LOGIN,           /* authenticated; the backend connection logs in */
 	CL_ACTIVE,          /* query loop */
 	CL_CLOSING,         /* flushing a last message, then freed */
-};
-
-/* What a client is owed, in the order it sent the messages. A FORWARD entry is
- * the backend's answer to one Query / Sync / FunctionCall (or to the extended
- * messages of a group not yet closed by Sync), ending with ReadyForQuery. An
- * OWN entry is a reply pgbatchd makes itself, sent when it reaches the head and
- * is ready. */
-enum reply_kind { REPLY_FORWARD, REPLY_OWN };
-
-struct reply {
-	struct reply *next;
-	enum reply_kind kind;
-	bool closed;            /* FORWARD: a Query/Sync/FunctionCall ended the group */
-	bool ready;             /* OWN: `own` holds the bytes to send */
-	struct pktbuf own;
-	uint8_t *orig;                /* OWN: the intercepted message, in case it passes through */
-	uint32_t orig_len;
 };
 
 struct client {
@@ -68,7 +52,8 @@ struct client {
 	/* Query loop, client -> backend. */
 	uint32_t stream_left;           /* body bytes of a streamed message still to relay */
 	bool paused_for_backend;        /* backend output full: not reading the client */
-	struct reply *rq_head, *rq_tail;
+	struct replyq rq;                /* what the client is owed, in the order it asked */
+	bool in_group;                  /* extended-protocol messages sent since the last Sync */
 	char tx_status;                 /* last ReadyForQuery status: 'I', 'T' or 'E' */
 	int unsettled;                  /* sink tickets whose rows are not yet committed */
 	struct pending *pending;        /* intercepted messages not yet settled */
@@ -95,15 +80,15 @@ void client_fatal(struct client *c, const char *sqlstate, const char *message, c
 /* Flushes what is already queued for the client (e.g. the backend's own FATAL), then closes. */
 void client_finish(struct client *c, const char *reason);
 
-/* Replies of our own, for interception: pushed in order, made ready later. */
-struct reply *client_own_reply(struct client *c);
-void client_own_reply_ready(struct client *c);
+/* An answer of our own to frontend message `msg`, in the queue's order; made ready later. */
+struct rq_entry *client_own_reply(struct client *c, uint8_t msg);
 /* Sends queued replies and relays buffered client input again (after a wait). */
 void client_continue(struct client *c);
+/* Sends the answers of our own at the head of the queue; true when any went. */
+bool client_pump(struct client *c);
 
 /* Called by the backend connection. */
 void client_backend_ready(struct client *c);            /* login done: go ACTIVE */
-bool client_head_is_forward(const struct client *c);    /* may backend bytes go out now? */
 void client_ready_for_query(struct client *c, char tx_status);  /* a 'Z' was relayed */
 void client_backend_lost(struct client *c, const char *reason, bool mid_message);
 void client_resume_reading(struct client *c);           /* backend output drained */

@@ -30,7 +30,9 @@ static const char *const setting_names[4] = { "TimeZone", "DateStyle", "Interval
 struct pending {
 	struct pending *next;
 	struct client *client;
-	struct reply *reply;            /* our place in the reply queue, until the reply is made */
+	struct rq_entry *entry;         /* our place in the reply queue, until the reply is made */
+	uint8_t *orig;                  /* the message taken, in case it passes through */
+	uint32_t orig_len;
 	struct sink_unit *unit;
 	char tx_status;                 /* the session's, when the message was taken */
 	bool replied;
@@ -60,14 +62,13 @@ static void unlink_pending(struct client *c, struct pending *p)
 }
 
 /* The message taken goes to the backend after all, in its place in the queue. */
-static void forward_original(struct client *c, struct reply *rep)
+static void forward_original(struct client *c, struct pending *p)
 {
-	rep->kind = REPLY_FORWARD;
-	rep->closed = true;
+	p->entry->kind = RQ_FORWARD;
 	if (c->be)
-		evbuffer_add(backend_output(c->be), rep->orig, rep->orig_len);
-	free(rep->orig);
-	rep->orig = NULL;
+		evbuffer_add(backend_output(c->be), p->orig, p->orig_len);
+	free(p->orig);
+	p->orig = NULL;
 }
 
 /* The sink decided: send "INSERT 0 n", the error, or pass the message through. */
@@ -75,37 +76,40 @@ static void on_reply(void *arg, const struct sink_reply *r)
 {
 	struct pending *p = arg;
 	struct client *c = p->client;
-	struct reply *rep = p->reply;
+	struct rq_entry *e = p->entry;
 	char tag[48];
 
 	p->replied = true;
-	p->reply = NULL;
 	switch (r->status) {
 	case SINK_DONE:
 		if (r->warning)
-			pkt_diag(&rep->own, 'N', r->warning);
+			pkt_diag(&e->own, 'N', r->warning);
 		snprintf(tag, sizeof(tag), "INSERT 0 %llu", (unsigned long long)r->rows);
-		pkt_command_complete(&rep->own, tag);
-		pkt_ready(&rep->own, p->tx_status);
+		pkt_command_complete(&e->own, tag);
+		pkt_ready(&e->own, p->tx_status);
 		break;
 	case SINK_ERROR:
-		pkt_diag(&rep->own, 'E', r->error);
-		pkt_ready(&rep->own, p->tx_status);
+		pkt_diag(&e->own, 'E', r->error);
+		pkt_ready(&e->own, p->tx_status);
 		break;
 	case SINK_PASSTHROUGH:
 		/* Later messages waited for this decision, so order holds. */
 		count_passthrough(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
-		forward_original(c, rep);
+		forward_original(c, p);
+		p->entry = NULL;
 		client_continue(c);
 		return;
 	}
-	if (!pkt_ok(&rep->own)) {
-		pkt_reset(&rep->own);
-		pkt_error(&rep->own, "ERROR", "53200", "out of memory", NULL, NULL);
-		pkt_ready(&rep->own, p->tx_status);
+	if (!pkt_ok(&e->own)) {
+		pkt_reset(&e->own);
+		pkt_error(&e->own, "ERROR", "53200", "out of memory", NULL, NULL);
+		pkt_ready(&e->own, p->tx_status);
 	}
-	rep->ready = true;
-	client_own_reply_ready(c);
+	e->ready = true;
+	p->entry = NULL;
+	free(p->orig);
+	p->orig = NULL;
+	client_continue(c);
 }
 
 static void on_settled(void *arg)
@@ -114,6 +118,7 @@ static void on_settled(void *arg)
 	struct client *c = p->client;
 
 	unlink_pending(c, p);
+	free(p->orig);
 	free(p);
 	c->unsettled--;
 	if (c->unsettled == 0)
@@ -142,6 +147,7 @@ void intercept_session_end(struct client *c)
 
 	while ((p = c->pending) != NULL) {
 		c->pending = p->next;
+		free(p->orig);
 		free(p);
 	}
 	c->unsettled = 0;
@@ -215,16 +221,14 @@ enum fwd_state { FWD_NONE, FWD_RUNNING, FWD_OPEN_GROUP };
 
 static enum fwd_state forward_pending(const struct client *c)
 {
-	const struct reply *r;
-	enum fwd_state st = FWD_NONE;
+	const struct rq_entry *e;
 
-	for (r = c->rq_head; r; r = r->next)
-		if (r->kind == REPLY_FORWARD) {
-			if (!r->closed)
-				return FWD_OPEN_GROUP;
-			st = FWD_RUNNING;
-		}
-	return st;
+	if (c->in_group)
+		return FWD_OPEN_GROUP;
+	for (e = c->rq.head; e; e = e->next)
+		if (e->kind != RQ_OWN)
+			return FWD_RUNNING;
+	return FWD_NONE;
 }
 
 static bool starts_with_word(const char *sql, size_t len, const char *word)
@@ -277,7 +281,6 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	struct daemon *d = c->d;
 	struct ins_stmt st;
 	struct pending *p;
-	struct reply *rep;
 	enum ins_reason why;
 	const char *sql;
 	uint8_t *msg;
@@ -358,18 +361,18 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		return INTERCEPT_FORWARD;   /* no memory to take it: the backend runs it */
 	}
 	p = calloc(1, sizeof(*p));
-	rep = p ? client_own_reply(c) : NULL;
-	if (rep)
-		rep->orig = malloc(total);
-	if (rep == NULL || rep->orig == NULL) {
+	if (p)
+		p->orig = malloc(total);
+	if (p == NULL || p->orig == NULL || (p->entry = client_own_reply(c, 'Q')) == NULL) {
+		if (p)
+			free(p->orig);
 		free(p);
 		ins_stmt_free(&st);
 		return INTERCEPT_FORWARD;   /* no memory to take it: the backend runs it */
 	}
-	evbuffer_remove(in, rep->orig, total);
-	rep->orig_len = (uint32_t)total;
+	evbuffer_remove(in, p->orig, total);
+	p->orig_len = (uint32_t)total;
 	p->client = c;
-	p->reply = rep;
 	p->next = c->pending;
 	c->pending = p;
 	c->unsettled++;
@@ -382,8 +385,8 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		/* no memory to take it: the backend runs it */
 		c->pending = p->next;
 		c->unsettled--;
+		forward_original(c, p);
 		free(p);
-		forward_original(c, rep);
 	}
 	return INTERCEPT_TAKEN;
 }

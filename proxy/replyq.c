@@ -1,0 +1,193 @@
+/* The outstanding-request queue: entries per frontend message, matched to backend answers by message type; no sockets. */
+#include "proxy/replyq.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rq_init(struct replyq *q)
+{
+	memset(q, 0, sizeof(*q));
+}
+
+static void entry_free(struct rq_entry *e)
+{
+	pkt_free(&e->own);
+	free(e);
+}
+
+void rq_clear(struct replyq *q)
+{
+	struct rq_entry *e;
+
+	while ((e = q->head) != NULL) {
+		q->head = e->next;
+		entry_free(e);
+	}
+	q->tail = NULL;
+	q->n = 0;
+}
+
+bool rq_answered(uint8_t type)
+{
+	return type == 'Q' || type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C' ||
+	       type == 'S' || type == 'F';
+}
+
+/* Messages of the extended protocol: after an error, skipped up to Sync. */
+static bool extended(uint8_t msg)
+{
+	return msg == 'P' || msg == 'B' || msg == 'E' || msg == 'D' || msg == 'C';
+}
+
+struct rq_entry *rq_push(struct replyq *q, enum rq_kind kind, uint8_t msg)
+{
+	struct rq_entry *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return NULL;
+	e->kind = kind;
+	e->msg = msg;
+	pkt_init(&e->own);
+	if (q->tail)
+		q->tail->next = e;
+	else
+		q->head = e;
+	q->tail = e;
+	q->n++;
+	return e;
+}
+
+void rq_pop(struct replyq *q)
+{
+	struct rq_entry *e = q->head;
+
+	if (e == NULL)
+		return;
+	q->head = e->next;
+	if (q->head == NULL)
+		q->tail = NULL;
+	q->n--;
+	entry_free(e);
+}
+
+bool rq_empty(const struct replyq *q)
+{
+	return q->head == NULL;
+}
+
+/* Does backend message t end the answer to frontend message msg? */
+static bool ends_answer(uint8_t msg, uint8_t t)
+{
+	switch (msg) {
+	case 'Q':
+	case 'S':
+	case 'F':
+		return t == 'Z';
+	case 'P':
+		return t == '1';
+	case 'B':
+		return t == '2';
+	case 'C':
+		return t == '3';
+	case 'D':
+		return t == 'T' || t == 'n';
+	case 'E':
+		return t == 'C' || t == 'I' || t == 's';
+	default:
+		return false;
+	}
+}
+
+static void cancel(struct replyq *q, struct rq_entry *e)
+{
+	if (e->cancelled)
+		return;
+	e->cancelled = true;
+	e->ready = true;
+	if (q->on_cancel)
+		q->on_cancel(e->owner, e);
+}
+
+/* The backend answered an extended-protocol message with an error: it skips
+ * the rest of the group, so the entries up to the group's Sync (or Query) get
+ * no answer: the backend's are removed, ours cancelled. */
+static void skip_to_sync(struct replyq *q)
+{
+	struct rq_entry *prev = NULL, *e = q->head, *next;
+
+	while (e && extended(e->msg)) {
+		next = e->next;
+		if (e->kind == RQ_OWN) {
+			cancel(q, e);
+			prev = e;
+		} else {
+			if (prev)
+				prev->next = next;
+			else
+				q->head = next;
+			if (q->tail == e)
+				q->tail = prev;
+			q->n--;
+			entry_free(e);
+		}
+		e = next;
+	}
+}
+
+/* The head's answer is complete: a SKIP entry's owner hears how it went. */
+static void finish_head(struct replyq *q, uint8_t *done_msg)
+{
+	struct rq_entry *e = q->head;
+
+	*done_msg = e->msg;
+	if (e->kind == RQ_SKIP && q->on_skip_done)
+		q->on_skip_done(e->owner, e);
+	rq_pop(q);
+}
+
+enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg)
+{
+	struct rq_entry *e = q->head;
+	enum rq_verdict v;
+	bool quiet;
+
+	*done_msg = 0;
+	if (e == NULL)
+		return RQV_RELAY;   /* nothing owed: asynchronous, or the backend's last words */
+	if (e->kind == RQ_OWN)
+		return RQV_WAIT;
+	quiet = e->kind == RQ_SKIP || e->muted;
+	if (t == 'S' || t == 'A')
+		return RQV_RELAY;   /* the session's settings and notifications */
+	v = quiet ? RQV_DROP : RQV_RELAY;
+	if (t == 'E')
+		e->error = true;
+	if (t == 'E' && extended(e->msg)) {
+		finish_head(q, done_msg);
+		if (q->on_error)
+			q->on_error(q->arg);
+		skip_to_sync(q);
+		return v;
+	}
+	if (ends_answer(e->msg, t))
+		finish_head(q, done_msg);
+	return v;
+}
+
+struct rq_entry *rq_own_head(struct replyq *q)
+{
+	struct rq_entry *e = q->head;
+
+	return e && e->kind == RQ_OWN && e->ready ? e : NULL;
+}
+
+void rq_own_error(struct replyq *q, struct rq_entry *e)
+{
+	for (e = e->next; e && extended(e->msg); e = e->next) {
+		if (e->kind == RQ_OWN)
+			cancel(q, e);
+		else if (e->kind == RQ_FORWARD)
+			e->muted = true;
+	}
+}

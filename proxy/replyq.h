@@ -1,0 +1,89 @@
+/* The outstanding-request queue of a client session: one entry per message owed an answer, in the order sent; no sockets. */
+#ifndef PGBATCHD_PROXY_REPLYQ_H
+#define PGBATCHD_PROXY_REPLYQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol/pktbuf.h"
+
+/*
+ * Every frontend message that gets an answer has an entry: Query, Parse, Bind,
+ * Describe, Execute, Close, Sync, FunctionCall (Flush, Terminate and COPY data
+ * have none). An entry is one of
+ *   RQ_FORWARD  the backend answers it; its answer is relayed;
+ *   RQ_OWN      pgbatchd answers it with bytes of its own, once ready;
+ *   RQ_SKIP     pgbatchd sent the backend a message the client never sent
+ *               (a Flush-free injection: a Query, a ROLLBACK); its answer is
+ *               swallowed.
+ * Backend messages are matched to the head entry by type: ParseComplete,
+ * BindComplete, CloseComplete, RowDescription / NoData (Describe),
+ * CommandComplete / EmptyQueryResponse / PortalSuspended (Execute) and
+ * ReadyForQuery (Query, Sync, FunctionCall) end an answer; ErrorResponse ends
+ * the answer of an extended-protocol message and, as the backend then skips
+ * everything up to Sync, the entries between it and that Sync get no answer.
+ * An answer of our own that is an error does the same to what follows it.
+ * NoticeResponse, NotificationResponse and ParameterStatus belong to
+ * whatever runs; those of a SKIP entry's statement are swallowed (not
+ * ParameterStatus and NotificationResponse: they are the session's).
+ */
+
+enum rq_kind { RQ_FORWARD = 0, RQ_OWN, RQ_SKIP };
+
+struct rq_entry {
+	struct rq_entry *next;
+	enum rq_kind kind;
+	uint8_t msg;                /* the frontend message it answers */
+	bool ready;                 /* RQ_OWN: `own` holds the answer */
+	bool cancelled;             /* RQ_OWN: an error before it in its Sync group: no answer */
+	bool muted;                 /* RQ_FORWARD: the client is not to hear the answer */
+	bool error;                 /* its answer was (or held) an ErrorResponse */
+	struct pktbuf own;          /* RQ_OWN: the answer */
+	void *owner;                /* for the one who made it */
+};
+
+struct replyq {
+	struct rq_entry *head, *tail;
+	size_t n;
+	/* an OWN entry is cancelled (the client will not hear its answer) */
+	void (*on_cancel)(void *owner, struct rq_entry *e);
+	/* a SKIP entry's answer is complete (e->error: it held an error) */
+	void (*on_skip_done)(void *owner, const struct rq_entry *e);
+	/* the backend answered an extended-protocol message with an error */
+	void (*on_error)(void *arg);
+	void *arg;
+};
+
+void rq_init(struct replyq *q);
+/* Frees every entry (the session ends): no callback. */
+void rq_clear(struct replyq *q);
+/* A new entry at the tail; NULL when out of memory. */
+struct rq_entry *rq_push(struct replyq *q, enum rq_kind kind, uint8_t msg);
+/* True when frontend message `type` is owed an answer (gets an entry). */
+bool rq_answered(uint8_t type);
+
+/* What becomes of a backend message that starts now. */
+enum rq_verdict {
+	RQV_RELAY = 0,      /* to the client */
+	RQV_DROP,           /* swallowed (a SKIP entry's, or a muted one's) */
+	RQV_WAIT,           /* the head is an answer of our own: hold the backend */
+};
+/* Decides for a backend message of type t and moves the queue on when t ends
+ * the head entry's answer (the entry is freed: *done_msg gets its frontend
+ * message type, 0 when none ended). */
+enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg);
+
+/* The head entry, when it is an answer of our own ready to go (or cancelled);
+ * NULL otherwise. The caller sends its bytes unless cancelled, then pops it. */
+struct rq_entry *rq_own_head(struct replyq *q);
+void rq_pop(struct replyq *q);
+
+/* Our answer to e is an error: what follows it up to its Sync gets no answer
+ * (own answers are cancelled, the backend's are muted). */
+void rq_own_error(struct replyq *q, struct rq_entry *e);
+
+/* The session's answers are all in (nothing owed). */
+bool rq_empty(const struct replyq *q);
+
+#endif

@@ -1,0 +1,265 @@
+/* Unit tests for proxy/replyq: answers matched to entries by type, errors up to Sync, own and skipped answers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proxy/replyq.h"
+
+static int cancels, skips, skip_errors, errors;
+
+static void on_cancel(void *owner, struct rq_entry *e)
+{
+	(void)owner;
+	assert_true(e->cancelled);
+	cancels++;
+}
+
+static void on_skip_done(void *owner, const struct rq_entry *e)
+{
+	(void)owner;
+	skips++;
+	skip_errors += e->error;
+}
+
+static void on_error(void *arg)
+{
+	(void)arg;
+	errors++;
+}
+
+static void init(struct replyq *q)
+{
+	rq_init(q);
+	q->on_cancel = on_cancel;
+	q->on_skip_done = on_skip_done;
+	q->on_error = on_error;
+	cancels = skips = skip_errors = errors = 0;
+}
+
+/* Pushes one entry per character of spec: the frontend message type,
+ * lower case for RQ_OWN, '!' before a type for RQ_SKIP. */
+static void push(struct replyq *q, const char *spec, struct rq_entry **out)
+{
+	int n = 0;
+
+	for (const char *p = spec; *p; p++) {
+		enum rq_kind k = RQ_FORWARD;
+		char c = *p;
+
+		if (c == '!') {
+			k = RQ_SKIP;
+			c = *++p;
+		} else if (c >= 'a' && c <= 'z') {
+			k = RQ_OWN;
+			c = (char)(c - 'a' + 'A');
+		}
+		out[n++] = rq_push(q, k, (uint8_t)c);
+		assert_non_null(out[n - 1]);
+	}
+}
+
+/* Feeds backend messages; returns their verdicts as text (R relay, D drop,
+ * W wait), '.' after a message that ended an answer. */
+static void feed(struct replyq *q, const char *types, const char *want)
+{
+	char got[128];
+	size_t o = 0;
+	uint8_t done;
+
+	for (const char *t = types; *t; t++) {
+		enum rq_verdict v = rq_backend(q, (uint8_t)*t, &done);
+
+		got[o++] = v == RQV_RELAY ? 'R' : v == RQV_DROP ? 'D' : 'W';
+		if (done)
+			got[o++] = '.';
+		if (v == RQV_WAIT)
+			break;
+	}
+	got[o] = '\0';
+	assert_string_equal(got, want);
+}
+
+static void test_simple_query(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[4];
+
+	(void)state;
+	init(&q);
+	push(&q, "QQ", e);
+	/* RowDescription, DataRow, CommandComplete, a notice, ReadyForQuery */
+	feed(&q, "TDCNZ", "RRRRR.");
+	feed(&q, "IZ", "RR.");
+	assert_true(rq_empty(&q));
+	/* nothing owed: asynchronous messages and last words are relayed */
+	feed(&q, "ANSE", "RRRR");
+	rq_clear(&q);
+}
+
+static void test_extended(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8];
+
+	(void)state;
+	init(&q);
+	push(&q, "PBDES", e);
+	/* ParseComplete, BindComplete, ParameterDescription... no: a portal's
+	 * RowDescription, DataRows, CommandComplete, ReadyForQuery */
+	feed(&q, "12TDDCZ", "R.R.R.RRR.R.");
+	push(&q, "PDS", e);
+	/* a statement's Describe: ParameterDescription, then NoData */
+	feed(&q, "1tnZ", "R.RR.R.");
+	push(&q, "BEES", e);
+	/* a portal run in two Executes: PortalSuspended, then the rest */
+	feed(&q, "2DsDCZ", "R.RR.RR.R.");
+	/* COPY FROM STDIN by Execute */
+	push(&q, "BES", e);
+	feed(&q, "2GCZ", "R.RR.R.");
+	assert_true(rq_empty(&q));
+	rq_clear(&q);
+}
+
+static void test_error_until_sync(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8];
+
+	(void)state;
+	init(&q);
+	push(&q, "PBDESQ", e);
+	/* the Bind fails: the Describe and Execute get nothing, Sync its Z */
+	feed(&q, "1E", "R.R.");
+	assert_int_equal(errors, 1);
+	assert_int_equal(q.n, 2);
+	feed(&q, "Z", "R.");
+	feed(&q, "CZ", "RR.");
+	assert_true(rq_empty(&q));
+	/* an error in a simple Query does not end it: ReadyForQuery does */
+	push(&q, "QS", e);
+	feed(&q, "EZ", "RR.");
+	assert_int_equal(errors, 1);
+	feed(&q, "Z", "R.");
+	rq_clear(&q);
+}
+
+static void test_own_answers(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8], *h;
+
+	(void)state;
+	init(&q);
+	push(&q, "PbeS", e);
+	feed(&q, "1Z", "R.W");
+	assert_null(rq_own_head(&q));
+	e[1]->ready = e[2]->ready = true;
+	h = rq_own_head(&q);
+	assert_ptr_equal(h, e[1]);
+	rq_pop(&q);
+	assert_ptr_equal(rq_own_head(&q), e[2]);
+	rq_pop(&q);
+	assert_null(rq_own_head(&q));
+	feed(&q, "Z", "R.");
+	assert_true(rq_empty(&q));
+	rq_clear(&q);
+}
+
+static void test_backend_error_cancels_own(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8];
+
+	(void)state;
+	init(&q);
+	push(&q, "PbedS", e);
+	/* the Parse fails: our Bind, Execute and Describe are not answered */
+	feed(&q, "E", "R.");
+	assert_int_equal(cancels, 3);
+	assert_true(e[1]->cancelled && e[2]->cancelled && e[3]->cancelled);
+	for (int i = 1; i <= 3; i++) {
+		assert_ptr_equal(rq_own_head(&q), e[i]);
+		rq_pop(&q);
+	}
+	feed(&q, "Z", "R.");
+	assert_true(rq_empty(&q));
+	rq_clear(&q);
+}
+
+static void test_own_error_mutes(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8];
+
+	(void)state;
+	init(&q);
+	push(&q, "beebDS", e);
+	/* our first Execute fails: the second is cancelled, the backend's
+	 * answer to the Describe that follows is not heard; Sync's Z is */
+	e[0]->ready = e[1]->ready = true;
+	rq_own_error(&q, e[1]);
+	assert_int_equal(cancels, 2);
+	assert_true(e[2]->cancelled && e[3]->cancelled && !e[4]->cancelled);
+	for (int i = 0; i < 4; i++) {
+		assert_ptr_equal(rq_own_head(&q), e[i]);
+		rq_pop(&q);
+	}
+	feed(&q, "nZ", "D.R.");
+	assert_true(rq_empty(&q));
+	rq_clear(&q);
+}
+
+static void test_skip(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8];
+
+	(void)state;
+	init(&q);
+	push(&q, "!QQ", e);
+	/* our own statement's notice and answer are swallowed, its setting
+	 * changes and notifications are the session's */
+	feed(&q, "NCSAZ", "DDRRD.");
+	assert_int_equal(skips, 1);
+	assert_int_equal(skip_errors, 0);
+	feed(&q, "CZ", "RR.");
+	push(&q, "!Q!P!B!E!SS", e);
+	feed(&q, "EZ", "DD.");
+	assert_int_equal(skip_errors, 1);
+	/* an injected extended message fails: the rest of our group goes */
+	feed(&q, "1E", "D.D.");
+	assert_int_equal(skips, 4);
+	assert_int_equal(skip_errors, 2);
+	feed(&q, "ZZ", "D.R.");
+	assert_true(rq_empty(&q));
+	rq_clear(&q);
+}
+
+static void test_answered(void **state)
+{
+	(void)state;
+	for (const char *t = "QPBEDCSF"; *t; t++)
+		assert_true(rq_answered((uint8_t)*t));
+	for (const char *t = "HXdcf"; *t; t++)
+		assert_false(rq_answered((uint8_t)*t));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_simple_query),
+		cmocka_unit_test(test_extended),
+		cmocka_unit_test(test_error_until_sync),
+		cmocka_unit_test(test_own_answers),
+		cmocka_unit_test(test_backend_error_cancels_own),
+		cmocka_unit_test(test_own_error_mutes),
+		cmocka_unit_test(test_skip),
+		cmocka_unit_test(test_answered),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
