@@ -1,6 +1,7 @@
 /* Startup-family packet parsing, with PostgreSQL's limits and checks. */
 #include "protocol/startup.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "protocol/reader.h"
@@ -59,6 +60,7 @@ bool startup_parse(const uint8_t *pkt, size_t len, struct startup_packet *out, c
 
 	memset(out, 0, sizeof(*out));
 	out->sqlstate = "08P01";
+	out->silent = true;
 	*why = "invalid length of startup packet";
 	rd_init(&r, pkt, len);
 	if (len < 8 || len > STARTUP_MAX_LEN || !rd_u32(&r, &declared) || declared != len)
@@ -69,9 +71,8 @@ bool startup_parse(const uint8_t *pkt, size_t len, struct startup_packet *out, c
 	switch (code) {
 	case PROTO_SSL_REQUEST:
 	case PROTO_GSSENC_REQUEST:
+		/* PostgreSQL reads the packet's length and answers whatever follows the code */
 		out->kind = code == PROTO_SSL_REQUEST ? STARTUP_SSL : STARTUP_GSSENC;
-		if (!rd_at_end(&r))
-			return false;
 		return true;
 	case PROTO_CANCEL_REQUEST:
 		out->kind = STARTUP_CANCEL;
@@ -82,11 +83,16 @@ bool startup_parse(const uint8_t *pkt, size_t len, struct startup_packet *out, c
 		break;
 	}
 
+	out->silent = false;
 	out->kind = STARTUP_MESSAGE;
 	out->version = code;
 	if ((code >> 16) != 3) {
-		*why = "unsupported frontend protocol: server supports 3.0";
+		snprintf(out->msg, sizeof(out->msg),
+			 "unsupported frontend protocol %u.%u: server supports 3.0 to 3.0",
+			 code >> 16, code & 0xFFFF);
+		*why = out->msg;
 		out->sqlstate = "0A000";
+		out->v2 = (code >> 16) < 3;
 		return false;
 	}
 	if (!parse_params(&r, out, why))

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define STARTUP_MAX_LEN 10000       /* PostgreSQL's MAX_STARTUP_PACKET_LENGTH */
-#define STARTUP_MAX_PARAMS 64
+#define STARTUP_MAX_PARAMS 1024     /* a 10000-byte packet holds at most 2500 */
 
 #define PROTO_SSL_REQUEST    80877103u
 #define PROTO_GSSENC_REQUEST 80877104u
@@ -31,14 +31,19 @@ struct startup_packet {
 	uint32_t cancel_pid;
 	uint32_t cancel_key;
 	const char *sqlstate;        /* on failure: 08P01, 0A000 or 28000 */
+	/* On failure, how PostgreSQL answers (ProcessStartupPacket): */
+	bool silent;                 /* it closes without a word (logged only) */
+	bool v2;                     /* its FATAL is in the pre-3.0 format */
+	char msg[128];               /* the message, when it has to be made */
 };
 
-/* Length prefix check: 0 = need more bytes, -1 = bad length, else the total
- * packet length (including the 4-byte length). */
+/* Length prefix check: 0 = need more bytes, -1 = bad length (PostgreSQL then
+ * closes without a word), else the total packet length (with the length word). */
 long startup_packet_length(const uint8_t *buf, size_t avail);
 
-/* Parses one whole packet (with its length word). On failure returns false and
- * sets *why to a message suitable for an 08P01 error. */
+/* Parses one whole packet (with its length word). On failure returns false,
+ * sets *why to the message and out->sqlstate, out->silent and out->v2 to how
+ * PostgreSQL answers it. */
 bool startup_parse(const uint8_t *pkt, size_t len, struct startup_packet *out, const char **why)
 	__attribute__((warn_unused_result));
 

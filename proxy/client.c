@@ -414,6 +414,17 @@ static void handle_cancel(struct client *c, const struct startup_packet *sp)
 	client_close(c, "cancel request handled");
 }
 
+/* A FATAL in the pre-3.0 format, as PostgreSQL answers a client that asked
+ * for protocol 2: 'E', the text, a newline and a NUL. */
+static void v2_fatal(struct client *c, const char *message)
+{
+	struct evbuffer *out = client_output(c);
+
+	evbuffer_add_printf(out, "EFATAL:  %s\n", message);
+	evbuffer_add(out, "", 1);
+	client_finish(c, message);
+}
+
 /* Returns false when the client was closed. */
 static bool read_startup(struct client *c)
 {
@@ -429,22 +440,37 @@ static bool read_startup(struct client *c)
 		p = evbuffer_pullup(in, 4);
 		n = startup_packet_length(p, 4);
 		if (n < 0) {
-			client_fatal(c, "08P01", "invalid length of startup packet", NULL);
+			/* PostgreSQL closes without a word (it only logs it) */
+			client_close(c, "invalid length of startup packet");
 			return false;
 		}
 		if (evbuffer_get_length(in) < (size_t)n)
 			return true;
 		p = evbuffer_pullup(in, n);
 		if (!startup_parse(p, (size_t)n, &sp, &why)) {
-			client_fatal(c, sp.sqlstate, why, NULL);
+			if (sp.silent)
+				client_close(c, why);
+			else if (sp.v2)
+				v2_fatal(c, why);
+			else
+				client_fatal(c, sp.sqlstate, why, NULL);
 			return false;
 		}
 		switch (sp.kind) {
 		case STARTUP_SSL:
 		case STARTUP_GSSENC:
 			evbuffer_drain(in, (size_t)n);
-			/* Bytes pipelined after SSLRequest are fine here: we stay in plain text. */
 			evbuffer_add(client_output(c), "N", 1);
+			/* Bytes sent before the answer could not have been encrypted:
+			 * PostgreSQL takes them for an attack (CVE-2021-23214). */
+			if (evbuffer_get_length(in) > 0) {
+				client_fatal(c, "08P01", sp.kind == STARTUP_SSL ?
+					     "received unencrypted data after SSL request" :
+					     "received unencrypted data after GSSAPI encryption request",
+					     "This could be either a client-software bug or evidence of an "
+					     "attempted man-in-the-middle attack.");
+				return false;
+			}
 			continue;
 		case STARTUP_CANCEL:
 			handle_cancel(c, &sp);

@@ -231,27 +231,32 @@ static void test_startup_special_requests(void **state)
 	pkt_free(&pb);
 }
 
+/* How PostgreSQL's ProcessStartupPacket answers: silently closing (a bad
+ * length), a FATAL in the pre-3.0 format (protocol 2), or a v3 FATAL. */
+enum answer { SILENT, V2, V3 };
+
 struct bad_startup {
 	const char *name;
 	uint8_t bytes[48];
 	size_t len;
 	const char *sqlstate;
+	enum answer answer;
 };
 
 static void test_startup_rejects(void **state)
 {
 	static const struct bad_startup cases[] = {
-		{ "length below 8", { 0, 0, 0, 7, 0, 3, 0 }, 7, "08P01" },
-		{ "declared length differs", { 0, 0, 0, 20, 0, 3, 0, 0, 0 }, 9, "08P01" },
-		{ "protocol 2", { 0, 0, 0, 9, 0, 2, 0, 0, 0 }, 9, "0A000" },
-		{ "protocol 4", { 0, 0, 0, 9, 0, 4, 0, 0, 0 }, 9, "0A000" },
-		{ "no user", { 0, 0, 0, 9, 0, 3, 0, 0, 0 }, 9, "28000" },
-		{ "empty user", { 0, 0, 0, 15, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0, 0, 0 }, 15, "28000" },
-		{ "unterminated name", { 0, 0, 0, 12, 0, 3, 0, 0, 'u', 's', 'e', 'r' }, 12, "08P01" },
-		{ "value without terminator", { 0, 0, 0, 15, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0, 'x', 'y' }, 15, "08P01" },
-		{ "missing final NUL", { 0, 0, 0, 15, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0, 'x', 0 }, 15, "08P01" },
-		{ "bytes after the final NUL", { 0, 0, 0, 17, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0, 'x', 0, 0, 'z' }, 17, "08P01" },
-		{ "SSLRequest with a body", { 0, 0, 0, 9, 0x04, 0xd2, 0x16, 0x2f, 0 }, 9, "08P01" },
+		{ "length below 8", { 0, 0, 0, 7, 0, 3, 0 }, 7, "08P01", SILENT },
+		{ "declared length differs", { 0, 0, 0, 20, 0, 3, 0, 0, 0 }, 9, "08P01", SILENT },
+		{ "protocol 2", { 0, 0, 0, 9, 0, 2, 0, 0, 0 }, 9, "0A000", V2 },
+		{ "protocol 4", { 0, 0, 0, 9, 0, 4, 0, 0, 0 }, 9, "0A000", V3 },
+		{ "no user", { 0, 0, 0, 9, 0, 3, 0, 0, 0 }, 9, "28000", V3 },
+		{ "empty user", { 0, 0, 0, 15, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0, 0, 0 }, 15, "28000", V3 },
+		{ "unterminated name", { 0, 0, 0, 12, 0, 3, 0, 0, 'u', 's', 'e', 'r' }, 12, "08P01", V3 },
+		{ "value without terminator", { 0, 0, 0, 15, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0, 'x', 'y' }, 15, "08P01", V3 },
+		{ "missing final NUL", { 0, 0, 0, 15, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0, 'x', 0 }, 15, "08P01", V3 },
+		{ "bytes after the final NUL", { 0, 0, 0, 17, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0, 'x', 0, 0, 'z' }, 17, "08P01", V3 },
+		{ "CancelRequest too short", { 0, 0, 0, 12, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 1 }, 12, "08P01", SILENT },
 	};
 	struct startup_packet sp;
 	const char *why;
@@ -265,6 +270,22 @@ static void test_startup_rejects(void **state)
 		if (strcmp(sp.sqlstate, cases[i].sqlstate) != 0)
 			fail_msg("case '%s': sqlstate %s, want %s (%s)", cases[i].name, sp.sqlstate,
 				 cases[i].sqlstate, why);
+		if (sp.silent != (cases[i].answer == SILENT) || sp.v2 != (cases[i].answer == V2))
+			fail_msg("case '%s': answered the wrong way", cases[i].name);
+	}
+	/* protocol versions are named as PostgreSQL names them */
+	{
+		static const uint8_t v4_1[] = { 0, 0, 0, 9, 0, 4, 0, 1, 0 };
+
+		assert_false(startup_parse(v4_1, sizeof(v4_1), &sp, &why));
+		assert_string_equal(why, "unsupported frontend protocol 4.1: server supports 3.0 to 3.0");
+	}
+	/* an SSLRequest is answered whatever follows its code in the packet */
+	{
+		static const uint8_t ssl_body[] = { 0, 0, 0, 9, 0x04, 0xd2, 0x16, 0x2f, 0 };
+
+		assert_true(startup_parse(ssl_body, sizeof(ssl_body), &sp, &why));
+		assert_int_equal(sp.kind, STARTUP_SSL);
 	}
 	/* Length word checks before anything is buffered. */
 	{
