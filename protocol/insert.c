@@ -23,7 +23,12 @@ struct parser {
 	struct ins_stmt *st;        /* second pass: arrays to fill */
 	int ncols, nvals, nrows;
 	size_t nv;                  /* values parsed so far */
+	bool params;                /* $n is a value (extended protocol) */
+	int maxparam;
 };
+
+/* PostgreSQL's Bind carries at most this many parameters (an Int16 count). */
+#define INS_MAX_PARAM 65535
 
 static const char cast_bpchar[] = "pg_catalog.bpchar";
 static const char cast_bit[] = "pg_catalog.bit";
@@ -531,12 +536,31 @@ static enum ins_reason parse_value(struct parser *p, struct ins_value *v)
 		return INS_EXPRESSION;
 	case SQL_EOF:
 		return INS_SYNTAX;
+	case SQL_PARAM: {
+		long n = 0;
+
+		if (!p->params)
+			return INS_EXPRESSION;
+		for (size_t i = p->t.pos + 1; i < p->t.end; i++) {
+			n = n * 10 + (p->lx.s[i] - '0');
+			if (n > INS_MAX_PARAM)
+				return INS_EXPRESSION;  /* the server's error, not ours */
+		}
+		if (n == 0)
+			return INS_EXPRESSION;
+		v->kind = INS_PARAM;
+		v->param = (int)n;
+		if (v->param > p->maxparam)
+			p->maxparam = v->param;
+		adv(p);
+		break;
+	}
 	default:
-		return INS_EXPRESSION;  /* $1, B'..', operators, ... */
+		return INS_EXPRESSION;  /* B'..', operators, ... */
 	}
 
-	/* Only a number takes a minus; only a string or NULL takes a cast. */
-	bool castable = v->kind == INS_STRING || v->kind == INS_NULL;
+	/* Only a number takes a minus; only a string, NULL or parameter takes a cast. */
+	bool castable = v->kind == INS_STRING || v->kind == INS_NULL || v->kind == INS_PARAM;
 	if (nminus > 0 && v->kind != INS_NUMBER)
 		return INS_EXPRESSION;
 	if (in_cast && !castable)
@@ -813,7 +837,7 @@ static bool same_column(const struct ins_name *a, const struct ins_name *b)
 		      ins_name_resolve(b, false, y, sizeof(y))) == 0;
 }
 
-enum ins_reason ins_parse(const char *sql, size_t len, struct ins_stmt *out)
+static enum ins_reason parse(const char *sql, size_t len, struct ins_stmt *out, bool params)
 {
 	struct parser p = {0};
 	enum ins_reason r;
@@ -825,6 +849,7 @@ enum ins_reason ins_parse(const char *sql, size_t len, struct ins_stmt *out)
 	 * assumed here) before parsing it; a NUL ends it early. */
 	if (!sql_utf8_valid(sql, len))
 		return INS_SYNTAX;
+	p.params = params;
 	sql_lex_init(&p.lx, sql, len);
 	r = parse_statement(&p);
 	if (r != INS_OK)
@@ -842,6 +867,7 @@ enum ins_reason ins_parse(const char *sql, size_t len, struct ins_stmt *out)
 	q.fill = true;
 	q.st = out;
 	q.text = arena + head;
+	q.params = params;
 	out->cols = p.ncols ? (struct ins_name *)(void *)arena : NULL;
 	out->values = (struct ins_value *)(void *)(arena + (size_t)p.ncols * sizeof(struct ins_name));
 	sql_lex_init(&q.lx, sql, len);
@@ -854,6 +880,7 @@ enum ins_reason ins_parse(const char *sql, size_t len, struct ins_stmt *out)
 	out->ncols = q.ncols;
 	out->nrows = q.nrows;
 	out->nvals = q.nvals;
+	out->nparams = q.maxparam;
 	out->arena = arena;
 	for (int i = 0; i < out->ncols; i++)
 		for (int j = 0; j < i; j++)
@@ -862,6 +889,94 @@ enum ins_reason ins_parse(const char *sql, size_t len, struct ins_stmt *out)
 				return INS_SHAPE;
 			}
 	return INS_OK;
+}
+
+enum ins_reason ins_parse(const char *sql, size_t len, struct ins_stmt *out)
+{
+	return parse(sql, len, out, false);
+}
+
+enum ins_reason ins_parse_params(const char *sql, size_t len, struct ins_stmt *out)
+{
+	return parse(sql, len, out, true);
+}
+
+/* Bytes a string needs in the bound copy's arena (NUL included). */
+static size_t text_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static const char *copy_text(char **at, const char *s, size_t n)
+{
+	char *d = *at;
+
+	if (s == NULL)
+		return NULL;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	*at += n + 1;
+	return d;
+}
+
+bool ins_bind(const struct ins_stmt *tmpl, const struct ins_param *params, int nparams,
+	      struct ins_stmt *out)
+{
+	size_t nv = (size_t)tmpl->nrows * (size_t)tmpl->nvals, text = 0, i;
+	const struct ins_value *v;
+	struct ins_value *w;
+	char *arena, *at;
+
+	memset(out, 0, sizeof(*out));
+	if (tmpl->nparams > nparams)
+		return false;
+	text += text_size(tmpl->schema.name) + text_size(tmpl->table.name);
+	for (i = 0; i < (size_t)tmpl->ncols; i++)
+		text += text_size(tmpl->cols[i].name);
+	for (i = 0; i < nv; i++) {
+		v = &tmpl->values[i];
+		if (v->kind == INS_PARAM) {
+			if (params[v->param - 1].text)
+				text += params[v->param - 1].len + 1;
+		} else if (v->text) {
+			text += v->len + 1;
+		}
+		text += text_size(v->cast);
+	}
+	arena = malloc((size_t)tmpl->ncols * sizeof(struct ins_name) + nv * sizeof(struct ins_value) +
+		       text + 1);
+	if (arena == NULL)
+		return false;
+	*out = *tmpl;
+	out->nparams = 0;
+	out->arena = arena;
+	out->cols = tmpl->ncols ? (struct ins_name *)(void *)arena : NULL;
+	out->values = (struct ins_value *)(void *)(arena + (size_t)tmpl->ncols * sizeof(struct ins_name));
+	at = (char *)(out->values + nv);
+	out->schema.name = copy_text(&at, tmpl->schema.name, text_size(tmpl->schema.name) - 1);
+	out->table.name = copy_text(&at, tmpl->table.name, text_size(tmpl->table.name) - 1);
+	for (i = 0; i < (size_t)tmpl->ncols; i++) {
+		out->cols[i] = tmpl->cols[i];
+		out->cols[i].name = copy_text(&at, tmpl->cols[i].name, text_size(tmpl->cols[i].name) - 1);
+	}
+	for (i = 0; i < nv; i++) {
+		v = &tmpl->values[i];
+		w = &out->values[i];
+		*w = *v;
+		if (v->kind == INS_PARAM) {
+			const struct ins_param *pp = &params[v->param - 1];
+
+			w->kind = pp->text ? INS_STRING : INS_NULL;
+			w->text = copy_text(&at, pp->text, pp->len);
+			w->len = pp->text ? pp->len : 0;
+			w->typoid = pp->typoid;
+			w->param = 0;
+		} else {
+			w->text = copy_text(&at, v->text, v->len);
+		}
+		w->cast = copy_text(&at, v->cast, text_size(v->cast) - 1);
+	}
+	return true;
 }
 
 void ins_stmt_free(struct ins_stmt *st)

@@ -12,6 +12,7 @@ enum ins_kind {
 	INS_BOOL,        /* TRUE / FALSE: text is "true" / "false" */
 	INS_NULL,        /* NULL (also NULL::type): text is NULL */
 	INS_DEFAULT,     /* DEFAULT: text is NULL */
+	INS_PARAM,       /* $n (ins_parse_params only): text is NULL until ins_bind */
 };
 
 struct ins_value {
@@ -20,6 +21,9 @@ struct ins_value {
 	size_t len;         /* bytes in text (may contain NULs only if the SQL did: it cannot) */
 	const char *cast;   /* typed literal's type as written, normalized ("timestamp with time
 	                       zone", "int4[]", "varchar(10)"), or NULL when there is no cast */
+	int param;          /* INS_PARAM: n of $n (1-based) */
+	unsigned typoid;    /* a bound parameter's declared type (0: none, read as an untyped
+	                       literal); set by ins_bind, 0 for literals */
 };
 
 /* An identifier after removing quotes (and "" doubling, U&"" escapes), in its raw
@@ -37,6 +41,7 @@ struct ins_stmt {
 	int nrows;
 	int nvals;                  /* values per row; == ncols when ncols > 0 */
 	struct ins_value *values;   /* nrows * nvals, row-major */
+	int nparams;                /* the highest $n (ins_parse_params), else 0 */
 	void *arena;                /* private: owns every string above */
 };
 
@@ -61,6 +66,24 @@ enum ins_reason {
 enum ins_reason ins_parse(const char *sql, size_t len, struct ins_stmt *out)
 	__attribute__((warn_unused_result));
 void ins_stmt_free(struct ins_stmt *st);
+
+/* The statement of an extended-protocol Parse: as ins_parse, and a value may
+ * also be a parameter $1..$65535, alone or with one cast ($1::int8). */
+enum ins_reason ins_parse_params(const char *sql, size_t len, struct ins_stmt *out)
+	__attribute__((warn_unused_result));
+
+/* One parameter value of a Bind, in the text form its type's input reads. */
+struct ins_param {
+	const char *text;   /* NULL: the SQL NULL */
+	size_t len;
+	unsigned typoid;    /* the type the statement declares for it, 0 when none */
+};
+
+/* A copy of tmpl (from ins_parse_params) with each $n replaced by params[n-1]:
+ * a string (or NULL) that keeps the parameter's cast and declared type. False
+ * when out of memory or a $n has no parameter. */
+bool ins_bind(const struct ins_stmt *tmpl, const struct ins_param *params, int nparams,
+	      struct ins_stmt *out) __attribute__((warn_unused_result));
 
 /* A short stable name for a reason ("expression", "returning", ...). */
 const char *ins_reason_name(enum ins_reason r);

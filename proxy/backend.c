@@ -30,6 +30,9 @@ static void backend_read_cb(struct sock *sk, void *arg);
 static void backend_write_cb(struct sock *sk, void *arg);
 static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void *arg);
 static const struct sock_ops backend_ops = { backend_read_cb, backend_write_cb, backend_event_cb };
+/* Largest ErrorResponse / ParameterDescription read whole for the session. */
+#define CAPTURE_MAX (1024 * 1024)
+
 static void backend_relay(struct backend *be);
 
 static void set_state(struct backend *be, enum backend_state to)
@@ -401,6 +404,16 @@ static void backend_relay(struct backend *be)
 		/* ReadyForQuery and small ParameterStatus are read whole first */
 		if ((type == 'Z' || (type == 'S' && len <= PARAM_STATUS_MAX)) && avail < total)
 			return;
+		if ((type == 'E' || type == 't') && c->rq.head && c->rq.head->capture &&
+		    c->rq.head->kind != RQ_OWN && total <= CAPTURE_MAX) {
+			/* the session reads this answer first: whole */
+			if (avail < total)
+				return;
+			p = evbuffer_pullup(in, (ssize_t)total);
+			client_capture(c, c->rq.head, type, p + PKT_HDR_LEN, len - 4);
+			if (c->state != CL_ACTIVE || be->client != c)
+				return;
+		}
 		v = rq_backend(&c->rq, type, &done);
 		if (v == RQV_WAIT) {
 			/* an answer of our own comes first: send it, or hold the backend */

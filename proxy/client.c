@@ -21,7 +21,10 @@
 #include "protocol/startup.h"
 #include "proxy/backend.h"
 #include "proxy/daemon.h"
+#include "proxy/extq.h"
 #include "proxy/intercept.h"
+#include "proxy/pstmt.h"
+#include "proxy/txn.h"
 #include "common/log.h"
 #include "proxy/sock.h"
 
@@ -83,6 +86,27 @@ static void apply_socket_limits(struct client *c)
 			out_high(c) / 2);
 }
 
+/* Entries with an owner: a prepared statement's (Parse, Describe) or the
+ * transaction's (a Query it sent). */
+static void rq_done(void *arg, struct rq_entry *e)
+{
+	struct client *c = arg;
+
+	if (e->msg == 'Q')
+		txn_entry_done(c, e);
+	else
+		pstmt_entry_done(c, e);
+	extq_probe_done(c);
+}
+
+void client_capture(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	if (e->msg == 'Q')
+		txn_captured(c, e, type, body, len);
+	else
+		pstmt_captured(c, e, type, body, len);
+}
+
 void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int salen)
 {
 	struct client *c = calloc(1, sizeof(*c));
@@ -97,6 +121,8 @@ void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int sale
 	c->d = d;
 	c->id = ++d->next_id;
 	rq_init(&c->rq);
+	c->rq.on_done = rq_done;
+	c->rq.arg = c;
 	c->tx_status = 'I';
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
@@ -150,6 +176,7 @@ bool client_pump(struct client *c)
 void client_ready_for_query(struct client *c, char tx_status)
 {
 	c->tx_status = tx_status;
+	txn_ready(c, tx_status);
 	intercept_ready(c, tx_status);
 	client_pump(c);
 	if (c->waiting_forward) {
@@ -201,7 +228,9 @@ void client_close(struct client *c, const char *reason)
 		backend_close(c->be, "client closed");
 		c->be = NULL;
 	}
+	txn_free(c);
 	intercept_session_end(c);
+	extq_free(c);
 	rq_clear(&c->rq);
 	unlink_client(c);
 	sock_free(c->sk);
@@ -617,11 +646,21 @@ static void protocol_violation(struct client *c, const char *message)
 /* Books the answer a message is owed. False when out of memory. */
 static bool expect_reply(struct client *c, uint8_t type)
 {
+	struct rq_entry *e;
+
 	if (type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C')
 		c->in_group = true;
 	else if (type == 'S' || type == 'Q')
 		c->in_group = false;
-	return !rq_answered(type) || rq_push(&c->rq, RQ_FORWARD, type) != NULL;
+	if (!rq_answered(type))
+		return true;
+	e = rq_push(&c->rq, RQ_FORWARD, type);
+	if (e && c->capture_owner) {
+		e->capture = true;
+		e->owner = c->capture_owner;
+		c->capture_owner = NULL;
+	}
+	return e != NULL;
 }
 
 /* Relays complete or streamed messages from the client to its backend. */
@@ -683,9 +722,14 @@ static void client_relay(struct client *c)
 			case INTERCEPT_FORWARD:
 				break;
 			}
+			if (c->state != CL_ACTIVE)
+				return;
+		} else if (!extq_before_forward(c, type)) {
+			return;   /* a held group goes first; resumed when it may */
 		}
 		if (intercept_must_wait(c))
 			return;   /* resumed when the session's rows are decided / committed */
+		intercept_forwarding(c, type, in, total);
 		if (!expect_reply(c, type)) {
 			client_fatal(c, "53200", "out of memory", NULL);
 			return;

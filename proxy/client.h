@@ -15,6 +15,10 @@ struct backend;
 struct scram_server;
 struct sink_session;
 struct pending;
+struct extq;
+struct pstmt;
+struct txn;
+struct rq_entry;
 struct sockaddr;
 
 enum client_state {
@@ -66,6 +70,11 @@ struct client {
 	bool custom_search_path;        /* unqualified names may resolve elsewhere */
 	bool ddl_seen;                  /* DDL/GRANT/REVOKE passed: the sink's catalog is stale */
 	char *settings[4];              /* TimeZone, DateStyle, IntervalStyle, client_encoding */
+	struct extq *xq;                /* its held extended-protocol group (extq.c) */
+	struct pstmt *stmts;            /* its prepared statements (pstmt.c) */
+	struct txn *txn;                /* its transaction block's staged INSERTs (txn.c) */
+	void *capture_owner;            /* the next forwarded message's entry is a capture one,
+	                                   owned by this (extq.c) */
 };
 
 /* Takes an accepted socket. */
@@ -94,6 +103,10 @@ void client_backend_lost(struct client *c, const char *reason, bool mid_message)
 void client_resume_reading(struct client *c);           /* backend output drained */
 struct evbuffer *client_output(struct client *c);
 bool client_output_full(const struct client *c);
+
+/* The backend sent an ErrorResponse or ParameterDescription that answers a
+ * capture entry (the queue's head). */
+void client_capture(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len);
 
 /* Shutdown: stop reading new messages. */
 void client_stop_reading(struct client *c);

@@ -16,7 +16,8 @@ struct client;
 
 /* INSERT interception counters; passthrough is indexed by enum ins_reason, then
  * [INS_REASON_COUNT] inside a transaction block, [INS_REASON_COUNT + 1] decided by the sink,
- * [INS_REASON_COUNT + 2] session settings the recognizer cannot honour. */
+ * [INS_REASON_COUNT + 2] session settings the recognizer cannot honour,
+ * [INS_REASON_COUNT + 3] an extended-protocol group holding other messages. */
 struct intercept_stats {
 	uint64_t messages;
 	uint64_t rows;

@@ -17,6 +17,10 @@
 #include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
+#include "proxy/extq.h"
+#include "proxy/pending.h"
+#include "proxy/pstmt.h"
+#include "proxy/txn.h"
 #include "common/log.h"
 #include "proxy/sock.h"
 #include "sink/sink.h"
@@ -26,28 +30,30 @@ static bool starts_with_word(const char *sql, size_t len, const char *word);
 /* The settings that change how a literal reads (the sink compares them). */
 static const char *const setting_names[4] = { "TimeZone", "DateStyle", "IntervalStyle", "client_encoding" };
 
-/* One intercepted message: lives from submission until its rows are settled. */
-struct pending {
-	struct pending *next;
-	struct client *client;
-	struct rq_entry *entry;         /* our place in the reply queue, until the reply is made */
-	uint8_t *orig;                  /* the message taken, in case it passes through */
-	uint32_t orig_len;
-	struct sink_unit *unit;
-	char tx_status;                 /* the session's, when the message was taken */
-	bool replied;
-};
-
 bool intercept_wanted(const struct client *c, uint8_t type, uint32_t len)
 {
-	return (type == 'Q' || type == 'P') && c->d->sink != NULL &&
-	       len <= (uint32_t)c->d->cfg->max_inspect_bytes;
+	return (type == 'Q' || type == 'P' || type == 'B' || type == 'D' || type == 'E' || type == 'C' ||
+		type == 'S' || type == 'H') &&
+	       c->d->sink != NULL && len <= (uint32_t)c->d->cfg->max_inspect_bytes;
 }
 
-static void count_passthrough(struct client *c, int slot, const char *why)
+void intercept_count_pass(struct client *c, int slot, const char *why)
 {
 	c->d->istats.passthrough[slot]++;
 	log_debug(c->prefix, "INSERT passes through: %s", why);
+}
+
+struct pending *pending_new(struct client *c)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->client = c;
+	p->next = c->pending;
+	c->pending = p;
+	c->unsettled++;
+	return p;
 }
 
 static void unlink_pending(struct client *c, struct pending *p)
@@ -59,6 +65,14 @@ static void unlink_pending(struct client *c, struct pending *p)
 			*pp = p->next;
 			return;
 		}
+}
+
+void pending_abandon(struct client *c, struct pending *p)
+{
+	unlink_pending(c, p);
+	c->unsettled--;
+	free(p->orig);
+	free(p);
 }
 
 /* The message taken goes to the backend after all, in its place in the queue. */
@@ -79,7 +93,15 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	struct rq_entry *e = p->entry;
 	char tag[48];
 
+	if (p->tx) {
+		txn_reply(p, r);
+		return;
+	}
 	p->replied = true;
+	if (p->g) {
+		extq_reply(p, r);
+		return;
+	}
 	switch (r->status) {
 	case SINK_DONE:
 		if (r->warning)
@@ -94,7 +116,7 @@ static void on_reply(void *arg, const struct sink_reply *r)
 		break;
 	case SINK_PASSTHROUGH:
 		/* Later messages waited for this decision, so order holds. */
-		count_passthrough(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
+		intercept_count_pass(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
 		forward_original(c, p);
 		p->entry = NULL;
 		client_continue(c);
@@ -117,12 +139,25 @@ static void on_settled(void *arg)
 	struct pending *p = arg;
 	struct client *c = p->client;
 
+	if (p->tx) {
+		txn_settled(p);
+		return;
+	}
 	unlink_pending(c, p);
+	if (p->g)
+		extq_settled(p);
 	free(p->orig);
 	free(p);
 	c->unsettled--;
 	if (c->unsettled == 0)
 		client_continue(c);
+}
+
+/* A statement of a unit built statement by statement is decided. */
+static void on_decided(void *stmt_arg, const char *reason)
+{
+	if (stmt_arg)
+		txn_decided(stmt_arg, reason);
 }
 
 bool intercept_must_wait(struct client *c)
@@ -147,6 +182,8 @@ void intercept_session_end(struct client *c)
 
 	while ((p = c->pending) != NULL) {
 		c->pending = p->next;
+		if (p->g)
+			extq_settled(p);
 		free(p->orig);
 		free(p);
 	}
@@ -256,8 +293,7 @@ static const char *query_text(const uint8_t *body, size_t len, size_t *sqllen)
 	return sql;
 }
 
-/* The session as the sink sees it, opened at its first intercepted INSERT. */
-static bool open_session(struct client *c)
+bool intercept_open_session(struct client *c)
 {
 	struct sink_client sc;
 
@@ -266,6 +302,7 @@ static bool open_session(struct client *c)
 	sc.prefix = c->prefix;
 	sc.reply = on_reply;
 	sc.settled = on_settled;
+	sc.decided = on_decided;
 	c->ss = sink_session_open(c->d->sink, &sc);
 	if (c->ss == NULL)
 		return false;
@@ -275,8 +312,69 @@ static bool open_session(struct client *c)
 	return true;
 }
 
+/* A Query that passes through, inside a transaction block with staged rows:
+ * COMMIT waits for them; anything else may need them written first. */
+static enum intercept_result query_gate(struct client *c, const char *sql, size_t sqllen,
+					struct evbuffer *in, size_t total)
+{
+	struct rq_entry *e;
+
+	if (txn_commit_pending(c) && sql && txn_classify(sql, sqllen) == TC_COMMIT)
+		return txn_commit_query(c, in, total);
+	switch (txn_gate(c, sql, sqllen)) {
+	case TG_GO:
+		return INTERCEPT_FORWARD;
+	case TG_WAIT:
+		return INTERCEPT_WAIT;
+	case TG_FAILED:
+		break;
+	}
+	/* the staged rows failed: this statement gets their error */
+	e = client_own_reply(c, 'Q');
+	if (e == NULL)
+		return INTERCEPT_WAIT;
+	pkt_put_bytes(&e->own, txn_error(c)->data, txn_error(c)->len);
+	pkt_ready(&e->own, 'E');
+	e->ready = true;
+	txn_error_told(c);
+	evbuffer_drain(in, total);
+	return INTERCEPT_TAKEN;
+}
+
+static enum intercept_result query_message(struct client *c, struct evbuffer *in, size_t total);
+
 enum intercept_result intercept_message(struct client *c, uint8_t type, struct evbuffer *in,
 					size_t total)
+{
+	enum intercept_result res;
+	const char *sql;
+	uint8_t *msg;
+	size_t sqllen;
+
+	msg = evbuffer_pullup(in, (ssize_t)total);
+	if (type == 'P') {
+		/* DDL and search_path are watched in every Parse */
+		struct pktreader r;
+		const char *name;
+
+		rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
+		if (rd_cstring(&r, &name, NULL) && rd_cstring(&r, &sql, &sqllen))
+			intercept_note_statement(c, sql, sqllen);
+	}
+	if (type != 'Q')
+		return extq_message(c, type, in, total);
+	/* a Query ends an unsynced group: what it held goes first */
+	if (!extq_before_forward(c, 'Q'))
+		return INTERCEPT_WAIT;
+	res = query_message(c, in, total);
+	if (res != INTERCEPT_FORWARD)
+		return res;
+	msg = evbuffer_pullup(in, (ssize_t)total);
+	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
+	return query_gate(c, sql, sqllen, in, total);
+}
+
+static enum intercept_result query_message(struct client *c, struct evbuffer *in, size_t total)
 {
 	struct daemon *d = c->d;
 	struct ins_stmt st;
@@ -287,16 +385,6 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	size_t sqllen;
 
 	msg = evbuffer_pullup(in, (ssize_t)total);
-	if (type == 'P') {
-		/* Extended protocol: only watched (DDL, search_path), never taken yet. */
-		struct pktreader r;
-		const char *name;
-
-		rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
-		if (rd_cstring(&r, &name, NULL) && rd_cstring(&r, &sql, &sqllen))
-			intercept_note_statement(c, sql, sqllen);
-		return INTERCEPT_FORWARD;
-	}
 	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
 	if (sql == NULL)
 		return INTERCEPT_FORWARD;
@@ -308,12 +396,12 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 			if (why == INS_OK)
 				ins_stmt_free(&st);
 			else if (why != INS_NOT_INSERT)
-				count_passthrough(c, why, ins_reason_name(why));
+				intercept_count_pass(c, why, ins_reason_name(why));
 		}
 		return INTERCEPT_FORWARD;
 	}
 	if (c->odd_settings) {
-		count_passthrough(c, INS_REASON_COUNT + 2, "client_encoding or standard_conforming_strings");
+		intercept_count_pass(c, INS_REASON_COUNT + 2, "client_encoding or standard_conforming_strings");
 		return INTERCEPT_FORWARD;
 	}
 	switch (forward_pending(c)) {
@@ -327,22 +415,22 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	case FWD_OPEN_GROUP:
 		/* Extended-protocol messages without their Sync yet: no ReadyForQuery
 		 * will come before this Query is relayed. */
-		count_passthrough(c, INS_REASON_COUNT, "inside an unsynced extended-protocol group");
+		intercept_count_pass(c, INS_REASON_COUNT, "inside an unsynced extended-protocol group");
 		return INTERCEPT_FORWARD;
 	}
-	if (c->tx_status != 'I') {
-		count_passthrough(c, INS_REASON_COUNT, "in a transaction block");
+	if (c->tx_status != 'I' && !txn_can_stage(c, false)) {
+		intercept_count_pass(c, INS_REASON_COUNT, "in a transaction block");
 		return INTERCEPT_FORWARD;
 	}
 	why = ins_parse(sql, sqllen, &st);
 	if (why != INS_OK) {
-		count_passthrough(c, why, ins_reason_name(why));
+		intercept_count_pass(c, why, ins_reason_name(why));
 		return INTERCEPT_FORWARD;
 	}
 	if (st.schema.name == NULL && c->custom_search_path) {
 		/* The session's search_path decides where an unqualified name goes. */
 		ins_stmt_free(&st);
-		count_passthrough(c, INS_REASON_COUNT + 2, "search_path set in the session");
+		intercept_count_pass(c, INS_REASON_COUNT + 2, "search_path set in the session");
 		return INTERCEPT_FORWARD;
 	}
 	if (!sink_wants(d->sink, &st, c->database)) {
@@ -356,10 +444,12 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		sock_read(c->sk, false);
 		return INTERCEPT_WAIT;
 	}
-	if (c->ss == NULL && !open_session(c)) {
+	if (c->ss == NULL && !intercept_open_session(c)) {
 		ins_stmt_free(&st);
 		return INTERCEPT_FORWARD;   /* no memory to take it: the backend runs it */
 	}
+	if (c->tx_status == 'T')
+		return txn_stage_query(c, &st, in, total);
 	p = calloc(1, sizeof(*p));
 	if (p)
 		p->orig = malloc(total);
@@ -391,6 +481,18 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	return INTERCEPT_TAKEN;
 }
 
+void intercept_forwarding(struct client *c, uint8_t type, struct evbuffer *in, size_t total)
+{
+	const char *sql;
+	size_t sqllen;
+
+	if (type != 'Q' || c->stmts == NULL || evbuffer_get_length(in) < total)
+		return;
+	sql = query_text(evbuffer_pullup(in, (ssize_t)total) + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
+	if (sql)
+		pstmt_query(c, sql, sqllen);
+}
+
 void intercept_log_stats(const struct daemon *d)
 {
 	char line[1024];
@@ -399,10 +501,11 @@ void intercept_log_stats(const struct daemon *d)
 
 	n = (size_t)snprintf(line, sizeof(line), "intercepted messages=%llu rows=%llu; passthrough:",
 			     (unsigned long long)d->istats.messages, (unsigned long long)d->istats.rows);
-	for (i = 1; i < INS_REASON_COUNT + 3 && n < sizeof(line); i++) {
+	for (i = 1; i < INS_REASON_COUNT + 4 && n < sizeof(line); i++) {
 		const char *name = i < INS_REASON_COUNT ? ins_reason_name((enum ins_reason)i) :
 				   i == INS_REASON_COUNT ? "transaction" :
-				   i == INS_REASON_COUNT + 1 ? "sink" : "settings";
+				   i == INS_REASON_COUNT + 1 ? "sink" :
+				   i == INS_REASON_COUNT + 2 ? "settings" : "group";
 		n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu", name,
 				      (unsigned long long)d->istats.passthrough[i]);
 	}

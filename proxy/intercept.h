@@ -23,6 +23,10 @@ bool intercept_wanted(const struct client *c, uint8_t type, uint32_t len);
 enum intercept_result intercept_message(struct client *c, uint8_t type, struct evbuffer *in,
 					size_t total);
 
+/* A message is forwarded now (after intercept_must_wait said go); `total`
+ * bytes of it, header included, start `in` (maybe not all there yet). */
+void intercept_forwarding(struct client *c, uint8_t type, struct evbuffer *in, size_t total);
+
 /* Before any message is forwarded: true (and a flush requested) while the
  * session must first see its intercepted rows decided, or committed when
  * readyourwrites = 1. The session resumes by itself when they are. */

@@ -58,6 +58,27 @@ struct rq_entry *rq_push(struct replyq *q, enum rq_kind kind, uint8_t msg)
 	return e;
 }
 
+struct rq_entry *rq_push_before(struct replyq *q, struct rq_entry *before, enum rq_kind kind,
+				uint8_t msg)
+{
+	struct rq_entry *e, **pp;
+
+	for (pp = &q->head; *pp && *pp != before; pp = &(*pp)->next)
+		;
+	if (*pp == NULL)
+		return rq_push(q, kind, msg);
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return NULL;
+	e->kind = kind;
+	e->msg = msg;
+	pkt_init(&e->own);
+	e->next = before;
+	*pp = e;
+	q->n++;
+	return e;
+}
+
 void rq_pop(struct replyq *q)
 {
 	struct rq_entry *e = q->head;
@@ -106,15 +127,37 @@ static void cancel(struct replyq *q, struct rq_entry *e)
 	e->cancelled = true;
 	e->ready = true;
 	if (q->on_cancel)
-		q->on_cancel(e->owner, e);
+		q->on_cancel(q->arg, e);
 }
 
-/* The backend answered an extended-protocol message with an error: it skips
- * the rest of the group, so the entries up to the group's Sync (or Query) get
- * no answer: the backend's are removed, ours cancelled. */
-static void skip_to_sync(struct replyq *q)
+/* Entry e's answer is complete: unlinked (prev: the entry before it, or
+ * NULL for the head); a SKIP entry's owner hears how it went. */
+static void finish(struct replyq *q, struct rq_entry *prev, uint8_t *done_msg)
 {
-	struct rq_entry *prev = NULL, *e = q->head, *next;
+	struct rq_entry *e = prev ? prev->next : q->head;
+
+	*done_msg = e->msg;
+	if (e->kind == RQ_SKIP && q->on_skip_done)
+		q->on_skip_done(q->arg, e);
+	if (e->capture && q->on_done)
+		q->on_done(q->arg, e);
+	if (prev) {
+		prev->next = e->next;
+		if (q->tail == e)
+			q->tail = prev;
+		q->n--;
+		entry_free(e);
+	} else {
+		rq_pop(q);
+	}
+}
+
+/* The backend skips the rest of the group after entry `prev`'s successor
+ * failed: the entries up to the group's Sync get no answer (the backend's
+ * are removed, ours cancelled). */
+static void skip_after(struct replyq *q, struct rq_entry *prev)
+{
+	struct rq_entry *e = prev ? prev->next : q->head, *next;
 
 	while (e && extended(e->msg)) {
 		next = e->next;
@@ -129,34 +172,36 @@ static void skip_to_sync(struct replyq *q)
 			if (q->tail == e)
 				q->tail = prev;
 			q->n--;
+			if (e->capture && q->on_done) {
+				e->error = true;    /* never ran */
+				q->on_done(q->arg, e);
+			}
 			entry_free(e);
 		}
 		e = next;
 	}
 }
 
-/* The head's answer is complete: a SKIP entry's owner hears how it went. */
-static void finish_head(struct replyq *q, uint8_t *done_msg)
-{
-	struct rq_entry *e = q->head;
-
-	*done_msg = e->msg;
-	if (e->kind == RQ_SKIP && q->on_skip_done)
-		q->on_skip_done(e->owner, e);
-	rq_pop(q);
-}
-
 enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg)
 {
-	struct rq_entry *e = q->head;
+	struct rq_entry *e = q->head, *prev = NULL;
 	enum rq_verdict v;
 	bool quiet;
 
 	*done_msg = 0;
 	if (e == NULL)
 		return RQV_RELAY;   /* nothing owed: asynchronous, or the backend's last words */
-	if (e->kind == RQ_OWN)
-		return RQV_WAIT;
+	if (e->kind == RQ_OWN) {
+		/* Answers of our own come first. The backend's answer to a message
+		 * pgbatchd sent for itself, right behind them, is swallowed now:
+		 * nothing the client sees moves. */
+		while (e && e->kind == RQ_OWN && !e->ready) {
+			prev = e;
+			e = e->next;
+		}
+		if (e == NULL || e->kind != RQ_SKIP || e == q->head || t == 'S' || t == 'A')
+			return RQV_WAIT;
+	}
 	quiet = e->kind == RQ_SKIP || e->muted;
 	if (t == 'S' || t == 'A')
 		return RQV_RELAY;   /* the session's settings and notifications */
@@ -164,14 +209,14 @@ enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg)
 	if (t == 'E')
 		e->error = true;
 	if (t == 'E' && extended(e->msg)) {
-		finish_head(q, done_msg);
+		finish(q, prev, done_msg);
 		if (q->on_error)
 			q->on_error(q->arg);
-		skip_to_sync(q);
+		skip_after(q, prev);
 		return v;
 	}
 	if (ends_answer(e->msg, t))
-		finish_head(q, done_msg);
+		finish(q, prev, done_msg);
 	return v;
 }
 
@@ -184,7 +229,7 @@ struct rq_entry *rq_own_head(struct replyq *q)
 
 void rq_own_error(struct replyq *q, struct rq_entry *e)
 {
-	for (e = e->next; e && extended(e->msg); e = e->next) {
+	for (e = e->next; e && (extended(e->msg) || e->kind == RQ_SKIP); e = e->next) {
 		if (e->kind == RQ_OWN)
 			cancel(q, e);
 		else if (e->kind == RQ_FORWARD)

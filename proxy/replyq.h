@@ -39,6 +39,8 @@ struct rq_entry {
 	bool cancelled;             /* RQ_OWN: an error before it in its Sync group: no answer */
 	bool muted;                 /* RQ_FORWARD: the client is not to hear the answer */
 	bool error;                 /* its answer was (or held) an ErrorResponse */
+	bool capture;               /* its ErrorResponse / ParameterDescription is shown to
+	                               the session first (client_capture) */
 	struct pktbuf own;          /* RQ_OWN: the answer */
 	void *owner;                /* for the one who made it */
 };
@@ -46,12 +48,16 @@ struct rq_entry {
 struct replyq {
 	struct rq_entry *head, *tail;
 	size_t n;
+	/* Each hook gets `arg`; e->owner says whose the entry is. */
 	/* an OWN entry is cancelled (the client will not hear its answer) */
-	void (*on_cancel)(void *owner, struct rq_entry *e);
+	void (*on_cancel)(void *arg, struct rq_entry *e);
 	/* a SKIP entry's answer is complete (e->error: it held an error) */
-	void (*on_skip_done)(void *owner, const struct rq_entry *e);
+	void (*on_skip_done)(void *arg, struct rq_entry *e);
 	/* the backend answered an extended-protocol message with an error */
 	void (*on_error)(void *arg);
+	/* a capture entry (not RQ_OWN) is answered, or skipped after an error
+	 * (e->error set either way when it did not succeed) */
+	void (*on_done)(void *arg, struct rq_entry *e);
 	void *arg;
 };
 
@@ -60,6 +66,10 @@ void rq_init(struct replyq *q);
 void rq_clear(struct replyq *q);
 /* A new entry at the tail; NULL when out of memory. */
 struct rq_entry *rq_push(struct replyq *q, enum rq_kind kind, uint8_t msg);
+/* A new entry just before `before` (a message sent to the backend ahead of
+ * one already queued); NULL when out of memory. */
+struct rq_entry *rq_push_before(struct replyq *q, struct rq_entry *before, enum rq_kind kind,
+				uint8_t msg);
 /* True when frontend message `type` is owed an answer (gets an entry). */
 bool rq_answered(uint8_t type);
 

@@ -1,6 +1,8 @@
 /* The mapping of recognized INSERT values onto a table's columns (typed literals, numbers, booleans); no I/O. */
 #include "sink/internal.h"
 
+#include "protocol/binval.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +149,29 @@ static bool zero_text(const char *s, size_t n)
 	return true;
 }
 
+/* A parameter of declared type `from` into a column of base type `to`: does
+ * its text read by the column's input give what the assignment cast gives? */
+static bool param_type_ok(uint32_t from, uint32_t to)
+{
+	if (from == to || from == OID_UNKNOWN)
+		return true;
+	switch (from) {
+	case OID_INT2:
+		return to == OID_INT4 || to == OID_INT8 || to == OID_NUMERIC;
+	case OID_INT4:
+		return to == OID_INT8 || to == OID_NUMERIC;
+	case OID_INT8:
+		return to == OID_NUMERIC;
+	case OID_TEXT:
+	case OID_VARCHAR:
+		return to == OID_TEXT || to == OID_VARCHAR || to == OID_BPCHAR;
+	case OID_NAME:
+		return to == OID_TEXT || to == OID_VARCHAR;
+	default:
+		return false;
+	}
+}
+
 bool catalog_value(const struct tcat *c, int col, const struct ins_value *v, struct sg_val *out,
 		   enum pass_reason *why)
 {
@@ -164,6 +189,10 @@ bool catalog_value(const struct tcat *c, int col, const struct ins_value *v, str
 	}
 	if (v->cast && !catalog_cast_ok(cx, v->cast)) {
 		*why = PASS_CAST;
+		return false;
+	}
+	if (v->typoid && !param_type_ok(v->typoid, cx->basetype)) {
+		*why = PASS_PARAM_TYPE;
 		return false;
 	}
 	switch (v->kind) {
@@ -221,3 +250,115 @@ bool catalog_value(const struct tcat *c, int col, const struct ins_value *v, str
 	return true;
 }
 
+
+/* ---- values that read the same under other settings ---- */
+
+static size_t digits(const char *s, size_t n, size_t i)
+{
+	size_t j = i;
+
+	while (j < n && s[j] >= '0' && s[j] <= '9')
+		j++;
+	return j - i;
+}
+
+/* [+-]hh[[:]mm[[:]ss]] or Z, from s[*i] */
+static bool zone_part(const char *s, size_t n, size_t *i)
+{
+	size_t d;
+
+	if (*i < n && s[*i] == 'Z') {
+		(*i)++;
+		return true;
+	}
+	if (*i >= n || (s[*i] != '+' && s[*i] != '-'))
+		return false;
+	(*i)++;
+	d = digits(s, n, *i);
+	if (d != 2 && d != 4 && d != 6)
+		return false;
+	*i += d;
+	for (int k = 0; k < 2 && d == 2 && *i < n && s[*i] == ':'; k++) {
+		if (digits(s, n, *i + 1) != 2)
+			return false;
+		*i += 3;
+	}
+	return true;
+}
+
+/* hh:mm[:ss[.f]] from s[*i] */
+static bool time_part(const char *s, size_t n, size_t *i)
+{
+	if (digits(s, n, *i) != 2 || *i + 2 >= n || s[*i + 2] != ':' || digits(s, n, *i + 3) != 2)
+		return false;
+	*i += 5;
+	if (*i < n && s[*i] == ':') {
+		if (digits(s, n, *i + 1) != 2)
+			return false;
+		*i += 3;
+		if (*i < n && s[*i] == '.') {
+			size_t d = digits(s, n, *i + 1);
+			if (d == 0)
+				return false;
+			*i += 1 + d;
+		}
+	}
+	return true;
+}
+
+/* An ISO 8601 date, time or timestamp as PostgreSQL writes it: read the same
+ * under every DateStyle; with a zone (when one is needed) under every TimeZone. */
+static bool iso_text(const char *s, size_t n, bool date, bool time, bool zone)
+{
+	size_t i = 0, d;
+	bool has_zone = false;
+
+	if ((n == 8 && strncmp(s, "infinity", 8) == 0) || (n == 9 && strncmp(s, "-infinity", 9) == 0))
+		return date;
+	if (date) {
+		d = digits(s, n, 0);
+		if (d < 4 || d + 6 > n || s[d] != '-' || digits(s, n, d + 1) != 2 || s[d + 3] != '-' ||
+		    digits(s, n, d + 4) != 2)
+			return false;
+		i = d + 6;
+		if (i < n && (s[i] == ' ' || s[i] == 'T') && time) {
+			i++;
+			if (!time_part(s, n, &i))
+				return false;
+			has_zone = zone_part(s, n, &i);
+		}
+	} else {
+		if (!time_part(s, n, &i))
+			return false;
+		has_zone = zone_part(s, n, &i);
+	}
+	if (date && n - i == 3 && strncmp(s + i, " BC", 3) == 0)
+		i += 3;
+	return i == n && (has_zone || !zone);
+}
+
+bool catalog_setting_free(const struct tcat *c, int col, const struct ins_value *v, unsigned diff)
+{
+	const struct ccol *cx = &c->cx[col];
+	bool tz = diff & 1u, ds = diff & 2u, is = diff & 4u;
+
+	if (v->kind != INS_STRING)
+		return true;
+	if (cx->category == 'A')
+		return false;
+	switch (cx->basetype) {
+	case OID_DATE:
+	case OID_TIMESTAMP:
+		return !(tz || ds) || iso_text(v->text, v->len, true, true, false);
+	case OID_TIMESTAMPTZ:
+		return !(tz || ds) || iso_text(v->text, v->len, true, true, tz);
+	case OID_TIME:
+		return !tz || iso_text(v->text, v->len, false, true, false);
+	case OID_TIMETZ:
+		return !tz || iso_text(v->text, v->len, false, true, true);
+	case OID_INTERVAL:
+		return !is;
+	default:
+		return true;
+	}
+}

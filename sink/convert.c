@@ -223,6 +223,7 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	enum key_result kr;
 	char name[64];
 	int *colmap = NULL, i, c, nv = st->nvals;
+	unsigned diff = 0;          /* settings that differ from the sink's connections' */
 	bool ok = false, exact, canon = false;
 
 	*why = PASS_MEMORY;
@@ -234,10 +235,12 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	if (!colmap || !vals)
 		goto done;
 	for (i = 0; i < SINK_SETTINGS; i++)
-		if (u->ss->settings[i] && s->settings[i] && strcmp(u->ss->settings[i], s->settings[i]) != 0) {
-			*why = PASS_SETTINGS;
-			goto done;
-		}
+		if (u->ss->settings[i] && s->settings[i] && strcmp(u->ss->settings[i], s->settings[i]) != 0)
+			diff |= 1u << i;
+	if (diff & ~7u) {
+		*why = PASS_SETTINGS;   /* client_encoding: every text reads otherwise */
+		goto done;
+	}
 	if (st->ncols > 0) {
 		for (i = 0; i < st->ncols; i++) {
 			ins_name_resolve(&st->cols[i], tab->conf.casesensitive, name, sizeof(name));
@@ -264,10 +267,16 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	}
 	for (i = 0; i < st->nrows; i++) {
 		memset(vals, 0, (size_t)cat->t.ncols * sizeof(*vals));
-		for (c = 0; c < nv; c++)
-			if (!catalog_value(cat, colmap[c], &st->values[(size_t)i * (size_t)nv + (size_t)c],
-					   &vals[colmap[c]], why))
+		for (c = 0; c < nv; c++) {
+			const struct ins_value *v = &st->values[(size_t)i * (size_t)nv + (size_t)c];
+
+			if (diff && !catalog_setting_free(cat, colmap[c], v, diff)) {
+				*why = PASS_SETTINGS;
 				goto done;
+			}
+			if (!catalog_value(cat, colmap[c], v, &vals[colmap[c]], why))
+				goto done;
+		}
 		kr = cat->t.nkey ? key_build(&key, cat->kinds, cat->t.key, cat->t.nkey, vals,
 					     cat->nulls_not_distinct, &exact) : KEY_NULL;
 		if (!buf_ok(&key))

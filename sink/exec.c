@@ -436,6 +436,19 @@ static bool next_statement(struct xrun *x, struct buf *sql)
 			}
 			return true;
 		}
+		if (x->work[x->it].probe) {
+			/* undone whether it worked or not; the next piece waits for the answer */
+			struct xstmt *st = add_stmt(x, sql, X_PROBE_UNDO);
+
+			if (st) {
+				buf_puts(sql, "ROLLBACK TO SAVEPOINT " SAVEPOINT);
+				st->piece = (uint32_t)x->it;
+			}
+			simple(x, sql, X_RELEASE, "RELEASE SAVEPOINT " SAVEPOINT);
+			x->q[x->nq - 1].piece = UINT32_MAX;
+			x->probe_wait = true;
+			return false;
+		}
 		if (x->isolating)
 			simple(x, sql, X_RELEASE, "RELEASE SAVEPOINT " SAVEPOINT);
 		end_piece(x);
@@ -500,9 +513,9 @@ bool xrun_build(struct xrun *x, struct buf *sql)
 		}
 		x->undo = false;
 	}
-	while (sql->len < QUERY_MAX_BYTES && next_statement(x, sql))
+	while (!x->probe_wait && sql->len < QUERY_MAX_BYTES && next_statement(x, sql))
 		;
-	if (x->it >= x->nwork && buf_ok(sql)) {
+	if (!x->probe_wait && x->it >= x->nwork && buf_ok(sql)) {
 		simple(x, sql, X_COMMIT, "COMMIT");
 		x->commit_sent = true;
 	}
@@ -663,9 +676,10 @@ static bool split_rows(struct xrun *x, size_t at, const struct piece *p, uint32_
 	return work_replace(x, at, &a, &b2);
 }
 
-static void doom(struct sink_unit *u, struct berr *e)
+static void doom(struct sink_unit *u, struct berr *e, uint32_t stmt)
 {
 	u->doomed = true;
+	u->err_stmt = (int)stmt;
 	berr_unref(u->err);
 	u->err = berr_ref(e);
 	for (uint32_t i = 0; i < u->nrows; i++)
@@ -686,6 +700,7 @@ static void reject_row(struct sink_unit *u, struct srow *r, struct berr *e)
 			return;
 	berr_unref(u->err);
 	u->err = berr_ref(e);
+	u->err_stmt = (int)r->stmt;
 }
 
 static bool unit_strict(const struct sink_unit *u)
@@ -694,6 +709,37 @@ static bool unit_strict(const struct sink_unit *u)
 		if (u->stmts[i].tab->conf.exceptionmode == EXC_STRICT)
 			return true;
 	return false;
+}
+
+/* The next probe of a unit's statements: rows of statements [0, mid]. */
+static bool probe_next(struct xrun *x, size_t at, struct piece *p)
+{
+	const struct sink_unit *u = x->b->units[p->ua];
+	uint32_t mid = (p->slo + p->shi) / 2;
+
+	p->in_unit = true;
+	p->ra = 0;
+	p->rb = u->stmts[mid].first + u->stmts[mid].n;
+	p->done = false;
+	x->s->st.splits++;
+	return work_replace(x, at, p, NULL);
+}
+
+/* A probe piece succeeded (and was undone): statements [0, mid] are good. */
+static bool probe_passed(struct xrun *x, size_t at)
+{
+	struct piece p = x->work[at];
+	struct sink_unit *u = x->b->units[p.ua];
+
+	for (uint32_t k = 0; k < u->nrows; k++)
+		if (u->rows[k]->outcome == ROW_OK || u->rows[k]->outcome == ROW_SKIPPED)
+			u->rows[k]->outcome = ROW_PENDING;
+	p.slo = (p.slo + p.shi) / 2 + 1;
+	if (p.slo >= p.shi) {
+		doom(u, u->probe_err, p.shi);
+		return work_remove(x, at);
+	}
+	return probe_next(x, at, &p);
 }
 
 /* Isolating: piece work[at] failed with e. It is rolled back (X_UNDO next);
@@ -721,8 +767,23 @@ static bool piece_failed(struct xrun *x, size_t at, struct berr *e, const char *
 	}
 	u = x->b->units[p.ua];
 	if (unit_strict(u) && strcmp(sqlstate, "21000") != 0) {
-		doom(u, e);
-		return work_remove(x, at);
+		if (p.probe) {
+			/* statements [0, mid] fail: the first failing one is in [slo, mid] */
+			p.shi = (p.slo + p.shi) / 2;
+			berr_unref(u->probe_err);
+			u->probe_err = berr_ref(e);
+		} else if (u->nstmts > 1) {
+			p.probe = true;
+			p.slo = 0;
+			p.shi = (uint32_t)u->nstmts - 1;
+			berr_unref(u->probe_err);
+			u->probe_err = berr_ref(e);
+		}
+		if (!p.probe || p.slo == p.shi) {
+			doom(u, p.probe ? u->probe_err : e, p.probe ? p.shi : 0);
+			return work_remove(x, at);
+		}
+		return probe_next(x, at, &p);
 	}
 	from = p.in_unit ? p.ra : 0;
 	to = p.in_unit ? p.rb : u->nrows;
@@ -756,6 +817,21 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 			x->work[st->piece].done = true;
 		if (!stmt_ok(x, st, r->results[i]))
 			return XR_SINGLES;
+	}
+	if (r->ok && done >= x->nq && x->probe_wait) {
+		for (i = 0; i < x->nq; i++)
+			if (x->q[i].kind == X_PROBE_UNDO && x->q[i].piece < x->nwork) {
+				if (!probe_passed(x, x->q[i].piece)) {
+					x->err = berr_new("53200", "out of memory isolating rejected rows", NULL, NULL);
+					return XR_FAIL;
+				}
+				break;
+			}
+		x->probe_wait = false;
+		x->it_open = false;
+		x->planned = false;
+		plan_free(&x->plan);
+		return XR_NEXT;
 	}
 	if (r->ok && done >= x->nq)
 		return commit_in_query ? XR_COMMITTED : XR_NEXT;
@@ -816,6 +892,7 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 	x->it = st->piece;
 	x->it_open = false;
 	x->planned = false;
+	x->probe_wait = false;
 	plan_free(&x->plan);
 	for (i = st->piece; i < x->nwork; i++)
 		x->work[i].done = false;

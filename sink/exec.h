@@ -28,6 +28,7 @@
 enum xkind {
 	X_BEGIN = 0, X_LEDGER, X_STAGE_CREATE, X_SAVEPOINT, X_RELEASE, X_UNDO, X_WRITE,
 	X_COPY_STAGE, X_CLEAR_STAGE, X_COMMIT,
+	X_PROBE_UNDO,       /* a probe piece succeeded: its rows are undone */
 };
 
 struct xstmt {
@@ -51,6 +52,12 @@ struct piece {
 	uint32_t ra, rb;            /* in_unit: rows [ra, rb) of unit ua */
 	bool in_unit;
 	bool done;
+	/* A rejected strict unit of several statements: which statement failed,
+	 * as in a serial run, is found by bisection on statement prefixes. The
+	 * piece writes the rows of statements [0, mid] and is undone either way;
+	 * the answer lies in [slo, shi]. */
+	bool probe;
+	uint32_t slo, shi;
 };
 
 enum xresult {
@@ -88,6 +95,7 @@ struct xrun {
 	size_t pos;
 	bool begun;                 /* BEGIN is sent */
 	bool undo;                  /* the next Query starts by undoing a failed piece */
+	bool probe_wait;            /* a probe piece is sent: nothing follows until its answer */
 	bool commit_sent;
 	/* the Query in flight */
 	struct xstmt *q;

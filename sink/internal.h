@@ -46,7 +46,7 @@ enum pass_reason {
 	PASS_UNKNOWN_TABLE = 0, PASS_NOT_TABLE, PASS_UNKNOWN_COLUMN, PASS_DUPLICATE_COLUMN,
 	PASS_TOO_MANY_VALUES, PASS_GENERATED, PASS_NUMBER_TYPE, PASS_BOOL_TYPE, PASS_CAST,
 	PASS_ROW_SECURITY, PASS_COLUMN_PRIVILEGE, PASS_PRIVILEGE_CHECK, PASS_REMOVED, PASS_MEMORY,
-	PASS_SETTINGS, PASS_REASONS
+	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_REASONS
 };
 const char *pass_reason_text(enum pass_reason r);
 
@@ -180,6 +180,10 @@ struct ustmt {
 	bool has_st;
 	uint32_t first, n;          /* its rows: unit->rows[first .. first + n) */
 	uint32_t written;           /* settled: rows inserted or updated */
+	int64_t charged;            /* bytes charged for st until converted */
+	void *arg;                  /* sink_unit_add's stmt_arg */
+	bool passed;                /* not taken (a built unit): no rows */
+	enum pass_reason why;       /* passed: why */
 };
 
 /* The rows of one client statement (one Query now): written in one backend
@@ -200,8 +204,16 @@ struct sink_unit {
 	struct sink_unit **deps;         /* U_BLOCKED: the units it must follow (referenced) */
 	int ndeps;
 	struct ustmt *stmts;
-	int nstmts;
+	int nstmts, capstmts;
 	int cur;                    /* U_INTAKE: the statement being converted */
+	bool built;                 /* made by sink_unit_open: decisions per statement */
+	bool open;                  /* built and not yet closed: more statements may come */
+	bool dropped;               /* sink_unit_drop: no callback any more, freed when free */
+	int ntold;                  /* built: statements whose decision the client heard */
+	int npassed;                /* built: statements not taken */
+	int err_stmt;               /* the statement its error (or warning) belongs to */
+	struct berr *probe_err;     /* isolating a strict unit's statement: the error so far */
+	uint64_t *counts;           /* settled: rows written per statement (the reply's) */
 	struct srow **rows;         /* arrival order */
 	uint32_t nrows, caprows;
 	enum ack_mode ack;          /* commit when any of its tables says commit */
@@ -374,11 +386,16 @@ uint64_t sink_random(struct sink *s);
 void charge(struct sink *s, int64_t bytes);
 
 /* ---- unit.c: sessions, units, notifications, intake ---- */
-/* A unit of one statement into tab (NULL: no longer configured); st is consumed. */
-struct sink_unit *unit_new(struct sink_session *ss, struct stable *tab, struct ins_stmt *st,
-			   void *arg);
-/* Queues it behind the session's earlier units and starts its intake. */
+/* A unit without statements yet; NULL when out of memory. */
+struct sink_unit *unit_alloc(struct sink_session *ss, void *arg);
+/* One more statement into tab (NULL: no longer configured); st is consumed.
+ * False when out of memory. */
+bool unit_add_stmt(struct sink_unit *u, struct stable *tab, struct ins_stmt *st, void *stmt_arg);
+/* A unit of one statement: queues it behind the session's earlier units and
+ * starts its intake. */
 void unit_submit(struct sink_unit *u);
+/* A built unit got a statement: its intake goes on. */
+void unit_built_add(struct sink_unit *u);
 void sink_on_notify(evutil_socket_t fd, short what, void *arg);
 void schedule_notify(struct sink *s);
 void unit_set_state(struct sink_unit *u, enum unit_state to);
@@ -455,6 +472,9 @@ void sink_canon_done(struct sink_unit *u);
 void sink_table_stale(struct stable *tab);
 
 /* ---- colmap.c: value mapping, no I/O ---- */
+/* Does v read the same in a session whose settings differ from the sink's by
+ * diff (bit i: sink_setting_names[i])? */
+bool catalog_setting_free(const struct tcat *c, int col, const struct ins_value *v, unsigned diff);
 bool catalog_value(const struct tcat *c, int col, const struct ins_value *v, struct sg_val *out,
 		   enum pass_reason *why) __attribute__((warn_unused_result));
 bool catalog_norm_type(const char *in, char *out, size_t outlen, bool *has_mod)

@@ -41,6 +41,7 @@ static const char *const pass_names[PASS_REASONS] = {
 	[PASS_NUMBER_TYPE] = "number literal needs a conversion",
 	[PASS_BOOL_TYPE] = "boolean literal needs a conversion",
 	[PASS_CAST] = "typed literal differs from the column type",
+	[PASS_PARAM_TYPE] = "parameter type needs a conversion",
 	[PASS_ROW_SECURITY] = "row level security",
 	[PASS_COLUMN_PRIVILEGE] = "column privileges",
 	[PASS_PRIVILEGE_CHECK] = "privilege check failed",
@@ -65,6 +66,7 @@ static const char *const pass_keys[PASS_REASONS] = {
 	[PASS_REMOVED] = "removed",
 	[PASS_MEMORY] = "memory",
 	[PASS_SETTINGS] = "session_settings",
+	[PASS_PARAM_TYPE] = "param_type",
 };
 
 static const char *const flush_names[FLUSH_REASONS] = {
@@ -539,11 +541,58 @@ bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *dat
 
 struct sink_unit *sink_submit(struct sink_session *ss, struct ins_stmt *st, void *arg)
 {
-	struct sink_unit *u = unit_new(ss, find_table(ss->s, st), st, arg);
+	struct sink_unit *u = unit_alloc(ss, arg);
 
-	if (u)
-		unit_submit(u);
+	if (u == NULL) {
+		ins_stmt_free(st);
+		return NULL;
+	}
+	if (!unit_add_stmt(u, find_table(ss->s, st), st, NULL)) {
+		unit_free(u);
+		return NULL;
+	}
+	unit_submit(u);
 	return u;
+}
+
+bool sink_unit_add(struct sink_unit *u, struct ins_stmt *st, void *stmt_arg)
+{
+	if (!unit_add_stmt(u, find_table(u->s, st), st, stmt_arg))
+		return false;
+	unit_built_add(u);
+	return true;
+}
+
+char *sink_unit_sql(const struct sink_unit *u, int upto, size_t *len)
+{
+	struct sg_shape sh;
+	struct buf b;
+	sg_row row;
+	uint32_t i;
+
+	buf_init(&b);
+	buf_puts(&b, "");
+	for (i = 0; i < u->nrows && buf_ok(&b); i++) {
+		const struct srow *r = u->rows[i];
+		const struct stable *tab = u->stmts[r->stmt].tab;
+
+		if ((int)r->stmt >= upto)
+			break;
+		row = r->vals;
+		if (!sg_shape_build(&sh, &r->cat->t, tab->conf.conflictmode, &row, 1)) {
+			b.failed = true;
+			break;
+		}
+		sg_values_stmt(&b, &r->cat->t, &sh, &row, 1, SIZE_MAX);
+		buf_puts(&b, ";");
+		sg_shape_free(&sh);
+	}
+	if (!buf_ok(&b)) {
+		buf_free(&b);
+		return NULL;
+	}
+	*len = b.len;
+	return buf_steal(&b);
 }
 
 void sink_flush_unit(struct sink_unit *u)

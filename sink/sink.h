@@ -29,6 +29,10 @@ struct sink_reply {
 	                                   (a real SQLSTATE in C either way) */
 	const struct pkt_diag *warning; /* SINK_DONE, exceptionmode=ignore: rows were rejected;
 	                                   a WARNING to send before the tag, else NULL */
+	int stmt;                       /* SINK_ERROR: the statement of the unit that failed;
+	                                   with a warning: the statement it belongs to */
+	int nstmts;                     /* SINK_DONE: the unit's statements, and */
+	const uint64_t *counts;         /* the rows each inserted or updated */
 };
 
 /* What a client session tells the sink once, at sink_session_open. */
@@ -43,6 +47,11 @@ struct sink_client {
 	/* Called once after reply, when the unit's rows are committed or have
 	 * definitively failed. The unit is gone after this returns. */
 	void (*settled)(void *arg);
+	/* A unit built with sink_unit_add: one statement is taken (reason NULL:
+	 * its rows are converted and buffered in the unit) or not (reason says
+	 * why; its rows are not in the unit). Once per statement, in order, from
+	 * the event loop. stmt_arg is the one given to sink_unit_add. */
+	void (*decided)(void *stmt_arg, const char *reason);
 };
 
 struct sink *sink_new(struct event_base *base, const struct config *cfg);
@@ -72,6 +81,30 @@ void sink_session_close(struct sink_session *ss);
  * the unit, valid until settled() returns (or the session is closed); NULL
  * when out of memory (nothing was taken: the caller passes the message on). */
 struct sink_unit *sink_submit(struct sink_session *ss, struct ins_stmt *st, void *arg);
+/*
+ * A unit of several statements, built one statement at a time: the rows of an
+ * extended-protocol Sync group, or of a transaction. Its statements are taken
+ * (converted) as they are added, and `decided` tells of each. Once closed it
+ * is written in one backend transaction like any unit; if a statement was not
+ * taken, the whole unit is answered SINK_PASSTHROUGH and nothing is written.
+ */
+struct sink_unit *sink_unit_open(struct sink_session *ss, void *arg);
+/* Adds one INSERT (consumed). False when out of memory (nothing was taken). */
+bool sink_unit_add(struct sink_unit *u, struct ins_stmt *st, void *stmt_arg)
+	__attribute__((warn_unused_result));
+/* No more statements: the unit is written once every statement is taken. */
+void sink_unit_close(struct sink_unit *u);
+/* The unit is not written (ROLLBACK, or its rows went elsewhere): no callback
+ * runs for it any more, and it is freed. */
+void sink_unit_drop(struct sink_unit *u);
+/* True once every statement added is decided. */
+bool sink_unit_decided(const struct sink_unit *u);
+/* The taken rows of its statements [0, upto) as SQL for the client's own
+ * connection: one INSERT per row, in order, each with its table's conflict
+ * clause, separated by semicolons. Valid once those statements are decided.
+ * NULL when out of memory; *len its length (0: no rows). */
+char *sink_unit_sql(const struct sink_unit *u, int upto, size_t *len);
+
 /* Read-your-writes barrier: the unit's rows are flushed now. */
 void sink_flush_unit(struct sink_unit *u);
 

@@ -74,7 +74,7 @@ static bool sink_drained(const struct sink *s)
 static void maybe_free(struct sink_unit *u)
 {
 	if ((u->state == U_SETTLED || u->state == U_DECIDED) && u->settle_due && !u->in_notify &&
-	    u->refs == 0)
+	    u->refs == 0 && u->canon_pending == 0)
 		unit_free(u);
 }
 
@@ -91,7 +91,18 @@ void sink_on_notify(evutil_socket_t fd, short what, void *arg)
 		if (s->nhead == NULL)
 			s->ntail = NULL;
 		u->in_notify = false;
-		told = !u->ss->closed;
+		told = !u->ss->closed && !u->dropped;
+		while (told && u->ntold < u->cur && u->ntold < u->nstmts) {
+			struct ustmt *us = &u->stmts[u->ntold++];
+
+			if (u->ss->c.decided)
+				u->ss->c.decided(us->arg, us->passed ? pass_reason_text(us->why) : NULL);
+			told = !u->ss->closed && !u->dropped;
+		}
+		if (u->dropped) {
+			maybe_free(u);
+			continue;
+		}
 		if (u->reply_due && !u->replied) {
 			u->replied = true;
 			if (told)
@@ -151,13 +162,24 @@ static void drop_rows(struct sink_unit *u)
 	u->nrows = u->caprows = 0;
 }
 
+static void release_statement(struct sink_unit *u, int i)
+{
+	struct ustmt *us = &u->stmts[i];
+
+	if (us->has_st) {
+		ins_stmt_free(&us->st);
+		us->has_st = false;
+	}
+	if (us->charged) {
+		charge(u->s, -us->charged);
+		us->charged = 0;
+	}
+}
+
 static void release_statements(struct sink_unit *u)
 {
 	for (int i = 0; i < u->nstmts; i++)
-		if (u->stmts[i].has_st) {
-			ins_stmt_free(&u->stmts[i].st);
-			u->stmts[i].has_st = false;
-		}
+		release_statement(u, i);
 	if (u->charged) {
 		charge(u->s, -u->charged);
 		u->charged = 0;
@@ -175,7 +197,9 @@ void unit_free(struct sink_unit *u)
 		u->deps[i]->refs--;
 	free(u->deps);
 	free(u->stmts);
+	free(u->counts);
 	berr_unref(u->err);
+	berr_unref(u->probe_err);
 	free(u->warn_msg);
 	s->live_units--;
 	if (u->aprev)
@@ -215,6 +239,7 @@ static void decide_passthrough(struct sink_unit *u, enum pass_reason why)
 static void fill_error_reply(struct sink_unit *u)
 {
 	u->reply.status = SINK_ERROR;
+	u->reply.stmt = u->err_stmt;
 	error_view(&u->error_diag, u->err);
 	u->reply.error = &u->error_diag;
 }
@@ -239,6 +264,18 @@ static void decide_error(struct sink_unit *u, struct berr *e)
 	notify(u);
 }
 
+/* The reply's rows per statement: written, or (buffered) taken. */
+static void fill_counts(struct sink_unit *u, bool written)
+{
+	free(u->counts);
+	u->counts = calloc((size_t)u->nstmts + 1, sizeof(*u->counts));
+	u->reply.nstmts = u->counts ? u->nstmts : 0;
+	u->reply.counts = u->counts;
+	if (u->counts)
+		for (int i = 0; i < u->nstmts; i++)
+			u->counts[i] = written ? u->stmts[i].written : u->stmts[i].n;
+}
+
 void unit_buffered(struct sink_unit *u)
 {
 	u->s->st.rows_in += u->nrows;
@@ -246,6 +283,7 @@ void unit_buffered(struct sink_unit *u)
 		return;
 	u->reply.status = SINK_DONE;
 	u->reply.rows = u->nrows;
+	fill_counts(u, false);
 	u->reply_due = true;
 	notify(u);
 }
@@ -329,6 +367,7 @@ static void fill_warning(struct sink_unit *u)
 	u->warn_diag.f[pkt_diag_index('V')] = "WARNING";
 	u->warn_diag.f[pkt_diag_index('M')] = u->warn_msg ? u->warn_msg : "rows were rejected";
 	u->reply.warning = &u->warn_diag;
+	u->reply.stmt = u->err_stmt;
 }
 
 void unit_settle(struct sink_unit *u)
@@ -370,6 +409,7 @@ void unit_settle(struct sink_unit *u)
 		} else {
 			u->reply.status = SINK_DONE;
 			u->reply.rows = written;
+			fill_counts(u, true);
 			if (u->nrejected && u->err)
 				fill_warning(u);
 		}
@@ -573,6 +613,47 @@ static void pop_intake(struct sink_session *ss)
 	u->inext = NULL;
 }
 
+/* A built unit's statement is not taken: its rows leave the unit. */
+static void stmt_passed(struct sink_unit *u, int i, enum pass_reason why)
+{
+	struct ustmt *us = &u->stmts[i];
+	uint32_t k;
+
+	for (k = 0; k < us->n; k++)
+		row_free(u->s, u->rows[us->first + k]);
+	if (us->n) {
+		memmove(&u->rows[us->first], &u->rows[us->first + us->n],
+			(u->nrows - us->first - us->n) * sizeof(*u->rows));
+		u->nrows -= us->n;
+	}
+	us->n = 0;
+	us->passed = true;
+	us->why = why;
+	u->npassed++;
+	u->s->st.passthrough[why]++;
+}
+
+static enum pass_reason first_pass(const struct sink_unit *u)
+{
+	for (int i = 0; i < u->nstmts; i++)
+		if (u->stmts[i].passed)
+			return u->stmts[i].why;
+	return PASS_CAST;
+}
+
+/* A closed unit without rows: nothing to write. */
+static void decide_empty(struct sink_unit *u)
+{
+	release_statements(u);
+	u->reply.status = SINK_DONE;
+	u->reply.rows = 0;
+	fill_counts(u, false);
+	unit_set_state(u, U_DECIDED);
+	u->reply_due = true;
+	u->settle_due = true;
+	notify(u);
+}
+
 void intake_run(struct sink_session *ss)
 {
 	struct sink *s = ss->s;
@@ -592,9 +673,22 @@ void intake_run(struct sink_session *ss)
 
 			while (u->cur < u->nstmts) {
 				st = intake_stmt(u, u->cur, &why, &err);
-				if (st != IS_DONE)
+				if (st == IS_WAIT)
 					break;
+				if (st != IS_DONE && !u->built)
+					break;
+				if (st != IS_DONE) {
+					/* one statement of a built unit: the backend runs it (and
+					 * gives its own error) */
+					stmt_passed(u, u->cur, why);
+					berr_unref(err);
+					err = NULL;
+					st = IS_DONE;
+				}
+				release_statement(u, u->cur);
 				u->cur++;
+				if (u->built)
+					notify(u);
 			}
 			if (st == IS_WAIT) {
 				if (!ss->waiting) {
@@ -614,11 +708,16 @@ void intake_run(struct sink_session *ss)
 				err = NULL;
 				continue;
 			}
-			if (u->canon_pending > 0)
-				break;      /* sink_canon_done runs the intake again */
+			if (u->canon_pending > 0 || u->open)
+				break;      /* sink_canon_done / sink_unit_add / close run it again */
 			pop_intake(ss);
 			release_statements(u);
-			sched_place(u);
+			if (u->npassed > 0)
+				decide_passthrough(u, first_pass(u));
+			else if (u->nrows == 0)
+				decide_empty(u);
+			else
+				sched_place(u);
 		}
 	} while (ss->again);
 	ss->running = false;
@@ -639,7 +738,11 @@ void intake_wake(struct sink *s)
 
 void sink_canon_done(struct sink_unit *u)
 {
-	if (--u->canon_pending == 0 && u->ss->ihead == u)
+	if (--u->canon_pending > 0)
+		return;
+	if (u->dropped)
+		maybe_free(u);
+	else if (u->ss->ihead == u)
 		intake_run(u->ss);
 }
 
@@ -689,34 +792,21 @@ void sink_priv_done(struct stable *tab, const char *role, enum priv_state st, st
 
 /* ---- submission ---- */
 
-struct sink_unit *unit_new(struct sink_session *ss, struct stable *tab, struct ins_stmt *st,
-			   void *arg)
+struct sink_unit *unit_alloc(struct sink_session *ss, void *arg)
 {
 	struct sink *s = ss->s;
 	struct sink_unit *u = calloc(1, sizeof(*u));
 
-	if (u)
-		u->stmts = calloc(1, sizeof(*u->stmts));
-	if (u == NULL || u->stmts == NULL) {
-		free(u);
-		ins_stmt_free(st);
+	if (u == NULL)
 		return NULL;
-	}
 	u->s = s;
 	u->ss = ss;
 	u->arg = arg;
 	u->widx = -1;
 	u->state = U_INTAKE;
 	u->arrival_ms = sink_now_ms();
-	u->nstmts = 1;
-	u->stmts[0].tab = tab;
-	u->stmts[0].st = *st;
-	u->stmts[0].has_st = true;
-	memset(st, 0, sizeof(*st));
-	/* a statement waiting for its table's catalog counts as buffered */
+	u->ack = ACK_IMMEDIATE;
 	u->charged = (int64_t)sizeof(*u);
-	for (size_t i = 0; i < (size_t)u->stmts[0].st.nrows * (size_t)u->stmts[0].st.nvals; i++)
-		u->charged += (int64_t)u->stmts[0].st.values[i].len + ROW_OVERHEAD / 2;
 	charge(s, u->charged);
 	u->anext = s->all;
 	if (s->all)
@@ -725,22 +815,124 @@ struct sink_unit *unit_new(struct sink_session *ss, struct stable *tab, struct i
 	s->live_units++;
 	s->st.tickets++;
 	ss->nunits++;
-	u->ack = tab ? tab->conf.ackmode : ACK_COMMIT;
 	return u;
 }
 
-void unit_submit(struct sink_unit *u)
+bool unit_add_stmt(struct sink_unit *u, struct stable *tab, struct ins_stmt *st, void *stmt_arg)
+{
+	struct ustmt *us;
+
+	if (u->nstmts == u->capstmts) {
+		int cap = u->capstmts ? u->capstmts * 2 : 1;
+		struct ustmt *n = realloc(u->stmts, (size_t)cap * sizeof(*n));
+
+		if (n == NULL) {
+			ins_stmt_free(st);
+			return false;
+		}
+		u->stmts = n;
+		u->capstmts = cap;
+	}
+	us = &u->stmts[u->nstmts++];
+	memset(us, 0, sizeof(*us));
+	us->tab = tab;
+	us->st = *st;
+	us->has_st = true;
+	us->arg = stmt_arg;
+	memset(st, 0, sizeof(*st));
+	/* a statement waiting for its table's catalog counts as buffered */
+	for (size_t i = 0; i < (size_t)us->st.nrows * (size_t)us->st.nvals; i++)
+		us->charged += (int64_t)us->st.values[i].len + ROW_OVERHEAD / 2;
+	charge(u->s, us->charged);
+	/* commit when any of its tables says commit */
+	if (tab == NULL || tab->conf.ackmode != ACK_IMMEDIATE)
+		u->ack = ACK_COMMIT;
+	return true;
+}
+
+/* Queues it behind the session's earlier units and starts its intake. */
+static void unit_enqueue(struct sink_unit *u)
 {
 	struct sink_session *ss = u->ss;
 
-	if (u->stmts[0].tab == NULL) {
-		decide_passthrough(u, PASS_REMOVED);
-		return;
-	}
 	if (ss->itail)
 		ss->itail->inext = u;
 	else
 		ss->ihead = u;
 	ss->itail = u;
-	intake_run(ss);
+}
+
+void unit_submit(struct sink_unit *u)
+{
+	if (u->stmts[0].tab == NULL) {
+		decide_passthrough(u, PASS_REMOVED);
+		return;
+	}
+	unit_enqueue(u);
+	intake_run(u->ss);
+}
+
+struct sink_unit *sink_unit_open(struct sink_session *ss, void *arg)
+{
+	struct sink_unit *u = unit_alloc(ss, arg);
+
+	if (u == NULL)
+		return NULL;
+	u->built = u->open = true;
+	unit_enqueue(u);
+	return u;
+}
+
+void unit_built_add(struct sink_unit *u)
+{
+	struct ustmt *us = &u->stmts[u->nstmts - 1];
+
+	if (us->tab == NULL && u->cur == u->nstmts - 1) {
+		stmt_passed(u, u->cur, PASS_REMOVED);
+		release_statement(u, u->cur);
+		u->cur++;
+		notify(u);
+	}
+	intake_run(u->ss);
+}
+
+void sink_unit_close(struct sink_unit *u)
+{
+	u->open = false;
+	intake_run(u->ss);
+}
+
+bool sink_unit_decided(const struct sink_unit *u)
+{
+	return u->cur >= u->nstmts;
+}
+
+void sink_unit_drop(struct sink_unit *u)
+{
+	struct sink_session *ss = u->ss;
+	struct sink_unit **pp;
+
+	if (u->state != U_INTAKE) {
+		log_error(SINK_PREFIX, "a unit past intake cannot be dropped");
+		return;
+	}
+	for (pp = &ss->ihead; *pp; pp = &(*pp)->inext)
+		if (*pp == u) {
+			*pp = u->inext;
+			break;
+		}
+	ss->itail = NULL;
+	for (struct sink_unit *x = ss->ihead; x; x = x->inext)
+		ss->itail = x;
+	u->inext = NULL;
+	u->open = false;
+	u->dropped = true;
+	drop_rows(u);
+	release_statements(u);
+	unit_set_state(u, U_DECIDED);
+	u->settle_due = true;
+	notify(u);
+	/* the session's next unit may have waited for this one */
+	if (ss->ihead)
+		intake_run(ss);
 }

@@ -18,7 +18,7 @@ static void on_cancel(void *owner, struct rq_entry *e)
 	cancels++;
 }
 
-static void on_skip_done(void *owner, const struct rq_entry *e)
+static void on_skip_done(void *owner, struct rq_entry *e)
 {
 	(void)owner;
 	skips++;

@@ -1,0 +1,437 @@
+/* The session's prepared statements as pgbatchd knows them: which are INSERTs it may take, which the backend has, their parameter types. */
+#include "proxy/pstmt.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "protocol/binval.h"
+#include "protocol/reader.h"
+#include "protocol/sqllex.h"
+#include "proxy/backend.h"
+#include "proxy/client.h"
+#include "proxy/daemon.h"
+#include "proxy/pending.h"
+#include "proxy/replyq.h"
+#include "sink/sink.h"
+
+/* ---------------------------------------------------------- statements -- */
+
+void pstmt_unref(struct pstmt *ps)
+{
+	if (ps == NULL || --ps->refs > 0)
+		return;
+	free(ps->name);
+	free(ps->parse);
+	free(ps->types);
+	ins_stmt_free(&ps->tmpl);
+	pkt_free(&ps->error);
+	pkt_free(&ps->describe);
+	free(ps);
+}
+
+struct pstmt *pstmt_ref(struct pstmt *ps)
+{
+	ps->refs++;
+	return ps;
+}
+
+struct pstmt *pstmt_lookup(struct client *c, const char *name)
+{
+	struct pstmt *ps;
+
+	for (ps = c->stmts; ps; ps = ps->next)
+		if (strcmp(ps->name, name) == 0)
+			return ps;
+	return NULL;
+}
+
+const char *pstmt_sql(const struct pstmt *ps, size_t *len)
+{
+	struct pktreader r;
+	const char *name, *sql;
+
+	rd_init(&r, ps->parse + PKT_HDR_LEN, ps->parse_len - PKT_HDR_LEN);
+	if (!rd_cstring(&r, &name, NULL) || !rd_cstring(&r, &sql, len))
+		return NULL;
+	return sql;
+}
+
+void pstmt_unregister(struct client *c, struct pstmt *ps)
+{
+	struct pstmt **pp;
+
+	if (!ps->registered)
+		return;
+	for (pp = &c->stmts; *pp; pp = &(*pp)->next)
+		if (*pp == ps) {
+			*pp = ps->next;
+			break;
+		}
+	ps->registered = false;
+	ps->next = NULL;
+	pstmt_unref(ps);
+}
+
+void pstmt_unregister_all(struct client *c)
+{
+	while (c->stmts)
+		pstmt_unregister(c, c->stmts);
+}
+
+/* A statement of the Parse message body; NULL when malformed. */
+struct pstmt *pstmt_new(struct client *c, const uint8_t *msg, uint32_t len)
+{
+	struct pktreader r;
+	struct pstmt *ps;
+	const char *name, *sql;
+	size_t namelen, sqllen;
+	uint16_t n;
+	uint32_t t;
+
+	rd_init(&r, msg + PKT_HDR_LEN, len - PKT_HDR_LEN);
+	if (!rd_cstring(&r, &name, &namelen) || !rd_cstring(&r, &sql, &sqllen) || !rd_u16(&r, &n))
+		return NULL;
+	ps = calloc(1, sizeof(*ps));
+	if (ps == NULL)
+		return NULL;
+	ps->refs = 1;
+	pkt_init(&ps->error);
+	pkt_init(&ps->describe);
+	ps->name = strdup(name);
+	ps->parse = malloc(len);
+	ps->types = calloc((size_t)n + 1, sizeof(*ps->types));
+	if (!ps->name || !ps->parse || !ps->types) {
+		pstmt_unref(ps);
+		return NULL;
+	}
+	memcpy(ps->parse, msg, len);
+	ps->parse_len = len;
+	for (ps->ntypes = 0; ps->ntypes < n; ps->ntypes++) {
+		if (!rd_u32(&r, &t)) {
+			pstmt_unref(ps);
+			return NULL;
+		}
+		ps->types[ps->ntypes] = t;
+	}
+	if (!rd_at_end(&r)) {
+		pstmt_unref(ps);
+		return NULL;
+	}
+	if (c->d->sink && !c->odd_settings && ins_looks_like_insert(sql, sqllen)) {
+		enum ins_reason why = ins_parse_params(sql, sqllen, &ps->tmpl);
+
+		if (why != INS_OK) {
+			intercept_count_pass(c, why, ins_reason_name(why));
+		} else if ((ps->tmpl.schema.name == NULL && c->custom_search_path) ||
+			   !sink_wants(c->d->sink, &ps->tmpl, c->database)) {
+			ins_stmt_free(&ps->tmpl);
+		} else {
+			ps->insert = true;
+		}
+	}
+	return ps;
+}
+
+/* The statement goes into the registry (the unnamed one replaces the last). */
+void pstmt_register(struct client *c, struct pstmt *ps)
+{
+	struct pstmt *old = pstmt_lookup(c, ps->name);
+
+	if (old)
+		pstmt_unregister(c, old);
+	ps->next = c->stmts;
+	c->stmts = pstmt_ref(ps);
+	ps->registered = true;
+}
+
+
+/* ------------------------------------------------------------- sending -- */
+
+static void to_backend(struct client *c, const void *msg, size_t len)
+{
+	if (c->be)
+		evbuffer_add(backend_output(c->be), msg, len);
+}
+
+/* The backend gets the statement's Parse (before entry `before`, or at the
+ * tail); the client never hears its answer. */
+bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *before)
+{
+	struct rq_entry *e = before ? rq_push_before(&c->rq, before, RQ_SKIP, 'P') :
+				      rq_push(&c->rq, RQ_SKIP, 'P');
+
+	if (e == NULL)
+		return false;
+	e->capture = true;
+	e->owner = pstmt_ref(ps);
+	to_backend(c, ps->parse, ps->parse_len);
+	ps->at_backend = true;
+	return true;
+}
+
+/* A Describe of ps that the client sent inside a held group: the backend is
+ * asked on the side (Parse if needed, Describe, Sync; every answer
+ * swallowed) and the client's answer is made from what it said. */
+bool pstmt_probe_describe(struct client *c, struct pstmt *ps)
+{
+	struct pktbuf m;
+	struct rq_entry *e;
+	bool ok;
+
+	if (!ps->at_backend && !pstmt_inject_parse(c, ps, NULL))
+		return false;
+	pkt_init(&m);
+	pkt_begin(&m, 'D');
+	pkt_put_u8(&m, 'S');
+	pkt_put_cstring(&m, ps->name);
+	pkt_end(&m);
+	pkt_begin(&m, 'S');
+	pkt_end(&m);
+	ok = pkt_ok(&m) && (e = rq_push(&c->rq, RQ_SKIP, 'D')) != NULL;
+	if (ok) {
+		e->capture = true;
+		e->owner = pstmt_ref(ps);
+		ok = rq_push(&c->rq, RQ_SKIP, 'S') != NULL;
+	}
+	if (ok) {
+		pkt_reset(&ps->describe);
+		to_backend(c, m.data, m.len);
+	}
+	pkt_free(&m);
+	return ok;
+}
+
+/* The backend still owes answers to messages pgbatchd sent for itself. */
+bool pstmt_probes_pending(const struct client *c)
+{
+	for (const struct rq_entry *e = c->rq.head; e; e = e->next)
+		if (e->kind == RQ_SKIP)
+			return true;
+	return false;
+}
+
+/* The answer to a held Describe of a statement, from the probe's answers. */
+void pstmt_describe_answer(struct pktbuf *out, const struct pstmt *ps)
+{
+	if (ps->failed)
+		pkt_put_bytes(out, ps->error.data, ps->error.len);
+	else if (ps->describe.len)
+		pkt_put_bytes(out, ps->describe.data, ps->describe.len);
+	else
+		pkt_error(out, "ERROR", "08006", "the backend did not describe the statement", NULL,
+			  NULL);
+}
+
+/* Makes sure the backend knows statement `name` before a message naming it. */
+bool pstmt_ensure_at_backend(struct client *c, const char *name)
+{
+	struct pstmt *ps = pstmt_lookup(c, name);
+
+	return ps == NULL || ps->at_backend || pstmt_inject_parse(c, ps, NULL);
+}
+
+
+/* ------------------------------------------------------------- binding -- */
+
+/* The Bind's values for ps: its rows, or false (the group passes through). */
+bool pstmt_bind(const struct pstmt *ps, struct pktreader *r, struct ins_stmt *out)
+{
+	uint16_t nfmt, nparams, fmt = 0;
+	uint16_t *fmts = NULL;
+	struct ins_param *params = NULL;
+	struct bv_text *texts = NULL;
+	const uint8_t *data;
+	int32_t plen;
+	bool ok = false;
+	int i, need;
+
+	if (!rd_u16(r, &nfmt))
+		return false;
+	fmts = calloc((size_t)nfmt + 1, sizeof(*fmts));
+	if (fmts == NULL)
+		return false;
+	for (i = 0; i < nfmt; i++)
+		if (!rd_u16(r, &fmts[i]))
+			goto out;
+	if (!rd_u16(r, &nparams))
+		goto out;
+	need = ps->tmpl.nparams > ps->ntypes ? ps->tmpl.nparams : ps->ntypes;
+	if (nparams != need || (nfmt > 1 && nfmt != nparams))
+		goto out;       /* the backend's protocol error */
+	params = calloc((size_t)nparams + 1, sizeof(*params));
+	texts = calloc((size_t)nparams + 1, sizeof(*texts));
+	if (params == NULL || texts == NULL)
+		goto out;
+	for (i = 0; i < nparams; i++) {
+		uint32_t typ = i < ps->ntypes ? ps->types[i] : 0;
+
+		if (nfmt == 1)
+			fmt = fmts[0];
+		else if (nfmt > 1)
+			fmt = fmts[i];
+		if (!rd_i32(r, &plen) || plen < -1)
+			goto out;
+		params[i].typoid = typ;
+		if (plen == -1)
+			continue;
+		if (!rd_bytes(r, (size_t)plen, &data))
+			goto out;
+		if (fmt == 0) {
+			if (!binval_text_ok((const char *)data, (size_t)plen))
+				goto out;
+			params[i].text = (const char *)data;
+			params[i].len = (size_t)plen;
+		} else if (fmt == 1 && typ != 0) {
+			if (binval_text(typ, data, (size_t)plen, &texts[i]) != BV_OK)
+				goto out;
+			params[i].text = texts[i].s;
+			params[i].len = texts[i].len;
+		} else {
+			goto out;       /* binary of a type not known here */
+		}
+	}
+	ok = ins_bind(&ps->tmpl, params, nparams, out);
+out:
+	if (texts)
+		for (i = 0; i < nparams; i++)
+			bv_text_free(&texts[i]);
+	free(texts);
+	free(params);
+	free(fmts);
+	return ok;
+}
+
+
+/* ------------------------------------------------------- simple Query -- */
+
+static size_t word_at(const char *sql, size_t len, size_t pos, char *out, size_t outlen)
+{
+	size_t n = 0;
+	bool bad = false;
+
+	pos = sql_skip_space(sql, len, pos, &bad);
+	if (bad)
+		return len;
+	while (pos < len && (isalnum((unsigned char)sql[pos]) || sql[pos] == '_') && n + 1 < outlen)
+		out[n++] = (char)tolower((unsigned char)sql[pos++]);
+	out[n] = '\0';
+	return pos;
+}
+
+void pstmt_query(struct client *c, const char *sql, size_t len)
+{
+	struct pstmt *ps;
+	char w[16];
+	size_t pos;
+
+	if (c->stmts == NULL)
+		return;
+	pos = word_at(sql, len, 0, w, sizeof(w));
+	if (strcmp(w, "deallocate") != 0 && strcmp(w, "execute") != 0 && strcmp(w, "discard") != 0 &&
+	    strcmp(w, "explain") != 0)
+		return;
+	/* statements the backend does not know yet go first: the query may name them */
+	for (ps = c->stmts; ps; ps = ps->next)
+		if (!ps->at_backend && ps->name[0])
+			(void)pstmt_inject_parse(c, ps, NULL);
+	if (strcmp(w, "discard") == 0) {
+		word_at(sql, len, pos, w, sizeof(w));
+		if (strcmp(w, "all") == 0)
+			pstmt_unregister_all(c);
+	} else if (strcmp(w, "deallocate") == 0) {
+		pos = word_at(sql, len, pos, w, sizeof(w));
+		if (strcmp(w, "prepare") == 0)
+			word_at(sql, len, pos, w, sizeof(w));
+		if (strcmp(w, "all") == 0)
+			pstmt_unregister_all(c);
+		/* DEALLOCATE name: Close-like; the registry entry stays harmlessly
+		 * known to the backend, and a later Parse of the name is checked there */
+	}
+}
+
+
+/* ---------------------------------------------------------------- hooks -- */
+
+void pstmt_entry_done(struct client *c, struct rq_entry *e)
+{
+	struct pstmt *ps = e->owner;
+
+	if (ps != NULL) {
+		e->owner = NULL;
+		if (e->msg == 'P') {
+			if (e->error) {
+				/* the backend has no such statement */
+				ps->at_backend = false;
+				if (e->kind == RQ_SKIP)
+					ps->failed = true;
+				else
+					pstmt_unregister(c, ps);
+			}
+		} else if (e->msg == 'D' && e->kind == RQ_SKIP && !e->error) {
+			pkt_begin(&ps->describe, 'n');
+			pkt_end(&ps->describe);
+		}
+		pstmt_unref(ps);
+	}
+}
+
+void pstmt_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct pstmt *ps = e->owner;
+	struct pktreader r;
+	uint16_t n;
+	uint32_t *types;
+
+	(void)c;
+	if (ps == NULL)
+		return;
+	if (type == 'E' && e->kind == RQ_SKIP) {
+		pkt_reset(&ps->error);
+		pkt_begin(&ps->error, 'E');
+		pkt_put_bytes(&ps->error, body, len);
+		pkt_end(&ps->error);
+		ps->failed = true;
+		return;
+	}
+	if (type != 't' || e->msg != 'D')
+		return;
+	if (e->kind == RQ_SKIP) {
+		pkt_reset(&ps->describe);
+		pkt_begin(&ps->describe, 't');
+		pkt_put_bytes(&ps->describe, body, len);
+		pkt_end(&ps->describe);
+	}
+	rd_init(&r, body, len);
+	if (!rd_u16(&r, &n) || n < ps->ntypes)
+		return;
+	types = calloc((size_t)n + 1, sizeof(*types));
+	if (types == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		if (!rd_u32(&r, &types[i])) {
+			free(types);
+			return;
+		}
+	free(ps->types);
+	ps->types = types;
+	ps->ntypes = n;
+}
+
+void pstmt_free_all(struct client *c)
+{
+	struct rq_entry *e;
+
+	for (e = c->rq.head; e; e = e->next)
+		if (e->capture && e->owner && e->kind != RQ_OWN && e->msg != 'Q') {
+			pstmt_unref(e->owner);
+			e->owner = NULL;
+		}
+	if (c->capture_owner) {
+		pstmt_unref(c->capture_owner);
+		c->capture_owner = NULL;
+	}
+	pstmt_unregister_all(c);
+}
