@@ -404,15 +404,18 @@ static void backend_relay(struct backend *be)
 		/* ReadyForQuery and small ParameterStatus are read whole first */
 		if ((type == 'Z' || (type == 'S' && len <= PARAM_STATUS_MAX)) && avail < total)
 			return;
-		if ((type == 'E' || type == 't') && c->rq.head && c->rq.head->capture &&
-		    c->rq.head->kind != RQ_OWN && total <= CAPTURE_MAX) {
-			/* the session reads this answer first: whole */
-			if (avail < total)
-				return;
-			p = evbuffer_pullup(in, (ssize_t)total);
-			client_capture(c, c->rq.head, type, p + PKT_HDR_LEN, len - 4);
-			if (c->state != CL_ACTIVE || be->client != c)
-				return;
+		if ((type == 'E' || type == 't') && total <= CAPTURE_MAX) {
+			struct rq_entry *e = rq_target(&c->rq, type);
+
+			if (e && e->capture && e->kind != RQ_OWN) {
+				/* the session reads this answer first: whole */
+				if (avail < total)
+					return;
+				p = evbuffer_pullup(in, (ssize_t)total);
+				client_capture(c, e, type, p + PKT_HDR_LEN, len);
+				if (c->state != CL_ACTIVE || be->client != c)
+					return;
+			}
 		}
 		v = rq_backend(&c->rq, type, &done);
 		if (v == RQV_WAIT) {

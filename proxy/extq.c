@@ -35,6 +35,7 @@ struct held {
 	struct pstmt *ps;           /* P: the statement it makes; B: the one it binds */
 	struct ins_stmt bound;      /* B: its rows, until its Execute takes them */
 	bool has_bound;
+	bool answered;              /* answered at a Flush, before its group was decided */
 	int stmt;                   /* E: its statement in the unit */
 	uint64_t rows;              /* E: the rows of its statement */
 };
@@ -52,6 +53,9 @@ struct group {
 	bool prefix_bound;          /* and its portal was bound */
 	bool commit;                /* the group is a COMMIT of staged rows */
 };
+
+/* What becomes of a message offered while a group is held. */
+enum step { ST_HELD, ST_PASS, ST_FAIL, ST_WAIT, ST_FORWARD };
 
 enum gmode {
 	G_NONE = 0,     /* between groups */
@@ -137,13 +141,39 @@ static struct held *hold(struct client *c, uint8_t type, struct evbuffer *in, si
 }
 
 /* The held messages go to the backend in order, as the client sent them. */
+/* A held message the client has its answer to goes to the backend with
+ * that answer swallowed. */
+static bool forward_answered(struct client *c, struct held *h)
+{
+	struct rq_entry *e;
+
+	if (h->type == 'D' || (h->type == 'P' && h->ps->at_backend && h->ps->name[0]))
+		return true;    /* nothing to do at the backend */
+	if (h->type == 'B' && !h->ps->at_backend && !pstmt_inject_parse(c, h->ps, NULL))
+		return false;
+	e = rq_push(&c->rq, RQ_SKIP, h->type);
+	if (e == NULL)
+		return false;
+	if (h->type == 'P') {
+		e->capture = true;
+		e->owner = pstmt_ref(h->ps);
+		h->ps->at_backend = true;
+	}
+	to_backend(c, h->msg, h->len);
+	return true;
+}
+
+/* The held messages go to the backend in order, as the client sent them. */
 static bool forward_held(struct client *c, struct group *g)
 {
 	struct held *h;
-	const char *name;
-	struct pktreader r;
 
 	for (h = g->head; h; h = h->next) {
+		if (h->answered) {
+			if (!forward_answered(c, h))
+				return false;
+			continue;
+		}
 		if (h->entry == NULL)
 			continue;
 		if (h->type == 'D' && h->ps) {
@@ -163,17 +193,53 @@ static bool forward_held(struct client *c, struct group *g)
 			h->entry->capture = true;
 			h->entry->owner = pstmt_ref(h->ps);
 			h->ps->at_backend = true;
-		} else if (h->type == 'B') {
-			rd_init(&r, h->msg + PKT_HDR_LEN, h->len - PKT_HDR_LEN);
-			if (rd_cstring(&r, &name, NULL) && rd_cstring(&r, &name, NULL) && !h->ps->at_backend &&
-			    !pstmt_inject_parse(c, h->ps, h->entry))
-				return false;
+		} else if (h->type == 'B' && !h->ps->at_backend && !pstmt_inject_parse(c, h->ps, h->entry)) {
+			return false;
 		}
 		h->entry->kind = RQ_FORWARD;
 		to_backend(c, h->msg, h->len);
 		h->entry = NULL;
 	}
 	return true;
+}
+
+/* Flush inside a held group before any Execute (asyncpg: Parse, Describe,
+ * Flush): what is held so far is answered now, each statement checked by
+ * the backend first (a Parse of ours, its answer swallowed). */
+static enum step hold_flush(struct client *c, struct evbuffer *in, size_t total)
+{
+	struct group *g = c->xq->g;
+	struct held *h;
+
+	if (g->nexec > 0 || g->commit || g->prefix)
+		return ST_PASS;
+	for (h = g->head; h; h = h->next)
+		if (h->type == 'P' && !h->answered && !h->ps->at_backend && !pstmt_probe_parse(c, h->ps))
+			return ST_FAIL;
+	if (pstmt_probes_pending(c)) {
+		c->xq->waiting = true;
+		c->waiting_forward = true;
+		return ST_WAIT;
+	}
+	for (h = g->head; h; h = h->next)
+		if (h->type == 'P' && h->ps->failed)
+			return ST_PASS;     /* the backend says why, in order */
+	for (h = g->head; h; h = h->next) {
+		struct rq_entry *e = h->entry;
+
+		if (e == NULL || h->answered)
+			continue;
+		if (h->type == 'D' && h->ps)
+			pstmt_describe_answer(&e->own, h->ps);
+		else
+			own_simple(e, h->type == 'P' ? '1' : h->type == 'B' ? '2' : h->type == 'D' ? 'n' : '3');
+		e->ready = true;
+		h->entry = NULL;
+		h->answered = true;
+	}
+	evbuffer_drain(in, total);
+	client_pump(c);
+	return ST_HELD;
 }
 
 /* The held group passes through; the rest of it follows as it comes. A
@@ -210,6 +276,7 @@ static enum txn_gate go_pass(struct client *c)
 			client_fatal(c, "53200", "out of memory", NULL);
 		group_free(g);
 		x->g = NULL;
+		client_pump(c);     /* answers of ours made just now (a Describe's) */
 	}
 	x->mode = G_PASS;
 	c->in_group = true;
@@ -218,7 +285,6 @@ static enum txn_gate go_pass(struct client *c)
 
 /* ------------------------------------------------------- the messages -- */
 
-enum step { ST_HELD, ST_PASS, ST_FAIL, ST_WAIT, ST_FORWARD };
 
 /* Describe of a statement inside a held group. */
 static enum step hold_describe(struct client *c, struct evbuffer *in, size_t total, const uint8_t *msg)
@@ -621,6 +687,8 @@ enum intercept_result extq_message(struct client *c, uint8_t type, struct evbuff
 			st = hold_portal(c, type, in, total, msg);
 		else if (type == 'S')
 			st = submit(c, in, total);
+		else if (type == 'H')
+			st = hold_flush(c, in, total);
 		switch (st) {
 		case ST_HELD:
 			return INTERCEPT_TAKEN;

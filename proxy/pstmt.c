@@ -175,6 +175,16 @@ bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *bef
 /* A Describe of ps that the client sent inside a held group: the backend is
  * asked on the side (Parse if needed, Describe, Sync; every answer
  * swallowed) and the client's answer is made from what it said. */
+bool pstmt_probe_parse(struct client *c, struct pstmt *ps)
+{
+	static const uint8_t sync[] = { 'S', 0, 0, 0, 4 };
+
+	if (!pstmt_inject_parse(c, ps, NULL) || rq_push(&c->rq, RQ_SKIP, 'S') == NULL)
+		return false;
+	to_backend(c, sync, sizeof(sync));
+	return true;
+}
+
 bool pstmt_probe_describe(struct client *c, struct pstmt *ps)
 {
 	struct pktbuf m;

@@ -53,6 +53,9 @@ void pstmt_unregister_all(struct client *c);
 /* The backend gets ps's Parse, before queue entry `before` (NULL: at the
  * tail); its answer is swallowed. */
 bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *before);
+/* The backend checks ps's Parse on the side (Parse, Sync; answers
+ * swallowed; a failure kept in ps). */
+bool pstmt_probe_parse(struct client *c, struct pstmt *ps);
 /* The backend knows statement `name` before a message naming it. */
 bool pstmt_ensure_at_backend(struct client *c, const char *name);
 /* Describe of ps asked of the backend on the side (Parse if needed,

@@ -182,15 +182,12 @@ static void skip_after(struct replyq *q, struct rq_entry *prev)
 	}
 }
 
-enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg)
+/* The entry a backend message of type t answers, and the one before it;
+ * NULL when it must wait (an answer of our own comes first). */
+static struct rq_entry *target(struct replyq *q, uint8_t t, struct rq_entry **prevp)
 {
 	struct rq_entry *e = q->head, *prev = NULL;
-	enum rq_verdict v;
-	bool quiet;
 
-	*done_msg = 0;
-	if (e == NULL)
-		return RQV_RELAY;   /* nothing owed: asynchronous, or the backend's last words */
 	if (e->kind == RQ_OWN) {
 		/* Answers of our own come first. The backend's answer to a message
 		 * pgbatchd sent for itself, right behind them, is swallowed now:
@@ -200,8 +197,31 @@ enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg)
 			e = e->next;
 		}
 		if (e == NULL || e->kind != RQ_SKIP || e == q->head || t == 'S' || t == 'A')
-			return RQV_WAIT;
+			return NULL;
 	}
+	*prevp = prev;
+	return e;
+}
+
+struct rq_entry *rq_target(struct replyq *q, uint8_t t)
+{
+	struct rq_entry *prev;
+
+	return q->head ? target(q, t, &prev) : NULL;
+}
+
+enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg)
+{
+	struct rq_entry *e, *prev = NULL;
+	enum rq_verdict v;
+	bool quiet;
+
+	*done_msg = 0;
+	if (q->head == NULL)
+		return RQV_RELAY;   /* nothing owed: asynchronous, or the backend's last words */
+	e = target(q, t, &prev);
+	if (e == NULL)
+		return RQV_WAIT;
 	quiet = e->kind == RQ_SKIP || e->muted;
 	if (t == 'S' || t == 'A')
 		return RQV_RELAY;   /* the session's settings and notifications */

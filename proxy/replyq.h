@@ -84,6 +84,10 @@ enum rq_verdict {
  * message type, 0 when none ended). */
 enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg);
 
+/* The entry a backend message of type t would answer now (NULL: none, or it
+ * must wait). */
+struct rq_entry *rq_target(struct replyq *q, uint8_t t);
+
 /* The head entry, when it is an answer of our own ready to go (or cancelled);
  * NULL otherwise. The caller sends its bytes unless cancelled, then pops it. */
 struct rq_entry *rq_own_head(struct replyq *q);

@@ -276,6 +276,7 @@ bool txn_stage_group(struct client *c, struct group *g)
 	s->first = t->nstmts;
 	s->g = g;
 	link_staged(t, s);
+	c->d->istats.messages++;
 	n = extq_group_add(g, t->p->unit, s, &t->bytes);
 	t->nstmts += n > 0 ? n : 0;
 	s->n = n > 0 ? n : 0;

@@ -4,8 +4,8 @@ set -eu
 
 PKGS="gcc make pkg-config libevent-dev libssl-dev libpq-dev libcmocka-dev
 postgresql-15 postgresql-client-15 pgbouncer libpg-query-dev
-python3 python3-pytest python3-psycopg2 python3-psycopg
-default-jdk-headless libpostgresql-jdbc-java"
+python3 python3-pytest python3-psycopg2 python3-psycopg python3-asyncpg
+default-jdk-headless libpostgresql-jdbc-java nodejs npm"
 
 missing=""
 for p in $PKGS; do
@@ -21,8 +21,12 @@ case "$missing" in
 	fi
 	;;
 esac
+# Node.js may come with its own npm (NodeSource); Debian's npm conflicts with it.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+	missing=$(echo "$missing" | sed 's/nodejs//; s/npm//')
+fi
 missing=$(echo "$missing" | xargs)
-[ -z "$missing" ] && exit 0
+if [ -n "$missing" ]; then
 
 echo "deps.sh: installing: $missing"
 SUDO=""
@@ -34,3 +38,11 @@ if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/d
 fi
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# node-postgres for the client tests: npm, into tests/clients/node_modules
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -f "$here/tests/clients/node_modules/pg/package.json" ]; then
+	echo "deps.sh: npm install pg (tests/clients)"
+	(cd "$here/tests/clients" && npm install --silent --no-audit --no-fund pg@8 >/dev/null)
+fi
