@@ -27,7 +27,8 @@ UNITS    = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 REL_OBJ  = $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
 ASAN_OBJ = $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
 
-.PHONY: all asan units test check-unit check-integration demo demo-proxy bench clean install deps help
+.PHONY: all asan units test check-unit check-integration demo demo-proxy bench clean install deps help \
+        record-trace record-traces
 .DEFAULT_GOAL := all
 
 all: pgbatchd
@@ -38,9 +39,23 @@ help:
 	@echo "make demo       throwaway PostgreSQL + pgbatchd + the seed's scenario"
 	@echo "make bench      throughput ratios against direct PostgreSQL and PgBouncer"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+	@echo "make record-trace NAME=n SETUP='sql' TABLE='t opt=v' EXPECT='select' CLIENT='cmd {port}'"
+	@echo "                record one client's conversation as tests/replay/traces/NAME.trace"
+	@echo "make record-traces  record every trace of tests/replay anew"
 
 deps:
 	@scripts/deps.sh
+
+# Replay traces (tests/replay/README.md): one client program, run through a
+# recording relay in front of a throwaway PostgreSQL.
+record-trace: deps
+	@test -n "$(NAME)" -a -n "$(EXPECT)" -a -n "$(CLIENT)" || \
+		{ echo "usage: make record-trace NAME=n SETUP='sql' TABLE='t opt=v' EXPECT='select' CLIENT='cmd {port}'"; exit 2; }
+	$(PYTHON) tests/replay/record.py --name "$(NAME)" $(if $(SETUP),--setup "$(SETUP)") \
+		$(if $(TABLE),--table "$(TABLE)") --expect "$(EXPECT)" -- $(CLIENT)
+
+record-traces: deps
+	tests/replay/record_all.sh
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)

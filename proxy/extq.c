@@ -905,6 +905,16 @@ bool extq_holding(const struct client *c)
 
 /* ------------------------------------------------------------- answers -- */
 
+/* A unit rejected for the data of a row (nothing of it was written), as
+ * opposed to one the backend could not take at all (connection, retries). */
+static bool rejected(const struct sink_reply *r)
+{
+	const char *st = r->error ? r->error->f[pkt_diag_index('C')] : NULL;
+
+	return st && (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0 || strncmp(st, "44", 2) == 0 ||
+		      strncmp(st, "P0", 2) == 0 || strcmp(st, "42804") == 0);
+}
+
 void extq_reply(struct pending *p, const struct sink_reply *r)
 {
 	struct client *c = p->client;
@@ -914,8 +924,14 @@ void extq_reply(struct pending *p, const struct sink_reply *r)
 	bool failed = false;
 	char tag[48];
 
-	if (r->status == SINK_PASSTHROUGH) {
-		intercept_count_pass(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
+	if (r->status == SINK_PASSTHROUGH || (r->status == SINK_ERROR && rejected(r))) {
+		/* Not taken; or rejected for a row's data, with nothing written: the
+		 * group runs on the client's connection as it was sent, which is
+		 * where it comes in a serial order anyway, and the backend answers
+		 * each message exactly (a value's error at its Bind, a constraint's
+		 * at its Execute). */
+		if (r->status == SINK_PASSTHROUGH)
+			intercept_count_pass(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
 		if (!forward_held(c, g))
 			client_fatal(c, "53200", "out of memory", NULL);
 		client_continue(c);

@@ -333,35 +333,46 @@ static size_t word_at(const char *sql, size_t len, size_t pos, char *out, size_t
 
 void pstmt_query(struct client *c, const char *sql, size_t len)
 {
+	struct sql_lexer lx;
+	struct sql_token t;
 	struct pstmt *ps;
+	char name[SQL_IDENT_MAX + 1];
 	char w[16];
-	size_t pos;
 
 	if (c->stmts == NULL)
 		return;
-	pos = word_at(sql, len, 0, w, sizeof(w));
+	word_at(sql, len, 0, w, sizeof(w));
 	if (strcmp(w, "deallocate") != 0 && strcmp(w, "execute") != 0 && strcmp(w, "discard") != 0 &&
 	    strcmp(w, "explain") != 0)
 		return;
 	/* statements the backend does not know yet go first: the query may name them */
 	for (ps = c->stmts; ps; ps = ps->next)
 		if (!ps->at_backend && ps->name[0])
-			(void)pstmt_inject_parse(c, ps, NULL);
-	if (strcmp(w, "discard") == 0) {
-		word_at(sql, len, pos, w, sizeof(w));
-		if (strcmp(w, "all") == 0)
+			(void)pstmt_probe_parse(c, ps);
+	sql_lex_init(&lx, sql, len);
+	(void)sql_lex_next(&lx, &t);
+	if (sql_word_is(&lx, &t, "discard")) {
+		(void)sql_lex_next(&lx, &t);
+		if (sql_word_is(&lx, &t, "all"))
 			pstmt_unregister_all(c);
-	} else if (strcmp(w, "deallocate") == 0) {
-		pos = word_at(sql, len, pos, w, sizeof(w));
-		if (strcmp(w, "prepare") == 0)
-			word_at(sql, len, pos, w, sizeof(w));
-		if (strcmp(w, "all") == 0)
+	} else if (sql_word_is(&lx, &t, "deallocate")) {
+		(void)sql_lex_next(&lx, &t);
+		if (sql_word_is(&lx, &t, "prepare"))
+			(void)sql_lex_next(&lx, &t);
+		if (sql_word_is(&lx, &t, "all")) {
 			pstmt_unregister_all(c);
-		/* DEALLOCATE name: Close-like; the registry entry stays harmlessly
-		 * known to the backend, and a later Parse of the name is checked there */
+		} else if ((t.type == SQL_WORD || t.type == SQL_QIDENT) && t.declen <= SQL_IDENT_MAX) {
+			sql_token_decode(&lx, &t, name);
+			name[t.declen] = '\0';
+			if (t.type == SQL_WORD)
+				for (char *p = name; *p; p++)
+					*p = (char)tolower((unsigned char)*p);
+			ps = pstmt_lookup(c, name);
+			if (ps)
+				pstmt_unregister(c, ps);
+		}
 	}
 }
-
 
 /* ---------------------------------------------------------------- hooks -- */
 

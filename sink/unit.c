@@ -236,10 +236,15 @@ static void decide_passthrough(struct sink_unit *u, enum pass_reason why)
 	notify(u);
 }
 
+static void fill_counts(struct sink_unit *u, bool written);
+
+/* The error, and for the statements before the one that failed, the rows
+ * they had (as PostgreSQL reports each statement before it rolls back). */
 static void fill_error_reply(struct sink_unit *u)
 {
 	u->reply.status = SINK_ERROR;
 	u->reply.stmt = u->err_stmt;
+	fill_counts(u, false);
 	error_view(&u->error_diag, u->err);
 	u->reply.error = &u->error_diag;
 }

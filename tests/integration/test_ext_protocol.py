@@ -1,0 +1,198 @@
+"""Differential wire-protocol tests of INSERTs pgbatchd takes through the extended protocol: Describe of a taken statement and of its portal, errors in the middle of a pipeline, Close, DEALLOCATE, DISCARD, binary parameters, transactions -- the reply bytes and the table equal PostgreSQL's."""
+
+import struct
+
+import pytest
+
+import pgwire as w
+import sinkutil as su
+
+INT4, INT8, TEXT, NUMERIC, FLOAT8, TSTZ, DATE = 23, 20, 25, 1700, 701, 1184, 1082
+
+SETUP_SQL = """
+CREATE TABLE ts (id int PRIMARY KEY, v text, n numeric, f float8, at timestamptz, d date);
+CREATE TABLE other (id int);
+"""
+RESET_SQL = "TRUNCATE ts, other; INSERT INTO ts (id, v) VALUES (1, 'one')"
+TABLES = {"ts": {"conflictmode": "strict", "exceptionmode": "strict"}}
+ROWS = "SELECT ts::text FROM ts ORDER BY id"
+
+
+def send(*msgs):
+	return ("send", b"".join(msgs))
+
+
+def until(t="Z", n=1):
+	return ("recv", t, n)
+
+
+def q(sql, n=1):
+	return [send(w.query(sql)), until("Z", n)]
+
+
+def ins(stmt, params, formats=(), portal="", describe=True):
+	"""Bind, (Describe portal,) Execute of a prepared INSERT."""
+	m = [w.bind(portal, stmt, params, param_formats=formats)]
+	if describe:
+		m.append(w.describe("P", portal))
+	m.append(w.execute(portal))
+	return m
+
+
+def numeric_bin(sign):
+	"""numeric's binary form with no digits: 0xC000 NaN, 0xD000 +Infinity, 0xF000 -Infinity."""
+	return struct.pack("!hhHH", 0, 0, sign, 0)
+
+
+def _cases():
+	c = {}
+	c["describe_statement_and_portal"] = [send(
+		w.parse("s1", "INSERT INTO ts (id, v) VALUES ($1, $2)", []), w.describe("S", "s1"),
+		*ins("s1", ["10", "ten"]), w.sync()), until()] + q(ROWS)
+	c["describe_typed_and_cast"] = [send(
+		w.parse("s2", "INSERT INTO ts (id, v, n) VALUES ($1, $2::text, $3)", [INT4, 0, NUMERIC]),
+		w.describe("S", "s2"), *ins("s2", ["11", "x", "1.50"]), *ins("s2", ["12", None, "-7"]), w.sync()),
+		until()] + q(ROWS)
+	c["unnamed_each_time"] = [send(
+		w.parse("", "INSERT INTO ts (id, v) VALUES ($1, 'lit')", [INT4]), *ins("", ["20"]), w.sync(),
+		w.parse("", "INSERT INTO ts (id, v) VALUES ($1, 'lit')", [INT4]), *ins("", ["21"]), w.sync()),
+		until("Z", 2)] + q(ROWS)
+	c["multi_row_values"] = [send(
+		w.parse("", "INSERT INTO ts (id, v) VALUES ($1, $2), ($3, $4), (32, 'literal')", []),
+		*ins("", ["30", "a", "31", "b"]), w.sync()), until()] + q(ROWS)
+	c["error_mid_pipeline"] = [send(
+		w.parse("s3", "INSERT INTO ts (id, v) VALUES ($1, $2)", [INT4, TEXT]),
+		*ins("s3", ["40", "ok"]), *ins("s3", ["1", "duplicate key"]), *ins("s3", ["41", "skipped"]),
+		w.parse("never", "INSERT INTO ts (id) VALUES ($1)", [INT4]), w.sync(),
+		*ins("s3", ["42", "after sync"]), w.sync()), until("Z", 2),
+		send(w.describe("S", "never"), w.sync()), until()] + q(ROWS)
+	c["error_in_value"] = [send(
+		w.parse("", "INSERT INTO ts (id, n) VALUES ($1, $2)", [INT4, 0]),
+		*ins("", ["50", "1.5"]), *ins("", ["51", "not a number"]), w.sync()), until()] + q(ROWS)
+	c["parse_type_mismatch"] = [send(
+		w.parse("", "INSERT INTO ts (id) VALUES ($1)", [TEXT]), *ins("", ["60"]), w.sync()), until()] + q(ROWS)
+	c["unknown_column"] = [send(
+		w.parse("", "INSERT INTO ts (id, nope) VALUES ($1, $2)", []), *ins("", ["61", "x"]), w.sync()),
+		until()] + q(ROWS)
+	c["close_statement_and_portal"] = [send(
+		w.parse("s4", "INSERT INTO ts (id) VALUES ($1)", [INT4]), *ins("s4", ["70"], describe=False),
+		w.close("P", ""), w.close("S", "s4"), w.sync()), until(),
+		send(*ins("s4", ["71"]), w.sync()), until(),
+		send(w.parse("s4", "INSERT INTO ts (id) VALUES ($1 + 100)", [INT4]), *ins("s4", ["72"]), w.sync()),
+		until()] + q(ROWS)
+	c["reparse_named_is_an_error"] = [send(
+		w.parse("s5", "INSERT INTO ts (id) VALUES ($1)", [INT4]), w.sync(),
+		w.parse("s5", "INSERT INTO ts (id) VALUES ($1)", [INT4]), *ins("s5", ["80"]), w.sync(),
+		*ins("s5", ["81"]), w.sync()), until("Z", 3)] + q(ROWS)
+	c["deallocate_and_discard"] = [send(
+		w.parse("s6", "INSERT INTO ts (id) VALUES ($1)", [INT4]), *ins("s6", ["90"]), w.sync()), until()] + q(
+		"DEALLOCATE s6") + [send(*ins("s6", ["91"]), w.sync()), until(),
+		send(w.parse("s7", "INSERT INTO ts (id) VALUES ($1)", [INT4]), *ins("s7", ["92"]), w.sync()),
+		until()] + q("DISCARD ALL") + [send(*ins("s7", ["93"]), w.sync()), until()] + q(
+		"PREPARE s7 AS SELECT 1") + q("EXECUTE s7") + q(ROWS)
+	c["execute_sql_of_taken_statement"] = [send(
+		w.parse("s8", "INSERT INTO ts (id, v) VALUES ($1, $2)", [INT4, TEXT]), *ins("s8", ["95", "a"]),
+		w.sync()), until()] + q("EXECUTE s8 (96, 'b')") + q(ROWS)
+	c["binary_specials"] = [send(
+		w.parse("", "INSERT INTO ts (id, n, f, at, d) VALUES ($1, $2, $3, $4, $5)",
+			[INT4, NUMERIC, FLOAT8, TSTZ, DATE]),
+		*ins("", [struct.pack("!i", 100), numeric_bin(0xD000), struct.pack("!d", float("-inf")),
+			struct.pack("!q", 2 ** 63 - 1), struct.pack("!i", -2 ** 31)], formats=[1]),
+		*ins("", [struct.pack("!i", 101), numeric_bin(0xF000), struct.pack("!d", float("nan")),
+			struct.pack("!q", -2 ** 63), struct.pack("!i", 2 ** 31 - 1)], formats=[1]),
+		*ins("", [struct.pack("!i", 102), numeric_bin(0xC000), struct.pack("!d", -0.0),
+			struct.pack("!q", -63_000_000_000_000_000), struct.pack("!i", -800000)], formats=[1]),
+		*ins("", [struct.pack("!i", 103), struct.pack("!hhHH", 3, -1, 0x4000, 7) + struct.pack("!hhh", 12, 3400, 5),
+			struct.pack("!d", 1e308), struct.pack("!q", 1), struct.pack("!i", 0)], formats=[1]),
+		w.sync()), until()] + q(ROWS)
+	c["binary_invalid_passes_through"] = [send(
+		w.parse("", "INSERT INTO ts (id, d) VALUES ($1, $2)", [INT4, DATE]),
+		*ins("", [struct.pack("!i", 110), b"\x00\x01"], formats=[1]), w.sync()), until()] + q(ROWS)
+	c["binary_unknown_type_passes_through"] = [send(
+		w.parse("", "INSERT INTO ts (id, v) VALUES ($1, $2)", [INT4, 0]),
+		*ins("", [struct.pack("!i", 111), b"abc"], formats=[1, 1]), w.sync()), until()] + q(ROWS)
+	c["bind_count_mismatch"] = [send(
+		w.parse("", "INSERT INTO ts (id, v) VALUES ($1, $2)", []), *ins("", ["120"]), w.sync()), until()] + q(ROWS)
+	c["flush_after_execute"] = [send(
+		w.parse("", "INSERT INTO ts (id) VALUES ($1)", [INT4]), *ins("", ["130"]), w.flush()), until("C"),
+		send(*ins("", ["131"]), w.sync()), until()] + q(ROWS)
+	c["flush_before_execute"] = [send(
+		w.parse("s9", "INSERT INTO ts (id) VALUES ($1)", []), w.describe("S", "s9"), w.flush()), until("n"),
+		send(*ins("s9", ["135"]), *ins("s9", ["136"]), w.sync()), until()] + q(ROWS)
+	c["other_statement_in_group"] = [send(
+		w.parse("", "INSERT INTO ts (id) VALUES ($1)", [INT4]), *ins("", ["140"]),
+		w.parse("", "SELECT count(*) FROM ts"), w.bind("", ""), w.execute(""),
+		w.parse("", "INSERT INTO ts (id) VALUES ($1)", [INT4]), *ins("", ["141"]), w.sync()), until()] + q(ROWS)
+	c["transaction_staged_and_read"] = q("BEGIN") + [send(
+		w.parse("", "INSERT INTO ts (id, v) VALUES ($1, $2)", []), *ins("", ["150", "tx"]), w.sync(),
+		w.parse("", "INSERT INTO ts (id, v) VALUES ($1, $2)", []), *ins("", ["151", "tx"]), w.sync()),
+		until("Z", 2)] + q("SELECT count(*) FROM ts WHERE v = 'tx'") + q("INSERT INTO ts (id) VALUES (152)") + q(
+		"COMMIT") + q(ROWS)
+	c["transaction_commit_extended"] = [send(
+		w.parse("", "BEGIN"), w.bind("", ""), w.execute("", 0),
+		w.parse("", "INSERT INTO ts (id, v) VALUES ($1, $2)", []), *ins("", ["160", "b"]), w.sync(),
+		*ins("", ["161", "c"]), w.sync(),
+		w.parse("", "COMMIT"), w.bind("", ""), w.execute("", 1), w.sync()), until("Z", 3)] + q(ROWS)
+	c["transaction_rollback"] = q("BEGIN") + q("INSERT INTO ts (id) VALUES (170)") + [send(
+		w.parse("", "INSERT INTO ts (id) VALUES ($1)", []), *ins("", ["171"]), w.sync()), until()] + q(
+		"SET LOCAL work_mem = '8MB'") + q("SHOW work_mem") + q("ROLLBACK") + q(ROWS)
+	c["transaction_aborted_by_error"] = q("BEGIN") + q("INSERT INTO ts (id) VALUES (180)") + q(
+		"SELECT 1/0") + q("INSERT INTO ts (id) VALUES (181)") + q("COMMIT") + q(ROWS)
+	c["transaction_savepoint"] = q("BEGIN") + q("INSERT INTO ts (id) VALUES (190)") + q("SAVEPOINT a") + q(
+		"INSERT INTO ts (id) VALUES (191)") + q("ROLLBACK TO a") + q("INSERT INTO ts (id) VALUES (192)") + q(
+		"COMMIT") + q(ROWS)
+	return c
+
+
+CASES = _cases()
+
+
+def run_case(host, port, steps):
+	with w.Conn(host, port) as conn:
+		out = conn.login("postgres", "postgres")
+		for step in steps:
+			if step[0] == "send":
+				conn.send(step[1])
+			else:
+				out += conn.read_until(step[1], step[2])
+		conn.send(w.terminate())
+		out += conn.read_eof_or_error(timeout=10)
+		out.append(("EOF", b""))
+	return w.normalize(out)
+
+
+def render(msgs):
+	return [w.describe_msg(t, p) for t, p in msgs]
+
+
+@pytest.fixture(scope="module")
+def db(pg):
+	pg.sql(SETUP_SQL)
+	return pg
+
+
+@pytest.fixture(scope="module")
+def sink_proxy(db, module_proxy_factory):
+	return module_proxy_factory("sink", extra_sections=su.sink_sections(TABLES))
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_same_reply_bytes(db, sink_proxy, case):
+	steps = CASES[case]
+	db.sql(RESET_SQL)
+	direct = run_case(db.host, db.port, steps)
+	db.sql(RESET_SQL)
+	through = run_case(sink_proxy.host, sink_proxy.port, steps)
+	if through != direct:
+		assert render(through) == render(direct)
+		assert through == direct
+
+
+def test_taken_cases_were_taken(db, sink_proxy):
+	"""The cases about taken INSERTs ran through the sink, not the backend."""
+	before = su.stats(sink_proxy).sink["rows_in"]
+	db.sql(RESET_SQL)
+	run_case(sink_proxy.host, sink_proxy.port, CASES["describe_typed_and_cast"])
+	run_case(sink_proxy.host, sink_proxy.port, CASES["binary_specials"])
+	run_case(sink_proxy.host, sink_proxy.port, CASES["transaction_commit_extended"])
+	assert su.stats(sink_proxy).sink["rows_in"] - before == 2 + 4 + 2
