@@ -43,7 +43,8 @@ struct txn {
 	struct staged *head, *tail; /* not yet answered, in order */
 	int nstmts;                 /* statements added to the unit */
 	int64_t bytes;              /* roughly, what the staged rows take */
-	struct staged *cont;        /* TXS_FLUSHING: what goes on once the rows are written */
+	char drop_due;              /* the transaction ended ('I') or failed ('E') while INSERTs
+				       were still undecided: dropped once they are answered */
 	struct pktbuf error;        /* TXS_FAILED: the rows' error */
 	/* TXS_COMMITTING: the COMMIT held */
 	struct rq_entry *commit_entry;
@@ -462,6 +463,12 @@ static void resolve(struct client *c, struct txn *t)
 		}
 		staged_free(s);
 	}
+	if (t->head == NULL && t->drop_due) {
+		char st = t->drop_due;
+
+		t->drop_due = 0;
+		txn_ready(c, st);
+	}
 	client_continue(c);
 }
 
@@ -517,6 +524,8 @@ enum txn_gate txn_gate(struct client *c, const char *sql, size_t len)
 	case TC_BEGIN:
 		return TG_GO;
 	case TC_ROLLBACK:
+		if (t->head)
+			return TG_WAIT;     /* the staged INSERTs are answered first */
 		drop_unit(t);
 		set_state(t, TXS_NONE);
 		return TG_GO;
@@ -659,13 +668,18 @@ void txn_ready(struct client *c, char status)
 
 	if (t == NULL)
 		return;
+	if (t->head && (status == 'I' || status == 'E') && t->state == TXS_STAGING) {
+		/* answered first (as taken: directly they ran before it), dropped then */
+		t->drop_due = status;
+		return;
+	}
 	if (status == 'I' && t->state != TXS_COMMITTING && t->state != TXS_FLUSHING) {
-		if (t->p || t->head)
+		if (t->p)
 			log_warning(c->prefix, "the transaction ended without COMMIT: its staged rows are dropped");
 		drop_unit(t);
 		pkt_reset(&t->error);
 		t->state = TXS_NONE;
-	} else if (status == 'E' && (t->state == TXS_STAGING)) {
+	} else if (status == 'E' && t->state == TXS_STAGING) {
 		/* an error aborted the transaction: its staged rows go with it */
 		drop_unit(t);
 		set_state(t, TXS_PASS);

@@ -462,12 +462,15 @@ void sched_place(struct sink_unit *u)
 		tab = u->stmts[k].tab;
 		if (tab->cls == TC_FREE && ok)
 			continue;
+		/* (a unit of several statements meets its own earlier ones here) */
 		if (tab->linked || !ok) {
 			/* without the key map (out of memory) every unit follows one order */
-			dep_add(&ds, s->fk_last);
+			if (s->fk_last != u)
+				dep_add(&ds, s->fk_last);
 			s->fk_last = u;
 		} else {
-			dep_add(&ds, tab->dom_last);
+			if (tab->dom_last != u)
+				dep_add(&ds, tab->dom_last);
 			tab->dom_last = u;
 		}
 	}

@@ -24,9 +24,9 @@ def test_insert_query_inside_unsynced_extended_group(pg, make_proxy):
 	assert st.passthrough().get("transaction") == 1, st
 
 
-def test_insert_behind_begin_in_a_pipeline_passes_through(pg, make_proxy):
+def test_insert_behind_begin_in_a_pipeline_is_staged_and_rolled_back(pg, make_proxy):
 	"""BEGIN; INSERT pipelined: the INSERT is inside the transaction (decided after
-	BEGIN's ReadyForQuery), so ROLLBACK removes it as it would directly."""
+	BEGIN's ReadyForQuery): it is staged, and ROLLBACK drops it as it would directly."""
 	pg.sql("CREATE TABLE bp (k int PRIMARY KEY, v text)")
 	proxy = su.start_sink_proxy(make_proxy, {"bp": {"ackmode": "commit"}})
 	with su.Session.to(proxy) as s:
@@ -35,4 +35,5 @@ def test_insert_behind_begin_in_a_pipeline_passes_through(pg, make_proxy):
 	assert [su.tags_of(m) for m in got] == [["BEGIN"], ["INSERT 0 1"], ["ROLLBACK"], ["INSERT 0 1"]]
 	assert pg.sql("SELECT k FROM bp ORDER BY k") == [(2,)]
 	st = su.stats(proxy)
-	assert st.passthrough().get("transaction") == 1, st
+	assert st.intercept["messages"] == 2 and st.sink["rows_written"] == 1, st
+	assert st.passthrough().get("transaction") == 0, st
