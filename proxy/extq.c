@@ -966,8 +966,8 @@ void extq_reply(struct pending *p, const struct sink_reply *r)
 				failed = true;
 				break;
 			}
-			if (r->warning && h->stmt == r->stmt)
-				pkt_diag(&e->own, 'N', r->warning);
+			if (r->warnings && h->stmt < r->nstmts && r->warnings[h->stmt])
+				pkt_diag(&e->own, 'N', r->warnings[h->stmt]);
 			snprintf(tag, sizeof(tag), "INSERT 0 %llu",
 				 (unsigned long long)(r->counts && h->stmt < r->nstmts ? r->counts[h->stmt] :
 						      r->rows));

@@ -228,8 +228,10 @@ struct sink_unit {
 	int64_t charged;            /* bytes charged for its statements until converted */
 	struct sink_reply reply;
 	struct pkt_diag error_diag; /* reply.error points here */
-	struct pkt_diag warn_diag;  /* reply.warning points here */
-	char *warn_msg;
+	struct pkt_diag *warn_diags; /* per statement: reply.warnings point here */
+	char **warn_msgs;
+	struct pkt_diag **warn_ptrs;
+	struct berr **warn_errs;    /* what they show, held */
 };
 
 /* A client session as the sink sees it. */

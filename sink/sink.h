@@ -31,6 +31,7 @@ struct sink_reply {
 	                                   a WARNING to send before the tag, else NULL */
 	int stmt;                       /* SINK_ERROR: the statement of the unit that failed;
 	                                   with a warning: the statement it belongs to */
+	const struct pkt_diag *const *warnings; /* SINK_DONE: per statement, its WARNING or NULL */
 	int nstmts;                     /* SINK_DONE: the unit's statements, and */
 	const uint64_t *counts;         /* the rows each inserted or updated */
 };

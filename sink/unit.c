@@ -186,6 +186,26 @@ static void release_statements(struct sink_unit *u)
 	}
 }
 
+static void free_warnings(struct sink_unit *u)
+{
+	if (u->warn_msgs)
+		for (int k = 0; k < u->nstmts; k++)
+			free(u->warn_msgs[k]);
+	if (u->warn_errs)
+		for (int k = 0; k < u->nstmts; k++)
+			berr_unref(u->warn_errs[k]);
+	free(u->warn_errs);
+	u->warn_errs = NULL;
+	free(u->warn_msgs);
+	free(u->warn_diags);
+	free(u->warn_ptrs);
+	u->warn_msgs = NULL;
+	u->warn_diags = NULL;
+	u->warn_ptrs = NULL;
+	u->reply.warning = NULL;
+	u->reply.warnings = NULL;
+}
+
 void unit_free(struct sink_unit *u)
 {
 	struct sink *s = u->s;
@@ -200,7 +220,7 @@ void unit_free(struct sink_unit *u)
 	free(u->counts);
 	berr_unref(u->err);
 	berr_unref(u->probe_err);
-	free(u->warn_msg);
+	free_warnings(u);
 	s->live_units--;
 	if (u->aprev)
 		u->aprev->anext = u->anext;
@@ -350,29 +370,59 @@ static void log_unwritten_row(const struct sink_unit *u, const struct srow *r, c
 	buf_free(&line);
 }
 
-/* exceptionmode=ignore, ackmode=commit: the rows written are reported with a
- * WARNING that carries the first rejected row's SQLSTATE and fields. */
-static void fill_warning(struct sink_unit *u)
+/* exceptionmode=ignore, ackmode=commit: the rows each statement wrote are
+ * reported with a WARNING that carries its first rejected row's SQLSTATE and
+ * fields. */
+static void fill_warnings(struct sink_unit *u)
 {
-	const struct berr *e = u->err;
+	uint32_t *n = calloc((size_t)u->nstmts + 1, sizeof(*n));
+	const struct berr **first = calloc((size_t)u->nstmts + 1, sizeof(*first));
 	struct buf msg;
-	int i;
+	int i, k;
 
-	buf_init(&msg);
-	buf_printf(&msg, "%u row%s of this INSERT %s rejected: %s", u->nrejected,
-		   u->nrejected == 1 ? "" : "s", u->nrejected == 1 ? "was" : "were",
-		   berr_field(e, 'M') ? berr_field(e, 'M') : "");
-	free(u->warn_msg);
-	u->warn_msg = buf_steal(&msg);
-	memset(&u->warn_diag, 0, sizeof(u->warn_diag));
-	for (i = 0; i < PKT_DIAG_N; i++)
-		if (strchr("CDHstcdn", PKT_DIAG_CODES[i]))
-			u->warn_diag.f[i] = e->f[i];
-	u->warn_diag.f[pkt_diag_index('S')] = "WARNING";
-	u->warn_diag.f[pkt_diag_index('V')] = "WARNING";
-	u->warn_diag.f[pkt_diag_index('M')] = u->warn_msg ? u->warn_msg : "rows were rejected";
-	u->reply.warning = &u->warn_diag;
-	u->reply.stmt = u->err_stmt;
+	free_warnings(u);
+	u->warn_diags = calloc((size_t)u->nstmts + 1, sizeof(*u->warn_diags));
+	u->warn_msgs = calloc((size_t)u->nstmts + 1, sizeof(*u->warn_msgs));
+	u->warn_ptrs = calloc((size_t)u->nstmts + 1, sizeof(*u->warn_ptrs));
+	u->warn_errs = calloc((size_t)u->nstmts + 1, sizeof(*u->warn_errs));
+	if (!n || !first || !u->warn_diags || !u->warn_msgs || !u->warn_ptrs || !u->warn_errs) {
+		free(n);
+		free(first);
+		free_warnings(u);
+		return;
+	}
+	for (uint32_t r = 0; r < u->nrows; r++)
+		if (u->rows[r]->outcome == ROW_FAILED) {
+			k = (int)u->rows[r]->stmt;
+			if (n[k]++ == 0)
+				first[k] = u->rows[r]->err ? u->rows[r]->err : u->err;
+		}
+	for (k = 0; k < u->nstmts; k++) {
+		const struct berr *e = first[k];
+		struct pkt_diag *d = &u->warn_diags[k];
+
+		if (n[k] == 0 || e == NULL)
+			continue;
+		u->warn_errs[k] = berr_ref((struct berr *)e);    /* the rows' go before the reply */
+		buf_init(&msg);
+		buf_printf(&msg, "%u row%s of this INSERT %s rejected: %s", n[k], n[k] == 1 ? "" : "s",
+			   n[k] == 1 ? "was" : "were", berr_field(e, 'M') ? berr_field(e, 'M') : "");
+		u->warn_msgs[k] = buf_steal(&msg);
+		for (i = 0; i < PKT_DIAG_N; i++)
+			if (strchr("CDHstcdn", PKT_DIAG_CODES[i]))
+				d->f[i] = e->f[i];
+		d->f[pkt_diag_index('S')] = "WARNING";
+		d->f[pkt_diag_index('V')] = "WARNING";
+		d->f[pkt_diag_index('M')] = u->warn_msgs[k] ? u->warn_msgs[k] : "rows were rejected";
+		u->warn_ptrs[k] = d;
+		if (u->reply.warning == NULL) {
+			u->reply.warning = d;
+			u->reply.stmt = k;
+		}
+	}
+	u->reply.warnings = (const struct pkt_diag *const *)u->warn_ptrs;
+	free(n);
+	free(first);
 }
 
 void unit_settle(struct sink_unit *u)
@@ -416,7 +466,7 @@ void unit_settle(struct sink_unit *u)
 			u->reply.rows = written;
 			fill_counts(u, true);
 			if (u->nrejected && u->err)
-				fill_warning(u);
+				fill_warnings(u);
 		}
 		u->reply_due = true;
 	}
