@@ -87,3 +87,4 @@ awk -v p="$PROXY" -v d="$DIRECT" -v b="$BOUNCER" 'BEGIN {
 	printf "  pgbatchd / pgbouncer = %.3f\n", p / b
 }'
 [ -n "${BENCH_SKIP_INSERT:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_insert.sh"   # INSERT batching: rows/s and ratios
+[ -n "${BENCH_SKIP_JDBC:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_jdbc.sh"       # pgjdbc executeBatch: rows/s and ratios

@@ -1,7 +1,8 @@
 // JdbcLoad: writes rows with pgjdbc the ways JDBC jobs do (executeUpdate, executeBatch, reWriteBatchedInserts, transactions) and prints what the driver reported.
 //
 // Usage: java -cp .:postgresql.jar JdbcLoad JDBC_URL MODE ROWS [TABLE [FIRST]]
-// MODE: update | batch | rewrite | txcommit | txrollback | batchdup | txbatch
+// MODE: update | batch | rewrite | txcommit | txrollback | batchdup | txbatch | txrewrite
+// (txbatch, txrewrite: autoCommit off, one executeBatch, commit; they print its time too)
 // TABLE (default jt): (id int PRIMARY KEY, n bigint, s text, f float8, ts timestamptz, b boolean, d numeric)
 // Rows are id = FIRST .. FIRST + ROWS - 1 with values derived from the id, so a
 // run through pgbatchd and a direct run write the same table.
@@ -33,7 +34,7 @@ public final class JdbcLoad {
 		int first = args.length > 4 ? Integer.parseInt(args[4]) : 1;
 		Properties p = new Properties();
 		p.setProperty("user", "postgres");
-		if (mode.equals("rewrite"))
+		if (mode.equals("rewrite") || mode.equals("txrewrite"))
 			p.setProperty("reWriteBatchedInserts", "true");
 		String sql = "INSERT INTO " + table + " (id, n, s, f, ts, b, d) VALUES (?, ?, ?, ?, ?, ?, ?)";
 		try (Connection c = DriverManager.getConnection(url, p)) {
@@ -51,8 +52,11 @@ public final class JdbcLoad {
 			}
 			case "batch":
 			case "rewrite":
-			case "txbatch": {
-				if (mode.equals("txbatch"))
+			case "txbatch":
+			case "txrewrite": {
+				boolean tx = mode.startsWith("tx");
+				long t0 = System.nanoTime();
+				if (tx)
 					c.setAutoCommit(false);
 				int sum = 0, n = 0;
 				try (PreparedStatement ps = c.prepareStatement(sql)) {
@@ -65,10 +69,12 @@ public final class JdbcLoad {
 						n++;
 					}
 				}
-				if (mode.equals("txbatch"))
+				if (tx)
 					c.commit();
 				// reWriteBatchedInserts reports SUCCESS_NO_INFO (-2) per row
 				System.out.println("batch " + n + " entries, sum " + sum);
+				if (tx)
+					System.err.println("ms " + (System.nanoTime() - t0) / 1000000);
 				break;
 			}
 			case "txcommit":

@@ -491,9 +491,82 @@ static void test_edges(void **state)
 	assert_null(st.table.name);
 }
 
+static enum ins_reason parse_params(const char *sql, struct ins_stmt *st)
+{
+	return ins_parse_params(sql, strlen(sql), st);
+}
+
+/* The extended protocol's statements: $n values, alone or with one cast. */
+static void test_params(void **state)
+{
+	struct ins_stmt st;
+
+	(void)state;
+	/* a Query never carries parameters */
+	assert_int_equal(ins_parse("INSERT INTO t VALUES ($1)", 25, &st), INS_EXPRESSION);
+	assert_int_equal(parse_params("INSERT INTO t (a, b, c) VALUES ($2, 'lit', $1::int8), ($3, DEFAULT, NULL)",
+				      &st), INS_OK);
+	assert_int_equal(st.nparams, 3);
+	assert_int_equal(st.nrows, 2);
+	assert_int_equal(st.values[0].kind, INS_PARAM);
+	assert_int_equal(st.values[0].param, 2);
+	assert_null(st.values[0].cast);
+	assert_int_equal(st.values[2].kind, INS_PARAM);
+	assert_string_equal(st.values[2].cast, "int8");
+	assert_int_equal(st.values[1].kind, INS_STRING);
+	ins_stmt_free(&st);
+	assert_int_equal(parse_params("INSERT INTO t VALUES (CAST($1 AS text), ($2))", &st), INS_OK);
+	assert_string_equal(st.values[0].cast, "text");
+	assert_int_equal(st.values[1].param, 2);
+	ins_stmt_free(&st);
+	/* what PostgreSQL reads as an expression, or rejects itself */
+	assert_int_equal(parse_params("INSERT INTO t VALUES (-$1)", &st), INS_EXPRESSION);
+	assert_int_equal(parse_params("INSERT INTO t VALUES ($1 + 1)", &st), INS_EXPRESSION);
+	assert_int_equal(parse_params("INSERT INTO t VALUES ($1::int::text)", &st), INS_EXPRESSION);
+	assert_int_equal(parse_params("INSERT INTO t VALUES ($0)", &st), INS_EXPRESSION);
+	assert_int_equal(parse_params("INSERT INTO t VALUES ($65536)", &st), INS_EXPRESSION);
+	assert_int_equal(parse_params("INSERT INTO t VALUES ($65535)", &st), INS_OK);
+	assert_int_equal(st.nparams, 65535);
+	ins_stmt_free(&st);
+}
+
+static void test_bind(void **state)
+{
+	struct ins_stmt tmpl, st;
+	struct ins_param p[3] = {
+		{ "x'y", 3, 25 }, { NULL, 0, 23 }, { "42", 2, 0 },
+	};
+
+	(void)state;
+	assert_int_equal(parse_params("INSERT INTO s.t (a, b, c, d) VALUES ($3, $1, $2::int4, $1)", &tmpl), INS_OK);
+	assert_true(ins_bind(&tmpl, p, 3, &st));
+	ins_stmt_free(&tmpl);     /* the bound copy stands alone */
+	assert_string_equal(st.schema.name, "s");
+	assert_string_equal(st.table.name, "t");
+	assert_string_equal(st.cols[3].name, "d");
+	assert_int_equal(st.nparams, 0);
+	assert_int_equal(st.values[0].kind, INS_STRING);
+	assert_string_equal(st.values[0].text, "42");
+	assert_int_equal(st.values[0].typoid, 0);
+	assert_string_equal(st.values[1].text, "x'y");
+	assert_int_equal(st.values[1].len, 3);
+	assert_int_equal(st.values[1].typoid, 25);
+	assert_int_equal(st.values[2].kind, INS_NULL);
+	assert_string_equal(st.values[2].cast, "int4");
+	assert_int_equal(st.values[2].typoid, 23);
+	assert_string_equal(st.values[3].text, "x'y");
+	ins_stmt_free(&st);
+	/* a $n beyond the parameters given */
+	assert_int_equal(parse_params("INSERT INTO t VALUES ($4)", &tmpl), INS_OK);
+	assert_false(ins_bind(&tmpl, p, 3, &st));
+	ins_stmt_free(&tmpl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_params),
+		cmocka_unit_test(test_bind),
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_looks_like_insert),
 		cmocka_unit_test(test_name_resolve),

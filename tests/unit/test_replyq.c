@@ -25,6 +25,15 @@ static void on_skip_done(void *owner, struct rq_entry *e)
 	skip_errors += e->error;
 }
 
+static int dones, done_errors;
+
+static void on_done(void *arg, struct rq_entry *e)
+{
+	(void)arg;
+	dones++;
+	done_errors += e->error;
+}
+
 static void on_error(void *arg)
 {
 	(void)arg;
@@ -37,7 +46,8 @@ static void init(struct replyq *q)
 	q->on_cancel = on_cancel;
 	q->on_skip_done = on_skip_done;
 	q->on_error = on_error;
-	cancels = skips = skip_errors = errors = 0;
+	q->on_done = on_done;
+	cancels = skips = skip_errors = errors = dones = done_errors = 0;
 }
 
 /* Pushes one entry per character of spec: the frontend message type,
@@ -248,6 +258,74 @@ static void test_answered(void **state)
 		assert_false(rq_answered((uint8_t)*t));
 }
 
+/* Messages pgbatchd sends for itself behind answers of its own not yet made
+ * (a probe in a held group) are answered at once: nothing the client sees moves. */
+static void test_skip_behind_own(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8];
+
+	(void)state;
+	init(&q);
+	push(&q, "pd!P!D!S", e);
+	e[2]->capture = e[3]->capture = true;
+	assert_ptr_equal(rq_target(&q, '1'), e[2]);
+	feed(&q, "1tnZ", "D.DD.D.");
+	assert_int_equal(skips, 3);
+	assert_int_equal(dones, 2);
+	assert_int_equal(q.n, 2);
+	/* a ParameterStatus or notification still waits for the client's turn */
+	push(&q, "!S", e);
+	feed(&q, "S", "W");
+	assert_null(rq_target(&q, 'S'));
+	/* a FORWARD entry behind them keeps its place */
+	rq_clear(&q);
+	init(&q);
+	push(&q, "pD!S", e);
+	feed(&q, "t", "W");
+	rq_clear(&q);
+}
+
+/* A probe's Parse fails: its Describe is skipped by the backend, up to the
+ * probe's own Sync; the client's entries around it are untouched. */
+static void test_skip_behind_own_fails(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8];
+
+	(void)state;
+	init(&q);
+	push(&q, "pb!P!D!Se", e);
+	e[2]->capture = e[3]->capture = true;
+	feed(&q, "EZ", "D.D.");
+	assert_int_equal(errors, 1);
+	assert_int_equal(dones, 2);
+	assert_int_equal(done_errors, 2);
+	assert_int_equal(cancels, 0);
+	assert_int_equal(q.n, 3);
+	assert_false(e[0]->cancelled || e[1]->cancelled || e[6]->cancelled);
+	rq_clear(&q);
+}
+
+static void test_push_before(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[4], *x;
+
+	(void)state;
+	init(&q);
+	push(&q, "BE", e);
+	x = rq_push_before(&q, e[0], RQ_SKIP, 'P');
+	assert_ptr_equal(q.head, x);
+	assert_ptr_equal(x->next, e[0]);
+	x = rq_push_before(&q, e[1], RQ_SKIP, 'P');
+	assert_ptr_equal(e[0]->next, x);
+	assert_int_equal(q.n, 4);
+	/* the backend answers in that order: P (swallowed), B, P (swallowed), E */
+	feed(&q, "121C", "D.R.D.R.");
+	rq_clear(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +337,9 @@ int main(void)
 		cmocka_unit_test(test_own_error_mutes),
 		cmocka_unit_test(test_skip),
 		cmocka_unit_test(test_answered),
+		cmocka_unit_test(test_skip_behind_own),
+		cmocka_unit_test(test_skip_behind_own_fails),
+		cmocka_unit_test(test_push_before),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
