@@ -91,6 +91,47 @@ static void to_backend(struct client *c, const void *msg, size_t len)
 		evbuffer_add(backend_output(c->be), msg, len);
 }
 
+/* A held message's answer as PostgreSQL gives it when all goes well: an
+ * Execute's `INSERT 0 rows` after its WARNING (if any); a Sync's
+ * ReadyForQuery with tx_status. The entry is ready afterwards. */
+static void answer(struct held *h, uint64_t rows, const struct pkt_diag *warning, char tx_status)
+{
+	struct rq_entry *e = h->entry;
+	char tag[48];
+
+	switch (h->type) {
+	case 'P':
+		own_simple(e, '1');
+		break;
+	case 'B':
+		own_simple(e, '2');
+		break;
+	case 'D':
+		if (h->ps)
+			pstmt_describe_answer(&e->own, h->ps);
+		else
+			own_simple(e, 'n');
+		break;
+	case 'C':
+		own_simple(e, '3');
+		break;
+	case 'E':
+		if (warning)
+			pkt_diag(&e->own, 'N', warning);
+		snprintf(tag, sizeof(tag), "INSERT 0 %llu", (unsigned long long)rows);
+		pkt_command_complete(&e->own, tag);
+		break;
+	case 'S':
+		pkt_ready(&e->own, tx_status);
+		break;
+	}
+	if (!pkt_ok(&e->own)) {
+		pkt_reset(&e->own);
+		pkt_error(&e->own, "ERROR", "53200", "out of memory", NULL, NULL);
+	}
+	e->ready = true;
+}
+
 static void held_free(struct held *h)
 {
 	free(h->msg);
@@ -225,15 +266,9 @@ static enum step hold_flush(struct client *c, struct evbuffer *in, size_t total)
 		if (h->type == 'P' && h->ps->failed)
 			return ST_PASS;     /* the backend says why, in order */
 	for (h = g->head; h; h = h->next) {
-		struct rq_entry *e = h->entry;
-
-		if (e == NULL || h->answered)
+		if (h->entry == NULL || h->answered)
 			continue;
-		if (h->type == 'D' && h->ps)
-			pstmt_describe_answer(&e->own, h->ps);
-		else
-			own_simple(e, h->type == 'P' ? '1' : h->type == 'B' ? '2' : h->type == 'D' ? 'n' : '3');
-		e->ready = true;
+		answer(h, 0, NULL, g->tx_status);
 		h->entry = NULL;
 		h->answered = true;
 	}
@@ -791,48 +826,16 @@ bool extq_before_forward(struct client *c, uint8_t type)
 void extq_group_answer(struct client *c, struct group *g)
 {
 	struct held *h;
-	char tag[48];
 
 	for (h = g->head; h; h = h->next) {
-		struct rq_entry *e = h->entry;
-
-		if (e == NULL)
+		if (h->entry == NULL)
 			continue;
-		switch (h->type) {
-		case 'P':
-			own_simple(e, '1');
-			break;
-		case 'B':
-			own_simple(e, '2');
-			break;
-		case 'D':
-			if (h->ps)
-				pstmt_describe_answer(&e->own, h->ps);
-			else
-				own_simple(e, 'n');
-			break;
-		case 'C':
-			own_simple(e, '3');
-			break;
-		case 'E':
-			snprintf(tag, sizeof(tag), "INSERT 0 %llu", (unsigned long long)h->rows);
-			pkt_command_complete(&e->own, tag);
-			break;
-		case 'S':
-			if (g->prefix) {
-				e->kind = RQ_FORWARD;
-				to_backend(c, h->msg, h->len);
-				h->entry = NULL;
-				continue;
-			}
-			pkt_ready(&e->own, 'T');
-			break;
+		if (h->type == 'S' && g->prefix) {
+			h->entry->kind = RQ_FORWARD;
+			to_backend(c, h->msg, h->len);
+		} else {
+			answer(h, h->rows, NULL, 'T');
 		}
-		if (!pkt_ok(&e->own)) {
-			pkt_reset(&e->own);
-			pkt_error(&e->own, "ERROR", "53200", "out of memory", NULL, NULL);
-		}
-		e->ready = true;
 		h->entry = NULL;
 	}
 	group_free(g);
@@ -867,7 +870,9 @@ static void group_error(struct client *c, struct group *g, const struct pktbuf *
 		} else if (told) {
 			continue;
 		} else if (commit && h->type != 'E') {
-			own_simple(e, h->type == 'P' ? '1' : h->type == 'B' ? '2' : h->type == 'D' ? 'n' : '3');
+			answer(h, 0, NULL, 'I');
+			h->entry = NULL;
+			continue;
 		} else {
 			pkt_put_bytes(&e->own, err->data, err->len);
 			told = true;
@@ -922,7 +927,6 @@ void extq_reply(struct pending *p, const struct sink_reply *r)
 	struct extq *x = c->xq;
 	struct held *h;
 	bool failed = false;
-	char tag[48];
 
 	if (r->status == SINK_PASSTHROUGH || (r->status == SINK_ERROR && rejected(r))) {
 		/* Not taken; or rejected for a row's data, with nothing written: the
@@ -939,51 +943,23 @@ void extq_reply(struct pending *p, const struct sink_reply *r)
 	}
 	for (h = g->head; h; h = h->next) {
 		struct rq_entry *e = h->entry;
+		uint64_t rows = 0;
 
 		if (failed && h->type == 'P' && h->ps && x)
 			pstmt_unregister(c, h->ps);   /* skipped by the error, as PostgreSQL skips to Sync */
 		if (e == NULL || e->cancelled || (failed && h->type != 'S'))
 			continue;
-		switch (h->type) {
-		case 'P':
-			own_simple(e, '1');
-			break;
-		case 'B':
-			own_simple(e, '2');
-			break;
-		case 'D':
-			if (h->ps)
-				pstmt_describe_answer(&e->own, h->ps);
-			else
-				own_simple(e, 'n');
-			break;
-		case 'C':
-			own_simple(e, '3');
-			break;
-		case 'E':
-			if (r->status == SINK_ERROR && h->stmt == r->stmt) {
-				pkt_diag(&e->own, 'E', r->error);
-				failed = true;
-				break;
-			}
-			if (r->warnings && h->stmt < r->nstmts && r->warnings[h->stmt])
-				pkt_diag(&e->own, 'N', r->warnings[h->stmt]);
-			snprintf(tag, sizeof(tag), "INSERT 0 %llu",
-				 (unsigned long long)(r->counts && h->stmt < r->nstmts ? r->counts[h->stmt] :
-						      r->rows));
-			pkt_command_complete(&e->own, tag);
-			break;
-		case 'S':
-			pkt_ready(&e->own, g->tx_status);
-			break;
-		}
-		if (!pkt_ok(&e->own)) {
-			pkt_reset(&e->own);
-			pkt_error(&e->own, "ERROR", "53200", "out of memory", NULL, NULL);
-		}
-		e->ready = true;
-		if (failed && h->type == 'E')
+		if (h->type == 'E' && r->status == SINK_ERROR && h->stmt == r->stmt) {
+			pkt_diag(&e->own, 'E', r->error);
+			e->ready = true;
+			failed = true;
 			rq_own_error(&c->rq, e);
+			continue;
+		}
+		if (h->type == 'E')
+			rows = r->counts && h->stmt < r->nstmts ? r->counts[h->stmt] : r->rows;
+		answer(h, rows, h->type == 'E' && r->warnings && h->stmt < r->nstmts ? r->warnings[h->stmt] : NULL,
+		       g->tx_status);
 	}
 	for (h = g->head; h; h = h->next)
 		h->entry = NULL;
