@@ -244,19 +244,13 @@ static bool forward_held(struct client *c, struct group *g)
 	return true;
 }
 
-/* Flush inside a held group before any Execute (asyncpg: Parse, Describe,
- * Flush): what is held so far is answered now, each statement checked by
- * the backend first (a Parse of ours, its answer swallowed). */
-static enum step hold_flush(struct client *c, struct evbuffer *in, size_t total)
+/* The answers to the probes of the group's statements are all in (ST_HELD);
+ * or wait for them; or one Parse failed and the group passes through, the
+ * backend then saying why in the right place. */
+static enum step probes_checked(struct client *c, const struct group *g)
 {
-	struct group *g = c->xq->g;
-	struct held *h;
+	const struct held *h;
 
-	if (g->nexec > 0 || g->commit || g->prefix)
-		return ST_PASS;
-	for (h = g->head; h; h = h->next)
-		if (h->type == 'P' && !h->answered && !h->ps->at_backend && !pstmt_probe_parse(c, h->ps))
-			return ST_FAIL;
 	if (pstmt_probes_pending(c)) {
 		c->xq->waiting = true;
 		c->waiting_forward = true;
@@ -264,7 +258,27 @@ static enum step hold_flush(struct client *c, struct evbuffer *in, size_t total)
 	}
 	for (h = g->head; h; h = h->next)
 		if (h->type == 'P' && h->ps->failed)
-			return ST_PASS;     /* the backend says why, in order */
+			return ST_PASS;
+	return ST_HELD;
+}
+
+/* Flush inside a held group before any Execute (asyncpg: Parse, Describe,
+ * Flush): what is held so far is answered now, each statement checked by
+ * the backend first (a Parse of ours, its answer swallowed). */
+static enum step hold_flush(struct client *c, struct evbuffer *in, size_t total)
+{
+	struct group *g = c->xq->g;
+	struct held *h;
+	enum step st;
+
+	if (g->nexec > 0 || g->commit || g->prefix)
+		return ST_PASS;
+	for (h = g->head; h; h = h->next)
+		if (h->type == 'P' && !h->answered && !h->ps->at_backend && !pstmt_probe_parse(c, h->ps))
+			return ST_FAIL;
+	st = probes_checked(c, g);
+	if (st != ST_HELD)
+		return st;
 	for (h = g->head; h; h = h->next) {
 		if (h->entry == NULL || h->answered)
 			continue;
@@ -520,18 +534,13 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 	struct extq *x = c->xq;
 	struct group *g = x->g;
 	struct pending *p;
-	struct held *h;
+	enum step st;
 
 	if (g->nexec == 0 && !g->commit)
 		return ST_PASS;
-	if (pstmt_probes_pending(c)) {
-		c->xq->waiting = true;
-		c->waiting_forward = true;
-		return ST_WAIT;
-	}
-	for (h = g->head; h; h = h->next)
-		if (h->type == 'P' && h->ps->failed)
-			return ST_PASS;     /* the backend rejects the Parse: it says so itself */
+	st = probes_checked(c, g);
+	if (st != ST_HELD)
+		return st;
 	if (g->commit && !txn_commit_ready(c))
 		return ST_WAIT;         /* the staged rows are not all decided: resumed */
 	if (c->ss == NULL && !intercept_open_session(c))

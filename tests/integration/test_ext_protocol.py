@@ -5,6 +5,7 @@ import struct
 import pytest
 
 import pgwire as w
+from wirecase import assert_same, q, render, run_case, send, until  # noqa: F401
 import sinkutil as su
 
 INT4, INT8, TEXT, NUMERIC, FLOAT8, TSTZ, DATE = 23, 20, 25, 1700, 701, 1184, 1082
@@ -18,16 +19,6 @@ TABLES = {"ts": {"conflictmode": "strict", "exceptionmode": "strict"}}
 ROWS = "SELECT ts::text FROM ts ORDER BY id"
 
 
-def send(*msgs):
-	return ("send", b"".join(msgs))
-
-
-def until(t="Z", n=1):
-	return ("recv", t, n)
-
-
-def q(sql, n=1):
-	return [send(w.query(sql)), until("Z", n)]
 
 
 def ins(stmt, params, formats=(), portal="", describe=True):
@@ -147,24 +138,6 @@ def _cases():
 CASES = _cases()
 
 
-def run_case(host, port, steps):
-	with w.Conn(host, port) as conn:
-		out = conn.login("postgres", "postgres")
-		for step in steps:
-			if step[0] == "send":
-				conn.send(step[1])
-			else:
-				out += conn.read_until(step[1], step[2])
-		conn.send(w.terminate())
-		out += conn.read_eof_or_error(timeout=10)
-		out.append(("EOF", b""))
-	return w.normalize(out)
-
-
-def render(msgs):
-	return [w.describe_msg(t, p) for t, p in msgs]
-
-
 @pytest.fixture(scope="module")
 def db(pg):
 	pg.sql(SETUP_SQL)
@@ -183,9 +156,7 @@ def test_same_reply_bytes(db, sink_proxy, case):
 	direct = run_case(db.host, db.port, steps)
 	db.sql(RESET_SQL)
 	through = run_case(sink_proxy.host, sink_proxy.port, steps)
-	if through != direct:
-		assert render(through) == render(direct)
-		assert through == direct
+	assert_same(through, direct)
 
 
 def test_taken_cases_were_taken(db, sink_proxy):

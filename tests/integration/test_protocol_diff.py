@@ -6,6 +6,7 @@ import struct
 import pytest
 
 import pgwire as w
+from wirecase import assert_same, q, render, run_case, send, until  # noqa: F401
 
 IO_SIZES = [16384, 64]
 
@@ -21,17 +22,6 @@ TEXT = 25
 INT4ABS_OID = 1251   # pg_proc oid of int4abs, fixed in the catalog
 
 
-def send(*msgs):
-	return ("send", b"".join(msgs))
-
-
-def until(t="Z", n=1):
-	return ("recv", t, n)
-
-
-def q(sql, n=1):
-	"""A simple Query and its replies up to `n` ReadyForQuery."""
-	return [send(w.query(sql)), until("Z", n)]
 
 
 def pbe(sql, params=(), types=(), maxrows=0):
@@ -138,26 +128,6 @@ def _cases():
 CASES = _cases()
 
 
-def run_case(host, port, steps):
-	"""Runs a case on a fresh session; returns the whole reply as a list of
-	(type, payload), startup included, terminated by ('EOF', b'')."""
-	with w.Conn(host, port) as conn:
-		out = conn.login("postgres", "postgres")
-		for step in steps:
-			if step[0] == "send":
-				conn.send(step[1])
-			else:
-				out += conn.read_until(step[1], step[2])
-		conn.send(w.terminate())
-		out += conn.read_eof_or_error(timeout=10)
-		out.append(("EOF", b""))
-	return w.normalize(out)
-
-
-def render(msgs):
-	return [w.describe_msg(t, p) for t, p in msgs]
-
-
 @pytest.fixture(scope="module")
 def db(pg):
 	pg.sql(SETUP_SQL)
@@ -180,9 +150,7 @@ def test_same_reply_bytes(db, module_proxy_factory, direct_replies, case, io):
 	proxy = module_proxy_factory(io, io_buffer_size=io)
 	db.sql(RESET_SQL)
 	through = run_case(proxy.host, proxy.port, steps)
-	if through != direct:
-		assert render(through) == render(direct)
-		assert through == direct
+	assert_same(through, direct)
 
 
 def test_cases_exercise_what_they_claim(db, direct_replies):
