@@ -1,5 +1,6 @@
 /* Extended-protocol interception: prepared INSERT statements, their Bind values, and Sync groups taken as units. */
 #include "proxy/extq.h"
+#include "proxy/group.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -25,35 +26,6 @@
 #include "proxy/replyq.h"
 #include "sink/sink.h"
 
-/* One message of a held group. */
-struct held {
-	struct held *next;
-	uint8_t type;
-	uint8_t *msg;
-	uint32_t len;
-	struct rq_entry *entry;     /* its own answer */
-	struct pstmt *ps;           /* P: the statement it makes; B: the one it binds */
-	struct ins_stmt bound;      /* B: its rows, until its Execute takes them */
-	bool has_bound;
-	bool answered;              /* answered at a Flush, before its group was decided */
-	int stmt;                   /* E: its statement in the unit */
-	uint64_t rows;              /* E: the rows of its statement */
-};
-
-/* A Sync group held, then handed to the sink as one unit. */
-struct group {
-	struct client *c;
-	struct held *head, *tail;
-	size_t bytes;
-	int nexec;
-	struct held *portal;        /* the Bind of the unnamed portal, not yet run */
-	char tx_status;             /* the session's when the group began */
-	bool in_tx;                 /* in a transaction block: its rows are staged */
-	bool prefix;                /* a BEGIN went ahead of what is held (forwarded) */
-	bool prefix_bound;          /* and its portal was bound */
-	bool commit;                /* the group is a COMMIT of staged rows */
-};
-
 /* What becomes of a message offered while a group is held. */
 enum step { ST_HELD, ST_PASS, ST_FAIL, ST_WAIT, ST_FORWARD };
 
@@ -77,81 +49,6 @@ static struct extq *xq(struct client *c)
 	if (c->xq == NULL)
 		c->xq = calloc(1, sizeof(struct extq));
 	return c->xq;
-}
-
-static void own_simple(struct rq_entry *e, char type)
-{
-	pkt_begin(&e->own, type);
-	pkt_end(&e->own);
-}
-
-static void to_backend(struct client *c, const void *msg, size_t len)
-{
-	if (c->be)
-		evbuffer_add(backend_output(c->be), msg, len);
-}
-
-/* A held message's answer as PostgreSQL gives it when all goes well: an
- * Execute's `INSERT 0 rows` after its WARNING (if any); a Sync's
- * ReadyForQuery with tx_status. The entry is ready afterwards. */
-static void answer(struct held *h, uint64_t rows, const struct pkt_diag *warning, char tx_status)
-{
-	struct rq_entry *e = h->entry;
-	char tag[48];
-
-	switch (h->type) {
-	case 'P':
-		own_simple(e, '1');
-		break;
-	case 'B':
-		own_simple(e, '2');
-		break;
-	case 'D':
-		if (h->ps)
-			pstmt_describe_answer(&e->own, h->ps);
-		else
-			own_simple(e, 'n');
-		break;
-	case 'C':
-		own_simple(e, '3');
-		break;
-	case 'E':
-		if (warning)
-			pkt_diag(&e->own, 'N', warning);
-		snprintf(tag, sizeof(tag), "INSERT 0 %llu", (unsigned long long)rows);
-		pkt_command_complete(&e->own, tag);
-		break;
-	case 'S':
-		pkt_ready(&e->own, tx_status);
-		break;
-	}
-	if (!pkt_ok(&e->own)) {
-		pkt_reset(&e->own);
-		pkt_error(&e->own, "ERROR", "53200", "out of memory", NULL, NULL);
-	}
-	e->ready = true;
-}
-
-static void held_free(struct held *h)
-{
-	free(h->msg);
-	if (h->has_bound)
-		ins_stmt_free(&h->bound);
-	pstmt_unref(h->ps);
-	free(h);
-}
-
-static void group_free(struct group *g)
-{
-	struct held *h;
-
-	if (g == NULL)
-		return;
-	while ((h = g->head) != NULL) {
-		g->head = h->next;
-		held_free(h);
-	}
-	free(g);
 }
 
 static struct held *hold(struct client *c, uint8_t type, struct evbuffer *in, size_t total)
@@ -182,68 +79,6 @@ static struct held *hold(struct client *c, uint8_t type, struct evbuffer *in, si
 }
 
 /* The held messages go to the backend in order, as the client sent them. */
-/* A held message the client has its answer to goes to the backend with
- * that answer swallowed. */
-static bool forward_answered(struct client *c, struct held *h)
-{
-	struct rq_entry *e;
-
-	if (h->type == 'D' || (h->type == 'P' && h->ps->at_backend && h->ps->name[0]))
-		return true;    /* nothing to do at the backend */
-	if (h->type == 'B' && !h->ps->at_backend && !pstmt_inject_parse(c, h->ps, NULL))
-		return false;
-	e = rq_push(&c->rq, RQ_SKIP, h->type);
-	if (e == NULL)
-		return false;
-	if (h->type == 'P') {
-		e->capture = true;
-		e->owner = pstmt_ref(h->ps);
-		h->ps->at_backend = true;
-	}
-	to_backend(c, h->msg, h->len);
-	return true;
-}
-
-/* The held messages go to the backend in order, as the client sent them. */
-static bool forward_held(struct client *c, struct group *g)
-{
-	struct held *h;
-
-	for (h = g->head; h; h = h->next) {
-		if (h->answered) {
-			if (!forward_answered(c, h))
-				return false;
-			continue;
-		}
-		if (h->entry == NULL)
-			continue;
-		if (h->type == 'D' && h->ps) {
-			pstmt_describe_answer(&h->entry->own, h->ps);
-			h->entry->ready = true;
-			h->entry = NULL;
-			continue;
-		}
-		if (h->type == 'P' && h->ps->at_backend && h->ps->name[0]) {
-			/* parsed already for a Describe of it: answered as the backend did */
-			own_simple(h->entry, '1');
-			h->entry->ready = true;
-			h->entry = NULL;
-			continue;
-		}
-		if (h->type == 'P') {
-			h->entry->capture = true;
-			h->entry->owner = pstmt_ref(h->ps);
-			h->ps->at_backend = true;
-		} else if (h->type == 'B' && !h->ps->at_backend && !pstmt_inject_parse(c, h->ps, h->entry)) {
-			return false;
-		}
-		h->entry->kind = RQ_FORWARD;
-		to_backend(c, h->msg, h->len);
-		h->entry = NULL;
-	}
-	return true;
-}
-
 /* The answers to the probes of the group's statements are all in (ST_HELD);
  * or wait for them; or one Parse failed and the group passes through, the
  * backend then saying why in the right place. */
@@ -282,7 +117,7 @@ static enum step hold_flush(struct client *c, struct evbuffer *in, size_t total)
 	for (h = g->head; h; h = h->next) {
 		if (h->entry == NULL || h->answered)
 			continue;
-		answer(h, 0, NULL, g->tx_status);
+		group_answer_held(h, 0, NULL, g->tx_status);
 		h->entry = NULL;
 		h->answered = true;
 	}
@@ -311,7 +146,7 @@ static enum txn_gate go_pass(struct client *c)
 			if (tg == TG_WAIT)
 				return TG_WAIT;
 			if (tg == TG_FAILED) {
-				extq_group_fail(c, g, txn_error(c));
+				group_fail(c, g, txn_error(c));
 				txn_error_told(c);
 				x->g = NULL;
 				x->mode = G_SKIP;
@@ -321,7 +156,7 @@ static enum txn_gate go_pass(struct client *c)
 		}
 		if (g->nexec)
 			intercept_count_pass(c, INS_REASON_COUNT + 3, "the group holds other messages");
-		if (!forward_held(c, g))
+		if (!group_forward_held(c, g))
 			client_fatal(c, "53200", "out of memory", NULL);
 		group_free(g);
 		x->g = NULL;
@@ -554,7 +389,7 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 		if (g->commit ? txn_commit_group(c, g) : txn_stage_group(c, g))
 			return ST_HELD;
 		/* not staged after all: as the client sent it */
-		extq_group_forward(c, g);
+		group_forward(c, g);
 		return ST_HELD;
 	}
 	p = pending_new(c);
@@ -573,11 +408,11 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 	x->g = NULL;
 	x->mode = G_NONE;
 	c->in_group = false;
-	if (extq_group_add(g, p->unit, NULL, NULL) < 0) {
+	if (group_add(g, p->unit, NULL, NULL) < 0) {
 		sink_unit_drop(p->unit);
 		p->g = NULL;
 		pending_abandon(c, p);
-		extq_group_forward(c, g);
+		group_forward(c, g);
 		return ST_HELD;
 	}
 	c->d->istats.messages++;
@@ -585,26 +420,6 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 	return ST_HELD;
 }
 
-int extq_group_add(struct group *g, struct sink_unit *u, void *stmt_arg, int64_t *bytes)
-{
-	struct client *c = g->c;
-	struct held *h;
-	int n = 0;
-
-	for (h = g->head; h; h = h->next) {
-		if (h->type != 'E' || !h->has_bound)
-			continue;
-		c->d->istats.rows += (uint64_t)h->bound.nrows;
-		if (bytes)
-			for (size_t i = 0; i < (size_t)h->bound.nrows * (size_t)h->bound.nvals; i++)
-				*bytes += (int64_t)h->bound.values[i].len + 16;
-		h->has_bound = false;
-		if (!sink_unit_add(u, &h->bound, stmt_arg))
-			return -1;
-		n++;
-	}
-	return n;
-}
 
 /* The transaction gate for a message about to pass through: TG_FAILED is
  * answered here (the message gets the staged rows' error, the rest of its
@@ -827,91 +642,6 @@ bool extq_before_forward(struct client *c, uint8_t type)
 	return true;
 }
 
-/* -------------------------------------------------- answering a group -- */
-
-/* Its rows are taken (a transaction's, staged): every message is answered as
- * PostgreSQL would, its Sync by the backend when the group began with a
- * BEGIN that went ahead. */
-void extq_group_answer(struct client *c, struct group *g)
-{
-	struct held *h;
-
-	for (h = g->head; h; h = h->next) {
-		if (h->entry == NULL)
-			continue;
-		if (h->type == 'S' && g->prefix) {
-			h->entry->kind = RQ_FORWARD;
-			to_backend(c, h->msg, h->len);
-		} else {
-			answer(h, h->rows, NULL, 'T');
-		}
-		h->entry = NULL;
-	}
-	group_free(g);
-	client_continue(c);
-}
-
-void extq_group_forward(struct client *c, struct group *g)
-{
-	if (!forward_held(c, g))
-		client_fatal(c, "53200", "out of memory", NULL);
-	group_free(g);
-	client_continue(c);
-}
-
-/* The group's first message gets `err`; the rest up to its Sync is skipped;
- * the Sync (if held) answers with the transaction's state `status`. A COMMIT
- * group's Parse and Bind are answered first (commit_failed). */
-static void group_error(struct client *c, struct group *g, const struct pktbuf *err, bool commit)
-{
-	struct held *h;
-	bool told = false;
-
-	for (h = g->head; h; h = h->next) {
-		struct rq_entry *e = h->entry;
-
-		if (e == NULL || e->cancelled) {
-			h->entry = NULL;
-			continue;
-		}
-		if (h->type == 'S') {
-			pkt_ready(&e->own, commit ? 'I' : 'E');
-		} else if (told) {
-			continue;
-		} else if (commit && h->type != 'E') {
-			answer(h, 0, NULL, 'I');
-			h->entry = NULL;
-			continue;
-		} else {
-			pkt_put_bytes(&e->own, err->data, err->len);
-			told = true;
-			e->ready = true;
-			rq_own_error(&c->rq, e);
-			h->entry = NULL;
-			continue;
-		}
-		e->ready = true;
-		h->entry = NULL;
-	}
-	group_free(g);
-	client_continue(c);
-}
-
-void extq_group_fail(struct client *c, struct group *g, const struct pktbuf *err)
-{
-	group_error(c, g, err, false);
-}
-
-void extq_group_fail_commit(struct client *c, struct group *g, const struct pktbuf *err)
-{
-	group_error(c, g, err, true);
-}
-
-void extq_group_free(struct group *g)
-{
-	group_free(g);
-}
-
 bool extq_holding(const struct client *c)
 {
 	return c->xq && c->xq->mode == G_HOLD;
@@ -945,7 +675,7 @@ void extq_reply(struct pending *p, const struct sink_reply *r)
 		 * at its Execute). */
 		if (r->status == SINK_PASSTHROUGH)
 			intercept_count_pass(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
-		if (!forward_held(c, g))
+		if (!group_forward_held(c, g))
 			client_fatal(c, "53200", "out of memory", NULL);
 		client_continue(c);
 		return;
@@ -967,7 +697,7 @@ void extq_reply(struct pending *p, const struct sink_reply *r)
 		}
 		if (h->type == 'E')
 			rows = r->counts && h->stmt < r->nstmts ? r->counts[h->stmt] : r->rows;
-		answer(h, rows, h->type == 'E' && r->warnings && h->stmt < r->nstmts ? r->warnings[h->stmt] : NULL,
+		group_answer_held(h, rows, h->type == 'E' && r->warnings && h->stmt < r->nstmts ? r->warnings[h->stmt] : NULL,
 		       g->tx_status);
 	}
 	for (h = g->head; h; h = h->next)

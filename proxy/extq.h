@@ -46,18 +46,6 @@ void extq_settled(struct pending *p);
  * its probes goes on. */
 void extq_probe_done(struct client *c);
 
-/* A held group handed to the transaction (txn.c): its Executes' rows go into
- * unit u (count returned; -1 when out of memory); it is answered as taken,
- * forwarded as the client sent it, or failed with an ErrorResponse (its
- * first message gets it; a COMMIT group's gets it at its Execute). Each of
- * these frees it. */
-int extq_group_add(struct group *g, struct sink_unit *u, void *stmt_arg, int64_t *bytes);
-void extq_group_answer(struct client *c, struct group *g);
-void extq_group_forward(struct client *c, struct group *g);
-void extq_group_fail(struct client *c, struct group *g, const struct pktbuf *err);
-void extq_group_fail_commit(struct client *c, struct group *g, const struct pktbuf *err);
-void extq_group_free(struct group *g);
-
 /* True while a group is held (the client is inside an unsynced group). */
 bool extq_holding(const struct client *c);
 

@@ -16,6 +16,7 @@
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/extq.h"
+#include "proxy/group.h"
 #include "proxy/pending.h"
 #include "proxy/replyq.h"
 #include "sink/sink.h"
@@ -110,7 +111,7 @@ static void drop_unit(struct txn *t)
 	while ((s = t->head) != NULL) {
 		t->head = s->next;
 		if (s->g)
-			extq_group_free(s->g);
+			group_free(s->g);
 		staged_free(s);
 	}
 	t->tail = NULL;
@@ -278,7 +279,7 @@ bool txn_stage_group(struct client *c, struct group *g)
 	s->g = g;
 	link_staged(t, s);
 	c->d->istats.messages++;
-	n = extq_group_add(g, t->p->unit, s, &t->bytes);
+	n = group_add(g, t->p->unit, s, &t->bytes);
 	t->nstmts += n > 0 ? n : 0;
 	s->n = n > 0 ? n : 0;
 	if (n <= 0) {
@@ -295,7 +296,7 @@ bool txn_stage_group(struct client *c, struct group *g)
 static void forward_staged(struct client *c, struct staged *s)
 {
 	if (s->g) {
-		extq_group_forward(c, s->g);
+		group_forward(c, s->g);
 		s->g = NULL;
 	} else if (s->entry) {
 		s->entry->kind = RQ_FORWARD;
@@ -309,7 +310,7 @@ static void forward_staged(struct client *c, struct staged *s)
 static void fail_staged(struct client *c, struct txn *t, struct staged *s)
 {
 	if (s->g) {
-		extq_group_fail(c, s->g, &t->error);
+		group_fail(c, s->g, &t->error);
 		s->g = NULL;
 	} else if (s->entry) {
 		pkt_put_bytes(&s->entry->own, t->error.data, t->error.len);
@@ -447,7 +448,7 @@ static void resolve(struct client *c, struct txn *t)
 		if (t->head == NULL)
 			t->tail = NULL;
 		if (s->g) {
-			extq_group_answer(c, s->g);
+			group_answer(c, s->g);
 		} else {
 			char tag[48];
 
@@ -620,7 +621,7 @@ void txn_reply(struct pending *p, const struct sink_reply *r)
 		pkt_diag(&err, 'E', r->error);
 		rollback(c);
 		if (t->commit_group) {
-			extq_group_fail_commit(c, t->commit_group, &err);
+			group_fail_commit(c, t->commit_group, &err);
 		} else {
 			pkt_put_bytes(&t->commit_entry->own, err.data, err.len);
 			pkt_ready(&t->commit_entry->own, 'I');
@@ -632,7 +633,7 @@ void txn_reply(struct pending *p, const struct sink_reply *r)
 		if (r->status == SINK_PASSTHROUGH)
 			log_error(c->prefix, "a transaction's unit passed through at COMMIT: its rows are lost");
 		if (t->commit_group) {
-			extq_group_forward(c, t->commit_group);
+			group_forward(c, t->commit_group);
 		} else {
 			t->commit_entry->kind = RQ_FORWARD;
 			if (c->be)
@@ -698,7 +699,7 @@ void txn_free(struct client *c)
 	pkt_free(&t->error);
 	free(t->commit_msg);
 	if (t->commit_group)
-		extq_group_free(t->commit_group);
+		group_free(t->commit_group);
 	free(t);
 	c->txn = NULL;
 }

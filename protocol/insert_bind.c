@@ -1,0 +1,83 @@
+/* Binding an extended-protocol statement's parameters (insert.h): the statement's copy with each $n replaced by its value. */
+#include "protocol/insert.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Bytes a string needs in the bound copy's arena (NUL included). */
+static size_t text_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static const char *copy_text(char **at, const char *s, size_t n)
+{
+	char *d = *at;
+
+	if (s == NULL)
+		return NULL;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	*at += n + 1;
+	return d;
+}
+
+bool ins_bind(const struct ins_stmt *tmpl, const struct ins_param *params, int nparams,
+	      struct ins_stmt *out)
+{
+	size_t nv = (size_t)tmpl->nrows * (size_t)tmpl->nvals, text = 0, i;
+	const struct ins_value *v;
+	struct ins_value *w;
+	char *arena, *at;
+
+	memset(out, 0, sizeof(*out));
+	if (tmpl->nparams > nparams)
+		return false;
+	text += text_size(tmpl->schema.name) + text_size(tmpl->table.name);
+	for (i = 0; i < (size_t)tmpl->ncols; i++)
+		text += text_size(tmpl->cols[i].name);
+	for (i = 0; i < nv; i++) {
+		v = &tmpl->values[i];
+		if (v->kind == INS_PARAM) {
+			if (params[v->param - 1].text)
+				text += params[v->param - 1].len + 1;
+		} else if (v->text) {
+			text += v->len + 1;
+		}
+		text += text_size(v->cast);
+	}
+	arena = malloc((size_t)tmpl->ncols * sizeof(struct ins_name) + nv * sizeof(struct ins_value) +
+		       text + 1);
+	if (arena == NULL)
+		return false;
+	*out = *tmpl;
+	out->nparams = 0;
+	out->arena = arena;
+	out->cols = tmpl->ncols ? (struct ins_name *)(void *)arena : NULL;
+	out->values = (struct ins_value *)(void *)(arena + (size_t)tmpl->ncols * sizeof(struct ins_name));
+	at = (char *)(out->values + nv);
+	out->schema.name = copy_text(&at, tmpl->schema.name, text_size(tmpl->schema.name) - 1);
+	out->table.name = copy_text(&at, tmpl->table.name, text_size(tmpl->table.name) - 1);
+	for (i = 0; i < (size_t)tmpl->ncols; i++) {
+		out->cols[i] = tmpl->cols[i];
+		out->cols[i].name = copy_text(&at, tmpl->cols[i].name, text_size(tmpl->cols[i].name) - 1);
+	}
+	for (i = 0; i < nv; i++) {
+		v = &tmpl->values[i];
+		w = &out->values[i];
+		*w = *v;
+		if (v->kind == INS_PARAM) {
+			const struct ins_param *pp = &params[v->param - 1];
+
+			w->kind = pp->text ? INS_STRING : INS_NULL;
+			w->text = copy_text(&at, pp->text, pp->len);
+			w->len = pp->text ? pp->len : 0;
+			w->typoid = pp->typoid;
+			w->param = 0;
+		} else {
+			w->text = copy_text(&at, v->text, v->len);
+		}
+		w->cast = copy_text(&at, v->cast, text_size(v->cast) - 1);
+	}
+	return true;
+}

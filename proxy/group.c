@@ -1,0 +1,252 @@
+/* A held extended-protocol Sync group: its messages, how they are answered, forwarded or failed. */
+#include "proxy/group.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "protocol/pktbuf.h"
+#include "proxy/backend.h"
+#include "proxy/client.h"
+#include "proxy/daemon.h"
+#include "proxy/pstmt.h"
+#include "proxy/replyq.h"
+#include "sink/sink.h"
+
+static void own_simple(struct rq_entry *e, char type)
+{
+	pkt_begin(&e->own, type);
+	pkt_end(&e->own);
+}
+
+static void to_backend(struct client *c, const void *msg, size_t len)
+{
+	if (c->be)
+		evbuffer_add(backend_output(c->be), msg, len);
+}
+
+void group_answer_held(struct held *h, uint64_t rows, const struct pkt_diag *warning, char tx_status)
+{
+	struct rq_entry *e = h->entry;
+	char tag[48];
+
+	switch (h->type) {
+	case 'P':
+		own_simple(e, '1');
+		break;
+	case 'B':
+		own_simple(e, '2');
+		break;
+	case 'D':
+		if (h->ps)
+			pstmt_describe_answer(&e->own, h->ps);
+		else
+			own_simple(e, 'n');
+		break;
+	case 'C':
+		own_simple(e, '3');
+		break;
+	case 'E':
+		if (warning)
+			pkt_diag(&e->own, 'N', warning);
+		snprintf(tag, sizeof(tag), "INSERT 0 %llu", (unsigned long long)rows);
+		pkt_command_complete(&e->own, tag);
+		break;
+	case 'S':
+		pkt_ready(&e->own, tx_status);
+		break;
+	}
+	if (!pkt_ok(&e->own)) {
+		pkt_reset(&e->own);
+		pkt_error(&e->own, "ERROR", "53200", "out of memory", NULL, NULL);
+	}
+	e->ready = true;
+}
+
+static void held_free(struct held *h)
+{
+	free(h->msg);
+	if (h->has_bound)
+		ins_stmt_free(&h->bound);
+	pstmt_unref(h->ps);
+	free(h);
+}
+
+void group_free(struct group *g)
+{
+	struct held *h;
+
+	if (g == NULL)
+		return;
+	while ((h = g->head) != NULL) {
+		g->head = h->next;
+		held_free(h);
+	}
+	free(g);
+}
+
+
+/* A held message the client has its answer to goes to the backend with
+ * that answer swallowed. */
+static bool forward_answered(struct client *c, struct held *h)
+{
+	struct rq_entry *e;
+
+	if (h->type == 'D' || (h->type == 'P' && h->ps->at_backend && h->ps->name[0]))
+		return true;    /* nothing to do at the backend */
+	if (h->type == 'B' && !h->ps->at_backend && !pstmt_inject_parse(c, h->ps, NULL))
+		return false;
+	e = rq_push(&c->rq, RQ_SKIP, h->type);
+	if (e == NULL)
+		return false;
+	if (h->type == 'P') {
+		e->capture = true;
+		e->owner = pstmt_ref(h->ps);
+		h->ps->at_backend = true;
+	}
+	to_backend(c, h->msg, h->len);
+	return true;
+}
+
+bool group_forward_held(struct client *c, struct group *g)
+{
+	struct held *h;
+
+	for (h = g->head; h; h = h->next) {
+		if (h->answered) {
+			if (!forward_answered(c, h))
+				return false;
+			continue;
+		}
+		if (h->entry == NULL)
+			continue;
+		if (h->type == 'D' && h->ps) {
+			pstmt_describe_answer(&h->entry->own, h->ps);
+			h->entry->ready = true;
+			h->entry = NULL;
+			continue;
+		}
+		if (h->type == 'P' && h->ps->at_backend && h->ps->name[0]) {
+			/* parsed already for a Describe of it: answered as the backend did */
+			own_simple(h->entry, '1');
+			h->entry->ready = true;
+			h->entry = NULL;
+			continue;
+		}
+		if (h->type == 'P') {
+			h->entry->capture = true;
+			h->entry->owner = pstmt_ref(h->ps);
+			h->ps->at_backend = true;
+		} else if (h->type == 'B' && !h->ps->at_backend && !pstmt_inject_parse(c, h->ps, h->entry)) {
+			return false;
+		}
+		h->entry->kind = RQ_FORWARD;
+		to_backend(c, h->msg, h->len);
+		h->entry = NULL;
+	}
+	return true;
+}
+
+
+/* ------------------------------------------------------------ answers -- */
+
+/* Its rows are taken (a transaction's, staged): every message is answered as
+ * PostgreSQL would, its Sync by the backend when the group began with a
+ * BEGIN that went ahead. */
+void group_answer(struct client *c, struct group *g)
+{
+	struct held *h;
+
+	for (h = g->head; h; h = h->next) {
+		if (h->entry == NULL)
+			continue;
+		if (h->type == 'S' && g->prefix) {
+			h->entry->kind = RQ_FORWARD;
+			to_backend(c, h->msg, h->len);
+		} else {
+			group_answer_held(h, h->rows, NULL, 'T');
+		}
+		h->entry = NULL;
+	}
+	group_free(g);
+	client_continue(c);
+}
+
+void group_forward(struct client *c, struct group *g)
+{
+	if (!group_forward_held(c, g))
+		client_fatal(c, "53200", "out of memory", NULL);
+	group_free(g);
+	client_continue(c);
+}
+
+/* The group's first message gets `err`; the rest up to its Sync is skipped;
+ * the Sync (if held) answers with the transaction's state `status`. A COMMIT
+ * group's Parse and Bind are answered first (commit_failed). */
+static void group_error(struct client *c, struct group *g, const struct pktbuf *err, bool commit)
+{
+	struct held *h;
+	bool told = false;
+
+	for (h = g->head; h; h = h->next) {
+		struct rq_entry *e = h->entry;
+
+		if (e == NULL || e->cancelled) {
+			h->entry = NULL;
+			continue;
+		}
+		if (h->type == 'S') {
+			pkt_ready(&e->own, commit ? 'I' : 'E');
+		} else if (told) {
+			continue;
+		} else if (commit && h->type != 'E') {
+			group_answer_held(h, 0, NULL, 'I');
+			h->entry = NULL;
+			continue;
+		} else {
+			pkt_put_bytes(&e->own, err->data, err->len);
+			told = true;
+			e->ready = true;
+			rq_own_error(&c->rq, e);
+			h->entry = NULL;
+			continue;
+		}
+		e->ready = true;
+		h->entry = NULL;
+	}
+	group_free(g);
+	client_continue(c);
+}
+
+void group_fail(struct client *c, struct group *g, const struct pktbuf *err)
+{
+	group_error(c, g, err, false);
+}
+
+void group_fail_commit(struct client *c, struct group *g, const struct pktbuf *err)
+{
+	group_error(c, g, err, true);
+}
+
+int group_add(struct group *g, struct sink_unit *u, void *stmt_arg, int64_t *bytes)
+{
+	struct client *c = g->c;
+	struct held *h;
+	int n = 0;
+
+	for (h = g->head; h; h = h->next) {
+		if (h->type != 'E' || !h->has_bound)
+			continue;
+		c->d->istats.rows += (uint64_t)h->bound.nrows;
+		if (bytes)
+			for (size_t i = 0; i < (size_t)h->bound.nrows * (size_t)h->bound.nvals; i++)
+				*bytes += (int64_t)h->bound.values[i].len + 16;
+		h->has_bound = false;
+		if (!sink_unit_add(u, &h->bound, stmt_arg))
+			return -1;
+		n++;
+	}
+	return n;
+}
