@@ -693,8 +693,11 @@ void txn_free(struct client *c)
 
 	if (t == NULL)
 		return;
-	if (t->state == TXS_COMMITTING && t->p)
-		t->p = NULL;    /* its unit is written all the same; the session is gone */
+	if (t->state == TXS_COMMITTING && t->p) {
+		/* its unit is written all the same; a closed session hears nothing */
+		free(t->p);
+		t->p = NULL;
+	}
 	drop_unit(t);
 	pkt_free(&t->error);
 	free(t->commit_msg);
