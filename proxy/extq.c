@@ -205,16 +205,33 @@ static enum txn_class stmt_class(const struct pstmt *ps)
 	return sql ? txn_classify(sql, len) : TC_OTHER;
 }
 
+/* The name and SQL text of a Parse message; false when malformed. */
+static bool parse_text(const uint8_t *msg, size_t total, const char **name, const char **sql, size_t *len)
+{
+	struct pktreader r;
+
+	rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
+	return rd_cstring(&r, name, NULL) && rd_cstring(&r, sql, len);
+}
+
 static enum step hold_parse(struct client *c, struct evbuffer *in, size_t total, const uint8_t *msg)
 {
 	struct group *g = c->xq->g;
-	struct pstmt *ps = pstmt_new(c, msg, (uint32_t)total);
+	struct pstmt *ps;
 	enum txn_class cls;
 	enum step st = ST_PASS;
 	struct held *h;
+	const char *name, *sql;
+	size_t len;
 
-	if (ps == NULL)
+	/* most statements are none of ours: no copy of them is made */
+	if (!parse_text(msg, total, &name, &sql, &len))
 		return ST_PASS;                 /* malformed: the backend says so */
+	if (!ins_looks_like_insert(sql, len) && (g->head != NULL || txn_classify(sql, len) == TC_OTHER))
+		return ST_PASS;
+	ps = pstmt_new(c, msg, (uint32_t)total);
+	if (ps == NULL)
+		return ST_PASS;
 	cls = ps->insert ? TC_OTHER : stmt_class(ps);
 	if (ps->name[0] && pstmt_lookup(c, ps->name)) {
 		st = ST_PASS;                   /* 42P05 */
@@ -468,13 +485,22 @@ static enum txn_gate gate(struct client *c, uint8_t type, const uint8_t *msg, si
 static bool pass_message(struct client *c, uint8_t type, const uint8_t *msg, size_t total)
 {
 	struct pktreader r;
-	const char *name;
+	const char *name, *sql;
+	size_t len;
 	uint8_t what;
 	struct pstmt *ps;
 
 	rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
 	switch (type) {
 	case 'P':
+		if (parse_text(msg, total, &name, &sql, &len) && name[0] == '\0' &&
+		    !ins_looks_like_insert(sql, len) && txn_classify(sql, len) == TC_OTHER) {
+			/* another unnamed statement: the last one is gone, nothing to keep */
+			ps = pstmt_lookup(c, "");
+			if (ps)
+				pstmt_unregister(c, ps);
+			return true;
+		}
 		ps = pstmt_new(c, msg, (uint32_t)total);
 		if (ps == NULL)
 			return true;
