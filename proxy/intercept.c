@@ -139,10 +139,6 @@ static void on_settled(void *arg)
 	struct pending *p = arg;
 	struct client *c = p->client;
 
-	if (p->tx) {
-		txn_settled(p);
-		return;
-	}
 	unlink_pending(c, p);
 	if (p->g)
 		extq_settled(p);

@@ -24,7 +24,7 @@ struct pending {
 	char tx_status;                 /* the session's, when the message was taken */
 	/* an extended-protocol Sync group (extq.c): */
 	struct group *g;
-	/* a transaction's unit (txn.c): not in the session's list, nothing waits for it */
+	/* a transaction's unit (txn.c): in the session's list from its COMMIT on */
 	bool tx;
 };
 

@@ -561,6 +561,21 @@ bool txn_commit_ready(const struct client *c)
 	return c->txn && commit_ready(c->txn);
 }
 
+/* The unit is closed and becomes one of the session's pending units, which
+ * what passes through after it waits for (and, with readyourwrites, for
+ * its commit). */
+static void commit(struct client *c, struct txn *t)
+{
+	struct pending *p = t->p;
+
+	t->p = NULL;
+	p->next = c->pending;
+	c->pending = p;
+	c->unsettled++;
+	set_state(t, TXS_COMMITTING);
+	sink_unit_close(p->unit);
+}
+
 enum intercept_result txn_commit_query(struct client *c, struct evbuffer *in, size_t total)
 {
 	struct txn *t = c->txn;
@@ -575,8 +590,7 @@ enum intercept_result txn_commit_query(struct client *c, struct evbuffer *in, si
 	}
 	evbuffer_remove(in, t->commit_msg, total);
 	t->commit_len = (uint32_t)total;
-	set_state(t, TXS_COMMITTING);
-	sink_unit_close(t->p->unit);
+	commit(c, t);
 	return INTERCEPT_TAKEN;
 }
 
@@ -587,8 +601,7 @@ bool txn_commit_group(struct client *c, struct group *g)
 	if (!commit_ready(t))
 		return false;
 	t->commit_group = g;
-	set_state(t, TXS_COMMITTING);
-	sink_unit_close(t->p->unit);
+	commit(c, t);
 	return true;
 }
 
@@ -644,22 +657,13 @@ void txn_reply(struct pending *p, const struct sink_reply *r)
 	t->commit_entry = NULL;
 	free(t->commit_msg);
 	t->commit_msg = NULL;
-	/* the unit settles on its own; its pending is freed then */
-	t->p = NULL;
+	/* the unit settles on its own; its pending goes with the session's */
 	t->nstmts = 0;
 	t->bytes = 0;
 	set_state(t, TXS_NONE);
 	client_continue(c);
 }
 
-void txn_settled(struct pending *p)
-{
-	struct client *c = p->client;
-
-	if (c->txn && c->txn->p == p)
-		c->txn->p = NULL;
-	free(p);
-}
 
 /* ------------------------------------------------------------ the end -- */
 
@@ -693,11 +697,6 @@ void txn_free(struct client *c)
 
 	if (t == NULL)
 		return;
-	if (t->state == TXS_COMMITTING && t->p) {
-		/* its unit is written all the same; a closed session hears nothing */
-		free(t->p);
-		t->p = NULL;
-	}
 	drop_unit(t);
 	pkt_free(&t->error);
 	free(t->commit_msg);

@@ -82,11 +82,11 @@ enum txn_gate txn_gate(struct client *c, const char *sql, size_t len);
 const struct pktbuf *txn_error(struct client *c);
 void txn_error_told(struct client *c);
 
-/* The sink answered the transaction's unit; a statement of it is decided;
- * it settled. */
+/* The sink answered the transaction's unit (at COMMIT it joins the
+ * session's pending units and settles as they do); a statement of it is
+ * decided. */
 void txn_reply(struct pending *p, const struct sink_reply *r);
 void txn_decided(void *stmt_arg, const char *reason);
-void txn_settled(struct pending *p);
 /* Reply-queue hooks for the Queries the transaction sent (entries with msg 'Q'). */
 void txn_entry_done(struct client *c, struct rq_entry *e);
 void txn_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len);

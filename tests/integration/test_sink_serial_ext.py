@@ -90,7 +90,7 @@ def test_serial_equivalence_ext(pg, make_proxy, shape, mode, transport):
 	cols_all = ser.shape_cols(shape)
 	nkeys = ser.STRICT_KEYS_PER_CLIENT if mode == "strict" else ser.KEYS_PER_CLIENT
 	writemode = idx % 3
-	ackmode = "commit" if transport == "tx" or idx % 2 == 0 else "immediate"
+	ackmode = "commit" if idx % 2 == 0 else "immediate"
 	table = "sx_%s_%s_%s" % (shape, mode, transport)
 	ser.create(pg, shape, table)
 	ser.create(pg, shape, table + "_ref")
