@@ -433,7 +433,8 @@ static void start_job(struct catalog *c)
 		params[0] = j->role;
 		params[1] = oid;
 		pc_params(c->pc, "SELECT pg_catalog.has_table_privilege($1, $2::pg_catalog.oid, 'INSERT'), "
-			  "pg_catalog.has_any_column_privilege($1, $2::pg_catalog.oid, 'INSERT')", 2, params);
+			  "pg_catalog.has_any_column_privilege($1, $2::pg_catalog.oid, 'INSERT'), "
+			  "pg_catalog.pg_has_role(current_user, $1, 'MEMBER')", 2, params);
 		return;
 	}
 	j->step = 0;
@@ -612,7 +613,15 @@ static void priv_step(struct catalog *c, const struct pc_result *r)
 			  "privilege check failed", r->detail);
 		return;
 	}
-	if (is_true(r->rows, 0, 0))
+	/* The batch is written as the role (SET LOCAL ROLE): PostgreSQL decides
+	 * on its privileges then, also after a GRANT or REVOKE; this is an early
+	 * answer (ackmode=immediate acknowledges before the write). What cannot
+	 * be written that way passes through: a role the sink's account cannot
+	 * become, and column privileges (a statement of pgbatchd's may name
+	 * columns the client's did not). */
+	if (!is_true(r->rows, 0, 2))
+		ps = PRIV_NOROLE;
+	else if (is_true(r->rows, 0, 0))
 		ps = PRIV_YES;
 	else if (is_true(r->rows, 0, 1))
 		ps = PRIV_COLUMNS;

@@ -21,7 +21,9 @@ bool sqlstate_row_level(const char *sqlstate)
 	size_t i;
 
 	if (strncmp(sqlstate, "42", 2) == 0)
-		return strcmp(sqlstate, "42804") == 0;  /* a value of the wrong type: one row's */
+		/* a value of the wrong type: one row's; a privilege or policy of the
+		 * role the rows are written as: its units' */
+		return strcmp(sqlstate, "42804") == 0 || strcmp(sqlstate, "42501") == 0;
 	for (i = 0; i < sizeof(batch_classes) / sizeof(batch_classes[0]); i++)
 		if (strncmp(sqlstate, batch_classes[i], 2) == 0)
 			return false;
@@ -132,6 +134,7 @@ static bool plan_piece(struct xrun *x)
 		tab = r->u->stmts[r->stmt].tab;
 		pr[i].table = tab;
 		pr[i].cat = r->cat;
+		pr[i].role = r->u->ss->role;
 		pr[i].route = r->route;
 		pr[i].has_route = r->has_route;
 		pr[i].keyed = keyed(r, tab);
@@ -290,6 +293,16 @@ static bool emit_run(struct xrun *x, struct buf *sql)
 	first = rows[0];
 	tab = first->u->stmts[first->stmt].tab;
 	t = &first->cat->t;
+	if (x->role != first->u->ss->role) {
+		/* written as the client's role: its privileges, policies and
+		 * role-dependent defaults apply, as they would directly */
+		st = add_stmt(x, sql, X_ROLE);
+		if (st == NULL)
+			goto out;
+		buf_puts(sql, "SET LOCAL ROLE ");
+		sg_ident(sql, first->u->ss->role);
+		x->role = first->u->ss->role;
+	}
 	mode = tab->conf.conflictmode;
 	forced = tab->cls != TC_FREE || first->cat->tr.rules || x->singles ||
 		 (x->isolating && x->nprows <= SMALL_PIECE);
@@ -426,6 +439,7 @@ static bool next_statement(struct xrun *x, struct buf *sql)
 		if (x->isolating && !x->it_open) {
 			simple(x, sql, X_SAVEPOINT, "SAVEPOINT " SAVEPOINT);
 			x->it_open = true;
+			x->role = NULL;     /* rolled back with the savepoint, maybe: said again */
 			return true;
 		}
 		if (x->step < x->plan.nsteps) {
@@ -483,6 +497,13 @@ static void create_stages(struct xrun *x, struct buf *sql)
 		st->stage_tab = tab->idx;
 		st->stage_gen = r->cat->gen;
 		sg_stage_create(sql, &r->cat->t);
+		/* the rows go in as their client's role (SET LOCAL ROLE): a
+		 * temporary table is this connection's alone whatever its grants */
+		if (add_stmt(x, sql, X_BEGIN)) {
+			buf_puts(sql, "GRANT ALL ON pg_temp.");
+			sg_ident(sql, r->cat->t.stage);
+			buf_puts(sql, " TO PUBLIC");
+		}
 	}
 }
 
@@ -766,7 +787,9 @@ static bool piece_failed(struct xrun *x, size_t at, struct berr *e, const char *
 		return work_replace(x, at, &a, &b2);
 	}
 	u = x->b->units[p.ua];
-	if (unit_strict(u) && strcmp(sqlstate, "21000") != 0) {
+	/* a privilege or policy refusal (42501) is the statement's, as directly:
+	 * the unit fails whatever its exceptionmode */
+	if ((unit_strict(u) || strcmp(sqlstate, "42501") == 0) && strcmp(sqlstate, "21000") != 0) {
 		if (p.probe) {
 			/* statements [0, mid] fail: the first failing one is in [slo, mid] */
 			p.shi = (p.slo + p.shi) / 2;

@@ -29,6 +29,7 @@ enum xkind {
 	X_BEGIN = 0, X_LEDGER, X_STAGE_CREATE, X_SAVEPOINT, X_RELEASE, X_UNDO, X_WRITE,
 	X_COPY_STAGE, X_CLEAR_STAGE, X_COMMIT,
 	X_PROBE_UNDO,       /* a probe piece succeeded: its rows are undone */
+	X_ROLE,             /* SET LOCAL ROLE: what follows is written as a client's role */
 };
 
 struct xstmt {
@@ -96,6 +97,7 @@ struct xrun {
 	bool begun;                 /* BEGIN is sent */
 	bool undo;                  /* the next Query starts by undoing a failed piece */
 	bool probe_wait;            /* a probe piece is sent: nothing follows until its answer */
+	const char *role;           /* the role SET LOCAL last in this transaction (sink_role), or NULL */
 	bool commit_sent;
 	/* the Query in flight */
 	struct xstmt *q;

@@ -46,7 +46,7 @@ enum pass_reason {
 	PASS_UNKNOWN_TABLE = 0, PASS_NOT_TABLE, PASS_UNKNOWN_COLUMN, PASS_DUPLICATE_COLUMN,
 	PASS_TOO_MANY_VALUES, PASS_GENERATED, PASS_NUMBER_TYPE, PASS_BOOL_TYPE, PASS_CAST,
 	PASS_ROW_SECURITY, PASS_COLUMN_PRIVILEGE, PASS_PRIVILEGE_CHECK, PASS_REMOVED, PASS_MEMORY,
-	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_REASONS
+	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_ROLE, PASS_REASONS
 };
 const char *pass_reason_text(enum pass_reason r);
 
@@ -239,6 +239,7 @@ struct sink_session {
 	struct sink *s;
 	struct sink_client c;       /* callbacks; strings below */
 	char *user;
+	const char *role;           /* user, interned: one pointer per role (sink_role) */
 	char *prefix;
 	char *settings[SINK_SETTINGS];
 	struct sink_unit *ihead, *itail; /* units in intake, in the order sent */
@@ -255,13 +256,19 @@ struct sink_session {
 
 enum cat_state { CAT_NONE = 0, CAT_LOADING, CAT_READY, CAT_MISSING, CAT_FAILED };
 
-enum priv_state { PRIV_CHECKING = 0, PRIV_YES, PRIV_NO, PRIV_COLUMNS, PRIV_FAILED };
+enum priv_state { PRIV_CHECKING = 0, PRIV_YES, PRIV_NO, PRIV_NOROLE, PRIV_COLUMNS, PRIV_FAILED };
 
+/* What the catalog said of a role's INSERT on a table: an early answer only
+ * (the batch is written as the role, and PostgreSQL decides then), asked
+ * again after PRIV_RECHECK_MS. */
 struct priv {
 	struct priv *next;
 	char *role;
 	enum priv_state st;
+	int64_t checked_ms;
+	bool norole_said;           /* the log said it cannot SET ROLE to it */
 };
+#define PRIV_RECHECK_MS 1000
 
 /* How a table's rows are ordered in a batch (plan.h) and across sessions. */
 enum tclass {
@@ -348,6 +355,8 @@ struct sink {
 	int verbose;
 	struct stable **tables;
 	int ntables;
+	char **roles;               /* every client role seen, once each (sink_role) */
+	int nroles;
 	struct catalog *catalog;
 	enum backend_kind kind;
 	struct sink_unit *nhead, *ntail; /* units whose client is owed a callback */
@@ -382,6 +391,9 @@ struct sink {
 };
 
 /* ---- sink.c ---- */
+/* The one copy of a role name the sink keeps (rows of one role compare by
+ * pointer); NULL when out of memory. */
+const char *sink_role(struct sink *s, const char *name);
 int64_t sink_now_ms(void);
 uint64_t sink_random(struct sink *s);
 /* Memory accounting: above max_buffer_bytes the sink is full. */

@@ -42,6 +42,7 @@ static const char *const pass_names[PASS_REASONS] = {
 	[PASS_BOOL_TYPE] = "boolean literal needs a conversion",
 	[PASS_CAST] = "typed literal differs from the column type",
 	[PASS_PARAM_TYPE] = "parameter type needs a conversion",
+	[PASS_ROLE] = "the sink's account cannot SET ROLE to the client's role",
 	[PASS_ROW_SECURITY] = "row level security",
 	[PASS_COLUMN_PRIVILEGE] = "column privileges",
 	[PASS_PRIVILEGE_CHECK] = "privilege check failed",
@@ -67,6 +68,7 @@ static const char *const pass_keys[PASS_REASONS] = {
 	[PASS_MEMORY] = "memory",
 	[PASS_SETTINGS] = "session_settings",
 	[PASS_PARAM_TYPE] = "param_type",
+	[PASS_ROLE] = "role",
 };
 
 static const char *const flush_names[FLUSH_REASONS] = {
@@ -465,6 +467,24 @@ fail:
 	return NULL;
 }
 
+const char *sink_role(struct sink *s, const char *name)
+{
+	char **r, *copy;
+
+	for (int i = 0; i < s->nroles; i++)
+		if (strcmp(s->roles[i], name) == 0)
+			return s->roles[i];
+	r = realloc(s->roles, (size_t)(s->nroles + 1) * sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	s->roles = r;
+	copy = strdup(name);
+	if (copy == NULL)
+		return NULL;
+	s->roles[s->nroles++] = copy;
+	return copy;
+}
+
 void sink_free(struct sink *s)
 {
 	int i;
@@ -485,6 +505,9 @@ void sink_free(struct sink *s)
 		table_free(s->tables[i]);
 	s->nhead = s->ntail = NULL;
 	free(s->tables);
+	for (i = 0; i < s->nroles; i++)
+		free(s->roles[i]);
+	free(s->roles);
 	free(s->writers);
 	if (s->notify_ev)
 		event_free(s->notify_ev);

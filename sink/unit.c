@@ -488,7 +488,8 @@ struct sink_session *sink_session_open(struct sink *s, const struct sink_client 
 	ss->c = *c;
 	ss->user = strdup(c->user ? c->user : "");
 	ss->prefix = strdup(c->prefix ? c->prefix : "");
-	if (!ss->user || !ss->prefix) {
+	ss->role = ss->user ? sink_role(s, ss->user) : NULL;
+	if (!ss->user || !ss->prefix || !ss->role) {
 		free(ss->user);
 		free(ss->prefix);
 		free(ss);
@@ -631,6 +632,12 @@ static enum istep intake_stmt(struct sink_unit *u, int i, enum pass_reason *why,
 		catalog_check_priv(s->catalog, tab, u->ss->user);
 		return IS_WAIT;
 	}
+	if (p->st != PRIV_CHECKING && now - p->checked_ms >= PRIV_RECHECK_MS) {
+		/* a GRANT or REVOKE since: asked again */
+		p->st = PRIV_CHECKING;
+		catalog_check_priv(s->catalog, tab, u->ss->user);
+		return IS_WAIT;
+	}
 	switch (p->st) {
 	case PRIV_CHECKING:
 		return IS_WAIT;
@@ -640,6 +647,9 @@ static enum istep intake_stmt(struct sink_unit *u, int i, enum pass_reason *why,
 		snprintf(msg, sizeof(msg), "permission denied for table %s", tab->conf.name);
 		*err = berr_new("42501", msg, NULL, NULL);
 		return IS_ERROR;
+	case PRIV_NOROLE:
+		*why = PASS_ROLE;
+		return IS_PASS;
 	case PRIV_COLUMNS:
 		*why = PASS_COLUMN_PRIVILEGE;
 		return IS_PASS;
@@ -835,9 +845,17 @@ void sink_catalog_done(struct stable *tab, enum cat_state st, struct tcat *cat, 
 void sink_priv_done(struct stable *tab, const char *role, enum priv_state st, struct berr *err)
 {
 	struct priv *p = find_priv(tab, role);
+	bool said = p == NULL || p->norole_said;
 
-	if (p)
+	if (p) {
 		p->st = st;
+		p->checked_ms = sink_now_ms();
+		p->norole_said |= st == PRIV_NOROLE;
+	}
+	if (st == PRIV_NOROLE && !said)
+		log_warning(SINK_PREFIX, "the sink's account cannot SET ROLE to %s: that role's INSERTs into "
+			    "%s.%s pass through (GRANT %s TO the account to batch them)", role,
+			    tab->conf.targetschema, tab->conf.name, role);
 	if (st == PRIV_FAILED)
 		log_warning(SINK_PREFIX, "INSERT privilege check of role %s on %s.%s failed: %s", role,
 			    tab->conf.targetschema, tab->conf.name,

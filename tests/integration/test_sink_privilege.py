@@ -14,7 +14,9 @@ def schema(pg):
 		pg.sql("CREATE ROLE %s LOGIN" % r)
 	pg.sql("CREATE TABLE pv (k int PRIMARY KEY, v int, s text)")
 	pg.sql("GRANT SELECT ON pv TO noins")
-	pg.sql("GRANT SELECT, INSERT ON pv TO withins")
+	# the table's conflict clause (upsert, the default) is written as the
+	# client's role: ON CONFLICT DO UPDATE needs UPDATE, as it would directly
+	pg.sql("GRANT SELECT, INSERT, UPDATE ON pv TO withins")
 	pg.sql("GRANT SELECT, INSERT (k, v) ON pv TO colins")
 	pg.sql("CREATE TABLE rl (k int PRIMARY KEY, v int)")
 	pg.sql("GRANT SELECT, INSERT ON rl TO rlsuser")
@@ -110,7 +112,7 @@ def test_revoke_through_the_proxy_takes_effect(schema, make_proxy):
 	pg = schema
 	pg.sql("TRUNCATE pv")
 	pg.sql("CREATE ROLE revokee LOGIN")
-	pg.sql("GRANT SELECT, INSERT ON pv TO revokee")
+	pg.sql("GRANT SELECT, INSERT, UPDATE ON pv TO revokee")
 	users = dict(USERS, revokee="pw")
 	proxy = su.start_sink_proxy(make_proxy, {"pv": {"ackmode": "commit"}}, users=users)
 	with su.Session.to(proxy, user="revokee") as s:
@@ -124,4 +126,52 @@ def test_revoke_through_the_proxy_takes_effect(schema, make_proxy):
 		admin.ok("GRANT INSERT ON pv TO revokee")
 	with su.Session.to(proxy, user="revokee") as s:
 		s.insert("INSERT INTO pv VALUES (32, 1)", 1)
-	assert pg.sql("SELECT k FROM pv ORDER BY k") == [(30,), (32,)]
+		# a REVOKE run directly, not through pgbatchd, while the session is
+		# connected: the rows are written as the role, so PostgreSQL refuses them
+		pg.sql("REVOKE INSERT ON pv FROM revokee")
+		want = direct_error(pg, "revokee", "INSERT INTO pv VALUES (33, 1)")
+		got = su.error_of(s.run("INSERT INTO pv VALUES (33, 1)"))
+		assert got is not None and got["C"] == want["C"] == "42501" and got["M"] == want["M"], (got, want)
+		pg.sql("GRANT INSERT ON pv TO revokee")
+		s.insert("INSERT INTO pv VALUES (34, 1)", 1)
+	assert pg.sql("SELECT k FROM pv ORDER BY k") == [(30,), (32,), (34,)]
+
+
+def test_rows_are_written_as_the_client_role(schema, make_proxy):
+	"""Role-dependent defaults see the client's role, not the sink's account."""
+	pg = schema
+	pg.sql("CREATE TABLE who (k int PRIMARY KEY, by text DEFAULT current_user, sess text DEFAULT session_user)")
+	pg.sql("GRANT SELECT, INSERT, UPDATE ON who TO withins")
+	proxy = su.start_sink_proxy(make_proxy, {"who": {"ackmode": "commit"}}, users=USERS)
+	with su.Session.to(proxy, user="withins") as s:
+		s.insert("INSERT INTO who (k) VALUES (1), (2)", 2)
+	with su.Session.to(proxy) as s:
+		s.insert("INSERT INTO who (k) VALUES (3)", 1)
+	# directly, current_user is the role that runs the statement (session_user
+	# is the sink's account: it logged in)
+	assert pg.sql("SELECT k, by FROM who ORDER BY k") == [(1, "withins"), (2, "withins"), (3, "postgres")]
+	assert su.stats(proxy).sink["rows_written"] == 3
+
+
+def test_role_the_sink_cannot_become_passes_through(schema, make_proxy):
+	"""The sink's account must be a member of a role to write as it; a role it
+	cannot SET ROLE to has its INSERTs passed through (counted, said once)."""
+	pg = schema
+	pg.sql("CREATE ROLE sinkacct LOGIN")
+	pg.sql("GRANT SELECT, INSERT, UPDATE ON pv TO sinkacct")
+	pg.sql("GRANT withins TO sinkacct")
+	pg.sql("TRUNCATE pv")
+	users = dict(USERS, sinkacct="pw")
+	proxy = su.start_sink_proxy(make_proxy, {"pv": {"ackmode": "commit"}}, users=users,
+		backend_user="sinkacct", backend_password="pw")
+	with su.Session.to(proxy, user="withins") as s:
+		s.insert("INSERT INTO pv VALUES (40, 1)", 1)
+	pg.sql("GRANT INSERT, UPDATE ON pv TO noins")
+	with su.Session.to(proxy, user="noins") as s:
+		for k in (41, 42):
+			s.insert("INSERT INTO pv VALUES (%d, 1)" % k, 1)
+	assert pg.sql("SELECT k FROM pv ORDER BY k") == [(40,), (41,), (42,)]
+	st = su.stats(proxy)
+	assert st.sink["rows_written"] == 1 and st.sink["passthrough_role"] == 2, st
+	assert proxy.log().count("cannot SET ROLE to noins") == 1
+	pg.sql("REVOKE INSERT, UPDATE ON pv FROM noins")
