@@ -25,6 +25,7 @@
 #include "proxy/intercept.h"
 #include "proxy/pstmt.h"
 #include "proxy/txn.h"
+#include "proxy/view.h"
 #include "common/log.h"
 #include "proxy/sock.h"
 
@@ -86,13 +87,15 @@ static void apply_socket_limits(struct client *c)
 			out_high(c) / 2);
 }
 
-/* Entries with an owner: a prepared statement's (Parse, Describe) or the
- * transaction's (a Query it sent). */
+/* Entries with an owner: the session view's question, a prepared
+ * statement's (Parse, Describe) or the transaction's (a Query it sent). */
 static void rq_done(void *arg, struct rq_entry *e)
 {
 	struct client *c = arg;
 
-	if (e->msg == 'Q')
+	if (view_owns(c, e))
+		view_entry_done(c, e);
+	else if (e->msg == 'Q')
 		txn_entry_done(c, e);
 	else
 		pstmt_entry_done(c, e);
@@ -101,7 +104,9 @@ static void rq_done(void *arg, struct rq_entry *e)
 
 void client_capture(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
 {
-	if (e->msg == 'Q')
+	if (view_owns(c, e))
+		view_captured(c, e, type, body, len);
+	else if (e->msg == 'Q')
 		txn_captured(c, e, type, body, len);
 	else
 		pstmt_captured(c, e, type, body, len);
@@ -229,6 +234,7 @@ void client_close(struct client *c, const char *reason)
 		c->be = NULL;
 	}
 	txn_free(c);
+	view_free(c);
 	intercept_session_end(c);
 	extq_free(c);
 	rq_clear(&c->rq);
@@ -412,9 +418,6 @@ static void take_startup(struct client *c, const struct startup_packet *sp)
 	for (i = 0; i < sp->nparams; i++) {
 		c->params[n++] = xstrdup(sp->params[i].name);
 		c->params[n++] = xstrdup(sp->params[i].value);
-		if (strcmp(sp->params[i].name, "search_path") == 0 ||
-		    (strcmp(sp->params[i].name, "options") == 0 && strstr(sp->params[i].value, "search_path")))
-			c->custom_search_path = true;
 	}
 	/* The backend must see the database even when the client left it implicit. */
 	if (sp->database == sp->user) {
@@ -626,6 +629,7 @@ void client_backend_ready(struct client *c)
 {
 	set_state(c, CL_ACTIVE);
 	log_debug(c->prefix, "session ready, backend pid %u", c->be ? c->be->pid : 0);
+	view_prefetch(c);
 	sock_kick(c->sk);
 }
 
@@ -654,6 +658,8 @@ static bool expect_reply(struct client *c, uint8_t type)
 		c->in_group = false;
 	if (!rq_answered(type))
 		return true;
+	if (type != 'S' && type != 'D' && type != 'C')
+		view_stale(c);      /* it may change the role, search_path, a setting */
 	e = rq_push(&c->rq, RQ_FORWARD, type);
 	if (e && c->capture_owner) {
 		e->capture = true;
@@ -676,7 +682,7 @@ static void client_relay(struct client *c)
 	while (c->state == CL_ACTIVE && c->be) {
 		avail = evbuffer_get_length(in);
 		if (avail == 0)
-			return;
+			goto idle;
 		if (backend_output_full(c->be)) {
 			c->paused_for_backend = true;
 			sock_read(c->sk, false);
@@ -690,7 +696,7 @@ static void client_relay(struct client *c)
 			continue;
 		}
 		if (avail < PKT_HDR_LEN)
-			return;
+			goto idle;
 		p = evbuffer_pullup(in, PKT_HDR_LEN);
 		if (pkt_read_header(p, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK) {
 			protocol_violation(c, "invalid message length");
@@ -713,7 +719,7 @@ static void client_relay(struct client *c)
 		if (intercept_wanted(c, type, len)) {
 			/* Messages we inspect are taken whole (the read watermark allows it). */
 			if (avail < total)
-				return;
+				goto idle;
 			switch (intercept_message(c, type, in, total)) {
 			case INTERCEPT_TAKEN:
 				continue;
@@ -738,6 +744,27 @@ static void client_relay(struct client *c)
 		evbuffer_remove_buffer(in, out, n);
 		c->stream_left = (uint32_t)(total - n);
 	}
+	return;
+idle:
+	/* Every whole message the client sent before it left is done. */
+	if (c->gone)
+		client_close(c, c->close_reason);
+}
+
+/* Whole messages not yet relayed or taken. */
+static bool input_has_message(struct client *c)
+{
+	struct evbuffer *in = sock_input(c->sk);
+	size_t avail = evbuffer_get_length(in);
+	uint8_t type;
+	uint32_t len;
+	uint8_t *p;
+
+	if (c->stream_left > 0 || avail < PKT_HDR_LEN)
+		return false;
+	p = evbuffer_pullup(in, PKT_HDR_LEN);
+	return pkt_read_header(p, PKT_HDR_LEN, &type, &len) == PKT_HDR_OK &&
+	       avail >= PKT_HDR_LEN + (size_t)len;
 }
 
 static void client_read_cb(struct sock *sk, void *arg)
@@ -788,6 +815,17 @@ static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *
 	char reason[160];
 
 	(void)sk;
+	if (c->gone)
+		return;
+	if ((ev == SOCK_EOF || ev == SOCK_ERROR) && c->state == CL_ACTIVE && input_has_message(c)) {
+		/* As directly: what the server has read of a departed client still runs. */
+		snprintf(c->close_reason, sizeof(c->close_reason), "client left (%s) after sending its last "
+			 "messages", ev == SOCK_EOF ? "disconnected" : strerror(err));
+		c->gone = true;
+		sock_peer_gone(c->sk);
+		sock_kick(c->sk);
+		return;
+	}
 	if (ev == SOCK_EOF) {
 		if (c->state == CL_ACTIVE && !rq_empty(&c->rq))
 			snprintf(reason, sizeof(reason), "client disconnected mid-query");

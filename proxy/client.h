@@ -18,6 +18,7 @@ struct pending;
 struct extq;
 struct pstmt;
 struct txn;
+struct view;
 struct rq_entry;
 struct sockaddr;
 
@@ -55,6 +56,8 @@ struct client {
 
 	/* Query loop, client -> backend. */
 	uint32_t stream_left;           /* body bytes of a streamed message still to relay */
+	bool gone;                      /* the client left with whole messages unread: they are
+	                                   finished (their answers dropped), then it closes */
 	bool paused_for_backend;        /* backend output full: not reading the client */
 	struct replyq rq;                /* what the client is owed, in the order it asked */
 	bool in_group;                  /* extended-protocol messages sent since the last Sync */
@@ -67,12 +70,12 @@ struct client {
 	bool enc_odd, scs_odd;
 	bool odd_settings;              /* client_encoding not UTF8 or standard_conforming_strings
 	                                   off: the recognizer's assumptions do not hold */
-	bool custom_search_path;        /* unqualified names may resolve elsewhere */
 	bool ddl_seen;                  /* DDL/GRANT/REVOKE passed: the sink's catalog is stale */
 	char *settings[4];              /* TimeZone, DateStyle, IntervalStyle, client_encoding */
 	struct extq *xq;                /* its held extended-protocol group (extq.c) */
 	struct pstmt *stmts;            /* its prepared statements (pstmt.c) */
 	struct txn *txn;                /* its transaction block's staged INSERTs (txn.c) */
+	struct view *view;              /* its role, search_path, settings as asked (view.c) */
 	void *capture_owner;            /* the next forwarded message's entry is a capture one,
 	                                   owned by this (extq.c) */
 };

@@ -23,6 +23,7 @@
 #include "proxy/pending.h"
 #include "proxy/pstmt.h"
 #include "proxy/txn.h"
+#include "proxy/view.h"
 #include "proxy/replyq.h"
 #include "sink/sink.h"
 
@@ -292,8 +293,19 @@ static enum step hold_bind(struct client *c, struct evbuffer *in, size_t total, 
 		g->portal = h;
 		return ST_HELD;
 	}
-	if (g->commit || !pstmt_bind(ps, &r, &bound))
+	if (g->commit)
 		return ST_PASS;
+	/* the session's role, search_path and settings, as its backend has them */
+	switch (view_ready(c)) {
+	case VIEW_OK:
+		break;
+	case VIEW_NONE:
+		return ST_PASS;
+	case VIEW_WAIT:
+		return ST_WAIT;
+	}
+	if (view_read_only(c) || !pstmt_bind(ps, &r, &bound))
+		return ST_PASS;        /* a read-only transaction: 25006 is the backend's to say */
 	h = hold(c, 'B', in, total);
 	if (h == NULL) {
 		ins_stmt_free(&bound);

@@ -13,6 +13,7 @@
 #include "proxy/daemon.h"
 #include "proxy/pstmt.h"
 #include "proxy/replyq.h"
+#include "proxy/view.h"
 #include "sink/sink.h"
 
 static void own_simple(struct rq_entry *e, char type)
@@ -112,6 +113,7 @@ static bool forward_answered(struct client *c, struct held *h)
 
 bool group_forward_held(struct client *c, struct group *g)
 {
+	view_stale(c);
 	struct held *h;
 
 	for (h = g->head; h; h = h->next) {

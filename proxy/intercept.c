@@ -21,6 +21,7 @@
 #include "proxy/pending.h"
 #include "proxy/pstmt.h"
 #include "proxy/txn.h"
+#include "proxy/view.h"
 #include "common/log.h"
 #include "proxy/sock.h"
 #include "sink/sink.h"
@@ -78,6 +79,7 @@ void pending_abandon(struct client *c, struct pending *p)
 /* The message taken goes to the backend after all, in its place in the queue. */
 static void forward_original(struct client *c, struct pending *p)
 {
+	view_stale(c);
 	p->entry->kind = RQ_FORWARD;
 	if (c->be)
 		evbuffer_add(backend_output(c->be), p->orig, p->orig_len);
@@ -205,7 +207,7 @@ void intercept_param(struct client *c, const char *name, const char *value)
 		}
 }
 
-/* A statement passing through: note what makes the sink's view stale. */
+/* A statement passing through: note what makes the sink's catalog stale. */
 void intercept_note_statement(struct client *c, const char *sql, size_t len)
 {
 	static const char *const ddl[] = { "alter", "drop", "create", "grant", "revoke", "truncate",
@@ -219,11 +221,6 @@ void intercept_note_statement(struct client *c, const char *sql, size_t len)
 			c->ddl_seen = true;
 			break;
 		}
-	if (!c->custom_search_path && memmem(sql, len, "search_path", 11) == NULL) {
-		/* cheap: most statements never mention it */
-	} else {
-		c->custom_search_path = true;
-	}
 }
 
 /* ReadyForQuery: DDL seen in this session is committed (or rolled back) now. */
@@ -423,14 +420,25 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		intercept_count_pass(c, why, ins_reason_name(why));
 		return INTERCEPT_FORWARD;
 	}
-	if (st.schema.name == NULL && c->custom_search_path) {
-		/* The session's search_path decides where an unqualified name goes. */
-		ins_stmt_free(&st);
-		intercept_count_pass(c, INS_REASON_COUNT + 2, "search_path set in the session");
-		return INTERCEPT_FORWARD;
-	}
 	if (!sink_wants(d->sink, &st, c->database)) {
 		ins_stmt_free(&st);
+		return INTERCEPT_FORWARD;
+	}
+	/* the session's role, search_path and settings, as its backend has them */
+	switch (view_ready(c)) {
+	case VIEW_OK:
+		break;
+	case VIEW_WAIT:
+		ins_stmt_free(&st);
+		return INTERCEPT_WAIT;
+	case VIEW_NONE:
+		ins_stmt_free(&st);
+		intercept_count_pass(c, INS_REASON_COUNT + 2, "the session's settings are not known");
+		return INTERCEPT_FORWARD;
+	}
+	if (view_read_only(c)) {
+		ins_stmt_free(&st);
+		intercept_count_pass(c, INS_REASON_COUNT + 2, "a read-only transaction");
 		return INTERCEPT_FORWARD;
 	}
 	if (sink_full(d->sink)) {

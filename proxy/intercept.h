@@ -40,8 +40,7 @@ void intercept_session_end(struct client *c);
 void intercept_param(struct client *c, const char *name, const char *value);
 
 /* A statement passes through (its SQL text): DDL and GRANT/REVOKE make the
- * sink's catalog stale; a mention of search_path makes unqualified names
- * ambiguous for this session. */
+ * sink's catalog stale. */
 void intercept_note_statement(struct client *c, const char *sql, size_t len);
 /* A ReadyForQuery was relayed. */
 void intercept_ready(struct client *c, char tx_status);

@@ -125,8 +125,7 @@ struct pstmt *pstmt_new(struct client *c, const uint8_t *msg, uint32_t len)
 
 		if (why != INS_OK) {
 			intercept_count_pass(c, why, ins_reason_name(why));
-		} else if ((ps->tmpl.schema.name == NULL && c->custom_search_path) ||
-			   !sink_wants(c->d->sink, &ps->tmpl, c->database)) {
+		} else if (!sink_wants(c->d->sink, &ps->tmpl, c->database)) {
 			ins_stmt_free(&ps->tmpl);
 		} else {
 			ps->insert = true;

@@ -26,6 +26,7 @@ struct sock {
 	bool connecting;
 	bool dirty;             /* on the flush list */
 	bool dead;              /* freed while a callback of ours was running */
+	bool gone;              /* the peer left: output is dropped, nothing is read */
 	int busy;               /* callbacks of ours on the stack */
 	struct sock *next_dirty;
 };
@@ -113,6 +114,11 @@ static bool sock_write_now(struct sock *s)
 	bool wrote = false;
 	int n;
 
+	if (s->gone) {
+		evbuffer_drain(s->out, evbuffer_get_length(s->out));
+		set_writing(s, false);
+		return true;
+	}
 	while (evbuffer_get_length(s->out) > 0) {
 		n = evbuffer_write(s->out, s->fd);
 		if (n > 0) {
@@ -194,6 +200,11 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 		release(s);
 		return;
 	}
+	if (s->gone) {
+		(void)sock_write_now(s);
+		release(s);
+		return;
+	}
 	while (evbuffer_get_length(s->out) > 0) {
 		n = evbuffer_write(s->out, fd);
 		if (n > 0)
@@ -223,6 +234,15 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	if (!s->dead)
 		update_read(s);
 	release(s);
+}
+
+void sock_peer_gone(struct sock *s)
+{
+	s->gone = true;
+	s->want_read = false;
+	update_read(s);
+	evbuffer_drain(s->out, evbuffer_get_length(s->out));
+	set_writing(s, false);
 }
 
 void sock_kick(struct sock *s)

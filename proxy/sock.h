@@ -41,6 +41,9 @@ void sock_read(struct sock *s, bool enable);
 /* Runs on_read from the loop soon (input already buffered needs processing),
  * never from inside the caller. */
 void sock_kick(struct sock *s);
+/* The peer left (EOF or an error): from now on output is dropped and nothing
+ * more is read; what is already in the input stays for the owner to finish. */
+void sock_peer_gone(struct sock *s);
 /* Marks the output as having new bytes (done implicitly by sock_output's users
  * through an evbuffer callback; exposed for clarity). */
 void sock_flush_later(struct sock *s);

@@ -19,6 +19,7 @@
 #include "proxy/group.h"
 #include "proxy/pending.h"
 #include "proxy/replyq.h"
+#include "proxy/view.h"
 #include "sink/sink.h"
 
 /* What a staged thing is: one simple-Query INSERT, or one Sync group. */
@@ -295,6 +296,7 @@ bool txn_stage_group(struct client *c, struct group *g)
 /* The staged thing goes to the backend as the client sent it. */
 static void forward_staged(struct client *c, struct staged *s)
 {
+	view_stale(c);
 	if (s->g) {
 		group_forward(c, s->g);
 		s->g = NULL;

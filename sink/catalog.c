@@ -682,7 +682,8 @@ static void on_pc(void *arg, const struct pc_result *r)
 			}
 		}
 		c->state = C_INIT_VERSION;
-		pc_query(c->pc, "SELECT pg_catalog.version()");
+		pc_query(c->pc, "SELECT pg_catalog.version(), pg_catalog.current_setting('timezone_abbreviations'), "
+			 "pg_catalog.current_setting('xmloption')");
 		return;
 	case PC_LOST:
 		c->state = C_DOWN;
@@ -701,6 +702,10 @@ static void on_pc(void *arg, const struct pc_result *r)
 		if (r->ok && r->rows && PQntuples(r->rows) == 1 &&
 		    strstr(PQgetvalue(r->rows, 0, 0), "Greenplum"))
 			s->kind = BACKEND_GREENPLUM;
+		for (int i = 4; r->ok && r->rows && PQntuples(r->rows) == 1 && i < SINK_SETTINGS; i++) {
+			free(s->settings[i]);
+			s->settings[i] = strdup(PQgetvalue(r->rows, 0, i - 3));
+		}
 		c->state = C_INIT_KIND;
 		pc_query(c->pc, "SHOW adbpg_version");
 		return;

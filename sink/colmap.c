@@ -116,7 +116,10 @@ bool catalog_cast_ok(const struct ccol *cx, const char *cast)
 	if (!catalog_norm_type(cast, norm, sizeof(norm), &has_mod))
 		return false;
 	if (strcmp(norm, cx->decl) == 0)
-		return true;
+		/* An explicit cast to a length cuts the value ('abcdef'::varchar(3) is
+		 * 'abc') where the column's assignment refuses it (22001): such a value
+		 * is left to the database. Other modifiers round alike both ways. */
+		return !has_mod || (strncmp(norm, "character", 9) != 0 && strncmp(norm, "bit", 3) != 0);
 	/* A cast without a modifier reads the text with the input function; the
 	 * column's modifier then applies as an assignment, as it would directly. */
 	return !has_mod && strcmp(norm, cx->decl_nomod) == 0;
@@ -340,12 +343,14 @@ static bool iso_text(const char *s, size_t n, bool date, bool time, bool zone)
 bool catalog_setting_free(const struct tcat *c, int col, const struct ins_value *v, unsigned diff)
 {
 	const struct ccol *cx = &c->cx[col];
-	bool tz = diff & 1u, ds = diff & 2u, is = diff & 4u;
+	bool tz = diff & 1u, ds = diff & 2u, is = diff & 4u, xo = diff & 32u;
 
 	if (v->kind != INS_STRING)
 		return true;
 	if (cx->category == 'A')
 		return false;
+	if (cx->basetype == 142)        /* xml: xmloption decides what is accepted */
+		return !xo;
 	switch (cx->basetype) {
 	case OID_DATE:
 	case OID_TIMESTAMP:

@@ -237,10 +237,12 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	for (i = 0; i < SINK_SETTINGS; i++)
 		if (u->ss->settings[i] && s->settings[i] && strcmp(u->ss->settings[i], s->settings[i]) != 0)
 			diff |= 1u << i;
-	if (diff & ~7u) {
+	if (diff & 8u) {
 		*why = PASS_SETTINGS;   /* client_encoding: every text reads otherwise */
 		goto done;
 	}
+	if (diff & 16u)
+		diff |= 1u;             /* zone abbreviations: as another TimeZone */
 	if (st->ncols > 0) {
 		for (i = 0; i < st->ncols; i++) {
 			ins_name_resolve(&st->cols[i], tab->conf.casesensitive, name, sizeof(name));

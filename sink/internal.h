@@ -24,8 +24,9 @@ struct writer;
 struct berr;
 
 #define SINK_PREFIX "sink"
-/* The session settings compared with the sink's connections' (ParameterStatus names). */
-#define SINK_SETTINGS 4
+/* The session settings compared with the sink's connections': the first four
+ * are ParameterStatus names, the last two the proxy asks the session for. */
+#define SINK_SETTINGS 6
 extern const char *const sink_setting_names[SINK_SETTINGS];
 /* A table found missing (or failing) is looked up again after this long. */
 #define RECHECK_MS 1000
@@ -46,7 +47,7 @@ enum pass_reason {
 	PASS_UNKNOWN_TABLE = 0, PASS_NOT_TABLE, PASS_UNKNOWN_COLUMN, PASS_DUPLICATE_COLUMN,
 	PASS_TOO_MANY_VALUES, PASS_GENERATED, PASS_NUMBER_TYPE, PASS_BOOL_TYPE, PASS_CAST,
 	PASS_ROW_SECURITY, PASS_COLUMN_PRIVILEGE, PASS_PRIVILEGE_CHECK, PASS_REMOVED, PASS_MEMORY,
-	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_ROLE, PASS_REASONS
+	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_ROLE, PASS_SEARCH_PATH, PASS_REASONS
 };
 const char *pass_reason_text(enum pass_reason r);
 
@@ -240,6 +241,8 @@ struct sink_session {
 	struct sink_client c;       /* callbacks; strings below */
 	char *user;
 	const char *role;           /* user, interned: one pointer per role (sink_role) */
+	uint32_t *resolved;         /* per table: where its unqualified name resolves; NULL: unknown */
+	int nresolved;
 	char *prefix;
 	char *settings[SINK_SETTINGS];
 	struct sink_unit *ihead, *itail; /* units in intake, in the order sent */

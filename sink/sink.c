@@ -28,7 +28,7 @@
  */
 
 const char *const sink_setting_names[SINK_SETTINGS] = {
-	"TimeZone", "DateStyle", "IntervalStyle", "client_encoding",
+	"TimeZone", "DateStyle", "IntervalStyle", "client_encoding", "timezone_abbreviations", "xmloption",
 };
 
 static const char *const pass_names[PASS_REASONS] = {
@@ -43,6 +43,7 @@ static const char *const pass_names[PASS_REASONS] = {
 	[PASS_CAST] = "typed literal differs from the column type",
 	[PASS_PARAM_TYPE] = "parameter type needs a conversion",
 	[PASS_ROLE] = "the sink's account cannot SET ROLE to the client's role",
+	[PASS_SEARCH_PATH] = "the name resolves to another relation in the session",
 	[PASS_ROW_SECURITY] = "row level security",
 	[PASS_COLUMN_PRIVILEGE] = "column privileges",
 	[PASS_PRIVILEGE_CHECK] = "privilege check failed",
@@ -69,6 +70,7 @@ static const char *const pass_keys[PASS_REASONS] = {
 	[PASS_SETTINGS] = "session_settings",
 	[PASS_PARAM_TYPE] = "param_type",
 	[PASS_ROLE] = "role",
+	[PASS_SEARCH_PATH] = "search_path",
 };
 
 static const char *const flush_names[FLUSH_REASONS] = {
@@ -545,11 +547,9 @@ static struct stable *find_table(const struct sink *s, const struct ins_stmt *st
 			ins_name_resolve(&st->schema, tab->conf.casesensitive, schema, sizeof(schema));
 			if (strcmp(schema, tab->conf.targetschema) != 0)
 				continue;
-		} else if (strcmp(tab->conf.targetschema, "public") != 0) {
-			/* An unqualified name is the client's search_path's to resolve
-			 * ("$user", public by default): only public is assumed. */
-			continue;
 		}
+		/* an unqualified name is the session's search_path's to resolve:
+		 * the unit's intake checks where it resolves (sink_session_resolved) */
 		return tab;
 	}
 	return NULL;
@@ -584,6 +584,16 @@ bool sink_unit_add(struct sink_unit *u, struct ins_stmt *st, void *stmt_arg)
 		return false;
 	unit_built_add(u);
 	return true;
+}
+
+int sink_table_count(const struct sink *s)
+{
+	return s->ntables;
+}
+
+const char *sink_table_name(const struct sink *s, int i)
+{
+	return s->tables[i]->conf.name;
 }
 
 char *sink_unit_sql(const struct sink_unit *u, int upto, size_t *len)

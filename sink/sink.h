@@ -62,9 +62,8 @@ void sink_reload(struct sink *s, const struct config *cfg);
 
 /* True when st's target names a configured table and the client's database is
  * the sink's database. Pure config match, no I/O. A schema-qualified name must
- * name the table's targetschema; an unqualified one matches only a table whose
- * targetschema is public (the default search_path's): a session whose
- * search_path is not the default must pass unqualified INSERTs through. */
+ * name the table's targetschema; an unqualified one is taken only where the
+ * session's search_path resolves it to that table (sink_session_resolved). */
 bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *database);
 
 /* A client session. Its units are written in the order it submits them. */
@@ -75,6 +74,18 @@ struct sink_session *sink_session_open(struct sink *s, const struct sink_client 
  * of a session where one differs passes through (reason "session settings"),
  * so a literal always means what it means directly. */
 void sink_session_setting(struct sink_session *ss, const char *name, const char *value);
+/* The session's current role (SET ROLE, SET SESSION AUTHORIZATION): its rows
+ * are written as it. */
+void sink_session_role(struct sink_session *ss, const char *role);
+/* Where each configured table's name (sink_table_name, in order) resolves in
+ * the session without a schema: the OID of the relation its search_path
+ * finds first (temporary tables included), 0 for none. An unqualified INSERT
+ * is taken only when that is its configured table. */
+void sink_session_resolved(struct sink_session *ss, const uint32_t *oids, int n);
+/* The configured tables, names as PostgreSQL stores them. */
+int sink_table_count(const struct sink *s);
+const char *sink_table_name(const struct sink *s, int i);
+
 /* The client went away: its rows stay and are written, no callback runs. */
 void sink_session_close(struct sink_session *ss);
 

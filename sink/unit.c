@@ -528,6 +528,33 @@ static void unlink_waiting(struct sink_session *ss)
 	ss->wnext = NULL;
 }
 
+void sink_session_role(struct sink_session *ss, const char *role)
+{
+	const char *r = sink_role(ss->s, role);
+	char *user = strdup(role);
+
+	if (r == NULL || user == NULL) {
+		free(user);
+		return;
+	}
+	free(ss->user);
+	ss->user = user;
+	ss->c.user = ss->user;
+	ss->role = r;
+}
+
+void sink_session_resolved(struct sink_session *ss, const uint32_t *oids, int n)
+{
+	uint32_t *copy = calloc((size_t)n + 1, sizeof(*copy));
+
+	if (copy == NULL)
+		return;
+	memcpy(copy, oids, (size_t)n * sizeof(*copy));
+	free(ss->resolved);
+	ss->resolved = copy;
+	ss->nresolved = n;
+}
+
 void session_free(struct sink_session *ss)
 {
 	struct sink *s = ss->s;
@@ -542,6 +569,7 @@ void session_free(struct sink_session *ss)
 	for (int i = 0; i < SINK_SETTINGS; i++)
 		free(ss->settings[i]);
 	free(ss->user);
+	free(ss->resolved);
 	free(ss->prefix);
 	free(ss);
 }
@@ -615,6 +643,13 @@ static enum istep intake_stmt(struct sink_unit *u, int i, enum pass_reason *why,
 		if (*err == NULL)
 			*err = berr_new("XX000", "catalog lookup failed", NULL, NULL);
 		return IS_ERROR;
+	}
+	if (u->stmts[i].has_st && u->stmts[i].st.schema.name == NULL &&
+	    (u->ss->resolved == NULL || tab->idx >= u->ss->nresolved || u->ss->resolved[tab->idx] != tab->cat->oid)) {
+		/* the session's search_path (or a temporary table) puts another
+		 * relation of that name first, or where it resolves is unknown */
+		*why = PASS_SEARCH_PATH;
+		return IS_PASS;
 	}
 	p = find_priv(tab, u->ss->user);
 	if (p == NULL) {

@@ -67,6 +67,8 @@ class Stream:
 				s.close()
 				s = None
 				continue
+			# the server's own notice of its shutdown reaches every session, as directly
+			msgs = [m for m in msgs if m[0] != "N"]
 			with self.lock:
 				if msgs == su.insert_reply(1):
 					self.acked.append(k)

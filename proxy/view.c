@@ -1,0 +1,247 @@
+/* The session as an INSERT sees it, asked of its own backend when something may have changed it. */
+#include "proxy/view.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "common/log.h"
+#include "protocol/pktbuf.h"
+#include "protocol/reader.h"
+#include "proxy/backend.h"
+#include "proxy/client.h"
+#include "proxy/daemon.h"
+#include "proxy/pending.h"
+#include "proxy/replyq.h"
+#include "sink/sink.h"
+
+enum vstate {
+	V_STALE = 0,    /* to be asked before the next INSERT */
+	V_ASKING,       /* the question is on its way */
+	V_FRESH,        /* true until something passes through */
+	V_FAILED,       /* the question failed: INSERTs pass through until asked again */
+};
+
+struct view {
+	enum vstate state;
+	bool answered;              /* a DataRow came */
+	bool restale;               /* something passed through while asking */
+	bool read_only;
+	int ntables;                /* the sink's tables when asked */
+};
+
+static struct view *view_of(struct client *c)
+{
+	if (c->view == NULL)
+		c->view = calloc(1, sizeof(struct view));
+	return c->view;
+}
+
+static void put_str(struct pktbuf *b, const char *s)
+{
+	pkt_put_bytes(b, s, strlen(s));
+}
+
+/* One literal: '...' with quotes doubled (standard_conforming_strings is on
+ * in a session whose INSERTs are taken). */
+static void put_literal(struct pktbuf *b, const char *s)
+{
+	pkt_put_bytes(b, "'", 1);
+	for (; *s; s++) {
+		if (*s == '\'')
+			pkt_put_bytes(b, "'", 1);
+		pkt_put_bytes(b, s, 1);
+	}
+	pkt_put_bytes(b, "'", 1);
+}
+
+/* The question: the role, read-only, the two settings the sink compares
+ * besides the reported ones, and where each configured table's name resolves
+ * without a schema (search_path, temporary tables). */
+static bool ask(struct client *c, struct view *v)
+{
+	struct sink *s = c->d->sink;
+	struct rq_entry *e;
+	struct pktbuf q;
+	int i, n = sink_table_count(s);
+
+	pkt_init(&q);
+	pkt_begin(&q, 'Q');
+	put_str(&q, "SELECT CURRENT_USER::text, pg_catalog.current_setting('transaction_read_only'), "
+		"pg_catalog.current_setting('timezone_abbreviations'), "
+		"pg_catalog.current_setting('xmloption'), ARRAY[0");
+	for (i = 0; i < n; i++) {
+		put_str(&q, ", pg_catalog.to_regclass(pg_catalog.quote_ident(");
+		put_literal(&q, sink_table_name(s, i));
+		put_str(&q, "))::pg_catalog.oid");
+	}
+	put_str(&q, "]::pg_catalog.oid[]::text");
+	pkt_put_u8(&q, 0);
+	pkt_end(&q);
+	e = pkt_ok(&q) ? rq_push(&c->rq, RQ_SKIP, 'Q') : NULL;
+	if (e == NULL) {
+		pkt_free(&q);
+		return false;
+	}
+	e->capture = true;
+	e->owner = v;
+	if (c->be)
+		evbuffer_add(backend_output(c->be), q.data, q.len);
+	pkt_free(&q);
+	v->ntables = n;
+	v->answered = v->restale = false;
+	v->state = V_ASKING;
+	return true;
+}
+
+enum view_result view_ready(struct client *c)
+{
+	struct view *v = view_of(c);
+
+	if (v == NULL || c->d->sink == NULL)
+		return VIEW_NONE;
+	switch (v->state) {
+	case V_FRESH:
+		return VIEW_OK;
+	case V_FAILED:
+		return VIEW_NONE;
+	case V_ASKING:
+		c->waiting_forward = true;
+		return VIEW_WAIT;
+	case V_STALE:
+		break;
+	}
+	if (c->ss == NULL && !intercept_open_session(c))
+		return VIEW_NONE;
+	if (!ask(c, v))
+		return VIEW_NONE;
+	c->waiting_forward = true;
+	return VIEW_WAIT;
+}
+
+void view_prefetch(struct client *c)
+{
+	struct view *v;
+
+	if (c->d->sink == NULL || sink_table_count(c->d->sink) == 0 || c->odd_settings)
+		return;
+	v = view_of(c);
+	if (v == NULL || v->state != V_STALE)
+		return;
+	if (c->ss == NULL && !intercept_open_session(c))
+		return;
+	(void)ask(c, v);
+}
+
+void view_stale(struct client *c)
+{
+	if (c->view == NULL)
+		return;
+	if (c->view->state == V_ASKING)
+		c->view->restale = true;        /* asked before it: ask again after */
+	else
+		c->view->state = V_STALE;
+}
+
+bool view_read_only(const struct client *c)
+{
+	return c->view && c->view->read_only;
+}
+
+bool view_owns(const struct client *c, const struct rq_entry *e)
+{
+	return c->view && e->owner == c->view;
+}
+
+/* A text array of OIDs ("{16384,NULL,0}") into oids[0..n); false when not one. */
+static bool parse_oids(const char *s, size_t len, uint32_t *oids, int n)
+{
+	size_t i = 0;
+	int k = 0;
+
+	if (len < 2 || s[0] != '{' || s[len - 1] != '}')
+		return false;
+	for (i = 1; i < len - 1 && k < n;) {
+		uint32_t v = 0;
+
+		if (len - 1 - i >= 4 && strncmp(s + i, "NULL", 4) == 0) {
+			i += 4;
+		} else {
+			while (i < len - 1 && s[i] >= '0' && s[i] <= '9')
+				v = v * 10 + (uint32_t)(s[i++] - '0');
+		}
+		oids[k++] = v;
+		if (i < len - 1 && s[i] == ',')
+			i++;
+	}
+	return k == n;
+}
+
+void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct view *v = c->view;
+	struct pktreader r;
+	const uint8_t *f[5];
+	int32_t flen[5];
+	uint16_t n;
+	uint32_t *oids;
+	char *text[4];
+
+	(void)e;
+	if (v == NULL || type != 'D' || c->ss == NULL)
+		return;
+	rd_init(&r, body, len);
+	if (!rd_u16(&r, &n) || n != 5)
+		return;
+	for (int i = 0; i < 5; i++)
+		if (!rd_i32(&r, &flen[i]) || flen[i] < 0 || !rd_bytes(&r, (size_t)flen[i], &f[i]))
+			return;
+	oids = calloc((size_t)v->ntables + 2, sizeof(*oids));
+	for (int i = 0; i < 4; i++) {
+		text[i] = malloc((size_t)flen[i] + 1);
+		if (text[i]) {
+			memcpy(text[i], f[i], (size_t)flen[i]);
+			text[i][flen[i]] = '\0';
+		}
+	}
+	if (oids && text[0] && text[1] && text[2] && text[3] &&
+	    parse_oids((const char *)f[4], (size_t)flen[4], oids, v->ntables + 1)) {
+		sink_session_role(c->ss, text[0]);
+		sink_session_setting(c->ss, "timezone_abbreviations", text[2]);
+		sink_session_setting(c->ss, "xmloption", text[3]);
+		sink_session_resolved(c->ss, oids + 1, v->ntables);
+		v->read_only = strcmp(text[1], "on") == 0;
+		v->answered = true;
+	}
+	for (int i = 0; i < 4; i++)
+		free(text[i]);
+	free(oids);
+}
+
+void view_entry_done(struct client *c, struct rq_entry *e)
+{
+	struct view *v = c->view;
+
+	if (v == NULL || e->owner != v)
+		return;
+	e->owner = NULL;
+	if (v->state == V_ASKING) {
+		v->state = e->error || !v->answered ? V_FAILED : v->restale ? V_STALE : V_FRESH;
+		if (v->state == V_FAILED)
+			log_debug(c->prefix, "the session's view could not be asked: INSERTs pass through");
+	}
+	client_continue(c);
+}
+
+void view_free(struct client *c)
+{
+	struct rq_entry *e;
+
+	for (e = c->rq.head; e; e = e->next)
+		if (c->view && e->owner == c->view)
+			e->owner = NULL;
+	free(c->view);
+	c->view = NULL;
+}

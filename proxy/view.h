@@ -1,0 +1,40 @@
+/* The session as an INSERT sees it: its current role, where unqualified table names resolve, settings that change how input reads, read-only; asked of the session's own backend when something may have changed it. */
+#ifndef PGBATCHD_PROXY_VIEW_H
+#define PGBATCHD_PROXY_VIEW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct client;
+struct rq_entry;
+
+/*
+ * pgbatchd knows the view is still true as long as the session runs only
+ * statements it takes. After anything that passes through (or a
+ * ParameterStatus), it is asked again before the next INSERT is taken: one
+ * Query on the session's own connection, its answer swallowed (a SKIP entry
+ * whose DataRow is captured). A session that only inserts asks once.
+ */
+
+enum view_result {
+	VIEW_OK = 0,    /* the view is true: take the INSERT (or not) by it */
+	VIEW_WAIT,      /* asked: the session resumes by itself when it is answered */
+	VIEW_NONE,      /* cannot be known (the question failed): pass the INSERT through */
+};
+
+enum view_result view_ready(struct client *c);
+/* The session just started: ask now, so that its first INSERT need not wait. */
+void view_prefetch(struct client *c);
+/* Something passed through, or a setting changed: ask again before the next INSERT. */
+void view_stale(struct client *c);
+/* The session runs in a read-only transaction (INSERT gets 25006 there). */
+bool view_read_only(const struct client *c);
+
+/* Reply-queue hooks for the question's entry (its owner is c->view). */
+bool view_owns(const struct client *c, const struct rq_entry *e);
+void view_entry_done(struct client *c, struct rq_entry *e);
+void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len);
+
+void view_free(struct client *c);
+
+#endif

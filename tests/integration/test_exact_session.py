@@ -1,0 +1,266 @@
+"""An INSERT taken by pgbatchd goes where, as whom and with the values that the
+same INSERT would get directly in that session: every script here runs once
+directly and once through the proxy, on the same fresh objects, and must give
+the same replies (SQLSTATE and message included) and the same table contents.
+Each case also says how many rows the sink must have taken, so that passing
+everything through cannot satisfy it."""
+
+import pytest
+
+import pgwire as w
+import sinkutil as su
+
+PG_SETTINGS = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all"}
+
+ROLES = ["sess_a", "sess_b", "sess_ro", "sess_home", "sess_noins", "sess_ins"]
+USERS = dict({"postgres": "postgres"}, **{r: "pw-" + r for r in ROLES})
+
+TGT = "CREATE TABLE public.tgt (k int PRIMARY KEY, v text, who text DEFAULT current_user, " \
+	"ts timestamptz, x xml)"
+
+
+@pytest.fixture(scope="module")
+def roles(pg):
+	for r in ROLES:
+		pg.sql("CREATE ROLE %s LOGIN" % r)
+	pg.sql("GRANT sess_noins, sess_ins TO sess_a")
+	pg.sql("ALTER ROLE sess_b SET search_path = alt_b")
+	pg.sql("ALTER ROLE sess_ro SET default_transaction_read_only = on")
+	return pg
+
+
+def setup_objects(pg, extra, ddl=TGT):
+	pg.sql(ddl)
+	pg.sql("GRANT ALL ON public.tgt TO PUBLIC")
+	pg.sql("REVOKE ALL ON public.tgt FROM sess_noins")
+	pg.sql("GRANT SELECT ON public.tgt TO sess_noins")
+	for sql in extra:
+		pg.sql(sql)
+
+
+def teardown_objects(pg, schemas):
+	pg.sql("DROP TABLE IF EXISTS public.tgt")
+	for s in schemas:
+		pg.sql("DROP SCHEMA IF EXISTS %s CASCADE" % s)
+
+
+def norm(t, p):
+	"""A message as compared: an error or notice by its fields, a row by its values."""
+	if t in ("E", "N"):
+		f = w.fields(p)
+		return (t, f.get("S"), f.get("C"), f.get("M"), f.get("D"))
+	if t == "D":
+		return (t, tuple(w.datarow(p)))
+	if t == "T":        # names and types: a table's OID differs between the two runs
+		n, at, cols = int.from_bytes(p[:2], "big"), 2, []
+		for _ in range(n):
+			end = p.index(b"\0", at)
+			cols.append((bytes(p[at:end]), int.from_bytes(p[end + 7:end + 11], "big")))
+			at = end + 19
+		return (t, tuple(cols))
+	return (t, bytes(p))
+
+
+def transcript(server, user, params, script):
+	with su.Session.to(server, user=user, params=params) as s:
+		return [(sql, [norm(t, p) for t, p in s.run(sql)]) for sql in script]
+
+
+def contents(pg, tables):
+	return {t: pg.sql("SELECT to_jsonb(r)::text FROM %s r ORDER BY r.k" % t) for t in tables}
+
+
+def same_as_direct(pg, make_proxy, case):
+	extra, schemas = case.get("setup", []), case.get("schemas", [])
+	tables = ["public.tgt"] + case.get("tables", [])
+	user, params = case.get("user", "postgres"), case.get("params")
+	ddl = case.get("ddl", TGT)
+	teardown_objects(pg, schemas)
+	setup_objects(pg, extra, ddl)
+	try:
+		want = transcript(pg, user, params, case["script"])
+		want_rows = contents(pg, tables)
+	finally:
+		teardown_objects(pg, schemas)
+	setup_objects(pg, extra, ddl)
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "exceptionmode": "strict"}}, users=USERS)
+		got = transcript(proxy, user, params, case["script"])
+		got_rows = contents(pg, tables)
+		st = su.stats(proxy)
+	finally:
+		teardown_objects(pg, schemas)
+	for (sql, a), (_, b) in zip(want, got):
+		assert a == b, "%s\n directly: %r\n proxy:    %r" % (sql, a, b)
+	assert want_rows == got_rows
+	assert st.sink.get("rows_in", 0) == case["taken"], st
+	return st
+
+
+CASES = {
+	# search_path, every way a session can set it
+	"set_upper_then_reset": dict(
+		schemas=["alt1"],
+		setup=["CREATE SCHEMA alt1", "CREATE TABLE alt1.tgt (LIKE public.tgt INCLUDING ALL)",
+			"GRANT ALL ON SCHEMA alt1 TO PUBLIC", "GRANT ALL ON alt1.tgt TO PUBLIC"],
+		tables=["alt1.tgt"],
+		script=["SET Search_Path TO alt1", "INSERT INTO tgt (k, v) VALUES (1, 'alt')",
+			"INSERT INTO public.tgt (k, v) VALUES (2, 'qualified')",
+			"RESET search_path", "INSERT INTO tgt (k, v) VALUES (3, 'public')"],
+		taken=2),
+	"path_falls_through_then_shadowed": dict(
+		schemas=["alt2"],
+		setup=["CREATE SCHEMA alt2", "GRANT ALL ON SCHEMA alt2 TO PUBLIC"],
+		tables=[],
+		script=["SET search_path = alt2, public", "INSERT INTO tgt (k, v) VALUES (1, 'public')",
+			"CREATE TABLE alt2.tgt (LIKE public.tgt)", "INSERT INTO tgt (k, v) VALUES (2, 'alt2')",
+			"SELECT k, v FROM alt2.tgt", "DROP TABLE alt2.tgt",
+			"INSERT INTO tgt (k, v) VALUES (3, 'public again')"],
+		taken=2),
+	"set_config_function": dict(
+		schemas=["alt3"],
+		setup=["CREATE SCHEMA alt3", "CREATE TABLE alt3.tgt (LIKE public.tgt)"],
+		tables=["alt3.tgt"],
+		script=["SELECT pg_catalog.set_config('search_path', 'alt3', false)",
+			"INSERT INTO tgt (k, v) VALUES (1, 'alt3')",
+			"SELECT set_config('search_path', 'public', true)",
+			"INSERT INTO tgt (k, v) VALUES (2, 'alt3 still: is_local ended with its statement')"],
+		taken=0),
+	"role_default_search_path": dict(
+		schemas=["alt_b"],
+		setup=["CREATE SCHEMA alt_b AUTHORIZATION sess_b", "CREATE TABLE alt_b.tgt (LIKE public.tgt)",
+			"ALTER TABLE alt_b.tgt OWNER TO sess_b"],
+		tables=["alt_b.tgt"],
+		user="sess_b",
+		script=["INSERT INTO tgt (k, v) VALUES (1, 'role default')",
+			"INSERT INTO public.tgt (k, v) VALUES (2, 'qualified')"],
+		taken=1),
+	"user_schema": dict(
+		schemas=["sess_home"],
+		setup=["CREATE SCHEMA sess_home AUTHORIZATION sess_home",
+			"CREATE TABLE sess_home.tgt (LIKE public.tgt)", "ALTER TABLE sess_home.tgt OWNER TO sess_home"],
+		tables=["sess_home.tgt"],
+		user="sess_home",
+		script=["INSERT INTO tgt (k, v) VALUES (1, '$user')", "SHOW search_path"],
+		taken=0),
+	"startup_options": dict(
+		schemas=["alt4"],
+		setup=["CREATE SCHEMA alt4", "CREATE TABLE alt4.tgt (LIKE public.tgt)"],
+		tables=["alt4.tgt"],
+		params={"options": "-c search_path=alt4"},
+		script=["INSERT INTO tgt (k, v) VALUES (1, 'options')", "INSERT INTO public.tgt VALUES (2, 'q')"],
+		taken=1),
+	"set_local_in_transaction": dict(
+		schemas=["alt5"],
+		setup=["CREATE SCHEMA alt5", "CREATE TABLE alt5.tgt (LIKE public.tgt)"],
+		tables=["alt5.tgt"],
+		script=["BEGIN", "SET LOCAL search_path = alt5", "INSERT INTO tgt (k, v) VALUES (1, 'local')",
+			"COMMIT", "INSERT INTO tgt (k, v) VALUES (2, 'after')"],
+		taken=1),
+	# temporary tables shadow the configured one
+	"temp_table_then_dropped": dict(
+		script=["CREATE TEMP TABLE tgt (k int PRIMARY KEY, v text, who text, ts timestamptz, x xml)",
+			"INSERT INTO tgt (k, v) VALUES (1, 'temp')", "SELECT k, v FROM tgt",
+			"DROP TABLE tgt", "INSERT INTO tgt (k, v) VALUES (2, 'public')"],
+		taken=1),
+	"temp_table_from_do_block": dict(
+		script=["INSERT INTO tgt (k, v) VALUES (1, 'before')",
+			"DO $$BEGIN CREATE TEMP TABLE tgt (LIKE public.tgt); END$$",
+			"INSERT INTO tgt (k, v) VALUES (2, 'temp')", "SELECT k, v FROM pg_temp.tgt",
+			"DISCARD TEMP", "INSERT INTO tgt (k, v) VALUES (3, 'after discard')"],
+		taken=2),
+	# identity: the role the session runs as
+	"set_role_without_insert": dict(
+		user="sess_a",
+		script=["SET ROLE sess_noins", "INSERT INTO tgt (k, v) VALUES (1, 'refused')",
+			"SET ROLE sess_ins", "INSERT INTO tgt (k, v) VALUES (2, 'as sess_ins')",
+			"RESET ROLE", "INSERT INTO tgt (k, v) VALUES (3, 'as sess_a')"],
+		taken=3),
+	"session_authorization": dict(
+		script=["SET SESSION AUTHORIZATION sess_ins", "INSERT INTO tgt (k, v) VALUES (1, 'auth')",
+			"SELECT session_user, current_user", "RESET SESSION AUTHORIZATION",
+			"INSERT INTO tgt (k, v) VALUES (2, 'super')"],
+		taken=2),
+	# read-only sessions and transactions
+	"default_read_only": dict(
+		script=["SET default_transaction_read_only = on", "INSERT INTO tgt (k, v) VALUES (1, 'ro')",
+			"SET default_transaction_read_only = off", "INSERT INTO tgt (k, v) VALUES (2, 'rw')"],
+		taken=1),
+	"session_characteristics": dict(
+		script=["SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+			"INSERT INTO tgt (k, v) VALUES (1, 'ro')"],
+		taken=0),
+	"role_read_only": dict(
+		user="sess_ro",
+		script=["INSERT INTO tgt (k, v) VALUES (1, 'ro')", "BEGIN READ WRITE",
+			"INSERT INTO tgt (k, v) VALUES (2, 'rw')", "COMMIT"],
+		taken=1),
+	# settings that change how a literal reads
+	"zone_abbreviations": dict(
+		script=["SET TimeZone = 'UTC'", "SET timezone_abbreviations = 'India'",
+			"INSERT INTO tgt (k, ts) VALUES (1, '2024-03-01 10:00 IST')",
+			"INSERT INTO tgt (k, v) VALUES (2, 'no time in it')",
+			"SET timezone_abbreviations = 'Australia'",
+			"INSERT INTO tgt (k, ts) VALUES (3, '2024-03-01 10:00 EST')"],
+		taken=1),
+	"xmloption_document": dict(
+		script=["SET xmloption = document", "INSERT INTO tgt (k, x) VALUES (1, '<a/><b/>')",
+			"INSERT INTO tgt (k, x) VALUES (2, '<doc/>')", "INSERT INTO tgt (k, v) VALUES (3, 'plain')",
+			"SET xmloption = content", "INSERT INTO tgt (k, x) VALUES (4, 'just text')"],
+		taken=2),
+	# typed literals whose cast changes the value
+	"length_casts": dict(
+		ddl="CREATE TABLE public.tgt (k int PRIMARY KEY, vc varchar(3), ch char(3), bt bit(3), "
+			"vb varbit(3), nu numeric(6,2), t0 timestamp(0))",
+		script=["INSERT INTO tgt (k, vc) VALUES (1, 'abcdef'::varchar(3))",
+			"INSERT INTO tgt (k, vc) VALUES (2, 'abcdef')",
+			"INSERT INTO tgt (k, ch) VALUES (3, 'xyzzy'::character(3))",
+			"INSERT INTO tgt (k, ch) VALUES (4, 'pq'::char)",
+			"INSERT INTO tgt (k, bt, vb) VALUES (5, B'10101'::bit(3), '1111'::bit varying(3))",
+			"INSERT INTO tgt (k, bt) VALUES (6, '10101')",
+			"INSERT INTO tgt (k, vc) VALUES (7, 'ab'::varchar(3))",
+			"INSERT INTO tgt (k, nu, t0) VALUES (8, '1.239'::numeric(6,2), "
+			"'2024-01-01 10:00:00.7'::timestamp(0))",
+			"INSERT INTO tgt (k, vc) VALUES (9, 'abc'::varchar)"],
+		taken=4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_as_direct(roles, make_proxy, name):
+	same_as_direct(roles, make_proxy, CASES[name])
+
+
+def test_ingest_only_session_asks_once(roles, make_proxy):
+	"""A session that only inserts asks for its view once, before its first INSERT;
+	a statement that passes through makes the next INSERT ask again. The count is
+	the backend's own (pg_stat_statements)."""
+	pg = roles
+	pg.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+	teardown_objects(pg, [])
+	setup_objects(pg, [])
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "exceptionmode": "strict"}}, users=USERS)
+		pg.sql("SELECT pg_stat_statements_reset()")
+
+		def asked():
+			rows = pg.sql("SELECT coalesce(sum(calls), 0)::int FROM pg_stat_statements "
+				"WHERE query LIKE '%current_setting%to_regclass%'")
+			return rows[0][0]
+
+		n = 10000
+		with su.Session.to(proxy) as s:
+			for i, msgs in enumerate(s.pipeline(["INSERT INTO tgt (k, v) VALUES (%d, 'r')" % i
+							     for i in range(n)])):
+				assert msgs == su.insert_reply(1), su.show(msgs)
+			assert su.count(pg, "tgt") == n
+			assert asked() == 1
+			assert s.rows("SELECT 1") == [["1"]]        # passes through
+			assert asked() == 1                          # nothing asked for a SELECT
+			s.insert("INSERT INTO tgt (k, v) VALUES (-1, 'after a SELECT')", 1)
+			s.insert("INSERT INTO tgt (k, v) VALUES (-2, 'and again')", 1)
+			assert asked() == 2
+		st = su.stats(proxy)
+		assert st.sink["rows_in"] == n + 2, st
+	finally:
+		teardown_objects(pg, [])
