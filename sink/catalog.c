@@ -26,6 +26,7 @@ struct cjob {
 	uint32_t oid;
 	struct tcat *cat;           /* being built */
 	int *attnums;
+	char fp[33];                /* JOB_LOAD: the fingerprint read with the table's OID */
 	/* JOB_CANON: the rows of a unit's statement whose keys the database reads */
 	struct sink_unit *unit;
 	struct srow **rows;
@@ -403,11 +404,10 @@ static void start_job(struct catalog *c)
 	struct stable *tab = j->tab;
 	const char *params[2];
 	char oid[16];
+	struct buf sql;
 
 	c->state = C_RUNNING;
 	if (j->kind == JOB_PRUNE) {
-		struct buf sql;
-
 		buf_init(&sql);
 		ledger_prune_sql(c->s, ledger_oldest_open(c->s), &sql);
 		pc_query(c->pc, buf_ok(&sql) ? sql.data : "SELECT 1");
@@ -447,13 +447,24 @@ static void start_job(struct catalog *c)
 	}
 	params[0] = tab->conf.targetschema;
 	params[1] = tab->conf.name;
-	pc_params(c->pc, c->version >= 90500 ?
-		  "SELECT c.oid, c.relkind, c.relrowsecurity FROM pg_catalog.pg_class c "
-		  "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-		  "WHERE n.nspname = $1 AND c.relname = $2" :
-		  "SELECT c.oid, c.relkind, false FROM pg_catalog.pg_class c "
-		  "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-		  "WHERE n.nspname = $1 AND c.relname = $2", 2, params);
+	/* the fingerprint first: DDL while the rest is read makes it stale, never
+	 * the other way round */
+	buf_init(&sql);
+	buf_puts(&sql, c->version >= 90500 ? "SELECT c.oid, c.relkind, c.relrowsecurity, " :
+		 "SELECT c.oid, c.relkind, false, ");
+	sg_fingerprint(&sql, "c.oid");
+	buf_puts(&sql, " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+		 "WHERE n.nspname = $1 AND c.relname = $2");
+	if (buf_ok(&sql))
+		pc_params(c->pc, sql.data, 2, params);
+	else
+		fail_head(c, "53200", "out of memory loading the catalog", NULL);
+	buf_free(&sql);
+}
+
+uint32_t catalog_next_generation(struct catalog *c)
+{
+	return ++c->generation;
 }
 
 static void run(struct catalog *c)
@@ -508,16 +519,25 @@ static void columns_query(struct catalog *c, struct cjob *j)
 	query_oid(c, sql, j->oid);
 }
 
+void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid)
+{
+	buf_printf(b, "SELECT i.indisprimary, i.indkey, %s, i.indimmediate FROM pg_catalog.pg_index i "
+		   "WHERE i.indrelid = %s AND i.indisunique AND i.indisvalid "
+		   "AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY i.indexrelid",
+		   c->version >= 150000 ? "i.indnullsnotdistinct" : "false", oid);
+}
+
 static void index_query(struct catalog *c, struct cjob *j)
 {
-	char sql[1024];
+	struct buf sql;
 
-	snprintf(sql, sizeof(sql),
-		 "SELECT i.indisprimary, i.indkey, %s, i.indimmediate FROM pg_catalog.pg_index i "
-		 "WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid "
-		 "AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY i.indexrelid",
-		 c->version >= 150000 ? "i.indnullsnotdistinct" : "false");
-	query_oid(c, sql, j->oid);
+	buf_init(&sql);
+	catalog_index_sql(c, &sql, "$1");
+	if (buf_ok(&sql))
+		query_oid(c, sql.data, j->oid);
+	else
+		fail_head(c, "53200", "out of memory loading the catalog", NULL);
+	buf_free(&sql);
 }
 
 /* What decides how the table's rows may be ordered and written: other unique
@@ -569,6 +589,7 @@ static void load_step(struct catalog *c, const struct pc_result *r)
 			return;
 		}
 		j->oid = (uint32_t)strtoul(PQgetvalue(r->rows, 0, 0), NULL, 10);
+		snprintf(j->fp, sizeof(j->fp), "%s", PQgetvalue(r->rows, 0, 3));
 		j->step = 1;
 		columns_query(c, j);
 		return;
@@ -578,6 +599,7 @@ static void load_step(struct catalog *c, const struct pc_result *r)
 			fail_head(c, "53200", "out of memory loading the catalog", NULL);
 			return;
 		}
+		memcpy(j->cat->fp, j->fp, sizeof(j->fp));
 		j->step = 2;
 		index_query(c, j);
 		return;

@@ -1,5 +1,6 @@
 /* A batch's transaction as statements: pieces, write paths, packed Queries, and what each result means for the rows. */
 #include "sink/exec.h"
+#include "sink/fence.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -520,6 +521,15 @@ bool xrun_build(struct xrun *x, struct buf *sql)
 			if (st)
 				ledger_insert_sql(x->s, x->b->id, sql);
 		}
+		if (x->fence) {
+			size_t at = sql->len;
+
+			if (add_stmt(x, sql, X_CHECK) && !fence_check_sql(x->b, sql)) {
+				x->nq--;        /* nothing to check */
+				sql->len = at;
+				sql->data[at] = '\0';
+			}
+		}
 		if (x->isolating)
 			simple(x, sql, X_BEGIN, "SET CONSTRAINTS ALL IMMEDIATE");
 		create_stages(x, sql);
@@ -870,6 +880,11 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 	st = &x->q[done];
 	values = st->values;
 	switch ((enum xkind)st->kind) {
+	case X_CHECK:
+		if (strcmp(state, "22012") == 0)
+			return XR_CATALOG;
+		x->err = berr_from_diag(r->diag);
+		return XR_FAIL;
 	case X_LEDGER:
 		x->err = berr_from_diag(r->diag);
 		if (ledger_conflict(x->s, state, r->diag)) {
@@ -938,6 +953,7 @@ bool xrun_start(struct xrun *x, struct sink *s, struct batch *b, bool isolating,
 	x->singles = singles;
 	x->ledger = s->ledger_ok;
 	x->counts = !b->immediate;
+	x->fence = true;
 	x->stage_gen = stage_gen;
 	x->nstage = nstage;
 	x->fail_at = -1;

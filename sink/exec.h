@@ -30,6 +30,7 @@ enum xkind {
 	X_COPY_STAGE, X_CLEAR_STAGE, X_COMMIT,
 	X_PROBE_UNDO,       /* a probe piece succeeded: its rows are undone */
 	X_ROLE,             /* SET LOCAL ROLE: what follows is written as a client's role */
+	X_CHECK,            /* the catalog fence (fence.h) */
 };
 
 struct xstmt {
@@ -71,6 +72,7 @@ enum xresult {
 			       COMMIT may have run */
 	XR_LEDGER_GONE,     /* the ledger cannot be written: retry without it */
 	XR_FAIL,            /* the batch fails as a whole (err) */
+	XR_CATALOG,         /* a table changed since its rows were read: roll back, rebase, again */
 };
 
 struct xrun {
@@ -80,6 +82,7 @@ struct xrun {
 	bool singles;               /* one row per statement */
 	bool ledger;                /* write the batch's ledger row */
 	bool counts;                /* some unit waits for its row counts (ackmode=commit) */
+	bool fence;                 /* check the catalog fence after BEGIN */
 	uint32_t *stage_gen;        /* the writer's: per table, the staging table it has */
 	int nstage;
 	/* the pieces; those before `it` are written (done when their RELEASE answered) */

@@ -102,6 +102,9 @@ struct tcat {
 	bool key_unique_default;    /* every key column has a unique default */
 	bool key_dbhash;            /* some key column is KM_DBHASH */
 	struct traits tr;
+	int *attnums;               /* per column: its attnum, the column's identity */
+	char fp[33];                /* the catalog fingerprint it was read at (sg_fingerprint);
+	                               empty: not checked */
 };
 
 /* tcat.c: snapshots built from the catalog connection's answers (no I/O) */
@@ -115,6 +118,17 @@ struct tcat *tcat_columns(const PGresult *r, uint32_t oid, uint32_t generation, 
  * matches conflictkey (*err says why none does). False when out of memory. */
 bool tcat_key(struct tcat *cat, const int *attnums, const PGresult *r, const struct table_conf *conf,
 	      struct berr **err);
+/* Columns renamed since the snapshot was read: rows [first, first + n) of r
+ * have (oid, attnum, attname, format_type, fingerprint) of the table now. Each column still there by its
+ * attnum with its declared type takes its new name, so that rows keep the
+ * meaning they had when they arrived; the snapshot takes the new fingerprint
+ * and generation. *whole is false when some column is gone or changed type
+ * (its rows are written as they are: the database decides). False when out
+ * of memory. */
+bool tcat_rebase(struct tcat *cat, const PGresult *r, int first, int n, uint32_t generation, bool *whole);
+/* Its key read again from the unique index query's answer (tcat_key);
+ * *changed when it is not the key it had. False when out of memory. */
+bool tcat_rekey(struct tcat *cat, const PGresult *r, const struct table_conf *conf, bool *changed);
 /* Its traits from the traits query. False when the answer is not one. */
 bool tcat_traits(struct tcat *cat, const PGresult *r);
 /* A boolean column of a result. */
@@ -332,6 +346,7 @@ struct counters {
 	uint64_t flush[FLUSH_REASONS];
 	uint64_t retries;
 	uint64_t isolations;
+	uint64_t rebases;           /* batches written again after a table changed under them */
 	uint64_t splits;
 	uint64_t ambiguous;
 	uint64_t passthrough[PASS_REASONS];
@@ -474,6 +489,10 @@ struct catalog *catalog_new(struct sink *s);
 void catalog_start(struct catalog *c);
 void catalog_free(struct catalog *c);
 void catalog_load(struct catalog *c, struct stable *tab);
+/* The unique index query tcat_key reads, for the table whose OID is the SQL oid. */
+void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid);
+/* A new snapshot generation (staging tables are named by it). */
+uint32_t catalog_next_generation(struct catalog *c);
 /* Closes the connection when no job waits (after a drain: nothing keeps the loop). */
 void catalog_close_idle(struct catalog *c);
 void catalog_check_priv(struct catalog *c, struct stable *tab, const char *role);

@@ -762,7 +762,8 @@ void sink_log_stats(const struct sink *s)
 	buf_init(&line);
 	buf_printf(&line, "sink tickets=%llu rows_in=%llu rows_written=%llu rows_failed=%llu rows_skipped=%llu "
 		   "units_rejected=%llu batches=%llu batches_failed=%llu retries=%llu isolations=%llu splits=%llu "
-		   "ambiguous=%llu blocked=%llu errors=%llu catalog_loads=%llu buffered_bytes=%lld queued_rows=%llu",
+		   "ambiguous=%llu blocked=%llu errors=%llu catalog_loads=%llu rebases=%llu buffered_bytes=%lld "
+		   "queued_rows=%llu",
 		   (unsigned long long)c->tickets, (unsigned long long)c->rows_in,
 		   (unsigned long long)c->rows_written, (unsigned long long)c->rows_failed,
 		   (unsigned long long)c->rows_skipped, (unsigned long long)c->units_rejected,
@@ -770,7 +771,8 @@ void sink_log_stats(const struct sink *s)
 		   (unsigned long long)c->retries, (unsigned long long)c->isolations,
 		   (unsigned long long)c->splits, (unsigned long long)c->ambiguous,
 		   (unsigned long long)c->blocked, (unsigned long long)c->errors,
-		   (unsigned long long)c->catalog_loads, (long long)s->buffered_bytes,
+		   (unsigned long long)c->catalog_loads, (unsigned long long)c->rebases,
+		   (long long)s->buffered_bytes,
 		   (unsigned long long)sched_queued_rows(s));
 	for (i = 0; i < FLUSH_REASONS; i++)
 		buf_printf(&line, " flush_%s=%llu", flush_names[i], (unsigned long long)c->flush[i]);

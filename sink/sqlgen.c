@@ -358,3 +358,21 @@ void sg_unnest_stmt(struct buf *b, const struct sg_table *t, const struct sg_sha
 	sg_conflict_clause(b, t, sh);
 	buf_free(&arr);
 }
+
+void sg_fingerprint(struct buf *b, const char *o)
+{
+	buf_printf(b, "(SELECT pg_catalog.md5(pg_catalog.string_agg(f.x, ',' ORDER BY f.x)) FROM ("
+		   "SELECT 'c' || fc.xmin::text AS x FROM pg_catalog.pg_class fc WHERE fc.oid = %s "
+		   "UNION ALL SELECT 'a' || fa.attnum || ':' || fa.xmin::text FROM pg_catalog.pg_attribute fa "
+		   "WHERE fa.attrelid = %s AND fa.attnum > 0 "
+		   "UNION ALL SELECT 'd' || fd.oid || ':' || fd.xmin::text FROM pg_catalog.pg_attrdef fd "
+		   "WHERE fd.adrelid = %s "
+		   "UNION ALL SELECT 'i' || fi.indexrelid || ':' || fi.xmin::text FROM pg_catalog.pg_index fi "
+		   "WHERE fi.indrelid = %s "
+		   "UNION ALL SELECT 'k' || fk.oid || ':' || fk.xmin::text FROM pg_catalog.pg_constraint fk "
+		   "WHERE fk.conrelid = %s OR fk.confrelid = %s "
+		   "UNION ALL SELECT 't' || ft.oid || ':' || ft.xmin::text FROM pg_catalog.pg_trigger ft "
+		   "WHERE ft.tgrelid = %s "
+		   "UNION ALL SELECT 'r' || fr.oid || ':' || fr.xmin::text FROM pg_catalog.pg_rewrite fr "
+		   "WHERE fr.ev_class = %s) f)", o, o, o, o, o, o, o, o);
+}

@@ -43,6 +43,7 @@ static void tcat_free(struct tcat *c)
 	free(c->t.name);
 	free(c->t.stage);
 	free(c->kinds);
+	free(c->attnums);
 	free(c);
 }
 
@@ -57,6 +58,67 @@ void tcat_unref(struct tcat *c)
 static char *dupv(const PGresult *r, int row, int col)
 {
 	return strdup(PQgetvalue(r, row, col));
+}
+
+bool tcat_rebase(struct tcat *cat, const PGresult *r, int first, int n, uint32_t generation, bool *whole)
+{
+	int i, k;
+	char stage[64], *name;
+
+	*whole = n > 0;
+	for (i = 0; i < cat->t.ncols; i++) {
+		for (k = first; k < first + n; k++)
+			if (atoi(PQgetvalue(r, k, 1)) == cat->attnums[i])
+				break;
+		if (k == first + n || strcmp(PQgetvalue(r, k, 3), cat->cx[i].decl) != 0) {
+			*whole = false;
+			continue;
+		}
+		if (strcmp(PQgetvalue(r, k, 2), cat->t.cols[i].name) == 0)
+			continue;
+		if ((name = dupv(r, k, 2)) == NULL)
+			return false;
+		free(cat->t.cols[i].name);
+		cat->t.cols[i].name = name;
+	}
+	/* a table that is gone is not checked again: its writes fail as directly */
+	snprintf(cat->fp, sizeof(cat->fp), "%s", n > 0 ? PQgetvalue(r, first, 4) : "");
+	cat->gen = generation;
+	snprintf(stage, sizeof(stage), "pgbatchd_stage_%u_%u", cat->oid, cat->gen);
+	if ((name = strdup(stage)) == NULL)
+		return false;
+	free(cat->t.stage);
+	cat->t.stage = name;
+	return true;
+}
+
+bool tcat_rekey(struct tcat *cat, const PGresult *r, const struct table_conf *conf, bool *changed)
+{
+	int *old = cat->t.key, nold = cat->t.nkey, k;
+	struct berr *err = NULL;
+	bool ok;
+
+	for (k = 0; cat->kcollate && k < cat->t.nkey; k++)
+		free(cat->kcollate[k]);
+	free(cat->kcollate);
+	free(cat->kmodes);
+	free(cat->kmaxlen);
+	free(cat->kinds);
+	cat->kcollate = NULL;
+	cat->kmodes = NULL;
+	cat->kmaxlen = NULL;
+	cat->kinds = NULL;
+	cat->t.key = NULL;
+	cat->t.nkey = 0;
+	cat->key_dbhash = false;
+	for (k = 0; k < cat->t.ncols; k++)
+		cat->t.cols[k].key = false;
+	ok = tcat_key(cat, cat->attnums, r, conf, &err);
+	*changed = !ok || err || cat->t.nkey != nold ||
+		   (nold > 0 && memcmp(old, cat->t.key, (size_t)nold * sizeof(int)) != 0);
+	berr_unref(err);
+	free(old);
+	return ok;
 }
 
 bool pq_true(const PGresult *r, int row, int col)
@@ -88,13 +150,15 @@ struct tcat *tcat_columns(const PGresult *r, uint32_t oid, uint32_t generation, 
 	cat->t.cols = calloc((size_t)n + 1, sizeof(*cat->t.cols));
 	cat->cx = calloc((size_t)n + 1, sizeof(*cat->cx));
 	(*attnums) = calloc((size_t)n + 1, sizeof(int));
-	if (!cat->t.schema || !cat->t.name || !cat->t.stage || !cat->t.cols || !cat->cx || !(*attnums))
+	cat->attnums = calloc((size_t)n + 1, sizeof(int));
+	if (!cat->t.schema || !cat->t.name || !cat->t.stage || !cat->t.cols || !cat->cx || !(*attnums) ||
+	    !cat->attnums)
 		goto fail;
 	for (i = 0; i < n; i++) {
 		col = &cat->t.cols[i];
 		cx = &cat->cx[i];
 		cat->t.ncols = i + 1;
-		(*attnums)[i] = atoi(PQgetvalue(r, i, 0));
+		(*attnums)[i] = cat->attnums[i] = atoi(PQgetvalue(r, i, 0));
 		col->name = dupv(r, i, 1);
 		cx->decl = dupv(r, i, 2);
 		cx->decl_nomod = dupv(r, i, 3);

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "sink/exec.h"
+#include "sink/fence.h"
 #include "sink/pgconn.h"
 
 #define CONNECT_TIMEOUT_MS 10000
@@ -25,11 +26,15 @@ enum wstate {
 	W_ROLLBACK,     /* rolling an attempt back; `after` says what follows */
 	W_PROBE,        /* asking the ledger whether a COMMIT whose answer was lost ran */
 	W_BACKOFF,      /* waiting to retry the batch */
+	W_REBASE,       /* a table changed under the batch: reading its columns now (fence.h) */
 	W_STATES
 };
 
 /* What follows a rollback. */
-enum after { AF_RETRY = 0, AF_AGAIN, AF_ISOLATE, AF_SINGLES, AF_FAIL, AF_COMMITTED };
+enum after { AF_RETRY = 0, AF_AGAIN, AF_ISOLATE, AF_SINGLES, AF_FAIL, AF_COMMITTED, AF_REBASE };
+
+/* Rebases of one batch before its catalog is no longer checked (DDL without end). */
+#define REBASE_MAX 5
 
 struct writer {
 	struct sink *s;
@@ -46,6 +51,7 @@ struct writer {
 	struct berr *fail_err;
 	/* a COMMIT whose answer was lost: the ledger tells whether it ran */
 	bool unknown;
+	int rebases;                /* of the batch */
 	int old_pid;
 	char old_start[64];
 	int backend_pid;
@@ -56,7 +62,7 @@ struct writer {
 };
 
 static const char *const wstate_names[W_STATES] = {
-	"down", "connecting", "setup", "idle", "tx", "rollback", "probe", "backoff",
+	"down", "connecting", "setup", "idle", "tx", "rollback", "probe", "backoff", "rebase",
 };
 
 static void set_state(struct writer *w, enum wstate to)
@@ -69,7 +75,8 @@ static void set_state(struct writer *w, enum wstate to)
 		[W_IDLE] = 1u << W_TX | 1u << W_PROBE | 1u << W_ROLLBACK | 1u << W_DOWN,
 		[W_TX] = 1u << W_TX | 1u << W_ROLLBACK | 1u << W_IDLE | 1u << W_DOWN | 1u << W_BACKOFF,
 		[W_ROLLBACK] = 1u << W_TX | 1u << W_PROBE | 1u << W_ROLLBACK | 1u << W_IDLE | 1u << W_DOWN |
-			       1u << W_BACKOFF,
+			       1u << W_BACKOFF | 1u << W_REBASE,
+		[W_REBASE] = 1u << W_TX | 1u << W_DOWN | 1u << W_BACKOFF | 1u << W_IDLE,
 		[W_PROBE] = 1u << W_TX | 1u << W_ROLLBACK | 1u << W_IDLE | 1u << W_DOWN | 1u << W_BACKOFF,
 		[W_BACKOFF] = 1u << W_CONNECTING | 1u << W_TX | 1u << W_PROBE | 1u << W_ROLLBACK |
 			      1u << W_IDLE | 1u << W_DOWN,
@@ -313,6 +320,7 @@ static void begin_attempt(struct writer *w)
 		finish(w, berr_new("53200", "out of memory starting a batch", NULL, NULL));
 		return;
 	}
+	w->x.fence = w->rebases < REBASE_MAX;
 	if (w->isolating)
 		w->b->passes++;
 	send_query(w);
@@ -344,6 +352,20 @@ static void after_rollback(struct writer *w)
 		return;
 	case AF_FAIL:
 		finish(w, w->fail_err ? berr_ref(w->fail_err) : berr_new("XX000", "batch failed", NULL, NULL));
+		return;
+	case AF_REBASE:
+		if (!pc_connected(w->pc)) {
+			schedule_retry(w);
+			return;
+		}
+		buf_reset(&w->sql);
+		if (!fence_rebase_sql(w->s, w->b, &w->sql)) {
+			finish(w, berr_new("53200", "out of memory reading a changed catalog", NULL, NULL));
+			return;
+		}
+		w->rebases++;
+		set_state(w, W_REBASE);
+		pc_query(w->pc, w->sql.data);
 		return;
 	case AF_COMMITTED:
 		/* rows whose statement's answer was lost too were written by it (a
@@ -409,7 +431,36 @@ static void tx_result(struct writer *w, const struct pc_result *r)
 		set_fail(w, berr_ref(w->x.err));
 		rollback(w, AF_FAIL);
 		return;
+	case XR_CATALOG:
+		w->s->st.rebases++;
+		rollback(w, AF_REBASE);
+		return;
 	}
+}
+
+static void rebase_result(struct writer *w, const struct pc_result *r)
+{
+	bool rekeyed = false;
+
+	if (r->event == PC_LOST) {
+		set_state(w, W_DOWN);
+		set_fail(w, berr_from_diag(r->diag));
+		schedule_retry(w);
+		return;
+	}
+	if (!r->ok) {
+		/* the catalog cannot be read: write as the rows came, unchecked */
+		log_warning(w->prefix, "cannot read the catalog of a changed table: %s", r->message ? r->message : "");
+		w->rebases = REBASE_MAX;
+	} else if (!fence_rebase(w->s, w->b, r, w->prefix, &rekeyed)) {
+		finish(w, berr_new("53200", "out of memory reading a changed catalog", NULL, NULL));
+		return;
+	} else if (rekeyed) {
+		w->singles = true;      /* the rows' routes were made with the old key */
+		w->isolating = false;
+	}
+	reset_outcomes(w->b);
+	begin_attempt(w);
 }
 
 static void probe_result(struct writer *w, const struct pc_result *r)
@@ -470,6 +521,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	w->isolating = w->singles = w->unknown = false;
+	w->rebases = 0;
 	begin_attempt(w);
 }
 
@@ -522,6 +574,9 @@ static void on_pc(void *arg, const struct pc_result *r)
 		if (r->event == PC_LOST)
 			set_state(w, W_DOWN);
 		after_rollback(w);
+		return;
+	case W_REBASE:
+		rebase_result(w, r);
 		return;
 	case W_PROBE:
 		if (r->event == PC_LOST) {

@@ -1,0 +1,42 @@
+/* The catalog fence: a batch is written only under the catalog its rows were read with, checked inside its own transaction; columns renamed meanwhile are followed by attnum. */
+#ifndef PGBATCHD_SINK_FENCE_H
+#define PGBATCHD_SINK_FENCE_H
+
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
+#include "sink/buf.h"
+#include "sink/internal.h"
+#include "sink/pgconn.h"
+
+/*
+ * Each catalog snapshot (struct tcat) keeps the fingerprint it was read at
+ * (sg_fingerprint). The first Query of a batch's transaction checks, in one
+ * statement after BEGIN, that every snapshot its rows use is still current:
+ * it fails (22012, a division by zero, chosen because it cannot come from
+ * anything else in that statement) when DDL has changed one of the tables
+ * since, whoever ran it — another connection, a DO block, a function. The
+ * writer then rolls back, reads the tables' columns as they are now
+ * (fence_rebase_sql), renames the snapshot's columns by attnum and reads
+ * its key again (fence_rebase), marks the tables stale for rows still to
+ * come, and writes the batch again. Rows keep the meaning they had when they arrived, named
+ * or positional: a value goes to the column that had that position or name
+ * then. A column dropped or retyped since leaves the rows as they were, and
+ * the database's answer to them is the client's, as it would be directly.
+ */
+
+/* The check statement for b (no separator); false when no snapshot of b has
+ * a fingerprint, or out of memory (out->failed). */
+bool fence_check_sql(const struct batch *b, struct buf *out);
+/* The question behind a failed check, two statements per table of b: its
+ * columns now (oid, attnum, attname, type, fingerprint) and its unique
+ * indexes (as the catalog loader reads them). */
+bool fence_rebase_sql(struct sink *s, const struct batch *b, struct buf *out);
+/* Its answer applied to the snapshots of b; *rekeyed when a table's key
+ * changed (the rows' key identities no longer hold: the batch is written one
+ * row per statement, in order). False when out of memory. */
+bool fence_rebase(struct sink *s, const struct batch *b, const struct pc_result *r, const char *prefix,
+		  bool *rekeyed);
+
+#endif
