@@ -816,6 +816,8 @@ static enum ins_reason parse_statement(struct parser *p)
 	}
 	if (word_in(p, select_tail))
 		return INS_SELECT;
+	if (p->st)
+		p->st->end = p->t.pos;
 	bool semicolon = false;
 	while (is_punct(p, ';')) {
 		semicolon = true;

@@ -42,6 +42,7 @@ struct ins_stmt {
 	int nvals;                  /* values per row; == ncols when ncols > 0 */
 	struct ins_value *values;   /* nrows * nvals, row-major */
 	int nparams;                /* the highest $n (ins_parse_params), else 0 */
+	size_t end;                 /* where its VALUES end: a clause may be inserted here */
 	void *arena;                /* private: owns every string above */
 };
 

@@ -76,6 +76,30 @@ void pending_abandon(struct client *c, struct pending *p)
 	free(p);
 }
 
+/* A Query passing through gets the table's conflict clause where its VALUES
+ * end: the same statement means the same thing whether pgbatchd takes it. */
+static void add_clause(struct pending *p, const char *clause)
+{
+	size_t sqllen = p->orig_len - PKT_HDR_LEN - 1, n = strlen(clause), total;
+	uint8_t *m;
+
+	if (p->ins_end == 0 || p->ins_end > sqllen || (total = p->orig_len + n + 1) > UINT32_MAX ||
+	    (m = malloc(total)) == NULL)
+		return;             /* as sent: the backend may refuse a duplicate */
+	m[0] = 'Q';
+	m[1] = (uint8_t)((total - 1) >> 24);
+	m[2] = (uint8_t)((total - 1) >> 16);
+	m[3] = (uint8_t)((total - 1) >> 8);
+	m[4] = (uint8_t)(total - 1);
+	memcpy(m + PKT_HDR_LEN, p->orig + PKT_HDR_LEN, p->ins_end);
+	m[PKT_HDR_LEN + p->ins_end] = '\n';     /* after "VALUES (1) -- a comment" too */
+	memcpy(m + PKT_HDR_LEN + p->ins_end + 1, clause, n);
+	memcpy(m + PKT_HDR_LEN + p->ins_end + 1 + n, p->orig + PKT_HDR_LEN + p->ins_end, sqllen - p->ins_end + 1);
+	free(p->orig);
+	p->orig = m;
+	p->orig_len = (uint32_t)total;
+}
+
 /* The message taken goes to the backend after all, in its place in the queue. */
 static void forward_original(struct client *c, struct pending *p)
 {
@@ -119,6 +143,16 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	case SINK_PASSTHROUGH:
 		/* Later messages waited for this decision, so order holds. */
 		intercept_count_pass(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
+		if (r->clause)
+			add_clause(p, r->clause);
+		if (p->next) {
+			/* a session's statements commit in the order sent: this one runs
+			 * after the rows of its earlier INSERTs are written */
+			p->pass_deferred = true;
+			p->replied = false;
+			(void)intercept_must_wait(c);
+			return;
+		}
 		forward_original(c, p);
 		p->entry = NULL;
 		client_continue(c);
@@ -136,19 +170,42 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	client_continue(c);
 }
 
-static void on_settled(void *arg)
+static void free_settled(struct client *c, struct pending *p)
 {
-	struct pending *p = arg;
-	struct client *c = p->client;
-
 	unlink_pending(c, p);
 	if (p->g)
 		extq_settled(p);
 	free(p->orig);
 	free(p);
 	c->unsettled--;
-	if (c->unsettled == 0)
-		client_continue(c);
+}
+
+static void on_settled(void *arg)
+{
+	struct pending *p = arg, *q;
+	struct client *c = p->client;
+
+	if (p->pass_deferred) {
+		p->unit_gone = true;    /* forwarded (and freed) in its turn */
+		p->unit = NULL;
+		return;
+	}
+	free_settled(c, p);
+	/* the oldest units left may be pass-throughs that waited for this one */
+	for (;;) {
+		for (q = c->pending; q && q->next; q = q->next)
+			;
+		if (q == NULL || !q->pass_deferred)
+			break;
+		q->pass_deferred = false;
+		q->replied = true;
+		forward_original(c, q);
+		q->entry = NULL;
+		if (!q->unit_gone)
+			break;
+		free_settled(c, q);
+	}
+	client_continue(c);
 }
 
 /* A statement of a unit built statement by statement is decided. */
@@ -466,6 +523,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	}
 	evbuffer_remove(in, p->orig, total);
 	p->orig_len = (uint32_t)total;
+	p->ins_end = st.end;
 	p->client = c;
 	p->next = c->pending;
 	c->pending = p;

@@ -210,6 +210,35 @@ static void drop_stmt_rows(struct sink_unit *u, uint32_t first)
 		row_free(u->s, u->rows[--u->nrows]);
 }
 
+/* A statement into the table that passes through (its values are the
+ * database's to read) still gets the table's conflictmode: the clause the
+ * sink would write for its columns, for the proxy to append. */
+static void pass_clause(struct sink_unit *u, const struct stable *tab, const struct tcat *cat,
+			const int *colmap, int nv)
+{
+	struct sg_val *row = calloc((size_t)cat->t.ncols + 1, sizeof(*row));
+	struct sg_shape sh;
+	struct buf b;
+	sg_row r = row;
+
+	if (row == NULL)
+		return;
+	for (int i = 0; i < nv; i++)
+		row[colmap[i]].state = SG_NULL;     /* named */
+	buf_init(&b);
+	if (sg_shape_build(&sh, &cat->t, tab->conf.conflictmode, &r, 1)) {
+		sg_conflict_clause(&b, &cat->t, &sh);
+		sg_shape_free(&sh);
+		if (buf_ok(&b) && b.len > 0) {
+			free(u->pass_clause);
+			u->pass_clause = buf_steal(&b);
+			u->s->st.pass_clauses++;
+		}
+	}
+	buf_free(&b);
+	free(row);
+}
+
 enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *why)
 {
 	struct sink *s = u->s;
@@ -302,6 +331,9 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	us->n = u->nrows - us->first;
 	ok = true;
 done:
+	if (!ok && colmap && (*why == PASS_SETTINGS || *why == PASS_CAST || *why == PASS_NUMBER_TYPE ||
+			      *why == PASS_BOOL_TYPE) && u->nstmts == 1)
+		pass_clause(u, tab, cat, colmap, nv);
 	free(colmap);
 	free(vals);
 	buf_free(&key);

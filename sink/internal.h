@@ -242,6 +242,7 @@ struct sink_unit {
 	int64_t arrival_ms;
 	int64_t charged;            /* bytes charged for its statements until converted */
 	struct sink_reply reply;
+	char *pass_clause;          /* reply.clause */
 	struct pkt_diag error_diag; /* reply.error points here */
 	struct pkt_diag *warn_diags; /* per statement: reply.warnings point here */
 	char **warn_msgs;
@@ -347,6 +348,7 @@ struct counters {
 	uint64_t retries;
 	uint64_t isolations;
 	uint64_t rebases;           /* batches written again after a table changed under them */
+	uint64_t pass_clauses;      /* statements passed through with the table's conflict clause */
 	uint64_t splits;
 	uint64_t ambiguous;
 	uint64_t passthrough[PASS_REASONS];

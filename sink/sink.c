@@ -762,7 +762,8 @@ void sink_log_stats(const struct sink *s)
 	buf_init(&line);
 	buf_printf(&line, "sink tickets=%llu rows_in=%llu rows_written=%llu rows_failed=%llu rows_skipped=%llu "
 		   "units_rejected=%llu batches=%llu batches_failed=%llu retries=%llu isolations=%llu splits=%llu "
-		   "ambiguous=%llu blocked=%llu errors=%llu catalog_loads=%llu rebases=%llu buffered_bytes=%lld "
+		   "ambiguous=%llu blocked=%llu errors=%llu catalog_loads=%llu rebases=%llu pass_clauses=%llu "
+		   "buffered_bytes=%lld "
 		   "queued_rows=%llu",
 		   (unsigned long long)c->tickets, (unsigned long long)c->rows_in,
 		   (unsigned long long)c->rows_written, (unsigned long long)c->rows_failed,
@@ -772,6 +773,7 @@ void sink_log_stats(const struct sink *s)
 		   (unsigned long long)c->splits, (unsigned long long)c->ambiguous,
 		   (unsigned long long)c->blocked, (unsigned long long)c->errors,
 		   (unsigned long long)c->catalog_loads, (unsigned long long)c->rebases,
+		   (unsigned long long)c->pass_clauses,
 		   (long long)s->buffered_bytes,
 		   (unsigned long long)sched_queued_rows(s));
 	for (i = 0; i < FLUSH_REASONS; i++)

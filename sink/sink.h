@@ -25,6 +25,9 @@ struct sink_reply {
 	enum sink_status status;
 	uint64_t rows;                  /* SINK_DONE: rows inserted or updated */
 	const char *reason;             /* SINK_PASSTHROUGH: short stable reason, counted */
+	const char *clause;             /* SINK_PASSTHROUGH of a simple INSERT into the table:
+	                                   its conflictmode clause (" ON CONFLICT ..."), to be
+	                                   appended where its VALUES end; NULL: none */
 	const struct pkt_diag *error;   /* SINK_ERROR: every field, as the backend sent them
 	                                   (a real SQLSTATE in C either way) */
 	const struct pkt_diag *warning; /* SINK_DONE, exceptionmode=ignore: rows were rejected;

@@ -218,6 +218,7 @@ void unit_free(struct sink_unit *u)
 	free(u->deps);
 	free(u->stmts);
 	free(u->counts);
+	free(u->pass_clause);
 	berr_unref(u->err);
 	berr_unref(u->probe_err);
 	free_warnings(u);
@@ -250,6 +251,7 @@ static void decide_passthrough(struct sink_unit *u, enum pass_reason why)
 	u->s->st.passthrough[why]++;
 	u->reply.status = SINK_PASSTHROUGH;
 	u->reply.reason = pass_reason_text(why);
+	u->reply.clause = u->pass_clause;
 	unit_set_state(u, U_DECIDED);
 	u->reply_due = true;
 	u->settle_due = true;

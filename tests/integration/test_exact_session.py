@@ -264,3 +264,31 @@ def test_ingest_only_session_asks_once(roles, make_proxy):
 		assert st.sink["rows_in"] == n + 2, st
 	finally:
 		teardown_objects(pg, [])
+
+
+def test_pass_through_keeps_conflictmode(roles, make_proxy):
+	"""An INSERT into the configured upsert table that pgbatchd does not take
+	(a timestamp read in a zone the sink does not share, casts to other types)
+	still upserts: the table's clause is appended where its VALUES end, before a
+	trailing semicolon or comment; and it runs after the session's earlier rows."""
+	pg = roles
+	teardown_objects(pg, [])
+	setup_objects(pg, [])
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "immediate", "adaptiveflush": 0,
+			"batchwritetimeoutms": su.HUGE_TIMEOUT_MS}}, users=USERS)
+		with su.Session.to(proxy) as s:
+			s.insert("INSERT INTO tgt (k, v) VALUES (1, 'buffered')", 1)    # acknowledged, buffered
+			s.ok("SET TimeZone = 'Asia/Kolkata'")
+			s.insert("INSERT INTO tgt (k, ts) VALUES (1, '2024-03-01 10:00'); -- a comment", 1)
+			s.insert("INSERT INTO tgt (k, v) VALUES (2, 'x'::varchar)", 1)
+			s.insert("INSERT INTO tgt (k, v) VALUES (2, 'y'::name)", 1)
+			s.insert("INSERT INTO tgt (k, v) VALUES (2, 'z'::name) /* c */", 1)
+			got = s.rows("SELECT k, v, ts::text FROM tgt ORDER BY k")
+		# upsert sets every column: the row of key 1 is the last INSERT's
+		assert got == [["1", None, "2024-03-01 10:00:00+05:30"], ["2", "z", None]], got
+		st = su.stats(proxy)
+		assert st.sink["pass_clauses"] == 4, st
+		assert st.sink["rows_in"] == 1, st
+	finally:
+		teardown_objects(pg, [])
