@@ -439,6 +439,7 @@ static void handle_cancel(struct client *c, const struct startup_packet *sp)
 
 	if (target) {
 		log_info(target->prefix, "cancel request from %s", c->peer);
+		intercept_cancel(target);
 		daemon_send_cancel(c->d, sp->cancel_pid, sp->cancel_key);
 	} else {
 		log_info(c->prefix, "cancel request for an unknown backend key");

@@ -445,6 +445,7 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 		return ST_HELD;
 	}
 	c->d->istats.messages++;
+	sink_unit_set_timeout(p->unit, view_statement_timeout(c));
 	sink_unit_close(p->unit);
 	return ST_HELD;
 }

@@ -231,6 +231,18 @@ bool intercept_must_wait(struct client *c)
 	return wait;
 }
 
+void intercept_cancel(struct client *c)
+{
+	struct pending *p, *oldest = NULL;
+
+	/* the statement running is the oldest one not yet answered */
+	for (p = c->pending; p; p = p->next)
+		if (!p->replied && p->unit && !p->tx)
+			oldest = p;
+	if (oldest)
+		sink_unit_cancel(oldest->unit, "57014", "canceling statement due to user request");
+}
+
 void intercept_session_end(struct client *c)
 {
 	struct pending *p;
@@ -539,7 +551,9 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		c->unsettled--;
 		forward_original(c, p);
 		free(p);
+		return INTERCEPT_TAKEN;
 	}
+	sink_unit_set_timeout(p->unit, view_statement_timeout(c));
 	return INTERCEPT_TAKEN;
 }
 

@@ -34,6 +34,9 @@ bool intercept_must_wait(struct client *c);
 
 /* The session ends: its rows stay in the sink, nobody is told. */
 void intercept_session_end(struct client *c);
+/* A CancelRequest for the session: its INSERT waiting for its commit fails
+ * with 57014 and is not written (unless it is being committed already). */
+void intercept_cancel(struct client *c);
 
 /* A ParameterStatus from the backend: interception needs client_encoding UTF8
  * and standard_conforming_strings on, as the recognizer assumes. */

@@ -29,6 +29,7 @@ struct view {
 	bool answered;              /* a DataRow came */
 	bool restale;               /* something passed through while asking */
 	bool read_only;
+	int64_t statement_timeout;  /* ms, 0: none */
 	int ntables;                /* the sink's tables when asked */
 };
 
@@ -71,7 +72,8 @@ static bool ask(struct client *c, struct view *v)
 	pkt_begin(&q, 'Q');
 	put_str(&q, "SELECT CURRENT_USER::text, pg_catalog.current_setting('transaction_read_only'), "
 		"pg_catalog.current_setting('timezone_abbreviations'), "
-		"pg_catalog.current_setting('xmloption'), ARRAY[0");
+		"pg_catalog.current_setting('xmloption'), "
+		"(SELECT setting FROM pg_catalog.pg_settings WHERE name = 'statement_timeout'), ARRAY[0");
 	for (i = 0; i < n; i++) {
 		put_str(&q, ", pg_catalog.to_regclass(pg_catalog.quote_ident(");
 		put_literal(&q, sink_table_name(s, i));
@@ -150,6 +152,11 @@ bool view_read_only(const struct client *c)
 	return c->view && c->view->read_only;
 }
 
+int64_t view_statement_timeout(const struct client *c)
+{
+	return c->view ? c->view->statement_timeout : 0;
+}
+
 bool view_owns(const struct client *c, const struct rq_entry *e)
 {
 	return c->view && e->owner == c->view;
@@ -183,8 +190,8 @@ void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uin
 {
 	struct view *v = c->view;
 	struct pktreader r;
-	const uint8_t *f[5];
-	int32_t flen[5];
+	const uint8_t *f[6];
+	int32_t flen[6];
 	uint16_t n;
 	uint32_t *oids;
 	char *text[4];
@@ -193,9 +200,9 @@ void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uin
 	if (v == NULL || type != 'D' || c->ss == NULL)
 		return;
 	rd_init(&r, body, len);
-	if (!rd_u16(&r, &n) || n != 5)
+	if (!rd_u16(&r, &n) || n != 6)
 		return;
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (!rd_i32(&r, &flen[i]) || flen[i] < 0 || !rd_bytes(&r, (size_t)flen[i], &f[i]))
 			return;
 	oids = calloc((size_t)v->ntables + 2, sizeof(*oids));
@@ -207,12 +214,15 @@ void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uin
 		}
 	}
 	if (oids && text[0] && text[1] && text[2] && text[3] &&
-	    parse_oids((const char *)f[4], (size_t)flen[4], oids, v->ntables + 1)) {
+	    parse_oids((const char *)f[5], (size_t)flen[5], oids, v->ntables + 1)) {
 		sink_session_role(c->ss, text[0]);
 		sink_session_setting(c->ss, "timezone_abbreviations", text[2]);
 		sink_session_setting(c->ss, "xmloption", text[3]);
 		sink_session_resolved(c->ss, oids + 1, v->ntables);
 		v->read_only = strcmp(text[1], "on") == 0;
+		v->statement_timeout = 0;
+		for (int i = 0; i < flen[4] && f[4][i] >= '0' && f[4][i] <= '9'; i++)
+			v->statement_timeout = v->statement_timeout * 10 + (f[4][i] - '0');
 		v->answered = true;
 	}
 	for (int i = 0; i < 4; i++)

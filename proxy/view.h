@@ -30,6 +30,10 @@ void view_stale(struct client *c);
 /* The session runs in a read-only transaction (INSERT gets 25006 there). */
 bool view_read_only(const struct client *c);
 
+/* Its statement_timeout, ms (0: none): an INSERT waiting for its commit
+ * fails with 57014 past it, as directly. */
+int64_t view_statement_timeout(const struct client *c);
+
 /* Reply-queue hooks for the question's entry (its owner is c->view). */
 bool view_owns(const struct client *c, const struct rq_entry *e);
 void view_entry_done(struct client *c, struct rq_entry *e);

@@ -515,7 +515,11 @@ bool xrun_build(struct xrun *x, struct buf *sql)
 	query_clear(x);
 	buf_reset(sql);
 	if (!x->begun) {
+		int64_t limit = sched_batch_timeout(x->b);
+
 		simple(x, sql, X_BEGIN, "BEGIN");
+		if (limit > 0 && add_stmt(x, sql, X_BEGIN))      /* the units' statement_timeout */
+			buf_printf(sql, "SET LOCAL statement_timeout = %lld", (long long)limit);
 		if (x->ledger) {
 			st = add_stmt(x, sql, X_LEDGER);
 			if (st)

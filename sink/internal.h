@@ -240,6 +240,10 @@ struct sink_unit {
 	uint32_t nrejected;
 	int canon_pending;          /* catalog jobs reading its key values */
 	int64_t arrival_ms;
+	int64_t deadline_ms;        /* statement_timeout: fails with 57014 past it (0: none) */
+	struct berr *cancel;        /* cancelled (57014): never written; decided or dropped as
+	                               soon as its state allows */
+	struct event *timeout_ev;   /* fires at deadline_ms */
 	int64_t charged;            /* bytes charged for its statements until converted */
 	struct sink_reply reply;
 	char *pass_clause;          /* reply.clause */
@@ -481,6 +485,15 @@ struct batch *sched_take(struct sink *s, int widx);
 void sched_batch_done(struct sink *s, struct batch *b, struct berr *failed);
 /* Frees a batch without settling anything (sink_free). */
 void sched_batch_discard(struct sink *s, struct batch *b);
+/* A queued or blocked unit leaves its queue, failed with e (settled). False
+ * in any other state. */
+bool sched_cancel(struct sink_unit *u, struct berr *e);
+/* Units of b cancelled or past their deadline (within slack_ms) leave it,
+ * failed (settled); true when any did. Before b is written again. */
+bool sched_batch_drop_cancelled(struct sink *s, struct batch *b, int64_t slack_ms);
+/* The writer's statement_timeout for b: the least time left to a deadline of
+ * its units, ms (0: none). */
+int64_t sched_batch_timeout(const struct batch *b);
 bool sched_idle(const struct sink *s);
 /* Rows queued for writers (stats). */
 uint64_t sched_queued_rows(const struct sink *s);

@@ -842,6 +842,112 @@ void sched_batch_discard(struct sink *s, struct batch *b)
 	batch_free(b);
 }
 
+/* ---- cancel and statement_timeout ---- */
+
+static void fail_unit(struct sink *s, struct sink_unit *u, struct berr *e)
+{
+	for (uint32_t i = 0; i < u->nrows; i++)
+		u->rows[i]->outcome = ROW_FAILED;
+	u->failed = true;
+	berr_unref(u->err);
+	u->err = berr_ref(e);
+	forget_unit(s, u);
+	unit_settle(u);
+}
+
+bool sched_cancel(struct sink_unit *u, struct berr *e)
+{
+	struct sink *s = u->s;
+	struct wqueue *q;
+
+	if (u->state == U_QUEUED) {
+		q = &s->wq[u->widx];
+		if (u->qprev)
+			u->qprev->qnext = u->qnext;
+		else
+			q->head = u->qnext;
+		if (u->qnext)
+			u->qnext->qprev = u->qprev;
+		else
+			q->tail = u->qprev;
+		q->rows -= u->nrows;
+		unit_tables(u, count_out, q);
+		recompute_oldest(q);
+		arm_timer(q);
+	} else if (u->state == U_BLOCKED) {
+		if (u->qprev)
+			u->qprev->qnext = u->qnext;
+		else
+			s->blocked_head = u->qnext;
+		if (u->qnext)
+			u->qnext->qprev = u->qprev;
+		else
+			s->blocked_tail = u->qprev;
+		for (int i = 0; i < u->ndeps; i++)
+			unit_unref(u->deps[i]);
+		free(u->deps);
+		u->deps = NULL;
+		u->ndeps = 0;
+	} else {
+		return false;
+	}
+	u->qnext = u->qprev = NULL;
+	fail_unit(s, u, e);
+	unblock(s);
+	return true;
+}
+
+static struct berr *expired(struct sink_unit *u, int64_t now)
+{
+	if (u->cancel == NULL && u->deadline_ms > 0 && now >= u->deadline_ms)
+		u->cancel = berr_new("57014", "canceling statement due to statement timeout", NULL, NULL);
+	return u->cancel;
+}
+
+bool sched_batch_drop_cancelled(struct sink *s, struct batch *b, int64_t slack_ms)
+{
+	int64_t now = sink_now_ms() + slack_ms;
+	size_t i, nu = 0, nr = 0;
+	bool any = false;
+
+	for (i = 0; i < b->nunits; i++)
+		any |= b->units[i]->ack == ACK_COMMIT && expired(b->units[i], now) != NULL;
+	if (!any)
+		return false;
+	for (i = 0; i < b->n; i++)
+		if (b->rows[i]->u->ack != ACK_COMMIT || b->rows[i]->u->cancel == NULL)
+			b->rows[nr++] = b->rows[i];
+	b->n = nr;
+	for (i = 0; i < b->nunits; i++) {
+		struct sink_unit *u = b->units[i];
+
+		if (u->ack == ACK_COMMIT && u->cancel)
+			fail_unit(s, u, u->cancel);
+		else
+			b->units[nu++] = u;
+	}
+	b->nunits = nu;
+	s->wq[b->widx].inflight = b->n;
+	unblock(s);
+	return true;
+}
+
+int64_t sched_batch_timeout(const struct batch *b)
+{
+	int64_t now = sink_now_ms(), least = 0, left;
+
+	for (size_t i = 0; i < b->nunits; i++) {
+		const struct sink_unit *u = b->units[i];
+
+		if (u->ack != ACK_COMMIT || u->deadline_ms <= 0)
+			continue;
+		left = u->deadline_ms > now ? u->deadline_ms - now : 1;
+		if (least == 0 || left < least)
+			least = left;
+	}
+	return least;
+}
+
 /* ---- table classes ---- */
 
 void sched_classify(struct sink *s)

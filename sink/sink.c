@@ -628,6 +628,45 @@ char *sink_unit_sql(const struct sink_unit *u, int upto, size_t *len)
 	return buf_steal(&b);
 }
 
+void sink_unit_cancel(struct sink_unit *u, const char *sqlstate, const char *message)
+{
+	struct berr *e;
+
+	if (u == NULL || u->cancel || u->replied || u->state == U_DECIDED || u->state == U_SETTLED ||
+	    (u->state != U_INTAKE && u->ack != ACK_COMMIT))
+		return;                 /* answered already: too late, as directly */
+	if ((e = berr_new(sqlstate, message, NULL, NULL)) == NULL)
+		return;
+	u->cancel = e;
+	/* read: decided when its intake ends; in a batch: dropped if the batch
+	 * fails (its own statement_timeout) or is tried again; written if the
+	 * batch commits first, as a cancel that comes too late */
+	if (u->state == U_BLOCKED || u->state == U_QUEUED)
+		(void)sched_cancel(u, e);
+}
+
+static void on_unit_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sink_unit_cancel(arg, "57014", "canceling statement due to statement timeout");
+}
+
+void sink_unit_set_timeout(struct sink_unit *u, int64_t ms)
+{
+	struct timeval tv;
+
+	if (u == NULL || ms <= 0 || u->timeout_ev)
+		return;
+	u->deadline_ms = sink_now_ms() + ms;
+	u->timeout_ev = evtimer_new(u->s->base, on_unit_timeout, u);
+	if (u->timeout_ev == NULL)
+		return;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(u->timeout_ev, &tv);
+}
+
 void sink_flush_unit(struct sink_unit *u)
 {
 	if (u)

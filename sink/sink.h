@@ -120,6 +120,15 @@ bool sink_unit_decided(const struct sink_unit *u);
  * NULL when out of memory; *len its length (0: no rows). */
 char *sink_unit_sql(const struct sink_unit *u, int upto, size_t *len);
 
+/* statement_timeout: the unit's rows must be committed within ms, or its
+ * statement fails with 57014 and they are never written (removed from the
+ * queue, or from its batch, which carries its own statement_timeout). */
+void sink_unit_set_timeout(struct sink_unit *u, int64_t ms);
+/* A CancelRequest (or the timeout): the unit fails with sqlstate/message and
+ * its rows are never written, unless its batch commits first (a cancel that
+ * comes too late, as directly). Its reply comes as usual. */
+void sink_unit_cancel(struct sink_unit *u, const char *sqlstate, const char *message);
+
 /* Read-your-writes barrier: the unit's rows are flushed now. */
 void sink_flush_unit(struct sink_unit *u);
 

@@ -15,7 +15,8 @@ struct sg_col {
 	char *type;         /* type with typmod, a domain resolved to its base: staging columns */
 	char *castbase;     /* that base type without typmod: unnest casts */
 	char delim;         /* array element delimiter of the base type */
-	bool is_array;      /* the base type is an array: unnest passes it as text[] */
+	bool is_array;      /* the base type is an array or a composite: unnest passes it as
+	                       text[] and it is cast from text */
 	bool key;           /* part of the conflict key */
 	bool insertable;    /* may carry a value (not generated, not GENERATED ALWAYS identity) */
 	bool settable;      /* may appear in DO UPDATE SET: insertable and not a key column */

@@ -168,7 +168,8 @@ struct tcat *tcat_columns(const PGresult *r, uint32_t oid, uint32_t generation, 
 		if (!col->name || !cx->decl || !cx->decl_nomod || !col->type || !col->castbase)
 			goto fail;
 		cx->category = PQgetvalue(r, i, 7)[0];
-		col->is_array = cx->category == 'A';
+		/* arrays, and composites (unnest would spread their fields over columns) */
+		col->is_array = cx->category == 'A' || cx->category == 'C';
 		col->delim = PQgetvalue(r, i, 8)[0] ? PQgetvalue(r, i, 8)[0] : ',';
 		def = PQgetisnull(r, i, 9) ? NULL : PQgetvalue(r, i, 9);
 		gen = PQgetvalue(r, i, 11);

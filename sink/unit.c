@@ -21,8 +21,8 @@ void unit_set_state(struct sink_unit *u, enum unit_state to)
 	static const unsigned allowed[U_STATES] = {
 		[U_INTAKE] = 1u << U_DECIDED | 1u << U_BLOCKED | 1u << U_QUEUED,
 		[U_DECIDED] = 0,
-		[U_BLOCKED] = 1u << U_QUEUED,
-		[U_QUEUED] = 1u << U_WRITING,
+		[U_BLOCKED] = 1u << U_QUEUED | 1u << U_SETTLED,       /* settled: cancelled */
+		[U_QUEUED] = 1u << U_WRITING | 1u << U_SETTLED,
 		[U_WRITING] = 1u << U_SETTLED,
 		[U_SETTLED] = 0,
 	};
@@ -219,6 +219,9 @@ void unit_free(struct sink_unit *u)
 	free(u->stmts);
 	free(u->counts);
 	free(u->pass_clause);
+	if (u->timeout_ev)
+		event_free(u->timeout_ev);
+	berr_unref(u->cancel);
 	berr_unref(u->err);
 	berr_unref(u->probe_err);
 	free_warnings(u);
@@ -816,6 +819,8 @@ void intake_run(struct sink_session *ss)
 			release_statements(u);
 			if (u->npassed > 0)
 				decide_passthrough(u, first_pass(u));
+			else if (u->cancel)
+				decide_error(u, u->cancel);     /* cancelled while read */
 			else if (u->nrows == 0)
 				decide_empty(u);
 			else

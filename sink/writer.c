@@ -314,6 +314,11 @@ static void begin_attempt(struct writer *w)
 		w->unknown = false;
 		reset_outcomes(w->b);
 	}
+	/* statements cancelled or past their statement_timeout are not tried again */
+	if (sched_batch_drop_cancelled(w->s, w->b, 0) && w->b->nunits == 0) {
+		finish(w, NULL);
+		return;
+	}
 	xrun_clear(&w->x);
 	if (!stages_fit(w) ||
 	    !xrun_start(&w->x, w->s, w->b, w->isolating, w->singles, w->stage_gen, w->nstage)) {
@@ -428,6 +433,13 @@ static void tx_result(struct writer *w, const struct pc_result *r)
 		rollback(w, AF_RETRY);
 		return;
 	case XR_FAIL:
+		if (w->x.err && strcmp(w->x.err->sqlstate, "57014") == 0 &&
+		    sched_batch_drop_cancelled(w->s, w->b, 10)) {
+			/* its own statement_timeout: the units past theirs are out, the
+			 * rest is written again */
+			rollback(w, AF_AGAIN);
+			return;
+		}
 		set_fail(w, berr_ref(w->x.err));
 		rollback(w, AF_FAIL);
 		return;

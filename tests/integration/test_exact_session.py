@@ -26,6 +26,9 @@ def roles(pg):
 	pg.sql("GRANT sess_noins, sess_ins TO sess_a")
 	pg.sql("ALTER ROLE sess_b SET search_path = alt_b")
 	pg.sql("ALTER ROLE sess_ro SET default_transaction_read_only = on")
+	pg.sql("CREATE TYPE sess_pt AS (n int, s text)")
+	pg.sql("CREATE DOMAIN sess_dom AS int CHECK (VALUE >= 0)")
+	pg.sql("CREATE TYPE sess_en AS ENUM ('red', 'blue')")
 	return pg
 
 
@@ -84,7 +87,8 @@ def same_as_direct(pg, make_proxy, case):
 		teardown_objects(pg, schemas)
 	setup_objects(pg, extra, ddl)
 	try:
-		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "exceptionmode": "strict"}}, users=USERS)
+		opts = dict({"ackmode": "commit", "exceptionmode": "strict"}, **case.get("conf", {}))
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": opts}, users=USERS)
 		got = transcript(proxy, user, params, case["script"])
 		got_rows = contents(pg, tables)
 		st = su.stats(proxy)
@@ -224,6 +228,20 @@ CASES = {
 			"INSERT INTO tgt (k, vc) VALUES (9, 'abc'::varchar)"],
 		taken=4),
 }
+
+# composite, domain and enum columns, every write path
+TYPED = "CREATE TABLE public.tgt (k int PRIMARY KEY, pt sess_pt, dm sess_dom, en sess_en, " \
+	"arr sess_en[], v text)"
+for _wm, _stage in ((0, None), (1, 1), (1, None), (2, None)):
+	CASES["typed_columns_w%d%s" % (_wm, "s" if _stage else "")] = dict(
+		ddl=TYPED, conf={"writemode": _wm, "copystageminrows": _stage},
+		script=["INSERT INTO tgt (k, pt, dm, en, v) VALUES (1, '(1,\"a b\")', 5, 'red', 'after')",
+			"INSERT INTO tgt VALUES (2, '(2,)', 7, 'blue', '{red,blue}', 'x'), (3, NULL, NULL, NULL, NULL, 'y')",
+			"INSERT INTO tgt (k, dm) VALUES (4, -1)",
+			"INSERT INTO tgt (k, en) VALUES (5, 'purple')",
+			"INSERT INTO tgt (k, pt) VALUES (6, '(x,y)')",
+			"INSERT INTO tgt (k, pt, arr, v) VALUES (7, '(9,z)', '{blue}', 'last')"],
+		taken=7)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
