@@ -731,6 +731,12 @@ static void client_relay(struct client *c)
 			}
 			if (c->state != CL_ACTIVE)
 				return;
+			/* it may have been rewritten in place (a conflict clause added) */
+			p = evbuffer_pullup(in, PKT_HDR_LEN);
+			if (pkt_read_header(p, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK)
+				return;
+			total = PKT_HDR_LEN + (size_t)len;
+			avail = evbuffer_get_length(in);
 		} else if (!extq_before_forward(c, type)) {
 			return;   /* a held group goes first; resumed when it may */
 		}

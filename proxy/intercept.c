@@ -100,6 +100,64 @@ static void add_clause(struct pending *p, const char *clause)
 	p->orig_len = (uint32_t)total;
 }
 
+/* A message of the input rewritten in place: the relay forwards it. */
+static void replace_message(struct evbuffer *in, size_t total, const char *sql, size_t at, const char *clause)
+{
+	size_t sqllen = total - PKT_HDR_LEN - 1, n = strlen(clause), len = total + n + 1;
+	uint8_t hdr[PKT_HDR_LEN];
+	struct evbuffer *m = evbuffer_new();
+
+	if (m == NULL || len - 1 > UINT32_MAX / 2) {
+		if (m)
+			evbuffer_free(m);
+		return;
+	}
+	hdr[0] = 'Q';
+	hdr[1] = (uint8_t)((len - 1) >> 24);
+	hdr[2] = (uint8_t)((len - 1) >> 16);
+	hdr[3] = (uint8_t)((len - 1) >> 8);
+	hdr[4] = (uint8_t)(len - 1);
+	if (evbuffer_add(m, hdr, sizeof(hdr)) == 0 && evbuffer_add(m, sql, at) == 0 &&
+	    evbuffer_add(m, "\n", 1) == 0 && evbuffer_add(m, clause, n) == 0 &&
+	    evbuffer_add(m, sql + at, sqllen - at + 1) == 0 && evbuffer_get_length(m) == len) {
+		evbuffer_drain(in, total);
+		evbuffer_prepend_buffer(in, m);
+	}
+	evbuffer_free(m);
+}
+
+/* An INSERT the recognizer does not take, into a configured table: it passes
+ * through with the table's conflictmode all the same. */
+static enum intercept_result head_clause(struct client *c, struct evbuffer *in, size_t total,
+					 const char *sql, size_t sqllen)
+{
+	struct ins_stmt head;
+	char *clause;
+
+	if (ins_parse_head(sql, sqllen, &head) != INS_OK)
+		return INTERCEPT_FORWARD;
+	if (!sink_wants(c->d->sink, &head, c->database)) {
+		ins_stmt_free(&head);
+		return INTERCEPT_FORWARD;
+	}
+	switch (view_ready(c)) {
+	case VIEW_OK:
+		break;
+	case VIEW_WAIT:
+		ins_stmt_free(&head);
+		return INTERCEPT_WAIT;
+	case VIEW_NONE:
+		ins_stmt_free(&head);
+		return INTERCEPT_FORWARD;
+	}
+	clause = view_read_only(c) ? NULL : sink_head_clause(c->ss, &head, c->database);
+	if (clause)
+		replace_message(in, total, sql, head.end, clause);
+	free(clause);
+	ins_stmt_free(&head);
+	return INTERCEPT_FORWARD;
+}
+
 /* The message taken goes to the backend after all, in its place in the queue. */
 static void forward_original(struct client *c, struct pending *p)
 {
@@ -486,6 +544,9 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	}
 	why = ins_parse(sql, sqllen, &st);
 	if (why != INS_OK) {
+		if (why != INS_ON_CONFLICT && why != INS_WITH && why != INS_MULTI_STMT &&
+		    why != INS_NOT_INSERT && head_clause(c, in, total, sql, sqllen) == INTERCEPT_WAIT)
+			return INTERCEPT_WAIT;
 		intercept_count_pass(c, why, ins_reason_name(why));
 		return INTERCEPT_FORWARD;
 	}

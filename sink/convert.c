@@ -239,6 +239,44 @@ static void pass_clause(struct sink_unit *u, const struct stable *tab, const str
 	free(row);
 }
 
+char *convert_head_clause(struct sink *s, const struct stable *tab, const struct ins_stmt *st)
+{
+	const struct tcat *cat = tab->cat;
+	struct sg_val *row;
+	struct sg_shape sh;
+	struct buf b;
+	sg_row r;
+	char name[64];
+	int c;
+
+	if (cat == NULL || tab->conf.conflictmode == CONFLICT_STRICT || cat->t.nkey == 0 ||
+	    (st->ncols == 0 && tab->conf.conflictmode == CONFLICT_UPDATE))
+		return NULL;            /* no clause, or its columns are not known */
+	if ((row = calloc((size_t)cat->t.ncols + 1, sizeof(*row))) == NULL)
+		return NULL;
+	for (int i = 0; i < st->ncols; i++) {
+		ins_name_resolve(&st->cols[i], tab->conf.casesensitive, name, sizeof(name));
+		if (!find_column(cat, name, &c)) {
+			free(row);
+			return NULL;        /* the database's error, as sent */
+		}
+		row[c].state = SG_NULL;
+	}
+	buf_init(&b);
+	r = row;
+	if (sg_shape_build(&sh, &cat->t, tab->conf.conflictmode, &r, 1)) {
+		sg_conflict_clause(&b, &cat->t, &sh);
+		sg_shape_free(&sh);
+	}
+	free(row);
+	if (!buf_ok(&b) || b.len == 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	s->st.pass_clauses++;
+	return buf_steal(&b);
+}
+
 enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *why)
 {
 	struct sink *s = u->s;

@@ -457,6 +457,9 @@ enum convert_result { CONVERT_OK = 0, CONVERT_PASS, CONVERT_CANON };
  * u->rows; CONVERT_CANON: some key values must be read by the database
  * (catalog_canon was started; sink_canon_done follows). */
 enum convert_result convert_stmt(struct sink_unit *u, int i, enum pass_reason *why);
+/* The conflict clause of tab for an INSERT's head (ins_parse_head), from the
+ * loaded catalog; NULL when there is none or it cannot be known. */
+char *convert_head_clause(struct sink *s, const struct stable *tab, const struct ins_stmt *st);
 /* Computes a row's route from its values and, per key column, the database's
  * output text (over[k], or NULL) and hash (dbh[k] when hasdbh[k]). */
 void row_route(struct srow *r, const char *const *over, const int64_t *dbh, const uint8_t *hasdbh);

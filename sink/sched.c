@@ -158,6 +158,7 @@ struct wqueue {
 	struct sink_unit *head, *tail;
 	size_t rows;                /* queued */
 	size_t inflight;            /* rows of its batch */
+	int64_t inflight_ms;        /* when its batch was taken */
 	uint64_t barrier_seq;       /* queued units up to this one are wanted now */
 	struct event *timer;        /* the oldest row's age limit */
 	bool age_due;
@@ -397,15 +398,22 @@ static int common_writer(struct sink_unit *const *deps, int n)
 	return w;
 }
 
-/* The writer with the fewest rows to write. */
+/* A batch in flight this long is stuck (a lock, a slow table): its writer
+ * gets new units only when every writer is. */
+#define STUCK_MS 100
+
+/* The writer with the fewest rows to write, stuck ones last. */
 static int pick_writer(struct sink *s)
 {
 	size_t best = SIZE_MAX, load;
+	int64_t now = sink_now_ms();
 	int w = 0, i, c;
 
 	for (i = 0; i < s->nwriters; i++) {
 		c = (int)((s->pick_rr + (uint32_t)i) % (uint32_t)s->nwriters);
 		load = s->wq[c].rows + s->wq[c].inflight;
+		if (s->wq[c].inflight && now - s->wq[c].inflight_ms >= STUCK_MS)
+			load += SIZE_MAX / 2;
 		if (load < best) {
 			best = load;
 			w = c;
@@ -688,6 +696,7 @@ struct batch *sched_take(struct sink *s, int widx)
 			b->rows[b->n++] = u->rows[r];
 	}
 	q->inflight = b->n;
+	q->inflight_ms = b->start_ms;
 	recompute_oldest(q);
 	q->age_due = false;
 	arm_timer(q);

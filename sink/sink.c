@@ -562,6 +562,26 @@ bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *dat
 	return find_table(s, st) != NULL;
 }
 
+char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database)
+{
+	struct sink *s = ss ? ss->s : NULL;
+	struct stable *tab;
+
+	if (s == NULL || !sink_wants(s, head, database) || (tab = find_table(s, head)) == NULL)
+		return NULL;
+	if (tab->cstate != CAT_READY || tab->cat == NULL) {
+		if (tab->cstate == CAT_NONE) {
+			tab->cstate = CAT_LOADING;      /* known for the next one */
+			catalog_load(s->catalog, tab);
+		}
+		return NULL;
+	}
+	if (head->schema.name == NULL &&
+	    (ss->resolved == NULL || tab->idx >= ss->nresolved || ss->resolved[tab->idx] != tab->cat->oid))
+		return NULL;            /* the name resolves elsewhere in this session */
+	return convert_head_clause(s, tab, head);
+}
+
 struct sink_unit *sink_submit(struct sink_session *ss, struct ins_stmt *st, void *arg)
 {
 	struct sink_unit *u = unit_alloc(ss, arg);

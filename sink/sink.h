@@ -129,6 +129,13 @@ void sink_unit_set_timeout(struct sink_unit *u, int64_t ms);
  * comes too late, as directly). Its reply comes as usual. */
 void sink_unit_cancel(struct sink_unit *u, const char *sqlstate, const char *message);
 
+/* An INSERT into a configured table that the sink does not take (an
+ * expression, a SELECT source, RETURNING: its head from ins_parse_head) passes
+ * through with the table's conflictmode: the clause to insert at head->end
+ * (malloc'd), or NULL (no clause, another relation in this session, the
+ * catalog not loaded yet). */
+char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database);
+
 /* Read-your-writes barrier: the unit's rows are flushed now. */
 void sink_flush_unit(struct sink_unit *u);
 

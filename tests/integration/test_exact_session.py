@@ -310,3 +310,53 @@ def test_pass_through_keeps_conflictmode(roles, make_proxy):
 		assert st.sink["rows_in"] == 1, st
 	finally:
 		teardown_objects(pg, [])
+
+
+def test_unreadable_inserts_keep_conflictmode(roles, make_proxy):
+	"""INSERTs the recognizer does not take at all — an expression, a SELECT source,
+	RETURNING, DEFAULT VALUES — into the configured upsert table still upsert:
+	each gives what the same statement with the table's clause gives directly.
+	One into a same-named table elsewhere in the search_path is left alone."""
+	pg = roles
+	stmts = ["INSERT INTO tgt (k, v) VALUES (1, 'a' || 'b')",
+		"INSERT INTO tgt (k, v) VALUES (1, upper('again'))",
+		"INSERT INTO tgt (k, v, ts) VALUES (2, 'r', '2024-01-01 00:00+00'::timestamptz + interval '1 day') "
+		"RETURNING k, v",
+		"INSERT INTO tgt (k, v) VALUES (2, lower('R2')) RETURNING v;",
+		"INSERT INTO tgt SELECT 3, 'sel', 'who'",
+		"INSERT INTO public.tgt (k) SELECT 3 -- comment",
+		"INSERT INTO tgt (k, v) VALUES (4, 'x'), (5, 'y' || '')"]
+	clause = " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, who = EXCLUDED.who, ts = EXCLUDED.ts, x = EXCLUDED.x"
+
+	def with_clause(sql):
+		body, sep, rest = sql.partition(" RETURNING ")
+		body = body.rstrip(";").replace(" -- comment", "")
+		return body + clause + (sep + rest.rstrip(";") if sep else "")
+
+	teardown_objects(pg, ["alt9"])
+	setup_objects(pg, ["CREATE SCHEMA alt9", "CREATE TABLE alt9.tgt (LIKE public.tgt)"])
+	try:
+		with su.Session.to(pg) as d:
+			want = [[norm(t, p) for t, p in d.run(with_clause(sql))] for sql in stmts]
+			d.ok("SET search_path = alt9, public")
+			want.append([norm(t, p) for t, p in d.run(stmts[0])])
+			want_rows = contents(pg, ["public.tgt", "alt9.tgt"])
+	finally:
+		teardown_objects(pg, ["alt9"])
+	setup_objects(pg, ["CREATE SCHEMA alt9", "CREATE TABLE alt9.tgt (LIKE public.tgt)"])
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit"}}, users=USERS)
+		with su.Session.to(proxy) as s:
+			s.insert("INSERT INTO tgt (k, v) VALUES (0, 'loads the catalog')", 1)
+			got = [[norm(t, p) for t, p in s.run(sql)] for sql in stmts]
+			s.ok("SET search_path = alt9, public")
+			got.append([norm(t, p) for t, p in s.run(stmts[0])])
+		got_rows = contents(pg, ["public.tgt", "alt9.tgt"])
+		st = su.stats(proxy)
+	finally:
+		teardown_objects(pg, ["alt9"])
+	for sql, a, b in zip(stmts + ["(alt9) " + stmts[0]], want, got):
+		assert a == b, "%s\n directly: %r\n proxy:    %r" % (sql, a, b)
+	want_rows["public.tgt"] = [r for r in got_rows["public.tgt"] if '"k": 0' in r[0]] + want_rows["public.tgt"]
+	assert got_rows == want_rows
+	assert st.sink["pass_clauses"] == len(stmts), st

@@ -132,3 +132,33 @@ def test_cancel_request_for_a_queued_insert(pg, make_proxy):
 	blocker.close()
 	victim.close()
 	assert pg.sql("SELECT k FROM %s ORDER BY k" % t) == [(0,)]
+
+
+def test_locked_table_does_not_hold_other_tables(pg, make_proxy):
+	"""Table A is locked, its batch stuck on one writer; INSERTs into table B from
+	six sessions at once are all written while A stays locked: new units go to a
+	writer that is not stuck."""
+	a, b = "lk_a", "lk_b"
+	table(pg, a)
+	table(pg, b)
+	conf = {"ackmode": "commit", "batchwritetimeoutms": 5, "adaptiveflush": 0}
+	proxy = su.start_sink_proxy(make_proxy, {a: conf, b: conf}, backend={"connectionmaxactive": 2})
+	locker = su.lock_table(pg, a)
+	try:
+		stuck = su.Session.to(proxy)
+		stuck.send(su.w.query("INSERT INTO %s VALUES (1, 'waits')" % a))
+		harness.wait_for(lambda: pg.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+			"'pgbatchd-sink' AND wait_event_type = 'Lock' AND now() - query_start > interval '150 ms'")[0][0] == 1,
+			what="A's batch waiting on the lock")
+		others = [su.Session.to(proxy, timeout=20) for _ in range(6)]
+		for i, s in enumerate(others):
+			s.send(su.w.query("INSERT INTO %s VALUES (%d, 'free')" % (b, i)))
+		for s in others:
+			assert s.read_until("Z") == su.insert_reply(1)
+			s.close()
+		assert su.count(pg, b) == 6 and su.count(pg, a) == 0
+	finally:
+		locker.execute("COMMIT")
+		locker.close()
+	assert stuck.read_until("Z") == su.insert_reply(1)
+	stuck.close()
