@@ -358,6 +358,7 @@ static void test_norm_type(void **state)
 static struct ins_value *set_value(struct ins_value *v, enum ins_kind k, const char *text,
 				   const char *cast)
 {
+	memset(v, 0, sizeof(*v));       /* no parameter type, nothing left from the last one */
 	v->kind = k;
 	v->text = text;
 	v->len = text ? strlen(text) : 0;
@@ -414,8 +415,12 @@ static void test_value_mapping(void **state)
 	/* strings go to the input function as they are */
 	assert_true(catalog_value(&cat, 0, VAL(INS_STRING, " 12 ", NULL), &out, &why));
 	assert_string_equal(out.text, " 12 ");
-	/* typed literals: same type, or no modifier; else pass through */
-	assert_true(catalog_value(&cat, 4, VAL(INS_STRING, "abc", "varchar(10)"), &out, &why));
+	/* typed literals: same type, or no modifier; else pass through. An explicit
+	 * cast to a length cuts ('abcdef'::varchar(3) is 'abc') where the column's
+	 * assignment refuses: left to the database even when it is the column's */
+	assert_false(catalog_value(&cat, 4, VAL(INS_STRING, "abc", "varchar(10)"), &out, &why));
+	assert_int_equal(why, PASS_CAST);
+	assert_true(catalog_value(&cat, 6, VAL(INS_STRING, "1.239", "numeric(10,2)"), &out, &why));
 	assert_true(catalog_value(&cat, 4, VAL(INS_STRING, "abc", "varchar"), &out, &why));
 	assert_false(catalog_value(&cat, 4, VAL(INS_STRING, "abc", "varchar(3)"), &out, &why));
 	assert_int_equal(why, PASS_CAST);
