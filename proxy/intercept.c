@@ -76,25 +76,39 @@ void pending_abandon(struct client *c, struct pending *p)
 	free(p);
 }
 
+/* A Query of sql[0..sqllen) with clause inserted at `at` (after a newline, so
+ * that "VALUES (1) -- a comment" keeps it); NULL when out of memory. */
+static uint8_t *query_with_clause(const char *sql, size_t sqllen, size_t at, const char *clause, size_t *total)
+{
+	size_t n = strlen(clause), len = PKT_HDR_LEN + sqllen + 1 + n + 1;
+	uint8_t *m;
+
+	if (at > sqllen || len - 1 > UINT32_MAX / 2 || (m = malloc(len)) == NULL)
+		return NULL;
+	m[0] = 'Q';
+	m[1] = (uint8_t)((len - 1) >> 24);
+	m[2] = (uint8_t)((len - 1) >> 16);
+	m[3] = (uint8_t)((len - 1) >> 8);
+	m[4] = (uint8_t)(len - 1);
+	memcpy(m + PKT_HDR_LEN, sql, at);
+	m[PKT_HDR_LEN + at] = '\n';
+	memcpy(m + PKT_HDR_LEN + at + 1, clause, n);
+	memcpy(m + PKT_HDR_LEN + at + 1 + n, sql + at, sqllen - at);
+	m[len - 1] = '\0';
+	*total = len;
+	return m;
+}
+
 /* A Query passing through gets the table's conflict clause where its VALUES
  * end: the same statement means the same thing whether pgbatchd takes it. */
 static void add_clause(struct pending *p, const char *clause)
 {
-	size_t sqllen = p->orig_len - PKT_HDR_LEN - 1, n = strlen(clause), total;
-	uint8_t *m;
+	size_t total;
+	uint8_t *m = p->ins_end ? query_with_clause((const char *)p->orig + PKT_HDR_LEN,
+						    p->orig_len - PKT_HDR_LEN - 1, p->ins_end, clause, &total) : NULL;
 
-	if (p->ins_end == 0 || p->ins_end > sqllen || (total = p->orig_len + n + 1) > UINT32_MAX ||
-	    (m = malloc(total)) == NULL)
+	if (m == NULL)
 		return;             /* as sent: the backend may refuse a duplicate */
-	m[0] = 'Q';
-	m[1] = (uint8_t)((total - 1) >> 24);
-	m[2] = (uint8_t)((total - 1) >> 16);
-	m[3] = (uint8_t)((total - 1) >> 8);
-	m[4] = (uint8_t)(total - 1);
-	memcpy(m + PKT_HDR_LEN, p->orig + PKT_HDR_LEN, p->ins_end);
-	m[PKT_HDR_LEN + p->ins_end] = '\n';     /* after "VALUES (1) -- a comment" too */
-	memcpy(m + PKT_HDR_LEN + p->ins_end + 1, clause, n);
-	memcpy(m + PKT_HDR_LEN + p->ins_end + 1 + n, p->orig + PKT_HDR_LEN + p->ins_end, sqllen - p->ins_end + 1);
 	free(p->orig);
 	p->orig = m;
 	p->orig_len = (uint32_t)total;
@@ -103,27 +117,18 @@ static void add_clause(struct pending *p, const char *clause)
 /* A message of the input rewritten in place: the relay forwards it. */
 static void replace_message(struct evbuffer *in, size_t total, const char *sql, size_t at, const char *clause)
 {
-	size_t sqllen = total - PKT_HDR_LEN - 1, n = strlen(clause), len = total + n + 1;
-	uint8_t hdr[PKT_HDR_LEN];
-	struct evbuffer *m = evbuffer_new();
+	size_t len;
+	uint8_t *m = query_with_clause(sql, total - PKT_HDR_LEN - 1, at, clause, &len);
 
-	if (m == NULL || len - 1 > UINT32_MAX / 2) {
-		if (m)
-			evbuffer_free(m);
-		return;
-	}
-	hdr[0] = 'Q';
-	hdr[1] = (uint8_t)((len - 1) >> 24);
-	hdr[2] = (uint8_t)((len - 1) >> 16);
-	hdr[3] = (uint8_t)((len - 1) >> 8);
-	hdr[4] = (uint8_t)(len - 1);
-	if (evbuffer_add(m, hdr, sizeof(hdr)) == 0 && evbuffer_add(m, sql, at) == 0 &&
-	    evbuffer_add(m, "\n", 1) == 0 && evbuffer_add(m, clause, n) == 0 &&
-	    evbuffer_add(m, sql + at, sqllen - at + 1) == 0 && evbuffer_get_length(m) == len) {
+	struct evbuffer *b = m ? evbuffer_new() : NULL;
+
+	if (b && evbuffer_add(b, m, len) == 0) {
 		evbuffer_drain(in, total);
-		evbuffer_prepend_buffer(in, m);
+		evbuffer_prepend_buffer(in, b);    /* moves the chain: nothing to allocate */
 	}
-	evbuffer_free(m);
+	if (b)
+		evbuffer_free(b);
+	free(m);
 }
 
 /* An INSERT the recognizer does not take, into a configured table: it passes

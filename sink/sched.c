@@ -507,6 +507,29 @@ void sched_place(struct sink_unit *u)
 	unit_buffered(u);
 }
 
+/* u out of a doubly linked list (a writer's queue, or the blocked units). */
+static void leave_list(struct sink_unit *u, struct sink_unit **head, struct sink_unit **tail)
+{
+	if (u->qprev)
+		u->qprev->qnext = u->qnext;
+	else
+		*head = u->qnext;
+	if (u->qnext)
+		u->qnext->qprev = u->qprev;
+	else
+		*tail = u->qprev;
+	u->qnext = u->qprev = NULL;
+}
+
+static void drop_deps(struct sink_unit *u)
+{
+	for (int i = 0; i < u->ndeps; i++)
+		unit_unref(u->deps[i]);
+	free(u->deps);
+	u->deps = NULL;
+	u->ndeps = 0;
+}
+
 /* Units waiting for predecessors with several writers move on when they can. */
 static void unblock(struct sink *s)
 {
@@ -526,19 +549,8 @@ static void unblock(struct sink *s)
 		w = common_writer(u->deps, u->ndeps);
 		if (w == -2)
 			continue;
-		if (u->qprev)
-			u->qprev->qnext = u->qnext;
-		else
-			s->blocked_head = u->qnext;
-		if (u->qnext)
-			u->qnext->qprev = u->qprev;
-		else
-			s->blocked_tail = u->qprev;
-		for (i = 0; i < u->ndeps; i++)
-			unit_unref(u->deps[i]);
-		free(u->deps);
-		u->deps = NULL;
-		u->ndeps = 0;
+		leave_list(u, &s->blocked_head, &s->blocked_tail);
+		drop_deps(u);
 		enqueue(u, w >= 0 ? w : pick_writer(s));
 	}
 }
@@ -871,36 +883,17 @@ bool sched_cancel(struct sink_unit *u, struct berr *e)
 
 	if (u->state == U_QUEUED) {
 		q = &s->wq[u->widx];
-		if (u->qprev)
-			u->qprev->qnext = u->qnext;
-		else
-			q->head = u->qnext;
-		if (u->qnext)
-			u->qnext->qprev = u->qprev;
-		else
-			q->tail = u->qprev;
+		leave_list(u, &q->head, &q->tail);
 		q->rows -= u->nrows;
 		unit_tables(u, count_out, q);
 		recompute_oldest(q);
 		arm_timer(q);
 	} else if (u->state == U_BLOCKED) {
-		if (u->qprev)
-			u->qprev->qnext = u->qnext;
-		else
-			s->blocked_head = u->qnext;
-		if (u->qnext)
-			u->qnext->qprev = u->qprev;
-		else
-			s->blocked_tail = u->qprev;
-		for (int i = 0; i < u->ndeps; i++)
-			unit_unref(u->deps[i]);
-		free(u->deps);
-		u->deps = NULL;
-		u->ndeps = 0;
+		leave_list(u, &s->blocked_head, &s->blocked_tail);
+		drop_deps(u);
 	} else {
 		return false;
 	}
-	u->qnext = u->qprev = NULL;
 	fail_unit(s, u, e);
 	unblock(s);
 	return true;

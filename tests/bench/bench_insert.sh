@@ -78,12 +78,13 @@ pgbench_run() {
 		echo "$out" >&2
 		exit 1
 	}
-	if ! echo "$out" | grep -q "actually processed: $((c * t))/$((c * t))\$"; then
+	# (a here-string, not a pipe: with pipefail, grep -q leaving early could fail the test)
+	if ! grep -q "actually processed: $((c * t))/$((c * t))\$" <<<"$out"; then
 		echo "bench: pgbench did not complete every transaction:" >&2
 		echo "$out" >&2
 		exit 1
 	fi
-	RATE=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' | head -1)
+	RATE=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' <<<"$out" | sed -n 1p)
 	[ -n "$RATE" ] || { echo "bench: no tps in pgbench output:" >&2; echo "$out" >&2; exit 1; }
 }
 
