@@ -59,6 +59,7 @@ struct config {
 	bool readyourwrites;
 	int io_buffer_size;         /* max bytes per socket read (tests use 64) */
 	int max_inspect_bytes;      /* messages the proxy inspects are buffered up to this */
+	int max_insert_bytes;       /* an INSERT Query is, up to this */
 
 	/* [backend] */
 	char *url;

@@ -57,6 +57,9 @@ const struct config_key config_keys[] = {
 	{ CONF_PGBATCHD, "max_inspect_bytes", CONF_INT, "1048576", 1024, 1073741824, NULL, 0,
 	  "Messages pgbatchd inspects (Query, Parse, Bind, ...) are buffered up to this size; larger ones stream through.",
 	  G(max_inspect_bytes) },
+	{ CONF_PGBATCHD, "max_insert_bytes", CONF_INT, "67108864", 1024, 1073741824, NULL, 0,
+	  "A Query over max_inspect_bytes that starts with INSERT is still read whole up to this size, so that its size never changes what it means; larger ones stream through.",
+	  G(max_insert_bytes) },
 
 	/* [backend] */
 	{ CONF_BACKEND, "url", CONF_STRING, NULL, NOBOUNDS, NULL, CONF_F_RESTART | CONF_F_REQUIRED | CONF_F_SECRET,

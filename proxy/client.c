@@ -26,6 +26,7 @@
 #include "proxy/pstmt.h"
 #include "proxy/txn.h"
 #include "proxy/view.h"
+#include "protocol/insert.h"
 #include "common/log.h"
 #include "proxy/sock.h"
 
@@ -670,6 +671,20 @@ static bool expect_reply(struct client *c, uint8_t type)
 	return e != NULL;
 }
 
+/* A Query over the inspection cap, within max_insert_bytes, whose text starts
+ * with INSERT (as far as the first bytes tell). */
+static bool big_insert(const struct client *c, uint8_t type, uint32_t len, struct evbuffer *in, size_t avail)
+{
+	size_t n = avail < PKT_HDR_LEN + 256 ? avail : PKT_HDR_LEN + 256;
+	const uint8_t *p;
+
+	if (type != 'Q' || c->d->sink == NULL || len <= (uint32_t)c->d->cfg->max_inspect_bytes ||
+	    len > (uint32_t)c->d->cfg->max_insert_bytes || n <= PKT_HDR_LEN)
+		return false;
+	p = evbuffer_pullup(in, (ssize_t)n);
+	return p && ins_looks_like_insert((const char *)p + PKT_HDR_LEN, n - PKT_HDR_LEN);
+}
+
 /* Relays complete or streamed messages from the client to its backend. */
 static void client_relay(struct client *c)
 {
@@ -717,7 +732,16 @@ static void client_relay(struct client *c)
 			return;
 		}
 		total = PKT_HDR_LEN + (size_t)len;
-		if (intercept_wanted(c, type, len)) {
+		if (big_insert(c, type, len, in, avail)) {
+			/* read whole though past the inspection cap: its size must not
+			 * change what it means (the table's conflictmode) */
+			if (avail < total) {
+				sock_set_limits(c->sk, (size_t)c->d->cfg->io_buffer_size, total, out_high(c) / 2);
+				goto idle;
+			}
+			apply_socket_limits(c);
+		}
+		if (intercept_wanted(c, type, len) || (avail >= total && big_insert(c, type, len, in, avail))) {
 			/* Messages we inspect are taken whole (the read watermark allows it). */
 			if (avail < total)
 				goto idle;

@@ -15,7 +15,7 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define LEDGER_PRUNE_MS (5 * 60 * 1000)
 
-enum job_kind { JOB_LOAD = 0, JOB_PRIV, JOB_CANON, JOB_PRUNE };
+enum job_kind { JOB_LOAD = 0, JOB_PRIV, JOB_CANON, JOB_PRUNE, JOB_CANCEL };
 
 struct cjob {
 	struct cjob *next;
@@ -23,6 +23,7 @@ struct cjob {
 	struct stable *tab;
 	char *role;
 	int step;
+	int pid;                    /* JOB_CANCEL: the writer's backend */
 	uint32_t oid;
 	struct tcat *cat;           /* being built */
 	int *attnums;
@@ -151,6 +152,17 @@ static void on_prune(evutil_socket_t fd, short what, void *arg)
 		return;
 	j->kind = JOB_PRUNE;
 	c->prune_queued = true;
+	enqueue(c, j);
+}
+
+void catalog_cancel_backend(struct catalog *c, int pid)
+{
+	struct cjob *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return;         /* the unit then waits for its batch's outcome */
+	j->kind = JOB_CANCEL;
+	j->pid = pid;
 	enqueue(c, j);
 }
 
@@ -407,6 +419,13 @@ static void start_job(struct catalog *c)
 	struct buf sql;
 
 	c->state = C_RUNNING;
+	if (j->kind == JOB_CANCEL) {
+		/* the sink's own role may cancel its own backends */
+		snprintf(oid, sizeof(oid), "%d", j->pid);
+		params[0] = oid;
+		pc_params(c->pc, "SELECT pg_catalog.pg_cancel_backend($1::int)", 1, params);
+		return;
+	}
 	if (j->kind == JOB_PRUNE) {
 		buf_init(&sql);
 		ledger_prune_sql(c->s, ledger_oldest_open(c->s), &sql);
@@ -769,6 +788,10 @@ static void on_pc(void *arg, const struct pc_result *r)
 			load_step(c, r);
 		} else if (c->head->kind == JOB_PRIV) {
 			priv_step(c, r);
+		} else if (c->head->kind == JOB_CANCEL) {
+			if (!r->ok)
+				log_warning(CATALOG_PREFIX, "cannot cancel a writer's statement: %s", r->message);
+			job_done(c, CAT_READY, PRIV_FAILED, PASS_MEMORY, NULL);
 		} else if (c->head->kind == JOB_PRUNE) {
 			if (!r->ok)
 				log_warning(CATALOG_PREFIX, "cannot prune the batch ledger: %s", r->message);

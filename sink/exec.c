@@ -528,7 +528,7 @@ bool xrun_build(struct xrun *x, struct buf *sql)
 		if (x->fence) {
 			size_t at = sql->len;
 
-			if (add_stmt(x, sql, X_CHECK) && !fence_check_sql(x->b, sql)) {
+			if (add_stmt(x, sql, X_CHECK) && !fence_check_sql(x->b, x->fence_func, sql)) {
 				x->nq--;        /* nothing to check */
 				sql->len = at;
 				sql->data[at] = '\0';

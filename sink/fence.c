@@ -30,7 +30,15 @@ static int batch_cats(const struct batch *b, struct tcat **out, struct stable **
 	return n;
 }
 
-bool fence_check_sql(const struct batch *b, struct buf *out)
+void fence_function_sql(struct buf *out)
+{
+	buf_puts(out, "CREATE OR REPLACE FUNCTION pg_temp.pgbatchd_fp(pg_catalog.oid) RETURNS pg_catalog.text "
+		 "LANGUAGE plpgsql STABLE AS $pgbatchd$ BEGIN RETURN ");
+	sg_fingerprint(out, "$1");
+	buf_puts(out, "; END $pgbatchd$");
+}
+
+bool fence_check_sql(const struct batch *b, bool func, struct buf *out)
 {
 	struct tcat *cats[FENCE_MAX];
 	struct stable *tabs[FENCE_MAX];
@@ -42,7 +50,10 @@ bool fence_check_sql(const struct batch *b, struct buf *out)
 			continue;
 		buf_puts(out, used++ ? " AND COALESCE(" : "SELECT 1 / (COALESCE(");
 		snprintf(oid, sizeof(oid), "%u", cats[k]->oid);
-		sg_fingerprint(out, oid);
+		if (func)
+			buf_printf(out, "pg_temp.pgbatchd_fp(%s)", oid);
+		else
+			sg_fingerprint(out, oid);
 		buf_printf(out, " = '%s', false)", cats[k]->fp);
 	}
 	if (used)

@@ -26,9 +26,14 @@
  * the database's answer to them is the client's, as it would be directly.
  */
 
-/* The check statement for b (no separator); false when no snapshot of b has
- * a fingerprint, or out of memory (out->failed). */
-bool fence_check_sql(const struct batch *b, struct buf *out);
+/* The check statement for b (no separator), calling the connection's
+ * pg_temp.pgbatchd_fp when `func`, else with the fingerprint's text inline
+ * (planned every time: several times dearer); false when no snapshot of b
+ * has a fingerprint, or out of memory (out->failed). */
+bool fence_check_sql(const struct batch *b, bool func, struct buf *out);
+/* CREATE FUNCTION pg_temp.pgbatchd_fp(oid): the fingerprint in PL/pgSQL, its
+ * plan kept for the writer's session (sent when the writer connects). */
+void fence_function_sql(struct buf *out);
 /* The question behind a failed check, two statements per table of b: its
  * columns now (oid, attnum, attname, type, fingerprint) and its unique
  * indexes (as the catalog loader reads them). */

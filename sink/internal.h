@@ -509,6 +509,8 @@ void catalog_free(struct catalog *c);
 void catalog_load(struct catalog *c, struct stable *tab);
 /* The unique index query tcat_key reads, for the table whose OID is the SQL oid. */
 void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid);
+/* pg_cancel_backend(pid) on the catalog connection (a writer's statement). */
+void catalog_cancel_backend(struct catalog *c, int pid);
 /* A new snapshot generation (staging tables are named by it). */
 uint32_t catalog_next_generation(struct catalog *c);
 /* Closes the connection when no job waits (after a drain: nothing keeps the loop). */
@@ -554,6 +556,8 @@ struct writer *writer_new(struct sink *s, int idx);
 void writer_free(struct writer *w);
 /* There may be work: the writer looks when it is idle (deferred). */
 void writer_kick(struct writer *w);
+/* Its batch's statement in flight is cancelled (a unit of it was). */
+void writer_cancel(struct writer *w);
 bool writer_busy(const struct writer *w);
 /* The ledger id of its batch, 0 when none. */
 uint64_t writer_batch_id(const struct writer *w);

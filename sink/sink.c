@@ -658,11 +658,14 @@ void sink_unit_cancel(struct sink_unit *u, const char *sqlstate, const char *mes
 	if ((e = berr_new(sqlstate, message, NULL, NULL)) == NULL)
 		return;
 	u->cancel = e;
-	/* read: decided when its intake ends; in a batch: dropped if the batch
-	 * fails (its own statement_timeout) or is tried again; written if the
-	 * batch commits first, as a cancel that comes too late */
+	/* read: decided when its intake ends; in a batch: the batch's statement
+	 * is cancelled (pg_cancel_backend on the catalog connection) and the batch
+	 * written again without it; written if the batch commits first, as a
+	 * cancel that comes too late */
 	if (u->state == U_BLOCKED || u->state == U_QUEUED)
 		(void)sched_cancel(u, e);
+	else if (u->state == U_WRITING && u->widx >= 0 && u->widx < u->s->nwriters)
+		writer_cancel(u->s->writers[u->widx]);
 }
 
 static void on_unit_timeout(evutil_socket_t fd, short what, void *arg)

@@ -370,9 +370,9 @@ void sg_fingerprint(struct buf *b, const char *o)
 		   "UNION ALL SELECT 'i' || fi.indexrelid || ':' || fi.xmin::text FROM pg_catalog.pg_index fi "
 		   "WHERE fi.indrelid = %s "
 		   "UNION ALL SELECT 'k' || fk.oid || ':' || fk.xmin::text FROM pg_catalog.pg_constraint fk "
-		   "WHERE fk.conrelid = %s OR fk.confrelid = %s "
+		   "WHERE fk.conrelid = %s "
 		   "UNION ALL SELECT 't' || ft.oid || ':' || ft.xmin::text FROM pg_catalog.pg_trigger ft "
 		   "WHERE ft.tgrelid = %s "
 		   "UNION ALL SELECT 'r' || fr.oid || ':' || fr.xmin::text FROM pg_catalog.pg_rewrite fr "
-		   "WHERE fr.ev_class = %s) f)", o, o, o, o, o, o, o, o);
+		   "WHERE fr.ev_class = %s) f)", o, o, o, o, o, o, o);
 }

@@ -90,8 +90,8 @@ void sg_conflict_clause(struct buf *b, const struct sg_table *t, const struct sg
 /* CREATE TEMP TABLE IF NOT EXISTS for the staging table. */
 /* A table's catalog fingerprint: md5 of the row versions (xmin) of everything
  * that decides how its rows are written (pg_class, pg_attribute, pg_attrdef,
- * pg_index, pg_constraint both ways, pg_trigger, pg_rewrite); any DDL on the
- * table changes it. oid_expr is an SQL expression for the table's OID. */
+ * pg_index, its pg_constraint, pg_trigger, pg_rewrite); any DDL on the table
+ * changes it (a foreign key from another table adds triggers to this one). oid_expr is an SQL expression for the table's OID. */
 void sg_fingerprint(struct buf *b, const char *oid_expr);
 void sg_stage_create(struct buf *b, const struct sg_table *t);
 void sg_stage_clear(struct buf *b, const struct sg_table *t);

@@ -52,6 +52,7 @@ struct writer {
 	/* a COMMIT whose answer was lost: the ledger tells whether it ran */
 	bool unknown;
 	int rebases;                /* of the batch */
+	bool fence_func;            /* pg_temp.pgbatchd_fp exists on its connection */
 	int old_pid;
 	char old_start[64];
 	int backend_pid;
@@ -141,6 +142,14 @@ bool writer_busy(const struct writer *w)
 uint64_t writer_batch_id(const struct writer *w)
 {
 	return w->b ? w->b->id : 0;
+}
+
+void writer_cancel(struct writer *w)
+{
+	/* only a statement of a batch's transaction: a cancel meant for it that
+	 * lands on the next batch is a transient failure there */
+	if (w->state == W_TX && w->backend_pid > 0)
+		catalog_cancel_backend(w->s->catalog, w->backend_pid);
 }
 
 void writer_kick(struct writer *w)
@@ -326,6 +335,7 @@ static void begin_attempt(struct writer *w)
 		return;
 	}
 	w->x.fence = w->rebases < REBASE_MAX;
+	w->x.fence_func = w->fence_func;
 	if (w->isolating)
 		w->b->passes++;
 	send_query(w);
@@ -433,11 +443,16 @@ static void tx_result(struct writer *w, const struct pc_result *r)
 		rollback(w, AF_RETRY);
 		return;
 	case XR_FAIL:
-		if (w->x.err && strcmp(w->x.err->sqlstate, "57014") == 0 &&
-		    sched_batch_drop_cancelled(w->s, w->b, 10)) {
-			/* its own statement_timeout: the units past theirs are out, the
-			 * rest is written again */
-			rollback(w, AF_AGAIN);
+		if (w->x.err && strcmp(w->x.err->sqlstate, "57014") == 0) {
+			/* its own statement_timeout or a cancel for one of its units:
+			 * those are out and the rest is written again; a cancel meant for
+			 * an earlier batch: tried again */
+			if (sched_batch_drop_cancelled(w->s, w->b, 10)) {
+				rollback(w, AF_AGAIN);
+			} else {
+				set_fail(w, berr_ref(w->x.err));
+				rollback(w, AF_RETRY);
+			}
 			return;
 		}
 		set_fail(w, berr_ref(w->x.err));
@@ -502,11 +517,15 @@ static void probe_result(struct writer *w, const struct pc_result *r)
 
 static void setup_done(struct writer *w, const struct pc_result *r)
 {
+	const PGresult *start = r->nresults >= 3 ? r->results[2] : NULL;
+
 	w->backend_pid = pc_backend_pid(w->pc);
 	w->backend_start[0] = '\0';
-	if (r->ok && r->rows && PQntuples(r->rows) == 1 && !PQgetisnull(r->rows, 0, 0))
-		snprintf(w->backend_start, sizeof(w->backend_start), "%s", PQgetvalue(r->rows, 0, 0));
-	else if (!r->ok)
+	if (start && PQresultStatus(start) == PGRES_TUPLES_OK && PQntuples(start) == 1 && !PQgetisnull(start, 0, 0))
+		snprintf(w->backend_start, sizeof(w->backend_start), "%s", PQgetvalue(start, 0, 0));
+	/* the fence's function (a plan kept for the session), else its text inline */
+	w->fence_func = r->ok;
+	if (!r->ok)
 		log_warning(w->prefix, "cannot set up the session: %s", r->message ? r->message : "");
 	if (w->b) {
 		begin_attempt(w);
@@ -557,9 +576,12 @@ static void on_pc(void *arg, const struct pc_result *r)
 		set_state(w, W_SETUP);
 		/* output forms the key parsers read (RETURNING); the input field
 		 * order of dates stays the server's */
-		pc_query(w->pc, "SET DateStyle = 'ISO'; SET extra_float_digits = 3; "
+		buf_reset(&w->sql);
+		buf_puts(&w->sql, "SET DateStyle = 'ISO'; SET extra_float_digits = 3; "
 			 "SELECT backend_start::pg_catalog.text FROM pg_catalog.pg_stat_activity "
-			 "WHERE pid = pg_catalog.pg_backend_pid()");
+			 "WHERE pid = pg_catalog.pg_backend_pid(); ");
+		fence_function_sql(&w->sql);
+		pc_query(w->pc, buf_ok(&w->sql) ? w->sql.data : "SELECT NULL::pg_catalog.text");
 		return;
 	case PC_LOST:
 		w->nstage = 0;

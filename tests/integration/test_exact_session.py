@@ -360,3 +360,23 @@ def test_unreadable_inserts_keep_conflictmode(roles, make_proxy):
 	want_rows["public.tgt"] = [r for r in got_rows["public.tgt"] if '"k": 0' in r[0]] + want_rows["public.tgt"]
 	assert got_rows == want_rows
 	assert st.sink["pass_clauses"] == len(stmts), st
+
+
+def test_insert_over_the_inspection_cap_keeps_conflictmode(roles, make_proxy):
+	"""An INSERT larger than max_inspect_bytes (1 MiB by default) is still read
+	whole (max_insert_bytes): sent twice into the upsert table it upserts, as a
+	short one does, instead of failing 23505 the second time."""
+	pg = roles
+	teardown_objects(pg, [])
+	setup_objects(pg, [])
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit"}}, users=USERS)
+		big = "x" * (3 << 19)    # 1.5 MiB
+		with su.Session.to(proxy) as s:
+			s.insert("INSERT INTO tgt (k, v) VALUES (1, '%s')" % big, 1)
+			s.insert("INSERT INTO tgt (k, v) VALUES (1, '%s')" % (big + "y"), 1)
+		assert pg.sql("SELECT k, length(v), right(v, 1) FROM tgt") == [(1, len(big) + 1, "y")]
+		st = su.stats(proxy)
+		assert st.sink["rows_in"] == 2, st
+	finally:
+		teardown_objects(pg, [])

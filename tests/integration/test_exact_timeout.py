@@ -162,3 +162,33 @@ def test_locked_table_does_not_hold_other_tables(pg, make_proxy):
 		locker.close()
 	assert stuck.read_until("Z") == su.insert_reply(1)
 	stuck.close()
+
+
+def test_cancel_request_for_an_insert_in_flight(pg, make_proxy):
+	"""Both rows are in the batch that waits on the lock; a CancelRequest for one
+	of them cancels the batch's statement (pg_cancel_backend on the catalog
+	connection): that one gets 57014, the batch is written again without it."""
+	t = "to_cancel_inflight"
+	table(pg, t)
+	proxy = proxy_for(make_proxy, t, batchwritetimeoutms=su.HUGE_TIMEOUT_MS, batchsize=2)
+	locker = su.lock_table(pg, t)
+	try:
+		patient = su.Session.to(proxy)
+		victim = su.Session.to(proxy)
+		patient.send(su.w.query("INSERT INTO %s VALUES (1, 'patient')" % t))
+		victim.send(su.w.query("INSERT INTO %s VALUES (2, 'cancelled')" % t))
+		harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, what="the batch on the lock")
+		with su.w.Conn(proxy.host, proxy.port) as k:
+			k.send(su.w.cancel_request(victim.pid, victim.secret))
+		msgs = victim.read_until("Z")
+		got = su.error_of(msgs)
+		assert got is not None and (got["C"], got["M"]) == ("57014", "canceling statement due to user request"), \
+			su.show(msgs)
+		harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, what="the batch again on the lock")
+	finally:
+		locker.execute("COMMIT")
+		locker.close()
+	assert patient.read_until("Z") == su.insert_reply(1)
+	patient.close()
+	victim.close()
+	assert pg.sql("SELECT k FROM %s ORDER BY k" % t) == [(1,)]
