@@ -28,7 +28,17 @@ REL_OBJ  = $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
 ASAN_OBJ = $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
 
 .PHONY: all asan units test check-unit check-integration demo demo-proxy bench clean install deps help \
-        record-trace record-traces
+        record-trace record-traces fuzz fuzz-smoke
+
+# libFuzzer targets (clang): the parsers that read what a client sends.
+FUZZ_CC      = clang
+FUZZ_TARGETS = reader startup scram insert config binval
+FUZZ_FLAGS   = -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -g -O1 -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_SRC     = $(sort $(wildcard common/*.c protocol/*.c conf/*.c))
+FUZZ_OBJ     = $(patsubst %.c,build/fuzz/%.o,$(FUZZ_SRC))
+FUZZ_BINS    = $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_SECONDS ?= 10
 .DEFAULT_GOAL := all
 
 all: pgbatchd
@@ -38,6 +48,7 @@ help:
 	@echo "make test       install missing packages, build, run unit + integration tests (also under ASan/UBSan)"
 	@echo "make demo       throwaway PostgreSQL + pgbatchd + the seed's scenario"
 	@echo "make bench      throughput ratios against direct PostgreSQL and PgBouncer"
+	@echo "make fuzz       build the libFuzzer targets (tests/fuzz); make fuzz-smoke runs each briefly"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 	@echo "make record-trace NAME=n SETUP='sql' TABLE='t opt=v' EXPECT='select' CLIENT='cmd {port}'"
 	@echo "                record one client's conversation as tests/replay/traces/NAME.trace"
@@ -99,6 +110,7 @@ check-integration: pgbatchd asan
 test: deps
 	$(MAKE) all asan units
 	$(MAKE) check-unit
+	$(MAKE) fuzz-smoke
 	$(MAKE) check-integration
 
 # The seed's scenario (datagen -> pgbatchd -> test_adbpg_table); demo-proxy is a
@@ -114,6 +126,29 @@ demo-proxy: deps
 bench: deps
 	$(MAKE) all
 	tests/bench/bench.sh
+
+fuzz: $(FUZZ_BINS)
+
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS)
+
+# Each target runs FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/NAME,
+# copied: what libFuzzer adds stays in build/). Any crash fails the run.
+fuzz-smoke: deps fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		rm -rf build/fuzz/corpus-$$t; mkdir -p build/fuzz/corpus-$$t; \
+		cp tests/fuzz/corpus/$$t/* build/fuzz/corpus-$$t/; \
+		echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+			-print_final_stats=1 -artifact_prefix=build/fuzz/crash-$$t- build/fuzz/corpus-$$t 2>build/fuzz/$$t.log \
+			|| { tail -60 build/fuzz/$$t.log; exit 1; }; \
+		grep -E "stat::number_of_executed_units|stat::peak_rss_mb" build/fuzz/$$t.log | tr '\n' ' '; echo; \
+	done
 
 install: pgbatchd
 	install -D -m 0755 pgbatchd $(DESTDIR)$(BINDIR)/pgbatchd

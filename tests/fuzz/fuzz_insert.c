@@ -1,0 +1,33 @@
+/* libFuzzer target: the INSERT recognizer (ins_parse, ins_parse_params, ins_parse_head) on any text. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "protocol/insert.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ins_stmt st;
+	const char *sql = (const char *)data;
+
+	if (ins_parse(sql, size, &st) == INS_OK) {
+		/* every string the statement holds is readable */
+		for (int i = 0; i < st.ncols; i++)
+			(void)strlen(st.cols[i].name);
+		for (size_t i = 0; i < (size_t)st.nrows * (size_t)st.nvals; i++)
+			if (st.values[i].text)
+				(void)strlen(st.values[i].text);
+		if (st.end > size)
+			__builtin_trap();
+		ins_stmt_free(&st);
+	}
+	if (ins_parse_params(sql, size, &st) == INS_OK)
+		ins_stmt_free(&st);
+	if (ins_parse_head(sql, size, &st) == INS_OK) {
+		if (st.end > size || st.table.name == NULL)
+			__builtin_trap();
+		ins_stmt_free(&st);
+	}
+	(void)ins_looks_like_insert(sql, size);
+	return 0;
+}
