@@ -32,6 +32,8 @@ struct table_conf {
 	int copystageminrows;       /* writemode 1, keyed: fewer rows skip the stage */
 	char *conflictkey;          /* "col,col" or NULL */
 	char *rejectfile;           /* NULL: none */
+	int maxretrytimes;          /* -1: [backend]'s */
+	int retrywaittime;          /* -1: [backend]'s */
 };
 
 /* The parsed [backend] url: jdbc:postgresql://, postgresql:// or key=value. */

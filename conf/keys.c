@@ -120,8 +120,14 @@ const struct config_key config_keys[] = {
 	{ CONF_TABLE, "conflictkey", CONF_LIST, NULL, NOBOUNDS, NULL, 0,
 	  "Comma list of key columns for tables without a primary key; none makes such a table append-only.",
 	  T(conflictkey) },
+	{ CONF_TABLE, "maxretrytimes", CONF_INT, "-1", -1, 100, NULL, 0,
+	  "Retries of a batch holding this table's rows after a transient error; -1 takes [backend]'s. A batch of several tables gets the largest.",
+	  T(maxretrytimes) },
+	{ CONF_TABLE, "retrywaittime", CONF_INT, "-1", -1, 600000, NULL, 0,
+	  "First wait before such a retry, ms, doubled each time (with up to 50% jitter); -1 takes [backend]'s. A batch of several tables gets the largest.",
+	  T(retrywaittime) },
 	{ CONF_TABLE, "rejectfile", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
-	  "File for rejected rows as JSON lines (exceptionmode = ignore). Accepted but not written yet: rejected rows go to their client or the log.",
+	  "File for the rows the database refuses, one JSON line each (time, table, sqlstate, message, detail, role, client, values), appended atomically; reopened on SIGHUP.",
 	  T(rejectfile) },
 };
 

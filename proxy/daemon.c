@@ -202,6 +202,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGHUP:
 		daemon_reload(d);
 		return;
+	case SIGUSR2:
+		log_info(NULL, "SIGUSR2: %d stopped table(s) resume", d->sink ? sink_resume(d->sink) : 0);
+		return;
 	case SIGUSR1:
 		log_info(NULL, "stats: sessions=%d", d->nsessions);
 		intercept_log_stats(d);
@@ -267,7 +270,8 @@ bool daemon_init(struct daemon *d, const char *config_path)
 	if (!resolve_backend(d, d->cfg) || !open_listener(d))
 		return false;
 	if (!add_signal(d, &d->sig_term, SIGTERM) || !add_signal(d, &d->sig_int, SIGINT) ||
-	    !add_signal(d, &d->sig_hup, SIGHUP) || !add_signal(d, &d->sig_usr1, SIGUSR1)) {
+	    !add_signal(d, &d->sig_hup, SIGHUP) || !add_signal(d, &d->sig_usr1, SIGUSR1) ||
+	    !add_signal(d, &d->sig_usr2, SIGUSR2)) {
 		log_error(NULL, "cannot install signal handlers");
 		return false;
 	}
@@ -308,6 +312,8 @@ void daemon_free(struct daemon *d)
 		event_free(d->sig_hup);
 	if (d->sig_usr1)
 		event_free(d->sig_usr1);
+	if (d->sig_usr2)
+		event_free(d->sig_usr2);
 	if (d->base)
 		event_base_free(d->base);
 	if (d->users)

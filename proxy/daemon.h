@@ -36,7 +36,7 @@ struct daemon {
 	int nsessions;                  /* sessions past startup, against max_client_conn */
 	uint64_t next_id;
 	struct sink *sink;              /* NULL when no table is configured */
-	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
+	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
 	bool shutting_down;
 	struct intercept_stats istats;
 	unsigned char scram_mock_key[32];

@@ -425,6 +425,7 @@ bool intercept_open_session(struct client *c)
 	memset(&sc, 0, sizeof(sc));
 	sc.user = c->user;
 	sc.prefix = c->prefix;
+	sc.peer = c->peer;
 	sc.reply = on_reply;
 	sc.settled = on_settled;
 	sc.decided = on_decided;

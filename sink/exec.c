@@ -877,7 +877,9 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 	state = r->sqlstate[0] ? r->sqlstate : "08006";
 	if (r->event == PC_LOST || pc_transient(state) || done >= x->nq) {
 		x->err = berr_from_diag(r->diag);
-		x->ambiguous = commit_in_query && !commit_done;
+		/* only a lost connection leaves a COMMIT's outcome unknown: an error
+		 * the server returned ended the Query before its COMMIT ran */
+		x->ambiguous = r->event == PC_LOST && commit_in_query && !commit_done;
 		return XR_TRANSIENT;
 	}
 	x->fail_at = (int)done;

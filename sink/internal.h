@@ -259,6 +259,7 @@ struct sink_session {
 	struct sink *s;
 	struct sink_client c;       /* callbacks; strings below */
 	char *user;
+	char *peer;                 /* the client's address, or NULL */
 	const char *role;           /* user, interned: one pointer per role (sink_role) */
 	uint32_t *resolved;         /* per table: where its unqualified name resolves; NULL: unknown */
 	int nresolved;
@@ -318,6 +319,10 @@ struct stable {
 	enum tclass cls;            /* from its catalog and the other tables' (sched_classify) */
 	bool linked;                /* a foreign key joins it to a configured table (or itself) */
 	struct sink_unit *dom_last;      /* TC_ORDERED: the latest placed unit writing it, not settled */
+	int reject_fd;              /* its rejectfile, open; -1 (rejects.c) */
+	bool stopped;               /* strict + immediate: a row acknowledged was rejected; INSERTs
+	                               get 55000 until sink_resume */
+	bool reject_said;           /* a failure to open or write it was logged */
 };
 
 /* ---- batches ---- */
@@ -344,6 +349,7 @@ struct counters {
 	uint64_t rows_in;
 	uint64_t rows_written;
 	uint64_t rows_failed;
+	uint64_t rows_rejected_file;  /* of those, lines in a rejects file */
 	uint64_t rows_skipped;
 	uint64_t units_rejected;
 	uint64_t batches;

@@ -1,5 +1,6 @@
 /* The batching sink's API: configuration copies, tables, writers, submission, drain, reload, stats. */
 #include "sink/internal.h"
+#include "sink/rejects.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +232,8 @@ static bool tconf_copy(struct table_conf *c, const struct table_conf *tc)
 	c->ackmode = tc->ackmode;
 	c->adaptiveflush = tc->adaptiveflush;
 	c->copystageminrows = tc->copystageminrows;
+	c->maxretrytimes = tc->maxretrytimes;
+	c->retrywaittime = tc->retrywaittime;
 	if (!c->name || !c->targetschema || (tc->conflictkey && !c->conflictkey) ||
 	    (tc->rejectfile && !c->rejectfile)) {
 		tconf_clear(c);
@@ -366,6 +369,7 @@ static struct stable *table_new(struct sink *s, const struct table_conf *tc, int
 		return NULL;
 	tab->s = s;
 	tab->idx = idx;
+	tab->reject_fd = -1;
 	if (!tconf_copy(&tab->conf, tc)) {
 		free(tab);
 		return NULL;
@@ -385,6 +389,8 @@ static void table_free(struct stable *tab)
 	tcat_unref(tab->cat);
 	berr_unref(tab->cat_err);
 	tconf_clear(&tab->conf);
+	if (tab->reject_fd >= 0)
+		close(tab->reject_fd);
 	free(tab);
 }
 
@@ -690,6 +696,20 @@ void sink_unit_set_timeout(struct sink_unit *u, int64_t ms)
 	evtimer_add(u->timeout_ev, &tv);
 }
 
+int sink_resume(struct sink *s)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->ntables; i++)
+		if (s->tables[i]->stopped) {
+			s->tables[i]->stopped = false;
+			log_info(SINK_PREFIX, "table %s.%s takes rows again", s->tables[i]->conf.targetschema,
+				 s->tables[i]->conf.name);
+			n++;
+		}
+	return n;
+}
+
 void sink_flush_unit(struct sink_unit *u)
 {
 	if (u)
@@ -746,6 +766,7 @@ void sink_reload(struct sink *s, const struct config *cfg)
 	s->max_buffer_bytes = cfg->max_buffer_bytes > 0 ? cfg->max_buffer_bytes : INT64_MAX;
 	s->verbose = cfg->verbose;
 	charge(s, 0);
+	rejects_reopen(s);      /* logrotate: the files are opened anew */
 	for (i = 0; i < s->ntables; i++) {
 		tab = s->tables[i];
 		seen = false;
@@ -822,13 +843,15 @@ void sink_log_stats(const struct sink *s)
 	int i;
 
 	buf_init(&line);
-	buf_printf(&line, "sink tickets=%llu rows_in=%llu rows_written=%llu rows_failed=%llu rows_skipped=%llu "
+	buf_printf(&line, "sink tickets=%llu rows_in=%llu rows_written=%llu rows_failed=%llu rows_rejected_file=%llu "
+		   "rows_skipped=%llu "
 		   "units_rejected=%llu batches=%llu batches_failed=%llu retries=%llu isolations=%llu splits=%llu "
 		   "ambiguous=%llu blocked=%llu errors=%llu catalog_loads=%llu rebases=%llu pass_clauses=%llu "
 		   "buffered_bytes=%lld "
 		   "queued_rows=%llu",
 		   (unsigned long long)c->tickets, (unsigned long long)c->rows_in,
 		   (unsigned long long)c->rows_written, (unsigned long long)c->rows_failed,
+		   (unsigned long long)c->rows_rejected_file,
 		   (unsigned long long)c->rows_skipped, (unsigned long long)c->units_rejected,
 		   (unsigned long long)c->batches, (unsigned long long)c->batches_failed,
 		   (unsigned long long)c->retries, (unsigned long long)c->isolations,

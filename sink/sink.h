@@ -43,6 +43,7 @@ struct sink_reply {
 struct sink_client {
 	const char *user;           /* the client's role: its INSERT privilege is checked */
 	const char *prefix;         /* its log prefix */
+	const char *peer;           /* its address (the rejects file), or NULL */
 	/* Called exactly once per unit, from the event loop, never from inside a
 	 * sink call. For ackmode=commit after the unit's batch committed (or
 	 * failed); for ackmode=immediate once its rows are buffered. arg is the
@@ -135,6 +136,11 @@ void sink_unit_cancel(struct sink_unit *u, const char *sqlstate, const char *mes
  * (malloc'd), or NULL (no clause, another relation in this session, the
  * catalog not loaded yet). */
 char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database);
+
+/* SIGUSR2: tables stopped after a rejected row of an acknowledged statement
+ * (exceptionmode = strict, ackmode = immediate) take rows again. Returns how
+ * many were stopped. */
+int sink_resume(struct sink *s);
 
 /* Read-your-writes barrier: the unit's rows are flushed now. */
 void sink_flush_unit(struct sink_unit *u);

@@ -1,5 +1,6 @@
 /* Units and sessions: a client statement's rows from submission to settlement; intake (catalog, privilege, conversion), replies. */
 #include "sink/internal.h"
+#include "sink/rejects.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +376,24 @@ static void log_unwritten_row(const struct sink_unit *u, const struct srow *r, c
 	buf_free(&line);
 }
 
+/* exceptionmode=strict, ackmode=immediate: its client was answered before a
+ * row of it was rejected. Its strict tables take nothing more until resumed
+ * (sink_resume): the rows after it would be written as if it had been. */
+static void stop_tables(struct sink_unit *u)
+{
+	for (int i = 0; i < u->nstmts; i++) {
+		struct stable *tab = u->stmts[i].tab;
+
+		if (tab->conf.exceptionmode != EXC_STRICT || tab->stopped)
+			continue;
+		tab->stopped = true;
+		log_error(SINK_PREFIX, "table %s.%s stops taking rows: an acknowledged statement had a rejected "
+			  "row (%s: %s); SIGUSR2 resumes", tab->conf.targetschema, tab->conf.name,
+			  u->err ? u->err->sqlstate : "XX000",
+			  u->err && berr_field(u->err, 'M') ? berr_field(u->err, 'M') : "");
+	}
+}
+
 /* exceptionmode=ignore, ackmode=commit: the rows each statement wrote are
  * reported with a WARNING that carries its first rejected row's SQLSTATE and
  * fields. */
@@ -455,13 +474,22 @@ void unit_settle(struct sink_unit *u)
 		case ROW_FAILED:
 		case ROW_DROPPED:
 			s->st.rows_failed++;
-			if (u->ack == ACK_IMMEDIATE)
+			/* a row the database refused goes to its table's rejects file; an
+			 * acknowledged row not written is said in the log otherwise */
+			if (r->outcome == ROW_FAILED && r->err && rejects_write(s, u, r, r->err, true))
+				s->st.rows_rejected_file++;
+			else if (u->ack == ACK_IMMEDIATE && u->doomed && u->err &&
+				 rejects_write(s, u, r, u->err, false))
+				s->st.rows_rejected_file++;     /* acknowledged: kept, never dropped */
+			else if (u->ack == ACK_IMMEDIATE)
 				log_unwritten_row(u, r, r->err ? r->err : u->err);
 			break;
 		}
 	}
 	if (u->doomed || u->failed)
 		s->st.units_rejected++;
+	if (u->doomed && u->ack == ACK_IMMEDIATE)
+		stop_tables(u);
 	if (u->ack == ACK_COMMIT) {
 		if ((u->doomed || u->failed) && u->err) {
 			s->st.errors++;
@@ -493,15 +521,18 @@ struct sink_session *sink_session_open(struct sink *s, const struct sink_client 
 	ss->c = *c;
 	ss->user = strdup(c->user ? c->user : "");
 	ss->prefix = strdup(c->prefix ? c->prefix : "");
+	ss->peer = c->peer ? strdup(c->peer) : NULL;
 	ss->role = ss->user ? sink_role(s, ss->user) : NULL;
 	if (!ss->user || !ss->prefix || !ss->role) {
 		free(ss->user);
 		free(ss->prefix);
+		free(ss->peer);
 		free(ss);
 		return NULL;
 	}
 	ss->c.user = ss->user;
 	ss->c.prefix = ss->prefix;
+	ss->c.peer = ss->peer;
 	ss->next = s->sessions;
 	if (s->sessions)
 		s->sessions->prev = ss;
@@ -575,6 +606,7 @@ void session_free(struct sink_session *ss)
 		free(ss->settings[i]);
 	free(ss->user);
 	free(ss->resolved);
+	free(ss->peer);
 	free(ss->prefix);
 	free(ss);
 }
@@ -628,6 +660,13 @@ static enum istep intake_stmt(struct sink_unit *u, int i, enum pass_reason *why,
 	if (tab->removed) {
 		*why = PASS_REMOVED;
 		return IS_PASS;
+	}
+	if (tab->stopped) {
+		snprintf(msg, sizeof(msg), "table \"%s\".\"%s\" takes no rows: a row acknowledged earlier was "
+			 "rejected (exceptionmode = strict, ackmode = immediate); it is in the rejects file or "
+			 "the log, and SIGUSR2 to pgbatchd resumes", tab->conf.targetschema, tab->conf.name);
+		*err = berr_new("55000", msg, NULL, NULL);
+		return IS_ERROR;
 	}
 	now = sink_now_ms();
 	if (tab->cstate == CAT_LOADING)

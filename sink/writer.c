@@ -215,10 +215,27 @@ static void schedule_retry(struct writer *w)
 	struct timeval tv;
 	int shift;
 
+	int maxretry = -1, base = -1;
+
+	/* its tables' settings ([backend]'s where they have none); of several
+	 * tables, the largest */
+	for (size_t i = 0; i < b->nunits; i++)
+		for (int k = 0; k < b->units[i]->nstmts; k++) {
+			const struct table_conf *tc = &b->units[i]->stmts[k].tab->conf;
+			int m = tc->maxretrytimes >= 0 ? tc->maxretrytimes : s->maxretrytimes;
+			int t = tc->retrywaittime >= 0 ? tc->retrywaittime : s->retrywaittime;
+
+			maxretry = m > maxretry ? m : maxretry;
+			base = t > base ? t : base;
+		}
+	if (maxretry < 0)
+		maxretry = s->maxretrytimes;
+	if (base < 0)
+		base = s->retrywaittime;
 	b->attempts++;
-	if (b->attempts > s->maxretrytimes && (!b->immediate || s->draining)) {
+	if (b->attempts > maxretry && (!b->immediate || s->draining)) {
 		log_warning(w->prefix, "giving up on batch %llu (%zu rows) after %d retries: %s",
-			    (unsigned long long)b->id, b->n, s->maxretrytimes, msg);
+			    (unsigned long long)b->id, b->n, maxretry, msg);
 		finish(w, w->fail_err ? w->fail_err : berr_new("08006", "connection to the backend lost", NULL, NULL));
 		return;
 	}
@@ -226,14 +243,14 @@ static void schedule_retry(struct writer *w)
 		reset_outcomes(b);
 	s->st.retries++;
 	shift = b->attempts - 1 < 20 ? b->attempts - 1 : 20;
-	wait = (int64_t)(s->retrywaittime > 0 ? s->retrywaittime : 1) << shift;
+	wait = (int64_t)(base > 0 ? base : 1) << shift;
 	if (wait > RETRY_CAP_MS)
 		wait = RETRY_CAP_MS;
 	wait += (int64_t)(sink_random(s) % (uint64_t)(wait / 2 + 1));
-	if (b->attempts <= s->maxretrytimes)
+	if (b->attempts <= maxretry)
 		log_warning(w->prefix, "batch %llu (%zu rows) failed (%s: %s); retry %d of %d in %lld ms",
 			    (unsigned long long)b->id, b->n, w->fail_err ? w->fail_err->sqlstate : "", msg,
-			    b->attempts, s->maxretrytimes, (long long)wait);
+			    b->attempts, maxretry, (long long)wait);
 	else
 		log_warning(w->prefix, "batch %llu (%zu rows, acknowledged) waits for the backend (%s: %s); "
 			    "trying again in %lld ms", (unsigned long long)b->id, b->n,
