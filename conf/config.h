@@ -62,6 +62,7 @@ struct config {
 	int io_buffer_size;         /* max bytes per socket read (tests use 64) */
 	int max_inspect_bytes;      /* messages the proxy inspects are buffered up to this */
 	int max_insert_bytes;       /* an INSERT Query is, up to this */
+	int authentication_timeout; /* s: from accept to authenticated */
 
 	/* [backend] */
 	char *url;

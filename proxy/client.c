@@ -56,6 +56,26 @@ static void set_state(struct client *c, enum client_state to)
 		abort();
 	}
 	c->state = to;
+	if (to >= CL_LOGIN && c->auth_ev)
+		event_del(c->auth_ev);  /* authenticated (or leaving) in time */
+}
+
+/* authentication_timeout: a client that has not authenticated by then is
+ * dropped, as PostgreSQL drops it (silently while its startup packet is
+ * incomplete; with a FATAL during authentication). Slowloris costs a slot for
+ * that long at most. */
+static void on_auth_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state == CL_STARTUP) {
+		client_close(c, "startup packet not received in time (authentication_timeout)");
+		return;
+	}
+	if (c->state >= CL_AUTH_MD5 && c->state <= CL_AUTH_SASL_FINAL)
+		client_fatal(c, "57014", "canceling authentication due to timeout", NULL);
 }
 
 static size_t out_high(const struct client *c)
@@ -153,6 +173,12 @@ void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int sale
 	}
 	apply_socket_limits(c);
 	sock_read(c->sk, true);
+	c->auth_ev = evtimer_new(d->base, on_auth_timeout, c);
+	if (c->auth_ev) {
+		struct timeval tv = { d->cfg->authentication_timeout, 0 };
+
+		evtimer_add(c->auth_ev, &tv);
+	}
 
 	c->next = d->clients;
 	if (d->clients)
@@ -234,6 +260,8 @@ void client_close(struct client *c, const char *reason)
 		backend_close(c->be, "client closed");
 		c->be = NULL;
 	}
+	if (c->auth_ev)
+		event_free(c->auth_ev);
 	txn_free(c);
 	view_free(c);
 	intercept_session_end(c);
@@ -699,6 +727,13 @@ static void client_relay(struct client *c)
 		avail = evbuffer_get_length(in);
 		if (avail == 0)
 			goto idle;
+		if (client_output_full(c) && !c->gone) {
+			/* a client that does not read its answers: no more of its
+			 * requests until it does (its answers stay bounded) */
+			c->paused_for_output = true;
+			sock_read(c->sk, false);
+			return;
+		}
 		if (backend_output_full(c->be)) {
 			c->paused_for_backend = true;
 			sock_read(c->sk, false);
@@ -838,6 +873,12 @@ static void client_write_cb(struct sock *sk, void *arg)
 	}
 	if (c->be && c->be->paused_for_client && !client_output_full(c))
 		backend_kick(c->be);
+	if (c->paused_for_output && !client_output_full(c)) {
+		c->paused_for_output = false;
+		if (!c->paused_for_backend && !c->waiting_room)
+			sock_read(c->sk, true);
+		sock_kick(c->sk);
+	}
 }
 
 static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *arg)

@@ -58,6 +58,8 @@ struct client {
 	uint32_t stream_left;           /* body bytes of a streamed message still to relay */
 	bool gone;                      /* the client left with whole messages unread: they are
 	                                   finished (their answers dropped), then it closes */
+	struct event *auth_ev;          /* authentication_timeout, until LOGIN */
+	bool paused_for_output;         /* its answers backed up: not reading it */
 	bool paused_for_backend;        /* backend output full: not reading the client */
 	struct replyq rq;                /* what the client is owed, in the order it asked */
 	bool in_group;                  /* extended-protocol messages sent since the last Sync */

@@ -877,9 +877,12 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 	state = r->sqlstate[0] ? r->sqlstate : "08006";
 	if (r->event == PC_LOST || pc_transient(state) || done >= x->nq) {
 		x->err = berr_from_diag(r->diag);
-		/* only a lost connection leaves a COMMIT's outcome unknown: an error
-		 * the server returned ended the Query before its COMMIT ran */
-		x->ambiguous = r->event == PC_LOST && commit_in_query && !commit_done;
+		/* a lost connection, or an error in the COMMIT's place (a backend
+		 * killed then says so for whatever it ran), leaves its outcome
+		 * unknown; an error at an earlier statement ended the Query before
+		 * the COMMIT ran */
+		x->ambiguous = commit_in_query && !commit_done &&
+			       (r->event == PC_LOST || done >= x->nq || x->q[done].kind == X_COMMIT);
 		return XR_TRANSIENT;
 	}
 	x->fail_at = (int)done;
@@ -900,7 +903,7 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 			for (i = 0; i < x->b->n; i++)
 				if (x->b->rows[i]->outcome == ROW_PENDING)
 					x->b->rows[i]->outcome = ROW_OK;
-			return XR_COMMITTED;
+			return XR_ALREADY;
 		}
 		return XR_LEDGER_GONE;
 	case X_WRITE:

@@ -73,6 +73,7 @@ enum xresult {
 	XR_LEDGER_GONE,     /* the ledger cannot be written: retry without it */
 	XR_FAIL,            /* the batch fails as a whole (err) */
 	XR_CATALOG,         /* a table changed since its rows were read: roll back, rebase, again */
+	XR_ALREADY,         /* the ledger says an earlier attempt committed the batch: roll back */
 };
 
 struct xrun {

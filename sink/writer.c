@@ -182,6 +182,7 @@ static void reset_outcomes(struct batch *b)
 }
 
 /* The batch is over: its units settle (failed: every one gets that error). */
+/* The batch is done; failed (owned, NULL: written) is its error. */
 static void finish(struct writer *w, struct berr *failed)
 {
 	struct batch *b = w->b;
@@ -192,6 +193,7 @@ static void finish(struct writer *w, struct berr *failed)
 	w->isolating = w->singles = false;
 	set_state(w, pc_connected(w->pc) ? W_IDLE : W_DOWN);
 	sched_batch_done(w->s, b, failed);
+	berr_unref(failed);
 	berr_unref(w->fail_err);
 	w->fail_err = NULL;
 	writer_kick(w);
@@ -236,7 +238,8 @@ static void schedule_retry(struct writer *w)
 	if (b->attempts > maxretry && (!b->immediate || s->draining)) {
 		log_warning(w->prefix, "giving up on batch %llu (%zu rows) after %d retries: %s",
 			    (unsigned long long)b->id, b->n, maxretry, msg);
-		finish(w, w->fail_err ? w->fail_err : berr_new("08006", "connection to the backend lost", NULL, NULL));
+		finish(w, w->fail_err ? berr_ref(w->fail_err) : berr_new("08006", "connection to the backend lost",
+										  NULL, NULL));
 		return;
 	}
 	if (!w->unknown)
@@ -433,6 +436,11 @@ static void tx_result(struct writer *w, const struct pc_result *r)
 	case XR_COMMITTED:
 		xrun_commit_stages(&w->x);
 		finish(w, NULL);
+		return;
+	case XR_ALREADY:
+		/* its ledger row says an earlier attempt committed it: this attempt's
+		 * transaction failed on that row and is rolled back */
+		rollback(w, AF_COMMITTED);
 		return;
 	case XR_ISOLATE:
 		rollback(w, AF_ISOLATE);

@@ -71,6 +71,8 @@ static const char FULL[] =
 	"readyourwrites = off\n"
 	"io_buffer_size = 64\n"
 	"max_inspect_bytes = 2048\n"
+	"max_insert_bytes = 4096\n"
+	"authentication_timeout = 5\n"
 	"\n"
 	"[backend]\n"
 	"url = jdbc:postgresql://db.example.com:5433/analytics?ApplicationName=pgb\n"
@@ -127,6 +129,8 @@ static void test_full_file(void **state)
 	assert_false(cfg->readyourwrites);
 	assert_int_equal(cfg->io_buffer_size, 64);
 	assert_int_equal(cfg->max_inspect_bytes, 2048);
+	assert_int_equal(cfg->max_insert_bytes, 4096);
+	assert_int_equal(cfg->authentication_timeout, 5);
 
 	assert_string_equal(cfg->url, "jdbc:postgresql://db.example.com:5433/analytics?ApplicationName=pgb");
 	assert_string_equal(cfg->backend.host, "db.example.com");
@@ -312,7 +316,7 @@ struct err_case {
 
 static const struct err_case err_cases[] = {
 	{ "unknown key", "[pgbatchd]\nlisten_adress = x\n", 2, "listen_adress", "unknown key in [pgbatchd]" },
-	{ "key of another section", "[backend]\n" BU "[table t]\nmaxretrytimes = 1\n", 5, "maxretrytimes",
+	{ "key of another section", "[backend]\n" BU "[table t]\nconnectionmaxactive = 1\n", 5, "connectionmaxactive",
 	  "belongs in [backend]" },
 	{ "unknown section", "[backend]\n" BU "[tables t]\n", 4, "[tables]", "unknown section" },
 	{ "section with a name", "[backend x]\n" BU, 1, "backend", "takes no name" },
