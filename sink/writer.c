@@ -53,6 +53,7 @@ struct writer {
 	bool unknown;
 	int rebases;                /* of the batch */
 	bool fence_func;            /* pg_temp.pgbatchd_fp exists on its connection */
+	bool fence_func_sent;       /* its CREATE was in the setup Query */
 	int old_pid;
 	char old_start[64];
 	int backend_pid;
@@ -73,14 +74,14 @@ static void set_state(struct writer *w, enum wstate to)
 		[W_CONNECTING] = 1u << W_SETUP | 1u << W_DOWN | 1u << W_BACKOFF,
 		[W_SETUP] = 1u << W_IDLE | 1u << W_TX | 1u << W_PROBE | 1u << W_ROLLBACK | 1u << W_DOWN |
 			    1u << W_BACKOFF,
-		[W_IDLE] = 1u << W_TX | 1u << W_PROBE | 1u << W_ROLLBACK | 1u << W_DOWN,
+		[W_IDLE] = 1u << W_TX | 1u << W_PROBE | 1u << W_ROLLBACK | 1u << W_DOWN | 1u << W_BACKOFF,
 		[W_TX] = 1u << W_TX | 1u << W_ROLLBACK | 1u << W_IDLE | 1u << W_DOWN | 1u << W_BACKOFF,
 		[W_ROLLBACK] = 1u << W_TX | 1u << W_PROBE | 1u << W_ROLLBACK | 1u << W_IDLE | 1u << W_DOWN |
 			       1u << W_BACKOFF | 1u << W_REBASE,
 		[W_REBASE] = 1u << W_TX | 1u << W_DOWN | 1u << W_BACKOFF | 1u << W_IDLE,
 		[W_PROBE] = 1u << W_TX | 1u << W_ROLLBACK | 1u << W_IDLE | 1u << W_DOWN | 1u << W_BACKOFF,
 		[W_BACKOFF] = 1u << W_CONNECTING | 1u << W_TX | 1u << W_PROBE | 1u << W_ROLLBACK |
-			      1u << W_IDLE | 1u << W_DOWN,
+			      1u << W_IDLE | 1u << W_DOWN | 1u << W_BACKOFF,
 	};
 
 	if (!(allowed[w->state] & (1u << to))) {
@@ -322,8 +323,14 @@ static void probe(struct writer *w)
 			   w->old_pid, w->old_start);
 	ledger_insert_sql(w->s, w->b->id, q);
 	buf_puts(q, "; ROLLBACK");
+	if (!buf_ok(q)) {
+		/* no question, no answer: asked again at the next attempt */
+		set_fail(w, berr_new("53200", "out of memory asking the batch ledger", NULL, NULL));
+		schedule_retry(w);
+		return;
+	}
 	set_state(w, W_PROBE);
-	pc_query(w->pc, buf_ok(q) ? q->data : "SELECT pg_catalog.pg_sleep(0)");
+	pc_query(w->pc, q->data);
 }
 
 static void begin_attempt(struct writer *w)
@@ -549,7 +556,7 @@ static void setup_done(struct writer *w, const struct pc_result *r)
 	if (start && PQresultStatus(start) == PGRES_TUPLES_OK && PQntuples(start) == 1 && !PQgetisnull(start, 0, 0))
 		snprintf(w->backend_start, sizeof(w->backend_start), "%s", PQgetvalue(start, 0, 0));
 	/* the fence's function (a plan kept for the session), else its text inline */
-	w->fence_func = r->ok;
+	w->fence_func = r->ok && w->fence_func_sent;
 	if (!r->ok)
 		log_warning(w->prefix, "cannot set up the session: %s", r->message ? r->message : "");
 	if (w->b) {
@@ -606,7 +613,11 @@ static void on_pc(void *arg, const struct pc_result *r)
 			 "SELECT backend_start::pg_catalog.text FROM pg_catalog.pg_stat_activity "
 			 "WHERE pid = pg_catalog.pg_backend_pid(); ");
 		fence_function_sql(&w->sql);
-		pc_query(w->pc, buf_ok(&w->sql) ? w->sql.data : "SELECT NULL::pg_catalog.text");
+		w->fence_func_sent = buf_ok(&w->sql);
+		pc_query(w->pc, w->fence_func_sent ? w->sql.data :
+			 "SET DateStyle = 'ISO'; SET extra_float_digits = 3; "
+			 "SELECT backend_start::pg_catalog.text FROM pg_catalog.pg_stat_activity "
+			 "WHERE pid = pg_catalog.pg_backend_pid()");
 		return;
 	case PC_LOST:
 		w->nstage = 0;

@@ -160,6 +160,33 @@ check_rows "$ROWS"
 C_COPY=$(awk -v r="$ROWS" -v a="$T0" -v b="$T1" 'BEGIN { print r / (b - a) }')
 line "direct COPY (one psql \\copy)" "$C_COPY"
 
+# (e) one bad row in a thousand (a CHECK violation), exceptionmode=ignore,
+# against the same stream with none: what isolating bad rows costs.
+echo "== (e) $CLIENTS clients x $PER_CLIENT single-row INSERTs, 1 bad row per 1000 vs none (ackmode=commit)"
+psql_direct -c "CREATE TABLE bad_rows (b1 int PRIMARY KEY, b2 int CHECK (b2 > 0), b3 text)"
+printf '%s\n' '\set n :n + 1' '\set b1 :client_id * 10000000 + :n' '\set b2 :n % 1000 + 1' \
+	"INSERT INTO bad_rows VALUES (:b1, :b2, 'abcdefghij');" >"$WORK/clean.sql"
+sed 's/^\\set b2 .*/\\set b2 :n % 1000/' "$WORK/clean.sql" >"$WORK/bad.sql"
+start_pgbatchd_bad() {
+	{
+		pgbatchd_conf "$PXPORT" max_client_conn=$((CLIENTS + 10))
+		printf '%s\n' "connectionmaxactive = 5" "" "[table bad_rows]" "conflictmode = ignore" \
+			"exceptionmode = ignore" "writemode = 1" "batchsize = 50000" "batchwritetimeoutms = 50000" \
+			"ackmode = commit"
+	} >"$WORK/pgbatchd.ini"
+	pgbatchd_start "$WORK/pgbatchd.ini" "$PXPORT"
+}
+for kind in clean bad; do
+	psql_direct -c "TRUNCATE bad_rows"
+	start_pgbatchd_bad
+	pgbench_run "$PXPORT" "$WORK/$kind.sql" "$CLIENTS" "$PER_CLIENT"
+	pgbatchd_stop
+	if [ "$kind" = clean ]; then E_CLEAN=$RATE; want=$TOTAL_B; else E_BAD=$RATE; want=$((TOTAL_B - TOTAL_B / 1000)); fi
+	got=$(psql_direct -At -c "SELECT count(*) FROM bad_rows")
+	[ "$got" = "$want" ] || { echo "bench: (e) $kind: expected $want rows, found $got" >&2; exit 1; }
+	line "pgbatchd INSERT, $kind stream" "$RATE"
+done
+
 echo "== ratios"
 awk -v ap="$A_PROXY" -v ac="$A_COMMITTED" -v ad="$A_DIRECT" -v ax="$A_CEIL" -v bp="$B_PROXY" -v bd="$B_DIRECT" \
 	-v c="$C_COPY" 'BEGIN {
@@ -169,4 +196,7 @@ awk -v ap="$A_PROXY" -v ac="$A_COMMITTED" -v ad="$A_DIRECT" -v ax="$A_CEIL" -v b
 	printf "  (b) pgbatchd commit / direct INSERT           = %6.2f\n", bp / bd
 	printf "  (b) pgbatchd commit / direct COPY             = %6.2f\n", bp / c
 	printf "  (a) direct INSERT / direct COPY               = %6.2f\n", ad / c
+}'
+awk -v eb="$E_BAD" -v ec="$E_CLEAN" 'BEGIN {
+	printf "  (e) 1 bad row per 1000 / clean stream         = %6.2f\n", eb / ec
 }'

@@ -3,7 +3,13 @@ forwards the client's COMMIT (and, for a Query that also runs COPY FROM STDIN,
 the COPY data up to CopyDone) to the server, then closes both sides without
 relaying a byte of the reply. The server has the whole transaction and commits
 it; the client only sees its connection drop. After `cuts` such drops it
-relays everything untouched."""
+relays everything untouched.
+
+mode="mix" alternates two cuts: the one above (the answer lost), and a cut in
+the middle of a batch's COPY: half of its first CopyData message reaches the
+server, then both connections close, so the server aborts the transaction and
+the client sees its connection drop mid-COPY (a batch without COPY is cut the
+first way)."""
 
 import socket
 import struct
@@ -20,8 +26,10 @@ def _shut(*pairs):
 
 
 class CutRelay:
-	def __init__(self, server, cuts):
+	def __init__(self, server, cuts, mode="commit"):
 		self.target = (server.host, server.port)
+		self.mode = mode
+		self.mid_copy = 0       # cuts made mid-COPY
 		self.left = cuts
 		self.done = 0
 		self.lock = threading.Lock()
@@ -79,11 +87,13 @@ class CutRelay:
 		return buf
 
 	def _take_cut(self):
+		"""The number of this cut (1, 2, ...), or 0 when none is left."""
 		with self.lock:
 			if self.left <= 0:
-				return False
+				return 0
 			self.left -= 1
-			return True
+			self.taken = getattr(self, "taken", 0) + 1
+			return self.taken
 
 	def _up(self, c, s, cut):
 		buf = b""
@@ -105,8 +115,18 @@ class CutRelay:
 				n = struct.unpack("!I", buf[1:5])[0]
 				buf = self._read(c, n + 1, buf)
 				m, buf = buf[:n + 1], buf[n + 1:]
-				if t == b"Q" and armed is None and b"COMMIT" in m and self._take_cut():
+				nth = self._take_cut() if t == b"Q" and armed is None and b"COMMIT" in m else 0
+				if nth:
 					armed = b"c" if b"FROM STDIN" in m else b"Q"
+					if armed == b"c" and self.mode == "mix" and nth % 2 == 0:
+						armed = b"d-half"
+				if armed == b"d-half" and t == b"d":
+					s.sendall(m[:max(1, len(m) // 2)])
+					with self.lock:
+						self.done += 1
+						self.mid_copy += 1
+					_shut((s, socket.SHUT_RDWR), (c, socket.SHUT_RDWR))
+					return
 				if armed is not None and t == armed:
 					cut.set()
 					s.sendall(m)
