@@ -132,7 +132,4 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r);
 /* After XR_COMMITTED: the staging tables this transaction created exist now. */
 void xrun_commit_stages(struct xrun *x);
 
-/* Errors one row (or one unit) can cause, worth isolating; the others fail the batch. */
-bool sqlstate_row_level(const char *sqlstate);
-
 #endif

@@ -639,6 +639,23 @@ void pc_copy(struct pgconn *pc, const char *sql, pc_copy_fill fill, void *fill_a
 	sent(pc, PQsendQuery(pc->conn, sql));
 }
 
+bool sqlstate_row_level(const char *sqlstate)
+{
+	static const char *const batch_classes[] = {
+		"0A", "25", "26", "28", "2B", "34", "3D", "3F", "55", "57", "58", "F0", "XX", "08", "0L", "0P",
+	};
+	size_t i;
+
+	if (strncmp(sqlstate, "42", 2) == 0)
+		/* a value of the wrong type: one row's; a privilege or policy of the
+		 * role the rows are written as: its units' */
+		return strcmp(sqlstate, "42804") == 0 || strcmp(sqlstate, "42501") == 0;
+	for (i = 0; i < sizeof(batch_classes) / sizeof(batch_classes[0]); i++)
+		if (strncmp(sqlstate, batch_classes[i], 2) == 0)
+			return false;
+	return true;
+}
+
 bool pc_transient(const char *sqlstate)
 {
 	if (sqlstate == NULL || sqlstate[0] == '\0')

@@ -68,8 +68,11 @@ void pc_params(struct pgconn *pc, const char *sql, int n, const char *const *val
 /* A query whose statements may include COPY ... FROM STDIN: fill supplies their data. */
 void pc_copy(struct pgconn *pc, const char *sql, pc_copy_fill fill, void *fill_arg);
 
+/* Errors one row (or one unit) can cause, worth isolating; the others fail the batch. */
+bool sqlstate_row_level(const char *sqlstate);
 /* True for the SQLSTATEs of transient failures worth a retry: class 08,
- * 40001, 40P01, class 53, 57P01-57P03; an empty state (connection lost) too. */
+ * 40001, 40P01, class 53, 55P03, 57P01-57P03; an empty state (connection
+ * lost) too. */
 bool pc_transient(const char *sqlstate);
 
 #endif
