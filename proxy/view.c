@@ -127,7 +127,7 @@ void view_prefetch(struct client *c)
 {
 	struct view *v;
 
-	if (c->d->sink == NULL || sink_table_count(c->d->sink) == 0 || c->odd_settings)
+	if (!sink_serves(c->d->sink, c->database) || c->odd_settings)
 		return;
 	v = view_of(c);
 	if (v == NULL || v->state != V_STALE)

@@ -561,6 +561,11 @@ static struct stable *find_table(const struct sink *s, const struct ins_stmt *st
 	return NULL;
 }
 
+bool sink_serves(const struct sink *s, const char *database)
+{
+	return s && database && strcmp(database, s->dbname) == 0 && s->ntables > 0;
+}
+
 bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *database)
 {
 	if (s == NULL || database == NULL || strcmp(database, s->dbname) != 0)

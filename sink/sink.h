@@ -69,6 +69,8 @@ void sink_reload(struct sink *s, const struct config *cfg);
  * name the table's targetschema; an unqualified one is taken only where the
  * session's search_path resolves it to that table (sink_session_resolved). */
 bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *database);
+/* True when a session of this database may have INSERTs the sink takes. */
+bool sink_serves(const struct sink *s, const char *database);
 
 /* A client session. Its units are written in the order it submits them. */
 struct sink_session *sink_session_open(struct sink *s, const struct sink_client *c);
