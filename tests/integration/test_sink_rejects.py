@@ -149,3 +149,29 @@ def test_strict_immediate_stops_the_table(pg, make_proxy, tmp_path):
 		lines = [json.loads(line) for line in f]
 	assert sorted((ln["sqlstate"], ln["row"], ln["values"]["k"]) for ln in lines) == \
 		[("23514", False, "1"), ("23514", False, "2")]
+
+
+def test_rejects_file_reopened_on_sighup(pg, make_proxy, tmp_path):
+	"""logrotate: the file is renamed, pgbatchd gets SIGHUP, and the next refused
+	row goes to a new file at the configured path; the old file keeps its lines."""
+	import signal
+	import harness
+	pg.sql("DROP TABLE IF EXISTS rotated")
+	pg.sql("CREATE TABLE rotated (k int PRIMARY KEY, v int CHECK (v >= 0))")
+	path = str(tmp_path / "rotated.json")
+	proxy = su.start_sink_proxy(make_proxy, {"rotated": {"ackmode": "commit", "rejectfile": path}})
+	with su.Session.to(proxy) as s:
+		msgs = s.run("INSERT INTO rotated VALUES (1, -1), (2, 2)")
+		assert su.tags_of(msgs) == ["INSERT 0 1"], su.show(msgs)
+		os.rename(path, path + ".1")
+		mark = len(proxy.log())
+		proxy.signal(signal.SIGHUP)
+		proxy.wait_log(r"configuration reloaded", start=mark)
+		msgs = s.run("INSERT INTO rotated VALUES (3, -3)")
+		assert su.tags_of(msgs) == ["INSERT 0 0"], su.show(msgs)
+	with open(path + ".1") as f:
+		old = [json.loads(line)["values"]["k"] for line in f]
+	harness.wait_for(lambda: os.path.exists(path), what="the new rejects file")
+	with open(path) as f:
+		new = [json.loads(line)["values"]["k"] for line in f]
+	assert (old, new) == (["1"], ["3"])
