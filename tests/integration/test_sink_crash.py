@@ -94,6 +94,25 @@ def check_exactly_once(pg, table, stream):
 	assert set(present) <= set(stream.acked) | set(stream.unknown)
 
 
+def run_stream(pg, proxy, table, clients, per_client, during):
+	"""`clients` threads insert per_client rows each while during(stream) runs
+	the faults; then every row is checked: acknowledged ones present once,
+	refused ones absent, and each row either acknowledged or of unknown outcome."""
+	stream = Stream(proxy, table)
+	threads = [threading.Thread(target=stream.client, args=(c, c * per_client, per_client))
+		for c in range(clients)]
+	for t in threads:
+		t.start()
+	try:
+		during(stream)
+	finally:
+		for t in threads:
+			t.join(300)
+	assert not any(t.is_alive() for t in threads), "a client hung"
+	check_exactly_once(pg, table, stream)
+	assert len(stream.acked) + len(stream.unknown) == clients * per_client
+
+
 @pytest.mark.parametrize("writemode,kind,clients,per_client", [(1, "append", CLIENTS, PER_CLIENT),
 	(0, "keyed", CLIENTS, PER_CLIENT), (1, "keyed", 16, 12500)],
 	ids=["copy-append", "values-keyed", "copy-keyed-16x12500"])
@@ -108,23 +127,14 @@ def test_restarts_under_load(pg, make_proxy, writemode, kind, clients, per_clien
 		"conflictmode": "strict", "batchsize": 50, "batchwritetimeoutms": 20, "verbose": 1}},
 		backend={"connectionmaxactive": 5, "maxretrytimes": 100, "retrywaittime": 20},
 		max_client_conn=200)
-	stream = Stream(proxy, table)
-	threads = [threading.Thread(target=stream.client, args=(c, c * per_client, per_client))
-		for c in range(clients)]
-	for t in threads:
-		t.start()
-	try:
+	def crashes(stream):
 		for i in range(3):
 			# wait for progress after each crash before the next one
 			want = (i + 1) * clients * per_client // 5
 			harness.wait_for(lambda: len(stream.acked) >= want, timeout=180, what="%d acknowledged rows" % want)
 			pg.restart_immediate()
-	finally:
-		for t in threads:
-			t.join(300)
-	assert not any(t.is_alive() for t in threads), "a client hung"
-	check_exactly_once(pg, table, stream)
-	assert len(stream.acked) + len(stream.unknown) == clients * per_client
+
+	run_stream(pg, proxy, table, clients, per_client, crashes)
 	st = su.stats(proxy)
 	assert st.sink["retries"] > 0, st
 
@@ -144,20 +154,9 @@ def test_relay_cuts_writer_connections(pg, make_proxy):
 			"conflictmode": "strict", "copystageminrows": 1, "batchsize": 40, "batchwritetimeoutms": 10}},
 			backend={"connectionmaxactive": 4, "maxretrytimes": 100, "retrywaittime": 10},
 			backend_url="postgresql://127.0.0.1:%d/postgres" % relay.port, max_client_conn=50)
-		stream = Stream(proxy, table)
-		threads = [threading.Thread(target=stream.client, args=(c, c * per_client, per_client))
-			for c in range(clients)]
-		for t in threads:
-			t.start()
-		try:
-			harness.wait_for(lambda: relay.done == 20, timeout=240, what="20 cuts")
-		finally:
-			for t in threads:
-				t.join(300)
-		assert not any(t.is_alive() for t in threads), "a client hung"
+		run_stream(pg, proxy, table, clients, per_client,
+			lambda stream: harness.wait_for(lambda: relay.done == 20, timeout=240, what="20 cuts"))
 		assert relay.mid_copy >= 5, relay.mid_copy     # every other cut, when its batch had a COPY
-		check_exactly_once(pg, table, stream)
-		assert len(stream.acked) + len(stream.unknown) == clients * per_client
 	finally:
 		relay.close()
 
