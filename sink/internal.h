@@ -463,6 +463,11 @@ enum convert_result { CONVERT_OK = 0, CONVERT_PASS, CONVERT_CANON };
  * u->rows; CONVERT_CANON: some key values must be read by the database
  * (catalog_canon was started; sink_canon_done follows). */
 enum convert_result convert_stmt(struct sink_unit *u, int i, enum pass_reason *why);
+/* True while tab's catalog is being read: a load is started when one is due
+ * (never read, stale, or missing/failed longer than the recheck interval). */
+bool table_loading(struct stable *tab, int64_t now);
+/* The session's unqualified name of tab resolves to tab (its view says so). */
+bool session_resolves(const struct sink_session *ss, const struct stable *tab);
 /* The conflict clause of tab for an INSERT's head (ins_parse_head), from the
  * loaded catalog; NULL when there is none or it cannot be known. */
 char *convert_head_clause(struct sink *s, const struct stable *tab, const struct ins_stmt *st);

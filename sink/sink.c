@@ -580,15 +580,10 @@ char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, con
 
 	if (s == NULL || !sink_wants(s, head, database) || (tab = find_table(s, head)) == NULL)
 		return NULL;
-	if (tab->cstate != CAT_READY || tab->cat == NULL) {
-		if (tab->cstate == CAT_NONE) {
-			tab->cstate = CAT_LOADING;      /* known for the next one */
-			catalog_load(s->catalog, tab);
-		}
+	/* a catalog being (re)loaded is known for the next one */
+	if (table_loading(tab, sink_now_ms()) || tab->cstate != CAT_READY || tab->cat == NULL)
 		return NULL;
-	}
-	if (head->schema.name == NULL &&
-	    (ss->resolved == NULL || tab->idx >= ss->nresolved || ss->resolved[tab->idx] != tab->cat->oid))
+	if (head->schema.name == NULL && !session_resolves(ss, tab))
 		return NULL;            /* the name resolves elsewhere in this session */
 	return convert_head_clause(s, tab, head);
 }

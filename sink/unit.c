@@ -534,6 +534,27 @@ static void drop_priv(struct stable *tab, struct priv *p)
 		}
 }
 
+bool table_loading(struct stable *tab, int64_t now)
+{
+	struct sink *s = tab->s;
+
+	if (tab->cstate == CAT_LOADING)
+		return true;
+	if (tab->cstate == CAT_NONE || (tab->cstate == CAT_READY && tab->stale) ||
+	    ((tab->cstate == CAT_MISSING || tab->cstate == CAT_FAILED) && now - tab->cat_ms >= RECHECK_MS)) {
+		tab->cstate = CAT_LOADING;
+		tab->stale = false;
+		catalog_load(s->catalog, tab);
+		return true;
+	}
+	return false;
+}
+
+bool session_resolves(const struct sink_session *ss, const struct stable *tab)
+{
+	return ss->resolved && tab->idx < ss->nresolved && tab->cat && ss->resolved[tab->idx] == tab->cat->oid;
+}
+
 enum istep { IS_DONE, IS_WAIT, IS_PASS, IS_ERROR };
 
 /* One statement of the session's head unit: its table's catalog and the
@@ -558,15 +579,8 @@ static enum istep intake_stmt(struct sink_unit *u, int i, enum pass_reason *why,
 		return IS_ERROR;
 	}
 	now = sink_now_ms();
-	if (tab->cstate == CAT_LOADING)
+	if (table_loading(tab, now))
 		return IS_WAIT;
-	if (tab->cstate == CAT_NONE || (tab->cstate == CAT_READY && tab->stale) ||
-	    ((tab->cstate == CAT_MISSING || tab->cstate == CAT_FAILED) && now - tab->cat_ms >= RECHECK_MS)) {
-		tab->cstate = CAT_LOADING;
-		tab->stale = false;
-		catalog_load(s->catalog, tab);
-		return IS_WAIT;
-	}
 	if (tab->cstate == CAT_MISSING) {
 		*why = tab->cat_pass;
 		return IS_PASS;
@@ -577,8 +591,7 @@ static enum istep intake_stmt(struct sink_unit *u, int i, enum pass_reason *why,
 			*err = berr_new("XX000", "catalog lookup failed", NULL, NULL);
 		return IS_ERROR;
 	}
-	if (u->stmts[i].has_st && u->stmts[i].st.schema.name == NULL &&
-	    (u->ss->resolved == NULL || tab->idx >= u->ss->nresolved || u->ss->resolved[tab->idx] != tab->cat->oid)) {
+	if (u->stmts[i].has_st && u->stmts[i].st.schema.name == NULL && !session_resolves(u->ss, tab)) {
 		/* the session's search_path (or a temporary table) puts another
 		 * relation of that name first, or where it resolves is unknown */
 		*why = PASS_SEARCH_PATH;

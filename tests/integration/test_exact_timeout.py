@@ -71,26 +71,26 @@ def test_timeout_in_a_locked_batch(pg, make_proxy):
 	assert pg.sql("SELECT k FROM %s ORDER BY k" % t) == [(0,), (1,)]
 
 
-def test_timeout_of_a_batch_in_flight(pg, make_proxy):
-	"""Both rows are in the batch that waits on the lock: it fails on the hasty
-	unit's statement_timeout, which gets 57014; the batch is written again without
-	it and the patient row goes in once the lock is released."""
-	t = "to_inflight"
+def one_unit_out_of_a_batch(pg, make_proxy, t, prepare, act, want):
+	"""Two sessions' rows in one batch blocked by a lock; prepare(session) sets
+	the second one up, act(proxy, session) is done once the batch waits. That
+	session gets `want` (SQLSTATE, message); the batch is written again with the
+	first row alone, which goes in once the lock is released."""
 	table(pg, t)
-	want = direct_timeout_error(pg, t)
 	proxy = proxy_for(make_proxy, t, batchwritetimeoutms=su.HUGE_TIMEOUT_MS, batchsize=2)
 	locker = su.lock_table(pg, t)
 	try:
 		patient = su.Session.to(proxy)
-		hasty = su.Session.to(proxy)
-		hasty.ok("SET statement_timeout = 400")
+		other = su.Session.to(proxy)
+		prepare(other)
 		patient.send(su.w.query("INSERT INTO %s VALUES (1, 'patient')" % t))
-		hasty.send(su.w.query("INSERT INTO %s VALUES (2, 'hasty')" % t))
+		other.send(su.w.query("INSERT INTO %s VALUES (2, 'out')" % t))
 		# batchsize 2: both leave together, and wait on the lock
 		harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, what="the batch on the lock")
-		msgs = hasty.read_until("Z")
+		act(proxy, other)
+		msgs = other.read_until("Z")
 		got = su.error_of(msgs)
-		assert got is not None and (got["C"], got["M"]) == (want["C"], want["M"]), su.show(msgs)
+		assert got is not None and (got["C"], got["M"]) == want, su.show(msgs)
 		# the batch is tried again with the patient row alone: on the lock again
 		harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, what="the batch again on the lock")
 	finally:
@@ -98,8 +98,19 @@ def test_timeout_of_a_batch_in_flight(pg, make_proxy):
 		locker.close()
 	assert patient.read_until("Z") == su.insert_reply(1)
 	patient.close()
-	hasty.close()
+	other.close()
 	assert pg.sql("SELECT k FROM %s ORDER BY k" % t) == [(1,)]
+
+
+def test_timeout_of_a_batch_in_flight(pg, make_proxy):
+	"""Both rows are in the batch that waits on the lock: it fails on the hasty
+	unit's statement_timeout, which gets 57014; the batch is written again without
+	it and the patient row goes in once the lock is released."""
+	t = "to_inflight"
+	table(pg, t)
+	want = direct_timeout_error(pg, t)
+	one_unit_out_of_a_batch(pg, make_proxy, t, lambda s: s.ok("SET statement_timeout = 400"),
+		lambda proxy, s: None, (want["C"], want["M"]))
 
 
 def test_cancel_request_for_a_queued_insert(pg, make_proxy):
@@ -168,27 +179,9 @@ def test_cancel_request_for_an_insert_in_flight(pg, make_proxy):
 	"""Both rows are in the batch that waits on the lock; a CancelRequest for one
 	of them cancels the batch's statement (pg_cancel_backend on the catalog
 	connection): that one gets 57014, the batch is written again without it."""
-	t = "to_cancel_inflight"
-	table(pg, t)
-	proxy = proxy_for(make_proxy, t, batchwritetimeoutms=su.HUGE_TIMEOUT_MS, batchsize=2)
-	locker = su.lock_table(pg, t)
-	try:
-		patient = su.Session.to(proxy)
-		victim = su.Session.to(proxy)
-		patient.send(su.w.query("INSERT INTO %s VALUES (1, 'patient')" % t))
-		victim.send(su.w.query("INSERT INTO %s VALUES (2, 'cancelled')" % t))
-		harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, what="the batch on the lock")
+	def cancel(proxy, s):
 		with su.w.Conn(proxy.host, proxy.port) as k:
-			k.send(su.w.cancel_request(victim.pid, victim.secret))
-		msgs = victim.read_until("Z")
-		got = su.error_of(msgs)
-		assert got is not None and (got["C"], got["M"]) == ("57014", "canceling statement due to user request"), \
-			su.show(msgs)
-		harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, what="the batch again on the lock")
-	finally:
-		locker.execute("COMMIT")
-		locker.close()
-	assert patient.read_until("Z") == su.insert_reply(1)
-	patient.close()
-	victim.close()
-	assert pg.sql("SELECT k FROM %s ORDER BY k" % t) == [(1,)]
+			k.send(su.w.cancel_request(s.pid, s.secret))
+
+	one_unit_out_of_a_batch(pg, make_proxy, "to_cancel_inflight", lambda s: None, cancel,
+		("57014", "canceling statement due to user request"))
