@@ -429,6 +429,79 @@ static void test_error_hides_secrets(void **state)
 	assert_non_null(strstr(err, "cannot open"));
 }
 
+/* ---- ${VAR} expansion ---- */
+
+static void test_env_expansion(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	assert_int_equal(setenv("PGB_T_PW", "it's $HOME ${X} \"q\"", 1), 0);
+	assert_int_equal(setenv("PGB_T_HOST", "db.internal", 1), 0);
+	assert_int_equal(setenv("PGB_T_PORT", "5433", 1), 0);
+	assert_int_equal(setenv("PGB_T_EMPTY", "", 1), 0);
+	assert_int_equal(setenv("PGB_T_9", "9", 1), 0);
+	cfg = load_ok(
+		"[pgbatchd]\n"
+		"listen_port = 6${PGB_T_EMPTY}4${PGB_T_9}${PGB_T_9}\n"
+		"logfile = \"/var/log/$${PGB_T_HOST}/a$b$\"\n"
+		"[backend]\n"
+		"url = postgresql://${PGB_T_HOST}:${PGB_T_PORT}/app\n"
+		"username = loader\n"
+		"password = ${PGB_T_PW}\n"
+		"[table t]\n"
+		"rejectfile = ${PGB_T_EMPTY}\n");
+	assert_int_equal(cfg->listen_port, 6499);
+	/* $$ is one '$', a '$' not before '{' is itself */
+	assert_string_equal(cfg->logfile, "/var/log/${PGB_T_HOST}/a$b$");
+	assert_string_equal(cfg->backend.host, "db.internal");
+	assert_int_equal(cfg->backend.port, 5433);
+	/* a variable's value is taken as it is: not expanded again, quotes kept */
+	assert_string_equal(cfg->password, "it's $HOME ${X} \"q\"");
+	/* set but empty: nothing, as for a key left empty */
+	assert_null(cfg->tables[0].rejectfile);
+	config_free(cfg);
+}
+
+static void test_env_expansion_errors(void **state)
+{
+	static const struct {
+		const char *value, *what;
+	} cases[] = {
+		{ "${PGB_T_UNSET_VAR}", "environment variable PGB_T_UNSET_VAR is not set" },
+		{ "x${PGB_T_SET}y${PGB_T_UNSET_2}", "environment variable PGB_T_UNSET_2 is not set" },
+		{ "hunter2${PGB_T_SET", "unterminated ${" },
+		{ "hunter2${}", "must hold an environment variable name" },
+		{ "hunter2${9X}", "must hold an environment variable name" },
+		{ "hunter2${A-B}", "must hold an environment variable name" },
+		{ "hunter2${A B}", "must hold an environment variable name" },
+	};
+
+	(void)state;
+	assert_int_equal(unsetenv("PGB_T_UNSET_VAR"), 0);
+	assert_int_equal(unsetenv("PGB_T_UNSET_2"), 0);
+	assert_int_equal(setenv("PGB_T_SET", "hunter2", 1), 0);
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		char text[256], err[512], want[256];
+		char *path;
+		struct config *cfg;
+
+		snprintf(text, sizeof(text), "[backend]\nurl = postgresql://h/db\npassword = \"%s\"\n", cases[i].value);
+		path = write_tmp(text);
+		cfg = config_load(path, err, sizeof(err));
+		snprintf(want, sizeof(want), "%s:3: password: ", path);
+		drop_tmp(path);
+		if (cfg != NULL) {
+			config_free(cfg);
+			fail_msg("%s: loaded, want an error", cases[i].value);
+		}
+		if (strncmp(err, want, strlen(want)) != 0 || strstr(err, cases[i].what) == NULL)
+			fail_msg("%s: got \"%s\", want \"%s...%s\"", cases[i].value, err, want, cases[i].what);
+		/* the value is a secret: neither it nor a variable's value is shown */
+		assert_null(strstr(err, "hunter2"));
+	}
+}
+
 /* ---- backend urls ---- */
 
 struct url_case {
@@ -787,6 +860,8 @@ int main(void)
 		cmocka_unit_test(test_syntax_details),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_hides_secrets),
+		cmocka_unit_test(test_env_expansion),
+		cmocka_unit_test(test_env_expansion_errors),
 		cmocka_unit_test(test_url_forms),
 		cmocka_unit_test(test_url_errors),
 		cmocka_unit_test(test_reloadable),
