@@ -230,7 +230,7 @@ class Proxy:
 	def __init__(self, backend, name="proxy", binary=None, auth_type="trust", users=None,
 			io_buffer_size=16384, max_client_conn=100, verbose=0, max_inspect_bytes=1048576,
 			backend_url=None, backend_user="postgres", backend_password="postgres",
-			extra_pgbatchd=None, extra_sections="", asan_options=None):
+			extra_pgbatchd=None, extra_sections="", asan_options=None, env_extra=None):
 		self.backend = backend
 		self.name = name
 		self.binary = binary or pgbatchd_path()
@@ -257,6 +257,7 @@ class Proxy:
 		self.backend_password = backend_password
 		self.extra_sections = extra_sections
 		self.asan_options = asan_options or {}
+		self.env_extra = env_extra or {}
 		self.returncode = None
 
 	# -- config
@@ -294,6 +295,7 @@ class Proxy:
 		return clean_env(
 			ASAN_OPTIONS=":".join("%s=%s" % kv for kv in asan.items()),
 			UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=%s" % os.path.join(self.dir, "ubsan"),
+			**self.env_extra,
 		)
 
 	# -- lifecycle
