@@ -150,6 +150,7 @@ void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int sale
 	c->rq.on_done = rq_done;
 	c->rq.arg = c;
 	c->tx_status = 'I';
+	c->probed_only = true;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
@@ -248,11 +249,15 @@ static void unlink_client(struct client *c)
 	}
 }
 
-void client_close(struct client *c, const char *reason)
+/* quiet: a line only at verbose = 2 */
+static void close_client(struct client *c, const char *reason, bool quiet)
 {
 	char **p;
 
-	log_info(c->prefix, "closing: %s", reason);
+	if (quiet)
+		log_debug(c->prefix, "closing: %s", reason);
+	else
+		log_info(c->prefix, "closing: %s", reason);
 	if (c->be) {
 		/* A query still running would keep the backend busy: cancel it first. */
 		if (c->be->state == BE_ACTIVE && c->rq.head && c->rq.head->kind != RQ_OWN)
@@ -283,6 +288,11 @@ void client_close(struct client *c, const char *reason)
 		free(c);
 		daemon_client_gone(d);
 	}
+}
+
+void client_close(struct client *c, const char *reason)
+{
+	close_client(c, reason, false);
 }
 
 /* Flush what is queued for the client, then close. */
@@ -521,6 +531,7 @@ static bool read_startup(struct client *c)
 		switch (sp.kind) {
 		case STARTUP_SSL:
 		case STARTUP_GSSENC:
+			c->probed_only = c->probed_only && n == 8;
 			evbuffer_drain(in, (size_t)n);
 			evbuffer_add(client_output(c), "N", 1);
 			/* Bytes sent before the answer could not have been encrypted:
@@ -899,13 +910,18 @@ static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *
 		return;
 	}
 	if (ev == SOCK_EOF) {
+		/* Gone before a startup packet, nothing half-sent: a TCP health check
+		 * (HAProxy's) or `pgbatchd --ping`'s SSLRequest. PostgreSQL logs no
+		 * such probe either. */
+		bool probe = c->state == CL_STARTUP && c->probed_only && evbuffer_get_length(sock_input(c->sk)) == 0;
+
 		if (c->state == CL_ACTIVE && !rq_empty(&c->rq))
 			snprintf(reason, sizeof(reason), "client disconnected mid-query");
 		else if (c->state == CL_ACTIVE || c->state == CL_CLOSING)
 			snprintf(reason, sizeof(reason), "client disconnected");
 		else
 			snprintf(reason, sizeof(reason), "client disconnected during startup");
-		client_close(c, reason);
+		close_client(c, reason, probe);
 	} else if (ev == SOCK_ERROR) {
 		snprintf(reason, sizeof(reason), "client socket error: %s", strerror(err));
 		client_close(c, reason);

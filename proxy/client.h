@@ -42,6 +42,7 @@ struct client {
 	struct backend *be;
 	char peer[64];
 	char close_reason[160];         /* CL_CLOSING: logged once the output is flushed */
+	bool probed_only;               /* nothing read but plain SSL/GSS requests (a health check) */
 
 	/* From the StartupMessage, copied. */
 	char *user;

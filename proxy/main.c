@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <libpq-fe.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "conf/config.h"
 #include "proxy/daemon.h"
@@ -21,9 +23,9 @@ static void usage(FILE *out)
 		"pgbatchd %s - a PostgreSQL proxy that batches row-level INSERTs\n\n"
 		"Usage: pgbatchd -c FILE [--ping]\n\n"
 		"  -c, --config FILE     configuration file (INI; see docs/configuration.md)\n"
-		"      --ping            ask the pgbatchd that FILE configures whether it accepts\n"
-		"                        connections, as pg_isready does (exit 0 yes, 1 it refuses,\n"
-		"                        2 no answer, 3 bad FILE); for container health checks\n"
+		"      --ping            ask the pgbatchd that FILE configures whether it answers\n"
+		"                        on its port (exit 0 yes, 1 it refuses, 2 no answer, 3 bad\n"
+		"                        FILE: pg_isready's codes); for container health checks\n"
 		"      --describe-config print the reference of every configuration key\n"
 		"  -h, --help            this help\n"
 		"  -V, --version         print the version\n\n"
@@ -33,20 +35,21 @@ static void usage(FILE *out)
 }
 
 /*
- * pg_isready's question put to pgbatchd's own listener: the container's
- * HEALTHCHECK, without a PostgreSQL client in the image. An answer of any
- * kind (a password request, an error from the backend) means the proxy is
- * up; only 57P03 is "refusing". Exit codes are pg_isready's.
+ * The container's HEALTHCHECK: is the pgbatchd that config_path configures
+ * answering on its port? An SSLRequest is sent and its one-byte answer read,
+ * which takes the daemon's event loop (a port the kernel still accepts on is
+ * not enough) and no backend connection, and is not logged. Exit codes are
+ * pg_isready's: 0 answered, 1 refused ('E'), 2 no answer, 3 bad config.
  */
 static int ping(const char *config_path)
 {
-	const char *keys[] = { "host", "port", "dbname", "user", "connect_timeout", "sslmode",
-		"application_name", NULL };
-	const char *vals[8];
+	static const unsigned char ssl_request[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+	const struct timeval tmo = { .tv_sec = 5 };
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL, *ai;
 	char err[512], port[16];
 	struct config *cfg = config_load(config_path, err, sizeof(err));
-	const char *host;
-	PGPing r;
+	const char *host, *what = "no response";
+	int rc = 2;
 
 	if (cfg == NULL) {
 		fprintf(stderr, "pgbatchd: %s\n", err);
@@ -58,20 +61,35 @@ static int ping(const char *config_path)
 	else if (strcmp(host, "::") == 0)
 		host = "::1";
 	snprintf(port, sizeof(port), "%d", cfg->listen_port);
-	vals[0] = host;
-	vals[1] = port;
-	vals[2] = cfg->backend.dbname ? cfg->backend.dbname : cfg->username;
-	vals[3] = cfg->username;
-	vals[4] = "5";
-	vals[5] = "disable";
-	vals[6] = "pgbatchd --ping";
-	vals[7] = NULL;
-	r = PQpingParams(keys, vals, 0);
-	printf("%s:%s - %s\n", host, port, r == PQPING_OK ? "accepting connections"
-		: r == PQPING_REJECT ? "rejecting connections"
-		: r == PQPING_NO_RESPONSE ? "no response" : "no attempt");
+	if (getaddrinfo(host, port, &hints, &res) != 0)
+		res = NULL;
+	for (ai = res; ai != NULL && rc == 2; ai = ai->ai_next) {
+		unsigned char answer;
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+
+		if (fd < 0)
+			continue;
+		/* on Linux SO_SNDTIMEO bounds connect() too */
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo)) == 0
+				&& setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo)) == 0
+				&& connect(fd, ai->ai_addr, ai->ai_addrlen) == 0
+				&& write(fd, ssl_request, sizeof(ssl_request)) == (ssize_t)sizeof(ssl_request)
+				&& read(fd, &answer, 1) == 1) {
+			if (answer == 'N' || answer == 'S') {
+				rc = 0;
+				what = "accepting connections";
+			} else if (answer == 'E') {
+				rc = 1;
+				what = "rejecting connections";
+			}
+		}
+		close(fd);
+	}
+	if (res != NULL)
+		freeaddrinfo(res);
+	printf("%s:%s - %s\n", host, port, what);
 	config_free(cfg);
-	return r == PQPING_OK ? 0 : r == PQPING_REJECT ? 1 : r == PQPING_NO_RESPONSE ? 2 : 3;
+	return rc;
 }
 
 int main(int argc, char **argv)

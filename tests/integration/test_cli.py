@@ -1,5 +1,6 @@
-"""What a container relies on: `pgbatchd --ping` (the image's HEALTHCHECK, pg_isready's question and exit codes) and ${VAR} in the config (secrets from the environment; an unset variable stops pgbatchd with its name)."""
+"""What a container relies on: `pgbatchd --ping` (the image's HEALTHCHECK: an SSLRequest answered, pg_isready's exit codes, no log line) and ${VAR} in the config (secrets from the environment; an unset variable stops pgbatchd with its name)."""
 
+import socket
 import subprocess
 
 import harness
@@ -13,16 +14,18 @@ def ping(proxy, cfg_path=None):
 
 
 def test_ping_answers_like_pg_isready(pg, make_proxy):
-	# trust: the ping logs in through pgbatchd to the backend
-	proxy = make_proxy(auth_type="trust")
+	proxy = make_proxy(auth_type="scram-sha-256", users={"postgres": "postgres"})
 	assert ping(proxy) == (0, "127.0.0.1:%d - accepting connections\n" % proxy.port, "")
+	# a probe leaves no line at the normal log level; a half-sent startup packet does
+	with socket.create_connection((proxy.host, proxy.port)) as s:
+		s.sendall(b"\x00\x00\x00")
+	proxy.wait_log(r"closing: client disconnected during startup")
+	assert proxy.log().count("closing: client disconnected during startup") == 1
+	# pg_isready (a startup packet, then gone at the password request) agrees
 	direct = subprocess.run(["/usr/lib/postgresql/15/bin/pg_isready", "-h", proxy.host, "-p", str(proxy.port)],
 		stdout=subprocess.PIPE, env=harness.clean_env(), timeout=60)
 	assert direct.returncode == 0
-	# scram-sha-256: a password request is an answer too
-	proxy = make_proxy(auth_type="scram-sha-256", users={"postgres": "postgres"})
-	assert ping(proxy)[0] == 0
-	# the sessions it opened are gone; pgbatchd still serves
+	# pgbatchd still serves
 	with w.Conn(proxy.host, proxy.port) as c:
 		c.login("postgres", "postgres", password="postgres")
 		assert c.scalar("SELECT 'served'") == "served"
