@@ -28,7 +28,7 @@ REL_OBJ  = $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
 ASAN_OBJ = $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
 
 .PHONY: all asan units test check-unit check-integration demo demo-proxy bench clean install deps help \
-        record-trace record-traces fuzz fuzz-smoke
+        record-trace record-traces fuzz fuzz-smoke docker-test
 
 # libFuzzer targets (clang): the parsers that read what a client sends.
 FUZZ_CC      = clang
@@ -48,6 +48,7 @@ help:
 	@echo "make test       install missing packages, build, run unit + integration tests (also under ASan/UBSan)"
 	@echo "make demo       throwaway PostgreSQL + pgbatchd + the seed's scenario"
 	@echo "make bench      throughput ratios against direct PostgreSQL and PgBouncer"
+	@echo "make docker-test  the compose stack (docker/) under podman: seed scenario, SIGTERM, scale profile"
 	@echo "make fuzz       build the libFuzzer targets (tests/fuzz); make fuzz-smoke runs each briefly"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 	@echo "make record-trace NAME=n SETUP='sql' TABLE='t opt=v' EXPECT='select' CLIENT='cmd {port}'"
@@ -112,6 +113,11 @@ test: deps
 	$(MAKE) check-unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) check-integration
+
+# The compose stack of docker/ under podman and podman-compose, on locally
+# built stand-ins for debian:bookworm-slim and postgres:15 (no registry here).
+docker-test: deps
+	scripts/docker-test.sh
 
 # The seed's scenario (datagen -> pgbatchd -> test_adbpg_table); demo-proxy is a
 # plain psql session through the pass-through proxy.

@@ -19,11 +19,23 @@ Examples:
 
 --rows-per-second is the total rate over all clients (0: as fast as they go).
 --rows caps the row count (default: the sequence's length; required without one).
+--ack-log FILE writes one JSON line per row whose INSERT was sent: {"ok": true|false,
+  "row": [values], "sent": t, "done": t, "error": "..."} (times are Unix seconds), so that
+  what landed can be checked against what was acknowledged.
+--connect-timeout S keeps trying to connect for S seconds (a stack still starting).
+A client whose connection is lost stops; the others go on.
 A progress line is redrawn on the terminal (stderr, when it is one); the summary goes to stdout.
 Exits 1 if any INSERT failed.
+
+Every option can come from the environment instead (a container's settings):
+DATAGEN_DSN, DATAGEN_TABLE, DATAGEN_FIELDS (specs separated by spaces),
+DATAGEN_ROWS_PER_SECOND, DATAGEN_ROWS, DATAGEN_CLIENTS, DATAGEN_SEED,
+DATAGEN_ACK_LOG, DATAGEN_CONNECT_TIMEOUT; a command-line option wins.
 """
 
 import argparse
+import json
+import os
 import random
 import sys
 import threading
@@ -88,6 +100,7 @@ class Run:
 		self.first_error = None
 		self.start = time.monotonic()
 		self.stop = False
+		self.ack_log = None
 
 	def take(self):
 		"""The next row number and when it is due, or None when all are taken."""
@@ -99,7 +112,7 @@ class Run:
 		due = self.start + i / self.rate if self.rate > 0 else 0
 		return i, due
 
-	def finished(self, ok, err=None):
+	def finished(self, ok, err=None, row=None, sent=None):
 		with self.lock:
 			if ok:
 				self.done += 1
@@ -107,6 +120,25 @@ class Run:
 				self.errors += 1
 				if self.first_error is None:
 					self.first_error = err
+			if self.ack_log is not None and row is not None:
+				rec = {"ok": ok, "row": [v if isinstance(v, (int, float, bool)) else str(v) for v in row],
+					"sent": sent, "done": time.time()}
+				if not ok:
+					rec["error"] = err
+				self.ack_log.write(json.dumps(rec) + "\n")
+				self.ack_log.flush()
+
+
+def connect(dsn, timeout):
+	"""psycopg2.connect, tried again for up to timeout seconds."""
+	deadline = time.monotonic() + timeout
+	while True:
+		try:
+			return psycopg2.connect(dsn)
+		except psycopg2.OperationalError:
+			if time.monotonic() >= deadline:
+				raise
+			time.sleep(0.5)
 
 
 def client(run, args, fields, seed, cid):
@@ -114,7 +146,7 @@ def client(run, args, fields, seed, cid):
 	cols = ", ".join('"%s"' % f.name.replace('"', '""') for f in fields)
 	sql = "INSERT INTO %s (%s) VALUES (%s)" % (args.table, cols, ", ".join(["%s"] * len(fields)))
 	try:
-		conn = psycopg2.connect(args.dsn)
+		conn = connect(args.dsn, args.connect_timeout)
 	except psycopg2.Error as e:
 		run.finished(False, "client %d: connect: %s" % (cid, str(e).strip()))
 		run.stop = True
@@ -130,12 +162,16 @@ def client(run, args, fields, seed, cid):
 			wait = due - time.monotonic()
 			if wait > 0:
 				time.sleep(wait)
+			row = [f.value(i, rnd) for f in fields]
+			sent = time.time()
 			try:
 				# psycopg2 interpolates on the client: one Query message with literal values
-				cur.execute(sql, [f.value(i, rnd) for f in fields])
-				run.finished(True)
+				cur.execute(sql, row)
+				run.finished(True, row=row, sent=sent)
 			except psycopg2.Error as e:
-				run.finished(False, "%s: %s" % (e.pgcode, str(e).strip()))
+				run.finished(False, "%s: %s" % (e.pgcode, str(e).strip()), row=row, sent=sent)
+				if conn.closed:
+					break     # the connection is gone: this client is done
 	finally:
 		conn.close()
 
@@ -152,15 +188,36 @@ def progress(run, final=False):
 def main(argv=None):
 	ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
 		formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
-	ap.add_argument("--dsn", required=True, help="libpq connection string (pgbatchd's address)")
-	ap.add_argument("--table", default="test_adbpg_table")
+	env = os.environ.get
+
+	def env_num(name, conv, default):
+		v = env(name)
+		if v is None or v == "":
+			return default
+		try:
+			return conv(v)
+		except ValueError:
+			ap.error("%s=%r is not a number" % (name, v))
+
+	ap.add_argument("--dsn", required=env("DATAGEN_DSN") is None, default=env("DATAGEN_DSN"),
+		help="libpq connection string (pgbatchd's address)")
+	ap.add_argument("--table", default=env("DATAGEN_TABLE", "test_adbpg_table"))
 	ap.add_argument("--field", action="append", default=[], metavar="NAME=KIND[:ARGS]")
-	ap.add_argument("--rows-per-second", type=float, default=5.0, help="total rate; 0 = unthrottled (default 5)")
-	ap.add_argument("--rows", type=int, default=None, help="rows to send (default: the sequence's length)")
-	ap.add_argument("--clients", type=int, default=1, help="client connections (default 1)")
-	ap.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+	ap.add_argument("--rows-per-second", type=float, default=env_num("DATAGEN_ROWS_PER_SECOND", float, 5.0),
+		help="total rate; 0 = unthrottled (default 5)")
+	ap.add_argument("--rows", type=int, default=env_num("DATAGEN_ROWS", int, None),
+		help="rows to send (default: the sequence's length)")
+	ap.add_argument("--clients", type=int, default=env_num("DATAGEN_CLIENTS", int, 1),
+		help="client connections (default 1)")
+	ap.add_argument("--seed", type=int, default=env_num("DATAGEN_SEED", int, 1), help="random seed (default 1)")
+	ap.add_argument("--ack-log", default=env("DATAGEN_ACK_LOG") or None, metavar="FILE",
+		help="one JSON line per row sent: acknowledged or not")
+	ap.add_argument("--connect-timeout", type=float, default=env_num("DATAGEN_CONNECT_TIMEOUT", float, 0.0),
+		metavar="S", help="keep trying to connect for S seconds (default 0)")
 	ap.add_argument("--quiet", action="store_true", help="no progress line")
 	args = ap.parse_args(argv)
+	if not args.field and env("DATAGEN_FIELDS"):
+		args.field = env("DATAGEN_FIELDS").split()
 
 	try:
 		fields = [Field(s) for s in (args.field or ["b1=sequence:1:1000", "b2=random:1:1000", "b3=string:10"])]
@@ -176,6 +233,8 @@ def main(argv=None):
 		ap.error("--clients must be >= 1 and --rows-per-second >= 0")
 
 	run = Run(total, args.rows_per_second)
+	if args.ack_log:
+		run.ack_log = open(args.ack_log, "w")
 	threads = [threading.Thread(target=client, args=(run, args, fields, args.seed, c), daemon=True)
 		for c in range(args.clients)]
 	for t in threads:
@@ -197,6 +256,9 @@ def main(argv=None):
 		run.done, args.table, args.clients, el, run.done / el if el > 0 else 0.0, run.errors))
 	if run.first_error:
 		print("datagen: first error: %s" % run.first_error)
+	sys.stdout.flush()
+	if run.ack_log is not None:
+		run.ack_log.close()
 	return 1 if run.errors else 0
 
 
