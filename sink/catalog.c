@@ -56,9 +56,22 @@ struct catalog {
 	struct event *prune_ev;     /* the ledger's old rows go every so often */
 	bool prune_queued;
 	bool ledger_said;           /* the ledger's state is logged (once per change) */
+	bool ledger_raced;          /* its creation lost a race once, and was asked again */
 };
 
 /* ---- the catalog connection and its jobs ---- */
+
+/* Creates the ledger where it is missing, and asks whether it can be used. */
+static void create_ledger(struct catalog *c)
+{
+	struct buf sql;
+
+	buf_init(&sql);
+	ledger_create_sql(c->s, &sql);
+	c->state = C_INIT_LEDGER;
+	pc_query(c->pc, buf_ok(&sql) ? sql.data : "SELECT false");
+	buf_free(&sql);
+}
 
 static void on_pc(void *arg, const struct pc_result *r);
 static void on_prune(evutil_socket_t fd, short what, void *arg);
@@ -766,19 +779,22 @@ static void on_pc(void *arg, const struct pc_result *r)
 		if (!r->ok)
 			log_warning(CATALOG_PREFIX, "cannot set output styles: %s", r->message);
 		if (s->ledger) {
-			struct buf sql;
-
-			buf_init(&sql);
-			ledger_create_sql(s, &sql);
-			c->state = C_INIT_LEDGER;
-			pc_query(c->pc, buf_ok(&sql) ? sql.data : "SELECT false");
-			buf_free(&sql);
+			c->ledger_raced = false;
+			create_ledger(c);
 			return;
 		}
 		c->state = C_READY;
 		run(c);
 		return;
 	case C_INIT_LEDGER:
+		/* Another pgbatchd (a replica starting beside this one) created it
+		 * between our look and our CREATE: look again, once. */
+		if (!r->ok && !c->ledger_raced && (strcmp(r->sqlstate, "23505") == 0
+				|| strcmp(r->sqlstate, "42P07") == 0 || strcmp(r->sqlstate, "42P06") == 0)) {
+			c->ledger_raced = true;
+			create_ledger(c);
+			return;
+		}
 		ledger_checked(c, r);
 		c->state = C_READY;
 		run(c);

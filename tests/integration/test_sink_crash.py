@@ -206,3 +206,32 @@ def test_ledger_unavailable(pg, make_proxy):
 	with su.Session.to(proxy, user="noledger") as s:
 		s.insert("INSERT INTO crash_noledger VALUES (1, 'a'), (2, 'b')", 2)
 	assert su.count(pg, "crash_noledger") == 2
+
+
+def test_ledger_created_by_another_pgbatchd_at_the_same_time(pg, make_proxy):
+	"""Replicas starting together against a fresh database (docker/'s scale
+	profile): one's CREATE of the ledger waits for another's, then fails with a
+	duplicate. It looks again and uses the ledger (exactly-once), rather than
+	running at-least-once until its catalog connection is made anew."""
+	pg.sql("DROP SCHEMA IF EXISTS race_schema CASCADE")
+	pg.sql("DROP TABLE IF EXISTS crash_race")
+	pg.sql("CREATE TABLE crash_race (k int PRIMARY KEY, v text)")
+	other = pg.connect()        # the other replica, mid-creation
+	try:
+		other.execute("BEGIN")
+		other.execute("CREATE SCHEMA race_schema")
+		other.execute("CREATE TABLE race_schema.batches (instance bigint NOT NULL, id bigint NOT NULL, "
+			"at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (instance, id))")
+		proxy = su.start_sink_proxy(make_proxy, {"crash_race": {"ackmode": "commit"}},
+			backend={"ledgertable": "race_schema.batches"})
+		harness.wait_for(lambda: pg.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+			"AND query LIKE '%CREATE SCHEMA%race_schema%'")[0][0] == 1, timeout=30,
+			what="pgbatchd's CREATE SCHEMA to wait for the other's")
+		other.commit()
+	finally:
+		other.close()
+	proxy.wait_log(r'batch ledger "race_schema"\."batches": a lost COMMIT answer is resolved from it')
+	assert "cannot use the batch ledger" not in proxy.log()
+	with su.Session.to(proxy) as s:
+		s.insert("INSERT INTO crash_race VALUES (1, 'a'), (2, 'b')", 2)
+	assert pg.sql("SELECT count(*) FROM race_schema.batches")[0][0] >= 1
