@@ -7,10 +7,11 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-/usr/bin/python3}
 
-# podman, podman-compose and debootstrap from Debian, when missing; the test
+# podman, podman-compose and debootstrap from Debian, when missing (with
+# --no-install-recommends, so netavark's iptables and DNS are named too); the test
 # itself needs pytest and psycopg2 (scripts/deps.sh has them).
 missing=""
-for p in podman podman-compose debootstrap runc netavark aardvark-dns python3-pytest python3-psycopg2; do
+for p in podman podman-compose debootstrap runc netavark aardvark-dns iptables python3-pytest python3-psycopg2; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
