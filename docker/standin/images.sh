@@ -70,5 +70,7 @@ if podman image exists "$PG"; then
 	echo "images.sh: $PG present"
 else
 	echo "images.sh: building $PG (Debian's postgresql-15 on $BASE)"
-	podman build --format docker -q -t "$PG" "$here/postgres" >/dev/null
+	log=$(mktemp)
+	podman build --format docker -t "$PG" "$here/postgres" >"$log" 2>&1 || { tail -30 "$log"; rm -f "$log"; exit 1; }
+	rm -f "$log"
 fi
