@@ -73,7 +73,7 @@ static int ping(const char *config_path)
 		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo)) == 0
 				&& setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo)) == 0
 				&& connect(fd, ai->ai_addr, ai->ai_addrlen) == 0
-				&& write(fd, ssl_request, sizeof(ssl_request)) == (ssize_t)sizeof(ssl_request)
+				&& send(fd, ssl_request, sizeof(ssl_request), MSG_NOSIGNAL) == (ssize_t)sizeof(ssl_request)
 				&& read(fd, &answer, 1) == 1) {
 			if (answer == 'N' || answer == 'S') {
 				rc = 0;
