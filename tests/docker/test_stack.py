@@ -14,6 +14,9 @@ import time
 import psycopg2
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCKER = os.path.join(REPO, "docker")
 PYTHON = "/usr/bin/python3"
@@ -36,16 +39,9 @@ def run(cmd, check=True, timeout=600, stderr=subprocess.STDOUT, **kw):
 
 
 def wait_for(pred, timeout, what):
-	"""Polls pred (an observable event) up to timeout seconds; the bound only
-	keeps a broken stack from hanging the run."""
-	deadline = time.monotonic() + timeout
-	while True:
-		v = pred()
-		if v:
-			return v
-		if time.monotonic() > deadline:
-			raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-		time.sleep(0.25)
+	"""Polls pred (an observable event); the bound only keeps a broken stack
+	from hanging the run."""
+	return harness.wait_for(pred, timeout=timeout, interval=0.25, what=what)
 
 
 class Stack:
