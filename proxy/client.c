@@ -2,6 +2,7 @@
 #include "proxy/client.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -896,6 +897,7 @@ static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *
 {
 	struct client *c = arg;
 	char reason[160];
+	bool probe;
 
 	(void)sk;
 	if (c->gone)
@@ -909,12 +911,12 @@ static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *
 		sock_kick(c->sk);
 		return;
 	}
+	/* Gone before a startup packet, nothing half-sent: a TCP health check
+	 * (HAProxy's ends with a reset) or `pgbatchd --ping`'s SSLRequest.
+	 * PostgreSQL logs no such probe either. */
+	probe = c->state == CL_STARTUP && c->probed_only && evbuffer_get_length(sock_input(c->sk)) == 0
+		&& (ev == SOCK_EOF || (ev == SOCK_ERROR && err == ECONNRESET));
 	if (ev == SOCK_EOF) {
-		/* Gone before a startup packet, nothing half-sent: a TCP health check
-		 * (HAProxy's) or `pgbatchd --ping`'s SSLRequest. PostgreSQL logs no
-		 * such probe either. */
-		bool probe = c->state == CL_STARTUP && c->probed_only && evbuffer_get_length(sock_input(c->sk)) == 0;
-
 		if (c->state == CL_ACTIVE && !rq_empty(&c->rq))
 			snprintf(reason, sizeof(reason), "client disconnected mid-query");
 		else if (c->state == CL_ACTIVE || c->state == CL_CLOSING)
@@ -924,6 +926,6 @@ static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *
 		close_client(c, reason, probe);
 	} else if (ev == SOCK_ERROR) {
 		snprintf(reason, sizeof(reason), "client socket error: %s", strerror(err));
-		client_close(c, reason);
+		close_client(c, reason, probe);
 	}
 }

@@ -1,6 +1,7 @@
 """What a container relies on: `pgbatchd --ping` (the image's HEALTHCHECK: an SSLRequest answered, pg_isready's exit codes, no log line) and ${VAR} in the config (secrets from the environment; an unset variable stops pgbatchd with its name)."""
 
 import socket
+import struct
 import subprocess
 
 import harness
@@ -16,11 +17,18 @@ def ping(proxy, cfg_path=None):
 def test_ping_answers_like_pg_isready(pg, make_proxy):
 	proxy = make_proxy(auth_type="scram-sha-256", users={"postgres": "postgres"})
 	assert ping(proxy) == (0, "127.0.0.1:%d - accepting connections\n" % proxy.port, "")
-	# a probe leaves no line at the normal log level; a half-sent startup packet does
+	# HAProxy's TCP check: connect, then a reset
 	with socket.create_connection((proxy.host, proxy.port)) as s:
+		rst_port = s.getsockname()[1]
+		s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+	# probes leave no line at the normal log level; a half-sent startup packet
+	# does, and once it is there the probes' lines would be too (one loop, in order)
+	with socket.create_connection((proxy.host, proxy.port)) as s:
+		half_port = s.getsockname()[1]
 		s.sendall(b"\x00\x00\x00")
-	proxy.wait_log(r"closing: client disconnected during startup")
-	assert proxy.log().count("closing: client disconnected during startup") == 1
+	proxy.wait_log(r":%d closing: client disconnected during startup" % half_port)
+	assert proxy.log().count("closing: ") == 1
+	assert ":%d " % rst_port not in proxy.log()
 	# pg_isready (a startup packet, then gone at the password request) agrees
 	direct = subprocess.run(["/usr/lib/postgresql/15/bin/pg_isready", "-h", proxy.host, "-p", str(proxy.port)],
 		stdout=subprocess.PIPE, env=harness.clean_env(), timeout=60)
