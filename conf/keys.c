@@ -404,7 +404,7 @@ void config_print_reference(FILE *out)
 {
 	fputs("## Keys\n\n"
 	      "Syntax: `key = value`, one per line; values may be written in double quotes "
-	      "(kept verbatim, no escapes); lines starting with `#` or `;` are comments "
+	      "(no backslash escapes); `${NAME}` in a value, quoted or not, is the environment variable NAME (unset: an error), `$$` a literal `$`; lines starting with `#` or `;` are comments "
 	      "(only whole lines: a `#` after a value is part of the value). Booleans take "
 	      "0/1, true/false, on/off, yes/no. Integers are plain decimal. A key set twice in "
 	      "one section, an unknown key or section, and a value out of range are errors "

@@ -22,7 +22,7 @@ if [ -n "$missing" ]; then
 		$SUDO apt-get update -qq
 	fi
 	# shellcheck disable=SC2086
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/docker/podman-containers.conf}"

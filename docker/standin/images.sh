@@ -59,9 +59,9 @@ CFG
 	rm -rf "$root/usr/share/man"/* "$root/usr/share/info"/* "$root/usr/share/locale"/* \
 		"$root/var/lib/apt/lists"/* "$root/var/cache/apt"/*.bin "$root/var/cache/apt/archives"/*.deb \
 		"$root/var/log"/*.log "$root/var/log/apt"/* "$root/tmp"/*
-	tar -C "$root" --numeric-owner -c . |
-		podman import --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-			- "$BASE" >/dev/null 2>&1
+	tar -C "$root" --numeric-owner -cf "$work/rootfs.tar" .
+	podman import --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		"$work/rootfs.tar" "$BASE" >"$work/import.log" 2>&1 || { cat "$work/import.log"; exit 1; }
 	rm -rf "$work"
 	trap - EXIT
 fi
