@@ -14,6 +14,8 @@ enum conflict_mode { CONFLICT_UPSERT = 0, CONFLICT_UPDATE, CONFLICT_IGNORE, CONF
 enum write_mode { WRITE_INSERT = 0, WRITE_COPY = 1, WRITE_UNNEST = 2 };
 enum exception_mode { EXC_IGNORE = 0, EXC_STRICT };
 enum ack_mode { ACK_COMMIT = 0, ACK_IMMEDIATE };
+/* INSERTs inside a transaction block: batched into it, or run one by one as sent. */
+enum tx_mode { TXMODE_BATCH = 0, TXMODE_PASS };
 
 /* One [table NAME] section. Keys not set in the section inherit the value set
  * in [backend] or [pgbatchd], else the key table's default. */
@@ -28,6 +30,7 @@ struct table_conf {
 	bool casesensitive;
 	bool verbose;
 	enum ack_mode ackmode;
+	enum tx_mode txmode;
 	bool adaptiveflush;
 	int copystageminrows;       /* writemode 1, keyed: fewer rows skip the stage */
 	char *conflictkey;          /* "col,col" or NULL */

@@ -17,11 +17,13 @@ _Static_assert(sizeof(enum conflict_mode) == sizeof(int), "enum conflict_mode is
 _Static_assert(sizeof(enum write_mode) == sizeof(int), "enum write_mode is not int-sized");
 _Static_assert(sizeof(enum exception_mode) == sizeof(int), "enum exception_mode is not int-sized");
 _Static_assert(sizeof(enum ack_mode) == sizeof(int), "enum ack_mode is not int-sized");
+_Static_assert(sizeof(enum tx_mode) == sizeof(int), "enum tx_mode is not int-sized");
 
 static const char *const auth_names[] = { "trust", "md5", "scram-sha-256", NULL };
 static const char *const conflict_names[] = { "upsert", "update", "ignore", "strict", NULL };
 static const char *const exception_names[] = { "ignore", "strict", NULL };
 static const char *const ack_names[] = { "commit", "immediate", NULL };
+static const char *const txmode_names[] = { "batch", "pass", NULL };
 
 #define G(field) offsetof(struct config, field)
 #define T(field) offsetof(struct table_conf, field)
@@ -114,6 +116,9 @@ const struct config_key config_keys[] = {
 	{ CONF_TABLE, "ackmode", CONF_ENUM, "commit", NOBOUNDS, ack_names, 0,
 	  "commit answers an INSERT after its batch commits; immediate once its rows are buffered (rows still buffered when pgbatchd dies are lost).",
 	  T(ackmode) },
+	{ CONF_TABLE, "txmode", CONF_ENUM, "batch", NOBOUNDS, txmode_names, 0,
+	  "INSERTs inside a transaction block: batch writes them in batches inside the client's own transaction (a refused row's error comes with the next statement, COMMIT at the latest); pass runs each as sent, with the table's conflict clause, so that each gets its own error.",
+	  T(txmode) },
 	{ CONF_TABLE, "adaptiveflush", CONF_BOOL, "1", NOBOUNDS, NULL, 0,
 	  "Flush as soon as a writer is idle: at once for rows whose client waits for the commit; acknowledged rows (ackmode=immediate) one batch of the table at a time (group commit).",
 	  T(adaptiveflush) },

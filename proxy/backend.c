@@ -404,7 +404,7 @@ static void backend_relay(struct backend *be)
 		/* ReadyForQuery and small ParameterStatus are read whole first */
 		if ((type == 'Z' || (type == 'S' && len <= PARAM_STATUS_MAX)) && avail < total)
 			return;
-		if ((type == 'E' || type == 't' || type == 'D') && total <= CAPTURE_MAX) {
+		if ((type == 'E' || type == 't' || type == 'D' || type == 'C') && total <= CAPTURE_MAX) {
 			struct rq_entry *e = rq_target(&c->rq, type);
 
 			if (e && e->capture && e->kind != RQ_OWN) {

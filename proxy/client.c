@@ -124,6 +124,11 @@ static void rq_done(void *arg, struct rq_entry *e)
 	extq_probe_done(c);
 }
 
+static bool rq_late(void *arg, struct rq_entry *e)
+{
+	return txn_late(arg, e);
+}
+
 void client_capture(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
 {
 	if (view_owns(c, e))
@@ -149,6 +154,7 @@ void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int sale
 	c->id = ++d->next_id;
 	rq_init(&c->rq);
 	c->rq.on_done = rq_done;
+	c->rq.on_late = rq_late;
 	c->rq.arg = c;
 	c->tx_status = 'I';
 	c->probed_only = true;
@@ -808,8 +814,8 @@ static void client_relay(struct client *c)
 				return;
 			total = PKT_HDR_LEN + (size_t)len;
 			avail = evbuffer_get_length(in);
-		} else if (!extq_before_forward(c, type)) {
-			return;   /* a held group goes first; resumed when it may */
+		} else if (!extq_before_forward(c, type) || (type == 'Q' && txn_gate(c, NULL, 0) != TG_GO)) {
+			return;   /* a held group, or a transaction's staged rows, go first; resumed when they may */
 		}
 		if (intercept_must_wait(c))
 			return;   /* resumed when the session's rows are decided / committed */

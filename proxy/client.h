@@ -74,6 +74,7 @@ struct client {
 	bool odd_settings;              /* client_encoding not UTF8 or standard_conforming_strings
 	                                   off: the recognizer's assumptions do not hold */
 	bool ddl_seen;                  /* DDL/GRANT/REVOKE passed: the sink's catalog is stale */
+	bool tx_ddl;                    /* ALTER/CREATE/DROP passed since the last idle ReadyForQuery */
 	char *settings[4];              /* TimeZone, DateStyle, IntervalStyle, client_encoding */
 	struct extq *xq;                /* its held extended-protocol group (extq.c) */
 	struct pstmt *stmts;            /* its prepared statements (pstmt.c) */

@@ -282,6 +282,7 @@ bool daemon_init(struct daemon *d, const char *config_path)
 			return false;
 		}
 		sink_set_room_callback(d->sink, intercept_room, d);
+		sink_set_tx_wake(d->sink, intercept_tx_wake, d);
 	}
 	return true;
 }
@@ -455,8 +456,10 @@ void daemon_reload(struct daemon *d)
 	d->cfg = n;
 	if (d->sink)
 		sink_reload(d->sink, n);
-	else if (n->ntables > 0 && (d->sink = sink_new(d->base, n)) != NULL)
+	else if (n->ntables > 0 && (d->sink = sink_new(d->base, n)) != NULL) {
 		sink_set_room_callback(d->sink, intercept_room, d);
+		sink_set_tx_wake(d->sink, intercept_tx_wake, d);
+	}
 	config_free(old);
 	log_info(NULL, "configuration reloaded: verbose=%d max_client_conn=%d tables=%d",
 		 n->verbose, n->max_client_conn, n->ntables);

@@ -107,7 +107,7 @@ static enum step hold_flush(struct client *c, struct evbuffer *in, size_t total)
 	struct held *h;
 	enum step st;
 
-	if (g->nexec > 0 || g->commit || g->prefix)
+	if (g->nexec > 0 || g->prefix)
 		return ST_PASS;
 	for (h = g->head; h; h = h->next)
 		if (h->type == 'P' && !h->answered && !h->ps->at_backend && !pstmt_probe_parse(c, h->ps))
@@ -146,14 +146,6 @@ static enum txn_gate go_pass(struct client *c)
 			tg = txn_gate(c, sql, len);
 			if (tg == TG_WAIT)
 				return TG_WAIT;
-			if (tg == TG_FAILED) {
-				group_fail(c, g, txn_error(c));
-				txn_error_told(c);
-				x->g = NULL;
-				x->mode = G_SKIP;
-				c->in_group = true;
-				return TG_FAILED;
-			}
 		}
 		if (g->nexec)
 			intercept_count_pass(c, INS_REASON_COUNT + 3, "the group holds other messages");
@@ -228,7 +220,7 @@ static enum step hold_parse(struct client *c, struct evbuffer *in, size_t total,
 	/* most statements are none of ours: no copy of them is made */
 	if (!parse_text(msg, total, &name, &sql, &len))
 		return ST_PASS;                 /* malformed: the backend says so */
-	if (!ins_looks_like_insert(sql, len) && (g->head != NULL || txn_classify(sql, len) == TC_OTHER))
+	if (!ins_looks_like_insert(sql, len) && (g->head != NULL || txn_classify(sql, len) != TC_BEGIN))
 		return ST_PASS;
 	ps = pstmt_new(c, msg, (uint32_t)total);
 	if (ps == NULL)
@@ -241,8 +233,7 @@ static enum step hold_parse(struct client *c, struct evbuffer *in, size_t total,
 		 * with autoCommit off): it goes ahead, the rest is staged */
 		g->prefix = g->in_tx = true;
 		st = ST_FORWARD;
-	} else if (g->commit || (!ps->insert && !(cls == TC_COMMIT && g->head == NULL &&
-						      txn_commit_pending(c)))) {
+	} else if (!ps->insert) {
 		st = ST_PASS;
 	} else {
 		h = hold(c, 'P', in, total);
@@ -250,7 +241,6 @@ static enum step hold_parse(struct client *c, struct evbuffer *in, size_t total,
 			st = ST_FAIL;
 		} else {
 			h->ps = pstmt_ref(ps);
-			g->commit = !ps->insert;
 			pstmt_register(c, ps);
 			st = ST_HELD;
 		}
@@ -280,20 +270,7 @@ static enum step hold_bind(struct client *c, struct evbuffer *in, size_t total, 
 		g->prefix_bound = true;
 		return ST_FORWARD;
 	}
-	if (!ps->insert) {
-		if (cls != TC_COMMIT || !txn_commit_pending(c) || g->nexec ||
-		    (g->head && !(g->commit && g->head == g->tail)))
-			return ST_PASS;
-		/* COMMIT of staged rows: held whole until they are written */
-		h = hold(c, 'B', in, total);
-		if (h == NULL)
-			return ST_FAIL;
-		h->ps = pstmt_ref(ps);
-		g->commit = true;
-		g->portal = h;
-		return ST_HELD;
-	}
-	if (g->commit)
+	if (!ps->insert)
 		return ST_PASS;
 	/* the session's role, search_path and settings, as its backend has them */
 	switch (view_ready(c)) {
@@ -342,12 +319,12 @@ static enum step hold_portal(struct client *c, uint8_t type, struct evbuffer *in
 		return ST_PASS;
 	if (g->prefix_bound && g->head == NULL)
 		return ST_FORWARD;
-	if (b == NULL || (type == 'E' && !b->has_bound && !g->commit))
+	if (b == NULL || (type == 'E' && !b->has_bound))
 		return ST_PASS;
 	h = hold(c, type, in, total);
 	if (h == NULL)
 		return ST_FAIL;
-	if (type == 'E' && !g->commit) {
+	if (type == 'E') {
 		h->bound = b->bound;
 		h->has_bound = true;
 		b->has_bound = false;
@@ -375,9 +352,16 @@ static enum intercept_result group_start(struct client *c)
 			c->waiting_forward = true;
 			return INTERCEPT_WAIT;
 		}
-	if (c->tx_status == 'T' && !txn_can_stage(c, false) && !txn_commit_pending(c)) {
-		x->mode = G_PASS;
-		return INTERCEPT_FORWARD;
+	if (c->tx_status == 'T') {
+		switch (txn_group_gate(c)) {
+		case TGG_HOLD:
+			break;
+		case TGG_WAIT:
+			return INTERCEPT_WAIT;      /* resumed once the staged rows are written */
+		case TGG_PASS:
+			x->mode = G_PASS;
+			return INTERCEPT_FORWARD;
+		}
 	}
 	x->g = calloc(1, sizeof(*x->g));
 	if (x->g == NULL) {
@@ -392,7 +376,7 @@ static enum intercept_result group_start(struct client *c)
 }
 
 /* Sync of a held group: its Executes become one unit (autocommit), or are
- * staged in the transaction's; a COMMIT group waits for the staged rows. */
+ * written into the client's transaction (txn_group). */
 static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 {
 	struct extq *x = c->xq;
@@ -400,25 +384,24 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 	struct pending *p;
 	enum step st;
 
-	if (g->nexec == 0 && !g->commit)
+	if (g->nexec == 0)
 		return ST_PASS;
 	st = probes_checked(c, g);
 	if (st != ST_HELD)
 		return st;
-	if (g->commit && !txn_commit_ready(c))
-		return ST_WAIT;         /* the staged rows are not all decided: resumed */
 	if (c->ss == NULL && !intercept_open_session(c))
 		return ST_PASS;
-	if (g->commit || g->in_tx) {
+	if (g->in_tx) {
+		/* a session's statements keep their order: its earlier units first */
+		if (intercept_unsettled(c))
+			return ST_WAIT;
 		if (hold(c, 'S', in, total) == NULL)
 			return ST_FAIL;
 		x->g = NULL;
 		x->mode = G_NONE;
 		c->in_group = false;
-		if (g->commit ? txn_commit_group(c, g) : txn_stage_group(c, g))
-			return ST_HELD;
-		/* not staged after all: as the client sent it */
-		group_forward(c, g);
+		if (!txn_group(c, g))
+			group_forward(c, g);    /* not taken after all: as the client sent it */
 		return ST_HELD;
 	}
 	p = pending_new(c);
@@ -451,18 +434,14 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 }
 
 
-/* The transaction gate for a message about to pass through: TG_FAILED is
- * answered here (the message gets the staged rows' error, the rest of its
- * group is dropped). */
-static enum txn_gate gate(struct client *c, uint8_t type, const uint8_t *msg, size_t total,
-			  struct evbuffer *in)
+/* The transaction gate for a message about to pass through: staged rows of
+ * the transaction go ahead of it (a ROLLBACK drops them). */
+static enum txn_gate gate(struct client *c, uint8_t type, const uint8_t *msg, size_t total)
 {
 	struct pktreader r;
 	const char *name, *sql = NULL;
 	size_t len = 0;
 	struct pstmt *ps;
-	enum txn_gate tg;
-	struct rq_entry *e;
 
 	rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
 	if (type == 'P') {
@@ -475,22 +454,7 @@ static enum txn_gate gate(struct client *c, uint8_t type, const uint8_t *msg, si
 	} else if (type != 'E') {
 		return TG_GO;
 	}
-	tg = txn_gate(c, sql, len);
-	if (tg != TG_FAILED)
-		return tg;
-	e = client_own_reply(c, type);
-	if (e == NULL) {
-		client_fatal(c, "53200", "out of memory", NULL);
-		return TG_WAIT;
-	}
-	pkt_put_bytes(&e->own, txn_error(c)->data, txn_error(c)->len);
-	e->ready = true;
-	txn_error_told(c);
-	evbuffer_drain(in, total);
-	c->xq->mode = G_SKIP;
-	c->in_group = true;
-	client_pump(c);
-	return TG_FAILED;
+	return txn_gate(c, sql, len);
 }
 
 /* A message that passes through names prepared statements: the backend must
@@ -498,22 +462,16 @@ static enum txn_gate gate(struct client *c, uint8_t type, const uint8_t *msg, si
 static bool pass_message(struct client *c, uint8_t type, const uint8_t *msg, size_t total)
 {
 	struct pktreader r;
-	const char *name, *sql;
-	size_t len;
+	const char *name;
 	uint8_t what;
 	struct pstmt *ps;
 
 	rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
 	switch (type) {
 	case 'P':
-		if (parse_text(msg, total, &name, &sql, &len) && name[0] == '\0' &&
-		    !ins_looks_like_insert(sql, len) && txn_classify(sql, len) == TC_OTHER) {
-			/* another unnamed statement: the last one is gone, nothing to keep */
-			ps = pstmt_lookup(c, "");
-			if (ps)
-				pstmt_unregister(c, ps);
-			return true;
-		}
+		/* every statement is kept, the unnamed one too: a Query of
+		 * pgbatchd's own drops it at the backend, and it is parsed again
+		 * there before a message of the client names it */
 		ps = pstmt_new(c, msg, (uint32_t)total);
 		if (ps == NULL)
 			return true;
@@ -618,27 +576,15 @@ enum intercept_result extq_message(struct client *c, uint8_t type, struct evbuff
 			return INTERCEPT_WAIT;
 		if (x->g && x->g->nexec)
 			log_debug(c->prefix, "extended-protocol group passes through at a '%c' message", type);
-		switch (go_pass(c)) {
-		case TG_GO:
-			break;
-		case TG_WAIT:
+		if (go_pass(c) != TG_GO)
 			return INTERCEPT_WAIT;
-		case TG_FAILED:
-			return extq_message(c, type, in, total);    /* G_SKIP now */
-		}
 		msg = evbuffer_pullup(in, (ssize_t)total);
 	} else if (intercept_must_wait(c)) {
 		return INTERCEPT_WAIT;
 	}
 	/* passing through */
-	switch (gate(c, type, msg, total, in)) {
-	case TG_GO:
-		break;
-	case TG_WAIT:
+	if (gate(c, type, msg, total) != TG_GO)
 		return INTERCEPT_WAIT;
-	case TG_FAILED:
-		return INTERCEPT_TAKEN;
-	}
 	msg = evbuffer_pullup(in, (ssize_t)total);
 	if (!pass_message(c, type, msg, total)) {
 		client_fatal(c, "53200", "out of memory", NULL);
@@ -666,14 +612,9 @@ bool extq_before_forward(struct client *c, uint8_t type)
 		if (go_pass(c) != TG_GO)
 			return false;
 	}
-	if ((type == 'P' || type == 'B' || type == 'E' || type == 'F') && txn_gate(c, NULL, 0) != TG_GO) {
-		/* a message too large to read first: the staged rows go ahead of it;
-		 * if they failed, the backend's own answer (25P02) is what it gets */
-		if (c->txn && txn_gate(c, NULL, 0) == TG_FAILED)
-			txn_error_told(c);
-		else
-			return false;
-	}
+	/* a message too large to read first: the staged rows go ahead of it */
+	if ((type == 'P' || type == 'B' || type == 'E' || type == 'F') && txn_gate(c, NULL, 0) != TG_GO)
+		return false;
 	if (type == 'S' || type == 'Q')
 		x->mode = G_NONE;
 	else if (type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C')

@@ -105,7 +105,10 @@ static bool forward_answered(struct client *c, struct held *h)
 	if (h->type == 'P') {
 		e->capture = true;
 		e->owner = pstmt_ref(h->ps);
+		pstmt_add_clause(c, h->ps);
 		h->ps->at_backend = true;
+		to_backend(c, h->ps->parse, h->ps->parse_len);
+		return true;
 	}
 	to_backend(c, h->msg, h->len);
 	return true;
@@ -140,11 +143,17 @@ bool group_forward_held(struct client *c, struct group *g)
 		if (h->type == 'P') {
 			h->entry->capture = true;
 			h->entry->owner = pstmt_ref(h->ps);
+			/* the statement as the backend gets it: with its table's clause */
+			pstmt_add_clause(c, h->ps);
 			h->ps->at_backend = true;
+			rq_forward(&c->rq, h->entry);
+			to_backend(c, h->ps->parse, h->ps->parse_len);
+			h->entry = NULL;
+			continue;
 		} else if (h->type == 'B' && !h->ps->at_backend && !pstmt_inject_parse(c, h->ps, h->entry)) {
 			return false;
 		}
-		h->entry->kind = RQ_FORWARD;
+		rq_forward(&c->rq, h->entry);
 		to_backend(c, h->msg, h->len);
 		h->entry = NULL;
 	}
@@ -165,7 +174,7 @@ void group_answer(struct client *c, struct group *g)
 		if (h->entry == NULL)
 			continue;
 		if (h->type == 'S' && g->prefix) {
-			h->entry->kind = RQ_FORWARD;
+			rq_forward(&c->rq, h->entry);
 			to_backend(c, h->msg, h->len);
 		} else {
 			group_answer_held(h, h->rows, NULL, 'T');
@@ -182,54 +191,6 @@ void group_forward(struct client *c, struct group *g)
 		client_fatal(c, "53200", "out of memory", NULL);
 	group_free(g);
 	client_continue(c);
-}
-
-/* The group's first message gets `err`; the rest up to its Sync is skipped;
- * the Sync (if held) answers with the transaction's state `status`. A COMMIT
- * group's Parse and Bind are answered first (commit_failed). */
-static void group_error(struct client *c, struct group *g, const struct pktbuf *err, bool commit)
-{
-	struct held *h;
-	bool told = false;
-
-	for (h = g->head; h; h = h->next) {
-		struct rq_entry *e = h->entry;
-
-		if (e == NULL || e->cancelled) {
-			h->entry = NULL;
-			continue;
-		}
-		if (h->type == 'S') {
-			pkt_ready(&e->own, commit ? 'I' : 'E');
-		} else if (told) {
-			continue;
-		} else if (commit && h->type != 'E') {
-			group_answer_held(h, 0, NULL, 'I');
-			h->entry = NULL;
-			continue;
-		} else {
-			pkt_put_bytes(&e->own, err->data, err->len);
-			told = true;
-			e->ready = true;
-			rq_own_error(&c->rq, e);
-			h->entry = NULL;
-			continue;
-		}
-		e->ready = true;
-		h->entry = NULL;
-	}
-	group_free(g);
-	client_continue(c);
-}
-
-void group_fail(struct client *c, struct group *g, const struct pktbuf *err)
-{
-	group_error(c, g, err, false);
-}
-
-void group_fail_commit(struct client *c, struct group *g, const struct pktbuf *err)
-{
-	group_error(c, g, err, true);
 }
 
 int group_add(struct group *g, struct sink_unit *u, void *stmt_arg, int64_t *bytes)
@@ -251,4 +212,30 @@ int group_add(struct group *g, struct sink_unit *u, void *stmt_arg, int64_t *byt
 		n++;
 	}
 	return n;
+}
+
+uint64_t group_rows(const struct group *g)
+{
+	uint64_t n = 0;
+
+	for (const struct held *h = g->head; h; h = h->next)
+		if (h->type == 'E')
+			n += h->rows;
+	return n;
+}
+
+bool group_answered(const struct group *g)
+{
+	for (const struct held *h = g->head; h; h = h->next)
+		if (h->answered)
+			return true;
+	return false;
+}
+
+struct rq_entry *group_first_entry(const struct group *g)
+{
+	for (const struct held *h = g->head; h; h = h->next)
+		if (h->entry)
+			return h->entry;
+	return NULL;
 }

@@ -41,7 +41,6 @@ struct group {
 	bool in_tx;                 /* in a transaction block: its rows are staged */
 	bool prefix;                /* a BEGIN went ahead of what is held (forwarded) */
 	bool prefix_bound;          /* and its portal was bound */
-	bool commit;                /* the group is a COMMIT of staged rows */
 };
 
 /* Frees it (and what its messages hold). */
@@ -55,16 +54,18 @@ void group_answer_held(struct held *h, uint64_t rows, const struct pkt_diag *war
  * swallowed). False when out of memory. */
 bool group_forward_held(struct client *c, struct group *g);
 
-/* Each of these frees the group: its rows are taken (a transaction's, staged:
- * every message answered, its Sync by the backend when a BEGIN went ahead);
- * it goes to the backend as the client sent it; its first message gets err
- * (a COMMIT group's Parse and Bind answered, its Execute gets err) and the
- * rest up to its Sync is skipped. */
+/* Each of these frees the group: its rows are written (a transaction's:
+ * every message answered as PostgreSQL would, its Sync by the backend when a
+ * BEGIN went ahead); it goes to the backend as the client sent it. */
 void group_answer(struct client *c, struct group *g);
 void group_forward(struct client *c, struct group *g);
-void group_fail(struct client *c, struct group *g, const struct pktbuf *err);
-void group_fail_commit(struct client *c, struct group *g, const struct pktbuf *err);
 /* Its Executes' rows go into unit u (count returned; -1 when out of memory). */
 int group_add(struct group *g, struct sink_unit *u, void *stmt_arg, int64_t *bytes);
+/* The rows of its Executes. */
+uint64_t group_rows(const struct group *g);
+/* Some of its messages were answered before its Sync (at a Flush). */
+bool group_answered(const struct group *g);
+/* The entry of its first message still owed an answer (NULL: none). */
+struct rq_entry *group_first_entry(const struct group *g);
 
 #endif

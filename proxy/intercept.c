@@ -27,6 +27,7 @@
 #include "sink/sink.h"
 
 static bool starts_with_word(const char *sql, size_t len, const char *word);
+static const char *query_text(const uint8_t *body, size_t len, size_t *sqllen);
 
 /* The settings that change how a literal reads (the sink compares them). */
 static const char *const setting_names[4] = { "TimeZone", "DateStyle", "IntervalStyle", "client_encoding" };
@@ -182,10 +183,6 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	struct rq_entry *e = p->entry;
 	char tag[48];
 
-	if (p->tx) {
-		txn_reply(p, r);
-		return;
-	}
 	p->replied = true;
 	if (p->g) {
 		extq_reply(p, r);
@@ -231,6 +228,37 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	free(p->orig);
 	p->orig = NULL;
 	client_continue(c);
+}
+
+uint8_t *intercept_clause_query(struct client *c, const uint8_t *msg, uint32_t len, uint32_t *outlen)
+{
+	struct ins_stmt head;
+	const char *sql;
+	size_t sqllen, total = 0;
+	char *clause;
+	uint8_t *m = NULL;
+
+	sql = query_text(msg + PKT_HDR_LEN, len - PKT_HDR_LEN, &sqllen);
+	/* the whole statement when it parses: a list-less one names as many
+	 * columns as it has values */
+	if (sql == NULL || c->ss == NULL ||
+	    (ins_parse(sql, sqllen, &head) != INS_OK && ins_parse_head(sql, sqllen, &head) != INS_OK))
+		return NULL;
+	clause = sink_head_clause(c->ss, &head, c->database);
+	if (clause)
+		m = query_with_clause(sql, sqllen, head.end, clause, &total);
+	free(clause);
+	ins_stmt_free(&head);
+	if (m)
+		*outlen = (uint32_t)total;
+	return m;
+}
+
+bool intercept_unsettled(struct client *c)
+{
+	for (struct pending *p = c->pending; p; p = p->next)
+		sink_flush_unit(p->unit);
+	return c->pending != NULL;
 }
 
 static void free_settled(struct client *c, struct pending *p)
@@ -300,7 +328,7 @@ void intercept_cancel(struct client *c)
 
 	/* the statement running is the oldest one not yet answered */
 	for (p = c->pending; p; p = p->next)
-		if (!p->replied && p->unit && !p->tx)
+		if (!p->replied && p->unit)
 			oldest = p;
 	if (oldest)
 		sink_unit_cancel(oldest->unit, "57014", "canceling statement due to user request");
@@ -353,14 +381,32 @@ void intercept_note_statement(struct client *c, const char *sql, size_t len)
 			c->ddl_seen = true;
 			break;
 		}
+	/* the sink's catalog cannot see DDL of this transaction: its INSERTs
+	 * are not staged any more, until it ends */
+	if (starts_with_word(sql, len, "alter") || starts_with_word(sql, len, "drop") ||
+	    starts_with_word(sql, len, "create"))
+		c->tx_ddl = true;
 }
 
 /* ReadyForQuery: DDL seen in this session is committed (or rolled back) now. */
 void intercept_ready(struct client *c, char tx_status)
 {
+	if (tx_status == 'I')
+		c->tx_ddl = false;
 	if (c->ddl_seen && tx_status == 'I' && c->d->sink) {
 		c->ddl_seen = false;
 		sink_catalog_invalidate(c->d->sink, NULL, NULL);
+	}
+}
+
+void intercept_tx_wake(void *arg)
+{
+	struct daemon *d = arg;
+	struct client *c, *next;
+
+	for (c = d->clients; c; c = next) {
+		next = c->next;
+		txn_wake(c);
 	}
 }
 
@@ -439,32 +485,10 @@ bool intercept_open_session(struct client *c)
 }
 
 /* A Query that passes through, inside a transaction block with staged rows:
- * COMMIT waits for them; anything else may need them written first. */
-static enum intercept_result query_gate(struct client *c, const char *sql, size_t sqllen,
-					struct evbuffer *in, size_t total)
+ * they go first. */
+static enum intercept_result query_gate(struct client *c, const char *sql, size_t sqllen)
 {
-	struct rq_entry *e;
-
-	if (txn_commit_pending(c) && sql && txn_classify(sql, sqllen) == TC_COMMIT)
-		return txn_commit_query(c, in, total);
-	switch (txn_gate(c, sql, sqllen)) {
-	case TG_GO:
-		return INTERCEPT_FORWARD;
-	case TG_WAIT:
-		return INTERCEPT_WAIT;
-	case TG_FAILED:
-		break;
-	}
-	/* the staged rows failed: this statement gets their error */
-	e = client_own_reply(c, 'Q');
-	if (e == NULL)
-		return INTERCEPT_WAIT;
-	pkt_put_bytes(&e->own, txn_error(c)->data, txn_error(c)->len);
-	pkt_ready(&e->own, 'E');
-	e->ready = true;
-	txn_error_told(c);
-	evbuffer_drain(in, total);
-	return INTERCEPT_TAKEN;
+	return txn_gate(c, sql, sqllen) == TG_GO ? INTERCEPT_FORWARD : INTERCEPT_WAIT;
 }
 
 static enum intercept_result query_message(struct client *c, struct evbuffer *in, size_t total);
@@ -489,6 +513,7 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	}
 	if (type != 'Q')
 		return extq_message(c, type, in, total);
+	pstmt_client_query(c);
 	/* a Query ends an unsynced group: what it held goes first */
 	if (!extq_before_forward(c, 'Q'))
 		return INTERCEPT_WAIT;
@@ -497,7 +522,7 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		return res;
 	msg = evbuffer_pullup(in, (ssize_t)total);
 	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
-	return query_gate(c, sql, sqllen, in, total);
+	return query_gate(c, sql, sqllen);
 }
 
 static enum intercept_result query_message(struct client *c, struct evbuffer *in, size_t total)
@@ -544,7 +569,10 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		intercept_count_pass(c, INS_REASON_COUNT, "inside an unsynced extended-protocol group");
 		return INTERCEPT_FORWARD;
 	}
-	if (c->tx_status != 'I' && !txn_can_stage(c, false)) {
+	if (c->tx_status != 'I' && !txn_can_stage(c)) {
+		/* it runs as sent, with its table's conflict clause */
+		if (c->tx_status == 'T' && head_clause(c, in, total, sql, sqllen) == INTERCEPT_WAIT)
+			return INTERCEPT_WAIT;
 		intercept_count_pass(c, INS_REASON_COUNT, "in a transaction block");
 		return INTERCEPT_FORWARD;
 	}
@@ -588,8 +616,19 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		ins_stmt_free(&st);
 		return INTERCEPT_FORWARD;   /* no memory to take it: the backend runs it */
 	}
-	if (c->tx_status == 'T')
-		return txn_stage_query(c, &st, in, total);
+	if (c->tx_status == 'T') {
+		enum intercept_result res;
+
+		/* a session's statements keep their order: its earlier units first */
+		if (intercept_unsettled(c)) {
+			ins_stmt_free(&st);
+			return INTERCEPT_WAIT;
+		}
+		res = txn_stage_query(c, &st, in, total);
+		if (res == INTERCEPT_WAIT)
+			ins_stmt_free(&st);
+		return res;
+	}
 	p = calloc(1, sizeof(*p));
 	if (p)
 		p->orig = malloc(total);
@@ -629,7 +668,10 @@ void intercept_forwarding(struct client *c, uint8_t type, struct evbuffer *in, s
 	const char *sql;
 	size_t sqllen;
 
-	if (type != 'Q' || c->stmts == NULL || evbuffer_get_length(in) < total)
+	if (type != 'Q' || c->stmts == NULL)
+		return;
+	pstmt_client_query(c);
+	if (evbuffer_get_length(in) < total)
 		return;
 	sql = query_text(evbuffer_pullup(in, (ssize_t)total) + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
 	if (sql)

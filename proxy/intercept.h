@@ -50,6 +50,8 @@ void intercept_ready(struct client *c, char tx_status);
 
 /* The sink has room again: sessions that stopped reading resume. */
 void intercept_room(void *daemon);
+/* Rows a transaction waited for are written: its session goes on. */
+void intercept_tx_wake(void *daemon);
 
 /* Counters, logged on SIGUSR1 and at exit. */
 void intercept_log_stats(const struct daemon *d);

@@ -155,6 +155,48 @@ static void to_backend(struct client *c, const void *msg, size_t len)
 		evbuffer_add(backend_output(c->be), msg, len);
 }
 
+void pstmt_add_clause(struct client *c, struct pstmt *ps)
+{
+	struct pktreader r;
+	struct pktbuf m;
+	const char *name, *sql;
+	size_t sqllen;
+	uint16_t n;
+	char *clause;
+
+	if (!ps->insert || ps->clause_done || ps->at_backend || c->ss == NULL)
+		return;
+	clause = sink_head_clause(c->ss, &ps->tmpl, c->database);
+	if (clause == NULL)
+		return;
+	rd_init(&r, ps->parse + PKT_HDR_LEN, ps->parse_len - PKT_HDR_LEN);
+	if (!rd_cstring(&r, &name, NULL) || !rd_cstring(&r, &sql, &sqllen) || !rd_u16(&r, &n) ||
+	    ps->tmpl.end > sqllen) {
+		free(clause);
+		return;
+	}
+	pkt_init(&m);
+	pkt_begin(&m, 'P');
+	pkt_put_cstring(&m, name);
+	pkt_put_bytes(&m, sql, ps->tmpl.end);
+	pkt_put_u8(&m, '\n');
+	pkt_put_bytes(&m, clause, strlen(clause));
+	pkt_put_bytes(&m, sql + ps->tmpl.end, sqllen - ps->tmpl.end);
+	pkt_put_u8(&m, 0);
+	pkt_put_u16(&m, n);
+	pkt_put_bytes(&m, ps->parse + ps->parse_len - rd_remaining(&r), rd_remaining(&r));
+	pkt_end(&m);
+	free(clause);
+	if (!pkt_ok(&m) || m.len > UINT32_MAX) {
+		pkt_free(&m);
+		return;
+	}
+	free(ps->parse);
+	ps->parse = m.data;
+	ps->parse_len = (uint32_t)m.len;
+	ps->clause_done = true;
+}
+
 /* The backend gets the statement's Parse (before entry `before`, or at the
  * tail); the client never hears its answer. */
 bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *before)
@@ -166,6 +208,7 @@ bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *bef
 		return false;
 	e->capture = true;
 	e->owner = pstmt_ref(ps);
+	pstmt_add_clause(c, ps);
 	to_backend(c, ps->parse, ps->parse_len);
 	ps->at_backend = true;
 	return true;
@@ -371,6 +414,22 @@ void pstmt_query(struct client *c, const char *sql, size_t len)
 				pstmt_unregister(c, ps);
 		}
 	}
+}
+
+void pstmt_client_query(struct client *c)
+{
+	struct pstmt *ps = c->stmts ? pstmt_lookup(c, "") : NULL;
+
+	if (ps)
+		pstmt_unregister(c, ps);
+}
+
+void pstmt_own_query(struct client *c)
+{
+	struct pstmt *ps = c->stmts ? pstmt_lookup(c, "") : NULL;
+
+	if (ps)
+		ps->at_backend = false;
 }
 
 /* ---------------------------------------------------------------- hooks -- */

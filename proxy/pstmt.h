@@ -32,6 +32,7 @@ struct pstmt {
 	uint32_t *types;            /* parameter types: Parse's, then ParameterDescription's */
 	int ntypes;
 	bool at_backend;            /* its Parse went to the backend */
+	bool clause_done;           /* `parse` has its table's conflict clause (pstmt_add_clause) */
 	bool failed;                /* a Parse pgbatchd sent failed: `error` holds the answer */
 	struct pktbuf error;
 	struct pktbuf describe;     /* the backend's answer to a Describe of it: 't' and 'n' */
@@ -50,6 +51,11 @@ void pstmt_register(struct client *c, struct pstmt *ps);
 void pstmt_unregister(struct client *c, struct pstmt *ps);
 void pstmt_unregister_all(struct client *c);
 
+/* An INSERT statement the sink may take, about to go to the backend: its
+ * Parse gets the table's conflict clause where its VALUES end, so that the
+ * statement means at the backend what it means when pgbatchd takes it (once;
+ * nothing when the clause cannot be known yet). */
+void pstmt_add_clause(struct client *c, struct pstmt *ps);
 /* The backend gets ps's Parse, before queue entry `before` (NULL: at the
  * tail); its answer is swallowed. */
 bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *before);
@@ -74,6 +80,13 @@ bool pstmt_bind(const struct pstmt *ps, struct pktreader *r, struct ins_stmt *ou
 /* A simple Query passes through: DEALLOCATE, DISCARD and EXECUTE name
  * prepared statements, which the backend must have and the registry follows. */
 void pstmt_query(struct client *c, const char *sql, size_t len);
+/* The client sent a simple Query (passed through or taken): the unnamed
+ * statement is gone, as the backend drops it. */
+void pstmt_client_query(struct client *c);
+/* pgbatchd sends a simple Query of its own on the session's connection: the
+ * backend drops the unnamed statement, which is parsed there again before a
+ * message of the client names it. */
+void pstmt_own_query(struct client *c);
 
 /* Reply-queue hooks for entries that a statement owns. */
 void pstmt_entry_done(struct client *c, struct rq_entry *e);

@@ -26,6 +26,8 @@ void rq_clear(struct replyq *q)
 	}
 	q->tail = NULL;
 	q->n = 0;
+	q->skipping = false;
+	q->nskipped = 0;
 }
 
 bool rq_answered(uint8_t type)
@@ -40,6 +42,20 @@ static bool extended(uint8_t msg)
 	return msg == 'P' || msg == 'B' || msg == 'E' || msg == 'D' || msg == 'C';
 }
 
+/* After an error of an extended-protocol message the backend discards what
+ * comes until a Sync: a message sent then gets no answer. */
+static void note_skipping(struct replyq *q, struct rq_entry *e)
+{
+	if (!q->skipping)
+		return;
+	if (e->msg == 'S' && e->kind != RQ_OWN) {
+		q->skipping = false;
+	} else if (e->kind != RQ_OWN) {
+		e->skipped = true;
+		q->nskipped++;
+	}
+}
+
 struct rq_entry *rq_push(struct replyq *q, enum rq_kind kind, uint8_t msg)
 {
 	struct rq_entry *e = calloc(1, sizeof(*e));
@@ -48,6 +64,8 @@ struct rq_entry *rq_push(struct replyq *q, enum rq_kind kind, uint8_t msg)
 		return NULL;
 	e->kind = kind;
 	e->msg = msg;
+	e->late = q->late_mode && kind == RQ_FORWARD;
+	note_skipping(q, e);
 	pkt_init(&e->own);
 	if (q->tail)
 		q->tail->next = e;
@@ -72,11 +90,19 @@ struct rq_entry *rq_push_before(struct replyq *q, struct rq_entry *before, enum 
 		return NULL;
 	e->kind = kind;
 	e->msg = msg;
+	e->late = q->late_mode && kind == RQ_FORWARD;
+	note_skipping(q, e);
 	pkt_init(&e->own);
 	e->next = before;
 	*pp = e;
 	q->n++;
 	return e;
+}
+
+void rq_forward(struct replyq *q, struct rq_entry *e)
+{
+	e->kind = RQ_FORWARD;
+	e->late = q->late_mode;
 }
 
 void rq_pop(struct replyq *q)
@@ -130,56 +156,104 @@ static void cancel(struct replyq *q, struct rq_entry *e)
 		q->on_cancel(q->arg, e);
 }
 
-/* Entry e's answer is complete: unlinked (prev: the entry before it, or
- * NULL for the head); a SKIP entry's owner hears how it went. */
-static void finish(struct replyq *q, struct rq_entry *prev, uint8_t *done_msg)
+/* Entries whose answers ended in one rq_backend call: unlinked at once, their
+ * owners told (and the entries freed) once the queue is consistent again, so
+ * that an owner may answer, push and pop freely. */
+struct done_list {
+	struct rq_entry *head, *tail;
+};
+
+static void unlink_after(struct replyq *q, struct rq_entry *prev, struct rq_entry *e)
+{
+	if (prev)
+		prev->next = e->next;
+	else
+		q->head = e->next;
+	if (q->tail == e)
+		q->tail = prev;
+	q->n--;
+	e->next = NULL;
+}
+
+static void done_add(struct done_list *dl, struct rq_entry *e)
+{
+	if (dl->tail)
+		dl->tail->next = e;
+	else
+		dl->head = e;
+	dl->tail = e;
+}
+
+static void done_run(struct replyq *q, struct done_list *dl)
+{
+	struct rq_entry *e;
+
+	while ((e = dl->head) != NULL) {
+		dl->head = e->next;
+		if (e->kind == RQ_SKIP && !e->skipped && q->on_skip_done)
+			q->on_skip_done(q->arg, e);
+		if (e->capture && q->on_done)
+			q->on_done(q->arg, e);
+		entry_free(e);
+	}
+	dl->tail = NULL;
+}
+
+/* Entry e's answer is complete (prev: the entry before it, or NULL for the head). */
+static void finish(struct replyq *q, struct rq_entry *prev, uint8_t *done_msg, struct done_list *dl)
 {
 	struct rq_entry *e = prev ? prev->next : q->head;
 
 	*done_msg = e->msg;
-	if (e->kind == RQ_SKIP && q->on_skip_done)
-		q->on_skip_done(q->arg, e);
-	if (e->capture && q->on_done)
-		q->on_done(q->arg, e);
-	if (prev) {
-		prev->next = e->next;
-		if (q->tail == e)
-			q->tail = prev;
-		q->n--;
-		entry_free(e);
-	} else {
-		rq_pop(q);
-	}
+	unlink_after(q, prev, e);
+	done_add(dl, e);
 }
 
 /* The backend skips the rest of the group after entry `prev`'s successor
- * failed: the entries up to the group's Sync get no answer (the backend's
- * are removed, ours cancelled). */
-static void skip_after(struct replyq *q, struct rq_entry *prev)
+ * failed: it discards every message up to the group's Sync. The entries up to
+ * that Sync get no answer (the backend's are removed, ours cancelled); with
+ * no Sync sent yet, entries pushed before it are skipped as they come. */
+static void skip_after(struct replyq *q, struct rq_entry *prev, struct done_list *dl)
 {
 	struct rq_entry *e = prev ? prev->next : q->head, *next;
 
-	while (e && extended(e->msg)) {
+	while (e && e->msg != 'S') {
 		next = e->next;
 		if (e->kind == RQ_OWN) {
 			cancel(q, e);
 			prev = e;
 		} else {
-			if (prev)
-				prev->next = next;
-			else
-				q->head = next;
-			if (q->tail == e)
-				q->tail = prev;
-			q->n--;
-			if (e->capture && q->on_done) {
+			unlink_after(q, prev, e);
+			e->skipped = true;
+			if (e->capture)
 				e->error = true;    /* never ran */
-				q->on_done(q->arg, e);
-			}
-			entry_free(e);
+			done_add(dl, e);
 		}
 		e = next;
 	}
+	if (e == NULL)
+		q->skipping = true;
+}
+
+/* Entries the backend skipped as they came (q->skipping) are done. */
+static void reap(struct replyq *q, struct done_list *dl)
+{
+	struct rq_entry *e = q->head, *prev = NULL, *next;
+
+	while (e && q->nskipped > 0) {
+		next = e->next;
+		if (e->skipped && e->kind != RQ_OWN) {
+			unlink_after(q, prev, e);
+			if (e->capture)
+				e->error = true;
+			done_add(dl, e);
+			q->nskipped--;
+		} else {
+			prev = e;
+		}
+		e = next;
+	}
+	q->nskipped = 0;
 }
 
 /* The entry a backend message of type t answers, and the one before it;
@@ -205,44 +279,67 @@ static struct rq_entry *target(struct replyq *q, uint8_t t, struct rq_entry **pr
 
 struct rq_entry *rq_target(struct replyq *q, uint8_t t)
 {
+	struct done_list dl = { NULL, NULL };
 	struct rq_entry *prev;
 
+	if (q->nskipped) {
+		reap(q, &dl);
+		done_run(q, &dl);
+	}
 	return q->head ? target(q, t, &prev) : NULL;
 }
 
 enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg)
 {
 	struct rq_entry *e, *prev = NULL;
+	struct done_list dl = { NULL, NULL };
 	enum rq_verdict v;
 	bool quiet;
 
 	*done_msg = 0;
+	if (q->nskipped) {
+		reap(q, &dl);
+		done_run(q, &dl);
+	}
 	if (q->head == NULL)
 		return RQV_RELAY;   /* nothing owed: asynchronous, or the backend's last words */
 	e = target(q, t, &prev);
 	if (e == NULL)
 		return RQV_WAIT;
-	quiet = e->kind == RQ_SKIP || e->muted;
+	quiet = (e->kind == RQ_SKIP && !(t == 'N' && e->notices)) || e->muted;
 	if (t == 'S' || t == 'A')
 		return RQV_RELAY;   /* the session's settings and notifications */
+	if (e->late && (t == 'E' || t == 'C')) {
+		e->late = false;
+		if (q->on_late && q->on_late(q->arg, e))
+			quiet = true;   /* replaced */
+	}
 	v = quiet ? RQV_DROP : RQV_RELAY;
 	if (t == 'E')
 		e->error = true;
 	if (t == 'E' && extended(e->msg)) {
-		finish(q, prev, done_msg);
+		finish(q, prev, done_msg, &dl);
+		skip_after(q, prev, &dl);
 		if (q->on_error)
 			q->on_error(q->arg);
-		skip_after(q, prev);
-		return v;
+	} else if (ends_answer(e->msg, t)) {
+		finish(q, prev, done_msg, &dl);
 	}
-	if (ends_answer(e->msg, t))
-		finish(q, prev, done_msg);
+	done_run(q, &dl);
 	return v;
 }
 
 struct rq_entry *rq_own_head(struct replyq *q)
 {
-	struct rq_entry *e = q->head;
+	struct rq_entry *e;
+
+	if (q->nskipped) {
+		struct done_list dl = { NULL, NULL };
+
+		reap(q, &dl);
+		done_run(q, &dl);
+	}
+	e = q->head;
 
 	return e && e->kind == RQ_OWN && e->ready ? e : NULL;
 }

@@ -39,8 +39,13 @@ struct rq_entry {
 	bool cancelled;             /* RQ_OWN: an error before it in its Sync group: no answer */
 	bool muted;                 /* RQ_FORWARD: the client is not to hear the answer */
 	bool error;                 /* its answer was (or held) an ErrorResponse */
-	bool capture;               /* its ErrorResponse / ParameterDescription is shown to
-	                               the session first (client_capture) */
+	bool skipped;               /* the backend skipped it (an error before it in its group) */
+	bool capture;               /* its ErrorResponse, ParameterDescription and
+	                               CommandComplete are shown to the session first
+	                               (client_capture) */
+	bool notices;               /* RQ_SKIP: its NoticeResponses reach the client */
+	bool late;                  /* RQ_FORWARD: the first ErrorResponse or CommandComplete
+	                               of its answer may be replaced (on_late) */
 	struct pktbuf own;          /* RQ_OWN: the answer */
 	void *owner;                /* for the one who made it */
 };
@@ -58,7 +63,13 @@ struct replyq {
 	/* a capture entry (not RQ_OWN) is answered, or skipped after an error
 	 * (e->error set either way when it did not succeed) */
 	void (*on_done)(void *arg, struct rq_entry *e);
+	/* a late entry's first ErrorResponse or CommandComplete: true when the
+	 * hook wrote its replacement to the client (the message is dropped) */
+	bool (*on_late)(void *arg, struct rq_entry *e);
 	void *arg;
+	bool late_mode;             /* RQ_FORWARD entries pushed now are late */
+	bool skipping;              /* the backend discards messages until a Sync */
+	size_t nskipped;            /* entries it skipped as they came, not yet done */
 };
 
 void rq_init(struct replyq *q);
@@ -70,6 +81,8 @@ struct rq_entry *rq_push(struct replyq *q, enum rq_kind kind, uint8_t msg);
  * one already queued); NULL when out of memory. */
 struct rq_entry *rq_push_before(struct replyq *q, struct rq_entry *before, enum rq_kind kind,
 				uint8_t msg);
+/* An entry of ours becomes one the backend answers (late in late_mode). */
+void rq_forward(struct replyq *q, struct rq_entry *e);
 /* True when frontend message `type` is owed an answer (gets an entry). */
 bool rq_answered(uint8_t type);
 

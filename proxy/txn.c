@@ -1,4 +1,4 @@
-/* Transaction blocks: INSERTs staged per session between BEGIN and COMMIT, entering the sink as one unit at COMMIT. */
+/* Transaction blocks: a transaction's INSERTs written inside the client's own transaction, on its own connection, as batch statements. */
 #include "proxy/txn.h"
 
 #include <stdio.h>
@@ -6,69 +6,91 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "common/log.h"
 #include "conf/config.h"
 #include "protocol/insert.h"
 #include "protocol/pktbuf.h"
+#include "protocol/reader.h"
 #include "protocol/sqllex.h"
 #include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
-#include "proxy/extq.h"
 #include "proxy/group.h"
 #include "proxy/pending.h"
+#include "proxy/pstmt.h"
 #include "proxy/replyq.h"
-#include "proxy/view.h"
+#include "sink/buf.h"
 #include "sink/sink.h"
 
-/* What a staged thing is: one simple-Query INSERT, or one Sync group. */
+/* The savepoint a group's batch runs in (released before the client's next message). */
+#define GROUP_SAVEPOINT "pgbatchd_tx"
+/* Staged rows are written once they take this many bytes (or batchsize rows). */
+#define STAGE_MAX_BYTES (8 * 1024 * 1024)
+
+/* A statement of a transaction's unit is one of these (the sink's stmt_arg). */
+enum stmt_kind { SK_QUERY = 1, SK_GROUP };
+
+/* One simple-Query INSERT taken into the transaction's unit. */
 struct staged {
+	uint8_t kind;               /* SK_QUERY */
 	struct staged *next;
 	struct txn *t;
-	int first, n;               /* its statements in the unit: [first, first + n) */
-	int ndecided;
-	bool passed;                /* one of them was not taken */
-	/* a Query */
-	struct rq_entry *entry;
-	uint8_t *orig;
+	int stmt;                   /* its statement in the unit */
+	bool decided, passed;
+	struct rq_entry *entry;     /* its answer */
+	uint8_t *orig;              /* the Query, in case it runs as sent */
 	uint32_t orig_len;
 	uint64_t rows;
-	/* a group */
-	struct group *g;
 };
+
+/* An extended-protocol Sync group of the transaction. */
+struct txgroup {
+	uint8_t kind;               /* SK_GROUP */
+	struct txn *t;
+	struct group *g;
+	struct sink_unit *unit;
+	int n, ndecided;
+	bool passed;
+};
+
+/* What the Query of ours in flight is. */
+enum work { W_NONE = 0, W_FLUSH, W_BATCH };
 
 struct txn {
 	struct client *c;
 	enum txn_state state;
-	struct pending *p;          /* the unit's, not in c->pending (nothing waits for it) */
-	struct staged *head, *tail; /* not yet answered, in order */
-	int nstmts;                 /* statements added to the unit */
-	int64_t bytes;              /* roughly, what the staged rows take */
-	char drop_due;              /* the transaction ended ('I') or failed ('E') while INSERTs
-				       were still undecided: dropped once they are answered */
-	struct pktbuf error;        /* TXS_FAILED: the rows' error */
-	/* TXS_COMMITTING: the COMMIT held */
-	struct rq_entry *commit_entry;
-	uint8_t *commit_msg;
-	uint32_t commit_len;
-	struct group *commit_group;
+	struct sink_unit *unit;     /* TXS_STAGING: the staged INSERTs' rows */
+	struct staged *head, *tail; /* taken and not yet answered, in order */
+	int nstmts;                 /* statements in the unit */
+	uint64_t rows;              /* rows in it */
+	int64_t bytes;              /* roughly, what they take */
+	int batchsize, timeout_ms;  /* the least of its tables' */
+	bool due;                   /* a bound is reached: written once all are answered */
+	struct event *timer;        /* batchwritetimeoutms of its first statement */
+	struct txgroup *grp;        /* TXS_GROUP */
+	enum work work;
+	struct rq_entry *wentry;    /* the Query of ours in flight */
+	uint64_t expect, got;       /* its rows, and what its tags said */
+	bool count_exact;           /* W_BATCH: its statements write each of their rows or fail */
+	bool waiting;               /* rows acknowledged to others go first (sink_tx_wait) */
+	struct pktbuf error;        /* TXS_FAILED (and while writing): the rows' error */
 };
 
 static const char *const state_names[TXS_STATES] = {
-	"none", "staging", "flushing", "failed", "committing", "pass",
+	"none", "staging", "flushing", "failed", "group",
 };
 
 /* Legal moves only; anything else is a bug. */
 static void set_state(struct txn *t, enum txn_state to)
 {
 	static const unsigned allowed[TXS_STATES] = {
-		[TXS_NONE] = 1u << TXS_STAGING | 1u << TXS_PASS,
-		[TXS_STAGING] = 1u << TXS_NONE | 1u << TXS_FLUSHING | 1u << TXS_COMMITTING | 1u << TXS_PASS,
-		[TXS_FLUSHING] = 1u << TXS_PASS | 1u << TXS_FAILED | 1u << TXS_NONE,
-		[TXS_FAILED] = 1u << TXS_PASS | 1u << TXS_NONE,
-		[TXS_COMMITTING] = 1u << TXS_NONE | 1u << TXS_PASS,
-		[TXS_PASS] = 1u << TXS_NONE,
+		[TXS_NONE] = 1u << TXS_STAGING | 1u << TXS_GROUP,
+		[TXS_STAGING] = 1u << TXS_NONE | 1u << TXS_FLUSHING,
+		[TXS_FLUSHING] = 1u << TXS_NONE | 1u << TXS_FAILED,
+		[TXS_FAILED] = 1u << TXS_NONE,
+		[TXS_GROUP] = 1u << TXS_NONE,
 	};
 
 	if (t->state == to)
@@ -79,7 +101,11 @@ static void set_state(struct txn *t, enum txn_state to)
 		abort();
 	}
 	t->state = to;
+	/* what passes through behind rows of ours may get their error */
+	t->c->rq.late_mode = to == TXS_FLUSHING || to == TXS_FAILED;
 }
+
+static void on_timer(evutil_socket_t fd, short what, void *arg);
 
 static struct txn *txn_of(struct client *c)
 {
@@ -99,25 +125,45 @@ static void staged_free(struct staged *s)
 	free(s);
 }
 
-/* The unit goes (rolled back, or the transaction ended); nothing staged is owed an answer any more. */
+/* The unit goes: its rows were written, or the transaction dropped them. */
 static void drop_unit(struct txn *t)
+{
+	if (t->unit) {
+		sink_unit_drop(t->unit);    /* calls nobody back any more */
+		t->unit = NULL;
+	}
+	t->nstmts = 0;
+	t->rows = 0;
+	t->bytes = 0;
+	t->batchsize = t->timeout_ms = 0;
+	t->due = false;
+	if (t->timer)
+		evtimer_del(t->timer);
+}
+
+/* The staged INSERTs not yet answered leave (their entries go with the session or are reused). */
+static void drop_staged(struct txn *t)
 {
 	struct staged *s;
 
-	if (t->p) {
-		sink_unit_drop(t->p->unit);
-		free(t->p);     /* a dropped unit calls nobody back */
-		t->p = NULL;
-	}
 	while ((s = t->head) != NULL) {
 		t->head = s->next;
-		if (s->g)
-			group_free(s->g);
 		staged_free(s);
 	}
 	t->tail = NULL;
-	t->nstmts = 0;
-	t->bytes = 0;
+}
+
+static void group_done(struct txn *t)
+{
+	struct txgroup *tg = t->grp;
+
+	if (tg == NULL)
+		return;
+	if (tg->unit)
+		sink_unit_drop(tg->unit);
+	group_free(tg->g);
+	free(tg);
+	t->grp = NULL;
 }
 
 /* ------------------------------------------------------------ classes -- */
@@ -128,7 +174,7 @@ enum txn_class txn_classify(const char *sql, size_t len)
 	struct sql_lexer lx;
 	struct sql_token t;
 	enum sql_tok k;
-	enum txn_class cls = TC_OTHER;
+	enum txn_class cls;
 	int n = 0;
 
 	if (sql == NULL)
@@ -137,19 +183,7 @@ enum txn_class txn_classify(const char *sql, size_t len)
 	k = sql_lex_next(&lx, &t);
 	if (k != SQL_WORD)
 		return TC_OTHER;
-	if (sql_word_is(&lx, &t, "set")) {
-		k = sql_lex_next(&lx, &t);
-		if (sql_word_is(&lx, &t, "local") || sql_word_is(&lx, &t, "session"))
-			k = sql_lex_next(&lx, &t);
-		if (k != SQL_WORD || sql_word_is(&lx, &t, "role") || sql_word_is(&lx, &t, "authorization") ||
-		    sql_word_is(&lx, &t, "constraints") || sql_word_is(&lx, &t, "transaction") ||
-		    sql_word_is(&lx, &t, "characteristics"))
-			return TC_OTHER;
-		return TC_KEEP;         /* one statement at most: checked by the server, and harmless */
-	}
-	if (sql_word_is(&lx, &t, "show") || sql_word_is(&lx, &t, "reset"))
-		cls = TC_KEEP;
-	else if (sql_word_is(&lx, &t, "begin") || sql_word_is(&lx, &t, "start"))
+	if (sql_word_is(&lx, &t, "begin") || sql_word_is(&lx, &t, "start"))
 		cls = TC_BEGIN;
 	else if (sql_word_is(&lx, &t, "commit") || sql_word_is(&lx, &t, "end"))
 		cls = TC_COMMIT;
@@ -157,8 +191,9 @@ enum txn_class txn_classify(const char *sql, size_t len)
 		cls = TC_ROLLBACK;
 	else
 		return TC_OTHER;
-	/* [WORK | TRANSACTION] [;]: anything else (AND CHAIN, TO SAVEPOINT,
-	 * PREPARED, a second statement) is another statement */
+	/* BEGIN [WORK | TRANSACTION] [modes]; COMMIT / ROLLBACK [WORK |
+	 * TRANSACTION] [AND [NO] CHAIN]; ROLLBACK [...] TO [SAVEPOINT] name: a
+	 * second statement, PREPARED, anything else makes it another statement */
 	for (;;) {
 		k = sql_lex_next(&lx, &t);
 		if (k == SQL_EOF)
@@ -168,51 +203,176 @@ enum txn_class txn_classify(const char *sql, size_t len)
 				;
 			return k == SQL_EOF ? cls : TC_OTHER;
 		}
-		if (cls == TC_KEEP)
-			continue;
-		if (cls == TC_BEGIN && n == 0 && sql_word_is(&lx, &t, "transaction")) {
+		if (cls == TC_BEGIN)
+			continue;           /* BEGIN ISOLATION LEVEL ... is a BEGIN */
+		if (n == 0 && (sql_word_is(&lx, &t, "work") || sql_word_is(&lx, &t, "transaction"))) {
 			n++;
 			continue;
 		}
-		if (n++ == 0 && (sql_word_is(&lx, &t, "work") || sql_word_is(&lx, &t, "transaction")))
+		if (sql_word_is(&lx, &t, "and") || sql_word_is(&lx, &t, "no") || sql_word_is(&lx, &t, "chain")) {
+			n = 2;
 			continue;
-		return cls == TC_BEGIN ? TC_BEGIN : TC_OTHER;  /* BEGIN ISOLATION LEVEL ... is a BEGIN */
+		}
+		if (cls == TC_ROLLBACK && n < 2 && sql_word_is(&lx, &t, "to"))
+			return TC_ROLLBACK; /* TO [SAVEPOINT] name: every staged row is newer */
+		return TC_OTHER;
 	}
 }
 
-bool txn_can_stage(const struct client *c, bool in_tx)
+bool txn_can_stage(const struct client *c)
 {
 	const struct txn *t = c->txn;
 
-	if (!in_tx && c->tx_status != 'T')
+	if (c->tx_status != 'T' || c->tx_ddl)
 		return false;
-	if (t && t->state != TXS_NONE && t->state != TXS_STAGING)
+	if (t && t->state != TXS_NONE && t->state != TXS_STAGING && t->state != TXS_FLUSHING &&
+	    t->state != TXS_GROUP)
 		return false;
 	return !(t && t->bytes > c->d->cfg->max_buffer_bytes / 4);
 }
 
-/* ------------------------------------------------------------ staging -- */
+/* ------------------------------------------------------------ writing -- */
 
-static bool open_unit(struct client *c, struct txn *t)
+/* A Query of ours goes to the backend: before entry `before` (NULL: at the tail). */
+static struct rq_entry *send_query(struct client *c, struct txn *t, struct rq_entry *before, const struct pktbuf *m)
 {
-	if (t->p)
-		return true;
-	if (c->ss == NULL && !intercept_open_session(c))
-		return false;
-	t->p = calloc(1, sizeof(*t->p));
-	if (t->p == NULL)
-		return false;
-	t->p->client = c;
-	t->p->tx = true;
-	t->p->unit = sink_unit_open(c->ss, t->p);
-	if (t->p->unit == NULL) {
-		free(t->p);
-		t->p = NULL;
-		return false;
+	struct rq_entry *e = before ? rq_push_before(&c->rq, before, RQ_SKIP, 'Q') : rq_push(&c->rq, RQ_SKIP, 'Q');
+
+	if (e == NULL)
+		return NULL;
+	if (t) {
+		e->capture = true;
+		e->notices = true;  /* a trigger's NOTICE reaches the client, as it would */
+		e->owner = t;
+		t->wentry = e;
+		t->got = 0;
+		pkt_reset(&t->error);
 	}
-	set_state(t, TXS_STAGING);
-	return true;
+	pstmt_own_query(c);
+	if (c->be)
+		evbuffer_add(backend_output(c->be), m->data, m->len);
+	return e;
 }
+
+enum flush_result { FL_DONE = 0, FL_WAIT, FL_OOM };
+
+/* The answered INSERTs' rows (statements [0, upto)) go to the backend now,
+ * before entry `before` (NULL: at the tail), and the unit goes; or they wait
+ * for rows acknowledged to other clients before them (txn_wake resumes). */
+static enum flush_result flush(struct client *c, struct txn *t, struct rq_entry *before)
+{
+	int upto = t->head ? t->head->stmt : t->nstmts;
+	struct pktbuf m;
+	uint64_t rows = 0;
+	bool ok = true;
+
+	if (t->unit && upto > 0 && sink_tx_wait(t->unit, upto)) {
+		t->waiting = true;
+		return FL_WAIT;
+	}
+	pkt_init(&m);
+	if (t->unit && upto > 0)
+		ok = sink_tx_batch(t->unit, upto, NULL, NULL, &m, &rows);
+	drop_unit(t);
+	if (ok && rows > 0) {
+		ok = send_query(c, t, before, &m) != NULL;
+		if (ok) {
+			t->work = W_FLUSH;
+			t->expect = rows;
+			set_state(t, TXS_FLUSHING);
+			log_debug(c->prefix, "transaction: %llu staged rows go into it (%d statements)",
+				  (unsigned long long)rows, upto);
+		}
+	} else if (ok) {
+		set_state(t, TXS_NONE);
+	}
+	pkt_free(&m);
+	return ok ? FL_DONE : FL_OOM;
+}
+
+/* A staged INSERT not taken (or taken after one that was not) runs as the
+ * client sent it, with its table's conflict clause, in its place. */
+static void forward_staged(struct client *c, struct staged *s)
+{
+	uint32_t len = s->orig_len;
+	uint8_t *m = intercept_clause_query(c, s->orig, s->orig_len, &len);
+
+	rq_forward(&c->rq, s->entry);
+	if (c->be)
+		evbuffer_add(backend_output(c->be), m ? m : s->orig, m ? len : s->orig_len);
+	free(m);
+	s->entry = NULL;
+}
+
+/* The head statement is not taken: the rows answered before it go first, it
+ * and everything staged after it run as sent. */
+static void pass_from(struct client *c, struct txn *t)
+{
+	struct staged *s;
+
+	switch (flush(c, t, t->head->entry)) {
+	case FL_DONE:
+		break;
+	case FL_WAIT:
+		return;     /* txn_wake */
+	case FL_OOM:
+		client_fatal(c, "53200", "out of memory", NULL);
+		return;
+	}
+	intercept_count_pass(c, INS_REASON_COUNT, "an INSERT of the transaction is not taken");
+	while ((s = t->head) != NULL) {
+		t->head = s->next;
+		forward_staged(c, s);
+		staged_free(s);
+	}
+	t->tail = NULL;
+	client_continue(c);
+}
+
+/* Every statement of the head staged INSERTs is decided: answered in order. */
+static void resolve(struct client *c, struct txn *t)
+{
+	struct staged *s;
+	char tag[48];
+
+	while ((s = t->head) != NULL && s->decided) {
+		if (s->passed) {
+			pass_from(c, t);
+			return;
+		}
+		t->head = s->next;
+		if (t->head == NULL)
+			t->tail = NULL;
+		snprintf(tag, sizeof(tag), "INSERT 0 %llu", (unsigned long long)s->rows);
+		pkt_command_complete(&s->entry->own, tag);
+		pkt_ready(&s->entry->own, 'T');
+		if (!pkt_ok(&s->entry->own)) {
+			pkt_reset(&s->entry->own);
+			pkt_error(&s->entry->own, "ERROR", "53200", "out of memory", NULL, NULL);
+			pkt_ready(&s->entry->own, 'E');
+		}
+		s->entry->ready = true;
+		staged_free(s);
+	}
+	if (t->head == NULL && t->state == TXS_STAGING && t->due && flush(c, t, NULL) == FL_OOM)
+		client_fatal(c, "53200", "out of memory", NULL);
+	client_continue(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct txn *t = arg;
+
+	(void)fd;
+	(void)what;
+	if (t->state != TXS_STAGING)
+		return;
+	t->due = true;
+	if (t->head == NULL)
+		resolve(t->c, t);
+}
+
+/* ------------------------------------------------------------ staging -- */
 
 static void link_staged(struct txn *t, struct staged *s)
 {
@@ -224,15 +384,47 @@ static void link_staged(struct txn *t, struct staged *s)
 	t->tail = s;
 }
 
+/* The bounds of the tables staged so far; the timer starts with the first. */
+static void note_bounds(struct client *c, struct txn *t, const struct ins_stmt *st)
+{
+	int bs = 0, ms = 0;
+	struct timeval tv;
+
+	if (!sink_table_bounds(c->d->sink, st, &bs, &ms))
+		return;
+	if (bs > 0 && (t->batchsize == 0 || bs < t->batchsize))
+		t->batchsize = bs;
+	if (ms > 0 && (t->timeout_ms == 0 || ms < t->timeout_ms)) {
+		t->timeout_ms = ms;
+		if (t->timer == NULL)
+			t->timer = evtimer_new(c->d->base, on_timer, t);
+		if (t->timer && (t->nstmts == 0 || !evtimer_pending(t->timer, NULL))) {
+			tv.tv_sec = ms / 1000;
+			tv.tv_usec = (ms % 1000) * 1000;
+			evtimer_add(t->timer, &tv);
+		}
+	}
+}
+
 enum intercept_result txn_stage_query(struct client *c, struct ins_stmt *st, struct evbuffer *in,
 				      size_t total)
 {
 	struct txn *t = txn_of(c);
 	struct staged *s;
 
-	if (t == NULL || !open_unit(c, t)) {
+	if (t && (t->state == TXS_FLUSHING || t->state == TXS_GROUP))
+		return INTERCEPT_WAIT;  /* resumed once those rows are written */
+	if (t == NULL || t->state == TXS_FAILED) {
 		ins_stmt_free(st);
 		return INTERCEPT_FORWARD;
+	}
+	if (t->unit == NULL) {
+		t->unit = sink_tx_open(c->ss, t, true);
+		if (t->unit == NULL) {
+			ins_stmt_free(st);
+			return INTERCEPT_FORWARD;
+		}
+		set_state(t, TXS_STAGING);
 	}
 	s = calloc(1, sizeof(*s));
 	if (s)
@@ -244,263 +436,225 @@ enum intercept_result txn_stage_query(struct client *c, struct ins_stmt *st, str
 		ins_stmt_free(st);
 		return INTERCEPT_FORWARD;
 	}
+	s->kind = SK_QUERY;
 	evbuffer_remove(in, s->orig, total);
 	s->orig_len = (uint32_t)total;
 	s->rows = (uint64_t)st->nrows;
-	s->first = t->nstmts;
-	s->n = 1;
+	s->stmt = t->nstmts++;
+	note_bounds(c, t, st);
 	for (size_t i = 0; i < (size_t)st->nrows * (size_t)st->nvals; i++)
 		t->bytes += (int64_t)st->values[i].len + 16;
+	t->rows += (uint64_t)st->nrows;
+	if ((t->batchsize > 0 && t->rows >= (uint64_t)t->batchsize) || t->bytes >= STAGE_MAX_BYTES)
+		t->due = true;
 	link_staged(t, s);
 	c->d->istats.messages++;
 	c->d->istats.rows += (uint64_t)st->nrows;
-	t->nstmts++;
-	if (!sink_unit_add(t->p->unit, st, s)) {
-		/* out of memory: this statement is decided "not taken" at once */
-		t->nstmts--;
-		s->n = 0;
-		s->passed = true;
-		txn_decided(s, "memory");
+	if (!sink_unit_add(t->unit, st, s)) {
+		/* out of memory: not taken, it runs as sent */
+		s->decided = s->passed = true;
+		resolve(c, t);
 	}
 	return INTERCEPT_TAKEN;
 }
 
-bool txn_stage_group(struct client *c, struct group *g)
+/* -------------------------------------------------------------- groups -- */
+
+enum txn_group_gate txn_group_gate(struct client *c)
+{
+	struct txn *t = c->txn;
+
+	if (c->tx_ddl)
+		return TGG_PASS;
+	if (t == NULL)
+		return TGG_HOLD;
+	switch (t->state) {
+	case TXS_NONE:
+		return TGG_HOLD;
+	case TXS_STAGING:
+		/* simple-Query rows first, answered by the time the group runs */
+		if (t->head)
+			return TGG_WAIT;
+		if (flush(c, t, NULL) == FL_OOM) {
+			client_fatal(c, "53200", "out of memory", NULL);
+			return TGG_WAIT;
+		}
+		return t->state == TXS_NONE ? TGG_HOLD : TGG_WAIT;
+	case TXS_FLUSHING:
+	case TXS_GROUP:
+		return TGG_WAIT;
+	case TXS_FAILED:
+	case TXS_STATES:
+		break;
+	}
+	return TGG_PASS;
+}
+
+bool txn_group(struct client *c, struct group *g)
 {
 	struct txn *t = txn_of(c);
-	struct staged *s;
+	struct txgroup *tg;
 	int n;
 
-	if (t == NULL || !open_unit(c, t))
+	if (t == NULL || t->state != TXS_NONE || c->ss == NULL)
 		return false;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
+	tg = calloc(1, sizeof(*tg));
+	if (tg == NULL)
 		return false;
-	s->first = t->nstmts;
-	s->g = g;
-	link_staged(t, s);
-	c->d->istats.messages++;
-	n = group_add(g, t->p->unit, s, &t->bytes);
-	t->nstmts += n > 0 ? n : 0;
-	s->n = n > 0 ? n : 0;
+	tg->kind = SK_GROUP;
+	tg->t = t;
+	tg->unit = sink_tx_open(c->ss, tg, false);
+	if (tg->unit == NULL) {
+		free(tg);
+		return false;
+	}
+	n = group_add(g, tg->unit, tg, NULL);
 	if (n <= 0) {
-		/* nothing of it was added (out of memory): it passes through */
-		s->passed = true;
-		txn_decided(s, "memory");
-	}
-	return true;
-}
-
-/* ------------------------------------------------------------ flushing -- */
-
-/* The staged thing goes to the backend as the client sent it. */
-static void forward_staged(struct client *c, struct staged *s)
-{
-	view_stale(c);
-	if (s->g) {
-		group_forward(c, s->g);
-		s->g = NULL;
-	} else if (s->entry) {
-		s->entry->kind = RQ_FORWARD;
-		if (c->be)
-			evbuffer_add(backend_output(c->be), s->orig, s->orig_len);
-		s->entry = NULL;
-	}
-}
-
-/* The staged thing's answer is the rows' error (its transaction is aborted). */
-static void fail_staged(struct client *c, struct txn *t, struct staged *s)
-{
-	if (s->g) {
-		group_fail(c, s->g, &t->error);
-		s->g = NULL;
-	} else if (s->entry) {
-		pkt_put_bytes(&s->entry->own, t->error.data, t->error.len);
-		pkt_ready(&s->entry->own, 'E');
-		s->entry->ready = true;
-		s->entry = NULL;
-	}
-}
-
-/* After the flush: what was staged and not answered passes through, in
- * order (the first gets the rows' error when they failed). */
-static void release_staged(struct client *c, struct txn *t, bool failed)
-{
-	struct staged *s;
-
-	while ((s = t->head) != NULL) {
-		t->head = s->next;
-		if (failed) {
-			fail_staged(c, t, s);
-			failed = false;
-		} else {
-			forward_staged(c, s);
-		}
-		staged_free(s);
-	}
-	t->tail = NULL;
-}
-
-/*
- * The staged rows of the things already answered go into the client's own
- * transaction now (a Query of ours, its answer swallowed): a statement that
- * passes through must see them. The unit is dropped; the rows are the
- * client's now. What is staged and not answered (t->head on) passes through
- * once they are in.
- */
-static bool flush(struct client *c, struct txn *t)
-{
-	int upto = t->head ? t->head->first : t->nstmts;
-	struct rq_entry *e;
-	struct pktbuf q;
-	char *sql = NULL;
-	size_t len = 0;
-
-	if (t->p && upto > 0) {
-		sql = sink_unit_sql(t->p->unit, upto, &len);
-		if (sql == NULL)
-			return false;
-	}
-	if (t->p) {
-		sink_unit_drop(t->p->unit);
-		free(t->p);     /* a dropped unit calls nobody back */
-		t->p = NULL;
-	}
-	t->nstmts = 0;
-	t->bytes = 0;
-	set_state(t, TXS_FLUSHING);
-	if (sql == NULL || len == 0) {
-		free(sql);
-		set_state(t, TXS_PASS);
-		release_staged(c, t, false);
-		return true;
-	}
-	pkt_init(&q);
-	pkt_begin(&q, 'Q');
-	pkt_put_bytes(&q, sql, len);
-	pkt_put_u8(&q, 0);
-	pkt_end(&q);
-	free(sql);
-	e = pkt_ok(&q) ? rq_push(&c->rq, RQ_SKIP, 'Q') : NULL;
-	if (e == NULL) {
-		pkt_free(&q);
+		sink_unit_drop(tg->unit);
+		free(tg);
 		return false;
 	}
-	e->capture = true;
-	e->owner = t;
-	if (c->be)
-		evbuffer_add(backend_output(c->be), q.data, q.len);
-	pkt_free(&q);
-	log_debug(c->prefix, "staged rows go into the client's transaction (%d statements)", upto);
+	tg->g = g;
+	tg->n = n;
+	t->grp = tg;
+	set_state(t, TXS_GROUP);
+	c->d->istats.messages++;
 	return true;
 }
 
-void txn_entry_done(struct client *c, struct rq_entry *e)
+/* The group's messages go to the backend as sent (with their tables' clause). */
+static void group_as_sent(struct client *c, struct txn *t)
 {
-	struct txn *t = c->txn;
+	struct txgroup *tg = t->grp;
+	struct group *g = tg->g;
 
-	if (t == NULL || e->owner != t || t->state != TXS_FLUSHING)
-		return;
-	e->owner = NULL;
-	if (e->error) {
-		if (t->error.len == 0)
-			pkt_error(&t->error, "ERROR", "XX000", "the staged rows could not be written", NULL,
-				  NULL);
-		set_state(t, TXS_FAILED);
-		if (t->head) {
-			release_staged(c, t, true);
-			pkt_reset(&t->error);
-			set_state(t, TXS_PASS);
-		}
-	} else {
-		set_state(t, TXS_PASS);
-		release_staged(c, t, false);
-	}
-	client_continue(c);
+	tg->g = NULL;
+	group_done(t);
+	set_state(t, TXS_NONE);
+	group_forward(c, g);
 }
 
-void txn_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
+/* Every statement of the group is decided: it runs as sent (one was not
+ * taken, or one row: nothing to batch), or its rows are written in a
+ * savepoint of ours. */
+static void group_decided(struct client *c, struct txn *t)
 {
-	struct txn *t = c->txn;
+	static const uint8_t sync[] = { 'S', 0, 0, 0, 4 };
+	struct txgroup *tg = t->grp;
+	struct group *g = tg->g;
+	struct pktbuf m;
+	uint64_t rows = 0;
+	bool exact = false;
 
-	if (t == NULL || e->owner != t || type != 'E')
+	if (tg->passed || group_rows(g) <= 1 || group_answered(g)) {
+		if (tg->passed)
+			intercept_count_pass(c, INS_REASON_COUNT + 3, "an INSERT of the group is not taken");
+		group_as_sent(c, t);
 		return;
-	pkt_reset(&t->error);
-	pkt_begin(&t->error, 'E');
-	pkt_put_bytes(&t->error, body, len);
-	pkt_end(&t->error);
+	}
+	if (sink_tx_wait(tg->unit, tg->n)) {
+		t->waiting = true;
+		return;     /* txn_wake */
+	}
+	pkt_init(&m);
+	exact = sink_tx_exact(tg->unit, tg->n);
+	if (!sink_tx_batch(tg->unit, tg->n, "SAVEPOINT " GROUP_SAVEPOINT,
+			   exact ? "RELEASE SAVEPOINT " GROUP_SAVEPOINT : NULL, &m, &rows) || rows == 0) {
+		pkt_free(&m);
+		group_as_sent(c, t);
+		return;
+	}
+	sink_unit_drop(tg->unit);
+	tg->unit = NULL;
+	if (g->prefix) {
+		/* the BEGIN that went ahead of it is done first: its Sync, ours */
+		if (rq_push(&c->rq, RQ_SKIP, 'S') == NULL) {
+			pkt_free(&m);
+			client_fatal(c, "53200", "out of memory", NULL);
+			return;
+		}
+		if (c->be)
+			evbuffer_add(backend_output(c->be), sync, sizeof(sync));
+		g->prefix = false;
+	}
+	if (send_query(c, t, NULL, &m) == NULL) {
+		pkt_free(&m);
+		client_fatal(c, "53200", "out of memory", NULL);
+		return;
+	}
+	pkt_free(&m);
+	t->work = W_BATCH;
+	t->expect = rows;
+	t->count_exact = exact;
+	log_debug(c->prefix, "transaction: a group's %llu rows go into it", (unsigned long long)rows);
+}
+
+/* The group's batch is answered: the group is answered as written, or its
+ * savepoint is rolled back and it runs as sent. */
+static void group_written(struct client *c, struct txn *t, bool ok)
+{
+	static const char undo[] = "ROLLBACK TO SAVEPOINT " GROUP_SAVEPOINT "; RELEASE SAVEPOINT " GROUP_SAVEPOINT;
+	static const char release[] = "RELEASE SAVEPOINT " GROUP_SAVEPOINT;
+	struct txgroup *tg = t->grp;
+	struct group *g = tg->g;
+	struct pktbuf m;
+	bool sent;
+
+	if (ok && t->got != t->expect && t->count_exact)
+		log_warning(c->prefix, "a transaction's group wrote %llu rows of %llu (its table changed?)",
+			    (unsigned long long)t->got, (unsigned long long)t->expect);
+	if (ok && (t->got == t->expect || t->count_exact)) {
+		pkt_init(&m);
+		pkt_query(&m, release);
+		sent = t->count_exact || (pkt_ok(&m) && send_query(c, NULL, NULL, &m) != NULL);
+		pkt_free(&m);
+		if (!sent) {
+			client_fatal(c, "53200", "out of memory", NULL);
+			return;
+		}
+		tg->g = NULL;
+		group_done(t);
+		set_state(t, TXS_NONE);
+		group_answer(c, g);
+		return;
+	}
+	/* the database refused a row, or wrote fewer: as sent, answered by it */
+	pkt_init(&m);
+	pkt_query(&m, undo);
+	sent = pkt_ok(&m) && send_query(c, NULL, group_first_entry(g), &m) != NULL;
+	pkt_free(&m);
+	if (!sent) {
+		client_fatal(c, "53200", "out of memory", NULL);
+		return;
+	}
+	log_debug(c->prefix, "transaction: a group's batch %s; it runs as sent",
+		  ok ? "wrote fewer rows" : "failed");
+	group_as_sent(c, t);
 }
 
 /* ------------------------------------------------------------ decisions -- */
 
-/* Every statement of the head thing is decided: answered, or (one was not
- * taken) the transaction leaves staging. */
-static void resolve(struct client *c, struct txn *t)
-{
-	struct staged *s;
-
-	while ((s = t->head) != NULL && s->ndecided >= s->n) {
-		if (s->passed) {
-			intercept_count_pass(c, INS_REASON_COUNT, "a statement of the transaction is not taken");
-			if (!flush(c, t))
-				client_fatal(c, "53200", "out of memory", NULL);
-			return;
-		}
-		t->head = s->next;
-		if (t->head == NULL)
-			t->tail = NULL;
-		if (s->g) {
-			group_answer(c, s->g);
-		} else {
-			char tag[48];
-
-			snprintf(tag, sizeof(tag), "INSERT 0 %llu", (unsigned long long)s->rows);
-			pkt_command_complete(&s->entry->own, tag);
-			pkt_ready(&s->entry->own, 'T');
-			if (!pkt_ok(&s->entry->own)) {
-				pkt_reset(&s->entry->own);
-				pkt_error(&s->entry->own, "ERROR", "53200", "out of memory", NULL, NULL);
-				pkt_ready(&s->entry->own, 'E');
-			}
-			s->entry->ready = true;
-		}
-		staged_free(s);
-	}
-	if (t->head == NULL && t->drop_due) {
-		char st = t->drop_due;
-
-		t->drop_due = 0;
-		txn_ready(c, st);
-	}
-	client_continue(c);
-}
-
 void txn_decided(void *stmt_arg, const char *reason)
 {
-	struct staged *s = stmt_arg;
-	struct txn *t = s->t;
+	uint8_t kind = *(const uint8_t *)stmt_arg;
 
-	if (reason)
-		s->passed = true;
-	s->ndecided++;
-	if (t->state == TXS_STAGING || t->state == TXS_COMMITTING)
-		resolve(t->c, t);
+	if (kind == SK_QUERY) {
+		struct staged *s = stmt_arg;
+
+		s->decided = true;
+		s->passed = reason != NULL;
+		if (s->t->state == TXS_STAGING)
+			resolve(s->t->c, s->t);
+	} else {
+		struct txgroup *tg = stmt_arg;
+
+		tg->passed |= reason != NULL;
+		if (++tg->ndecided == tg->n)
+			group_decided(tg->t->c, tg->t);
+	}
 }
 
 /* ----------------------------------------------------------- the gate -- */
-
-const struct pktbuf *txn_error(struct client *c)
-{
-	return &c->txn->error;
-}
-
-void txn_error_told(struct client *c)
-{
-	struct txn *t = c->txn;
-
-	pkt_reset(&t->error);
-	set_state(t, TXS_PASS);
-}
 
 enum txn_gate txn_gate(struct client *c, const char *sql, size_t len)
 {
@@ -510,162 +664,175 @@ enum txn_gate txn_gate(struct client *c, const char *sql, size_t len)
 		return TG_GO;
 	switch (t->state) {
 	case TXS_NONE:
-	case TXS_PASS:
-		return TG_GO;
-	case TXS_FLUSHING:
-	case TXS_COMMITTING:
-		return TG_WAIT;
-	case TXS_FAILED:
-		return TG_FAILED;
-	case TXS_STAGING:
-		break;
+	case TXS_FLUSHING:          /* behind the rows, late: their error may be its */
 	case TXS_STATES:
 		return TG_GO;
-	}
-	switch (txn_classify(sql, len)) {
-	case TC_KEEP:
-	case TC_BEGIN:
+	case TXS_GROUP:
+		return TG_WAIT;
+	case TXS_FAILED:
+		if (txn_classify(sql, len) == TC_ROLLBACK) {
+			/* rolled back: the rows' error goes with them */
+			pkt_reset(&t->error);
+			set_state(t, TXS_NONE);
+		}
 		return TG_GO;
-	case TC_ROLLBACK:
-		if (t->head)
-			return TG_WAIT;     /* the staged INSERTs are answered first */
+	case TXS_STAGING:
+		break;
+	}
+	if (t->head)
+		return TG_WAIT;         /* the staged INSERTs are answered first */
+	if (txn_classify(sql, len) == TC_ROLLBACK) {
 		drop_unit(t);
 		set_state(t, TXS_NONE);
 		return TG_GO;
-	case TC_COMMIT:
-	case TC_OTHER:
+	}
+	switch (flush(c, t, NULL)) {
+	case FL_DONE:
+		return TG_GO;
+	case FL_WAIT:
+		return TG_WAIT;     /* txn_wake resumes the session */
+	case FL_OOM:
+		client_fatal(c, "53200", "out of memory", NULL);
 		break;
 	}
-	/* the staged rows go first, once every one of them is decided */
-	if (t->head)
-		return TG_WAIT;
-	if (!flush(c, t)) {
-		client_fatal(c, "53200", "out of memory", NULL);
-		return TG_WAIT;
-	}
-	return t->state == TXS_PASS ? TG_GO : TG_WAIT;
+	return TG_WAIT;
 }
 
-/* ------------------------------------------------------------- commit -- */
+/* ------------------------------------------------------------- answers -- */
 
-bool txn_commit_pending(const struct client *c)
-{
-	return c->txn && c->txn->state == TXS_STAGING && c->txn->p;
-}
-
-static bool commit_ready(const struct txn *t)
-{
-	return t->head == NULL && t->p && sink_unit_decided(t->p->unit);
-}
-
-bool txn_commit_ready(const struct client *c)
-{
-	return c->txn && commit_ready(c->txn);
-}
-
-/* The unit is closed and becomes one of the session's pending units, which
- * what passes through after it waits for (and, with readyourwrites, for
- * its commit). */
-static void commit(struct client *c, struct txn *t)
-{
-	struct pending *p = t->p;
-
-	t->p = NULL;
-	p->next = c->pending;
-	c->pending = p;
-	c->unsettled++;
-	set_state(t, TXS_COMMITTING);
-	sink_unit_close(p->unit);
-}
-
-enum intercept_result txn_commit_query(struct client *c, struct evbuffer *in, size_t total)
+void txn_entry_done(struct client *c, struct rq_entry *e)
 {
 	struct txn *t = c->txn;
+	enum work w;
 
-	if (!commit_ready(t))
-		return INTERCEPT_WAIT;     /* txn_decided resumes the session */
-	t->commit_msg = malloc(total);
-	if (t->commit_msg == NULL || (t->commit_entry = client_own_reply(c, 'Q')) == NULL) {
-		free(t->commit_msg);
-		t->commit_msg = NULL;
-		return INTERCEPT_WAIT;
-	}
-	evbuffer_remove(in, t->commit_msg, total);
-	t->commit_len = (uint32_t)total;
-	commit(c, t);
-	return INTERCEPT_TAKEN;
-}
-
-bool txn_commit_group(struct client *c, struct group *g)
-{
-	struct txn *t = c->txn;
-
-	if (!commit_ready(t))
-		return false;
-	t->commit_group = g;
-	commit(c, t);
-	return true;
-}
-
-/* The client's transaction ends with a ROLLBACK of ours, its answer swallowed. */
-static void rollback(struct client *c)
-{
-	static const uint8_t q[] = { 'Q', 0, 0, 0, 13, 'R', 'O', 'L', 'L', 'B', 'A', 'C', 'K', 0 };
-
-	if (rq_push(&c->rq, RQ_SKIP, 'Q') == NULL) {
-		client_fatal(c, "53200", "out of memory", NULL);
+	if (t == NULL || e->owner != t || e != t->wentry)
+		return;
+	e->owner = NULL;
+	t->wentry = NULL;
+	w = t->work;
+	t->work = W_NONE;
+	if (w == W_BATCH) {
+		group_written(c, t, !e->error);
+		client_continue(c);
 		return;
 	}
-	if (c->be)
-		evbuffer_add(backend_output(c->be), q, sizeof(q));
-}
-
-void txn_reply(struct pending *p, const struct sink_reply *r)
-{
-	struct client *c = p->client;
-	struct txn *t = c->txn;
-
-	p->replied = true;
-	if (t == NULL || t->state != TXS_COMMITTING)
-		return;
-	if (r->status == SINK_ERROR) {
-		/* as a deferred constraint: COMMIT fails, the transaction is rolled back */
-		struct pktbuf err;
-
-		pkt_init(&err);
-		pkt_diag(&err, 'E', r->error);
-		rollback(c);
-		if (t->commit_group) {
-			group_fail_commit(c, t->commit_group, &err);
-		} else {
-			pkt_put_bytes(&t->commit_entry->own, err.data, err.len);
-			pkt_ready(&t->commit_entry->own, 'I');
-			t->commit_entry->ready = true;
-		}
-		pkt_free(&err);
+	if (e->error) {
+		if (t->error.len == 0)
+			pkt_error(&t->error, "ERROR", "XX000", "the transaction's staged rows could not be written",
+				  NULL, NULL);
+		set_state(t, TXS_FAILED);
+		log_debug(c->prefix, "transaction: its staged rows failed; the client learns it next");
 	} else {
-		/* written (or buffered, ackmode=immediate): the client's COMMIT goes */
-		if (r->status == SINK_PASSTHROUGH)
-			log_error(c->prefix, "a transaction's unit passed through at COMMIT: its rows are lost");
-		if (t->commit_group) {
-			group_forward(c, t->commit_group);
-		} else {
-			t->commit_entry->kind = RQ_FORWARD;
-			if (c->be)
-				evbuffer_add(backend_output(c->be), t->commit_msg, t->commit_len);
-		}
+		if (t->got != t->expect)
+			log_warning(c->prefix, "a transaction's staged rows wrote %llu rows of %llu (their table changed?)",
+				    (unsigned long long)t->got, (unsigned long long)t->expect);
+		set_state(t, TXS_NONE);
 	}
-	t->commit_group = NULL;
-	t->commit_entry = NULL;
-	free(t->commit_msg);
-	t->commit_msg = NULL;
-	/* the unit settles on its own; its pending goes with the session's */
-	t->nstmts = 0;
-	t->bytes = 0;
-	set_state(t, TXS_NONE);
 	client_continue(c);
 }
 
+/* "INSERT 0 n" or "COPY n": n. */
+static uint64_t tag_rows(const uint8_t *body, uint32_t len)
+{
+	const char *p = (const char *)body, *end = p + len, *sp = NULL;
+
+	if (len == 0 || body[len - 1] != '\0')
+		return 0;
+	if (strncmp(p, "INSERT ", 7) != 0 && strncmp(p, "COPY ", 5) != 0)
+		return 0;
+	for (const char *q = p; q < end && *q; q++)
+		if (*q == ' ')
+			sp = q;
+	return sp ? strtoull(sp + 1, NULL, 10) : 0;
+}
+
+/* The error of the staged rows as the client hears it: every field the
+ * backend sent but those describing pgbatchd's statement, not the client's:
+ * the position, and a COPY's line in the context (a trigger's or a
+ * function's context is what the client's own INSERT would have). */
+static void client_error(struct pktbuf *out, const uint8_t *body, uint32_t len)
+{
+	struct pktreader r;
+	const char *v;
+	size_t vlen;
+	uint8_t code;
+
+	rd_init(&r, body, len);
+	pkt_begin(out, 'E');
+	while (rd_u8(&r, &code) && code != 0 && rd_cstring(&r, &v, &vlen)) {
+		if (code == 'P')
+			continue;
+		if (code == 'W') {
+			/* drop its "COPY t, line n..." lines */
+			struct buf keep;
+			const char *p = v, *end = v + vlen;
+
+			buf_init(&keep);
+			while (p < end) {
+				const char *nl = memchr(p, '\n', (size_t)(end - p));
+				size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+				if (!(n >= 5 && memcmp(p, "COPY ", 5) == 0)) {
+					if (keep.len)
+						buf_putc(&keep, '\n');
+					buf_append(&keep, p, n);
+				}
+				p += n + (nl ? 1 : 0);
+			}
+			if (buf_ok(&keep) && keep.len > 0) {
+				pkt_put_u8(out, code);
+				pkt_put_bytes(out, keep.data, keep.len);
+				pkt_put_u8(out, 0);
+			}
+			buf_free(&keep);
+			continue;
+		}
+		pkt_put_u8(out, code);
+		pkt_put_bytes(out, v, vlen);
+		pkt_put_u8(out, 0);
+	}
+	pkt_put_u8(out, 0);
+	pkt_end(out);
+}
+
+void txn_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct txn *t = c->txn;
+
+	if (t == NULL || e->owner != t)
+		return;
+	if (type == 'C')
+		t->got += tag_rows(body, len);
+	else if (type == 'E' && t->error.len == 0)
+		client_error(&t->error, body, len);
+}
+
+bool txn_late(struct client *c, struct rq_entry *e)
+{
+	struct txn *t = c->txn;
+
+	(void)e;
+	if (t == NULL || t->state != TXS_FAILED || t->error.len == 0)
+		return false;
+	evbuffer_add(client_output(c), t->error.data, t->error.len);
+	pkt_reset(&t->error);
+	set_state(t, TXS_NONE);
+	return true;
+}
+
+void txn_wake(struct client *c)
+{
+	struct txn *t = c->txn;
+
+	if (t == NULL || !t->waiting)
+		return;
+	t->waiting = false;
+	if (t->state == TXS_STAGING)
+		resolve(c, t);
+	else if (t->state == TXS_GROUP && t->grp && t->grp->ndecided == t->grp->n && t->work == W_NONE)
+		group_decided(c, t);
+	client_continue(c);
+}
 
 /* ------------------------------------------------------------ the end -- */
 
@@ -673,23 +840,20 @@ void txn_ready(struct client *c, char status)
 {
 	struct txn *t = c->txn;
 
-	if (t == NULL)
+	if (t == NULL || status == 'T')
 		return;
-	if (t->head && (status == 'I' || status == 'E') && t->state == TXS_STAGING) {
-		/* answered first (as taken: directly they ran before it), dropped then */
-		t->drop_due = status;
-		return;
+	if (t->state == TXS_STAGING) {
+		/* the transaction ended or failed under staged rows (only a message
+		 * pgbatchd could not read first does that): they go with it */
+		log_warning(c->prefix, "the transaction %s with staged rows: they are dropped",
+			    status == 'I' ? "ended" : "failed");
+		drop_unit(t);
+		drop_staged(t);
+		set_state(t, TXS_NONE);
 	}
-	if (status == 'I' && t->state != TXS_COMMITTING && t->state != TXS_FLUSHING) {
-		if (t->p)
-			log_warning(c->prefix, "the transaction ended without COMMIT: its staged rows are dropped");
-		drop_unit(t);
+	if (status == 'I' && t->state == TXS_FAILED) {
 		pkt_reset(&t->error);
-		t->state = TXS_NONE;
-	} else if (status == 'E' && t->state == TXS_STAGING) {
-		/* an error aborted the transaction: its staged rows go with it */
-		drop_unit(t);
-		set_state(t, TXS_PASS);
+		set_state(t, TXS_NONE);
 	}
 }
 
@@ -700,10 +864,11 @@ void txn_free(struct client *c)
 	if (t == NULL)
 		return;
 	drop_unit(t);
+	drop_staged(t);
+	group_done(t);
+	if (t->timer)
+		event_free(t->timer);
 	pkt_free(&t->error);
-	free(t->commit_msg);
-	if (t->commit_group)
-		group_free(t->commit_group);
 	free(t);
 	c->txn = NULL;
 }

@@ -12,6 +12,7 @@
 #include "protocol/reader.h"
 #include "proxy/backend.h"
 #include "proxy/client.h"
+#include "proxy/pstmt.h"
 #include "proxy/daemon.h"
 #include "proxy/pending.h"
 #include "proxy/replyq.h"
@@ -89,6 +90,7 @@ static bool ask(struct client *c, struct view *v)
 	}
 	e->capture = true;
 	e->owner = v;
+	pstmt_own_query(c);
 	if (c->be)
 		evbuffer_add(backend_output(c->be), q.data, q.len);
 	pkt_free(&q);

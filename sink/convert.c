@@ -250,10 +250,14 @@ char *convert_head_clause(struct sink *s, const struct stable *tab, const struct
 	int c;
 
 	if (cat == NULL || tab->conf.conflictmode == CONFLICT_STRICT || cat->t.nkey == 0 ||
-	    (st->ncols == 0 && tab->conf.conflictmode == CONFLICT_UPDATE))
+	    (st->ncols == 0 && st->nvals == 0 && tab->conf.conflictmode == CONFLICT_UPDATE) ||
+	    (st->ncols == 0 && st->nvals > cat->t.ncols))
 		return NULL;            /* no clause, or its columns are not known */
 	if ((row = calloc((size_t)cat->t.ncols + 1, sizeof(*row))) == NULL)
 		return NULL;
+	/* without a column list, the values name the leading columns */
+	for (int i = 0; st->ncols == 0 && i < st->nvals; i++)
+		row[i].state = SG_NULL;
 	for (int i = 0; i < st->ncols; i++) {
 		ins_name_resolve(&st->cols[i], tab->conf.casesensitive, name, sizeof(name));
 		if (!find_column(cat, name, &c)) {
@@ -333,6 +337,10 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 		}
 		for (i = 0; i < nv; i++)
 			colmap[i] = i;
+	}
+	if (u->tx == UTX_LATE && !txbatch_count_stable(u, si, colmap, nv)) {
+		*why = PASS_COUNT;
+		goto done;
 	}
 	for (i = 0; i < st->nrows; i++) {
 		memset(vals, 0, (size_t)cat->t.ncols * sizeof(*vals));

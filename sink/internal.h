@@ -47,7 +47,7 @@ enum pass_reason {
 	PASS_UNKNOWN_TABLE = 0, PASS_NOT_TABLE, PASS_UNKNOWN_COLUMN, PASS_DUPLICATE_COLUMN,
 	PASS_TOO_MANY_VALUES, PASS_GENERATED, PASS_NUMBER_TYPE, PASS_BOOL_TYPE, PASS_CAST,
 	PASS_ROW_SECURITY, PASS_COLUMN_PRIVILEGE, PASS_PRIVILEGE_CHECK, PASS_REMOVED, PASS_MEMORY,
-	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_ROLE, PASS_SEARCH_PATH, PASS_REASONS
+	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_ROLE, PASS_SEARCH_PATH, PASS_COUNT, PASS_TXMODE, PASS_REASONS
 };
 const char *pass_reason_text(enum pass_reason r);
 
@@ -201,6 +201,14 @@ struct ustmt {
 	enum pass_reason why;       /* passed: why */
 };
 
+/* Whose transaction a unit's rows are written in: the sink's (a batch on a
+ * writer), or the client's own (a transaction block: sink_tx_open). */
+enum unit_tx {
+	UTX_NONE = 0,   /* autocommit: the sink writes it */
+	UTX_LATE,       /* a transaction's simple-Query INSERTs, answered before they are written */
+	UTX_EXACT,      /* a transaction's extended-protocol group, answered after */
+};
+
 /* The rows of one client statement (one Query now): written in one backend
  * transaction, all of them or (exceptionmode=ignore) all but the rejected ones. */
 struct sink_unit {
@@ -222,6 +230,7 @@ struct sink_unit {
 	int nstmts, capstmts;
 	int cur;                    /* U_INTAKE: the statement being converted */
 	bool built;                 /* made by sink_unit_open: decisions per statement */
+	uint8_t tx;                 /* enum unit_tx: never placed, dropped by the proxy */
 	bool open;                  /* built and not yet closed: more statements may come */
 	bool dropped;               /* sink_unit_drop: no callback any more, freed when free */
 	int ntold;                  /* built: statements whose decision the client heard */
@@ -234,6 +243,7 @@ struct sink_unit {
 	enum ack_mode ack;          /* commit when any of its tables says commit */
 	bool barrier;               /* read-your-writes: wanted now */
 	bool reply_due, replied, settle_due;
+	bool acked_counted;         /* counted in its tables' `acked` until it settles */
 	bool doomed;                /* exceptionmode=strict: a row was rejected, nothing is written */
 	bool failed;                /* the batch failed as a whole: nothing is written */
 	struct berr *err;           /* the first rejected row's error, or the batch's */
@@ -322,6 +332,8 @@ struct stable {
 	int reject_fd;              /* its rejectfile, open; -1 (rejects.c) */
 	bool stopped;               /* strict + immediate: a row acknowledged was rejected; INSERTs
 	                               get 55000 until sink_resume */
+	int acked;                  /* statements of acknowledged units (ackmode = immediate)
+	                               into it, not yet written: a transaction's rows wait */
 	bool reject_said;           /* a failure to open or write it was logged */
 };
 
@@ -358,6 +370,8 @@ struct counters {
 	uint64_t retries;
 	uint64_t isolations;
 	uint64_t rebases;           /* batches written again after a table changed under them */
+	uint64_t tx_rows;           /* rows sent into clients' own transactions (sink_tx_batch) */
+	uint64_t tx_batches;        /* and the batches they went in */
 	uint64_t pass_clauses;      /* statements passed through with the table's conflict clause */
 	uint64_t splits;
 	uint64_t ambiguous;
@@ -397,6 +411,10 @@ struct sink {
 	void (*room_fn)(void *arg);
 	void *room_arg;
 	bool room_due;
+	bool tx_waiting;            /* a transaction waits for acknowledged rows (sink_tx_wait) */
+	bool tx_wake_due;
+	void (*tx_wake_fn)(void *arg);
+	void *tx_wake_arg;
 	bool draining;
 	bool drain_reported;
 	void (*drain_fn)(void *arg);
@@ -447,6 +465,21 @@ void unit_ref(struct sink_unit *u);
 void unit_unref(struct sink_unit *u);
 void unit_free(struct sink_unit *u);
 void session_free(struct sink_session *ss);
+/* The unit's client is owed a callback (it runs from the notify event). */
+void unit_notify(struct sink_unit *u);
+/* Freed once told everything and nobody waits for it. */
+void unit_maybe_free(struct sink_unit *u);
+/* A statement's parsed form goes (converted, or not taken); all of them. */
+void unit_release_statement(struct sink_unit *u, int i);
+void unit_release_statements(struct sink_unit *u);
+/* Decided before its rows were buffered: it passes through; an error; no rows. */
+void unit_decide_pass(struct sink_unit *u, enum pass_reason why);
+void unit_decide_error(struct sink_unit *u, struct berr *e);
+void unit_decide_empty(struct sink_unit *u);
+
+/* ---- intake.c ---- */
+/* A built unit's statement i is not taken: its rows leave the unit. */
+void intake_stmt_passed(struct sink_unit *u, int i, enum pass_reason why);
 /* Converts the head units of the session's intake queue until one must wait. */
 void intake_run(struct sink_session *ss);
 /* A catalog or privilege check finished: every waiting session tries again. */
@@ -537,6 +570,12 @@ void sink_priv_done(struct stable *tab, const char *role, enum priv_state st, st
 void sink_canon_done(struct sink_unit *u);
 /* The table's catalog no longer matches the database (42703, 42P01, ...). */
 void sink_table_stale(struct stable *tab);
+
+/* ---- txbatch.c: a transaction's rows for the client's own connection ---- */
+/* May statement i of a UTX_LATE unit be answered before it is written: is
+ * its count the number of its rows whatever the table holds? colmap[0..nv):
+ * the columns it names. */
+bool txbatch_count_stable(const struct sink_unit *u, int i, const int *colmap, int nv);
 
 /* ---- colmap.c: value mapping, no I/O ---- */
 /* Does v read the same in a session whose settings differ from the sink's by

@@ -51,6 +51,8 @@ static const char *const pass_names[PASS_REASONS] = {
 	[PASS_REMOVED] = "table removed from the configuration",
 	[PASS_MEMORY] = "out of memory",
 	[PASS_SETTINGS] = "session settings",
+	[PASS_COUNT] = "in a transaction, its row count is the database's to tell",
+	[PASS_TXMODE] = "in a transaction, txmode = pass",
 };
 
 static const char *const pass_keys[PASS_REASONS] = {
@@ -72,6 +74,8 @@ static const char *const pass_keys[PASS_REASONS] = {
 	[PASS_PARAM_TYPE] = "param_type",
 	[PASS_ROLE] = "role",
 	[PASS_SEARCH_PATH] = "search_path",
+	[PASS_COUNT] = "tx_count",
+	[PASS_TXMODE] = "txmode",
 };
 
 static const char *const flush_names[FLUSH_REASONS] = {
@@ -230,6 +234,7 @@ static bool tconf_copy(struct table_conf *c, const struct table_conf *tc)
 	c->casesensitive = tc->casesensitive;
 	c->verbose = tc->verbose;
 	c->ackmode = tc->ackmode;
+	c->txmode = tc->txmode;
 	c->adaptiveflush = tc->adaptiveflush;
 	c->copystageminrows = tc->copystageminrows;
 	c->maxretrytimes = tc->maxretrytimes;
@@ -604,11 +609,31 @@ struct sink_unit *sink_submit(struct sink_session *ss, struct ins_stmt *st, void
 	return u;
 }
 
+struct sink_unit *sink_tx_open(struct sink_session *ss, void *arg, bool late)
+{
+	struct sink_unit *u = sink_unit_open(ss, arg);
+
+	if (u)
+		u->tx = late ? UTX_LATE : UTX_EXACT;
+	return u;
+}
+
 bool sink_unit_add(struct sink_unit *u, struct ins_stmt *st, void *stmt_arg)
 {
 	if (!unit_add_stmt(u, find_table(u->s, st), st, stmt_arg))
 		return false;
 	unit_built_add(u);
+	return true;
+}
+
+bool sink_table_bounds(const struct sink *s, const struct ins_stmt *st, int *batchsize, int *timeout_ms)
+{
+	const struct stable *tab = find_table(s, st);
+
+	if (tab == NULL)
+		return false;
+	*batchsize = tab->conf.batchsize;
+	*timeout_ms = tab->conf.batchwritetimeoutms;
 	return true;
 }
 
@@ -620,38 +645,6 @@ int sink_table_count(const struct sink *s)
 const char *sink_table_name(const struct sink *s, int i)
 {
 	return s->tables[i]->conf.name;
-}
-
-char *sink_unit_sql(const struct sink_unit *u, int upto, size_t *len)
-{
-	struct sg_shape sh;
-	struct buf b;
-	sg_row row;
-	uint32_t i;
-
-	buf_init(&b);
-	buf_puts(&b, "");
-	for (i = 0; i < u->nrows && buf_ok(&b); i++) {
-		const struct srow *r = u->rows[i];
-		const struct stable *tab = u->stmts[r->stmt].tab;
-
-		if ((int)r->stmt >= upto)
-			break;
-		row = r->vals;
-		if (!sg_shape_build(&sh, &r->cat->t, tab->conf.conflictmode, &row, 1)) {
-			b.failed = true;
-			break;
-		}
-		sg_values_stmt(&b, &r->cat->t, &sh, &row, 1, SIZE_MAX);
-		buf_puts(&b, ";");
-		sg_shape_free(&sh);
-	}
-	if (!buf_ok(&b)) {
-		buf_free(&b);
-		return NULL;
-	}
-	*len = b.len;
-	return buf_steal(&b);
 }
 
 void sink_unit_cancel(struct sink_unit *u, const char *sqlstate, const char *message)
@@ -847,7 +840,7 @@ void sink_log_stats(const struct sink *s)
 		   "rows_skipped=%llu "
 		   "units_rejected=%llu batches=%llu batches_failed=%llu retries=%llu isolations=%llu splits=%llu "
 		   "ambiguous=%llu blocked=%llu errors=%llu catalog_loads=%llu rebases=%llu pass_clauses=%llu "
-		   "buffered_bytes=%lld "
+		   "tx_rows=%llu tx_batches=%llu buffered_bytes=%lld "
 		   "queued_rows=%llu",
 		   (unsigned long long)c->tickets, (unsigned long long)c->rows_in,
 		   (unsigned long long)c->rows_written, (unsigned long long)c->rows_failed,
@@ -859,6 +852,7 @@ void sink_log_stats(const struct sink *s)
 		   (unsigned long long)c->blocked, (unsigned long long)c->errors,
 		   (unsigned long long)c->catalog_loads, (unsigned long long)c->rebases,
 		   (unsigned long long)c->pass_clauses,
+		   (unsigned long long)c->tx_rows, (unsigned long long)c->tx_batches,
 		   (long long)s->buffered_bytes,
 		   (unsigned long long)sched_queued_rows(s));
 	for (i = 0; i < FLUSH_REASONS; i++)

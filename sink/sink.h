@@ -117,11 +117,45 @@ void sink_unit_close(struct sink_unit *u);
 void sink_unit_drop(struct sink_unit *u);
 /* True once every statement added is decided. */
 bool sink_unit_decided(const struct sink_unit *u);
-/* The taken rows of its statements [0, upto) as SQL for the client's own
- * connection: one INSERT per row, in order, each with its table's conflict
- * clause, separated by semicolons. Valid once those statements are decided.
- * NULL when out of memory; *len its length (0: no rows). */
-char *sink_unit_sql(const struct sink_unit *u, int upto, size_t *len);
+/*
+ * A transaction block's unit: built statement by statement like
+ * sink_unit_open's, but never written by the sink. Its rows go into the
+ * client's own transaction, on the client's own connection, as the batch
+ * sink_tx_batch makes of them; then it is dropped (sink_unit_drop). The
+ * database judges those statements as the client's: no privilege check, no
+ * SET ROLE, a stopped table does not stop them. With late (simple-Query
+ * INSERTs, answered before their rows are written), a statement whose row
+ * count the database decides (conflictmode ignore, update naming no column
+ * it may update, BEFORE ROW triggers, rules) is not taken: the proxy runs it
+ * as sent. A statement is told decided once its key values are known.
+ */
+struct sink_unit *sink_tx_open(struct sink_session *ss, void *arg, bool late);
+/* Statements [0, upto) of a transaction's unit, every one decided, as
+ * frontend messages for the client's connection, appended to out: one Query
+ * of prefix, the batch statements and suffix (";"-separated; prefix and
+ * suffix may be NULL), then the COPY data of its COPY statements. The
+ * statements are COPY, multi-row INSERT ... VALUES or INSERT ... SELECT FROM
+ * unnest, by the table's writemode, with its conflict clause; which rows
+ * share a statement is plan.h's (arrival order per key; ordered and row-wise
+ * tables as INSERT ... VALUES in arrival order). *rows: what their INSERT
+ * and COPY tags add up to when each writes every row of it; 0, and nothing
+ * appended, when there are no rows. False when out of memory. */
+bool sink_tx_batch(const struct sink_unit *u, int upto, const char *prefix, const char *suffix,
+		   struct pktbuf *out, uint64_t *rows) __attribute__((warn_unused_result));
+/* Rows acknowledged to other clients (ackmode = immediate) and not yet
+ * written, in a table of statements [0, upto): they were done before this
+ * transaction's rows, as their clients were told, so they are written first.
+ * True while there are (they are flushed now, and the wake callback runs
+ * once they are written); false: the rows may go. */
+bool sink_tx_wait(const struct sink_unit *u, int upto);
+/* fn runs when rows a transaction waited for (sink_tx_wait) are written. */
+void sink_set_tx_wake(struct sink *s, void (*fn)(void *arg), void *arg);
+/* True when every statement of that batch writes each of its rows or fails
+ * (no DO NOTHING, no BEFORE ROW trigger, no rule): its tags add up to *rows. */
+bool sink_tx_exact(const struct sink_unit *u, int upto);
+/* The batchsize and batchwritetimeoutms of the configured table st names;
+ * false when it names none. */
+bool sink_table_bounds(const struct sink *s, const struct ins_stmt *st, int *batchsize, int *timeout_ms);
 
 /* statement_timeout: the unit's rows must be committed within ms, or its
  * statement fails with 57014 and they are never written (removed from the
@@ -133,10 +167,11 @@ void sink_unit_set_timeout(struct sink_unit *u, int64_t ms);
 void sink_unit_cancel(struct sink_unit *u, const char *sqlstate, const char *message);
 
 /* An INSERT into a configured table that the sink does not take (an
- * expression, a SELECT source, RETURNING: its head from ins_parse_head) passes
- * through with the table's conflictmode: the clause to insert at head->end
- * (malloc'd), or NULL (no clause, another relation in this session, the
- * catalog not loaded yet). */
+ * expression, a SELECT source, RETURNING: its head from ins_parse_head; or a
+ * whole statement from ins_parse, whose values say which columns a list-less
+ * one names) passes through with the table's conflictmode: the clause to
+ * insert at head->end (malloc'd), or NULL (no clause, another relation in
+ * this session, the catalog not loaded yet). */
 char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database);
 
 /* SIGUSR2: tables stopped after a rejected row of an acknowledged statement

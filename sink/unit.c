@@ -1,4 +1,4 @@
-/* Units and sessions: a client statement's rows from submission to settlement; intake (catalog, privilege, conversion), replies. */
+/* Units: a client statement's rows from submission to settlement, notifications, decisions and replies (intake: intake.c). */
 #include "sink/internal.h"
 #include "sink/rejects.h"
 
@@ -43,7 +43,7 @@ void schedule_notify(struct sink *s)
 	event_active(s->notify_ev, EV_TIMEOUT, 0);
 }
 
-static void notify(struct sink_unit *u)
+void unit_notify(struct sink_unit *u)
 {
 	struct sink *s = u->s;
 
@@ -72,7 +72,7 @@ static bool sink_drained(const struct sink *s)
 }
 
 /* The unit is told everything and nobody waits for it: freed. */
-static void maybe_free(struct sink_unit *u)
+void unit_maybe_free(struct sink_unit *u)
 {
 	if ((u->state == U_SETTLED || u->state == U_DECIDED) && u->settle_due && !u->in_notify &&
 	    u->refs == 0 && u->canon_pending == 0)
@@ -93,7 +93,7 @@ void sink_on_notify(evutil_socket_t fd, short what, void *arg)
 			s->ntail = NULL;
 		u->in_notify = false;
 		told = !u->ss->closed && !u->dropped;
-		while (told && u->ntold < u->cur && u->ntold < u->nstmts) {
+		while (told && u->ntold < u->cur && u->ntold < u->nstmts && !(u->tx && u->canon_pending)) {
 			struct ustmt *us = &u->stmts[u->ntold++];
 
 			if (u->ss->c.decided)
@@ -101,7 +101,7 @@ void sink_on_notify(evutil_socket_t fd, short what, void *arg)
 			told = !u->ss->closed && !u->dropped;
 		}
 		if (u->dropped) {
-			maybe_free(u);
+			unit_maybe_free(u);
 			continue;
 		}
 		if (u->reply_due && !u->replied) {
@@ -112,13 +112,19 @@ void sink_on_notify(evutil_socket_t fd, short what, void *arg)
 		if (u->settle_due) {
 			if (told && u->ss->c.settled)
 				u->ss->c.settled(u->arg);
-			maybe_free(u);
+			unit_maybe_free(u);
 		}
 	}
 	if (s->room_due) {
 		s->room_due = false;
 		if (s->room_fn)
 			s->room_fn(s->room_arg);
+	}
+	if (s->tx_wake_due) {
+		s->tx_wake_due = false;
+		s->tx_waiting = false;
+		if (s->tx_wake_fn)
+			s->tx_wake_fn(s->tx_wake_arg);
 	}
 	if (s->draining && !s->drain_reported && sink_drained(s)) {
 		s->drain_reported = true;
@@ -141,7 +147,7 @@ void unit_ref(struct sink_unit *u)
 void unit_unref(struct sink_unit *u)
 {
 	u->refs--;
-	maybe_free(u);
+	unit_maybe_free(u);
 }
 
 void row_free(struct sink *s, struct srow *r)
@@ -163,7 +169,7 @@ static void drop_rows(struct sink_unit *u)
 	u->nrows = u->caprows = 0;
 }
 
-static void release_statement(struct sink_unit *u, int i)
+void unit_release_statement(struct sink_unit *u, int i)
 {
 	struct ustmt *us = &u->stmts[i];
 
@@ -177,10 +183,10 @@ static void release_statement(struct sink_unit *u, int i)
 	}
 }
 
-static void release_statements(struct sink_unit *u)
+void unit_release_statements(struct sink_unit *u)
 {
 	for (int i = 0; i < u->nstmts; i++)
-		release_statement(u, i);
+		unit_release_statement(u, i);
 	if (u->charged) {
 		charge(u->s, -u->charged);
 		u->charged = 0;
@@ -213,7 +219,7 @@ void unit_free(struct sink_unit *u)
 	struct sink_session *ss = u->ss;
 
 	drop_rows(u);
-	release_statements(u);
+	unit_release_statements(u);
 	for (int i = 0; i < u->ndeps; i++)
 		u->deps[i]->refs--;
 	free(u->deps);
@@ -248,10 +254,10 @@ static void error_view(struct pkt_diag *d, const struct berr *e)
 }
 
 /* The unit's answer is decided before its rows were buffered: pass through. */
-static void decide_passthrough(struct sink_unit *u, enum pass_reason why)
+void unit_decide_pass(struct sink_unit *u, enum pass_reason why)
 {
 	drop_rows(u);
-	release_statements(u);
+	unit_release_statements(u);
 	u->s->st.passthrough[why]++;
 	u->reply.status = SINK_PASSTHROUGH;
 	u->reply.reason = pass_reason_text(why);
@@ -259,7 +265,7 @@ static void decide_passthrough(struct sink_unit *u, enum pass_reason why)
 	unit_set_state(u, U_DECIDED);
 	u->reply_due = true;
 	u->settle_due = true;
-	notify(u);
+	unit_notify(u);
 }
 
 static void fill_counts(struct sink_unit *u, bool written);
@@ -276,10 +282,10 @@ static void fill_error_reply(struct sink_unit *u)
 }
 
 /* Decided before buffering: an error (catalog failure, no privilege). */
-static void decide_error(struct sink_unit *u, struct berr *e)
+void unit_decide_error(struct sink_unit *u, struct berr *e)
 {
 	drop_rows(u);
-	release_statements(u);
+	unit_release_statements(u);
 	u->s->st.errors++;
 	berr_unref(u->err);
 	u->err = berr_ref(e);
@@ -292,7 +298,7 @@ static void decide_error(struct sink_unit *u, struct berr *e)
 	unit_set_state(u, U_DECIDED);
 	u->reply_due = true;
 	u->settle_due = true;
-	notify(u);
+	unit_notify(u);
 }
 
 /* The reply's rows per statement: written, or (buffered) taken. */
@@ -307,16 +313,34 @@ static void fill_counts(struct sink_unit *u, bool written)
 			u->counts[i] = written ? u->stmts[i].written : u->stmts[i].n;
 }
 
+/* A closed unit without rows: nothing to write. */
+void unit_decide_empty(struct sink_unit *u)
+{
+	unit_release_statements(u);
+	u->reply.status = SINK_DONE;
+	u->reply.rows = 0;
+	fill_counts(u, false);
+	unit_set_state(u, U_DECIDED);
+	u->reply_due = true;
+	u->settle_due = true;
+	unit_notify(u);
+}
+
 void unit_buffered(struct sink_unit *u)
 {
 	u->s->st.rows_in += u->nrows;
 	if (u->ack != ACK_IMMEDIATE)
 		return;
+	/* acknowledged before written: a transaction writing its tables follows it */
+	for (int i = 0; i < u->nstmts; i++)
+		if (u->stmts[i].tab)
+			u->stmts[i].tab->acked++;
+	u->acked_counted = true;
 	u->reply.status = SINK_DONE;
 	u->reply.rows = u->nrows;
 	fill_counts(u, false);
 	u->reply_due = true;
-	notify(u);
+	unit_notify(u);
 }
 
 /* A value for a log line: quoted, control characters escaped, so one event
@@ -449,6 +473,21 @@ static void fill_warnings(struct sink_unit *u)
 	free(first);
 }
 
+/* An acknowledged unit is written (or failed): transactions waiting for it go on. */
+static void acked_done(struct sink_unit *u)
+{
+	struct sink *s = u->s;
+
+	if (!u->acked_counted)
+		return;
+	u->acked_counted = false;
+	for (int i = 0; i < u->nstmts; i++)
+		if (u->stmts[i].tab && --u->stmts[i].tab->acked == 0 && s->tx_waiting) {
+			s->tx_wake_due = true;
+			schedule_notify(s);
+		}
+}
+
 void unit_settle(struct sink_unit *u)
 {
 	struct sink *s = u->s;
@@ -457,6 +496,7 @@ void unit_settle(struct sink_unit *u)
 	uint32_t i;
 
 	unit_set_state(u, U_SETTLED);
+	acked_done(u);
 	for (i = 0; i < (uint32_t)u->nstmts; i++)
 		u->stmts[i].written = 0;
 	for (i = 0; i < u->nrows; i++) {
@@ -506,344 +546,7 @@ void unit_settle(struct sink_unit *u)
 	/* rows go now: their memory is what backpressure counts */
 	drop_rows(u);
 	u->settle_due = true;
-	notify(u);
-}
-
-/* ---- intake ---- */
-
-static struct priv *find_priv(struct stable *tab, const char *role)
-{
-	struct priv *p;
-
-	for (p = tab->privs; p; p = p->next)
-		if (strcmp(p->role, role) == 0)
-			return p;
-	return NULL;
-}
-
-static void drop_priv(struct stable *tab, struct priv *p)
-{
-	struct priv **pp;
-
-	for (pp = &tab->privs; *pp; pp = &(*pp)->next)
-		if (*pp == p) {
-			*pp = p->next;
-			free(p->role);
-			free(p);
-			return;
-		}
-}
-
-bool table_loading(struct stable *tab, int64_t now)
-{
-	struct sink *s = tab->s;
-
-	if (tab->cstate == CAT_LOADING)
-		return true;
-	if (tab->cstate == CAT_NONE || (tab->cstate == CAT_READY && tab->stale) ||
-	    ((tab->cstate == CAT_MISSING || tab->cstate == CAT_FAILED) && now - tab->cat_ms >= RECHECK_MS)) {
-		tab->cstate = CAT_LOADING;
-		tab->stale = false;
-		catalog_load(s->catalog, tab);
-		return true;
-	}
-	return false;
-}
-
-bool session_resolves(const struct sink_session *ss, const struct stable *tab)
-{
-	return ss->resolved && tab->idx < ss->nresolved && tab->cat && ss->resolved[tab->idx] == tab->cat->oid;
-}
-
-enum istep { IS_DONE, IS_WAIT, IS_PASS, IS_ERROR };
-
-/* One statement of the session's head unit: its table's catalog and the
- * role's privilege, then its rows. */
-static enum istep intake_stmt(struct sink_unit *u, int i, enum pass_reason *why, struct berr **err)
-{
-	struct sink *s = u->s;
-	struct stable *tab = u->stmts[i].tab;
-	struct priv *p;
-	char msg[256];
-	int64_t now;
-
-	if (tab->removed) {
-		*why = PASS_REMOVED;
-		return IS_PASS;
-	}
-	if (tab->stopped) {
-		snprintf(msg, sizeof(msg), "table \"%s\".\"%s\" takes no rows: a row acknowledged earlier was "
-			 "rejected (exceptionmode = strict, ackmode = immediate); it is in the rejects file or "
-			 "the log, and SIGUSR2 to pgbatchd resumes", tab->conf.targetschema, tab->conf.name);
-		*err = berr_new("55000", msg, NULL, NULL);
-		return IS_ERROR;
-	}
-	now = sink_now_ms();
-	if (table_loading(tab, now))
-		return IS_WAIT;
-	if (tab->cstate == CAT_MISSING) {
-		*why = tab->cat_pass;
-		return IS_PASS;
-	}
-	if (tab->cstate == CAT_FAILED) {
-		*err = berr_ref(tab->cat_err);
-		if (*err == NULL)
-			*err = berr_new("XX000", "catalog lookup failed", NULL, NULL);
-		return IS_ERROR;
-	}
-	if (u->stmts[i].has_st && u->stmts[i].st.schema.name == NULL && !session_resolves(u->ss, tab)) {
-		/* the session's search_path (or a temporary table) puts another
-		 * relation of that name first, or where it resolves is unknown */
-		*why = PASS_SEARCH_PATH;
-		return IS_PASS;
-	}
-	p = find_priv(tab, u->ss->user);
-	if (p == NULL) {
-		p = calloc(1, sizeof(*p));
-		if (p)
-			p->role = strdup(u->ss->user);
-		if (p == NULL || p->role == NULL) {
-			free(p);
-			*why = PASS_MEMORY;
-			return IS_PASS;
-		}
-		p->st = PRIV_CHECKING;
-		p->next = tab->privs;
-		tab->privs = p;
-		catalog_check_priv(s->catalog, tab, u->ss->user);
-		return IS_WAIT;
-	}
-	if (p->st != PRIV_CHECKING && now - p->checked_ms >= PRIV_RECHECK_MS) {
-		/* a GRANT or REVOKE since: asked again */
-		p->st = PRIV_CHECKING;
-		catalog_check_priv(s->catalog, tab, u->ss->user);
-		return IS_WAIT;
-	}
-	switch (p->st) {
-	case PRIV_CHECKING:
-		return IS_WAIT;
-	case PRIV_YES:
-		break;
-	case PRIV_NO:
-		snprintf(msg, sizeof(msg), "permission denied for table %s", tab->conf.name);
-		*err = berr_new("42501", msg, NULL, NULL);
-		return IS_ERROR;
-	case PRIV_NOROLE:
-		*why = PASS_ROLE;
-		return IS_PASS;
-	case PRIV_COLUMNS:
-		*why = PASS_COLUMN_PRIVILEGE;
-		return IS_PASS;
-	case PRIV_FAILED:
-		drop_priv(tab, p);
-		*why = PASS_PRIVILEGE_CHECK;
-		return IS_PASS;
-	}
-	switch (convert_stmt(u, i, why)) {
-	case CONVERT_OK:
-	case CONVERT_CANON:
-		return IS_DONE;
-	case CONVERT_PASS:
-		return IS_PASS;
-	}
-	return IS_PASS;
-}
-
-static void pop_intake(struct sink_session *ss)
-{
-	struct sink_unit *u = ss->ihead;
-
-	ss->ihead = u->inext;
-	if (ss->ihead == NULL)
-		ss->itail = NULL;
-	u->inext = NULL;
-}
-
-/* A built unit's statement is not taken: its rows leave the unit. */
-static void stmt_passed(struct sink_unit *u, int i, enum pass_reason why)
-{
-	struct ustmt *us = &u->stmts[i];
-	uint32_t k;
-
-	for (k = 0; k < us->n; k++)
-		row_free(u->s, u->rows[us->first + k]);
-	if (us->n) {
-		memmove(&u->rows[us->first], &u->rows[us->first + us->n],
-			(u->nrows - us->first - us->n) * sizeof(*u->rows));
-		u->nrows -= us->n;
-	}
-	us->n = 0;
-	us->passed = true;
-	us->why = why;
-	u->npassed++;
-	u->s->st.passthrough[why]++;
-}
-
-static enum pass_reason first_pass(const struct sink_unit *u)
-{
-	for (int i = 0; i < u->nstmts; i++)
-		if (u->stmts[i].passed)
-			return u->stmts[i].why;
-	return PASS_CAST;
-}
-
-/* A closed unit without rows: nothing to write. */
-static void decide_empty(struct sink_unit *u)
-{
-	release_statements(u);
-	u->reply.status = SINK_DONE;
-	u->reply.rows = 0;
-	fill_counts(u, false);
-	unit_set_state(u, U_DECIDED);
-	u->reply_due = true;
-	u->settle_due = true;
-	notify(u);
-}
-
-void intake_run(struct sink_session *ss)
-{
-	struct sink *s = ss->s;
-	struct sink_unit *u;
-	enum pass_reason why = PASS_MEMORY;
-	struct berr *err = NULL;
-
-	if (ss->running) {
-		ss->again = true;
-		return;
-	}
-	ss->running = true;
-	do {
-		ss->again = false;
-		while ((u = ss->ihead) != NULL) {
-			enum istep st = IS_DONE;
-
-			while (u->cur < u->nstmts) {
-				st = intake_stmt(u, u->cur, &why, &err);
-				if (st == IS_WAIT)
-					break;
-				if (st != IS_DONE && !u->built)
-					break;
-				if (st != IS_DONE) {
-					/* one statement of a built unit: the backend runs it (and
-					 * gives its own error) */
-					stmt_passed(u, u->cur, why);
-					berr_unref(err);
-					err = NULL;
-					st = IS_DONE;
-				}
-				release_statement(u, u->cur);
-				u->cur++;
-				if (u->built)
-					notify(u);
-			}
-			if (st == IS_WAIT) {
-				if (!ss->waiting) {
-					ss->waiting = true;
-					ss->wnext = s->waiting;
-					s->waiting = ss;
-				}
-				break;
-			}
-			if (st == IS_PASS || st == IS_ERROR) {
-				pop_intake(ss);
-				if (st == IS_PASS)
-					decide_passthrough(u, why);
-				else
-					decide_error(u, err);
-				berr_unref(err);
-				err = NULL;
-				continue;
-			}
-			if (u->canon_pending > 0 || u->open)
-				break;      /* sink_canon_done / sink_unit_add / close run it again */
-			pop_intake(ss);
-			release_statements(u);
-			if (u->npassed > 0)
-				decide_passthrough(u, first_pass(u));
-			else if (u->cancel)
-				decide_error(u, u->cancel);     /* cancelled while read */
-			else if (u->nrows == 0)
-				decide_empty(u);
-			else
-				sched_place(u);
-		}
-	} while (ss->again);
-	ss->running = false;
-}
-
-void intake_wake(struct sink *s)
-{
-	struct sink_session *list = s->waiting, *ss;
-
-	s->waiting = NULL;
-	while ((ss = list) != NULL) {
-		list = ss->wnext;
-		ss->wnext = NULL;
-		ss->waiting = false;
-		intake_run(ss);
-	}
-}
-
-void sink_canon_done(struct sink_unit *u)
-{
-	if (--u->canon_pending > 0)
-		return;
-	if (u->dropped)
-		maybe_free(u);
-	else if (u->ss->ihead == u)
-		intake_run(u->ss);
-}
-
-void sink_catalog_done(struct stable *tab, enum cat_state st, struct tcat *cat, enum pass_reason why,
-		       struct berr *err)
-{
-	struct priv *p;
-
-	tab->cstate = st;
-	tab->cat_ms = sink_now_ms();
-	tab->cat_pass = why;
-	berr_unref(tab->cat_err);
-	tab->cat_err = berr_ref(err);
-	if (st == CAT_READY) {
-		if (tab->cat == NULL || tab->cat->oid != cat->oid) {
-			/* another table now: privileges are checked again */
-			while ((p = tab->privs) != NULL) {
-				tab->privs = p->next;
-				free(p->role);
-				free(p);
-			}
-		}
-		tcat_unref(tab->cat);
-		tab->cat = tcat_ref(cat);
-		sched_classify(tab->s);
-		log_debug(SINK_PREFIX, "catalog of %s.%s: %d columns, key of %d columns",
-			  tab->conf.targetschema, tab->conf.name, cat->t.ncols, cat->t.nkey);
-	} else if (st == CAT_FAILED) {
-		log_warning(SINK_PREFIX, "catalog of %s.%s: %s", tab->conf.targetschema, tab->conf.name,
-			    err && berr_field(err, 'M') ? berr_field(err, 'M') : "failed");
-	}
-	intake_wake(tab->s);
-}
-
-void sink_priv_done(struct stable *tab, const char *role, enum priv_state st, struct berr *err)
-{
-	struct priv *p = find_priv(tab, role);
-	bool said = p == NULL || p->norole_said;
-
-	if (p) {
-		p->st = st;
-		p->checked_ms = sink_now_ms();
-		p->norole_said |= st == PRIV_NOROLE;
-	}
-	if (st == PRIV_NOROLE && !said)
-		log_warning(SINK_PREFIX, "the sink's account cannot SET ROLE to %s: that role's INSERTs into "
-			    "%s.%s pass through (GRANT %s TO the account to batch them)", role,
-			    tab->conf.targetschema, tab->conf.name, role);
-	if (st == PRIV_FAILED)
-		log_warning(SINK_PREFIX, "INSERT privilege check of role %s on %s.%s failed: %s", role,
-			    tab->conf.targetschema, tab->conf.name,
-			    err && berr_field(err, 'M') ? berr_field(err, 'M') : "");
-	intake_wake(tab->s);
+	unit_notify(u);
 }
 
 /* ---- submission ---- */
@@ -921,7 +624,7 @@ static void unit_enqueue(struct sink_unit *u)
 void unit_submit(struct sink_unit *u)
 {
 	if (u->stmts[0].tab == NULL) {
-		decide_passthrough(u, PASS_REMOVED);
+		unit_decide_pass(u, PASS_REMOVED);
 		return;
 	}
 	unit_enqueue(u);
@@ -944,10 +647,10 @@ void unit_built_add(struct sink_unit *u)
 	struct ustmt *us = &u->stmts[u->nstmts - 1];
 
 	if (us->tab == NULL && u->cur == u->nstmts - 1) {
-		stmt_passed(u, u->cur, PASS_REMOVED);
-		release_statement(u, u->cur);
+		intake_stmt_passed(u, u->cur, PASS_REMOVED);
+		unit_release_statement(u, u->cur);
 		u->cur++;
-		notify(u);
+		unit_notify(u);
 	}
 	intake_run(u->ss);
 }
@@ -984,10 +687,10 @@ void sink_unit_drop(struct sink_unit *u)
 	u->open = false;
 	u->dropped = true;
 	drop_rows(u);
-	release_statements(u);
+	unit_release_statements(u);
 	unit_set_state(u, U_DECIDED);
 	u->settle_due = true;
-	notify(u);
+	unit_notify(u);
 	/* the session's next unit may have waited for this one */
 	if (ss->ihead)
 		intake_run(ss);

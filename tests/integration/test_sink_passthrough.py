@@ -46,8 +46,8 @@ CASES = [
 	("INSERT INTO pt (k, v) VALUES (28, 28);", "ok"),
 	("  insert\ninto\tPT(k,v)values(29,29)", "ok"),
 	("BEGIN", None),
-	("INSERT INTO pt (k, v) VALUES (30, 30)", "ok"),         # staged, written at COMMIT
-	("INSERT INTO pt (k, v) VALUES (31, 31), (32, 32)", "ok"),
+	("INSERT INTO pt (k, v) VALUES (30, 30)", "tx"),         # staged, written into it before COMMIT
+	("INSERT INTO pt (k, v) VALUES (31, 31), (32, 32)", "tx"),
 	("COMMIT", None),
 	("BEGIN", None),
 	("INSERT INTO pt (k, v) VALUES (33, 33)", "staged"),     # staged, dropped by ROLLBACK
@@ -103,7 +103,7 @@ def test_passthrough_forms_behave_as_direct_and_are_counted(pg, make_proxy):
 	st = su.stats(proxy)
 	want = {}
 	for _, how in CASES:
-		if how and how not in ("ok", "staged"):
+		if how and how not in ("ok", "staged", "tx"):
 			key = "sink" if how.startswith("sink:") else how
 			want[key] = want.get(key, 0) + 1
 	got = st.passthrough()
@@ -114,12 +114,14 @@ def test_passthrough_forms_behave_as_direct_and_are_counted(pg, make_proxy):
 		key = "passthrough_" + how[5:]
 		assert st.sink.get(key) == sink_cases.count(how), (key, st)
 	n_ok = sum(1 for _, how in CASES if how == "ok")
-	n_staged = sum(1 for _, how in CASES if how == "staged")
+	n_staged = sum(1 for _, how in CASES if how in ("staged", "tx"))
 	rows_ok = sum(sql.count("), (") + 1 for sql, how in CASES if how == "ok")
+	rows_tx = sum(sql.count("), (") + 1 for sql, how in CASES if how == "tx")
 	# taken from the stream: the ones written by the sink, the ones it handed
-	# back, and the one a ROLLBACK dropped
+	# back, the ones written into their transaction and the one a ROLLBACK dropped
 	assert st.intercept["messages"] == n_ok + len(sink_cases) + n_staged, st
-	assert st.sink["rows_in"] == rows_ok and st.sink["rows_written"] == rows_ok, st
+	assert st.sink["rows_written"] == rows_ok and st.sink["tx_rows"] == rows_tx, st
+	assert st.sink["rows_in"] == rows_ok + rows_tx, st
 
 
 @pytest.mark.parametrize("writemode", [0, 1, 2])

@@ -1,4 +1,4 @@
-"""Serial equivalence through the extended protocol and through explicit transactions: the workloads of test_sink_serial.py, sent as Parse/Bind/Execute with parameters (one Sync group per INSERT, or several INSERTs in one Sync group: one unit) and as BEGIN ... COMMIT blocks, leave every table exactly as the same rows run one by one directly, for every conflictmode and table shape."""
+"""Serial equivalence through the extended protocol: the workloads of test_sink_serial.py, sent as Parse/Bind/Execute with parameters (one Sync group per INSERT, or several INSERTs in one Sync group: one unit), leave every table exactly as the same rows run one by one directly, for every conflictmode and table shape. Transaction blocks: test_sink_serial_tx.py."""
 
 import random
 
@@ -8,7 +8,7 @@ import pgwire as w
 import sinkutil as su
 import test_sink_serial as ser
 
-TRANSPORTS = ["extended", "group", "tx"]
+TRANSPORTS = ["extended", "group"]
 CASES = [(sh, c, t) for sh in ser.SHAPES for c in ser.CONFLICTMODES for t in TRANSPORTS]
 
 
@@ -69,18 +69,12 @@ def run_client(proxy, groups, replies, transport):
 				s.send(data)
 				for m in group:
 					replies[id(m)] = per_statement(s.read_until("Z"))[0] + [su.READY_IDLE]
-			elif transport == "group":
+			else:
 				s.send(b"".join(b"".join(ext_messages(m)) for m in group) + w.sync())
 				got = per_statement(s.read_until("Z"))
 				assert len(got) == len(group)
 				for m, msgs in zip(group, got):
 					replies[id(m)] = msgs + [su.READY_IDLE]
-			else:
-				got = s.pipeline(["BEGIN"] + [m.sql for m in group] + ["COMMIT"])
-				assert su.tags_of(got[0]) == ["BEGIN"] and su.tags_of(got[-1]) == ["COMMIT"], got
-				for m, msgs in zip(group, got[1:-1]):
-					assert msgs[-1] == ("Z", b"T"), msgs
-					replies[id(m)] = msgs[:-1] + [su.READY_IDLE]
 		s.ok("SELECT 1")
 
 
@@ -111,8 +105,7 @@ def test_serial_equivalence_ext(pg, make_proxy, shape, mode, transport):
 	for groups in clients:
 		for group in groups:
 			for m in group:
-				# inside a transaction an INSERT is answered once its rows are taken
-				ser.check_reply(m, replies[id(m)], outcomes[id(m)], "immediate" if transport == "tx" else ackmode)
+				ser.check_reply(m, replies[id(m)], outcomes[id(m)], ackmode)
 	st = su.stats(proxy)
 	total_rows = sum(len(m.rows) for groups in clients for g in groups for m in g)
 	assert st.intercept["rows"] == total_rows, st

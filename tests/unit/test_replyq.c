@@ -303,7 +303,7 @@ static void test_skip_behind_own_fails(void **state)
 	assert_int_equal(done_errors, 2);
 	assert_int_equal(cancels, 0);
 	assert_int_equal(q.n, 3);
-	assert_false(e[0]->cancelled || e[1]->cancelled || e[6]->cancelled);
+	assert_false(e[0]->cancelled || e[1]->cancelled || e[5]->cancelled);
 	rq_clear(&q);
 }
 
@@ -326,6 +326,153 @@ static void test_push_before(void **state)
 	rq_clear(&q);
 }
 
+/* Messages sent after an extended-protocol error and before a Sync are
+ * discarded by the backend: their entries are done without an answer, and
+ * the Sync's ReadyForQuery ends the wait. */
+static void test_skipped_as_they_come(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8], *x[8];
+
+	(void)state;
+	init(&q);
+	push(&q, "PBE", e);
+	e[0]->capture = true;
+	/* the Parse fails: its Bind and Execute never run; no Sync yet */
+	feed(&q, "E", "R.");
+	assert_int_equal(dones, 1);
+	assert_true(rq_empty(&q));
+	/* the next group's messages, a Query of ours: all discarded */
+	push(&q, "PB!Q", x);
+	x[0]->capture = x[2]->capture = true;
+	assert_true(x[0]->skipped && x[1]->skipped && x[2]->skipped);
+	push(&q, "S", x + 3);
+	assert_false(x[3]->skipped);
+	/* after the Sync the backend answers again */
+	push(&q, "PS", x + 4);
+	feed(&q, "Z", "R.");
+	assert_int_equal(dones, 3);
+	assert_int_equal(done_errors, 3);
+	feed(&q, "1Z", "R.R.");
+	assert_true(rq_empty(&q));
+	rq_clear(&q);
+}
+
+/* An error skips everything up to the group's Sync, a Query in between too. */
+static void test_error_skips_queries(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8];
+
+	(void)state;
+	init(&q);
+	push(&q, "PQBSQ", e);
+	feed(&q, "E", "R.");
+	assert_int_equal(q.n, 2);
+	feed(&q, "ZCZ", "R.RR.");
+	assert_true(rq_empty(&q));
+	rq_clear(&q);
+}
+
+static int lates;
+static bool late_replaces;
+
+static bool on_late(void *arg, struct rq_entry *e)
+{
+	(void)arg;
+	(void)e;
+	lates++;
+	return late_replaces;
+}
+
+/* A late entry: its first ErrorResponse or CommandComplete is offered once;
+ * when the hook replaced it, it is dropped, the rest relayed. */
+static void test_late(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8];
+
+	(void)state;
+	init(&q);
+	q.on_late = on_late;
+	lates = 0;
+	late_replaces = true;
+	q.late_mode = true;
+	push(&q, "Q", e);
+	q.late_mode = false;
+	push(&q, "Q", e + 1);
+	assert_true(e[0]->late && !e[1]->late);
+	/* COMMIT of an aborted transaction: "ROLLBACK", replaced */
+	feed(&q, "CZ", "DR.");
+	assert_int_equal(lates, 1);
+	/* not late: as it comes */
+	feed(&q, "EZ", "RR.");
+	assert_int_equal(lates, 1);
+	/* the hook says no: relayed, and asked once only */
+	late_replaces = false;
+	q.late_mode = true;
+	push(&q, "Q", e);
+	feed(&q, "CCZ", "RRR.");
+	assert_int_equal(lates, 2);
+	/* an extended message: its error replaced, the rest up to Sync skipped */
+	late_replaces = true;
+	push(&q, "PBS", e);
+	feed(&q, "EZ", "D.R.");
+	assert_int_equal(lates, 3);
+	assert_true(rq_empty(&q));
+	rq_clear(&q);
+}
+
+/* A SKIP entry's notices reach the client when asked for, the rest of its
+ * answer never does. */
+static void test_skip_notices(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[4];
+
+	(void)state;
+	init(&q);
+	push(&q, "!Q!Q", e);
+	e[0]->notices = true;
+	feed(&q, "NCNEZ", "RDRDD.");
+	feed(&q, "NCZ", "DDD.");
+	rq_clear(&q);
+}
+
+static struct replyq *pumped;
+
+/* An owner told its entry is done answers and pops the entries before it. */
+static void pump_on_done(void *arg, struct rq_entry *e)
+{
+	struct rq_entry *h;
+
+	(void)arg;
+	(void)e;
+	dones++;
+	while ((h = pumped->head) != NULL && h->kind == RQ_OWN) {
+		h->ready = true;
+		rq_pop(pumped);
+	}
+}
+
+static void test_done_hook_may_pop(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8];
+
+	(void)state;
+	init(&q);
+	q.on_done = pump_on_done;
+	pumped = &q;
+	push(&q, "pbe!Q", e);
+	e[3]->capture = true;
+	/* our batch behind answers of our own not made yet: its end makes them */
+	feed(&q, "CCZ", "DDD.");
+	assert_int_equal(dones, 1);
+	assert_true(rq_empty(&q));
+	rq_clear(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +487,11 @@ int main(void)
 		cmocka_unit_test(test_skip_behind_own),
 		cmocka_unit_test(test_skip_behind_own_fails),
 		cmocka_unit_test(test_push_before),
+		cmocka_unit_test(test_skipped_as_they_come),
+		cmocka_unit_test(test_error_skips_queries),
+		cmocka_unit_test(test_late),
+		cmocka_unit_test(test_skip_notices),
+		cmocka_unit_test(test_done_hook_may_pop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
