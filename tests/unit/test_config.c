@@ -94,6 +94,7 @@ static const char FULL[] =
 	"casesensitive = yes\n"
 	"verbose = true\n"
 	"ackmode = immediate\n"
+	"txmode = pass\n"
 	"adaptiveflush = no\n"
 	"copystageminrows = 500\n"
 	"conflictkey =  id , \"Region, Zone\" ,x\n"
@@ -157,6 +158,7 @@ static void test_full_file(void **state)
 	assert_true(t->casesensitive);
 	assert_true(t->verbose);
 	assert_int_equal(t->ackmode, ACK_IMMEDIATE);
+	assert_int_equal(t->txmode, TXMODE_PASS);
 	assert_false(t->adaptiveflush);
 	assert_int_equal(t->copystageminrows, 500);
 	assert_string_equal(t->conflictkey, "id,\"Region, Zone\",x");
