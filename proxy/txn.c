@@ -28,6 +28,9 @@
 #define GROUP_SAVEPOINT "pgbatchd_tx"
 /* Staged rows are written once they take this many bytes (or batchsize rows). */
 #define STAGE_MAX_BYTES (8 * 1024 * 1024)
+/* Rows acknowledged to other clients go first, but no longer than this: by
+ * then they wait for a lock, maybe this very transaction's (logged). */
+#define ACKED_WAIT_MS 2000
 
 /* A statement of a transaction's unit is one of these (the sink's stmt_arg). */
 enum stmt_kind { SK_QUERY = 1, SK_GROUP };
@@ -75,6 +78,8 @@ struct txn {
 	uint64_t expect, got;       /* its rows, and what its tags said */
 	bool count_exact;           /* W_BATCH: its statements write each of their rows or fail */
 	bool waiting;               /* rows acknowledged to others go first (sink_tx_wait) */
+	bool wait_over;             /* ... but ACKED_WAIT_MS passed: these rows go now */
+	struct event *wait_timer;
 	struct pktbuf error;        /* TXS_FAILED (and while writing): the rows' error */
 };
 
@@ -256,6 +261,40 @@ static struct rq_entry *send_query(struct client *c, struct txn *t, struct rq_en
 
 enum flush_result { FL_DONE = 0, FL_WAIT, FL_OOM };
 
+static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct txn *t = arg;
+
+	(void)fd;
+	(void)what;
+	if (!t->waiting)
+		return;
+	log_warning(t->c->prefix, "a transaction's rows waited %d ms for rows acknowledged to other clients "
+		    "before them (ackmode = immediate), which wait for a lock: they go first", ACKED_WAIT_MS);
+	t->wait_over = true;
+	txn_wake(t->c);
+}
+
+/* Must the rows of statements [0, upto) of u wait for rows acknowledged to
+ * other clients? The wait is bounded (ACKED_WAIT_MS); txn_wake ends it. */
+static bool acked_wait(struct client *c, struct txn *t, struct sink_unit *u, int upto)
+{
+	struct timeval tv = { ACKED_WAIT_MS / 1000, (ACKED_WAIT_MS % 1000) * 1000 };
+
+	if (t->wait_over || !sink_tx_wait(u, upto)) {
+		t->wait_over = false;
+		if (t->wait_timer)
+			evtimer_del(t->wait_timer);
+		return false;
+	}
+	t->waiting = true;
+	if (t->wait_timer == NULL)
+		t->wait_timer = evtimer_new(c->d->base, on_wait_timer, t);
+	if (t->wait_timer && !evtimer_pending(t->wait_timer, NULL))
+		evtimer_add(t->wait_timer, &tv);
+	return true;
+}
+
 /* The answered INSERTs' rows (statements [0, upto)) go to the backend now,
  * before entry `before` (NULL: at the tail), and the unit goes; or they wait
  * for rows acknowledged to other clients before them (txn_wake resumes). */
@@ -266,10 +305,8 @@ static enum flush_result flush(struct client *c, struct txn *t, struct rq_entry 
 	uint64_t rows = 0;
 	bool ok = true;
 
-	if (t->unit && upto > 0 && sink_tx_wait(t->unit, upto)) {
-		t->waiting = true;
+	if (t->unit && upto > 0 && acked_wait(c, t, t->unit, upto))
 		return FL_WAIT;
-	}
 	pkt_init(&m);
 	if (t->unit && upto > 0)
 		ok = sink_tx_batch(t->unit, upto, NULL, NULL, &m, &rows);
@@ -552,10 +589,8 @@ static void group_decided(struct client *c, struct txn *t)
 		group_as_sent(c, t);
 		return;
 	}
-	if (sink_tx_wait(tg->unit, tg->n)) {
-		t->waiting = true;
+	if (acked_wait(c, t, tg->unit, tg->n))
 		return;     /* txn_wake */
-	}
 	pkt_init(&m);
 	exact = sink_tx_exact(tg->unit, tg->n);
 	if (!sink_tx_batch(tg->unit, tg->n, "SAVEPOINT " GROUP_SAVEPOINT,
@@ -868,6 +903,8 @@ void txn_free(struct client *c)
 	group_done(t);
 	if (t->timer)
 		event_free(t->timer);
+	if (t->wait_timer)
+		event_free(t->wait_timer);
 	pkt_free(&t->error);
 	free(t);
 	c->txn = NULL;

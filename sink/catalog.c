@@ -534,7 +534,11 @@ static void columns_query(struct catalog *c, struct cjob *j)
 		 "pg_catalog.format_type(a.atttypid, -1), b.oid, "
 		 "pg_catalog.format_type(b.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END), "
 		 "pg_catalog.format_type(b.oid, -1), b.typcategory, b.typdelim, "
-		 "pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attnotnull, %s, %s, "
+		 /* a default is read without opening the table (relid 0): a
+		  * client's lock on it (LOCK TABLE, TRUNCATE, ALTER) must not stall
+		  * the catalog connection every session shares; a generated column's
+		  * expression names columns and cannot be read so (it is not needed) */
+		 "CASE WHEN %s = '' THEN pg_catalog.pg_get_expr(d.adbin, 0) END, a.attnotnull, %s, %s, "
 		 "CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, %s, "
 		 "(SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) "
 		 "FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace "
@@ -544,6 +548,7 @@ static void columns_query(struct catalog *c, struct cjob *j)
 		 "JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
 		 "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
 		 "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+		 c->version >= 120000 ? "a.attgenerated" : "''",
 		 c->version >= 120000 ? "a.attgenerated" : "''",
 		 c->version >= 100000 ? "a.attidentity" : "''",
 		 c->version >= 120000 ? "COALESCE((SELECT NOT co.collisdeterministic FROM pg_catalog.pg_collation co "

@@ -547,3 +547,24 @@ def test_rows_acknowledged_before_go_first(dbs, make_proxy):
 		assert su.tags_of(b.run("COMMIT")) == ["COMMIT"]
 		a.ok("SELECT 1")    # whatever A still had is written by now
 	assert pg.sql("SELECT * FROM tim") == [(1, "b")]
+
+
+def test_acknowledged_rows_behind_the_transactions_own_lock(dbs, make_proxy):
+	"""The same with ackmode=immediate, but A's acknowledged row waits for a
+	lock B's transaction holds: B's rows cannot wait for it (pgbatchd would be
+	one edge of a deadlock PostgreSQL cannot see). They wait a bounded time,
+	the log says so, COMMIT is answered, and A's row is written after."""
+	pg = dbs
+	pg.sql("CREATE TABLE tdl (id int PRIMARY KEY, v text)")
+	proxy = tx_proxy(make_proxy, {"tdl": {"ackmode": "immediate"}})
+	with su.Session.to(proxy, timeout=HANG) as a, su.Session.to(proxy, timeout=HANG) as b:
+		b.insert("INSERT INTO tdl VALUES (0, 'catalog')", 1)
+		b.ok("BEGIN")
+		b.ok("LOCK TABLE tdl IN SHARE MODE")
+		a.insert("INSERT INTO tdl VALUES (1, 'a')", 1)
+		harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, timeout=HANG, what="A's batch waiting for B's lock")
+		assert su.tags_of(b.run("INSERT INTO tdl VALUES (1, 'b')")) == ["INSERT 0 1"]
+		assert su.tags_of(no_hang(b.run, "COMMIT")) == ["COMMIT"]
+		a.ok("SELECT 1")
+	assert pg.sql("SELECT * FROM tdl ORDER BY id") == [(0, "catalog"), (1, "a")]
+	proxy.wait_log("waited \\d+ ms for rows acknowledged to other clients")
