@@ -66,6 +66,7 @@ struct config {
 	int max_inspect_bytes;      /* messages the proxy inspects are buffered up to this */
 	int max_insert_bytes;       /* an INSERT Query is, up to this */
 	int authentication_timeout; /* s: from accept to authenticated */
+	int shutdown_timeout;       /* s: SIGTERM's drain, before what is not written is given up */
 
 	/* [backend] */
 	char *url;

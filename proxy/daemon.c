@@ -194,7 +194,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGINT:
 		if (d->shutting_down) {
 			log_info(NULL, "second shutdown signal: exiting now");
-			event_base_loopbreak(d->base);
+			daemon_abort(d);
 			return;
 		}
 		daemon_shutdown(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -299,6 +299,8 @@ int daemon_run(struct daemon *d)
 
 void daemon_free(struct daemon *d)
 {
+	if (d->shutdown_ev)
+		event_free(d->shutdown_ev);
 	while (d->clients)
 		client_close(d->clients, "daemon exiting");
 	if (d->sink)
@@ -341,6 +343,8 @@ static void drained(void *arg)
 	struct timeval grace = { SHUTDOWN_GRACE_SECONDS, 0 };
 
 	log_info(NULL, "shutdown: sink drained, closing %d sessions", d->nsessions);
+	if (d->shutdown_ev)
+		evtimer_del(d->shutdown_ev);
 	for (c = d->clients; c; c = next) {
 		next = c->next;
 		if (c->state == CL_CLOSING)
@@ -361,12 +365,53 @@ static void drained(void *arg)
 		event_base_loopexit(d->base, NULL);
 }
 
+/* What is not written by now is given up: batches cancelled, every session
+ * ended with 57P01 as PostgreSQL's shutdown ends them, acknowledged rows
+ * kept in the rejects file or the log. */
+void daemon_abort(struct daemon *d)
+{
+	struct client *c, *next;
+	struct timeval grace = { SHUTDOWN_GRACE_SECONDS, 0 };
+
+	if (d->aborted)
+		return;
+	d->aborted = true;
+	if (d->sink)
+		sink_abort(d->sink, "57P01", "terminating connection due to administrator command");
+	for (c = d->clients; c; c = next) {
+		next = c->next;
+		if (c->state == CL_CLOSING)
+			continue;
+		if (c->state == CL_ACTIVE && (c->be == NULL || c->be->stream_left == 0))
+			client_fatal(c, "57P01", "terminating connection due to administrator command", NULL);
+		else
+			client_close(c, "shutdown");
+	}
+	event_base_once(d->base, -1, EV_TIMEOUT, shutdown_timeout, d, &grace);
+	if (d->clients == NULL && d->sink == NULL)
+		event_base_loopexit(d->base, NULL);
+}
+
+static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	log_warning(NULL, "shutdown: rows still not written after shutdown_timeout (%d s)", d->cfg->shutdown_timeout);
+	daemon_abort(d);
+}
+
 void daemon_shutdown(struct daemon *d, const char *why)
 {
 	struct client *c;
+	struct timeval tv = { d->cfg->shutdown_timeout, 0 };
 
 	log_info(NULL, "shutdown requested (%s)", why);
 	d->shutting_down = true;
+	d->shutdown_ev = evtimer_new(d->base, on_shutdown_timeout, d);
+	if (d->shutdown_ev)
+		evtimer_add(d->shutdown_ev, &tv);
 	if (d->listener) {
 		evconnlistener_free(d->listener);
 		d->listener = NULL;

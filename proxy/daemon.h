@@ -38,6 +38,8 @@ struct daemon {
 	struct sink *sink;              /* NULL when no table is configured */
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;
 	bool shutting_down;
+	bool aborted;                   /* past shutdown_timeout, or a second signal */
+	struct event *shutdown_ev;      /* shutdown_timeout */
 	struct intercept_stats istats;
 	unsigned char scram_mock_key[32];
 };
@@ -49,6 +51,9 @@ void daemon_free(struct daemon *d);
 
 /* Starts a graceful shutdown (also what SIGTERM/SIGINT do). */
 void daemon_shutdown(struct daemon *d, const char *why);
+/* Ends it now: what is not written is given up, every session gets 57P01
+ * (shutdown_timeout passed, or a second signal). */
+void daemon_abort(struct daemon *d);
 /* Re-reads the config file (SIGHUP). */
 void daemon_reload(struct daemon *d);
 

@@ -339,3 +339,20 @@ void sink_priv_done(struct stable *tab, const char *role, enum priv_state st, st
 	intake_wake(tab->s);
 }
 
+
+void intake_abort(struct sink_unit *u, struct berr *e)
+{
+	struct sink_session *ss = u->ss;
+	struct sink_unit **pp;
+
+	for (pp = &ss->ihead; *pp; pp = &(*pp)->inext)
+		if (*pp == u) {
+			*pp = u->inext;
+			break;
+		}
+	ss->itail = NULL;
+	for (struct sink_unit *x = ss->ihead; x; x = x->inext)
+		ss->itail = x;
+	u->inext = NULL;
+	unit_decide_error(u, e);
+}

@@ -416,6 +416,7 @@ struct sink {
 	void (*tx_wake_fn)(void *arg);
 	void *tx_wake_arg;
 	bool draining;
+	bool aborting;              /* sink_abort: nothing more is written */
 	bool drain_reported;
 	void (*drain_fn)(void *arg);
 	void *drain_arg;
@@ -480,6 +481,8 @@ void unit_decide_empty(struct sink_unit *u);
 /* ---- intake.c ---- */
 /* A built unit's statement i is not taken: its rows leave the unit. */
 void intake_stmt_passed(struct sink_unit *u, int i, enum pass_reason why);
+/* Forced shutdown: a unit still being read leaves its session's intake, failed with e. */
+void intake_abort(struct sink_unit *u, struct berr *e);
 /* Converts the head units of the session's intake queue until one must wait. */
 void intake_run(struct sink_session *ss);
 /* A catalog or privilege check finished: every waiting session tries again. */
@@ -535,6 +538,8 @@ void sched_batch_discard(struct sink *s, struct batch *b);
 /* A queued or blocked unit leaves its queue, failed with e (settled). False
  * in any other state. */
 bool sched_cancel(struct sink_unit *u, struct berr *e);
+/* Forced shutdown: every queued or blocked unit fails with e. */
+void sched_abort(struct sink *s, struct berr *e);
 /* Units of b cancelled or past their deadline (within slack_ms) leave it,
  * failed (settled); true when any did. Before b is written again. */
 bool sched_batch_drop_cancelled(struct sink *s, struct batch *b, int64_t slack_ms);
@@ -608,6 +613,8 @@ void writer_free(struct writer *w);
 void writer_kick(struct writer *w);
 /* Its batch's statement in flight is cancelled (a unit of it was). */
 void writer_cancel(struct writer *w);
+/* Forced shutdown: its batch is cancelled and fails with e, the connection closed. */
+void writer_abort(struct writer *w, struct berr *e);
 bool writer_busy(const struct writer *w);
 /* The ledger id of its batch, 0 when none. */
 uint64_t writer_batch_id(const struct writer *w);

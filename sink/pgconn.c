@@ -380,6 +380,19 @@ void pc_close(struct pgconn *pc)
 	event_del(pc->ev_defer);
 }
 
+void pc_cancel_close(struct pgconn *pc)
+{
+	PGcancel *cancel;
+	char err[256];
+
+	if (pc->state == S_BUSY && pc->conn && (cancel = PQgetCancel(pc->conn)) != NULL) {
+		if (!PQcancel(cancel, err, sizeof(err)))
+			log_warning(pc->prefix, "cannot cancel the statement in flight: %s", err);
+		PQfreeCancel(cancel);
+	}
+	pc_close(pc);
+}
+
 bool pc_connected(const struct pgconn *pc)
 {
 	return pc->state == S_IDLE || pc->state == S_BUSY;

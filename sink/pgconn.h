@@ -52,6 +52,10 @@ void pc_connect(struct pgconn *pc, const char *const *keywords, const char *cons
 		int timeout_ms);
 /* Drops the connection (no callback). */
 void pc_close(struct pgconn *pc);
+/* The statement in flight is cancelled now (PQcancel: blocks until the
+ * server took the request; for a forced shutdown only), then the
+ * connection closed: no callback runs for it. */
+void pc_cancel_close(struct pgconn *pc);
 bool pc_connected(const struct pgconn *pc);
 bool pc_busy(const struct pgconn *pc);
 /* Server version (PQserverVersion), 0 when not connected. */

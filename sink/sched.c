@@ -659,6 +659,8 @@ struct batch *sched_take(struct sink *s, int widx)
 	size_t nu = 0, nr = 0, i;
 	int reason, t;
 
+	if (s->aborting)
+		return NULL;
 	reason = queue_ready(s, q);
 	if (reason < 0) {
 		arm_timer(q);
@@ -897,6 +899,15 @@ bool sched_cancel(struct sink_unit *u, struct berr *e)
 	fail_unit(s, u, e);
 	unblock(s);
 	return true;
+}
+
+void sched_abort(struct sink *s, struct berr *e)
+{
+	for (int w = 0; w < s->nwriters; w++)
+		while (s->wq[w].head)
+			(void)sched_cancel(s->wq[w].head, e);
+	while (s->blocked_head)
+		(void)sched_cancel(s->blocked_head, e);
 }
 
 static struct berr *expired(struct sink_unit *u, int64_t now)

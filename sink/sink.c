@@ -747,6 +747,34 @@ void sink_drain(struct sink *s, void (*done)(void *arg), void *arg)
 	schedule_notify(s);
 }
 
+void sink_abort(struct sink *s, const char *sqlstate, const char *message)
+{
+	struct berr *e = berr_new(sqlstate, message, NULL, NULL);
+	struct sink_session *ss;
+	struct sink_unit *u, *next;
+
+	if (e == NULL || s->aborting) {
+		berr_unref(e);
+		return;
+	}
+	s->aborting = true;
+	log_warning(SINK_PREFIX, "shutdown: what is not written yet is given up (%s)", message);
+	/* batches in flight, then what waits for a writer, then what is read */
+	for (int i = 0; i < s->nwriters; i++)
+		writer_abort(s->writers[i], e);
+	sched_abort(s, e);
+	for (ss = s->sessions; ss; ss = ss->next) {
+		for (u = ss->ihead; u; u = next) {
+			next = u->inext;
+			if (u->open)
+				continue;       /* built, not closed: its session drops it */
+			intake_abort(u, e);
+		}
+	}
+	berr_unref(e);
+	schedule_notify(s);
+}
+
 void sink_reload(struct sink *s, const struct config *cfg)
 {
 	struct stable *tab;

@@ -193,6 +193,13 @@ void sink_set_room_callback(struct sink *s, void (*fn)(void *arg), void *arg);
 
 /* Shutdown: flush every buffer; done runs once all rows are committed or failed. */
 void sink_drain(struct sink *s, void (*done)(void *arg), void *arg);
+/* Shutdown past shutdown_timeout (or a second signal): nothing more is
+ * written. Every batch in flight is cancelled (PQcancel, which waits for
+ * the server to take the request; its transaction rolls back unless its
+ * COMMIT already ran) and, with every unit queued or being read, fails with
+ * sqlstate/message; acknowledged rows not written go to their table's
+ * rejects file (or the log). The drain's done runs once all is settled. */
+void sink_abort(struct sink *s, const char *sqlstate, const char *message);
 
 /* Writes a one-line summary of the counters to the log (SIGUSR1, exit). */
 void sink_log_stats(const struct sink *s);

@@ -518,7 +518,7 @@ void unit_settle(struct sink_unit *u)
 			 * acknowledged row not written is said in the log otherwise */
 			if (r->outcome == ROW_FAILED && r->err && rejects_write(s, u, r, r->err, true))
 				s->st.rows_rejected_file++;
-			else if (u->ack == ACK_IMMEDIATE && u->doomed && u->err &&
+			else if (u->ack == ACK_IMMEDIATE && (u->doomed || u->failed) && u->err &&
 				 rejects_write(s, u, r, u->err, false))
 				s->st.rows_rejected_file++;     /* acknowledged: kept, never dropped */
 			else if (u->ack == ACK_IMMEDIATE)

@@ -96,6 +96,7 @@ static void on_pc(void *arg, const struct pc_result *r);
 static void on_kick(evutil_socket_t fd, short what, void *arg);
 static void on_retry(evutil_socket_t fd, short what, void *arg);
 static void begin_attempt(struct writer *w);
+static void finish(struct writer *w, struct berr *failed);
 
 struct writer *writer_new(struct sink *s, int idx)
 {
@@ -151,6 +152,25 @@ void writer_cancel(struct writer *w)
 	 * lands on the next batch is a transient failure there */
 	if (w->state == W_TX && w->backend_pid > 0)
 		catalog_cancel_backend(w->s->catalog, w->backend_pid);
+}
+
+void writer_abort(struct writer *w, struct berr *e)
+{
+	if (w->b == NULL) {
+		pc_close(w->pc);
+		if (w->state != W_DOWN)
+			set_state(w, W_DOWN);
+		return;
+	}
+	evtimer_del(w->retry_ev);
+	log_warning(w->prefix, "shutdown: batch %llu (%zu rows) is abandoned", (unsigned long long)w->b->id,
+		    w->b->n);
+	/* cancelled first: closing alone would let a batch waiting for a lock
+	 * run to its COMMIT once it gets it */
+	pc_cancel_close(w->pc);
+	w->nstage = 0;
+	set_state(w, W_DOWN);
+	finish(w, berr_ref(e));
 }
 
 void writer_kick(struct writer *w)
