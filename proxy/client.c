@@ -268,12 +268,13 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 	if (c->be) {
 		/* A query still running would keep the backend busy: cancel it first. */
 		if (c->be->state == BE_ACTIVE && c->rq.head && c->rq.head->kind != RQ_OWN)
-			daemon_send_cancel(c->d, c->be->pid, c->be->key);
+			(void)daemon_send_cancel(c->d, c->be->pid, c->be->key, NULL, NULL);
 		backend_close(c->be, "client closed");
 		c->be = NULL;
 	}
 	if (c->auth_ev)
 		event_free(c->auth_ev);
+	daemon_cancel_forget(c->canceller);
 	txn_free(c);
 	view_free(c);
 	intercept_session_end(c);
@@ -479,6 +480,17 @@ static void take_startup(struct client *c, const struct startup_packet *sp)
 	set_prefix(c);
 }
 
+static void cancel_landed(void *arg)
+{
+	struct client *c = arg;
+
+	c->canceller = NULL;
+	client_close(c, "cancel request handled");
+}
+
+/* The client's connection is closed once the backend's side of the
+ * forwarded request was closed by the server, as libpq's PQcancel expects:
+ * when it returns, the backend has been signalled. */
 static void handle_cancel(struct client *c, const struct startup_packet *sp)
 {
 	struct client *target = daemon_find_by_key(c->d, sp->cancel_pid, sp->cancel_key);
@@ -486,7 +498,11 @@ static void handle_cancel(struct client *c, const struct startup_packet *sp)
 	if (target) {
 		log_info(target->prefix, "cancel request from %s", c->peer);
 		intercept_cancel(target);
-		daemon_send_cancel(c->d, sp->cancel_pid, sp->cancel_key);
+		c->canceller = daemon_send_cancel(c->d, sp->cancel_pid, sp->cancel_key, cancel_landed, c);
+		if (c->canceller) {
+			sock_read(c->sk, false);
+			return;
+		}
 	} else {
 		log_info(c->prefix, "cancel request for an unknown backend key");
 	}

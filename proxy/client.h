@@ -43,6 +43,7 @@ struct client {
 	char peer[64];
 	char close_reason[160];         /* CL_CLOSING: logged once the output is flushed */
 	bool probed_only;               /* nothing read but plain SSL/GSS requests (a health check) */
+	struct canceller *canceller;    /* a CancelRequest forwarded, until the server took it */
 
 	/* From the StartupMessage, copied. */
 	char *user;

@@ -67,55 +67,76 @@ static bool resolve_backend(struct daemon *d, const struct config *cfg)
 
 /* --------------------------------------------------------------- cancels -- */
 
+/* A CancelRequest forwarded to the backend: its connection stays open until
+ * the postmaster closes it, which it does once it has signalled the backend
+ * -- what libpq's PQcancel waits for, so that a cancel cannot land on the
+ * client's next statement. */
 struct canceller {
 	struct bufferevent *bev;
+	void (*done)(void *arg);        /* then, if set */
+	void *arg;
 };
 
-static void cancel_done(struct bufferevent *bev, void *arg)
+static void cancel_end(struct canceller *k)
 {
-	struct canceller *k = arg;
+	void (*done)(void *arg) = k->done;
+	void *arg = k->arg;
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
-		return;
 	bufferevent_free(k->bev);
 	free(k);
+	if (done)
+		done(arg);
 }
 
-static void cancel_error(struct bufferevent *bev, short what, void *arg)
+static void cancel_read(struct bufferevent *bev, void *arg)
 {
-	struct canceller *k = arg;
+	/* the postmaster says nothing; whatever comes is dropped */
+	(void)arg;
+	evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+}
 
+static void cancel_event(struct bufferevent *bev, short what, void *arg)
+{
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	bufferevent_free(k->bev);
-	free(k);
+	cancel_end(arg);    /* EOF once the request is taken; an error: nothing more to wait for */
 }
 
-void daemon_send_cancel(struct daemon *d, uint32_t pid, uint32_t key)
+struct canceller *daemon_send_cancel(struct daemon *d, uint32_t pid, uint32_t key, void (*done)(void *arg),
+				     void *arg)
 {
 	struct canceller *k = calloc(1, sizeof(*k));
 	struct pktbuf pb;
 
 	if (k == NULL)
-		return;
+		return NULL;
 	k->bev = bufferevent_socket_new(d->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (k->bev == NULL) {
 		free(k);
-		return;
+		return NULL;
 	}
+	k->done = done;
+	k->arg = arg;
 	pkt_init(&pb);
 	pkt_cancel_request(&pb, pid, key);
 	if (pkt_ok(&pb))
 		evbuffer_add(bufferevent_get_output(k->bev), pb.data, pb.len);
 	pkt_free(&pb);
-	bufferevent_setcb(k->bev, NULL, cancel_done, cancel_error, k);
+	bufferevent_setcb(k->bev, cancel_read, NULL, cancel_event, k);
 	if (bufferevent_socket_connect(k->bev, (struct sockaddr *)&d->backend_sa, (int)d->backend_salen) < 0) {
 		bufferevent_free(k->bev);
 		free(k);
-		return;
+		return NULL;
 	}
-	bufferevent_enable(k->bev, EV_WRITE);
+	bufferevent_enable(k->bev, EV_READ | EV_WRITE);
+	return k;
+}
+
+void daemon_cancel_forget(struct canceller *k)
+{
+	if (k)
+		k->done = NULL;
 }
 
 struct client *daemon_find_by_key(struct daemon *d, uint32_t pid, uint32_t key)

@@ -60,8 +60,15 @@ void daemon_reload(struct daemon *d);
 /* A client connection was freed (ends the loop once a shutdown has closed all). */
 void daemon_client_gone(struct daemon *d);
 
-/* Sends a CancelRequest for (pid, key) to the backend on a new connection. */
-void daemon_send_cancel(struct daemon *d, uint32_t pid, uint32_t key);
+/* Sends a CancelRequest for (pid, key) to the backend on a new connection;
+ * done(arg), if set, runs once the server has closed that connection (it has
+ * signalled the backend then) or it failed. NULL when it could not be sent
+ * (done does not run then). */
+struct canceller;
+struct canceller *daemon_send_cancel(struct daemon *d, uint32_t pid, uint32_t key, void (*done)(void *arg),
+				     void *arg);
+/* Whoever waited for it is gone: done does not run. */
+void daemon_cancel_forget(struct canceller *k);
 /* The client whose backend has this BackendKeyData, or NULL. */
 struct client *daemon_find_by_key(struct daemon *d, uint32_t pid, uint32_t key);
 

@@ -15,7 +15,11 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define LEDGER_PRUNE_MS (5 * 60 * 1000)
 
-enum job_kind { JOB_LOAD = 0, JOB_PRIV, JOB_CANON, JOB_PRUNE, JOB_CANCEL };
+enum job_kind { JOB_LOAD = 0, JOB_PRIV, JOB_CANON, JOB_PRUNE, JOB_CANCEL, JOB_BLOCKERS };
+
+/* No catalog question waits longer for a lock a client may hold (the
+ * connection serves every session); none of them takes a table lock. */
+#define CATALOG_LOCK_TIMEOUT "5s"
 
 struct cjob {
 	struct cjob *next;
@@ -23,7 +27,8 @@ struct cjob {
 	struct stable *tab;
 	char *role;
 	int step;
-	int pid;                    /* JOB_CANCEL: the writer's backend */
+	int pid;                    /* JOB_CANCEL, JOB_BLOCKERS: the writer's backend */
+	char *what;                 /* JOB_BLOCKERS: the waiting batch, for the log */
 	uint32_t oid;
 	struct tcat *cat;           /* being built */
 	int *attnums;
@@ -42,7 +47,8 @@ struct cjob {
 };
 
 enum cstate {
-	C_DOWN = 0, C_CONNECTING, C_INIT_VERSION, C_INIT_KIND, C_INIT_SET, C_INIT_LEDGER, C_READY, C_RUNNING
+	C_DOWN = 0, C_CONNECTING, C_INIT_VERSION, C_INIT_KIND, C_INIT_SET, C_INIT_LEDGER, C_INIT_TIMEOUT, C_READY,
+	C_RUNNING
 };
 
 struct catalog {
@@ -112,6 +118,7 @@ static void job_free(struct cjob *j)
 		tcat_unref(j->cat);
 	free(j->attnums);
 	free(j->role);
+	free(j->what);
 	free(j);
 }
 
@@ -175,6 +182,21 @@ void catalog_cancel_backend(struct catalog *c, int pid)
 	if (j == NULL)
 		return;         /* the unit then waits for its batch's outcome */
 	j->kind = JOB_CANCEL;
+	j->pid = pid;
+	enqueue(c, j);
+}
+
+void catalog_log_blockers(struct catalog *c, int pid, const char *what)
+{
+	struct cjob *j = calloc(1, sizeof(*j));
+
+	if (j)
+		j->what = strdup(what);
+	if (j == NULL || j->what == NULL) {
+		free(j);
+		return;
+	}
+	j->kind = JOB_BLOCKERS;
 	j->pid = pid;
 	enqueue(c, j);
 }
@@ -401,7 +423,14 @@ static void fail_head(struct catalog *c, const char *sqlstate, const char *msg, 
 {
 	struct berr *e = berr_new(sqlstate, msg, detail, NULL);
 
-	if (c->head->kind == JOB_LOAD)
+	if (c->head->kind == JOB_LOAD && strcmp(sqlstate, "55P03") == 0) {
+		/* a lock (a client's DDL on the catalog) held past the bound: its
+		 * INSERTs pass through, and it is asked again a second later */
+		log_warning(CATALOG_PREFIX, "the catalog of %s.%s waited %s for a lock: its INSERTs pass through "
+			    "until it is read", c->head->tab->conf.targetschema, c->head->tab->conf.name,
+			    CATALOG_LOCK_TIMEOUT);
+		job_done(c, CAT_MISSING, PRIV_FAILED, PASS_CATALOG_LOCKED, NULL);
+	} else if (c->head->kind == JOB_LOAD)
 		job_done(c, CAT_FAILED, PRIV_FAILED, PASS_MEMORY, e);
 	else if (c->head->kind == JOB_PRIV)
 		job_done(c, CAT_FAILED, PRIV_FAILED, PASS_PRIVILEGE_CHECK, e);
@@ -432,6 +461,18 @@ static void start_job(struct catalog *c)
 	struct buf sql;
 
 	c->state = C_RUNNING;
+	if (j->kind == JOB_BLOCKERS) {
+		snprintf(oid, sizeof(oid), "%d", j->pid);
+		params[0] = oid;
+		pc_params(c->pc, "SELECT a.pid, a.usename, a.application_name, a.state, "
+			  "coalesce(a.wait_event_type || ' ' || a.wait_event, 'not waiting'), "
+			  "(SELECT l.mode || ' on ' || coalesce(l.relation::pg_catalog.regclass::pg_catalog.text, l.locktype) "
+			  "FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND NOT l.granted LIMIT 1), "
+			  "pg_catalog.regexp_replace(a.query, '\\s+', ' ', 'g') "
+			  "FROM pg_catalog.pg_stat_activity a "
+			  "WHERE a.pid = ANY (pg_catalog.pg_blocking_pids($1::int)) ORDER BY a.pid", 1, params);
+		return;
+	}
 	if (j->kind == JOB_CANCEL) {
 		/* the sink's own role may cancel its own backends */
 		snprintf(oid, sizeof(oid), "%d", j->pid);
@@ -715,6 +756,42 @@ static void ledger_checked(struct catalog *c, const struct pc_result *r)
 	}
 }
 
+/* After the ledger's creation (which may wait for another pgbatchd's): the
+ * questions that serve every session wait for no lock for long. */
+static void bound_lock_waits(struct catalog *c)
+{
+	c->state = C_INIT_TIMEOUT;
+	pc_query(c->pc, "SET lock_timeout = '" CATALOG_LOCK_TIMEOUT "'");
+}
+
+/* What blocks a writer's batch: logged, once. */
+static void blockers_logged(struct catalog *c, const struct pc_result *r)
+{
+	struct cjob *j = c->head;
+	struct buf line;
+	int n;
+
+	if (!r->ok || r->rows == NULL) {
+		log_warning(CATALOG_PREFIX, "%s; what it waits for cannot be asked: %s", j->what,
+			    r->message ? r->message : "");
+		return;
+	}
+	n = PQntuples(r->rows);
+	buf_init(&line);
+	for (int i = 0; i < n; i++)
+		buf_printf(&line, "%s pid %s (user %s, application \"%s\", %s, %s%s%s: %.200s)", i ? ";" : "",
+			   PQgetvalue(r->rows, i, 0), PQgetvalue(r->rows, i, 1), PQgetvalue(r->rows, i, 2),
+			   PQgetvalue(r->rows, i, 3), PQgetvalue(r->rows, i, 4),
+			   PQgetisnull(r->rows, i, 5) ? "" : ", waiting for ", PQgetvalue(r->rows, i, 5),
+			   PQgetvalue(r->rows, i, 6));
+	if (n == 0)
+		log_warning(CATALOG_PREFIX, "%s; no lock blocks it (a slow statement, or the wait just ended)",
+			    j->what);
+	else
+		log_warning(CATALOG_PREFIX, "%s, blocked by%s", j->what, buf_ok(&line) ? line.data : " ?");
+	buf_free(&line);
+}
+
 static void on_pc(void *arg, const struct pc_result *r)
 {
 	struct catalog *c = arg;
@@ -788,6 +865,11 @@ static void on_pc(void *arg, const struct pc_result *r)
 			create_ledger(c);
 			return;
 		}
+		bound_lock_waits(c);
+		return;
+	case C_INIT_TIMEOUT:
+		if (!r->ok)
+			log_warning(CATALOG_PREFIX, "cannot set lock_timeout: %s", r->message);
 		c->state = C_READY;
 		run(c);
 		return;
@@ -801,8 +883,7 @@ static void on_pc(void *arg, const struct pc_result *r)
 			return;
 		}
 		ledger_checked(c, r);
-		c->state = C_READY;
-		run(c);
+		bound_lock_waits(c);
 		return;
 	case C_RUNNING:
 		if (c->head->kind == JOB_LOAD) {
@@ -812,6 +893,9 @@ static void on_pc(void *arg, const struct pc_result *r)
 		} else if (c->head->kind == JOB_CANCEL) {
 			if (!r->ok)
 				log_warning(CATALOG_PREFIX, "cannot cancel a writer's statement: %s", r->message);
+			job_done(c, CAT_READY, PRIV_FAILED, PASS_MEMORY, NULL);
+		} else if (c->head->kind == JOB_BLOCKERS) {
+			blockers_logged(c, r);
 			job_done(c, CAT_READY, PRIV_FAILED, PASS_MEMORY, NULL);
 		} else if (c->head->kind == JOB_PRUNE) {
 			if (!r->ok)

@@ -47,7 +47,7 @@ enum pass_reason {
 	PASS_UNKNOWN_TABLE = 0, PASS_NOT_TABLE, PASS_UNKNOWN_COLUMN, PASS_DUPLICATE_COLUMN,
 	PASS_TOO_MANY_VALUES, PASS_GENERATED, PASS_NUMBER_TYPE, PASS_BOOL_TYPE, PASS_CAST,
 	PASS_ROW_SECURITY, PASS_COLUMN_PRIVILEGE, PASS_PRIVILEGE_CHECK, PASS_REMOVED, PASS_MEMORY,
-	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_ROLE, PASS_SEARCH_PATH, PASS_COUNT, PASS_TXMODE, PASS_REASONS
+	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_ROLE, PASS_SEARCH_PATH, PASS_COUNT, PASS_TXMODE, PASS_CATALOG_LOCKED, PASS_REASONS
 };
 const char *pass_reason_text(enum pass_reason r);
 
@@ -560,6 +560,8 @@ void catalog_load(struct catalog *c, struct stable *tab);
 void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid);
 /* pg_cancel_backend(pid) on the catalog connection (a writer's statement). */
 void catalog_cancel_backend(struct catalog *c, int pid);
+/* What blocks backend pid (pg_blocking_pids), logged after `what`. */
+void catalog_log_blockers(struct catalog *c, int pid, const char *what);
 /* A new snapshot generation (staging tables are named by it). */
 uint32_t catalog_next_generation(struct catalog *c);
 /* Closes the connection when no job waits (after a drain: nothing keeps the loop). */

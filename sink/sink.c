@@ -53,6 +53,7 @@ static const char *const pass_names[PASS_REASONS] = {
 	[PASS_SETTINGS] = "session settings",
 	[PASS_COUNT] = "in a transaction, its row count is the database's to tell",
 	[PASS_TXMODE] = "in a transaction, txmode = pass",
+	[PASS_CATALOG_LOCKED] = "the table's catalog could not be read for a lock",
 };
 
 static const char *const pass_keys[PASS_REASONS] = {
@@ -76,6 +77,7 @@ static const char *const pass_keys[PASS_REASONS] = {
 	[PASS_SEARCH_PATH] = "search_path",
 	[PASS_COUNT] = "tx_count",
 	[PASS_TXMODE] = "txmode",
+	[PASS_CATALOG_LOCKED] = "catalog_locked",
 };
 
 static const char *const flush_names[FLUSH_REASONS] = {

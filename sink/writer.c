@@ -15,6 +15,8 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define RETRY_CAP_MS 30000
 #define PROBE_LOCK_TIMEOUT "10s"
+/* A batch in flight this long says, once, what it waits for. */
+#define WAIT_LOG_MS 5000
 
 /* A writer's life. Changed only by set_state(), which rejects illegal moves. */
 enum wstate {
@@ -44,6 +46,8 @@ struct writer {
 	enum wstate state;
 	struct event *kick_ev;
 	struct event *retry_ev;
+	struct event *wait_ev;      /* WAIT_LOG_MS after its batch began */
+	uint64_t wait_logged;       /* the batch whose wait was logged */
 	struct batch *b;
 	struct xrun x;
 	bool isolating, singles;    /* the mode of the batch's next attempt */
@@ -98,6 +102,33 @@ static void on_retry(evutil_socket_t fd, short what, void *arg);
 static void begin_attempt(struct writer *w);
 static void finish(struct writer *w, struct berr *failed);
 
+/* A batch that has been in flight WAIT_LOG_MS: what blocks it, in the log
+ * (an operator sees a stuck table and who holds it). */
+static void on_wait(evutil_socket_t fd, short what, void *arg)
+{
+	struct writer *w = arg;
+	char line[256];
+	size_t n = 0;
+
+	(void)fd;
+	(void)what;
+	if (w->b == NULL || w->wait_logged == w->b->id || w->backend_pid <= 0)
+		return;
+	w->wait_logged = w->b->id;
+	n = (size_t)snprintf(line, sizeof(line), "batch %llu of writer %d (%zu rows of",
+			     (unsigned long long)w->b->id, w->idx, w->b->n);
+	for (size_t i = 0; i < w->b->nunits && n < sizeof(line) - 64; i++)
+		for (int k = 0; k < w->b->units[i]->nstmts && n < sizeof(line) - 64; k++) {
+			const struct stable *tab = w->b->units[i]->stmts[k].tab;
+
+			if (strstr(line, tab->conf.name) == NULL)
+				n += (size_t)snprintf(line + n, sizeof(line) - n, " %s.%s", tab->conf.targetschema,
+						      tab->conf.name);
+		}
+	snprintf(line + n, sizeof(line) - n, ") has waited %d s", WAIT_LOG_MS / 1000);
+	catalog_log_blockers(w->s->catalog, w->backend_pid, line);
+}
+
 struct writer *writer_new(struct sink *s, int idx)
 {
 	struct writer *w = calloc(1, sizeof(*w));
@@ -111,7 +142,8 @@ struct writer *writer_new(struct sink *s, int idx)
 	w->pc = pc_new(s->base, w->prefix, on_pc, w);
 	w->kick_ev = event_new(s->base, -1, 0, on_kick, w);
 	w->retry_ev = evtimer_new(s->base, on_retry, w);
-	if (!w->pc || !w->kick_ev || !w->retry_ev) {
+	w->wait_ev = evtimer_new(s->base, on_wait, w);
+	if (!w->pc || !w->kick_ev || !w->retry_ev || !w->wait_ev) {
 		writer_free(w);
 		return NULL;
 	}
@@ -131,6 +163,8 @@ void writer_free(struct writer *w)
 		event_free(w->kick_ev);
 	if (w->retry_ev)
 		event_free(w->retry_ev);
+	if (w->wait_ev)
+		event_free(w->wait_ev);
 	buf_free(&w->sql);
 	free(w->stage_gen);
 	free(w);
@@ -209,6 +243,7 @@ static void finish(struct writer *w, struct berr *failed)
 	struct batch *b = w->b;
 
 	xrun_clear(&w->x);
+	evtimer_del(w->wait_ev);
 	w->b = NULL;
 	w->unknown = false;
 	w->isolating = w->singles = false;
@@ -590,6 +625,7 @@ static void setup_done(struct writer *w, const struct pc_result *r)
 static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
 	struct writer *w = arg;
+	struct timeval tv = { WAIT_LOG_MS / 1000, (WAIT_LOG_MS % 1000) * 1000 };
 
 	(void)fd;
 	(void)what;
@@ -603,6 +639,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 		}
 		return;
 	}
+	evtimer_add(w->wait_ev, &tv);
 	w->isolating = w->singles = w->unknown = false;
 	w->rebases = 0;
 	begin_attempt(w);

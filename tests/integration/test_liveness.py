@@ -170,3 +170,87 @@ def test_shutdown_ends_with_a_batch_blocked(dbs, how):
 		proxy.kill()
 		assert not proxy.sanitizer_reports(), proxy.sanitizer_reports()
 		proxy.cleanup()
+
+
+# ---------------------------------------------------------------- cancel
+
+SESSIONS = 20
+
+
+def stream_cancel_then_next(port, db, pg):
+	"""psycopg 3: stream a pg_sleep(2), cancel it once it runs (the stream's
+	own cleanup cancels once more), roll back, run a short statement. Returns
+	what the short statement did: "ok", or the error it got."""
+	with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=db) as conn:
+		pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+		conn.rollback()
+		cur = conn.cursor()
+		stream = cur.stream("SELECT pg_sleep(2)")
+
+		def cancel_when_running():
+			harness.wait_for(lambda: pg.sql("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active' "
+				"AND query LIKE 'SELECT pg_sleep(2)%%'", (pid,)), timeout=HANG, what="pg_sleep running")
+			conn.cancel()
+
+		t = threading.Thread(target=cancel_when_running)
+		t.start()
+		try:
+			for _ in stream:
+				pass
+		except psycopg.errors.QueryCanceled:
+			pass
+		t.join()
+		conn.rollback()
+		try:
+			conn.execute("SELECT pg_sleep(0.05)")
+			conn.rollback()
+			return "ok"
+		except psycopg.Error as e:
+			return e.sqlstate
+
+
+@pytest.mark.parametrize("tables", [False, True], ids=["passthrough", "tables"])
+def test_cancel_never_lands_on_the_next_statement(dbs, make_proxy, tables):
+	"""20 sessions each cancel a streamed statement and then run another: no
+	later statement is cancelled, as directly (pgbatchd closes the client's
+	cancel connection only once the server closed its own)."""
+	pg = dbs
+	if tables:
+		both(pg, "CREATE TABLE IF NOT EXISTS cx (id int PRIMARY KEY)")
+	proxy = su.start_sink_proxy(make_proxy, {"cx": {}} if tables else {})
+	for port, db in ((pg.port, "direct"), (proxy.port, "postgres")):
+		results = []
+		lock = threading.Lock()
+
+		def one():
+			r = stream_cancel_then_next(port, db, pg)
+			with lock:
+				results.append(r)
+
+		su.run_parallel(one, [() for _ in range(SESSIONS)], timeout=HANG * 2)
+		assert results == ["ok"] * SESSIONS, (db, results)
+
+
+# ---------------------------------------------------------------- waits are visible
+
+def test_a_blocked_batch_says_what_blocks_it(dbs, make_proxy):
+	"""A batch waiting a few seconds for a lock logs, once, who holds it:
+	pg_blocking_pids() of its writer, with that session's user, application
+	and query."""
+	pg = dbs
+	pg.sql("CREATE TABLE wv (id int PRIMARY KEY)")
+	proxy = su.start_sink_proxy(make_proxy, {"wv": {}})
+	with su.Session.to(proxy, timeout=HANG) as s:
+		s.insert("INSERT INTO wv VALUES (0)", 1)
+		locker = pg.connect(application_name="the_locker")
+		locker.execute("BEGIN")
+		locker.execute("LOCK TABLE wv IN EXCLUSIVE MODE")
+		lpid = locker.execute("SELECT pg_backend_pid()").fetchone()[0]
+		s.send(w.query("INSERT INTO wv VALUES (1)"))
+		m = proxy.wait_log(r"batch \d+ of writer \d+ \(1 rows of public\.wv\) has waited \d+ s, blocked by "
+			r"pid (\d+) \(user postgres, application \"the_locker\", idle in transaction", timeout=HANG)
+		assert int(m.group(1)) == lpid
+		locker.execute("COMMIT")
+		locker.close()
+		assert s.read_until("Z") == su.insert_reply(1)
+	assert len([l for l in proxy.log().splitlines() if "has waited" in l]) == 1

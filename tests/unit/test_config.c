@@ -73,6 +73,7 @@ static const char FULL[] =
 	"max_inspect_bytes = 2048\n"
 	"max_insert_bytes = 4096\n"
 	"authentication_timeout = 5\n"
+	"shutdown_timeout = 7\n"
 	"\n"
 	"[backend]\n"
 	"url = jdbc:postgresql://db.example.com:5433/analytics?ApplicationName=pgb\n"
