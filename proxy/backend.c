@@ -40,7 +40,8 @@ static void set_state(struct backend *be, enum backend_state to)
 	static const unsigned allowed[] = {
 		[BE_CONNECTING] = 1u << BE_LOGIN | 1u << BE_CLOSED,
 		[BE_LOGIN] = 1u << BE_ACTIVE | 1u << BE_CLOSED,
-		[BE_ACTIVE] = 1u << BE_CLOSED,
+		[BE_ACTIVE] = 1u << BE_LINGER | 1u << BE_CLOSED,
+		[BE_LINGER] = 1u << BE_CLOSED,
 		[BE_CLOSED] = 0,
 	};
 
@@ -53,7 +54,7 @@ static void set_state(struct backend *be, enum backend_state to)
 
 static size_t out_high(const struct backend *be)
 {
-	size_t n = (size_t)be->client->d->cfg->io_buffer_size * 4;
+	size_t n = (size_t)be->d->cfg->io_buffer_size * 4;
 	return n < 65536 ? 65536 : n;
 }
 
@@ -74,6 +75,7 @@ bool backend_open(struct client *c)
 
 	if (be == NULL)
 		return false;
+	be->d = d;
 	be->client = c;
 	snprintf(be->prefix, sizeof(be->prefix), "S-%llu %s/%s@%s", (unsigned long long)c->id,
 		 c->database, c->user, d->backend_name);
@@ -95,23 +97,67 @@ bool backend_open(struct client *c)
 	return true;
 }
 
-void backend_close(struct backend *be, const char *reason)
+static void backend_free(struct backend *be)
 {
-	evutil_socket_t fd = sock_fd(be->sk);
+	struct daemon *d = be->d;
 
-	log_info(be->prefix, "closing backend connection: %s", reason);
-	if (be->state == BE_ACTIVE && fd >= 0 && be->stream_left == 0 &&
-	    evbuffer_get_length(sock_output(be->sk)) == 0) {
-		/* Five bytes fit in any socket buffer; the session ends cleanly. */
-		static const char terminate[5] = { 'X', 0, 0, 0, 4 };
-		ssize_t w = send(fd, terminate, sizeof(terminate), MSG_NOSIGNAL | MSG_DONTWAIT);
-		(void)w;
+	if (be->state == BE_LINGER) {
+		if (be->lprev)
+			be->lprev->lnext = be->lnext;
+		else
+			d->lingering = be->lnext;
+		if (be->lnext)
+			be->lnext->lprev = be->lprev;
 	}
-	if (be->client && be->client->be == be)
-		be->client->be = NULL;
 	sock_free(be->sk);
 	scram_client_free(be->scram);
 	free(be);
+	if (d->lingering == NULL)
+		daemon_client_gone(d);
+}
+
+void backend_terminate(struct backend *be)
+{
+	static const char terminate[5] = { 'X', 0, 0, 0, 4 };
+
+	if (be->terminated)
+		return;
+	be->terminated = true;
+	evbuffer_add(sock_output(be->sk), terminate, sizeof(terminate));
+	sock_shutdown_write(be->sk);
+}
+
+void backend_close(struct backend *be, const char *reason)
+{
+	struct client *c = be->client;
+	struct daemon *d = be->d;
+
+	if (c && c->be == be)
+		c->be = NULL;
+	be->client = NULL;
+	if (be->state != BE_ACTIVE || be->ended || sock_fd(be->sk) < 0 || d->aborted || (c && c->stream_left > 0)) {
+		/* not logged in, already ended, or a message cut short: the
+		 * server sees the connection end, as when its client dies */
+		log_info(be->prefix, "closing backend connection: %s", reason);
+		backend_free(be);
+		return;
+	}
+	log_info(be->prefix, "closing backend connection: %s; it ends when the server closes", reason);
+	backend_terminate(be);
+	set_state(be, BE_LINGER);
+	be->lprev = NULL;
+	be->lnext = d->lingering;
+	if (d->lingering)
+		d->lingering->lprev = be;
+	d->lingering = be;
+	evbuffer_drain(sock_input(be->sk), evbuffer_get_length(sock_input(be->sk)));
+	sock_read(be->sk, true);
+}
+
+void backend_close_lingering(struct daemon *d)
+{
+	while (d->lingering)
+		backend_free(d->lingering);
 }
 
 void backend_kick(struct backend *be)
@@ -404,7 +450,7 @@ static void backend_relay(struct backend *be)
 		/* ReadyForQuery and small ParameterStatus are read whole first */
 		if ((type == 'Z' || (type == 'S' && len <= PARAM_STATUS_MAX)) && avail < total)
 			return;
-		if ((type == 'E' || type == 't' || type == 'D' || type == 'C') && total <= CAPTURE_MAX) {
+		if ((type == 'E' || type == 't' || type == 'D' || type == 'C' || type == 'N') && total <= CAPTURE_MAX) {
 			struct rq_entry *e = rq_target(&c->rq, type);
 
 			if (e && e->capture && e->kind != RQ_OWN) {
@@ -462,6 +508,8 @@ static void backend_read_cb(struct sock *sk, void *arg)
 		backend_login(be);
 	else if (be->state == BE_ACTIVE)
 		backend_relay(be);
+	else if (be->state == BE_LINGER)
+		evbuffer_drain(sock_input(be->sk), evbuffer_get_length(sock_input(be->sk)));
 }
 
 static void backend_write_cb(struct sock *sk, void *arg)
@@ -480,9 +528,14 @@ static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void 
 	char reason[192];
 	int one = 1;
 
+	if (be->state == BE_LINGER) {
+		log_debug(be->prefix, "backend connection ended");
+		backend_free(be);
+		return;
+	}
 	if (ev == SOCK_CONNECTED) {
 		evutil_socket_t fd = sock_fd(sk);
-		if (be->client->d->backend_sa.ss_family != AF_UNIX)
+		if (be->d->backend_sa.ss_family != AF_UNIX)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		set_state(be, BE_LOGIN);
 		log_debug(be->prefix, "connected");
@@ -493,6 +546,7 @@ static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void 
 		snprintf(reason, sizeof(reason), "%s", strerror(err));
 	else
 		snprintf(reason, sizeof(reason), "backend closed the connection");
+	be->ended = true;
 	switch (be->state) {
 	case BE_CONNECTING:
 		login_failed(be, "08006", "could not connect to the backend", reason);
@@ -505,6 +559,14 @@ static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void 
 		backend_relay(be);
 		if (c->be != be)
 			return;
+		if (be->terminated) {
+			/* the client sent Terminate, or left: every answer it was owed is out */
+			char why[160];
+
+			snprintf(why, sizeof(why), "%s", c->close_reason[0] ? c->close_reason : "client sent Terminate");
+			client_finish(c, why);
+			return;
+		}
 		if (be->last_type == 'E' && be->stream_left == 0 &&
 		    evbuffer_get_length(sock_input(sk)) == 0) {
 			/* It said why (a FATAL such as 57P01): that is the client's answer. */
@@ -514,6 +576,7 @@ static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void 
 		}
 		client_backend_lost(c, reason, be->stream_left > 0 || evbuffer_get_length(sock_input(sk)) > 0);
 		return;
+	case BE_LINGER:         /* above */
 	case BE_CLOSED:
 		return;
 	}

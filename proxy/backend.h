@@ -8,17 +8,22 @@
 struct sock;
 struct evbuffer;
 struct client;
+struct daemon;
 struct scram_client;
 
 enum backend_state {
 	BE_CONNECTING = 0,  /* TCP connect in progress */
 	BE_LOGIN,           /* StartupMessage sent; authenticating, then ParameterStatus... */
 	BE_ACTIVE,          /* relaying */
+	BE_LINGER,          /* its client left: what it was sent runs, Terminate last;
+	                       its answers are dropped until the server closes */
 	BE_CLOSED,
 };
 
 struct backend {
-	struct client *client;
+	struct daemon *d;
+	struct client *client;          /* NULL once lingering */
+	struct backend *lnext, *lprev;  /* lingering: the daemon's list */
 	struct sock *sk;
 	enum backend_state state;
 	char prefix[192];
@@ -29,12 +34,22 @@ struct backend {
 	uint8_t last_type;              /* type of the last message relayed to the client */
 	bool paused_for_client;         /* client output full: not reading the backend */
 	bool paused_for_queue;          /* head of the reply queue is our own reply */
+	bool terminated;                /* Terminate sent and the socket half-closed */
+	bool ended;                     /* the server closed (or the socket failed) */
 };
 
 /* Starts connecting for this client. False when the socket cannot even be made. */
 bool backend_open(struct client *c) __attribute__((warn_unused_result));
-/* Closes and frees; sends Terminate when logged in. */
+/* Leaves the client. A logged-in backend gets what the client sent whole,
+ * then Terminate and a half-close, and is read (answers dropped) until the
+ * server closes: PostgreSQL runs what its client sent before leaving, and an
+ * answer it cannot write would abort it. Else it is closed and freed now. */
 void backend_close(struct backend *be, const char *reason);
+/* Its client is done: Terminate follows what it was sent, then a half-close;
+ * answers still come until the server closes (ended). */
+void backend_terminate(struct backend *be);
+/* Closes every lingering backend now (the daemon is exiting). */
+void backend_close_lingering(struct daemon *d);
 /* Relays what is buffered (after a pause ends). */
 void backend_kick(struct backend *be);
 struct evbuffer *backend_output(struct backend *be);

@@ -239,6 +239,16 @@ void client_continue(struct client *c)
 
 /* ------------------------------------------------------------- closing -- */
 
+/* Its place under max_client_conn is free: it closed, or it left and only
+ * its server session is still finishing. */
+static void release_slot(struct client *c)
+{
+	if (c->counted) {
+		c->d->nsessions--;
+		c->counted = false;
+	}
+}
+
 static void unlink_client(struct client *c)
 {
 	struct daemon *d = c->d;
@@ -250,10 +260,7 @@ static void unlink_client(struct client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
-	if (c->counted) {
-		d->nsessions--;
-		c->counted = false;
-	}
+	release_slot(c);
 }
 
 /* quiet: a line only at verbose = 2 */
@@ -266,15 +273,15 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 	else
 		log_info(c->prefix, "closing: %s", reason);
 	if (c->be) {
-		/* A query still running would keep the backend busy: cancel it first. */
-		if (c->be->state == BE_ACTIVE && c->rq.head && c->rq.head->kind != RQ_OWN)
-			(void)daemon_send_cancel(c->d, c->be->pid, c->be->key, NULL, NULL);
+		/* not cancelled: what it sent runs, as it does directly */
 		backend_close(c->be, "client closed");
 		c->be = NULL;
 	}
 	if (c->auth_ev)
 		event_free(c->auth_ev);
 	daemon_cancel_forget(c->canceller);
+	if (c->doom_ev)
+		event_free(c->doom_ev);
 	txn_free(c);
 	view_free(c);
 	intercept_session_end(c);
@@ -340,6 +347,27 @@ void client_fatal(struct client *c, const char *sqlstate, const char *message, c
 		log_info(c->prefix, "FATAL %s: %s: %s", sqlstate, message, detail);
 	send_error(c, "FATAL", sqlstate, message, detail);
 	client_finish(c, reason);
+}
+
+static void on_doom(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)fd;
+	(void)what;
+	client_fatal(c, c->doom_state, c->doom_msg, NULL);
+}
+
+void client_fatal_soon(struct client *c, const char *sqlstate, const char *message)
+{
+	if (c->doom_ev)
+		return;
+	snprintf(c->doom_state, sizeof(c->doom_state), "%s", sqlstate);
+	snprintf(c->doom_msg, sizeof(c->doom_msg), "%s", message);
+	c->doom_ev = event_new(c->d->base, -1, 0, on_doom, c);
+	if (c->doom_ev)
+		event_active(c->doom_ev, EV_TIMEOUT, 0);
+	sock_read(c->sk, false);
 }
 
 void client_backend_lost(struct client *c, const char *reason, bool mid_message)
@@ -747,6 +775,31 @@ static bool big_insert(const struct client *c, uint8_t type, uint32_t len, struc
 	return p && ins_looks_like_insert((const char *)p + PKT_HDR_LEN, n - PKT_HDR_LEN);
 }
 
+/* The client sent Terminate, or left (reason NULL: c->close_reason says
+ * how). PostgreSQL reads Terminate after what came before it, so that goes
+ * first: rows still deciding, a held group, a transaction's group. Then the
+ * backend gets Terminate and a half-close; its answers still reach the
+ * client until it closes (backend_event_cb). Rows staged in the transaction
+ * are dropped, as the server's Terminate rolls it back. False: waiting (the
+ * session is resumed when they are done). */
+static bool end_input(struct client *c, const char *reason)
+{
+	if (!extq_before_forward(c, 'X') || txn_busy(c) || intercept_undecided(c))
+		return false;
+	if (c->state != CL_ACTIVE || c->be == NULL)
+		return false;
+	if (reason)
+		snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	log_debug(c->prefix, "%s: the session ends when the server has answered", c->close_reason);
+	c->terminated = true;
+	release_slot(c);
+	evbuffer_drain(sock_input(c->sk), evbuffer_get_length(sock_input(c->sk)));
+	sock_read(c->sk, false);
+	txn_abandon(c);
+	backend_terminate(c->be);
+	return true;
+}
+
 /* Relays complete or streamed messages from the client to its backend. */
 static void client_relay(struct client *c)
 {
@@ -757,7 +810,7 @@ static void client_relay(struct client *c)
 	size_t avail, total, n;
 	char msg[96];
 
-	while (c->state == CL_ACTIVE && c->be) {
+	while (c->state == CL_ACTIVE && c->be && !c->terminated) {
 		avail = evbuffer_get_length(in);
 		if (avail == 0)
 			goto idle;
@@ -797,7 +850,7 @@ static void client_relay(struct client *c)
 			return;
 		}
 		if (type == 'X') {
-			client_close(c, "client sent Terminate");
+			(void)end_input(c, "client sent Terminate");
 			return;
 		}
 		total = PKT_HDR_LEN + (size_t)len;
@@ -846,25 +899,9 @@ static void client_relay(struct client *c)
 	}
 	return;
 idle:
-	/* Every whole message the client sent before it left is done. */
-	if (c->gone)
-		client_close(c, c->close_reason);
-}
-
-/* Whole messages not yet relayed or taken. */
-static bool input_has_message(struct client *c)
-{
-	struct evbuffer *in = sock_input(c->sk);
-	size_t avail = evbuffer_get_length(in);
-	uint8_t type;
-	uint32_t len;
-	uint8_t *p;
-
-	if (c->stream_left > 0 || avail < PKT_HDR_LEN)
-		return false;
-	p = evbuffer_pullup(in, PKT_HDR_LEN);
-	return pkt_read_header(p, PKT_HDR_LEN, &type, &len) == PKT_HDR_OK &&
-	       avail >= PKT_HDR_LEN + (size_t)len;
+	/* Every whole message the client sent before it left is on its way. */
+	if (c->gone && !c->terminated)
+		(void)end_input(c, NULL);
 }
 
 static void client_read_cb(struct sock *sk, void *arg)
@@ -922,14 +959,28 @@ static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *
 	bool probe;
 
 	(void)sk;
-	if (c->gone)
+	if (c->gone || c->terminated) {
+		if (ev == SOCK_ERROR && c->state == CL_ACTIVE) {
+			/* its answers cannot be written: dropped, the backend read on */
+			sock_peer_gone(c->sk);
+			if (c->be)
+				backend_kick(c->be);
+		}
 		return;
-	if ((ev == SOCK_EOF || ev == SOCK_ERROR) && c->state == CL_ACTIVE && input_has_message(c)) {
-		/* As directly: what the server has read of a departed client still runs. */
-		snprintf(c->close_reason, sizeof(c->close_reason), "client left (%s) after sending its last "
-			 "messages", ev == SOCK_EOF ? "disconnected" : strerror(err));
+	}
+	if ((ev == SOCK_EOF || ev == SOCK_ERROR) && c->state == CL_ACTIVE && c->be && c->stream_left == 0) {
+		/* As directly: what the server has read of a departed client
+		 * still runs (its answers written while the socket takes them),
+		 * then the session ends as on Terminate. */
+		if (ev == SOCK_EOF)
+			snprintf(c->close_reason, sizeof(c->close_reason), "client disconnected");
+		else
+			snprintf(c->close_reason, sizeof(c->close_reason), "client socket error: %s", strerror(err));
 		c->gone = true;
-		sock_peer_gone(c->sk);
+		if (ev == SOCK_ERROR)
+			sock_peer_gone(c->sk);
+		else
+			sock_read(c->sk, false);
 		sock_kick(c->sk);
 		return;
 	}

@@ -44,6 +44,9 @@ struct client {
 	char close_reason[160];         /* CL_CLOSING: logged once the output is flushed */
 	bool probed_only;               /* nothing read but plain SSL/GSS requests (a health check) */
 	struct canceller *canceller;    /* a CancelRequest forwarded, until the server took it */
+	struct event *doom_ev;          /* client_fatal_soon: the FATAL goes from the loop */
+	char doom_state[6];
+	char doom_msg[96];
 
 	/* From the StartupMessage, copied. */
 	char *user;
@@ -58,8 +61,10 @@ struct client {
 
 	/* Query loop, client -> backend. */
 	uint32_t stream_left;           /* body bytes of a streamed message still to relay */
-	bool gone;                      /* the client left with whole messages unread: they are
-	                                   finished (their answers dropped), then it closes */
+	bool gone;                      /* the client left: what it sent whole is relayed,
+	                                   then the session ends as on Terminate */
+	bool terminated;                /* input done: the backend got Terminate; the session
+	                                   ends when the server closes */
 	struct event *auth_ev;          /* authentication_timeout, until LOGIN */
 	bool paused_for_output;         /* its answers backed up: not reading it */
 	bool paused_for_backend;        /* backend output full: not reading the client */
@@ -76,6 +81,7 @@ struct client {
 	                                   off: the recognizer's assumptions do not hold */
 	bool ddl_seen;                  /* DDL/GRANT/REVOKE passed: the sink's catalog is stale */
 	bool tx_ddl;                    /* ALTER/CREATE/DROP passed since the last idle ReadyForQuery */
+	bool tx_savepoint;              /* SAVEPOINT passed since then: simple-Query INSERTs not staged */
 	char *settings[4];              /* TimeZone, DateStyle, IntervalStyle, client_encoding */
 	struct extq *xq;                /* its held extended-protocol group (extq.c) */
 	struct pstmt *stmts;            /* its prepared statements (pstmt.c) */
@@ -94,6 +100,9 @@ void client_close(struct client *c, const char *reason);
 
 /* Sends a FATAL error, flushes, closes. */
 void client_fatal(struct client *c, const char *sqlstate, const char *message, const char *detail);
+/* The same from the event loop, soon: for code that runs inside the relay
+ * of the session's backend (reply-queue hooks), which must not free it. */
+void client_fatal_soon(struct client *c, const char *sqlstate, const char *message);
 /* Flushes what is already queued for the client (e.g. the backend's own FATAL), then closes. */
 void client_finish(struct client *c, const char *reason);
 

@@ -324,6 +324,7 @@ void daemon_free(struct daemon *d)
 		event_free(d->shutdown_ev);
 	while (d->clients)
 		client_close(d->clients, "daemon exiting");
+	backend_close_lingering(d);
 	if (d->sink)
 		sink_free(d->sink);
 	if (d->listener)
@@ -382,7 +383,7 @@ static void drained(void *arg)
 	d->sig_term = d->sig_int = d->sig_hup = d->sig_usr1 = NULL;
 	/* The loop ends when the last socket is gone, or after the grace period. */
 	event_base_once(d->base, -1, EV_TIMEOUT, shutdown_timeout, d, &grace);
-	if (d->clients == NULL)
+	if (d->clients == NULL && d->lingering == NULL)
 		event_base_loopexit(d->base, NULL);
 }
 
@@ -399,6 +400,7 @@ void daemon_abort(struct daemon *d)
 	d->aborted = true;
 	if (d->sink)
 		sink_abort(d->sink, "57P01", "terminating connection due to administrator command");
+	backend_close_lingering(d);
 	for (c = d->clients; c; c = next) {
 		next = c->next;
 		if (c->state == CL_CLOSING)
@@ -409,7 +411,7 @@ void daemon_abort(struct daemon *d)
 			client_close(c, "shutdown");
 	}
 	event_base_once(d->base, -1, EV_TIMEOUT, shutdown_timeout, d, &grace);
-	if (d->clients == NULL && d->sink == NULL)
+	if (d->clients == NULL && d->lingering == NULL && d->sink == NULL)
 		event_base_loopexit(d->base, NULL);
 }
 
@@ -448,7 +450,7 @@ void daemon_shutdown(struct daemon *d, const char *why)
 
 void daemon_client_gone(struct daemon *d)
 {
-	if (d->shutting_down && d->clients == NULL && d->sig_term == NULL)
+	if (d->shutting_down && d->clients == NULL && d->lingering == NULL && d->sig_term == NULL)
 		event_base_loopexit(d->base, NULL);
 }
 

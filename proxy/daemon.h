@@ -24,6 +24,8 @@ struct intercept_stats {
 	uint64_t passthrough[16];
 };
 
+struct backend;
+
 struct daemon {
 	struct event_base *base;
 	struct config *cfg;             /* swapped whole on reload; never cached by sessions */
@@ -33,6 +35,7 @@ struct daemon {
 	socklen_t backend_salen;
 	char backend_name[128];         /* host:port for log prefixes */
 	struct client *clients;         /* every client connection, newest first */
+	struct backend *lingering;      /* backends of clients that left, until the server closes */
 	int nsessions;                  /* sessions past startup, against max_client_conn */
 	uint64_t next_id;
 	struct sink *sink;              /* NULL when no table is configured */
@@ -57,7 +60,8 @@ void daemon_abort(struct daemon *d);
 /* Re-reads the config file (SIGHUP). */
 void daemon_reload(struct daemon *d);
 
-/* A client connection was freed (ends the loop once a shutdown has closed all). */
+/* A client connection, or the last lingering backend, was freed (ends the
+ * loop once a shutdown has closed all). */
 void daemon_client_gone(struct daemon *d);
 
 /* Sends a CancelRequest for (pid, key) to the backend on a new connection;

@@ -452,7 +452,9 @@ static enum txn_gate gate(struct client *c, uint8_t type, const uint8_t *msg, si
 		    (ps = pstmt_lookup(c, name)) != NULL)
 			sql = pstmt_sql(ps, &len);
 	} else if (type != 'E') {
-		return TG_GO;
+		/* a Sync, Describe, Close or Flush reads no data, but must not
+		 * overtake what the transaction is still deciding or writing */
+		return txn_busy(c) ? TG_WAIT : TG_GO;
 	}
 	return txn_gate(c, sql, len);
 }
@@ -599,6 +601,10 @@ bool extq_before_forward(struct client *c, uint8_t type)
 {
 	struct extq *x = c->xq;
 
+	/* a message too large to read first, or a FunctionCall: the staged
+	 * rows go ahead of it */
+	if ((type == 'P' || type == 'B' || type == 'E' || type == 'F') && txn_gate(c, NULL, 0) != TG_GO)
+		return false;
 	if (x == NULL)
 		return true;
 	if (x->mode == G_HOLD) {
@@ -612,9 +618,6 @@ bool extq_before_forward(struct client *c, uint8_t type)
 		if (go_pass(c) != TG_GO)
 			return false;
 	}
-	/* a message too large to read first: the staged rows go ahead of it */
-	if ((type == 'P' || type == 'B' || type == 'E' || type == 'F') && txn_gate(c, NULL, 0) != TG_GO)
-		return false;
 	if (type == 'S' || type == 'Q')
 		x->mode = G_NONE;
 	else if (type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C')

@@ -185,6 +185,39 @@ void group_answer(struct client *c, struct group *g)
 	client_continue(c);
 }
 
+void group_fail_at_execute(struct client *c, struct group *g, const struct pktbuf *err)
+{
+	struct held *h;
+	bool failed = false;
+
+	for (h = g->head; h; h = h->next) {
+		struct rq_entry *e = h->entry;
+
+		if (failed && h->type == 'P' && h->ps)
+			pstmt_unregister(c, h->ps);     /* skipped: never parsed */
+		if (e == NULL || e->cancelled) {
+			h->entry = NULL;
+			continue;
+		}
+		if (h->type == 'S') {
+			pkt_ready(&e->own, 'E');
+			e->ready = true;
+		} else if (failed) {
+			;
+		} else if (h->type == 'E') {
+			pkt_put_bytes(&e->own, err->data, err->len);
+			e->ready = true;
+			rq_own_error(&c->rq, e);
+			failed = true;
+		} else {
+			group_answer_held(h, 0, NULL, 'E');
+		}
+		h->entry = NULL;
+	}
+	group_free(g);
+	client_continue(c);
+}
+
 void group_forward(struct client *c, struct group *g)
 {
 	if (!group_forward_held(c, g))

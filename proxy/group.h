@@ -59,6 +59,10 @@ bool group_forward_held(struct client *c, struct group *g);
  * BEGIN went ahead); it goes to the backend as the client sent it. */
 void group_answer(struct client *c, struct group *g);
 void group_forward(struct client *c, struct group *g);
+/* The group's messages are answered as PostgreSQL would up to its first
+ * Execute, which gets err (an ErrorResponse message); the rest up to its
+ * Sync is skipped and the Sync says the transaction failed. */
+void group_fail_at_execute(struct client *c, struct group *g, const struct pktbuf *err);
 /* Its Executes' rows go into unit u (count returned; -1 when out of memory). */
 int group_add(struct group *g, struct sink_unit *u, void *stmt_arg, int64_t *bytes);
 /* The rows of its Executes. */

@@ -322,6 +322,18 @@ bool intercept_must_wait(struct client *c)
 	return wait;
 }
 
+bool intercept_undecided(struct client *c)
+{
+	bool wait = false;
+
+	for (struct pending *p = c->pending; p; p = p->next)
+		if (!p->replied) {
+			sink_flush_unit(p->unit);
+			wait = true;
+		}
+	return wait;
+}
+
 void intercept_cancel(struct client *c)
 {
 	struct pending *p, *oldest = NULL;
@@ -386,13 +398,19 @@ void intercept_note_statement(struct client *c, const char *sql, size_t len)
 	if (starts_with_word(sql, len, "alter") || starts_with_word(sql, len, "drop") ||
 	    starts_with_word(sql, len, "create"))
 		c->tx_ddl = true;
+	/* a client that sets savepoints recovers from a statement's error by
+	 * rolling back to one (psql's ON_ERROR_ROLLBACK, pgjdbc's autosave,
+	 * ORMs): each INSERT's error must be its own from now on, so its
+	 * INSERTs are not staged any more in this transaction */
+	if (starts_with_word(sql, len, "savepoint"))
+		c->tx_savepoint = true;
 }
 
 /* ReadyForQuery: DDL seen in this session is committed (or rolled back) now. */
 void intercept_ready(struct client *c, char tx_status)
 {
 	if (tx_status == 'I')
-		c->tx_ddl = false;
+		c->tx_ddl = c->tx_savepoint = false;
 	if (c->ddl_seen && tx_status == 'I' && c->d->sink) {
 		c->ddl_seen = false;
 		sink_catalog_invalidate(c->d->sink, NULL, NULL);

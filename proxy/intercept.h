@@ -31,6 +31,10 @@ void intercept_forwarding(struct client *c, uint8_t type, struct evbuffer *in, s
  * session must first see its intercepted rows decided, or committed when
  * readyourwrites = 1. The session resumes by itself when they are. */
 bool intercept_must_wait(struct client *c);
+/* True (and those units flushed now) while an INSERT of the session is not
+ * answered yet: it may still pass through to the backend. The session
+ * resumes by itself. */
+bool intercept_undecided(struct client *c);
 
 /* The session ends: its rows stay in the sink, nobody is told. */
 void intercept_session_end(struct client *c);

@@ -309,7 +309,7 @@ enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg)
 	quiet = (e->kind == RQ_SKIP && !(t == 'N' && e->notices)) || e->muted;
 	if (t == 'S' || t == 'A')
 		return RQV_RELAY;   /* the session's settings and notifications */
-	if (e->late && (t == 'E' || t == 'C')) {
+	if (e->late && (t == 'E' || t == 'C' || t == 'I')) {
 		e->late = false;
 		if (q->on_late && q->on_late(q->arg, e))
 			quiet = true;   /* replaced */

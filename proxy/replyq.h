@@ -44,8 +44,8 @@ struct rq_entry {
 	                               CommandComplete are shown to the session first
 	                               (client_capture) */
 	bool notices;               /* RQ_SKIP: its NoticeResponses reach the client */
-	bool late;                  /* RQ_FORWARD: the first ErrorResponse or CommandComplete
-	                               of its answer may be replaced (on_late) */
+	bool late;                  /* RQ_FORWARD: the first ErrorResponse, CommandComplete
+	                               or EmptyQueryResponse of its answer may be replaced (on_late) */
 	struct pktbuf own;          /* RQ_OWN: the answer */
 	void *owner;                /* for the one who made it */
 };
@@ -63,7 +63,7 @@ struct replyq {
 	/* a capture entry (not RQ_OWN) is answered, or skipped after an error
 	 * (e->error set either way when it did not succeed) */
 	void (*on_done)(void *arg, struct rq_entry *e);
-	/* a late entry's first ErrorResponse or CommandComplete: true when the
+	/* a late entry's first ErrorResponse, CommandComplete or EmptyQueryResponse: true when the
 	 * hook wrote its replacement to the client (the message is dropped) */
 	bool (*on_late)(void *arg, struct rq_entry *e);
 	void *arg;

@@ -27,6 +27,8 @@ struct sock {
 	bool dirty;             /* on the flush list */
 	bool dead;              /* freed while a callback of ours was running */
 	bool gone;              /* the peer left: output is dropped, nothing is read */
+	bool shut_wr;           /* sock_shutdown_write: once the output is written */
+	bool shut_done;
 	int busy;               /* callbacks of ours on the stack */
 	struct sock *next_dirty;
 };
@@ -37,6 +39,15 @@ static struct sock *dirty_list;
 static struct event *flusher;
 
 static bool sock_write_now(struct sock *s);
+
+/* The output is all written and the owner asked for a half-close: the peer reads EOF. */
+static void maybe_shut(struct sock *s)
+{
+	if (s->shut_wr && !s->shut_done && s->fd >= 0 && evbuffer_get_length(s->out) == 0) {
+		s->shut_done = true;
+		(void)shutdown(s->fd, SHUT_WR);
+	}
+}
 
 /* Adds or removes ev when its state (*on) changes: no epoll_ctl otherwise. */
 static void toggle(struct event *ev, bool *on, bool want)
@@ -133,6 +144,7 @@ static bool sock_write_now(struct sock *s)
 		return false;
 	}
 	set_writing(s, evbuffer_get_length(s->out) > 0);
+	maybe_shut(s);
 	return wrote;
 }
 
@@ -218,6 +230,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	set_writing(s, evbuffer_get_length(s->out) > 0);
+	maybe_shut(s);
 	if (evbuffer_get_length(s->out) <= s->out_low && s->ops->on_drain)
 		s->ops->on_drain(s, s->arg);
 	release(s);
@@ -243,6 +256,15 @@ void sock_peer_gone(struct sock *s)
 	update_read(s);
 	evbuffer_drain(s->out, evbuffer_get_length(s->out));
 	set_writing(s, false);
+}
+
+void sock_shutdown_write(struct sock *s)
+{
+	s->shut_wr = true;
+	if (evbuffer_get_length(s->out) > 0)
+		sock_flush_later(s);
+	else
+		maybe_shut(s);
 }
 
 void sock_kick(struct sock *s)

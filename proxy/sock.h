@@ -44,6 +44,9 @@ void sock_kick(struct sock *s);
 /* The peer left (EOF or an error): from now on output is dropped and nothing
  * more is read; what is already in the input stays for the owner to finish. */
 void sock_peer_gone(struct sock *s);
+/* Once the output is written, the write side is shut down (the peer reads
+ * EOF); reading goes on. */
+void sock_shutdown_write(struct sock *s);
 /* Marks the output as having new bytes (done implicitly by sock_output's users
  * through an evbuffer callback; exposed for clarity). */
 void sock_flush_later(struct sock *s);

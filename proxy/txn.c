@@ -77,6 +77,7 @@ struct txn {
 	struct rq_entry *wentry;    /* the Query of ours in flight */
 	uint64_t expect, got;       /* its rows, and what its tags said */
 	bool count_exact;           /* W_BATCH: its statements write each of their rows or fail */
+	struct pktbuf notes;        /* W_BATCH: its NoticeResponses, sent with the group's answers */
 	bool waiting;               /* rows acknowledged to others go first (sink_tx_wait) */
 	bool wait_over;             /* ... but ACKED_WAIT_MS passed: these rows go now */
 	struct event *wait_timer;
@@ -119,6 +120,7 @@ static struct txn *txn_of(struct client *c)
 		if (c->txn) {
 			c->txn->c = c;
 			pkt_init(&c->txn->error);
+			pkt_init(&c->txn->notes);
 		}
 	}
 	return c->txn;
@@ -142,8 +144,11 @@ static void drop_unit(struct txn *t)
 	t->bytes = 0;
 	t->batchsize = t->timeout_ms = 0;
 	t->due = false;
+	t->waiting = t->wait_over = false;
 	if (t->timer)
 		evtimer_del(t->timer);
+	if (t->wait_timer)
+		evtimer_del(t->wait_timer);
 }
 
 /* The staged INSERTs not yet answered leave (their entries go with the session or are reused). */
@@ -228,7 +233,7 @@ bool txn_can_stage(const struct client *c)
 {
 	const struct txn *t = c->txn;
 
-	if (c->tx_status != 'T' || c->tx_ddl)
+	if (c->tx_status != 'T' || c->tx_ddl || c->tx_savepoint)
 		return false;
 	if (t && t->state != TXS_NONE && t->state != TXS_STAGING && t->state != TXS_FLUSHING &&
 	    t->state != TXS_GROUP)
@@ -353,7 +358,7 @@ static void pass_from(struct client *c, struct txn *t)
 	case FL_WAIT:
 		return;     /* txn_wake */
 	case FL_OOM:
-		client_fatal(c, "53200", "out of memory", NULL);
+		client_fatal_soon(c, "53200", "out of memory");
 		return;
 	}
 	intercept_count_pass(c, INS_REASON_COUNT, "an INSERT of the transaction is not taken");
@@ -392,7 +397,7 @@ static void resolve(struct client *c, struct txn *t)
 		staged_free(s);
 	}
 	if (t->head == NULL && t->state == TXS_STAGING && t->due && flush(c, t, NULL) == FL_OOM)
-		client_fatal(c, "53200", "out of memory", NULL);
+		client_fatal_soon(c, "53200", "out of memory");
 	client_continue(c);
 }
 
@@ -513,7 +518,7 @@ enum txn_group_gate txn_group_gate(struct client *c)
 		if (t->head)
 			return TGG_WAIT;
 		if (flush(c, t, NULL) == FL_OOM) {
-			client_fatal(c, "53200", "out of memory", NULL);
+			client_fatal_soon(c, "53200", "out of memory");
 			return TGG_WAIT;
 		}
 		return t->state == TXS_NONE ? TGG_HOLD : TGG_WAIT;
@@ -579,6 +584,7 @@ static void group_decided(struct client *c, struct txn *t)
 	static const uint8_t sync[] = { 'S', 0, 0, 0, 4 };
 	struct txgroup *tg = t->grp;
 	struct group *g = tg->g;
+	struct rq_entry *e;
 	struct pktbuf m;
 	uint64_t rows = 0;
 	bool exact = false;
@@ -591,8 +597,15 @@ static void group_decided(struct client *c, struct txn *t)
 	}
 	if (acked_wait(c, t, tg->unit, tg->n))
 		return;     /* txn_wake */
-	pkt_init(&m);
 	exact = sink_tx_exact(tg->unit, tg->n);
+	if (!exact && !sink_tx_rerun_safe(tg->unit, tg->n)) {
+		/* its count may fall short (a row skipped), and running it again
+		 * then would take values of its defaults twice */
+		intercept_count_pass(c, INS_REASON_COUNT, "an INSERT of the transaction is not taken");
+		group_as_sent(c, t);
+		return;
+	}
+	pkt_init(&m);
 	if (!sink_tx_batch(tg->unit, tg->n, "SAVEPOINT " GROUP_SAVEPOINT,
 			   exact ? "RELEASE SAVEPOINT " GROUP_SAVEPOINT : NULL, &m, &rows) || rows == 0) {
 		pkt_free(&m);
@@ -605,19 +618,21 @@ static void group_decided(struct client *c, struct txn *t)
 		/* the BEGIN that went ahead of it is done first: its Sync, ours */
 		if (rq_push(&c->rq, RQ_SKIP, 'S') == NULL) {
 			pkt_free(&m);
-			client_fatal(c, "53200", "out of memory", NULL);
+			client_fatal_soon(c, "53200", "out of memory");
 			return;
 		}
 		if (c->be)
 			evbuffer_add(backend_output(c->be), sync, sizeof(sync));
 		g->prefix = false;
 	}
-	if (send_query(c, t, NULL, &m) == NULL) {
+	if ((e = send_query(c, t, NULL, &m)) == NULL) {
 		pkt_free(&m);
-		client_fatal(c, "53200", "out of memory", NULL);
+		client_fatal_soon(c, "53200", "out of memory");
 		return;
 	}
 	pkt_free(&m);
+	e->notices = false;     /* held: the group's answers may come from a run as sent */
+	pkt_reset(&t->notes);
 	t->work = W_BATCH;
 	t->expect = rows;
 	t->count_exact = exact;
@@ -626,6 +641,25 @@ static void group_decided(struct client *c, struct txn *t)
 
 /* The group's batch is answered: the group is answered as written, or its
  * savepoint is rolled back and it runs as sent. */
+/* The SQLSTATE of an ErrorResponse message is one of a row's own (data,
+ * integrity, a check option, a RAISE, a datatype mismatch): the group then
+ * runs as sent, so that the error lands on the Execute of that row. */
+static bool refused_row(const struct pktbuf *err)
+{
+	struct pktreader r;
+	const char *v;
+	uint8_t code;
+
+	if (err->len < PKT_HDR_LEN)
+		return false;
+	rd_init(&r, err->data + PKT_HDR_LEN, err->len - PKT_HDR_LEN);
+	while (rd_u8(&r, &code) && code != 0 && rd_cstring(&r, &v, NULL))
+		if (code == 'C')
+			return strncmp(v, "22", 2) == 0 || strncmp(v, "23", 2) == 0 || strncmp(v, "44", 2) == 0 ||
+			       strncmp(v, "P0", 2) == 0 || strcmp(v, "42804") == 0;
+	return false;
+}
+
 static void group_written(struct client *c, struct txn *t, bool ok)
 {
 	static const char undo[] = "ROLLBACK TO SAVEPOINT " GROUP_SAVEPOINT "; RELEASE SAVEPOINT " GROUP_SAVEPOINT;
@@ -644,13 +678,27 @@ static void group_written(struct client *c, struct txn *t, bool ok)
 		sent = t->count_exact || (pkt_ok(&m) && send_query(c, NULL, NULL, &m) != NULL);
 		pkt_free(&m);
 		if (!sent) {
-			client_fatal(c, "53200", "out of memory", NULL);
+			client_fatal_soon(c, "53200", "out of memory");
 			return;
 		}
 		tg->g = NULL;
 		group_done(t);
 		set_state(t, TXS_NONE);
+		if (t->notes.len)
+			evbuffer_add(client_output(c), t->notes.data, t->notes.len);
+		pkt_reset(&t->notes);
 		group_answer(c, g);
+		return;
+	}
+	pkt_reset(&t->notes);
+	if (!ok && !refused_row(&t->error)) {
+		/* cancelled, timed out, a deadlock, ...: it would have hit the group
+		 * sent as is too; the transaction is aborted, as it would be, and
+		 * the group's first Execute says why */
+		tg->g = NULL;
+		group_done(t);
+		set_state(t, TXS_NONE);
+		group_fail_at_execute(c, g, &t->error);
 		return;
 	}
 	/* the database refused a row, or wrote fewer: as sent, answered by it */
@@ -659,7 +707,7 @@ static void group_written(struct client *c, struct txn *t, bool ok)
 	sent = pkt_ok(&m) && send_query(c, NULL, group_first_entry(g), &m) != NULL;
 	pkt_free(&m);
 	if (!sent) {
-		client_fatal(c, "53200", "out of memory", NULL);
+		client_fatal_soon(c, "53200", "out of memory");
 		return;
 	}
 	log_debug(c->prefix, "transaction: a group's batch %s; it runs as sent",
@@ -698,8 +746,11 @@ enum txn_gate txn_gate(struct client *c, const char *sql, size_t len)
 	if (t == NULL)
 		return TG_GO;
 	switch (t->state) {
+	case TXS_FLUSHING:
+		/* behind the rows, late: their error may be its -- not a
+		 * ROLLBACK's, which waits for their outcome */
+		return txn_classify(sql, len) == TC_ROLLBACK ? TG_WAIT : TG_GO;
 	case TXS_NONE:
-	case TXS_FLUSHING:          /* behind the rows, late: their error may be its */
 	case TXS_STATES:
 		return TG_GO;
 	case TXS_GROUP:
@@ -727,10 +778,27 @@ enum txn_gate txn_gate(struct client *c, const char *sql, size_t len)
 	case FL_WAIT:
 		return TG_WAIT;     /* txn_wake resumes the session */
 	case FL_OOM:
-		client_fatal(c, "53200", "out of memory", NULL);
+		client_fatal_soon(c, "53200", "out of memory");
 		break;
 	}
 	return TG_WAIT;
+}
+
+void txn_abandon(struct client *c)
+{
+	struct txn *t = c->txn;
+
+	if (t && t->state == TXS_STAGING && t->head == NULL) {
+		drop_unit(t);
+		set_state(t, TXS_NONE);
+	}
+}
+
+bool txn_busy(const struct client *c)
+{
+	const struct txn *t = c->txn;
+
+	return t && (t->state == TXS_GROUP || (t->state == TXS_STAGING && t->head));
 }
 
 /* ------------------------------------------------------------- answers -- */
@@ -836,10 +904,15 @@ void txn_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint
 
 	if (t == NULL || e->owner != t)
 		return;
-	if (type == 'C')
+	if (type == 'C') {
 		t->got += tag_rows(body, len);
-	else if (type == 'E' && t->error.len == 0)
+	} else if (type == 'E' && t->error.len == 0) {
 		client_error(&t->error, body, len);
+	} else if (type == 'N' && t->work == W_BATCH) {
+		pkt_begin(&t->notes, 'N');
+		pkt_put_bytes(&t->notes, body, len);
+		pkt_end(&t->notes);
+	}
 }
 
 bool txn_late(struct client *c, struct rq_entry *e)
@@ -906,6 +979,7 @@ void txn_free(struct client *c)
 	if (t->wait_timer)
 		event_free(t->wait_timer);
 	pkt_free(&t->error);
+	pkt_free(&t->notes);
 	free(t);
 	c->txn = NULL;
 }

@@ -83,6 +83,12 @@ enum txn_gate {
 	TG_WAIT,        /* not yet: the session resumes by itself */
 };
 enum txn_gate txn_gate(struct client *c, const char *sql, size_t len);
+/* Is the transaction deciding staged INSERTs or writing a group (a message
+ * that reads no data still waits, so as not to overtake them)? */
+bool txn_busy(const struct client *c);
+/* The client sent Terminate: staged rows are dropped, as the server rolls the
+ * transaction back (nothing more is sent for it). */
+void txn_abandon(struct client *c);
 
 /* The sink decided a statement of a transaction's unit. */
 void txn_decided(void *stmt_arg, const char *reason);

@@ -63,6 +63,7 @@ struct catalog {
 	bool prune_queued;
 	bool ledger_said;           /* the ledger's state is logged (once per change) */
 	bool ledger_raced;          /* its creation lost a race once, and was asked again */
+	bool failing;               /* fail_all is running: nothing starts */
 };
 
 /* ---- the catalog connection and its jobs ---- */
@@ -439,10 +440,24 @@ static void fail_head(struct catalog *c, const char *sqlstate, const char *msg, 
 	berr_unref(e);
 }
 
+/* Fails the jobs queued now. sqlstate and msg may point into the
+ * connection's last outcome, which a reconnect frees: they are copied; jobs that the failures
+ * queue meanwhile (a unit asking again) wait for the next connection, which
+ * starts once these are done. */
 static void fail_all(struct catalog *c, const char *sqlstate, const char *msg)
 {
-	while (c->head)
-		fail_head(c, sqlstate, msg, NULL);
+	char copy[512], state[6];
+	int n = 0;
+
+	snprintf(copy, sizeof(copy), "%s", msg);
+	snprintf(state, sizeof(state), "%s", sqlstate);
+	for (const struct cjob *j = c->head; j; j = j->next)
+		n++;
+	c->failing = true;
+	while (n-- > 0 && c->head)
+		fail_head(c, state, copy, NULL);
+	c->failing = false;
+	run(c);
 }
 
 static void start_connect(struct catalog *c)
@@ -542,7 +557,7 @@ uint32_t catalog_next_generation(struct catalog *c)
 
 static void run(struct catalog *c)
 {
-	if (c->head == NULL)
+	if (c->head == NULL || c->failing)
 		return;
 	if (c->state == C_DOWN)
 		start_connect(c);
@@ -623,14 +638,21 @@ static void index_query(struct catalog *c, struct cjob *j)
  * INSERT or UPDATE, INSERT or UPDATE rules. */
 static void traits_query(struct catalog *c, struct cjob *j)
 {
-	query_oid(c, "SELECT "
+	/* a partitioned table's rows fire its partitions' triggers too */
+	const char *trig_rels = c->version >= 120000 ?
+		"(g.tgrelid = $1 OR g.tgrelid IN (SELECT pt.relid FROM pg_catalog.pg_partition_tree($1) pt))" :
+		"g.tgrelid = $1";
+	struct buf sql;
+
+	buf_init(&sql);
+	buf_printf(&sql, "SELECT "
 		  "(SELECT count(*) FROM pg_catalog.pg_index i WHERE i.indrelid = $1 AND i.indisunique), "
 		  "(SELECT count(*) FROM pg_catalog.pg_constraint x WHERE x.conrelid = $1 AND x.contype = 'x'), "
 		  "(SELECT pg_catalog.string_agg(f.r::pg_catalog.text, ' ') FROM ("
 		  "SELECT confrelid AS r FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'f' UNION "
 		  "SELECT conrelid FROM pg_catalog.pg_constraint WHERE confrelid = $1 AND contype = 'f') f), "
 		  "(SELECT pg_catalog.string_agg(g.tgtype::pg_catalog.text, ' ') FROM pg_catalog.pg_trigger g "
-		  "WHERE g.tgrelid = $1 AND NOT g.tgisinternal AND g.tgenabled <> 'D'), "
+		  "WHERE %s AND NOT g.tgisinternal AND g.tgenabled <> 'D'), "
 		  "EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w WHERE w.ev_class = $1 "
 		  "AND w.ev_type IN ('2', '3') AND w.rulename <> '_RETURN'), "
 		  /* a default that calls a volatile function (nextval, random, ...):
@@ -638,7 +660,12 @@ static void traits_query(struct catalog *c, struct cjob *j)
 		  "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d CROSS JOIN LATERAL "
 		  "pg_catalog.regexp_matches(d.adbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
 		  "JOIN pg_catalog.pg_proc f ON f.oid = m[1]::pg_catalog.oid "
-		  "WHERE d.adrelid = $1 AND f.provolatile = 'v')", j->oid);
+		  "WHERE d.adrelid = $1 AND f.provolatile = 'v')", trig_rels);
+	if (buf_ok(&sql))
+		query_oid(c, sql.data, j->oid);
+	else
+		fail_head(c, "53200", "out of memory loading the catalog", NULL);
+	buf_free(&sql);
 }
 
 static void load_step(struct catalog *c, const struct pc_result *r)

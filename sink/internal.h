@@ -47,7 +47,7 @@ enum pass_reason {
 	PASS_UNKNOWN_TABLE = 0, PASS_NOT_TABLE, PASS_UNKNOWN_COLUMN, PASS_DUPLICATE_COLUMN,
 	PASS_TOO_MANY_VALUES, PASS_GENERATED, PASS_NUMBER_TYPE, PASS_BOOL_TYPE, PASS_CAST,
 	PASS_ROW_SECURITY, PASS_COLUMN_PRIVILEGE, PASS_PRIVILEGE_CHECK, PASS_REMOVED, PASS_MEMORY,
-	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_ROLE, PASS_SEARCH_PATH, PASS_COUNT, PASS_TXMODE, PASS_CATALOG_LOCKED, PASS_REASONS
+	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_ROLE, PASS_SEARCH_PATH, PASS_COUNT, PASS_TXMODE, PASS_CATALOG_LOCKED, PASS_TX_ROWWISE, PASS_REASONS
 };
 const char *pass_reason_text(enum pass_reason r);
 
@@ -527,6 +527,8 @@ void sched_classify(struct sink *s);
 void sched_place(struct sink_unit *u);
 /* Read-your-writes: the unit's rows are wanted now. */
 void sched_barrier(struct sink_unit *u);
+/* The latest unit placed to write (tab, route), not yet settled; NULL: none. */
+struct sink_unit *sched_key_last(struct sink *s, const struct stable *tab, uint64_t route);
 void sched_flush_table(struct sink *s, struct stable *tab);
 /* The writer is idle: its next batch, or NULL (nothing due: its timer is armed). */
 struct batch *sched_take(struct sink *s, int widx);

@@ -123,6 +123,13 @@ static struct sink_unit *keymap_swap(struct keymap *m, uint64_t key, struct sink
 	return old;
 }
 
+struct sink_unit *sched_key_last(struct sink *s, const struct stable *tab, uint64_t route)
+{
+	size_t i = keymap_slot(s->keys, key_of(tab, route));
+
+	return s->keys->keys[i] ? s->keys->vals[i] : NULL;
+}
+
 /* Removes key if it still names u (backward-shift deletion). */
 static void keymap_drop(struct keymap *m, uint64_t key, const struct sink_unit *u)
 {

@@ -54,6 +54,7 @@ static const char *const pass_names[PASS_REASONS] = {
 	[PASS_COUNT] = "in a transaction, its row count is the database's to tell",
 	[PASS_TXMODE] = "in a transaction, txmode = pass",
 	[PASS_CATALOG_LOCKED] = "the table's catalog could not be read for a lock",
+	[PASS_TX_ROWWISE] = "in a transaction, several rows for a table written row by row",
 };
 
 static const char *const pass_keys[PASS_REASONS] = {
@@ -78,6 +79,7 @@ static const char *const pass_keys[PASS_REASONS] = {
 	[PASS_COUNT] = "tx_count",
 	[PASS_TXMODE] = "txmode",
 	[PASS_CATALOG_LOCKED] = "catalog_locked",
+	[PASS_TX_ROWWISE] = "tx_rowwise",
 };
 
 static const char *const flush_names[FLUSH_REASONS] = {

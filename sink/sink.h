@@ -153,6 +153,9 @@ void sink_set_tx_wake(struct sink *s, void (*fn)(void *arg), void *arg);
 /* True when every statement of that batch writes each of its rows or fails
  * (no DO NOTHING, no BEFORE ROW trigger, no rule): its tags add up to *rows. */
 bool sink_tx_exact(const struct sink_unit *u, int upto);
+/* False when a row's table has a volatile default (a sequence, an identity,
+ * random(), ...): a batch rolled back and run again would call it twice. */
+bool sink_tx_rerun_safe(const struct sink_unit *u, int upto);
 /* The batchsize and batchwritetimeoutms of the configured table st names;
  * false when it names none. */
 bool sink_table_bounds(const struct sink *s, const struct ins_stmt *st, int *batchsize, int *timeout_ms);

@@ -17,6 +17,15 @@
  * row-wise tables as INSERT ... VALUES in arrival order.
  */
 
+/* May an upsert of the table update anything (else it is DO NOTHING)? */
+static bool has_settable(const struct tcat *cat)
+{
+	for (int c = 0; c < cat->t.ncols; c++)
+		if (cat->t.cols[c].settable)
+			return true;
+	return false;
+}
+
 bool txbatch_count_stable(const struct sink_unit *u, int i, const int *colmap, int nv)
 {
 	const struct stable *tab = u->stmts[i].tab;
@@ -29,8 +38,9 @@ bool txbatch_count_stable(const struct sink_unit *u, int i, const int *colmap, i
 		return true;    /* a plain INSERT */
 	switch (tab->conf.conflictmode) {
 	case CONFLICT_STRICT:
-	case CONFLICT_UPSERT:
 		return true;
+	case CONFLICT_UPSERT:
+		return has_settable(cat);   /* nothing to set: DO NOTHING */
 	case CONFLICT_IGNORE:
 		return false;
 	case CONFLICT_UPDATE:
@@ -226,9 +236,13 @@ bool sink_tx_exact(const struct sink_unit *u, int upto)
 			continue;
 		if (cat->tr.row_triggers || cat->tr.rules)
 			return false;
-		if (cat->t.nkey == 0 || tab->conf.conflictmode == CONFLICT_STRICT ||
-		    tab->conf.conflictmode == CONFLICT_UPSERT)
+		if (cat->t.nkey == 0 || tab->conf.conflictmode == CONFLICT_STRICT)
 			continue;
+		if (tab->conf.conflictmode == CONFLICT_UPSERT) {
+			if (!has_settable(cat))
+				return false;
+			continue;
+		}
 		if (tab->conf.conflictmode == CONFLICT_IGNORE)
 			return false;
 		for (int c = 0; c < cat->t.ncols; c++)
@@ -240,16 +254,34 @@ bool sink_tx_exact(const struct sink_unit *u, int upto)
 	return true;
 }
 
+bool sink_tx_rerun_safe(const struct sink_unit *u, int upto)
+{
+	for (uint32_t i = 0; i < u->nrows; i++)
+		if ((int)u->rows[i]->stmt < upto && u->rows[i]->cat->tr.volatile_defaults)
+			return false;
+	return true;
+}
+
 bool sink_tx_wait(const struct sink_unit *u, int upto)
 {
 	struct sink *s = u->s;
 	bool wait = false;
 
-	for (int i = 0; i < upto && i < u->nstmts; i++) {
-		struct stable *tab = u->stmts[i].tab;
+	for (uint32_t i = 0; i < u->nrows; i++) {
+		const struct srow *r = u->rows[i];
+		struct stable *tab = u->stmts[r->stmt].tab;
+		struct sink_unit *d;
 
-		if (tab && tab->acked > 0 && !u->stmts[i].passed) {
+		if ((int)r->stmt >= upto || tab == NULL || tab->acked == 0)
+			continue;       /* nothing acknowledged and unwritten in its table */
+		if (tab->cls != TC_FREE) {
+			/* its rows meet beyond their key: the table's order */
 			sched_flush_table(s, tab);
+			wait = true;
+		} else if (r->has_route && (d = sched_key_last(s, tab, r->route)) != NULL &&
+			   d->state != U_SETTLED) {
+			/* the latest unit of its key (it follows the ones before it) */
+			sched_barrier(d);
 			wait = true;
 		}
 	}

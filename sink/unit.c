@@ -66,8 +66,9 @@ static bool sink_drained(const struct sink *s)
 	if (s->nhead || !sched_idle(s))
 		return false;
 	for (ss = s->sessions; ss; ss = ss->next)
-		if (ss->ihead)
-			return false;
+		for (const struct sink_unit *u = ss->ihead; u; u = u->inext)
+			if (!u->tx)
+				return false;   /* a transaction's staged rows are its own, not the sink's */
 	return true;
 }
 
@@ -497,6 +498,10 @@ void unit_settle(struct sink_unit *u)
 
 	unit_set_state(u, U_SETTLED);
 	acked_done(u);
+	if (s->tx_waiting) {
+		s->tx_wake_due = true;      /* a transaction may have waited for this one */
+		schedule_notify(s);
+	}
 	for (i = 0; i < (uint32_t)u->nstmts; i++)
 		u->stmts[i].written = 0;
 	for (i = 0; i < u->nrows; i++) {
@@ -686,7 +691,10 @@ void sink_unit_drop(struct sink_unit *u)
 	u->inext = NULL;
 	u->open = false;
 	u->dropped = true;
-	drop_rows(u);
+	/* a catalog job reading key values of its rows still points at them:
+	 * they go with the unit, once that job is done */
+	if (u->canon_pending == 0)
+		drop_rows(u);
 	unit_release_statements(u);
 	unit_set_state(u, U_DECIDED);
 	u->settle_due = true;

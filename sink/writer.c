@@ -107,26 +107,32 @@ static void finish(struct writer *w, struct berr *failed);
 static void on_wait(evutil_socket_t fd, short what, void *arg)
 {
 	struct writer *w = arg;
-	char line[256];
-	size_t n = 0;
+	struct buf line, seen;
 
 	(void)fd;
 	(void)what;
-	if (w->b == NULL || w->wait_logged == w->b->id || w->backend_pid <= 0)
+	if (w->b == NULL || w->state != W_TX || w->wait_logged == w->b->id || w->backend_pid <= 0)
 		return;
 	w->wait_logged = w->b->id;
-	n = (size_t)snprintf(line, sizeof(line), "batch %llu of writer %d (%zu rows of",
-			     (unsigned long long)w->b->id, w->idx, w->b->n);
-	for (size_t i = 0; i < w->b->nunits && n < sizeof(line) - 64; i++)
-		for (int k = 0; k < w->b->units[i]->nstmts && n < sizeof(line) - 64; k++) {
+	buf_init(&line);
+	buf_init(&seen);
+	buf_printf(&line, "batch %llu of writer %d (%zu rows of", (unsigned long long)w->b->id, w->idx, w->b->n);
+	for (size_t i = 0; i < w->b->nunits; i++)
+		for (int k = 0; k < w->b->units[i]->nstmts; k++) {
 			const struct stable *tab = w->b->units[i]->stmts[k].tab;
+			char mark[16];
 
-			if (strstr(line, tab->conf.name) == NULL)
-				n += (size_t)snprintf(line + n, sizeof(line) - n, " %s.%s", tab->conf.targetschema,
-						      tab->conf.name);
+			snprintf(mark, sizeof(mark), "|%d|", tab->idx);
+			if (seen.len && strstr(seen.data, mark))
+				continue;
+			buf_puts(&seen, mark);
+			buf_printf(&line, " %s.%s", tab->conf.targetschema, tab->conf.name);
 		}
-	snprintf(line + n, sizeof(line) - n, ") has waited %d s", WAIT_LOG_MS / 1000);
-	catalog_log_blockers(w->s->catalog, w->backend_pid, line);
+	buf_printf(&line, ") has waited %d s", WAIT_LOG_MS / 1000);
+	if (buf_ok(&line))
+		catalog_log_blockers(w->s->catalog, w->backend_pid, line.data);
+	buf_free(&line);
+	buf_free(&seen);
 }
 
 struct writer *writer_new(struct sink *s, int idx)

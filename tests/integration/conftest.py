@@ -30,6 +30,14 @@ def pg(request):
 
 
 @pytest.fixture(scope="module")
+def dbs(pg):
+	"""The module's server with a second database, "direct", for tests that
+	run the same client code directly and through pgbatchd (difftest.py)."""
+	pg.create_database("direct")
+	return pg
+
+
+@pytest.fixture(scope="module")
 def proxy(pg):
 	"""pgbatchd with the default config in front of this module's server."""
 	_proxy_available()

@@ -175,6 +175,14 @@ def _cases():
 		send(*ins("", ["260", "a"], describe=False), *ins("", ["261", "b"], describe=False), w.sync()), until(),
 		send(w.describe("S", ""), w.sync()), until(),
 		send(*ins("", ["262", "c"]), *ins("", ["263", "d"]), w.sync()), until()] + q("COMMIT") + q(ROWS)
+	# a bare Sync right behind a transaction's group, and behind staged
+	# Queries one of which passes through: nothing overtakes them
+	c["tx_group_then_bare_sync"] = q("BEGIN") + [send(
+		w.parse("", "INSERT INTO ts (id, v) VALUES ($1, $2)", []), *ins("", ["270", "a"], describe=False),
+		*ins("", ["271", "b"], describe=False), w.sync(), w.sync()), until("Z", 2)] + q("COMMIT") + q(ROWS)
+	c["tx_staged_passed_then_bare_sync"] = q("BEGIN") + [send(
+		w.query("INSERT INTO ts (id, v) VALUES (280, 'a')"), w.query("INSERT INTO ts (id, nosuch) VALUES (281, 1)"),
+		w.sync()), until("Z", 3)] + q("ROLLBACK") + q(ROWS)
 	return c
 
 

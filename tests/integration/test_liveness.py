@@ -9,23 +9,11 @@ import psycopg
 import pytest
 
 import harness
+from difftest import HANG, both
 import pgwire as w
 import sinkutil as su
 
 PG_SETTINGS = {"timezone": "UTC"}
-HANG = 60       # a reply not there by then is a hang (a guard, not a timing assertion)
-
-
-@pytest.fixture(scope="module")
-def dbs(pg):
-	pg.create_database("direct")
-	return pg
-
-
-def both(pg, sql):
-	for db in ("postgres", "direct"):
-		with pg.connect(dbname=db) as c:
-			c.execute(sql)
 
 
 def backend_gone(pg, pid):
@@ -254,3 +242,60 @@ def test_a_blocked_batch_says_what_blocks_it(dbs, make_proxy):
 		locker.close()
 		assert s.read_until("Z") == su.insert_reply(1)
 	assert len([l for l in proxy.log().splitlines() if "has waited" in l]) == 1
+
+
+def test_shutdown_does_not_wait_for_staged_rows(dbs):
+	"""A client with rows staged in its open transaction: they are the
+	transaction's, not the sink's, so SIGTERM's drain does not wait for
+	them (no shutdown_timeout needed); the session gets 57P01 and its
+	transaction is rolled back."""
+	pg = dbs
+	pg.sql("CREATE TABLE sds (id int PRIMARY KEY)")
+	proxy = harness.Proxy(pg, name="staged")
+	proxy.extra_sections = su.sink_sections({"sds": {}})
+	proxy.opts["shutdown_timeout"] = 3600
+	proxy.start()
+	try:
+		s = su.Session.to(proxy, timeout=HANG)
+		s.ok("BEGIN")
+		assert su.tags_of(s.run("INSERT INTO sds VALUES (1)")) == ["INSERT 0 1"]
+		proxy.signal(signal.SIGTERM)
+		proxy.proc.wait(HANG)
+		assert proxy.proc.returncode == 0
+		err = su.error_of(s.read_eof_or_error(timeout=HANG))
+		assert err and err["C"] == "57P01", err
+		assert "given up" not in proxy.output() and "after shutdown_timeout" not in proxy.output()
+		s.close()
+	finally:
+		proxy.kill()
+		assert not proxy.sanitizer_reports(), proxy.sanitizer_reports()
+		proxy.cleanup()
+	assert pg.sql("SELECT count(*) FROM sds") == [(0,)]
+
+
+def test_wait_log_of_a_batch_of_long_names(dbs, make_proxy):
+	"""The waiting batch's line names every table of it, however long their
+	names (an autocommit group into two tables of 63-character names)."""
+	pg = dbs
+	schema = "s" * 63
+	t1, t2 = "a" * 62 + "1", "b" * 62 + "2"
+	pg.sql('CREATE SCHEMA "%s"' % schema)
+	for t in (t1, t2):
+		pg.sql('CREATE TABLE "%s"."%s" (id int PRIMARY KEY)' % (schema, t))
+	proxy = su.start_sink_proxy(make_proxy, [(t1, {"targetschema": schema}), (t2, {"targetschema": schema})],
+		backend={"connectionmaxactive": 1})
+	with su.Session.to(proxy, timeout=HANG) as s:
+		group = b""
+		for t in (t1, t2):
+			group += w.parse("", 'INSERT INTO "%s"."%s" (id) VALUES ($1)' % (schema, t)) + \
+				w.bind("", "", ["0"]) + w.execute("")
+		s.send(group + w.sync())
+		s.read_until("Z")
+		locker = pg.connect()
+		locker.execute("BEGIN")
+		locker.execute('LOCK TABLE "%s"."%s" IN EXCLUSIVE MODE' % (schema, t2))
+		s.send(group.replace(b"\x00\x00\x00\x010", b"\x00\x00\x00\x011") + w.sync())
+		proxy.wait_log(r"\(2 rows of %s\.%s %s\.%s\) has waited" % (schema, t1, schema, t2), timeout=HANG)
+		locker.execute("COMMIT")
+		locker.close()
+		s.read_until("Z")

@@ -385,7 +385,7 @@ static bool on_late(void *arg, struct rq_entry *e)
 	return late_replaces;
 }
 
-/* A late entry: its first ErrorResponse or CommandComplete is offered once;
+/* A late entry: its first ErrorResponse, CommandComplete or EmptyQueryResponse is offered once;
  * when the hook replaced it, it is dropped, the rest relayed. */
 static void test_late(void **state)
 {
@@ -419,6 +419,12 @@ static void test_late(void **state)
 	push(&q, "PBS", e);
 	feed(&q, "EZ", "D.R.");
 	assert_int_equal(lates, 3);
+	/* an empty Query: its EmptyQueryResponse is the first answer */
+	q.late_mode = true;
+	push(&q, "Q", e);
+	q.late_mode = false;
+	feed(&q, "IZ", "DR.");
+	assert_int_equal(lates, 4);
 	assert_true(rq_empty(&q));
 	rq_clear(&q);
 }
