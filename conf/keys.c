@@ -42,7 +42,7 @@ const struct config_key config_keys[] = {
 	  "PgBouncer-style userlist: lines of \"user\" \"secret\" (plain, md5 or SCRAM-SHA-256 secret).",
 	  G(auth_file) },
 	{ CONF_PGBATCHD, "max_client_conn", CONF_INT, "100", 1, 100000, NULL, 0,
-	  "Most client connections open at once; further ones are refused.",
+	  "Most client sessions open at once (a session whose client left counts until its server session ends); further ones are refused.",
 	  G(max_client_conn) },
 	{ CONF_PGBATCHD, "logfile", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
 	  "Log file (reopened on SIGHUP); none logs to stderr.", G(logfile) },

@@ -102,6 +102,7 @@ static void backend_free(struct backend *be)
 	struct daemon *d = be->d;
 
 	if (be->state == BE_LINGER) {
+		d->nsessions--;
 		if (be->lprev)
 			be->lprev->lnext = be->lnext;
 		else
@@ -145,6 +146,7 @@ void backend_close(struct backend *be, const char *reason)
 	log_info(be->prefix, "closing backend connection: %s; it ends when the server closes", reason);
 	backend_terminate(be);
 	set_state(be, BE_LINGER);
+	d->nsessions++;         /* a server session still, under max_client_conn */
 	be->lprev = NULL;
 	be->lnext = d->lingering;
 	if (d->lingering)

@@ -239,16 +239,6 @@ void client_continue(struct client *c)
 
 /* ------------------------------------------------------------- closing -- */
 
-/* Its place under max_client_conn is free: it closed, or it left and only
- * its server session is still finishing. */
-static void release_slot(struct client *c)
-{
-	if (c->counted) {
-		c->d->nsessions--;
-		c->counted = false;
-	}
-}
-
 static void unlink_client(struct client *c)
 {
 	struct daemon *d = c->d;
@@ -260,7 +250,10 @@ static void unlink_client(struct client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
-	release_slot(c);
+	if (c->counted) {
+		d->nsessions--;
+		c->counted = false;
+	}
 }
 
 /* quiet: a line only at verbose = 2 */
@@ -792,7 +785,6 @@ static bool end_input(struct client *c, const char *reason)
 		snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	log_debug(c->prefix, "%s: the session ends when the server has answered", c->close_reason);
 	c->terminated = true;
-	release_slot(c);
 	evbuffer_drain(sock_input(c->sk), evbuffer_get_length(sock_input(c->sk)));
 	sock_read(c->sk, false);
 	txn_abandon(c);
@@ -959,8 +951,8 @@ static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *
 	bool probe;
 
 	(void)sk;
-	if (c->gone || c->terminated) {
-		if (ev == SOCK_ERROR && c->state == CL_ACTIVE) {
+	if ((c->gone || c->terminated) && c->state != CL_CLOSING) {
+		if (ev == SOCK_ERROR) {
 			/* its answers cannot be written: dropped, the backend read on */
 			sock_peer_gone(c->sk);
 			if (c->be)
@@ -968,7 +960,9 @@ static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *
 		}
 		return;
 	}
-	if ((ev == SOCK_EOF || ev == SOCK_ERROR) && c->state == CL_ACTIVE && c->be && c->stream_left == 0) {
+	if ((ev == SOCK_EOF || ev == SOCK_ERROR) && c->be && !c->gone &&
+	    ((c->state == CL_ACTIVE && c->stream_left == 0) ||
+	     (c->state == CL_LOGIN && evbuffer_get_length(sock_input(c->sk)) > 0))) {
 		/* As directly: what the server has read of a departed client
 		 * still runs (its answers written while the socket takes them),
 		 * then the session ends as on Terminate. */

@@ -376,6 +376,9 @@ static void drained(void *arg)
 		else
 			client_close(c, "shutdown");
 	}
+	/* statements of clients that left are not the sink's: the server sees
+	 * their connections end, as when its clients die */
+	backend_close_lingering(d);
 	event_free(d->sig_term);
 	event_free(d->sig_int);
 	event_free(d->sig_hup);

@@ -36,7 +36,8 @@ struct daemon {
 	char backend_name[128];         /* host:port for log prefixes */
 	struct client *clients;         /* every client connection, newest first */
 	struct backend *lingering;      /* backends of clients that left, until the server closes */
-	int nsessions;                  /* sessions past startup, against max_client_conn */
+	int nsessions;                  /* sessions past startup (and lingering backends),
+	                                   against max_client_conn */
 	uint64_t next_id;
 	struct sink *sink;              /* NULL when no table is configured */
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_usr2;

@@ -128,3 +128,57 @@ def test_client_dies_during_a_long_insert(dbs, make_proxy):
 
 	run_both(pg, proxy, run)
 	assert len(same(pg, "SELECT * FROM et ORDER BY id")) == 3
+
+
+@pytest.mark.parametrize("tables", sorted(TABLES))
+def test_query_behind_the_startup_packet_then_half_close(dbs, make_proxy, tables):
+	"""A client writes its StartupMessage, a Query and a Terminate in one go
+	and half-closes while pgbatchd is still logging in to the backend: the
+	Query runs and is answered, as directly."""
+	pg = dbs
+	both(pg, "DROP TABLE IF EXISTS et; CREATE TABLE et (id int PRIMARY KEY, v text NOT NULL)")
+	proxy = su.start_sink_proxy(make_proxy, TABLES[tables])
+
+	def run(port, db, app):
+		with w.Conn("127.0.0.1", port, timeout=HANG) as c:
+			c.send(w.startup({"user": "postgres", "database": db, "application_name": app}) +
+				w.query("INSERT INTO et VALUES (1, 'a')") + w.terminate())
+			c.sock.shutdown(socket.SHUT_WR)
+			msgs = c.read_eof_or_error(timeout=HANG)
+		# what varies between servers (ParameterStatus, BackendKeyData) aside
+		return [(t, p) for t, p in msgs if t not in "SK"]
+
+	via, direct = run_both(pg, proxy, run)
+	assert via == direct, "through: %s\ndirect:  %s" % (su.show(via), su.show(direct))
+	assert same(pg, "SELECT * FROM et ORDER BY id") == [(1, "a")]
+
+
+def test_a_session_that_runs_on_keeps_its_slot(dbs, make_proxy):
+	"""max_client_conn = 1: a client sends a statement that waits on a lock,
+	then Terminate, and leaves. Its server session runs on (as directly, where
+	it counts against max_connections), and so it keeps its place: another
+	client gets 53300 until the statement is done, then logs in."""
+	pg = dbs
+	proxy = make_proxy(max_client_conn=1)
+	app = "end_%d" % next(_names)
+	with pg.connect() as holder:
+		holder.execute("SELECT pg_advisory_lock(7)")
+		with session(proxy.port, "postgres", app) as s:
+			s.send(w.query("SELECT pg_advisory_lock(7)") + w.terminate())
+		harness.wait_for(lambda: pg.sql("SELECT 1 FROM pg_stat_activity WHERE application_name = %s "
+			"AND wait_event_type = 'Lock'", (app,)), timeout=HANG, what="the statement waiting")
+		with pytest.raises(w.ServerError) as ei:
+			su.Session.to(proxy, timeout=HANG)
+		assert ei.value.sqlstate == "53300"
+		holder.execute("SELECT pg_advisory_unlock(7)")
+	ended(pg, app)
+
+	def login():
+		try:
+			return su.Session.to(proxy, timeout=HANG)
+		except w.ServerError as e:
+			assert e.sqlstate == "53300", e
+			return None     # the slot is given back as the session's end is read
+
+	with harness.wait_for(login, timeout=HANG, what="a free slot") as s:
+		assert s.rows("SELECT 1") == [["1"]]
