@@ -383,13 +383,25 @@ static int line_of(const struct loader *L, const char *name)
 	return k ? L->glob_set[k - config_keys] : 0;
 }
 
-/* Folds like PostgreSQL does for unquoted names when casesensitive = 0. */
+/* A configured name as it names a relation: folded to lower case (as
+ * PostgreSQL folds an unquoted name) when casesensitive = 0, else as written. */
+static bool same_part(const char *a, bool a_cs, const char *b, bool b_cs)
+{
+	for (;; a++, b++) {
+		char x = a_cs ? *a : (char)tolower((unsigned char)*a), y = b_cs ? *b : (char)tolower((unsigned char)*b);
+
+		if (x != y)
+			return false;
+		if (x == '\0')
+			return true;
+	}
+}
+
+/* Two [table] sections name the same relation. */
 static bool same_name(const struct table_conf *a, const struct table_conf *b)
 {
-	bool fold = !a->casesensitive || !b->casesensitive;
-	int (*cmp)(const char *, const char *) = fold ? strcasecmp : strcmp;
-
-	return cmp(a->name, b->name) == 0 && cmp(a->targetschema, b->targetschema) == 0;
+	return same_part(a->name, a->casesensitive, b->name, b->casesensitive) &&
+	       same_part(a->targetschema, a->casesensitive, b->targetschema, b->casesensitive);
 }
 
 static bool finish(struct loader *L)

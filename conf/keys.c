@@ -112,7 +112,7 @@ const struct config_key config_keys[] = {
 	  "Rows the database rejects: ignore is to log them to rejectfile, strict to report them to their client. Today both isolate the bad rows, write the rest, and report each bad row to its client (ackmode = immediate: to the log).",
 	  T(exceptionmode) },
 	{ CONF_TABLE, "casesensitive", CONF_BOOL, "0", NOBOUNDS, NULL, 0,
-	  "0 folds unquoted names to lower case; 1 uses names exactly as written (always quoted in generated SQL).",
+	  "How the names of this section (the table, targetschema, conflictkey) read: 0 folds them to lower case, as PostgreSQL folds an unquoted name; 1 takes them exactly as written, so that [table Events] is the table \"Events\". Names in statements always follow PostgreSQL: unquoted ones fold to lower case, quoted ones keep their case. Generated SQL always quotes.",
 	  T(casesensitive) },
 	{ CONF_TABLE, "verbose", CONF_BOOL, "0", NOBOUNDS, NULL, 0,
 	  "1 logs a line per batch of this table.", T(verbose) },

@@ -68,15 +68,6 @@ enum ins_reason ins_parse(const char *sql, size_t len, struct ins_stmt *out)
 	__attribute__((warn_unused_result));
 void ins_stmt_free(struct ins_stmt *st);
 
-/* The head of any single INSERT, one the recognizer does not take included
- * (an expression, a SELECT source, RETURNING, OVERRIDING, DEFAULT VALUES):
- * its schema, table and column list in *out (no rows), and out->end, where
- * an ON CONFLICT clause would go (before a top-level RETURNING, ';' or the
- * end). INS_ON_CONFLICT when it has one; INS_SYNTAX for anything else (an
- * alias, several statements, WITH). Free *out with ins_stmt_free. */
-enum ins_reason ins_parse_head(const char *sql, size_t len, struct ins_stmt *out)
-	__attribute__((warn_unused_result));
-
 /* The statement of an extended-protocol Parse: as ins_parse, and a value may
  * also be a parameter $1..$65535, alone or with one cast ($1::int8). */
 enum ins_reason ins_parse_params(const char *sql, size_t len, struct ins_stmt *out)

@@ -616,6 +616,7 @@ void sql_lex_init(struct sql_lexer *lx, const char *s, size_t len)
 	lx->len = len;
 	lx->pos = 0;
 	lx->stop = SQL_WORD;
+	lx->scs_off = false;
 }
 
 /* Numbers: integer, decimal, real; junk after them is an error (PG 15). */
@@ -778,13 +779,15 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 	if (c == '\0')
 		return finish(lx, t, SQL_ERROR, 0);
 	if (c == '\'')
-		return lex_quoted(lx, t, p, SQL_STR_PLAIN);
+		return lex_quoted(lx, t, p, lx->scs_off ? SQL_STR_ESCAPE : SQL_STR_PLAIN);
 	if (c == '"')
 		return lex_quoted(lx, t, p, SQL_STR_PLAIN);
 	if ((c == 'e' || c == 'E') && c1 == '\'')
 		return lex_quoted(lx, t, p + 1, SQL_STR_ESCAPE);
 	if ((c == 'n' || c == 'N') && c1 == '\'')
 		return lex_quoted(lx, t, p + 1, SQL_STR_NCHAR);
+	if ((c == 'u' || c == 'U') && c1 == '&' && c2 == '\'' && lx->scs_off)
+		return finish(lx, t, SQL_ERROR, 0);  /* "unsafe use of string constant with Unicode escapes" */
 	if ((c == 'u' || c == 'U') && c1 == '&' && (c2 == '\'' || c2 == '"'))
 		return lex_quoted(lx, t, p + 2, SQL_STR_UNICODE);
 	if ((c == 'b' || c == 'B' || c == 'x' || c == 'X') && c1 == '\'') {

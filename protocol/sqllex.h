@@ -58,6 +58,9 @@ struct sql_lexer {
 	size_t len;
 	size_t pos;
 	enum sql_tok stop;  /* SQL_EOF or SQL_ERROR once reached, else SQL_WORD */
+	bool scs_off;       /* standard_conforming_strings = off: '...' reads backslash
+	                       escapes as E'...' does, and U&'...' is an error (set it
+	                       after sql_lex_init) */
 };
 
 void sql_lex_init(struct sql_lexer *lx, const char *s, size_t len);

@@ -29,6 +29,20 @@
 static void backend_read_cb(struct sock *sk, void *arg);
 static void backend_write_cb(struct sock *sk, void *arg);
 static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void *arg);
+
+/* An ErrorResponse body whose severity is FATAL or PANIC. */
+static bool fatal_error(const uint8_t *body, uint32_t len)
+{
+	struct pktreader r;
+	const char *v;
+	uint8_t code;
+
+	rd_init(&r, body, len);
+	while (rd_u8(&r, &code) && code != 0 && rd_cstring(&r, &v, NULL))
+		if (code == 'V' || code == 'S')
+			return strcmp(v, "FATAL") == 0 || strcmp(v, "PANIC") == 0;
+	return false;
+}
 static const struct sock_ops backend_ops = { backend_read_cb, backend_write_cb, backend_event_cb };
 /* Largest ErrorResponse / ParameterDescription read whole for the session. */
 #define CAPTURE_MAX (1024 * 1024)
@@ -466,6 +480,16 @@ static void backend_relay(struct backend *be)
 			}
 		}
 		v = rq_backend(&c->rq, type, &done);
+		if (v == RQV_WAIT && type == 'E' && avail >= total &&
+		    fatal_error(evbuffer_pullup(in, (ssize_t)total) + PKT_HDR_LEN, len)) {
+			/* the server ends the session (pg_terminate_backend) while an
+			 * answer of ours is due: that statement dies with it, as it
+			 * would directly, and the FATAL is the client's last word */
+			intercept_server_gone(c);
+			evbuffer_remove_buffer(in, out, total);
+			client_finish(c, "backend ended the session");
+			return;
+		}
 		if (v == RQV_WAIT) {
 			/* an answer of our own comes first: send it, or hold the backend */
 			if (client_pump(c))
@@ -561,6 +585,8 @@ static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void 
 		backend_relay(be);
 		if (c->be != be)
 			return;
+		if (!be->terminated)
+			intercept_server_gone(c);   /* its waiting INSERTs die with it */
 		if (be->terminated) {
 			/* the client sent Terminate, or left: every answer it was owed is out */
 			char why[160];

@@ -76,6 +76,8 @@ struct client {
 	struct sink_session *ss;        /* its sink session, from its first intercepted INSERT */
 	bool waiting_forward;           /* an INSERT waits for the ReadyForQuery before it */
 	bool waiting_room;              /* stopped reading: the sink is full */
+	bool clause_wait;               /* a statement waits for a table's catalog (clause.c) */
+	bool clause_wait_msg;           /* the Query first in the input waits for its clause, not taken */
 	bool enc_odd, scs_odd;
 	bool odd_settings;              /* client_encoding not UTF8 or standard_conforming_strings
 	                                   off: the recognizer's assumptions do not hold */

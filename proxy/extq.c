@@ -18,6 +18,7 @@
 #include "protocol/reader.h"
 #include "protocol/sqllex.h"
 #include "proxy/backend.h"
+#include "proxy/clause.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/pending.h"
@@ -507,12 +508,40 @@ static bool pass_message(struct client *c, uint8_t type, const uint8_t *msg, siz
 	}
 }
 
+/* The Parse passed through is sent with its clauses: the registered
+ * statement keeps the client's text for what pgbatchd takes, and the Parse it
+ * sends again when needed is the one sent now. */
+static bool swap_parse(struct client *c, struct evbuffer *in, size_t total, const uint8_t *parse, size_t len)
+{
+	struct pktreader r;
+	const char *name;
+	struct pstmt *ps;
+	uint8_t *copy;
+
+	rd_init(&r, parse + PKT_HDR_LEN, len - PKT_HDR_LEN);
+	if (rd_cstring(&r, &name, NULL) && (ps = pstmt_lookup(c, name)) != NULL && ps->at_backend) {
+		if ((copy = malloc(len)) == NULL)
+			return false;
+		memcpy(copy, parse, len);
+		free(ps->parse);
+		ps->parse = copy;
+		ps->parse_len = (uint32_t)len;
+		ps->clause_done = true;
+	}
+	if (evbuffer_drain(in, total) != 0 || evbuffer_prepend(in, parse, len) != 0)
+		return false;
+	return true;
+}
+
 enum intercept_result extq_message(struct client *c, uint8_t type, struct evbuffer *in, size_t total)
 {
 	struct extq *x = xq(c);
 	enum intercept_result res;
 	enum step st = ST_PASS;
+	enum clause_result cr = CLAUSE_AS_SENT;
 	const uint8_t *msg;
+	uint8_t *parse = NULL;
+	size_t parse_len = 0;
 
 	if (x == NULL)
 		return INTERCEPT_FORWARD;
@@ -584,14 +613,20 @@ enum intercept_result extq_message(struct client *c, uint8_t type, struct evbuff
 	} else if (intercept_must_wait(c)) {
 		return INTERCEPT_WAIT;
 	}
-	/* passing through */
-	if (gate(c, type, msg, total) != TG_GO)
+	/* passing through, with its tables' conflict clauses (clause.c) */
+	if (type == 'P' && (cr = clause_parse(c, msg, total, &parse, &parse_len)) == CLAUSE_WAIT)
 		return INTERCEPT_WAIT;
+	if (gate(c, type, msg, total) != TG_GO) {
+		free(parse);
+		return INTERCEPT_WAIT;
+	}
 	msg = evbuffer_pullup(in, (ssize_t)total);
-	if (!pass_message(c, type, msg, total)) {
+	if (!pass_message(c, type, msg, total) || (cr == CLAUSE_NEW && !swap_parse(c, in, total, parse, parse_len))) {
+		free(parse);
 		client_fatal(c, "53200", "out of memory", NULL);
 		return INTERCEPT_WAIT;
 	}
+	free(parse);
 	if (type == 'S')
 		x->mode = G_NONE;
 	return INTERCEPT_FORWARD;

@@ -15,6 +15,7 @@
 #include "protocol/reader.h"
 #include "protocol/sqllex.h"
 #include "proxy/backend.h"
+#include "proxy/clause.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/extq.h"
@@ -77,93 +78,6 @@ void pending_abandon(struct client *c, struct pending *p)
 	free(p);
 }
 
-/* A Query of sql[0..sqllen) with clause inserted at `at` (after a newline, so
- * that "VALUES (1) -- a comment" keeps it); NULL when out of memory. */
-static uint8_t *query_with_clause(const char *sql, size_t sqllen, size_t at, const char *clause, size_t *total)
-{
-	size_t n = strlen(clause), len = PKT_HDR_LEN + sqllen + 1 + n + 1;
-	uint8_t *m;
-
-	if (at > sqllen || len - 1 > UINT32_MAX / 2 || (m = malloc(len)) == NULL)
-		return NULL;
-	m[0] = 'Q';
-	m[1] = (uint8_t)((len - 1) >> 24);
-	m[2] = (uint8_t)((len - 1) >> 16);
-	m[3] = (uint8_t)((len - 1) >> 8);
-	m[4] = (uint8_t)(len - 1);
-	memcpy(m + PKT_HDR_LEN, sql, at);
-	m[PKT_HDR_LEN + at] = '\n';
-	memcpy(m + PKT_HDR_LEN + at + 1, clause, n);
-	memcpy(m + PKT_HDR_LEN + at + 1 + n, sql + at, sqllen - at);
-	m[len - 1] = '\0';
-	*total = len;
-	return m;
-}
-
-/* A Query passing through gets the table's conflict clause where its VALUES
- * end: the same statement means the same thing whether pgbatchd takes it. */
-static void add_clause(struct pending *p, const char *clause)
-{
-	size_t total;
-	uint8_t *m = p->ins_end ? query_with_clause((const char *)p->orig + PKT_HDR_LEN,
-						    p->orig_len - PKT_HDR_LEN - 1, p->ins_end, clause, &total) : NULL;
-
-	if (m == NULL)
-		return;             /* as sent: the backend may refuse a duplicate */
-	free(p->orig);
-	p->orig = m;
-	p->orig_len = (uint32_t)total;
-}
-
-/* A message of the input rewritten in place: the relay forwards it. */
-static void replace_message(struct evbuffer *in, size_t total, const char *sql, size_t at, const char *clause)
-{
-	size_t len;
-	uint8_t *m = query_with_clause(sql, total - PKT_HDR_LEN - 1, at, clause, &len);
-
-	struct evbuffer *b = m ? evbuffer_new() : NULL;
-
-	if (b && evbuffer_add(b, m, len) == 0) {
-		evbuffer_drain(in, total);
-		evbuffer_prepend_buffer(in, b);    /* moves the chain: nothing to allocate */
-	}
-	if (b)
-		evbuffer_free(b);
-	free(m);
-}
-
-/* An INSERT the recognizer does not take, into a configured table: it passes
- * through with the table's conflictmode all the same. */
-static enum intercept_result head_clause(struct client *c, struct evbuffer *in, size_t total,
-					 const char *sql, size_t sqllen)
-{
-	struct ins_stmt head;
-	char *clause;
-
-	if (ins_parse_head(sql, sqllen, &head) != INS_OK)
-		return INTERCEPT_FORWARD;
-	if (!sink_wants(c->d->sink, &head, c->database)) {
-		ins_stmt_free(&head);
-		return INTERCEPT_FORWARD;
-	}
-	switch (view_ready(c)) {
-	case VIEW_OK:
-		break;
-	case VIEW_WAIT:
-		ins_stmt_free(&head);
-		return INTERCEPT_WAIT;
-	case VIEW_NONE:
-		ins_stmt_free(&head);
-		return INTERCEPT_FORWARD;
-	}
-	clause = view_read_only(c) ? NULL : sink_head_clause(c->ss, &head, c->database);
-	if (clause)
-		replace_message(in, total, sql, head.end, clause);
-	free(clause);
-	ins_stmt_free(&head);
-	return INTERCEPT_FORWARD;
-}
-
 /* The message taken goes to the backend after all, in its place in the queue. */
 static void forward_original(struct client *c, struct pending *p)
 {
@@ -203,8 +117,7 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	case SINK_PASSTHROUGH:
 		/* Later messages waited for this decision, so order holds. */
 		intercept_count_pass(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
-		if (r->clause)
-			add_clause(p, r->clause);
+		(void)clause_query_now(c, &p->orig, &p->orig_len);     /* its conflict clauses */
 		if (p->next) {
 			/* a session's statements commit in the order sent: this one runs
 			 * after the rows of its earlier INSERTs are written */
@@ -228,30 +141,6 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	free(p->orig);
 	p->orig = NULL;
 	client_continue(c);
-}
-
-uint8_t *intercept_clause_query(struct client *c, const uint8_t *msg, uint32_t len, uint32_t *outlen)
-{
-	struct ins_stmt head;
-	const char *sql;
-	size_t sqllen, total = 0;
-	char *clause;
-	uint8_t *m = NULL;
-
-	sql = query_text(msg + PKT_HDR_LEN, len - PKT_HDR_LEN, &sqllen);
-	/* the whole statement when it parses: a list-less one names as many
-	 * columns as it has values */
-	if (sql == NULL || c->ss == NULL ||
-	    (ins_parse(sql, sqllen, &head) != INS_OK && ins_parse_head(sql, sqllen, &head) != INS_OK))
-		return NULL;
-	clause = sink_head_clause(c->ss, &head, c->database);
-	if (clause)
-		m = query_with_clause(sql, sqllen, head.end, clause, &total);
-	free(clause);
-	ins_stmt_free(&head);
-	if (m)
-		*outlen = (uint32_t)total;
-	return m;
 }
 
 bool intercept_unsettled(struct client *c)
@@ -346,6 +235,15 @@ void intercept_cancel(struct client *c)
 		sink_unit_cancel(oldest->unit, "57014", "canceling statement due to user request");
 }
 
+void intercept_server_gone(struct client *c)
+{
+	for (struct pending *p = c->pending; p; p = p->next)
+		if (!p->replied && p->unit)
+			sink_unit_cancel(p->unit, "57P01", "terminating connection due to administrator command");
+	/* the client hears nothing more of them: the backend's FATAL is its answer */
+	intercept_session_end(c);
+}
+
 void intercept_session_end(struct client *c)
 {
 	struct pending *p;
@@ -424,6 +322,10 @@ void intercept_tx_wake(void *arg)
 
 	for (c = d->clients; c; c = next) {
 		next = c->next;
+		if (c->clause_wait) {
+			c->clause_wait = false;
+			client_continue(c);
+		}
 		txn_wake(c);
 	}
 }
@@ -535,9 +437,23 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	/* a Query ends an unsynced group: what it held goes first */
 	if (!extq_before_forward(c, 'Q'))
 		return INTERCEPT_WAIT;
-	res = query_message(c, in, total);
+	/* decided already when it waited for its clause (a catalog, the view) */
+	res = c->clause_wait_msg ? INTERCEPT_FORWARD : query_message(c, in, total);
+	c->clause_wait_msg = false;
 	if (res != INTERCEPT_FORWARD)
 		return res;
+	/* not taken: it passes through with its tables' conflict clauses */
+	switch (clause_query(c, in, total)) {
+	case CLAUSE_WAIT:
+		c->clause_wait_msg = true;
+		return INTERCEPT_WAIT;
+	case CLAUSE_NEW:
+		msg = evbuffer_pullup(in, PKT_HDR_LEN);
+		total = 1 + ((size_t)msg[1] << 24 | (size_t)msg[2] << 16 | (size_t)msg[3] << 8 | msg[4]);
+		break;
+	case CLAUSE_AS_SENT:
+		break;
+	}
 	msg = evbuffer_pullup(in, (ssize_t)total);
 	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
 	return query_gate(c, sql, sqllen);
@@ -588,17 +504,12 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		return INTERCEPT_FORWARD;
 	}
 	if (c->tx_status != 'I' && !txn_can_stage(c)) {
-		/* it runs as sent, with its table's conflict clause */
-		if (c->tx_status == 'T' && head_clause(c, in, total, sql, sqllen) == INTERCEPT_WAIT)
-			return INTERCEPT_WAIT;
+		/* it runs as sent, with its table's conflict clause (clause.c) */
 		intercept_count_pass(c, INS_REASON_COUNT, "in a transaction block");
 		return INTERCEPT_FORWARD;
 	}
 	why = ins_parse(sql, sqllen, &st);
 	if (why != INS_OK) {
-		if (why != INS_ON_CONFLICT && why != INS_WITH && why != INS_MULTI_STMT &&
-		    why != INS_NOT_INSERT && head_clause(c, in, total, sql, sqllen) == INTERCEPT_WAIT)
-			return INTERCEPT_WAIT;
 		intercept_count_pass(c, why, ins_reason_name(why));
 		return INTERCEPT_FORWARD;
 	}

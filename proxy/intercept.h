@@ -41,6 +41,11 @@ void intercept_session_end(struct client *c);
 /* A CancelRequest for the session: its INSERT waiting for its commit fails
  * with 57014 and is not written (unless it is being committed already). */
 void intercept_cancel(struct client *c);
+/* The server ended the session on its own (pg_terminate_backend, a crash):
+ * its INSERTs not yet answered are statements of a session that no longer
+ * exists: they leave the queue unwritten, as a cancel takes them (unless
+ * their batch is committing already). Acknowledged rows stay promised. */
+void intercept_server_gone(struct client *c);
 
 /* A ParameterStatus from the backend: interception needs client_encoding UTF8
  * and standard_conforming_strings on, as the recognizer assumes. */

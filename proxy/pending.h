@@ -38,10 +38,6 @@ void pending_abandon(struct client *c, struct pending *p);
 bool intercept_open_session(struct client *c);
 /* An INSERT passes through; slot is an ins_reason or INS_REASON_COUNT + k. */
 void intercept_count_pass(struct client *c, int slot, const char *why);
-/* A Query message of an INSERT into a configured table with the table's
- * conflict clause where its VALUES end (malloc'd, *outlen its length); NULL
- * when it gets none (no clause, the catalog not loaded, not such an INSERT). */
-uint8_t *intercept_clause_query(struct client *c, const uint8_t *msg, uint32_t len, uint32_t *outlen);
 /* True (and the units flushed now) while the session has intercepted units
  * not yet committed or failed: a transaction's rows follow them. The session
  * resumes by itself when they settle. */

@@ -181,6 +181,7 @@ void pstmt_add_clause(struct client *c, struct pstmt *ps)
 	pkt_put_bytes(&m, sql, ps->tmpl.end);
 	pkt_put_u8(&m, '\n');
 	pkt_put_bytes(&m, clause, strlen(clause));
+	pkt_put_u8(&m, '\n');
 	pkt_put_bytes(&m, sql + ps->tmpl.end, sqllen - ps->tmpl.end);
 	pkt_put_u8(&m, 0);
 	pkt_put_u16(&m, n);

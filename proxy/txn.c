@@ -15,6 +15,7 @@
 #include "protocol/reader.h"
 #include "protocol/sqllex.h"
 #include "proxy/backend.h"
+#include "proxy/clause.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/group.h"
@@ -336,13 +337,10 @@ static enum flush_result flush(struct client *c, struct txn *t, struct rq_entry 
  * client sent it, with its table's conflict clause, in its place. */
 static void forward_staged(struct client *c, struct staged *s)
 {
-	uint32_t len = s->orig_len;
-	uint8_t *m = intercept_clause_query(c, s->orig, s->orig_len, &len);
-
+	(void)clause_query_now(c, &s->orig, &s->orig_len);
 	rq_forward(&c->rq, s->entry);
 	if (c->be)
-		evbuffer_add(backend_output(c->be), m ? m : s->orig, m ? len : s->orig_len);
-	free(m);
+		evbuffer_add(backend_output(c->be), s->orig, s->orig_len);
 	s->entry = NULL;
 }
 

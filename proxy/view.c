@@ -59,6 +59,29 @@ static void put_literal(struct pktbuf *b, const char *s)
 	pkt_put_bytes(b, "'", 1);
 }
 
+/* The settings the session set itself (SET, set_config(), its startup
+ * packet, ALTER ROLE ... SET) that a write may read and the sink's writers do
+ * not have: all but those that change no row and no error of an INSERT, and
+ * those the sink follows itself (TimeZone, DateStyle, IntervalStyle,
+ * client_encoding, timezone_abbreviations, xmloption, the role, search_path,
+ * statement_timeout, read-only). */
+static const char private_settings_sql[] =
+	"(SELECT pg_catalog.string_agg(name, ',' ORDER BY name) FROM pg_catalog.pg_settings "
+	"WHERE source IN ('session', 'client', 'user', 'database user') AND name NOT IN ("
+	"'application_name', 'extra_float_digits', 'bytea_output', 'client_min_messages', 'DateStyle', "
+	"'IntervalStyle', 'TimeZone', 'client_encoding', 'timezone_abbreviations', 'xmloption', 'search_path', "
+	"'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'idle_session_timeout', "
+	"'default_transaction_isolation', 'transaction_isolation', 'default_transaction_read_only', "
+	"'transaction_read_only', 'default_transaction_deferrable', 'transaction_deferrable', "
+	"'standard_conforming_strings', 'escape_string_warning', 'backslash_quote', 'work_mem', "
+	"'maintenance_work_mem', 'temp_buffers', 'hash_mem_multiplier', 'random_page_cost', 'seq_page_cost', "
+	"'effective_cache_size', 'effective_io_concurrency', 'maintenance_io_concurrency', 'plan_cache_mode', "
+	"'cursor_tuple_fraction', 'from_collapse_limit', 'join_collapse_limit', 'constraint_exclusion', "
+	"'client_connection_check_interval', 'synchronous_commit', 'check_function_bodies', 'commit_delay', "
+	"'commit_siblings', 'default_tablespace', 'temp_tablespaces', 'role', 'session_authorization', "
+	"'gin_fuzzy_search_limit', 'default_statistics_target', 'force_parallel_mode') "
+	"AND name !~ '^(enable_|log_|track_|geqo|jit|parallel_|max_parallel_|cpu_|debug_|trace_|vacuum_|tcp_)')";
+
 /* The question: the role, read-only, the two settings the sink compares
  * besides the reported ones, and where each configured table's name resolves
  * without a schema (search_path, temporary tables). */
@@ -80,7 +103,8 @@ static bool ask(struct client *c, struct view *v)
 		put_literal(&q, sink_table_name(s, i));
 		put_str(&q, "))::pg_catalog.oid");
 	}
-	put_str(&q, "]::pg_catalog.oid[]::text");
+	put_str(&q, "]::pg_catalog.oid[]::text, ");
+	put_str(&q, private_settings_sql);
 	pkt_put_u8(&q, 0);
 	pkt_end(&q);
 	e = pkt_ok(&q) ? rq_push(&c->rq, RQ_SKIP, 'Q') : NULL;
@@ -192,8 +216,8 @@ void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uin
 {
 	struct view *v = c->view;
 	struct pktreader r;
-	const uint8_t *f[6];
-	int32_t flen[6];
+	const uint8_t *f[7];
+	int32_t flen[7];
 	uint16_t n;
 	uint32_t *oids;
 	char *text[4];
@@ -202,10 +226,13 @@ void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uin
 	if (v == NULL || type != 'D' || c->ss == NULL)
 		return;
 	rd_init(&r, body, len);
-	if (!rd_u16(&r, &n) || n != 6)
+	if (!rd_u16(&r, &n) || n != 7)
 		return;
-	for (int i = 0; i < 6; i++)
-		if (!rd_i32(&r, &flen[i]) || flen[i] < 0 || !rd_bytes(&r, (size_t)flen[i], &f[i]))
+	for (int i = 0; i < 7; i++)
+		f[i] = (const uint8_t *)"";
+	for (int i = 0; i < 7; i++)
+		if (!rd_i32(&r, &flen[i]) || (flen[i] < 0 && i != 6) ||
+		    (flen[i] > 0 && !rd_bytes(&r, (size_t)flen[i], &f[i])))
 			return;
 	oids = calloc((size_t)v->ntables + 2, sizeof(*oids));
 	for (int i = 0; i < 4; i++) {
@@ -222,6 +249,11 @@ void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uin
 		sink_session_setting(c->ss, "xmloption", text[3]);
 		sink_session_resolved(c->ss, oids + 1, v->ntables);
 		v->read_only = strcmp(text[1], "on") == 0;
+		/* NULL: none of its own */
+		sink_session_private(c->ss, flen[6] > 0);
+		if (flen[6] > 0)
+			log_debug(c->prefix, "settings of its own (%.*s): its INSERTs pass through", (int)flen[6],
+				  (const char *)f[6]);
 		v->statement_timeout = 0;
 		for (int i = 0; i < flen[4] && f[4][i] >= '0' && f[4][i] <= '9'; i++)
 			v->statement_timeout = v->statement_timeout * 10 + (f[4][i] - '0');

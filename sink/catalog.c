@@ -660,7 +660,20 @@ static void traits_query(struct catalog *c, struct cjob *j)
 		  "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d CROSS JOIN LATERAL "
 		  "pg_catalog.regexp_matches(d.adbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
 		  "JOIN pg_catalog.pg_proc f ON f.oid = m[1]::pg_catalog.oid "
-		  "WHERE d.adrelid = $1 AND f.provolatile = 'v')", trig_rels);
+		  "WHERE d.adrelid = $1 AND f.provolatile = 'v'), "
+		  /* nextval(): the session's currval()/lastval() */
+		  "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d CROSS JOIN LATERAL "
+		  "pg_catalog.regexp_matches(d.adbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
+		  "WHERE d.adrelid = $1 AND m[1]::pg_catalog.oid = 'pg_catalog.nextval(pg_catalog.regclass)'"
+		  "::pg_catalog.regprocedure), "
+		  /* facts of the connection that writes it */
+		  "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d CROSS JOIN LATERAL "
+		  "pg_catalog.regexp_matches(d.adbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
+		  "JOIN pg_catalog.pg_proc f ON f.oid = m[1]::pg_catalog.oid "
+		  "WHERE d.adrelid = $1 AND f.pronamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pg_catalog') AND f.proname IN "
+		  "('pg_backend_pid', 'inet_client_addr', 'inet_client_port', 'inet_server_addr', "
+		  "'inet_server_port', 'current_setting', 'pg_my_temp_schema', 'pg_current_xact_id', "
+		  "'txid_current', 'pg_current_xact_id_if_assigned', 'txid_current_if_assigned'))", trig_rels);
 	if (buf_ok(&sql))
 		query_oid(c, sql.data, j->oid);
 	else

@@ -210,35 +210,6 @@ static void drop_stmt_rows(struct sink_unit *u, uint32_t first)
 		row_free(u->s, u->rows[--u->nrows]);
 }
 
-/* A statement into the table that passes through (its values are the
- * database's to read) still gets the table's conflictmode: the clause the
- * sink would write for its columns, for the proxy to append. */
-static void pass_clause(struct sink_unit *u, const struct stable *tab, const struct tcat *cat,
-			const int *colmap, int nv)
-{
-	struct sg_val *row = calloc((size_t)cat->t.ncols + 1, sizeof(*row));
-	struct sg_shape sh;
-	struct buf b;
-	sg_row r = row;
-
-	if (row == NULL)
-		return;
-	for (int i = 0; i < nv; i++)
-		row[colmap[i]].state = SG_NULL;     /* named */
-	buf_init(&b);
-	if (sg_shape_build(&sh, &cat->t, tab->conf.conflictmode, &r, 1)) {
-		sg_conflict_clause(&b, &cat->t, &sh);
-		sg_shape_free(&sh);
-		if (buf_ok(&b) && b.len > 0) {
-			free(u->pass_clause);
-			u->pass_clause = buf_steal(&b);
-			u->s->st.pass_clauses++;
-		}
-	}
-	buf_free(&b);
-	free(row);
-}
-
 char *convert_head_clause(struct sink *s, const struct stable *tab, const struct ins_stmt *st)
 {
 	const struct tcat *cat = tab->cat;
@@ -250,7 +221,6 @@ char *convert_head_clause(struct sink *s, const struct stable *tab, const struct
 	int c;
 
 	if (cat == NULL || tab->conf.conflictmode == CONFLICT_STRICT || cat->t.nkey == 0 ||
-	    (st->ncols == 0 && st->nvals == 0 && tab->conf.conflictmode == CONFLICT_UPDATE) ||
 	    (st->ncols == 0 && st->nvals > cat->t.ncols))
 		return NULL;            /* no clause, or its columns are not known */
 	if ((row = calloc((size_t)cat->t.ncols + 1, sizeof(*row))) == NULL)
@@ -259,7 +229,7 @@ char *convert_head_clause(struct sink *s, const struct stable *tab, const struct
 	for (int i = 0; st->ncols == 0 && i < st->nvals; i++)
 		row[i].state = SG_NULL;
 	for (int i = 0; i < st->ncols; i++) {
-		ins_name_resolve(&st->cols[i], tab->conf.casesensitive, name, sizeof(name));
+		ins_name_resolve(&st->cols[i], false, name, sizeof(name));
 		if (!find_column(cat, name, &c)) {
 			free(row);
 			return NULL;        /* the database's error, as sent */
@@ -312,11 +282,22 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 		*why = PASS_SETTINGS;   /* client_encoding: every text reads otherwise */
 		goto done;
 	}
+	if (u->tx == UTX_NONE && (u->ss->private_settings || cat->tr.session_defaults ||
+				  (cat->tr.sequence_defaults && u->ss->seq_pass))) {
+		/* what the write reads is the client's connection's: as sent, there */
+		*why = u->ss->private_settings ? PASS_SESSION_SETTINGS :
+		       cat->tr.session_defaults ? PASS_SESSION_DEFAULT : PASS_SEQUENCE;
+		goto done;
+	}
+	if (cat->key_deferrable && tab->conf.conflictmode != CONFLICT_STRICT) {
+		*why = PASS_DEFERRABLE_KEY;     /* as sent with the clause: PostgreSQL's 55000 */
+		goto done;
+	}
 	if (diff & 16u)
 		diff |= 1u;             /* zone abbreviations: as another TimeZone */
 	if (st->ncols > 0) {
 		for (i = 0; i < st->ncols; i++) {
-			ins_name_resolve(&st->cols[i], tab->conf.casesensitive, name, sizeof(name));
+			ins_name_resolve(&st->cols[i], false, name, sizeof(name));
 			if (!find_column(cat, name, &colmap[i])) {
 				*why = PASS_UNKNOWN_COLUMN;
 				/* maybe a column added since the catalog was read */
@@ -383,10 +364,9 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	}
 	us->n = u->nrows - us->first;
 	ok = true;
+	if (u->tx == UTX_NONE && cat->tr.sequence_defaults)
+		u->ss->seq_taken = true;        /* its currval()/lastval() are not the session's now */
 done:
-	if (!ok && colmap && (*why == PASS_SETTINGS || *why == PASS_CAST || *why == PASS_NUMBER_TYPE ||
-			      *why == PASS_BOOL_TYPE) && u->nstmts == 1)
-		pass_clause(u, tab, cat, colmap, nv);
 	free(colmap);
 	free(vals);
 	buf_free(&key);

@@ -315,6 +315,10 @@ void sink_catalog_done(struct stable *tab, enum cat_state st, struct tcat *cat, 
 		log_warning(SINK_PREFIX, "catalog of %s.%s: %s", tab->conf.targetschema, tab->conf.name,
 			    err && berr_field(err, 'M') ? berr_field(err, 'M') : "failed");
 	}
+	if (tab->s->tx_waiting) {
+		tab->s->tx_wake_due = true;     /* a session may wait for this catalog's clause */
+		schedule_notify(tab->s);
+	}
 	intake_wake(tab->s);
 }
 

@@ -47,7 +47,8 @@ enum pass_reason {
 	PASS_UNKNOWN_TABLE = 0, PASS_NOT_TABLE, PASS_UNKNOWN_COLUMN, PASS_DUPLICATE_COLUMN,
 	PASS_TOO_MANY_VALUES, PASS_GENERATED, PASS_NUMBER_TYPE, PASS_BOOL_TYPE, PASS_CAST,
 	PASS_ROW_SECURITY, PASS_COLUMN_PRIVILEGE, PASS_PRIVILEGE_CHECK, PASS_REMOVED, PASS_MEMORY,
-	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_ROLE, PASS_SEARCH_PATH, PASS_COUNT, PASS_TXMODE, PASS_CATALOG_LOCKED, PASS_TX_ROWWISE, PASS_REASONS
+	PASS_SETTINGS, PASS_PARAM_TYPE, PASS_ROLE, PASS_SEARCH_PATH, PASS_COUNT, PASS_TXMODE, PASS_CATALOG_LOCKED, PASS_TX_ROWWISE, PASS_DEFERRABLE_KEY,
+	PASS_SESSION_SETTINGS, PASS_SESSION_DEFAULT, PASS_SEQUENCE, PASS_REASONS
 };
 const char *pass_reason_text(enum pass_reason r);
 
@@ -83,6 +84,10 @@ struct traits {
 	bool rules;                 /* INSERT or UPDATE rules (COPY does not run rules) */
 	bool volatile_defaults;     /* a default calls a volatile function, or an identity
 				       column: its values follow the rows' order */
+	bool sequence_defaults;     /* a default calls nextval(), or an identity column:
+				       the session's currval()/lastval() follow its INSERTs */
+	bool session_defaults;      /* a default reads a fact of its connection
+				       (pg_backend_pid(), inet_client_addr(), current_setting()) */
 	uint32_t *fk_rels;          /* tables it references or that reference it */
 	int nfk_rels;
 };
@@ -99,6 +104,7 @@ struct tcat {
 	char **kcollate;            /* per key column: a nondeterministic collation, quoted, or NULL */
 	int *kmaxlen;               /* per key column: n of varchar(n), else -1 */
 	bool nulls_not_distinct;
+	bool key_deferrable;        /* the key is a DEFERRABLE constraint: ON CONFLICT cannot use it */
 	bool key_unique_default;    /* every key column has a unique default */
 	bool key_dbhash;            /* some key column is KM_DBHASH */
 	struct traits tr;
@@ -256,7 +262,6 @@ struct sink_unit {
 	struct event *timeout_ev;   /* fires at deadline_ms */
 	int64_t charged;            /* bytes charged for its statements until converted */
 	struct sink_reply reply;
-	char *pass_clause;          /* reply.clause */
 	struct pkt_diag error_diag; /* reply.error points here */
 	struct pkt_diag *warn_diags; /* per statement: reply.warnings point here */
 	char **warn_msgs;
@@ -281,6 +286,9 @@ struct sink_session {
 	bool closed;
 	bool waiting;               /* in the sink's list of sessions waiting for a catalog */
 	bool running, again;        /* intake_run is on the stack (re-entry runs it again) */
+	bool private_settings;      /* settings of its own that a write may read (sink_session_private) */
+	bool seq_taken;             /* took rows into a table with a sequence default */
+	bool seq_pass;              /* such tables' INSERTs pass through (sink_session_seq_pass) */
 	struct sink_session *wnext;
 	struct sink_session *prev, *next;
 };
@@ -504,7 +512,7 @@ enum convert_result convert_stmt(struct sink_unit *u, int i, enum pass_reason *w
 bool table_loading(struct stable *tab, int64_t now);
 /* The session's unqualified name of tab resolves to tab (its view says so). */
 bool session_resolves(const struct sink_session *ss, const struct stable *tab);
-/* The conflict clause of tab for an INSERT's head (ins_parse_head), from the
+/* The conflict clause of tab for an INSERT's head (ins_find), from the
  * loaded catalog; NULL when there is none or it cannot be known. */
 char *convert_head_clause(struct sink *s, const struct stable *tab, const struct ins_stmt *st);
 /* Computes a row's route from its values and, per key column, the database's

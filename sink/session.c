@@ -72,6 +72,22 @@ void sink_session_role(struct sink_session *ss, const char *role)
 	ss->role = r;
 }
 
+void sink_session_private(struct sink_session *ss, bool on)
+{
+	ss->private_settings = on;
+}
+
+bool sink_session_seq_taken(const struct sink_session *ss)
+{
+	return ss && ss->seq_taken;
+}
+
+void sink_session_seq_pass(struct sink_session *ss)
+{
+	ss->seq_pass = true;
+	ss->seq_taken = false;
+}
+
 void sink_session_resolved(struct sink_session *ss, const uint32_t *oids, int n)
 {
 	uint32_t *copy = calloc((size_t)n + 1, sizeof(*copy));

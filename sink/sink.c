@@ -55,6 +55,10 @@ static const char *const pass_names[PASS_REASONS] = {
 	[PASS_TXMODE] = "in a transaction, txmode = pass",
 	[PASS_CATALOG_LOCKED] = "the table's catalog could not be read for a lock",
 	[PASS_TX_ROWWISE] = "in a transaction, several rows for a table written row by row",
+	[PASS_DEFERRABLE_KEY] = "the conflict key is DEFERRABLE: ON CONFLICT cannot use it",
+	[PASS_SESSION_SETTINGS] = "the session changed a setting a write may read",
+	[PASS_SESSION_DEFAULT] = "a default reads a fact of the client's connection",
+	[PASS_SEQUENCE] = "the session reads currval()/lastval() of the table's sequence",
 };
 
 static const char *const pass_keys[PASS_REASONS] = {
@@ -80,6 +84,10 @@ static const char *const pass_keys[PASS_REASONS] = {
 	[PASS_TXMODE] = "txmode",
 	[PASS_CATALOG_LOCKED] = "catalog_locked",
 	[PASS_TX_ROWWISE] = "tx_rowwise",
+	[PASS_DEFERRABLE_KEY] = "deferrable_key",
+	[PASS_SESSION_SETTINGS] = "private_settings",
+	[PASS_SESSION_DEFAULT] = "session_default",
+	[PASS_SEQUENCE] = "sequence",
 };
 
 static const char *const flush_names[FLUSH_REASONS] = {
@@ -555,11 +563,11 @@ static struct stable *find_table(const struct sink *s, const struct ins_stmt *st
 		tab = s->tables[i];
 		if (tab->removed)
 			continue;
-		ins_name_resolve(&st->table, tab->conf.casesensitive, name, sizeof(name));
+		ins_name_resolve(&st->table, false, name, sizeof(name));
 		if (strcmp(name, tab->conf.name) != 0)
 			continue;
 		if (st->schema.name) {
-			ins_name_resolve(&st->schema, tab->conf.casesensitive, schema, sizeof(schema));
+			ins_name_resolve(&st->schema, false, schema, sizeof(schema));
 			if (strcmp(schema, tab->conf.targetschema) != 0)
 				continue;
 		}
@@ -582,19 +590,35 @@ bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *dat
 	return find_table(s, st) != NULL;
 }
 
-char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database)
+enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *head, bool width_known,
+			     const char *database, char **clause)
 {
 	struct sink *s = ss ? ss->s : NULL;
 	struct stable *tab;
 
+	*clause = NULL;
 	if (s == NULL || !sink_wants(s, head, database) || (tab = find_table(s, head)) == NULL)
-		return NULL;
-	/* a catalog being (re)loaded is known for the next one */
-	if (table_loading(tab, sink_now_ms()) || tab->cstate != CAT_READY || tab->cat == NULL)
-		return NULL;
+		return SINK_CLAUSE_NONE;
+	if (table_loading(tab, sink_now_ms())) {
+		s->tx_waiting = true;   /* sink_catalog_done wakes the sessions */
+		return SINK_CLAUSE_WAIT;
+	}
+	if (tab->cstate != CAT_READY || tab->cat == NULL || tab->conf.conflictmode == CONFLICT_STRICT ||
+	    tab->cat->t.nkey == 0)
+		return SINK_CLAUSE_NONE;
 	if (head->schema.name == NULL && !session_resolves(ss, tab))
-		return NULL;            /* the name resolves elsewhere in this session */
-	return convert_head_clause(s, tab, head);
+		return SINK_CLAUSE_NONE;    /* the name resolves elsewhere in this session */
+	if (!width_known && tab->conf.conflictmode == CONFLICT_UPDATE)
+		return SINK_CLAUSE_COLUMNS;     /* it sets the columns the INSERT names */
+	*clause = convert_head_clause(s, tab, head);
+	return *clause ? SINK_CLAUSE_SOME : SINK_CLAUSE_NONE;
+}
+
+char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database)
+{
+	char *clause;
+
+	return sink_clause(ss, head, true, database, &clause) == SINK_CLAUSE_SOME ? clause : NULL;
 }
 
 struct sink_unit *sink_submit(struct sink_session *ss, struct ins_stmt *st, void *arg)

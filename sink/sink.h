@@ -25,9 +25,6 @@ struct sink_reply {
 	enum sink_status status;
 	uint64_t rows;                  /* SINK_DONE: rows inserted or updated */
 	const char *reason;             /* SINK_PASSTHROUGH: short stable reason, counted */
-	const char *clause;             /* SINK_PASSTHROUGH of a simple INSERT into the table:
-	                                   its conflictmode clause (" ON CONFLICT ..."), to be
-	                                   appended where its VALUES end; NULL: none */
 	const struct pkt_diag *error;   /* SINK_ERROR: every field, as the backend sent them
 	                                   (a real SQLSTATE in C either way) */
 	const struct pkt_diag *warning; /* SINK_DONE, exceptionmode=ignore: rows were rejected;
@@ -88,6 +85,17 @@ void sink_session_role(struct sink_session *ss, const char *role);
  * finds first (temporary tables included), 0 for none. An unqualified INSERT
  * is taken only when that is its configured table. */
 void sink_session_resolved(struct sink_session *ss, const uint32_t *oids, int n);
+/* The session has settings of its own that a write may read (a custom
+ * app.* setting, session_replication_role, lc_messages, ...: those the sink's
+ * writers would not have): its INSERTs outside transaction blocks pass
+ * through (with the clause), where they run with them. */
+void sink_session_private(struct sink_session *ss, bool on);
+/* currval() / lastval(): the session had rows taken (outside a transaction
+ * block) into a table with a sequence default, so its own sequence state is
+ * not what it would be directly. */
+bool sink_session_seq_taken(const struct sink_session *ss);
+/* From now on the session's INSERTs into such tables pass through. */
+void sink_session_seq_pass(struct sink_session *ss);
 /* The configured tables, names as PostgreSQL stores them. */
 int sink_table_count(const struct sink *s);
 const char *sink_table_name(const struct sink *s, int i);
@@ -150,6 +158,7 @@ bool sink_tx_batch(const struct sink_unit *u, int upto, const char *prefix, cons
 bool sink_tx_wait(const struct sink_unit *u, int upto);
 /* fn runs when rows a transaction waited for (sink_tx_wait) are written. */
 void sink_set_tx_wake(struct sink *s, void (*fn)(void *arg), void *arg);
+/* (It runs too when a catalog that sink_clause waited for is read.) */
 /* True when every statement of that batch writes each of its rows or fails
  * (no DO NOTHING, no BEFORE ROW trigger, no rule): its tags add up to *rows. */
 bool sink_tx_exact(const struct sink_unit *u, int upto);
@@ -169,12 +178,25 @@ void sink_unit_set_timeout(struct sink_unit *u, int64_t ms);
  * comes too late, as directly). Its reply comes as usual. */
 void sink_unit_cancel(struct sink_unit *u, const char *sqlstate, const char *message);
 
-/* An INSERT into a configured table that the sink does not take (an
- * expression, a SELECT source, RETURNING: its head from ins_parse_head; or a
- * whole statement from ins_parse, whose values say which columns a list-less
- * one names) passes through with the table's conflictmode: the clause to
- * insert at head->end (malloc'd), or NULL (no clause, another relation in
- * this session, the catalog not loaded yet). */
+/* The conflict clause of an INSERT the sink does not take, into a configured
+ * table (an expression, a SELECT source, RETURNING, WITH, several statements,
+ * the extended protocol, another client_encoding): its head comes from
+ * ins_find (or ins_parse / ins_parse_params, whose values say which columns a
+ * list-less one names). */
+enum sink_clause {
+	SINK_CLAUSE_NONE = 0,   /* none: not a configured table in this session
+	                           (another relation by that name, another
+	                           database), conflictmode strict, no key, no
+	                           such table or column (the database says so) */
+	SINK_CLAUSE_SOME,       /* *clause (malloc'd) goes at head->end */
+	SINK_CLAUSE_WAIT,       /* the table's catalog is being read: ask again
+	                           after the sink's wake (sink_set_tx_wake) */
+	SINK_CLAUSE_COLUMNS,    /* the clause depends on which columns it names,
+	                           and that is not known (width_known false) */
+};
+enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *head, bool width_known,
+			     const char *database, char **clause);
+/* As sink_clause, for a head whose columns are known; NULL unless SOME. */
 char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database);
 
 /* SIGUSR2: tables stopped after a rejected row of an acknowledged statement

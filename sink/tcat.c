@@ -254,7 +254,12 @@ bool tcat_key(struct tcat *cat, const int *attnums, const PGresult *r, const str
 		memcpy(cat->t.key, have, (size_t)n * sizeof(int));
 		cat->t.nkey = n;
 		cat->nulls_not_distinct = pq_true(r, i, 2);
+		cat->key_deferrable = !pq_true(r, i, 3);
 		found = true;
+		if (cat->key_deferrable && conf->conflictmode != CONFLICT_STRICT)
+			log_warning("sink catalog", "table %s.%s: its primary key is DEFERRABLE, which ON CONFLICT "
+				    "cannot use: its INSERTs pass through with the conflict clause (PostgreSQL "
+				    "answers 55000)", conf->targetschema, conf->name);
 		if (conf->conflictkey)
 			log_warning("sink catalog", "table %s.%s has a primary key: conflictkey is not used",
 				    conf->targetschema, conf->name);
@@ -353,7 +358,7 @@ bool tcat_traits(struct tcat *cat, const PGresult *r)
 	unsigned long v;
 	int n = 0;
 
-	if (PQntuples(r) != 1 || PQnfields(r) != 6)
+	if (PQntuples(r) != 1 || PQnfields(r) != 8)
 		return false;
 	tr->other_unique = atol(PQgetvalue(r, 0, 0)) > (cat->t.nkey > 0 ? 1 : 0) ||
 			   atol(PQgetvalue(r, 0, 1)) > 0;
@@ -384,8 +389,12 @@ bool tcat_traits(struct tcat *cat, const PGresult *r)
 	}
 	tr->rules = pq_true(r, 0, 4);
 	tr->volatile_defaults = pq_true(r, 0, 5);
-	for (int i = 0; i < cat->t.ncols; i++)
+	tr->sequence_defaults = pq_true(r, 0, 6);
+	tr->session_defaults = pq_true(r, 0, 7);
+	for (int i = 0; i < cat->t.ncols; i++) {
 		tr->volatile_defaults |= cat->cx[i].identity;
+		tr->sequence_defaults |= cat->cx[i].identity;
+	}
 	return true;
 }
 

@@ -226,7 +226,6 @@ void unit_free(struct sink_unit *u)
 	free(u->deps);
 	free(u->stmts);
 	free(u->counts);
-	free(u->pass_clause);
 	if (u->timeout_ev)
 		event_free(u->timeout_ev);
 	berr_unref(u->cancel);
@@ -262,7 +261,6 @@ void unit_decide_pass(struct sink_unit *u, enum pass_reason why)
 	u->s->st.passthrough[why]++;
 	u->reply.status = SINK_PASSTHROUGH;
 	u->reply.reason = pass_reason_text(why);
-	u->reply.clause = u->pass_clause;
 	unit_set_state(u, U_DECIDED);
 	u->reply_due = true;
 	u->settle_due = true;

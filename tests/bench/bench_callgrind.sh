@@ -9,8 +9,11 @@
 #          a few batches);
 #   tx     the same INSERTs inside one BEGIN ... COMMIT (staged, written into
 #          the client's transaction);
-#   pass   pgbench -M extended SELECTs (no [table]: every message passes through).
-# Knobs: BENCH_CG_N1 (2000), BENCH_CG_N2 (22000), PGBATCHD (./pgbatchd). Counts
+#   pass   pgbench -M extended SELECTs (no [table]: every message passes through);
+#   clause INSERT ... RETURNING into the configured table: each passes through
+#          with the table's conflict clause placed by proxy/clause.c.
+# Knobs: BENCH_CG_N1 (2000), BENCH_CG_N2 (22000), BENCH_CG_LEGS ("row tx pass
+# clause"), PGBATCHD (./pgbatchd). Counts
 # are reported, never asserted.
 set -euo pipefail
 
@@ -67,6 +70,10 @@ print("COMMIT;")' "$n" |
 		"$PGBIN/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null ;;
 	pass) "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -S -M extended -c 1 -t "$n" postgres \
 		>/dev/null 2>&1 ;;
+	clause) "$PYTHON" -c 'import sys
+for i in range(int(sys.argv[1])):
+    print("INSERT INTO cg VALUES (%d, %d, %s) RETURNING b1;" % (i, i * 7, repr("row %d" % i)))' "$n" |
+		"$PGBIN/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null ;;
 	esac
 	pgbatchd_stop
 	[ "$leg" = pass ] || [ "$(psql_direct -At -c 'SELECT count(*) FROM cg')" = "$n" ] ||
@@ -75,13 +82,14 @@ print("COMMIT;")' "$n" |
 }
 
 echo "== (c) pgbatchd instructions (callgrind), marginal between $N1 and $N2"
-for leg in row tx pass; do
+for leg in ${BENCH_CG_LEGS:-row tx pass clause}; do
 	a=$(instructions "$leg" "$N1")
 	b=$(instructions "$leg" "$N2")
 	awk -v a="$a" -v b="$b" -v n1="$N1" -v n2="$N2" -v leg="$leg" 'BEGIN {
 		unit = "per INSERT (autocommit)"
 		if (leg == "tx") unit = "per INSERT in a transaction block"
 		if (leg == "pass") unit = "per pgbench transaction (-M extended, SELECT)"
+		if (leg == "clause") unit = "per INSERT ... RETURNING (passes, with the clause)"
 		printf "  %-48s %10.0f instructions\n", unit, (b - a) / (n2 - n1)
 	}'
 done

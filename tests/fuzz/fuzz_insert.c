@@ -1,9 +1,10 @@
-/* libFuzzer target: the INSERT recognizer (ins_parse, ins_parse_params, ins_parse_head) on any text. */
+/* libFuzzer target: the INSERT recognizer (ins_parse, ins_parse_params) and the INSERT finder (ins_find, both string settings) on any text. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "protocol/insert.h"
+#include "protocol/insert_find.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,10 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ins_parse_params(sql, size, &st) == INS_OK)
 		ins_stmt_free(&st);
-	if (ins_parse_head(sql, size, &st) == INS_OK) {
-		if (st.end > size || st.table.name == NULL)
-			__builtin_trap();
-		ins_stmt_free(&st);
+	for (int scs_off = 0; scs_off < 2; scs_off++) {
+		struct ins_sites sites;
+
+		if (ins_find(sql, size, scs_off, &sites) == INS_FIND_OK)
+			for (int i = 0; i < sites.n; i++)
+				if (sites.v[i].at > size || sites.v[i].head.table.name == NULL ||
+				    (i > 0 && sites.v[i].at < sites.v[i - 1].at))
+					__builtin_trap();
+		ins_sites_free(&sites);
 	}
 	(void)ins_looks_like_insert(sql, size);
 	return 0;

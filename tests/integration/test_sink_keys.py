@@ -10,6 +10,7 @@ single-row reference does.
 import pytest
 
 import sinkutil as su
+import pgwire as w
 
 # copystageminrows 1: writemode 1 takes the COPY-and-stage path however short the batch
 BATCHY = {"ackmode": "immediate", "adaptiveflush": 0, "batchsize": 1000, "batchwritetimeoutms": 100,
@@ -224,7 +225,9 @@ def test_reserved_and_mixed_case_names_casesensitive0(pg, make_proxy, writemode)
 
 @pytest.mark.parametrize("writemode", WRITEMODES)
 def test_mixed_case_names_casesensitive1(pg, make_proxy, writemode):
-	"""casesensitive = 1: names are used exactly as written, quoted or not."""
+	"""casesensitive = 1: the section's names are used exactly as written; a
+	statement's names read as PostgreSQL reads them (issue 17): an unquoted
+	MiXeD is mixed, which does not exist, as directly."""
 	schema = "Cs1_W%d" % writemode
 	pg.sql('CREATE SCHEMA "%s"' % schema)
 	pg.sql('CREATE TABLE "%s"."MiXeD" ("Id" int PRIMARY KEY, "Val" text, "select" text, "lower" int)' % schema)
@@ -232,8 +235,12 @@ def test_mixed_case_names_casesensitive1(pg, make_proxy, writemode):
 		conflictmode="upsert", writemode=writemode)})
 	with su.Session.to(proxy) as s:
 		s.insert('INSERT INTO "%s"."MiXeD" ("Id", "Val", "select", "lower") VALUES (1, \'a\', \'s\', 1)' % schema, 1)
-		s.insert('INSERT INTO %s.MiXeD (Id, Val) VALUES (2, \'b\'), (1, \'a2\')' % schema, 2)
-		s.insert('INSERT INTO "%s".MiXeD ("Id", lower) VALUES (3, 3)' % schema, 1)
+		s.insert('INSERT INTO "%s"."MiXeD" ("Id", "Val") VALUES (2, \'b\'), (1, \'a2\')' % schema, 2)
+		s.insert('INSERT INTO "%s"."MiXeD" ("Id", lower) VALUES (3, 3)' % schema, 1)
+		got = s.run('INSERT INTO "%s".MiXeD ("Id") VALUES (4)' % schema)
+		assert got[0][0] == "E" and w.fields(got[0][1])["C"] == "42P01", su.show(got)
+		got = s.run('INSERT INTO "%s"."MiXeD" (Id) VALUES (5)' % schema)
+		assert got[0][0] == "E" and w.fields(got[0][1])["C"] == "42703", su.show(got)
 		s.ok("SELECT 1")
 	assert pg.sql('SELECT * FROM "%s"."MiXeD" ORDER BY 1' % schema) == [(1, "a2", None, None), (2, "b", None, None),
 		(3, None, None, 3)]

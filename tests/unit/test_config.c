@@ -376,9 +376,26 @@ static const struct err_case err_cases[] = {
 	{ "table without a name", "[backend]\n" BU "\n[table]\nbatchsize = 5\n", 5, "tablename", "required" },
 	{ "same table twice", "[backend]\n" BU "[table Foo]\n[table foo]\n", 5, "tablename",
 	  "table public.foo is already configured at line 4" },
+	{ "same table twice, case kept", "[backend]\n" BU "[table Foo]\ncasesensitive = 1\n[table Foo]\n"
+	  "casesensitive = 1\n", 6, "tablename", "already configured at line 4" },
 	{ "same table via tablename", "[backend]\n" BU "[table a]\ntablename = x\n[table x]\n", 6, "tablename",
 	  "already configured at line 4" },
 };
+
+/* casesensitive = 1 names the table as written: "Events" and events are two. */
+static void test_tables_differing_in_case(void **state)
+{
+	char err[512];
+	char *path = write_tmp("[backend]\n" BU "[table Events]\ncasesensitive = 1\n[table events]\n");
+	struct config *cfg = config_load(path, err, sizeof(err));
+
+	(void)state;
+	drop_tmp(path);
+	if (cfg == NULL)
+		fail_msg("refused: %s", err);
+	assert_int_equal(cfg->ntables, 2);
+	config_free(cfg);
+}
 
 static void test_errors(void **state)
 {
@@ -862,6 +879,7 @@ int main(void)
 		cmocka_unit_test(test_table_defaults_inherit),
 		cmocka_unit_test(test_syntax_details),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_tables_differing_in_case),
 		cmocka_unit_test(test_error_hides_secrets),
 		cmocka_unit_test(test_env_expansion),
 		cmocka_unit_test(test_env_expansion_errors),

@@ -562,55 +562,6 @@ static void test_bind(void **state)
 	ins_stmt_free(&tmpl);
 }
 
-/* ins_parse_head: where a conflict clause goes, for INSERTs the recognizer does not take. */
-static void test_head(void **state)
-{
-	static const struct {
-		const char *sql;
-		enum ins_reason want;
-		const char *schema, *table;
-		int ncols;
-		const char *before;         /* the text up to out.end */
-	} heads[] = {
-		{ "INSERT INTO t (a, b) VALUES (1, now())", INS_OK, NULL, "t", 2,
-		  "INSERT INTO t (a, b) VALUES (1, now())" },
-		{ "insert into S.\"T x\" values (f(1), (2)) returning a, (b)", INS_OK, "S", "T x", 0,
-		  "insert into S.\"T x\" values (f(1), (2)) " },
-		{ "INSERT INTO t SELECT 1; ", INS_OK, NULL, "t", 0, "INSERT INTO t SELECT 1" },
-		{ "INSERT INTO t (SELECT 1) -- c", INS_OK, NULL, "t", 0, "INSERT INTO t (SELECT 1) -- c" },
-		{ "INSERT INTO t DEFAULT VALUES", INS_OK, NULL, "t", 0, "INSERT INTO t DEFAULT VALUES" },
-		{ "INSERT INTO t VALUES ('on', '(', ')') ;;", INS_OK, NULL, "t", 0,
-		  "INSERT INTO t VALUES ('on', '(', ')') " },
-		{ "INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING", INS_ON_CONFLICT, NULL, NULL, 0, NULL },
-		{ "INSERT INTO t AS x VALUES (1)", INS_SYNTAX, NULL, NULL, 0, NULL },
-		{ "INSERT INTO t VALUES (1); SELECT 1", INS_SYNTAX, NULL, NULL, 0, NULL },
-		{ "WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a", INS_SYNTAX, NULL, NULL, 0, NULL },
-		{ "INSERT INTO t VALUES ((1)", INS_SYNTAX, NULL, NULL, 0, NULL },
-		{ "INSERT INTO select VALUES (1)", INS_SYNTAX, NULL, NULL, 0, NULL },
-	};
-	struct ins_stmt st;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
-		const char *sql = heads[i].sql;
-		enum ins_reason r = ins_parse_head(sql, strlen(sql), &st);
-
-		if (r != heads[i].want)
-			fail_msg("%s: %d, want %d", sql, r, heads[i].want);
-		if (r != INS_OK)
-			continue;
-		if (heads[i].schema)
-			assert_string_equal(st.schema.name, heads[i].schema);
-		else
-			assert_null(st.schema.name);
-		assert_string_equal(st.table.name, heads[i].table);
-		assert_int_equal(st.ncols, heads[i].ncols);
-		assert_int_equal(st.end, strlen(heads[i].before));
-		assert_memory_equal(sql, heads[i].before, st.end);
-		ins_stmt_free(&st);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -622,7 +573,6 @@ int main(void)
 		cmocka_unit_test(test_reason_names),
 		cmocka_unit_test(test_large_inputs),
 		cmocka_unit_test(test_edges),
-		cmocka_unit_test(test_head),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
