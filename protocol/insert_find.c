@@ -11,6 +11,7 @@ struct finder {
 	struct sql_token t;         /* the current token */
 	size_t prev_end;            /* where the token before it ends */
 	bool prev_dot;              /* the token before it is '.' */
+	bool prev_as;               /* the token before it is AS */
 	struct ins_sites *out;
 	bool broken;                /* PostgreSQL refuses the text */
 	bool nomem;
@@ -20,6 +21,7 @@ static void next(struct finder *f)
 {
 	f->prev_end = f->t.end;
 	f->prev_dot = f->t.type == SQL_PUNCT && f->t.ch == '.';
+	f->prev_as = sql_word_is(&f->lx, &f->t, "as");
 	(void)sql_lex_next(&f->lx, &f->t);
 	if (f->t.type == SQL_ERROR || f->t.type == SQL_OTHER)
 		f->broken = true;
@@ -33,6 +35,12 @@ static bool punct(const struct finder *f, char c)
 static bool word(const struct finder *f, const char *kw)
 {
 	return sql_word_is(&f->lx, &f->t, kw);
+}
+
+/* A keyword where one can be: not a column name after '.' or an alias after AS. */
+static bool kw(const struct finder *f, const char *k)
+{
+	return !f->prev_dot && !f->prev_as && word(f, k);
 }
 
 /* The end of the input, or of what the walk can read. */
@@ -138,7 +146,7 @@ static int source_width(const struct finder *f0)
 			bool end = punct(&f, ';') || closes(&f);
 
 			for (int i = 0; !end && ends[i]; i++)
-				end = word(&f, ends[i]);
+				end = kw(&f, ends[i]);
 			if (end)
 				break;
 			if (punct(&f, ',')) {
@@ -255,7 +263,7 @@ static void site(struct finder *f)
 {
 	struct sql_token parts[3], *cols = NULL;
 	int nparts = 0, ncols = 0, depth = 0, joins = 0, width = -1;
-	bool odd = false, own = false, distinct = false;
+	bool odd = false, own = false, distinct = false, unsure = false;
 	struct ins_site *s;
 	size_t at;
 
@@ -302,23 +310,23 @@ static void site(struct finder *f)
 			if (depth-- == 0)
 				break;
 		} else if (depth == 0) {
-			if (punct(f, ';') || word(f, "returning"))
+			if (punct(f, ';') || kw(f, "returning"))
 				break;
-			if (word(f, "join")) {
+			if (kw(f, "join")) {
 				joins++;
-			} else if (word(f, "natural") || word(f, "cross")) {
+			} else if (kw(f, "natural") || kw(f, "cross")) {
 				joins--;        /* its JOIN takes no ON */
-			} else if ((word(f, "on") || word(f, "using")) && joins > 0) {
+			} else if ((kw(f, "on") || kw(f, "using")) && joins > 0) {
 				joins--;
-			} else if (word(f, "on") && !distinct) {
+			} else if (kw(f, "on") && !distinct) {
 				struct finder peek = *f;
 
 				next(&peek);
 				own = word(&peek, "conflict");
-				odd = odd || !own;      /* an ON the walk cannot place */
+				unsure = !own;  /* an ON the walk cannot place */
 				break;
 			}
-			distinct = word(f, "distinct");
+			distinct = kw(f, "distinct");
 		}
 	}
 	at = f->prev_end;
@@ -333,6 +341,7 @@ static void site(struct finder *f)
 	s->head.end = at;
 	s->own_clause = own;
 	s->odd = odd;
+	s->unsure = unsure;
 	s->width_known = ncols > 0 || width >= 0;
 	s->head.nvals = ncols > 0 ? ncols : width > 0 ? width : 0;
 	skip_stmt(f);
@@ -372,15 +381,55 @@ static bool with_list(struct finder *f)
 		if (!punct(f, '('))
 			return false;
 		inner(f);
-		/* SEARCH / CYCLE of a recursive one, up to the next CTE or the statement */
-		while (!stop(f) && !punct(f, ',') && !punct(f, ';') && !closes(f) && !punct(f, '(') &&
-		       !word(f, "select") && !word(f, "insert") && !word(f, "update") && !word(f, "delete") &&
-		       !word(f, "values") && !word(f, "table") && !word(f, "merge"))
+		/* SEARCH {BREADTH|DEPTH} FIRST BY cols SET col; CYCLE cols SET col
+		 * [TO v DEFAULT d] USING col: to the name after SET / USING */
+		while (word(f, "search") || word(f, "cycle")) {
+			const char *last = word(f, "search") ? "set" : "using";
+
+			while (!stop(f) && !word(f, last))
+				next(f);
 			next(f);
+			next(f);        /* past its column name */
+		}
 		if (!punct(f, ','))
 			return true;
 		next(f);                /* to the next CTE's name */
 	}
+}
+
+/* CREATE [options] TABLE name ... AS at CREATE: true with the query after
+ * AS current (a data-modifying CTE of it runs); false, where it was, when the
+ * statement is another. */
+static bool create_table_as(struct finder *f)
+{
+	struct finder save = *f;
+	bool table = false;
+	int depth = 0;
+
+	for (next(f); !stop(f); next(f)) {
+		if (opens(f)) {
+			depth++;
+		} else if (closes(f)) {
+			if (depth-- == 0)
+				break;
+		} else if (depth == 0) {
+			if (punct(f, ';'))
+				break;
+			if (!table && (word(f, "table") || word(f, "function") || word(f, "view") ||
+				       word(f, "procedure") || word(f, "rule") || word(f, "trigger")))
+				if (!(table = word(f, "table")))
+					break;
+			if (table && word(f, "as")) {
+				next(f);
+				if (word(f, "with") || word(f, "select") || word(f, "values") || word(f, "table") ||
+				    word(f, "execute") || punct(f, '('))
+					return true;
+				break;
+			}
+		}
+	}
+	*f = save;
+	return false;
 }
 
 /* One statement from its first token; left at its ';', its unmatched ')' or the end. */
@@ -413,7 +462,7 @@ static void stmt(struct finder *f)
 		} else if (word(f, "insert")) {
 			site(f);
 			return;
-		} else {
+		} else if (!word(f, "create") || !create_table_as(f)) {
 			break;
 		}
 	}
@@ -435,9 +484,16 @@ enum ins_find_result ins_find(const char *sql, size_t len, bool scs_off, struct 
 			next(&f);
 			continue;
 		}
+		size_t start = f.t.pos;
+		int first = out->n;
+
 		stmt(&f);
 		if (!stop(&f) && !punct(&f, ';'))
 			f.broken = true;    /* a ')' that closes nothing */
+		for (int i = first; i < out->n; i++) {
+			out->v[i].stmt_start = start;
+			out->v[i].stmt_end = f.t.type == SQL_EOF ? len : f.t.pos;
+		}
 	}
 	if (f.nomem)
 		return INS_FIND_NOMEM;

@@ -19,11 +19,14 @@ struct ins_site {
 	struct ins_stmt head;   /* schema, table, column list; nvals: how many
 	                           columns a list-less one names (see width_known) */
 	size_t at;              /* where an ON CONFLICT clause goes: right after its source */
+	size_t stmt_start, stmt_end; /* the top-level statement it is in (to its ';' or the end) */
 	bool own_clause;        /* it has ON CONFLICT already */
 	bool width_known;       /* list-less: its source's width is known (VALUES,
 	                           a SELECT list without *, DEFAULT VALUES) */
 	bool odd;               /* something in its head the finder cannot read
 	                           (a column's subfield or subscript) */
+	bool unsure;            /* where its clause goes is not certain (an ON
+	                           that is neither a join's nor ON CONFLICT) */
 };
 
 struct ins_sites {

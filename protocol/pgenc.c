@@ -44,36 +44,57 @@ bool pgenc_reads_as_utf8(const char *enc, const char *s, size_t len)
 	return true;
 }
 
+/* Room for n more bytes of UTF-8 text (and its offsets, and a NUL). */
+static bool reserve(struct pgenc_text *t, size_t *cap, size_t n)
+{
+	size_t want = t->len + n + 1, c = *cap;
+	char *s;
+	uint32_t *from;
+
+	if (want <= c)
+		return true;
+	while (c < want)
+		c = c < 64 ? 64 : c * 2;
+	if ((s = realloc(t->s, c)) == NULL)
+		return false;
+	t->s = s;
+	if ((from = realloc(t->from, c * sizeof(*from))) == NULL)
+		return false;
+	t->from = from;
+	*cap = c;
+	return true;
+}
+
 bool pgenc_to_utf8(const char *enc, const char *s, size_t len, struct pgenc_text *out)
 {
 	const char *name = iconv_name(enc);
-	size_t cap = len * 4 + 1, o = 0;
+	size_t cap = 0;
 	iconv_t cd;
 
 	memset(out, 0, sizeof(*out));
-	if (name == NULL || (cd = iconv_open("UTF-8", name)) == (iconv_t)-1)
+	if (name == NULL || len >= ((size_t)1 << 30) || (cd = iconv_open("UTF-8", name)) == (iconv_t)-1)
 		return false;
-	out->s = malloc(cap);
-	out->from = malloc(cap * sizeof(*out->from));
-	if (out->s == NULL || out->from == NULL)
+	if (!reserve(out, &cap, len + len / 4 + 16))
 		goto fail;
 	for (size_t i = 0; i < len;) {
 		size_t n;
 
+		if (!reserve(out, &cap, 16))
+			goto fail;
 		if ((unsigned char)s[i] < 0x80) {
-			out->from[o] = i;
-			out->s[o++] = s[i++];
+			out->from[out->len] = (uint32_t)i;
+			out->s[out->len++] = s[i++];
 			continue;
 		}
 		/* one character: as many bytes as the encoding needs */
 		for (n = 1; n <= 4 && i + n <= len; n++) {
-			char *in = (char *)(uintptr_t)(s + i), *dst = out->s + o;
-			size_t inleft = n, outleft = cap - 1 - o;
+			char *in = (char *)(uintptr_t)(s + i), *dst = out->s + out->len;
+			size_t inleft = n, outleft = 16;
 
 			iconv(cd, NULL, NULL, NULL, NULL);
 			if (iconv(cd, &in, &inleft, &dst, &outleft) != (size_t)-1 && inleft == 0) {
-				for (char *p = out->s + o; p < dst; p++)
-					out->from[o++] = i;
+				for (char *p = out->s + out->len; p < dst; p++)
+					out->from[out->len++] = (uint32_t)i;
 				break;
 			}
 			if (errno != EINVAL)
@@ -83,9 +104,8 @@ bool pgenc_to_utf8(const char *enc, const char *s, size_t len, struct pgenc_text
 			goto fail;
 		i += n;
 	}
-	out->s[o] = '\0';
-	out->from[o] = len;
-	out->len = o;
+	out->s[out->len] = '\0';
+	out->from[out->len] = (uint32_t)len;
 	iconv_close(cd);
 	return true;
 fail:

@@ -784,8 +784,8 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 		return lex_quoted(lx, t, p, SQL_STR_PLAIN);
 	if ((c == 'e' || c == 'E') && c1 == '\'')
 		return lex_quoted(lx, t, p + 1, SQL_STR_ESCAPE);
-	if ((c == 'n' || c == 'N') && c1 == '\'')
-		return lex_quoted(lx, t, p + 1, SQL_STR_NCHAR);
+	if ((c == 'n' || c == 'N') && c1 == '\'')      /* with scs off, read as E'' */
+		return lex_quoted(lx, t, p + 1, lx->scs_off ? SQL_STR_ESCAPE : SQL_STR_NCHAR);
 	if ((c == 'u' || c == 'U') && c1 == '&' && c2 == '\'' && lx->scs_off)
 		return finish(lx, t, SQL_ERROR, 0);  /* "unsafe use of string constant with Unicode escapes" */
 	if ((c == 'u' || c == 'U') && c1 == '&' && (c2 == '\'' || c2 == '"'))

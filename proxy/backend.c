@@ -30,20 +30,25 @@ static void backend_read_cb(struct sock *sk, void *arg);
 static void backend_write_cb(struct sock *sk, void *arg);
 static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void *arg);
 
-/* An ErrorResponse body whose severity is FATAL or PANIC. */
-static bool fatal_error(const uint8_t *body, uint32_t len)
+/* An ErrorResponse body whose severity is FATAL or PANIC (V, the severity
+ * not translated, else S); *terminated: its SQLSTATE says an administrator or
+ * a crash ended the session (57P01, 57P02), not the session's own timeout. */
+static bool fatal_error(const uint8_t *body, uint32_t len, bool *terminated)
 {
 	struct pktreader r;
-	const char *v;
-	uint8_t code;
+	const char *v, *sev = NULL, *code = NULL;
+	uint8_t f;
 
 	rd_init(&r, body, len);
-	while (rd_u8(&r, &code) && code != 0 && rd_cstring(&r, &v, NULL))
-		if (code == 'V' || code == 'S')
-			return strcmp(v, "FATAL") == 0 || strcmp(v, "PANIC") == 0;
-	return false;
-}
-static const struct sock_ops backend_ops = { backend_read_cb, backend_write_cb, backend_event_cb };
+	while (rd_u8(&r, &f) && f != 0 && rd_cstring(&r, &v, NULL)) {
+		if (f == 'V' || (f == 'S' && sev == NULL))
+			sev = v;
+		else if (f == 'C')
+			code = v;
+	}
+	*terminated = code && (strcmp(code, "57P01") == 0 || strcmp(code, "57P02") == 0);
+	return sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
+}static const struct sock_ops backend_ops = { backend_read_cb, backend_write_cb, backend_event_cb };
 /* Largest ErrorResponse / ParameterDescription read whole for the session. */
 #define CAPTURE_MAX (1024 * 1024)
 
@@ -432,6 +437,7 @@ static void backend_relay(struct backend *be)
 	uint8_t type, *p, done;
 	uint32_t len;
 	size_t avail, total, n;
+	bool terminated;
 
 	while (be->state == BE_ACTIVE) {
 		avail = evbuffer_get_length(in);
@@ -481,11 +487,13 @@ static void backend_relay(struct backend *be)
 		}
 		v = rq_backend(&c->rq, type, &done);
 		if (v == RQV_WAIT && type == 'E' && avail >= total &&
-		    fatal_error(evbuffer_pullup(in, (ssize_t)total) + PKT_HDR_LEN, len)) {
-			/* the server ends the session (pg_terminate_backend) while an
-			 * answer of ours is due: that statement dies with it, as it
-			 * would directly, and the FATAL is the client's last word */
-			intercept_server_gone(c);
+		    fatal_error(evbuffer_pullup(in, (ssize_t)total) + PKT_HDR_LEN, len, &terminated)) {
+			/* the server ends the session while an answer of ours is due:
+			 * the FATAL is the client's last word; when it was terminated
+			 * (pg_terminate_backend), that statement dies with it, as it
+			 * would directly */
+			if (terminated)
+				intercept_server_gone(c);
 			evbuffer_remove_buffer(in, out, total);
 			client_finish(c, "backend ended the session");
 			return;
@@ -585,8 +593,7 @@ static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void 
 		backend_relay(be);
 		if (c->be != be)
 			return;
-		if (!be->terminated)
-			intercept_server_gone(c);   /* its waiting INSERTs die with it */
+
 		if (be->terminated) {
 			/* the client sent Terminate, or left: every answer it was owed is out */
 			char why[160];
@@ -602,6 +609,9 @@ static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void 
 			client_finish(c, "backend ended the session");
 			return;
 		}
+		/* gone without a word (a crash, the network): its INSERTs not yet
+		 * answered are a dead session's, as directly */
+		intercept_server_gone(c);
 		client_backend_lost(c, reason, be->stream_left > 0 || evbuffer_get_length(sock_input(sk)) > 0);
 		return;
 	case BE_LINGER:         /* above */

@@ -32,6 +32,8 @@ struct plan {
 	struct edit *edits;
 	int nedits;
 	char error[512];            /* the statement cannot be sent: why */
+	int err_site;               /* the INSERT it is about (its statement is
+	                               replaced), or -1: the whole text */
 	char hint[256];
 	const char *sqlstate;       /* of the error: 0A000 unless said */
 };
@@ -65,7 +67,7 @@ static bool wanted(const struct client *c, const struct ins_site *s)
 }
 
 /* The clause of each site, into p->edits; p->error when one cannot be placed. */
-static enum clause_result ask(struct client *c, struct plan *p, bool converted)
+static enum clause_result ask(struct client *c, struct plan *p, bool converted, bool can_wait)
 {
 	const char *enc = encoding(c);
 
@@ -81,13 +83,21 @@ static enum clause_result ask(struct client *c, struct plan *p, bool converted)
 
 		if (!wanted(c, s))
 			continue;
-		switch (sink_clause(c->ss, &s->head, s->width_known && !s->odd, c->database, &cl)) {
+		if (s->unsure) {
+			p->err_site = i;
+			table_name(&s->head, name, sizeof(name));
+			snprintf(p->error, sizeof(p->error), "pgbatchd cannot tell where the conflict clause of an "
+				 "INSERT into \"%s\" goes", name);
+			return CLAUSE_NEW;
+		}
+		switch (sink_clause(c->ss, &s->head, s->width_known && !s->odd, can_wait, c->database, &cl)) {
 		case SINK_CLAUSE_NONE:
 			continue;
 		case SINK_CLAUSE_WAIT:
 			c->clause_wait = true;  /* intercept_tx_wake resumes it */
 			return CLAUSE_WAIT;
 		case SINK_CLAUSE_COLUMNS:
+			p->err_site = i;
 			table_name(&s->head, name, sizeof(name));
 			snprintf(p->error, sizeof(p->error),
 				 "pgbatchd cannot tell which columns an INSERT into \"%s\" sets, and the table's "
@@ -98,7 +108,7 @@ static enum clause_result ask(struct client *c, struct plan *p, bool converted)
 			break;
 		}
 		p->edits[p->nedits].at = converted ? p->u8.from[s->at] : s->at;
-		if (converted && !pgenc_reads_as_utf8(enc, cl, strlen(cl))) {
+		if (!pgenc_reads_as_utf8(enc, cl, strlen(cl))) {     /* a non-ASCII column name */
 			char *back = pgenc_from_utf8(enc, cl, strlen(cl), &n);
 
 			free(cl);
@@ -151,13 +161,15 @@ static bool stale_sequence(struct client *c, const char *sql, size_t len, struct
 }
 
 /* The sites of sql[0..len) in the session's encoding and string setting, and their clauses. */
-static enum clause_result plan_text(struct client *c, const char *sql, size_t len, bool can_ask, struct plan *p)
+static enum clause_result plan_text(struct client *c, const char *sql, size_t len, bool can_wait, bool can_ask,
+				    struct plan *p)
 {
 	const char *enc = encoding(c);
 	bool converted = false, any = false;
 	enum ins_find_result fr;
 
 	memset(p, 0, sizeof(*p));
+	p->err_site = -1;
 	if (!pgenc_reads_as_utf8(enc, sql, len)) {
 		converted = pgenc_to_utf8(enc, sql, len, &p->u8);
 		if (!converted) {
@@ -202,30 +214,15 @@ static enum clause_result plan_text(struct client *c, const char *sql, size_t le
 	case VIEW_WAIT:
 		return CLAUSE_WAIT;
 	}
-	if (view_read_only(c))
-		return CLAUSE_AS_SENT;      /* 25006 */
-	return ask(c, p, converted);
+	return ask(c, p, converted, can_wait);   /* (in a read-only transaction: 25006 all the same) */
 }
 
-/* The SQL text with every clause in place, or the statement that fails with p->error. */
-static bool build(struct client *c, const char *sql, size_t len, const struct plan *p, struct buf *out)
+/* A statement the backend raises p->error with: it fails there, and its
+ * transaction with it. */
+static void raise_stmt(struct client *c, const struct plan *p, struct buf *out)
 {
-	size_t from = 0;
-
-	if (p->error[0] == '\0') {
-		for (int i = 0; i < p->nedits; i++) {
-			buf_append(out, sql + from, p->edits[i].at - from);
-			buf_putc(out, '\n');
-			buf_puts(out, p->edits[i].clause);
-			buf_putc(out, '\n');
-			from = p->edits[i].at;
-		}
-		buf_append(out, sql + from, len - from);
-		return buf_ok(out);
-	}
-	/* the backend raises it: the statement fails there, and its transaction with it */
-	struct buf b;
 	const char *enc = encoding(c);
+	struct buf b;
 	char *text;
 	size_t n;
 
@@ -246,27 +243,54 @@ static bool build(struct client *c, const char *sql, size_t len, const struct pl
 	}
 	buf_puts(&b, "'; END$pgbatchd$");
 	if (!buf_ok(&b) || strstr(b.data + 16, "$pgbatchd$") != b.data + b.len - 10) {
-		buf_free(&b);
 		buf_puts(out, "DO $pgbatchd$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = "
 			      "'pgbatchd cannot place the conflict clause of this INSERT'; END$pgbatchd$");
-		return buf_ok(out);
-	}
-	if (!pgenc_reads_as_utf8(enc, b.data, b.len) && (text = pgenc_from_utf8(enc, b.data, b.len, &n)) != NULL) {
+	} else if (!pgenc_reads_as_utf8(enc, b.data, b.len) &&
+		   (text = pgenc_from_utf8(enc, b.data, b.len, &n)) != NULL) {
 		buf_append(out, text, n);
 		free(text);
 	} else {
 		buf_append(out, b.data, b.len);
 	}
 	buf_free(&b);
+}
+
+/* The SQL text with every clause in place; when p->error, the statement of
+ * the INSERT it is about (or the whole text) replaced by one that raises it:
+ * the statements before it run as sent, those after it would not run anyway. */
+static bool build(struct client *c, const char *sql, size_t len, const struct plan *p, struct buf *out)
+{
+	size_t from = 0, cut = len, resume = len;
+
+	if (p->error[0] && p->err_site >= 0) {
+		const struct ins_site *s = &p->sites.v[p->err_site];
+
+		cut = p->u8.s ? p->u8.from[s->stmt_start] : s->stmt_start;
+		resume = p->u8.s ? p->u8.from[s->stmt_end] : s->stmt_end;
+	} else if (p->error[0]) {
+		cut = 0;
+	}
+	for (int i = 0; i < p->nedits && p->edits[i].at <= cut; i++) {
+		buf_append(out, sql + from, p->edits[i].at - from);
+		buf_putc(out, '\n');
+		buf_puts(out, p->edits[i].clause);
+		buf_putc(out, '\n');
+		from = p->edits[i].at;
+	}
+	buf_append(out, sql + from, cut - from);
+	if (p->error[0])
+		raise_stmt(c, p, out);
+	buf_append(out, sql + resume, len - resume);
 	return buf_ok(out);
 }
 
-/* Skipped outright: no sink for this database, an aborted transaction (the
- * statement fails with 25P02 as sent), or no INSERT (and no currval() that
- * could read a sequence of a batched INSERT) in the text. */
+/* Skipped outright: no sink for this database, or no INSERT (and no
+ * currval() that could read a sequence of a batched INSERT) in the text. (In
+ * an aborted transaction too the clause goes in: a ROLLBACK TO before the
+ * INSERT in the same Query or group makes it run.) */
 static bool nothing_to_do(const struct client *c, const char *sql, size_t len)
 {
-	return c->d->sink == NULL || !sink_serves(c->d->sink, c->database) || c->tx_status == 'E' ||
+	return c->d->sink == NULL || !sink_serves(c->d->sink, c->database) ||
 	       (!ins_mentions(sql, len, "insert") &&
 		!(sink_session_seq_taken(c->ss) && (ins_mentions(sql, len, "currval") || ins_mentions(sql, len, "lastval"))));
 }
@@ -286,7 +310,7 @@ static struct pktbuf *query_rewrite(struct client *c, const uint8_t *msg, size_t
 	rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
 	if (!rd_cstring(&r, &sql, &len) || !rd_at_end(&r) || nothing_to_do(c, sql, len))
 		return NULL;
-	*res = plan_text(c, sql, len, can_wait && !c->in_group, &p);
+	*res = plan_text(c, sql, len, can_wait, can_wait && !c->in_group, &p);
 	if (*res == CLAUSE_WAIT && !can_wait) {
 		/* its decision came now: a catalog read again since cannot wait */
 		snprintf(p.error, sizeof(p.error), "the catalog of a table this statement inserts into is being "
@@ -383,7 +407,7 @@ enum clause_result clause_parse(struct client *c, const uint8_t *msg, size_t tot
 	if (!rd_cstring(&r, &name, NULL) || !rd_cstring(&r, &sql, &len) || !rd_u16(&r, &ntypes) ||
 	    nothing_to_do(c, sql, len))
 		return CLAUSE_AS_SENT;
-	res = plan_text(c, sql, len, false, &p);
+	res = plan_text(c, sql, len, true, !c->in_group, &p);
 	if (res != CLAUSE_NEW) {
 		plan_free(&p);
 		return res;
@@ -399,8 +423,9 @@ enum clause_result clause_parse(struct client *c, const uint8_t *msg, size_t tot
 		pkt_put_bytes(&m, out.data, out.len);
 		pkt_put_u8(&m, 0);
 		pkt_put_u16(&m, (uint16_t)(ntypes + (pad > 0 ? pad : 0)));
+		/* unspecified types (0) would be 42P18 in a statement that does not use them */
 		for (int i = 0; i < ntypes && rd_u32(&r, &type); i++)
-			pkt_put_u32(&m, type);
+			pkt_put_u32(&m, p.error[0] && type == 0 ? 25 : type);
 		for (int i = 0; i < pad; i++)
 			pkt_put_u32(&m, 25);    /* text */
 		pkt_end(&m);

@@ -140,6 +140,18 @@ static enum txn_gate go_pass(struct client *c)
 	const char *sql;
 
 	if (g) {
+		/* its held INSERTs go with their clauses: their tables' catalogs first */
+		for (h = g->head; h; h = h->next) {
+			char *cl = NULL;
+
+			if (h->type != 'P' || !h->ps->insert || h->ps->clause_done || c->ss == NULL)
+				continue;
+			if (sink_clause(c->ss, &h->ps->tmpl, true, true, c->database, &cl) == SINK_CLAUSE_WAIT) {
+				c->clause_wait = true;      /* intercept_tx_wake resumes it */
+				return TG_WAIT;
+			}
+			free(cl);
+		}
 		for (h = g->head; h; h = h->next) {
 			if (h->type != 'P' && h->type != 'B')
 				continue;
@@ -511,7 +523,8 @@ static bool pass_message(struct client *c, uint8_t type, const uint8_t *msg, siz
 /* The Parse passed through is sent with its clauses: the registered
  * statement keeps the client's text for what pgbatchd takes, and the Parse it
  * sends again when needed is the one sent now. */
-static bool swap_parse(struct client *c, struct evbuffer *in, size_t total, const uint8_t *parse, size_t len)
+static bool swap_parse(struct client *c, struct evbuffer *in, const uint8_t *msg, size_t total,
+		       const uint8_t *parse, size_t len)
 {
 	struct pktreader r;
 	const char *name;
@@ -519,7 +532,9 @@ static bool swap_parse(struct client *c, struct evbuffer *in, size_t total, cons
 	uint8_t *copy;
 
 	rd_init(&r, parse + PKT_HDR_LEN, len - PKT_HDR_LEN);
-	if (rd_cstring(&r, &name, NULL) && (ps = pstmt_lookup(c, name)) != NULL && ps->at_backend) {
+	/* (a name in use keeps its statement: the backend answers 42P05) */
+	if (rd_cstring(&r, &name, NULL) && (ps = pstmt_lookup(c, name)) != NULL && ps->at_backend &&
+	    ps->parse_len == total && memcmp(ps->parse, msg, total) == 0) {
 		if ((copy = malloc(len)) == NULL)
 			return false;
 		memcpy(copy, parse, len);
@@ -613,15 +628,15 @@ enum intercept_result extq_message(struct client *c, uint8_t type, struct evbuff
 	} else if (intercept_must_wait(c)) {
 		return INTERCEPT_WAIT;
 	}
-	/* passing through, with its tables' conflict clauses (clause.c) */
+	/* passing through (a transaction's staged rows first), with its tables'
+	 * conflict clauses (clause.c) */
+	if (gate(c, type, msg, total) != TG_GO)
+		return INTERCEPT_WAIT;
+	msg = evbuffer_pullup(in, (ssize_t)total);
 	if (type == 'P' && (cr = clause_parse(c, msg, total, &parse, &parse_len)) == CLAUSE_WAIT)
 		return INTERCEPT_WAIT;
-	if (gate(c, type, msg, total) != TG_GO) {
-		free(parse);
-		return INTERCEPT_WAIT;
-	}
-	msg = evbuffer_pullup(in, (ssize_t)total);
-	if (!pass_message(c, type, msg, total) || (cr == CLAUSE_NEW && !swap_parse(c, in, total, parse, parse_len))) {
+	if (!pass_message(c, type, msg, total) ||
+	    (cr == CLAUSE_NEW && !swap_parse(c, in, msg, total, parse, parse_len))) {
 		free(parse);
 		client_fatal(c, "53200", "out of memory", NULL);
 		return INTERCEPT_WAIT;

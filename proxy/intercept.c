@@ -553,6 +553,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 			ins_stmt_free(&st);
 			return INTERCEPT_WAIT;
 		}
+		sink_session_seq_own(c->ss, &st);     /* its nextval() is the session's own */
 		res = txn_stage_query(c, &st, in, total);
 		if (res == INTERCEPT_WAIT)
 			ins_stmt_free(&st);

@@ -591,7 +591,7 @@ bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *dat
 }
 
 enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *head, bool width_known,
-			     const char *database, char **clause)
+			     bool can_wait, const char *database, char **clause)
 {
 	struct sink *s = ss ? ss->s : NULL;
 	struct stable *tab;
@@ -599,11 +599,13 @@ enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *hea
 	*clause = NULL;
 	if (s == NULL || !sink_wants(s, head, database) || (tab = find_table(s, head)) == NULL)
 		return SINK_CLAUSE_NONE;
-	if (table_loading(tab, sink_now_ms())) {
+	if (table_loading(tab, sink_now_ms()) && (can_wait || tab->cat == NULL)) {
 		s->tx_waiting = true;   /* sink_catalog_done wakes the sessions */
 		return SINK_CLAUSE_WAIT;
 	}
-	if (tab->cstate != CAT_READY || tab->cat == NULL || tab->conf.conflictmode == CONFLICT_STRICT ||
+	/* (read again after DDL: the one read before, when the caller cannot wait) */
+	if ((tab->cstate != CAT_READY && tab->cstate != CAT_LOADING) || tab->cat == NULL ||
+	    tab->conf.conflictmode == CONFLICT_STRICT ||
 	    tab->cat->t.nkey == 0)
 		return SINK_CLAUSE_NONE;
 	if (head->schema.name == NULL && !session_resolves(ss, tab))
@@ -614,11 +616,19 @@ enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *hea
 	return *clause ? SINK_CLAUSE_SOME : SINK_CLAUSE_NONE;
 }
 
+void sink_session_seq_own(struct sink_session *ss, const struct ins_stmt *st)
+{
+	struct stable *tab = ss ? find_table(ss->s, st) : NULL;
+
+	if (tab && tab->cat && tab->cat->tr.sequence_defaults)
+		ss->seq_taken = false;
+}
+
 char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database)
 {
 	char *clause;
 
-	return sink_clause(ss, head, true, database, &clause) == SINK_CLAUSE_SOME ? clause : NULL;
+	return sink_clause(ss, head, true, false, database, &clause) == SINK_CLAUSE_SOME ? clause : NULL;
 }
 
 struct sink_unit *sink_submit(struct sink_session *ss, struct ins_stmt *st, void *arg)

@@ -96,6 +96,9 @@ void sink_session_private(struct sink_session *ss, bool on);
 bool sink_session_seq_taken(const struct sink_session *ss);
 /* From now on the session's INSERTs into such tables pass through. */
 void sink_session_seq_pass(struct sink_session *ss);
+/* An INSERT into st's table runs on the session's own connection (staged in
+ * its transaction): the sequence values it takes are the session's again. */
+void sink_session_seq_own(struct sink_session *ss, const struct ins_stmt *st);
 /* The configured tables, names as PostgreSQL stores them. */
 int sink_table_count(const struct sink *s);
 const char *sink_table_name(const struct sink *s, int i);
@@ -190,12 +193,14 @@ enum sink_clause {
 	                           such table or column (the database says so) */
 	SINK_CLAUSE_SOME,       /* *clause (malloc'd) goes at head->end */
 	SINK_CLAUSE_WAIT,       /* the table's catalog is being read: ask again
-	                           after the sink's wake (sink_set_tx_wake) */
+	                           after the sink's wake (sink_set_tx_wake). Not
+	                           when !can_wait and a catalog was read before:
+	                           the clause is made from that one */
 	SINK_CLAUSE_COLUMNS,    /* the clause depends on which columns it names,
 	                           and that is not known (width_known false) */
 };
 enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *head, bool width_known,
-			     const char *database, char **clause);
+			     bool can_wait, const char *database, char **clause);
 /* As sink_clause, for a head whose columns are known; NULL unless SOME. */
 char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database);
 

@@ -36,6 +36,13 @@ STATEMENTS = {
 	"prepare": ("PREPARE ins_{t}(int, text) AS INSERT INTO {t} (k, v) VALUES ($1, $2){c}; "
 		"EXECUTE ins_{t}(1, 'prep'); DEALLOCATE ins_{t}", ["k", "v"]),
 	"comment_before_returning": ("INSERT INTO {t} (k, v) VALUES (2, 'cm') /* c */ RETURNING k", ["k", "v"]),
+	"ctas_cte": ("CREATE TEMP TABLE ctas_{t} AS WITH i AS (INSERT INTO {t} (k, v) VALUES (1, 'ctas'){c} "
+		"RETURNING k) SELECT k FROM i", ["k", "v"]),
+	"search_cycle": ("WITH RECURSIVE r (a, b) AS (SELECT 1, 2 UNION ALL SELECT a + 1, b FROM r WHERE a < 2) "
+		"SEARCH DEPTH FIRST BY a, b SET ord CYCLE a, b SET cyc USING pth "
+		"INSERT INTO {t} (k, v) SELECT a, 'rec' FROM r{c}", ["k", "v"]),
+	"keyword_names": ("INSERT INTO {t} (k, v) SELECT x.natural, 'kw' AS returning FROM (SELECT 1 AS natural) x "
+		"JOIN (SELECT 1 AS on) y ON true{c}", ["k", "v"]),
 }
 
 
@@ -120,6 +127,9 @@ SETTINGS = {
 	"scs_off": ("SET standard_conforming_strings = off", "INSERT INTO {t} (k, v) VALUES (1, 'it\\'s'){c}"),
 	"scs_off_escape_string_warning_off": ("SET standard_conforming_strings = off; SET escape_string_warning = off",
 		"INSERT INTO {t} (k, v) VALUES (2, 'a\\\\b'){c}"),
+	# N'' reads backslash escapes too: one statement, whose string holds what looks like a second
+	"scs_off_nchar": ("SET standard_conforming_strings = off; SET escape_string_warning = off",
+		"INSERT INTO {t} (k, v) VALUES (1, N'a\\'); INSERT INTO {t} (k, v) VALUES (2, ''); --'){c}"),
 }
 
 
@@ -330,3 +340,100 @@ def test_casesensitive_follows_postgresql_folding(dbs, make_proxy):
 	same(pg, "SELECT * FROM events ORDER BY k")
 	st = su.stats(proxy)
 	assert st.sink["rows_in"] >= 4, st
+
+
+@pytest.mark.parametrize("mode", ["upsert", "update"])
+def test_non_ascii_column_in_another_encoding(dbs, make_proxy, mode):
+	"""A clause naming a non-ASCII column is written in the session's
+	client_encoding, even when the statement itself is ASCII."""
+	pg = dbs
+	t = "cg_%s" % mode
+	both(pg, 'CREATE TABLE %s (k int PRIMARY KEY, "gr\u00f6\u00dfe" text DEFAULT \'d\')' % t)
+	both(pg, "INSERT INTO %s VALUES (1, 'old')" % t)
+	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": mode}})
+	named = ["k", '"gr\u00f6\u00dfe"']
+
+	def run(port, db, sql):
+		c = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname=db)
+		c.autocommit = True
+		cur = c.cursor()
+		cur.execute("INSERT INTO %s VALUES (100, 'warm')" % t)
+		cur.execute("SET client_encoding = 'LATIN1'")
+		out = []
+		for text in sql:
+			try:
+				cur.execute(text.encode("latin-1"))
+				out.append(cur.statusmessage)
+			except psycopg2.Error as e:
+				out.append(e.pgcode)
+		c.close()
+		return out
+
+	stmts = ["INSERT INTO %s (k) VALUES (1){c}" % t, 'INSERT INTO %s (k, "gr\u00f6\u00dfe") VALUES (1, \'new\'){c}' % t]
+	via = run(proxy.port, "postgres", [x.replace("{c}", "") for x in stmts])
+	direct = run(pg.port, "direct", [stmts[0].replace("{c}", su.mode_clause(mode, ["k"], named[1:], ["k"])),
+					 stmts[1].replace("{c}", su.mode_clause(mode, ["k"], named[1:], named))])
+	assert via == direct
+	same(pg, "SELECT * FROM %s ORDER BY k" % t)
+
+
+def test_clause_in_an_aborted_transaction(dbs, make_proxy):
+	"""In an aborted transaction, ROLLBACK TO and an INSERT in the same Query:
+	the INSERT runs, with the clause, as it does directly."""
+	pg = dbs
+	t = "ca_upsert"
+	both(pg, DDL.format(t=t))
+	both(pg, SEED.format(t=t))
+	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": "upsert"}})
+	c = clause("upsert", ["k", "v"])
+	with su.Session.to(proxy, timeout=HANG) as s, su.Session.to(pg, database="direct", timeout=HANG) as d:
+		for sess, cl in ((s, ""), (d, c)):
+			sess.ok("INSERT INTO %s VALUES (100, 'warm')" % t)
+			sess.ok("BEGIN")
+			sess.ok("SAVEPOINT a")
+			sess.run("SELECT 1/0")
+		via = s.run("ROLLBACK TO a; INSERT INTO %s (k, v) VALUES (1, 'in tx')" % t)
+		direct = d.run("ROLLBACK TO a; INSERT INTO %s (k, v) VALUES (1, 'in tx')%s" % (t, c))
+		assert answers(via) == answers(direct)
+		s.ok("COMMIT")
+		d.ok("COMMIT")
+	same(pg, "SELECT * FROM %s ORDER BY k" % t)
+
+
+def test_refused_statement_is_only_its_own(dbs, make_proxy):
+	"""Several statements in one Query, the last one refused (0A000): the
+	statements before it run, as they would before any failing statement."""
+	pg = dbs
+	t = "cr_update"
+	both(pg, DDL.format(t=t))
+	both(pg, "CREATE TABLE IF NOT EXISTS cr_src AS SELECT 1 AS k, 'src'::text AS v, 5 AS n")
+	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": "update"}})
+	with su.Session.to(proxy, timeout=HANG) as s:
+		got = s.run("CREATE TABLE cr_log (a int); COMMIT; INSERT INTO %s SELECT * FROM cr_src; "
+			    "CREATE TABLE cr_never (a int)" % t)
+		errs = [w.fields(p) for k, p in got if k == "E"]
+		assert len(errs) == 1 and errs[0]["C"] == "0A000" and t in errs[0]["M"], su.show(got)
+	assert pg.sql("SELECT to_regclass('cr_log') IS NOT NULL, to_regclass('cr_never') IS NULL") == [(True, True)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_held_group_passing_through_cold_catalog(dbs, make_proxy, mode):
+	"""An extended-protocol group with an INSERT and a SELECT passes through
+	whole (it holds a message pgbatchd does not take) as the session's very
+	first statements, before the table's catalog was ever read: its INSERT
+	still gets the clause (the group waits for the catalog)."""
+	pg = dbs
+	t = "hg_%s" % mode
+	both(pg, DDL.format(t=t))
+	both(pg, SEED.format(t=t))
+	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": mode}})
+
+	def run(port, db, c):
+		with su.Session("127.0.0.1", port, database=db, timeout=HANG) as s:
+			s.send(w.parse("s1", "INSERT INTO %s (k, v) VALUES ($1, $2)%s" % (t, c)) +
+			       w.bind("", "s1", ["1", "new"]) + w.execute("") +
+			       w.parse("", "SELECT 1") + w.bind("", "") + w.execute("") + w.sync())
+			return answers(s.read_until("Z"))
+
+	assert run(proxy.port, "postgres", "") == run(pg.port, "direct", clause(mode, ["k", "v"]))
+	same(pg, "SELECT * FROM %s ORDER BY k" % t)

@@ -119,6 +119,23 @@ def test_currval_lastval_never_stale(dbs, make_proxy, ackmode):
 	same(pg, "SELECT * FROM %s ORDER BY id" % t)
 
 
+@pytest.mark.parametrize("ackmode", ACKMODES)
+def test_currval_inside_a_transaction_is_exact(dbs, make_proxy, ackmode):
+	"""BEGIN; INSERT; SELECT currval() after an earlier batched INSERT: the
+	transaction's row is written on the session's own connection, so
+	currval() is its own and exact, as directly (no 55000, nothing aborted)."""
+	pg = dbs
+	t = "seqtx_%s" % ackmode
+	both(pg, "CREATE TABLE %s (id serial PRIMARY KEY, v text)" % t)
+	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": ackmode}})
+	stmts = ["INSERT INTO %s (v) VALUES ('batched')" % t, "BEGIN", "INSERT INTO %s (v) VALUES ('in tx')" % t,
+		 "SELECT currval('%s_id_seq'), lastval()" % t, "COMMIT", "SELECT count(*) FROM %s" % t]
+	via = run(proxy.port, "postgres", stmts)
+	assert via == run(pg.port, "direct", stmts)
+	assert via[3] == ("SELECT 1", [(2, 2)])
+	same(pg, "SELECT * FROM %s ORDER BY id" % t)
+
+
 def test_plain_sessions_still_batched(dbs, make_proxy):
 	"""A session that set nothing of its own (psycopg2, pgjdbc's startup
 	settings) keeps its INSERTs batched."""

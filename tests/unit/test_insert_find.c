@@ -155,6 +155,8 @@ static const char *const sources[] = {
 	"SELECT 1 FROM (x JOIN y ON true) LEFT JOIN z ON (z.on = 1)", "SELECT 'on conflict', 2 ORDER BY 1 LIMIT 1",
 	"VALUES (E'it\\'s', 1)", "SELECT x.* FROM x WHERE x.k IN (SELECT k FROM y)",
 	"SELECT insert FROM x", "VALUES ((SELECT 1), ARRAY[1, 2])",
+	"SELECT x.natural, 1 AS returning FROM x JOIN y ON true", "SELECT 1 AS on, x.cross FROM x",
+	"SELECT N'a''b', 2",
 };
 
 static void insert(struct gen *g, bool nested)
@@ -175,7 +177,19 @@ static void insert(struct gen *g, bool nested)
 
 static void statement(struct gen *g)
 {
-	switch (below(g, 12)) {
+	switch (below(g, 14)) {
+	case 12:
+		out(g, "CREATE TEMP TABLE ct%u AS WITH c AS (", below(g, 100));
+		insert(g, true);
+		out(g, ") SELECT * FROM c");
+		break;
+	case 13:
+		out(g, "WITH RECURSIVE r (n, m) AS (SELECT 1, 2 UNION ALL SELECT n + 1, m FROM r WHERE n < 3) "
+		       "SEARCH DEPTH FIRST BY n, m SET o CYCLE n, m SET cy USING pa, c AS (");
+		insert(g, true);
+		out(g, ") ");
+		insert(g, false);
+		break;
 	case 0:
 		out(g, "EXPLAIN ");
 		insert(g, false);
