@@ -183,3 +183,33 @@ def test_terminated_backend_takes_its_waiting_insert(dbs, make_proxy):
 	assert kinds == [("E", "57P01")], su.show(msgs)
 	assert proxy.stop() == []
 	assert pg.sql("SELECT count(*) FROM %s" % t) == [(0,)]
+
+
+@pytest.mark.parametrize("group", [False, True])
+def test_terminated_backend_inside_a_transaction(dbs, make_proxy, group):
+	"""The same inside a transaction block with staged rows (simple Query) or a
+	held extended-protocol group: the client gets the FATAL, nothing of the
+	transaction is written, and pgbatchd frees what it held (ASan)."""
+	pg = dbs
+	t = "term_tx_%d" % group
+	both(pg, "CREATE TABLE %s (k int PRIMARY KEY, v text)" % t)
+	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "commit"}})
+	with su.Session.to(proxy, timeout=HANG) as s:
+		pid = s.rows("SELECT pg_backend_pid()")[0][0]
+		s.ok("BEGIN")
+		if not group:
+			assert s.run("INSERT INTO %s VALUES (1, 'staged')" % t)[0] == ("C", b"INSERT 0 1\0")
+		else:
+			s.send(w.parse("", "INSERT INTO %s VALUES ($1, $2)" % t) + w.bind("", "", ["2", "held"]) +
+			       w.execute(""))
+		with psycopg2.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname="postgres") as k:
+			k.cursor().execute("SELECT pg_terminate_backend(%s)", (int(pid),))
+		msgs = []
+		try:
+			while True:
+				msgs.append(s.read_msg())
+		except (EOFError, ConnectionError):
+			pass
+	assert [(t_, w.fields(p).get("C")) for t_, p in msgs if t_ == "E"] == [("E", "57P01")], su.show(msgs)
+	assert proxy.stop() == []
+	assert pg.sql("SELECT count(*) FROM %s" % t) == [(0,)]
