@@ -48,7 +48,9 @@ static bool fatal_error(const uint8_t *body, uint32_t len, bool *terminated)
 	}
 	*terminated = code && (strcmp(code, "57P01") == 0 || strcmp(code, "57P02") == 0);
 	return sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
-}static const struct sock_ops backend_ops = { backend_read_cb, backend_write_cb, backend_event_cb };
+}
+
+static const struct sock_ops backend_ops = { backend_read_cb, backend_write_cb, backend_event_cb };
 /* Largest ErrorResponse / ParameterDescription read whole for the session. */
 #define CAPTURE_MAX (1024 * 1024)
 
@@ -485,19 +487,21 @@ static void backend_relay(struct backend *be)
 					return;
 			}
 		}
-		v = rq_backend(&c->rq, type, &done);
-		if (v == RQV_WAIT && type == 'E' && avail >= total &&
+		if (type == 'E' && avail >= total &&
 		    fatal_error(evbuffer_pullup(in, (ssize_t)total) + PKT_HDR_LEN, len, &terminated)) {
-			/* the server ends the session while an answer of ours is due:
-			 * the FATAL is the client's last word; when it was terminated
-			 * (pg_terminate_backend), that statement dies with it, as it
-			 * would directly */
+			/* the server ends the session, maybe while an answer of ours
+			 * is due or while it answers a question of pgbatchd's (the
+			 * view, a probe): the FATAL is the client's last word; when it
+			 * was terminated (pg_terminate_backend), a statement waiting
+			 * for its batch dies with it, as it would directly */
+			(void)client_pump(c);   /* answers of ours ready before it go first */
 			if (terminated)
 				intercept_server_gone(c);
 			evbuffer_remove_buffer(in, out, total);
 			client_finish(c, "backend ended the session");
 			return;
 		}
+		v = rq_backend(&c->rq, type, &done);
 		if (v == RQV_WAIT) {
 			/* an answer of our own comes first: send it, or hold the backend */
 			if (client_pump(c))
@@ -593,7 +597,6 @@ static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void 
 		backend_relay(be);
 		if (c->be != be)
 			return;
-
 		if (be->terminated) {
 			/* the client sent Terminate, or left: every answer it was owed is out */
 			char why[160];

@@ -571,7 +571,6 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	}
 	evbuffer_remove(in, p->orig, total);
 	p->orig_len = (uint32_t)total;
-	p->ins_end = st.end;
 	p->client = c;
 	p->next = c->pending;
 	c->pending = p;

@@ -21,7 +21,6 @@ struct pending {
 	struct rq_entry *entry;         /* our place in the reply queue, until the reply is made */
 	uint8_t *orig;                  /* the message taken, in case it passes through */
 	uint32_t orig_len;
-	size_t ins_end;                 /* where its VALUES end in the SQL (sink_reply.clause) */
 	bool pass_deferred;             /* passes through once the units before it are settled */
 	bool unit_gone;                 /* its unit settled while it waited so */
 	char tx_status;                 /* the session's, when the message was taken */
