@@ -31,6 +31,7 @@ struct table_conf {
 	bool verbose;
 	enum ack_mode ackmode;
 	enum tx_mode txmode;
+	bool copyclause;            /* COPY ... FROM gets the conflict clause (a staging table) */
 	bool adaptiveflush;
 	int copystageminrows;       /* writemode 1, keyed: fewer rows skip the stage */
 	char *conflictkey;          /* "col,col" or NULL */

@@ -347,6 +347,42 @@ static void site(struct finder *f)
 	skip_stmt(f);
 }
 
+/* COPY [BINARY] name [(columns)] FROM ...: a copy site (the token after COPY is current). */
+static void copy_site(struct finder *f)
+{
+	struct sql_token parts[3], *cols = NULL;
+	int nparts = 0, ncols = 0;
+	bool odd = false;
+	struct ins_site *s;
+	size_t start, end;
+
+	if (word(f, "binary"))
+		next(f);                /* the old spelling of FORMAT binary */
+	start = f->t.pos;
+	do {
+		if (nparts == 3 || !is_name(f, nparts > 0))
+			return;             /* PostgreSQL refuses it */
+		parts[nparts++] = f->t;
+		end = f->t.end;
+		next(f);
+	} while (punct(f, '.') && (next(f), true));
+	if (punct(f, '('))
+		odd = !column_list(f, &cols, &ncols);
+	if (!word(f, "from") || f->broken || f->nomem || (s = new_site(f)) == NULL ||
+	    !fill_names(f, s, parts, nparts, cols, ncols)) {
+		free(cols);
+		return;                 /* COPY ... TO, or refused */
+	}
+	free(cols);
+	s->copy = true;
+	s->odd = odd;
+	s->at = s->head.end = start;
+	s->name_start = start;
+	s->name_end = end;
+	s->width_known = true;
+	s->head.nvals = ncols;
+}
+
 static void stmt(struct finder *f);
 
 /* A parenthesized statement at '(' (a CTE's body, COPY's query). */
@@ -455,6 +491,8 @@ static void stmt(struct finder *f)
 			next(f);
 			if (punct(f, '('))
 				inner(f);
+			else
+				copy_site(f);
 			break;
 		} else if (word(f, "with")) {
 			if (!with_list(f))

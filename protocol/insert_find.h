@@ -13,7 +13,8 @@
  * [options], after PREPARE name [(types)] AS, in a WITH's common table
  * expressions and after them (a data-modifying CTE runs), inside COPY (...)
  * TO. A function body, a rule's action or a DO block is a string or runs
- * later: not found.
+ * later: not found. COPY name FROM, which inserts too, is a site of its own
+ * kind (copy).
  */
 struct ins_site {
 	struct ins_stmt head;   /* schema, table, column list; nvals: how many
@@ -27,6 +28,10 @@ struct ins_site {
 	                           (a column's subfield or subscript) */
 	bool unsure;            /* where its clause goes is not certain (an ON
 	                           that is neither a join's nor ON CONFLICT) */
+	bool copy;              /* not an INSERT: COPY name [(columns)] FROM ...,
+	                           its head the table and column list; no clause
+	                           goes in it (its rows go through a staging table) */
+	size_t name_start, name_end;    /* copy: the table's name as written */
 };
 
 struct ins_sites {

@@ -18,6 +18,7 @@
 #include "protocol/pktbuf.h"
 #include "protocol/reader.h"
 #include "proxy/client.h"
+#include "proxy/copyin.h"
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
 #include "common/log.h"
@@ -436,6 +437,7 @@ static void backend_relay(struct backend *be)
 	struct client *c = be->client;
 	struct evbuffer *out = client_output(c);
 	enum rq_verdict v;
+	struct copyin *copy;
 	uint8_t type, *p, done;
 	uint32_t len;
 	size_t avail, total, n;
@@ -501,7 +503,24 @@ static void backend_relay(struct backend *be)
 			client_finish(c, "backend ended the session");
 			return;
 		}
+		copy = NULL;
+		if (copyin_reads(type)) {
+			struct rq_entry *e = rq_target(&c->rq, type);
+
+			if (e && e->copy) {
+				/* a COPY given its table's clause: its answer is the COPY's */
+				if (avail < total)
+					return;
+				copy = e->copy;
+			}
+		}
 		v = rq_backend(&c->rq, type, &done);
+		if (v == RQV_RELAY && copy) {
+			copyin_relay(copy, evbuffer_pullup(in, (ssize_t)total), total, out);
+			evbuffer_drain(in, total);
+			be->last_type = type;
+			continue;
+		}
 		if (v == RQV_WAIT) {
 			/* an answer of our own comes first: send it, or hold the backend */
 			if (client_pump(c))

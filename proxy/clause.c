@@ -14,6 +14,7 @@
 #include "protocol/reader.h"
 #include "protocol/sqllex.h"
 #include "proxy/client.h"
+#include "proxy/copyin.h"
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
 #include "proxy/pending.h"
@@ -36,6 +37,10 @@ struct plan {
 	                               replaced), or -1: the whole text */
 	char hint[256];
 	const char *sqlstate;       /* of the error: 0A000 unless said */
+	char state[6];              /* (sqlstate's storage when it is not a constant) */
+	bool query;                 /* a Query's text (else a Parse's) */
+	int copy_site;              /* a COPY FROM that goes through a staging table (copyin.h), or -1 */
+	struct sink_copy cp;        /* its statement */
 };
 
 static void plan_free(struct plan *p)
@@ -43,6 +48,9 @@ static void plan_free(struct plan *p)
 	for (int i = 0; i < p->nedits; i++)
 		free(p->edits[i].clause);
 	free(p->edits);
+	free(p->cp.insert);
+	free(p->cp.relname);
+	free(p->cp.schema);
 	ins_sites_free(&p->sites);
 	pgenc_text_free(&p->u8);
 }
@@ -66,8 +74,97 @@ static bool wanted(const struct client *c, const struct ins_site *s)
 	return !s->own_clause && sink_wants(c->d->sink, &s->head, c->database);
 }
 
+/* Whether sql[0..len) is the statement of site s and nothing else (space, comments, ';'). */
+static bool alone(const char *sql, size_t len, const struct ins_site *s)
+{
+	bool bad = false;
+	size_t i = sql_skip_space(sql, len, 0, &bad);
+
+	if (bad || i != s->stmt_start)
+		return false;
+	for (i = s->stmt_end;; i++) {
+		i = sql_skip_space(sql, len, i, &bad);
+		if (bad || i >= len)
+			return !bad;
+		if (sql[i] != ';')
+			return false;
+	}
+}
+
+/* Site i's table's catalog cannot be read: its clause is not known. The
+ * statement fails as an INSERT the sink takes does then: with the catalog's
+ * error (a conflictkey no unique index matches: 42P10). */
+static enum clause_result no_catalog(struct client *c, struct plan *p, int i)
+{
+	char name[160], why[256];
+
+	table_name(&p->sites.v[i].head, name, sizeof(name));
+	sink_clause_error(c->ss, &p->sites.v[i].head, p->state, why, sizeof(why));
+	p->sqlstate = p->state;
+	p->err_site = i;
+	if (why[0])
+		snprintf(p->error, sizeof(p->error), "%s", why);
+	else
+		snprintf(p->error, sizeof(p->error), "pgbatchd cannot read the catalog of table \"%s\" now, so it "
+			 "cannot give the statement the table's conflict clause", name);
+	snprintf(p->hint, sizeof(p->hint), "pgbatchd's log says why it could not read the table's catalog.");
+	return CLAUSE_NEW;
+}
+
+/* A COPY FROM site of a configured table: its staging statement, or p->error. */
+static enum clause_result ask_copy(struct client *c, struct plan *p, int i, const char *sql, size_t len,
+				   bool can_wait)
+{
+	struct ins_site *s = &p->sites.v[i];
+	char name[160];
+
+	table_name(&s->head, name, sizeof(name));
+	if (!p->query || !alone(sql, len, s)) {
+		/* (no way to tell its CommandComplete from the others', nor to stage in a Parse) */
+		char *cl = NULL;
+		enum sink_clause r = sink_clause(c->ss, &s->head, true, can_wait, c->database, &cl);
+
+		free(cl);
+		if (r == SINK_CLAUSE_NONE || !sink_copies(c->ss, &s->head))
+			return CLAUSE_AS_SENT;
+		if (r == SINK_CLAUSE_UNKNOWN)
+			return no_catalog(c, p, i);
+		if (r == SINK_CLAUSE_WAIT) {
+			c->clause_wait = true;
+			return CLAUSE_WAIT;
+		}
+		p->err_site = i;
+		snprintf(p->error, sizeof(p->error), "COPY into \"%s\" gets the table's conflict clause only when "
+			 "it is sent alone, as a simple Query", name);
+		snprintf(p->hint, sizeof(p->hint), "Send the COPY as a Query of its own, or set copyclause = 0 "
+			 "for the table.");
+		return CLAUSE_NEW;
+	}
+	switch (sink_copy(c->ss, &s->head, can_wait, c->database, COPYIN_STAGE, &p->cp)) {
+	case SINK_CLAUSE_UNKNOWN:
+		return no_catalog(c, p, i);
+	case SINK_CLAUSE_NONE:
+	case SINK_CLAUSE_COLUMNS:
+		return CLAUSE_AS_SENT;
+	case SINK_CLAUSE_WAIT:
+		c->clause_wait = true;
+		return CLAUSE_WAIT;
+	case SINK_CLAUSE_SOME:
+		break;
+	}
+	if (p->cp.refusal[0]) {
+		p->err_site = i;
+		snprintf(p->error, sizeof(p->error), "%s", p->cp.refusal);
+		snprintf(p->hint, sizeof(p->hint), "Set copyclause = 0 for the table to run COPY as sent.");
+		return CLAUSE_NEW;
+	}
+	p->copy_site = i;
+	return CLAUSE_NEW;
+}
+
 /* The clause of each site, into p->edits; p->error when one cannot be placed. */
-static enum clause_result ask(struct client *c, struct plan *p, bool converted, bool can_wait)
+static enum clause_result ask(struct client *c, struct plan *p, const char *sql, size_t len, bool converted,
+			      bool can_wait)
 {
 	const char *enc = encoding(c);
 
@@ -83,6 +180,13 @@ static enum clause_result ask(struct client *c, struct plan *p, bool converted, 
 
 		if (!wanted(c, s))
 			continue;
+		if (s->copy) {
+			enum clause_result r = ask_copy(c, p, i, sql, len, can_wait);
+
+			if (r != CLAUSE_AS_SENT)
+				return r;
+			continue;
+		}
 		if (s->unsure) {
 			p->err_site = i;
 			table_name(&s->head, name, sizeof(name));
@@ -93,6 +197,8 @@ static enum clause_result ask(struct client *c, struct plan *p, bool converted, 
 		switch (sink_clause(c->ss, &s->head, s->width_known && !s->odd, can_wait, c->database, &cl)) {
 		case SINK_CLAUSE_NONE:
 			continue;
+		case SINK_CLAUSE_UNKNOWN:
+			return no_catalog(c, p, i);
 		case SINK_CLAUSE_WAIT:
 			c->clause_wait = true;  /* intercept_tx_wake resumes it */
 			return CLAUSE_WAIT;
@@ -161,8 +267,8 @@ static bool stale_sequence(struct client *c, const char *sql, size_t len, struct
 }
 
 /* The sites of sql[0..len) in the session's encoding and string setting, and their clauses. */
-static enum clause_result plan_text(struct client *c, const char *sql, size_t len, bool can_wait, bool can_ask,
-				    struct plan *p)
+static enum clause_result plan_text(struct client *c, const char *sql, size_t len, bool query, bool can_wait,
+				    bool can_ask, struct plan *p)
 {
 	const char *enc = encoding(c);
 	bool converted = false, any = false;
@@ -170,6 +276,8 @@ static enum clause_result plan_text(struct client *c, const char *sql, size_t le
 
 	memset(p, 0, sizeof(*p));
 	p->err_site = -1;
+	p->copy_site = -1;
+	p->query = query;
 	if (!pgenc_reads_as_utf8(enc, sql, len)) {
 		converted = pgenc_to_utf8(enc, sql, len, &p->u8);
 		if (!converted) {
@@ -214,7 +322,7 @@ static enum clause_result plan_text(struct client *c, const char *sql, size_t le
 	case VIEW_WAIT:
 		return CLAUSE_WAIT;
 	}
-	return ask(c, p, converted, can_wait);   /* (in a read-only transaction: 25006 all the same) */
+	return ask(c, p, sql, len, converted, can_wait);   /* (in a read-only transaction: 25006 all the same) */
 }
 
 /* A statement the backend raises p->error with: it fails there, and its
@@ -258,9 +366,25 @@ static void raise_stmt(struct client *c, const struct plan *p, struct buf *out)
 /* The SQL text with every clause in place; when p->error, the statement of
  * the INSERT it is about (or the whole text) replaced by one that raises it:
  * the statements before it run as sent, those after it would not run anyway. */
-static bool build(struct client *c, const char *sql, size_t len, const struct plan *p, struct buf *out)
+static bool build(struct client *c, const char *sql, size_t len, struct plan *p, struct buf *out)
 {
 	size_t from = 0, cut = len, resume = len;
+
+	if (p->copy_site >= 0 && !p->error[0]) {
+		struct copyin *info = NULL;
+
+		if (copyin_build(sql, len, p->u8.s ? p->u8.s : sql, p->u8.s ? p->u8.len : len,
+				 p->u8.s ? p->u8.from : NULL, &p->sites.v[p->copy_site], &p->cp, encoding(c), out,
+				 &info)) {
+			copyin_free(c->copy_next);
+			c->copy_next = info;    /* its Query's entry takes it (expect_reply) */
+			return true;
+		}
+		buf_reset(out);
+		p->err_site = p->copy_site;
+		snprintf(p->error, sizeof(p->error), "COPY into \"%s\" cannot be given its conflict clause in "
+			 "client_encoding %s", p->cp.relname, encoding(c));
+	}
 
 	if (p->error[0] && p->err_site >= 0) {
 		const struct ins_site *s = &p->sites.v[p->err_site];
@@ -291,7 +415,7 @@ static bool build(struct client *c, const char *sql, size_t len, const struct pl
 static bool nothing_to_do(const struct client *c, const char *sql, size_t len)
 {
 	return c->d->sink == NULL || !sink_serves(c->d->sink, c->database) ||
-	       (!ins_mentions(sql, len, "insert") &&
+	       (!ins_mentions(sql, len, "insert") && !ins_mentions(sql, len, "copy") &&
 		!(sink_session_seq_taken(c->ss) && (ins_mentions(sql, len, "currval") || ins_mentions(sql, len, "lastval"))));
 }
 
@@ -310,7 +434,7 @@ static struct pktbuf *query_rewrite(struct client *c, const uint8_t *msg, size_t
 	rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
 	if (!rd_cstring(&r, &sql, &len) || !rd_at_end(&r) || nothing_to_do(c, sql, len))
 		return NULL;
-	*res = plan_text(c, sql, len, can_wait, can_wait && !c->in_group, &p);
+	*res = plan_text(c, sql, len, true, can_wait, can_wait && !c->in_group, &p);
 	if (*res == CLAUSE_WAIT && !can_wait) {
 		/* its decision came now: a catalog read again since cannot wait */
 		snprintf(p.error, sizeof(p.error), "the catalog of a table this statement inserts into is being "
@@ -407,7 +531,7 @@ enum clause_result clause_parse(struct client *c, const uint8_t *msg, size_t tot
 	if (!rd_cstring(&r, &name, NULL) || !rd_cstring(&r, &sql, &len) || !rd_u16(&r, &ntypes) ||
 	    nothing_to_do(c, sql, len))
 		return CLAUSE_AS_SENT;
-	res = plan_text(c, sql, len, true, !c->in_group, &p);
+	res = plan_text(c, sql, len, false, true, !c->in_group, &p);
 	if (res != CLAUSE_NEW) {
 		plan_free(&p);
 		return res;

@@ -21,6 +21,7 @@
 #include "protocol/reader.h"
 #include "protocol/startup.h"
 #include "proxy/backend.h"
+#include "proxy/copyin.h"
 #include "proxy/daemon.h"
 #include "proxy/extq.h"
 #include "proxy/intercept.h"
@@ -280,6 +281,7 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 	intercept_session_end(c);
 	extq_free(c);
 	rq_clear(&c->rq);
+	copyin_free(c->copy_next);
 	unlink_client(c);
 	sock_free(c->sk);
 	scram_server_free(c->scram);
@@ -746,26 +748,16 @@ static bool expect_reply(struct client *c, uint8_t type)
 	if (type != 'S' && type != 'D' && type != 'C')
 		view_stale(c);      /* it may change the role, search_path, a setting */
 	e = rq_push(&c->rq, RQ_FORWARD, type);
+	if (e && type == 'Q' && c->copy_next) {
+		e->copy = c->copy_next;
+		c->copy_next = NULL;
+	}
 	if (e && c->capture_owner) {
 		e->capture = true;
 		e->owner = c->capture_owner;
 		c->capture_owner = NULL;
 	}
 	return e != NULL;
-}
-
-/* A Query over the inspection cap, within max_insert_bytes, whose text starts
- * with INSERT (as far as the first bytes tell). */
-static bool big_insert(const struct client *c, uint8_t type, uint32_t len, struct evbuffer *in, size_t avail)
-{
-	size_t n = avail < PKT_HDR_LEN + 256 ? avail : PKT_HDR_LEN + 256;
-	const uint8_t *p;
-
-	if (type != 'Q' || c->d->sink == NULL || len <= (uint32_t)c->d->cfg->max_inspect_bytes ||
-	    len > (uint32_t)c->d->cfg->max_insert_bytes || n <= PKT_HDR_LEN)
-		return false;
-	p = evbuffer_pullup(in, (ssize_t)n);
-	return p && ins_looks_like_insert((const char *)p + PKT_HDR_LEN, n - PKT_HDR_LEN);
 }
 
 /* The client sent Terminate, or left (reason NULL: c->close_reason says
@@ -846,7 +838,7 @@ static void client_relay(struct client *c)
 			return;
 		}
 		total = PKT_HDR_LEN + (size_t)len;
-		if (big_insert(c, type, len, in, avail)) {
+		if (intercept_big_insert(c, type, len, in, avail)) {
 			/* read whole though past the inspection cap: its size must not
 			 * change what it means (the table's conflictmode) */
 			if (avail < total) {
@@ -855,7 +847,7 @@ static void client_relay(struct client *c)
 			}
 			apply_socket_limits(c);
 		}
-		if (intercept_wanted(c, type, len) || (avail >= total && big_insert(c, type, len, in, avail))) {
+		if (intercept_wanted(c, type, len) || (avail >= total && intercept_big_insert(c, type, len, in, avail))) {
 			/* Messages we inspect are taken whole (the read watermark allows it). */
 			if (avail < total)
 				goto idle;

@@ -89,6 +89,8 @@ struct client {
 	struct pstmt *stmts;            /* its prepared statements (pstmt.c) */
 	struct txn *txn;                /* its transaction block's staged INSERTs (txn.c) */
 	struct view *view;              /* its role, search_path, settings as asked (view.c) */
+	struct copyin *copy_next;       /* the next forwarded Query is a COPY given its table's
+	                                   clause: its entry takes this (copyin.h) */
 	void *capture_owner;            /* the next forwarded message's entry is a capture one,
 	                                   owned by this (extq.c) */
 };

@@ -1,6 +1,8 @@
 /* The outstanding-request queue: entries per frontend message, matched to backend answers by message type; no sockets. */
 #include "proxy/replyq.h"
 
+#include "proxy/copyin.h"
+
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@ void rq_init(struct replyq *q)
 static void entry_free(struct rq_entry *e)
 {
 	pkt_free(&e->own);
+	copyin_free(e->copy);
 	free(e);
 }
 

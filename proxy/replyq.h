@@ -8,6 +8,8 @@
 
 #include "protocol/pktbuf.h"
 
+struct copyin;
+
 /*
  * Every frontend message that gets an answer has an entry: Query, Parse, Bind,
  * Describe, Execute, Close, Sync, FunctionCall (Flush, Terminate and COPY data
@@ -47,6 +49,8 @@ struct rq_entry {
 	bool late;                  /* RQ_FORWARD: the first ErrorResponse, CommandComplete
 	                               or EmptyQueryResponse of its answer may be replaced (on_late) */
 	struct pktbuf own;          /* RQ_OWN: the answer */
+	struct copyin *copy;        /* RQ_FORWARD: a COPY given its table's clause, its answer
+	                               rewritten (copyin.h); freed with the entry */
 	void *owner;                /* for the one who made it */
 };
 

@@ -581,7 +581,20 @@ static void query_oid(struct catalog *c, const char *sql, uint32_t oid)
 	pc_params(c->pc, sql, 1, params);
 }
 
-static void columns_query(struct catalog *c, struct cjob *j)
+/* Appends tmpl with each $1 read as oid. */
+static void put_oid(struct buf *b, const char *tmpl, const char *oid)
+{
+	const char *p;
+
+	while ((p = strstr(tmpl, "$1")) != NULL) {
+		buf_append(b, tmpl, (size_t)(p - tmpl));
+		buf_puts(b, oid);
+		tmpl = p + 2;
+	}
+	buf_puts(b, tmpl);
+}
+
+void catalog_columns_sql(struct catalog *c, struct buf *b, const char *oid)
 {
 	char sql[3072];
 
@@ -609,7 +622,20 @@ static void columns_query(struct catalog *c, struct cjob *j)
 		 c->version >= 100000 ? "a.attidentity" : "''",
 		 c->version >= 120000 ? "COALESCE((SELECT NOT co.collisdeterministic FROM pg_catalog.pg_collation co "
 					"WHERE co.oid = a.attcollation), false)" : "false");
-	query_oid(c, sql, j->oid);
+	put_oid(b, sql, oid);
+}
+
+static void columns_query(struct catalog *c, struct cjob *j)
+{
+	struct buf sql;
+
+	buf_init(&sql);
+	catalog_columns_sql(c, &sql, "$1");
+	if (buf_ok(&sql))
+		query_oid(c, sql.data, j->oid);
+	else
+		fail_head(c, "53200", "out of memory loading the catalog", NULL);
+	buf_free(&sql);
 }
 
 void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid)
@@ -636,7 +662,7 @@ static void index_query(struct catalog *c, struct cjob *j)
 /* What decides how the table's rows may be ordered and written: other unique
  * indexes and exclusion constraints, foreign keys both ways, user triggers on
  * INSERT or UPDATE, INSERT or UPDATE rules. */
-static void traits_query(struct catalog *c, struct cjob *j)
+void catalog_traits_sql(struct catalog *c, struct buf *out, const char *oid)
 {
 	/* a partitioned table's rows fire its partitions' triggers too */
 	const char *trig_rels = c->version >= 120000 ?
@@ -674,6 +700,19 @@ static void traits_query(struct catalog *c, struct cjob *j)
 		  "('pg_backend_pid', 'inet_client_addr', 'inet_client_port', 'inet_server_addr', "
 		  "'inet_server_port', 'current_setting', 'pg_my_temp_schema', 'pg_current_xact_id', "
 		  "'txid_current', 'pg_current_xact_id_if_assigned', 'txid_current_if_assigned'))", trig_rels);
+	if (buf_ok(&sql))
+		put_oid(out, sql.data, oid);
+	else
+		out->failed = true;
+	buf_free(&sql);
+}
+
+static void traits_query(struct catalog *c, struct cjob *j)
+{
+	struct buf sql;
+
+	buf_init(&sql);
+	catalog_traits_sql(c, &sql, "$1");
 	if (buf_ok(&sql))
 		query_oid(c, sql.data, j->oid);
 	else

@@ -251,6 +251,97 @@ char *convert_head_clause(struct sink *s, const struct stable *tab, const struct
 	return buf_steal(&b);
 }
 
+/* The key columns, and (unless NULLS NOT DISTINCT) a row's ctid when its
+ * key has a NULL: such a row is a key of its own. */
+static void copy_key_order(struct buf *out, const struct tcat *cat)
+{
+	const struct sg_table *t = &cat->t;
+	int k;
+
+	for (k = 0; k < t->nkey; k++) {
+		buf_puts(out, k ? ", " : "");
+		sg_ident(out, t->cols[t->key[k]].name);
+	}
+	if (cat->nulls_not_distinct)
+		return;
+	buf_puts(out, ", CASE WHEN ");
+	for (k = 0; k < t->nkey; k++) {
+		buf_puts(out, k ? " OR " : "");
+		sg_ident(out, t->cols[t->key[k]].name);
+		buf_puts(out, " IS NULL");
+	}
+	buf_puts(out, " THEN ctid END");
+}
+
+bool convert_copy_insert(const struct stable *tab, const struct ins_stmt *head, const char *stage, struct buf *out)
+{
+	const struct tcat *cat = tab->cat;
+	const struct sg_table *t = &cat->t;
+	struct sg_val *row;
+	struct sg_shape sh;
+	sg_row r;
+	char name[64];
+	bool overriding = false, dedupe, ok;
+	int c, k;
+
+	if ((row = calloc((size_t)t->ncols + 1, sizeof(*row))) == NULL)
+		return false;
+	/* the COPY's columns, else every column COPY fills (not generated ones) */
+	for (c = 0; head->ncols == 0 && c < t->ncols; c++)
+		if (!cat->cx[c].generated)
+			row[c].state = SG_NULL;
+	for (int i = 0; i < head->ncols; i++) {
+		ins_name_resolve(&head->cols[i], false, name, sizeof(name));
+		if (find_column(cat, name, &c))
+			row[c].state = SG_NULL;
+	}
+	buf_puts(out, "INSERT INTO ");
+	sg_qualified(out, t);
+	buf_puts(out, " (");
+	for (c = 0, k = 0; c < t->ncols; c++) {
+		if (row[c].state == SG_OMIT)
+			continue;
+		if (k++)
+			buf_puts(out, ", ");
+		sg_ident(out, t->cols[c].name);
+		overriding |= cat->cx[c].identity_always;
+	}
+	/* COPY writes a GENERATED ALWAYS identity column as given */
+	buf_puts(out, overriding ? ") OVERRIDING SYSTEM VALUE SELECT " : ") SELECT ");
+	for (c = 0, k = 0; c < t->ncols; c++) {
+		if (row[c].state == SG_OMIT)
+			continue;
+		if (k++)
+			buf_puts(out, ", ");
+		sg_ident(out, t->cols[c].name);
+	}
+	/* rows of one key in one COPY: DO UPDATE would affect a row twice
+	 * (21000); as the same rows one by one, the last one's values stay, and
+	 * the rows go in the order they came. A row with a NULL in its key is
+	 * a key of its own unless the index says NULLS NOT DISTINCT. */
+	dedupe = tab->conf.conflictmode == CONFLICT_UPSERT || tab->conf.conflictmode == CONFLICT_UPDATE;
+	if (dedupe && t->nkey > 0) {
+		buf_puts(out, " FROM (SELECT DISTINCT ON (");
+		copy_key_order(out, cat);
+		buf_puts(out, ") *, ctid AS pgbatchd_ctid FROM pg_temp.");
+		sg_ident(out, stage);
+		buf_puts(out, " ORDER BY ");
+		copy_key_order(out, cat);
+		buf_puts(out, ", ctid DESC) pgbatchd_last ORDER BY pgbatchd_ctid");
+	} else {
+		buf_puts(out, " FROM pg_temp.");
+		sg_ident(out, stage);
+	}
+	r = row;
+	ok = sg_shape_build(&sh, t, tab->conf.conflictmode, &r, 1);
+	if (ok) {
+		sg_conflict_clause(out, t, &sh);
+		sg_shape_free(&sh);
+	}
+	free(row);
+	return ok && buf_ok(out);
+}
+
 enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *why)
 {
 	struct sink *s = u->s;
@@ -353,6 +444,7 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 		r->cat = tcat_ref(cat);
 		r->stmt = (uint32_t)si;
 		r->kres = (uint8_t)kr;
+		r->positional = st->ncols == 0;
 		charge(s, (int64_t)r->bytes);
 		if (!add_row(u, r)) {
 			row_free(s, r);

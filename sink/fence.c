@@ -76,8 +76,130 @@ bool fence_rebase_sql(struct sink *s, const struct batch *b, struct buf *out)
 		buf_printf(out, " FROM pg_catalog.pg_attribute a WHERE a.attrelid = %s AND a.attnum > 0 "
 			   "AND NOT a.attisdropped ORDER BY a.attnum; ", oid);
 		catalog_index_sql(s->catalog, out, oid);
+		/* in full, for a snapshot its positional rows follow (positions_moved) */
+		buf_puts(out, "; ");
+		catalog_columns_sql(s->catalog, out, oid);
+		buf_puts(out, "; ");
+		catalog_traits_sql(s->catalog, out, oid);
 	}
 	return buf_ok(out);
+}
+
+/* Whether the first columns of the table now (rows [0, n) of cols: oid,
+ * attnum, attname, type) are not the snapshot's, by attnum and type: a
+ * positional row would fill other columns than it was read for. */
+static bool positions_moved(const struct tcat *cat, const PGresult *cols)
+{
+	int n = PQntuples(cols);
+
+	for (int i = 0; i < cat->t.ncols; i++)
+		if (i >= n || atoi(PQgetvalue(cols, i, 1)) != cat->attnums[i] ||
+		    strcmp(PQgetvalue(cols, i, 3), cat->cx[i].decl) != 0)
+			return true;
+	return false;
+}
+
+/* The snapshot of the table as it is now, from the rebase answer's full
+ * column, index and traits results; NULL when its key cannot be read so (or
+ * out of memory): its positional rows are written as they are. */
+static struct tcat *fresh_snapshot(struct sink *s, const struct tcat *old, const struct stable *tab,
+				   const PGresult *cols, const PGresult *idx, const PGresult *full,
+				   const PGresult *traits)
+{
+	struct tcat *cat;
+	struct berr *err = NULL;
+	int *attnums = NULL;
+
+	if (PQntuples(full) == 0)
+		return NULL;            /* gone: its writes fail as directly */
+	cat = tcat_columns(full, old->oid, catalog_next_generation(s->catalog), &tab->conf, &attnums);
+	if (cat == NULL)
+		return NULL;
+	if (!tcat_key(cat, attnums, idx, &tab->conf, &err) || err || !tcat_traits(cat, traits)) {
+		berr_unref(err);
+		free(attnums);
+		tcat_unref(cat);
+		return NULL;
+	}
+	free(attnums);
+	snprintf(cat->fp, sizeof(cat->fp), "%s", PQgetvalue(cols, 0, 4));
+	return cat;
+}
+
+/* Row r of b (a positional row of a snapshot with a pos) made anew for the
+ * snapshot its positions now name; false when it has more values than that
+ * table has columns (left as it is: the database refuses it) or out of memory. */
+static bool follow_row(struct batch *b, size_t i)
+{
+	struct srow *r = b->rows[i], *nr;
+	struct tcat *cat = r->cat;
+	struct sink_unit *u = r->u;
+	size_t size, text = 0;
+	char *p;
+	int c;
+
+	while (cat->pos)
+		cat = cat->pos;
+	for (c = cat->t.ncols; c < r->cat->t.ncols; c++)
+		if (r->vals[c].state != SG_OMIT)
+			return false;
+	for (c = 0; c < cat->t.ncols && c < r->cat->t.ncols; c++)
+		if (r->vals[c].state == SG_VALUE)
+			text += r->vals[c].len + 1;
+	size = sizeof(*nr) + (size_t)cat->t.ncols * sizeof(struct sg_val) + text;
+	if ((nr = malloc(size)) == NULL)
+		return false;
+	*nr = *r;
+	nr->bytes = r->bytes;       /* charged as it was */
+	p = (char *)nr + sizeof(*nr) + (size_t)cat->t.ncols * sizeof(struct sg_val);
+	for (c = 0; c < cat->t.ncols; c++) {
+		memset(&nr->vals[c], 0, sizeof(nr->vals[c]));
+		if (c >= r->cat->t.ncols)
+			continue;
+		nr->vals[c].state = r->vals[c].state;
+		if (r->vals[c].state == SG_VALUE) {
+			memcpy(p, r->vals[c].text, r->vals[c].len);
+			p[r->vals[c].len] = '\0';
+			nr->vals[c].text = p;
+			nr->vals[c].len = r->vals[c].len;
+			p += r->vals[c].len + 1;
+		}
+	}
+	nr->cat = tcat_ref(cat);
+	for (uint32_t k = 0; k < u->nrows; k++)
+		if (u->rows[k] == r) {
+			u->rows[k] = nr;
+			break;
+		}
+	b->rows[i] = nr;
+	tcat_unref(r->cat);
+	free(r);
+	return true;
+}
+
+int fence_follow(struct sink *s, struct batch *b)
+{
+	int moved = 0;
+
+	if (s->npos == 0)
+		return 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct srow *r = b->rows[i];
+
+		if (r->u->replied || r->u->reply_due) {
+			/* answered (ackmode=immediate): it ran, for its client, when
+			 * it was answered; it keeps the columns of then (attnum), and
+			 * a value of a column dropped since went with the column */
+			for (int c = 0; r->cat->gone && c < r->cat->t.ncols; c++)
+				if (r->cat->gone[c])
+					b->rows[i]->vals[c].state = SG_OMIT;
+			continue;
+		}
+		/* not answered yet: its INSERT runs now, against the table as it is */
+		if (r->positional && r->cat->pos && follow_row(b, i))
+			moved++;
+	}
+	return moved;
 }
 
 bool fence_rebase(struct sink *s, const struct batch *b, const struct pc_result *r, const char *prefix,
@@ -90,24 +212,38 @@ bool fence_rebase(struct sink *s, const struct batch *b, const struct pc_result 
 	bool whole, changed;
 
 	*rekeyed = false;
-	if (r->nresults < 2 * n)
+	if (r->nresults < 4 * n)
 		return true;            /* not answered whole: written as they are */
 	for (k = 0; k < n; k++) {
-		struct tcat *cat = cats[k];
+		struct tcat *cat = cats[k], *pos = NULL;
 
-		cols = r->results[2 * k];
-		idx = r->results[2 * k + 1];
+		cols = r->results[4 * k];
+		idx = r->results[4 * k + 1];
 		if (PQntuples(cols) > 0 && strcmp(PQgetvalue(cols, 0, 4), cat->fp) == 0)
 			continue;           /* this one did not change */
+		if (positions_moved(cat, cols)) {
+			/* positional rows go by the table as it is when they are
+			 * written, as PostgreSQL reads their INSERT when it runs */
+			pos = fresh_snapshot(s, cat, tabs[k], cols, idx, r->results[4 * k + 2], r->results[4 * k + 3]);
+			if (pos) {
+				tcat_unref(cat->pos);
+				cat->pos = pos;
+			}
+		}
 		if (!tcat_rebase(cat, cols, 0, PQntuples(cols), catalog_next_generation(s->catalog), &whole))
 			return false;
+		if ((cat->pos || cat->gone) && cat->npos == NULL) {
+			cat->npos = &s->npos;
+			s->npos++;
+		}
 		changed = false;
 		if (whole && !tcat_rekey(cat, idx, &tabs[k]->conf, &changed))
 			return false;
 		*rekeyed |= changed;
-		log_info(prefix, "table %s.%s changed while rows for it were buffered: %s%s",
-			 cat->t.schema, cat->t.name, whole ? "its columns are followed by position (attnum)" :
-			 "a column is gone or has another type; the rows are written as they came",
+		log_info(prefix, "table %s.%s changed while rows for it were buffered: %s%s%s",
+			 cat->t.schema, cat->t.name, whole ? "named columns are followed by attnum" :
+			 "a named column is gone or has another type; named rows are written as they came",
+			 pos ? "; positional rows fill the columns now at their positions" : "",
 			 changed ? "; its key changed: rows are written one by one" : "");
 	}
 	/* rows still to come are read with a fresh catalog */

@@ -20,10 +20,15 @@
  * writer then rolls back, reads the tables' columns as they are now
  * (fence_rebase_sql), renames the snapshot's columns by attnum and reads
  * its key again (fence_rebase), marks the tables stale for rows still to
- * come, and writes the batch again. Rows keep the meaning they had when they arrived, named
- * or positional: a value goes to the column that had that position or name
- * then. A column dropped or retyped since leaves the rows as they were, and
+ * come, and writes the batch again. Named rows keep the meaning they had
+ * when they arrived: a value goes to the column that had that name then (by
+ * attnum); a column dropped or retyped since leaves them as they were, and
  * the database's answer to them is the client's, as it would be directly.
+ * Positional rows (no column list) are read as PostgreSQL reads their INSERT
+ * when it runs: when the table's leading columns are no longer the
+ * snapshot's, the snapshot gets a pos, the table as it is now, and its
+ * positional rows are made anew for it before any batch of theirs is written
+ * (fence_follow), wherever they wait.
  */
 
 /* The check statement for b (no separator), calling the connection's
@@ -34,14 +39,19 @@ bool fence_check_sql(const struct batch *b, bool func, struct buf *out);
 /* CREATE FUNCTION pg_temp.pgbatchd_fp(oid): the fingerprint in PL/pgSQL, its
  * plan kept for the writer's session (sent when the writer connects). */
 void fence_function_sql(struct buf *out);
-/* The question behind a failed check, two statements per table of b: its
- * columns now (oid, attnum, attname, type, fingerprint) and its unique
- * indexes (as the catalog loader reads them). */
+/* The question behind a failed check, four statements per table of b: its
+ * columns now (oid, attnum, attname, type, fingerprint), its unique
+ * indexes, its columns in full and its traits (as the catalog loader reads
+ * them). */
 bool fence_rebase_sql(struct sink *s, const struct batch *b, struct buf *out);
 /* Its answer applied to the snapshots of b; *rekeyed when a table's key
  * changed (the rows' key identities no longer hold: the batch is written one
  * row per statement, in order). False when out of memory. */
 bool fence_rebase(struct sink *s, const struct batch *b, const struct pc_result *r, const char *prefix,
 		  bool *rekeyed);
+/* The positional rows of b whose snapshot has a pos, made anew for it (in
+ * b and in their units); the number moved: their key routes were made for
+ * the old columns, so the batch is written one row per statement. */
+int fence_follow(struct sink *s, struct batch *b);
 
 #endif

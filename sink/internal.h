@@ -111,6 +111,10 @@ struct tcat {
 	int *attnums;               /* per column: its attnum, the column's identity */
 	char fp[33];                /* the catalog fingerprint it was read at (sg_fingerprint);
 	                               empty: not checked */
+	struct tcat *pos;           /* rebased with its columns moved: the table as it is now,
+	                               which its positional rows follow (fence_follow) */
+	bool *gone;                 /* rebased: per column, dropped since (NULL: none) */
+	uint32_t *npos;             /* with a pos or a gone: the sink's count of such snapshots */
 };
 
 /* tcat.c: snapshots built from the catalog connection's answers (no I/O) */
@@ -178,6 +182,7 @@ struct srow {
 	bool exact;                 /* the route is final (else the database reads the key first) */
 	uint8_t kres;               /* enum key_result */
 	uint8_t outcome;            /* enum row_outcome */
+	bool positional;            /* its INSERT has no column list: values go by position */
 	struct berr *err;           /* ROW_FAILED: why */
 	size_t bytes;
 	struct sg_val vals[];
@@ -439,6 +444,7 @@ struct sink {
 	struct sink_unit *fk_last;       /* the latest unit writing a linked table, not settled */
 	char *settings[SINK_SETTINGS];  /* the sink's connections' values, once connected */
 	uint32_t pick_rr;
+	uint32_t npos;              /* live snapshots with a pos or gone (fence.c): rows may have to follow */
 	/* the batch ledger (ledger.c) */
 	char *ledger_config;        /* [backend] ledgertable as written */
 	char *ledger;               /* its quoted name, NULL: none configured */
@@ -512,9 +518,16 @@ enum convert_result convert_stmt(struct sink_unit *u, int i, enum pass_reason *w
 bool table_loading(struct stable *tab, int64_t now);
 /* The session's unqualified name of tab resolves to tab (its view says so). */
 bool session_resolves(const struct sink_session *ss, const struct stable *tab);
+/* sink.c: the configured table an INSERT's head names (its schema, when
+ * given, checked; an unqualified name is the session's to resolve), or NULL. */
+struct stable *find_table(const struct sink *s, const struct ins_stmt *st);
 /* The conflict clause of tab for an INSERT's head (ins_find), from the
  * loaded catalog; NULL when there is none or it cannot be known. */
 char *convert_head_clause(struct sink *s, const struct stable *tab, const struct ins_stmt *st);
+/* The INSERT ... SELECT that moves the rows of a COPY into tab (its columns
+ * from head) out of the temp table `stage`, with the table's conflict
+ * clause. False when out of memory. */
+bool convert_copy_insert(const struct stable *tab, const struct ins_stmt *head, const char *stage, struct buf *out);
 /* Computes a row's route from its values and, per key column, the database's
  * output text (over[k], or NULL) and hash (dbh[k] when hasdbh[k]). */
 void row_route(struct srow *r, const char *const *over, const int64_t *dbh, const uint8_t *hasdbh);
@@ -568,6 +581,9 @@ void catalog_free(struct catalog *c);
 void catalog_load(struct catalog *c, struct stable *tab);
 /* The unique index query tcat_key reads, for the table whose OID is the SQL oid. */
 void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid);
+/* The column query tcat_columns reads, and the traits query tcat_traits reads. */
+void catalog_columns_sql(struct catalog *c, struct buf *b, const char *oid);
+void catalog_traits_sql(struct catalog *c, struct buf *b, const char *oid);
 /* pg_cancel_backend(pid) on the catalog connection (a writer's statement). */
 void catalog_cancel_backend(struct catalog *c, int pid);
 /* What blocks backend pid (pg_blocking_pids), logged after `what`. */

@@ -247,6 +247,7 @@ static bool tconf_copy(struct table_conf *c, const struct table_conf *tc)
 	c->verbose = tc->verbose;
 	c->ackmode = tc->ackmode;
 	c->txmode = tc->txmode;
+	c->copyclause = tc->copyclause;
 	c->adaptiveflush = tc->adaptiveflush;
 	c->copystageminrows = tc->copystageminrows;
 	c->maxretrytimes = tc->maxretrytimes;
@@ -551,7 +552,7 @@ void sink_free(struct sink *s)
 	free(s);
 }
 
-static struct stable *find_table(const struct sink *s, const struct ins_stmt *st)
+struct stable *find_table(const struct sink *s, const struct ins_stmt *st)
 {
 	struct stable *tab;
 	char name[64], schema[64];
@@ -588,47 +589,6 @@ bool sink_wants(const struct sink *s, const struct ins_stmt *st, const char *dat
 	if (s == NULL || database == NULL || strcmp(database, s->dbname) != 0)
 		return false;
 	return find_table(s, st) != NULL;
-}
-
-enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *head, bool width_known,
-			     bool can_wait, const char *database, char **clause)
-{
-	struct sink *s = ss ? ss->s : NULL;
-	struct stable *tab;
-
-	*clause = NULL;
-	if (s == NULL || !sink_wants(s, head, database) || (tab = find_table(s, head)) == NULL)
-		return SINK_CLAUSE_NONE;
-	if (table_loading(tab, sink_now_ms()) && (can_wait || tab->cat == NULL)) {
-		s->tx_waiting = true;   /* sink_catalog_done wakes the sessions */
-		return SINK_CLAUSE_WAIT;
-	}
-	/* (read again after DDL: the one read before, when the caller cannot wait) */
-	if ((tab->cstate != CAT_READY && tab->cstate != CAT_LOADING) || tab->cat == NULL ||
-	    tab->conf.conflictmode == CONFLICT_STRICT ||
-	    tab->cat->t.nkey == 0)
-		return SINK_CLAUSE_NONE;
-	if (head->schema.name == NULL && !session_resolves(ss, tab))
-		return SINK_CLAUSE_NONE;    /* the name resolves elsewhere in this session */
-	if (!width_known && tab->conf.conflictmode == CONFLICT_UPDATE)
-		return SINK_CLAUSE_COLUMNS;     /* it sets the columns the INSERT names */
-	*clause = convert_head_clause(s, tab, head);
-	return *clause ? SINK_CLAUSE_SOME : SINK_CLAUSE_NONE;
-}
-
-void sink_session_seq_own(struct sink_session *ss, const struct ins_stmt *st)
-{
-	struct stable *tab = ss ? find_table(ss->s, st) : NULL;
-
-	if (tab && tab->cat && tab->cat->tr.sequence_defaults)
-		ss->seq_taken = false;
-}
-
-char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database)
-{
-	char *clause;
-
-	return sink_clause(ss, head, true, false, database, &clause) == SINK_CLAUSE_SOME ? clause : NULL;
 }
 
 struct sink_unit *sink_submit(struct sink_session *ss, struct ins_stmt *st, void *arg)

@@ -198,9 +198,32 @@ enum sink_clause {
 	                           the clause is made from that one */
 	SINK_CLAUSE_COLUMNS,    /* the clause depends on which columns it names,
 	                           and that is not known (width_known false) */
+	SINK_CLAUSE_UNKNOWN,    /* the table's catalog cannot be read now (an
+	                           error, a lock held past the bound) and none
+	                           was read before: its clause is not known */
 };
 enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *head, bool width_known,
 			     bool can_wait, const char *database, char **clause);
+/* COPY name [(columns)] FROM ... into a configured table (an ins_find copy
+ * site's head): its rows go through the temp table `stage`, which COPY
+ * fills, and then into the table by out->insert, with the table's clause.
+ * NONE: as sent (no clause, copyclause = 0); WAIT: as sink_clause; SOME:
+ * out->insert and out->relname (malloc'd, UTF-8), or out->refusal. */
+struct sink_copy {
+	char *insert;       /* INSERT INTO ... SELECT ... FROM pg_temp.stage ... ON CONFLICT ... */
+	char *relname;      /* the table's name as COPY's messages give it */
+	char *schema;       /* its schema's */
+	uint32_t oid;       /* the table's */
+	char refusal[192];  /* not empty: the COPY cannot take the clause (why) */
+};
+enum sink_clause sink_copy(struct sink_session *ss, const struct ins_stmt *head, bool can_wait,
+			   const char *database, const char *stage, struct sink_copy *out);
+/* UNKNOWN: why the catalog could not be read (its SQLSTATE, else 0A000 and
+ * an empty message). */
+void sink_clause_error(struct sink_session *ss, const struct ins_stmt *head, char sqlstate[6], char *msg,
+		       size_t len);
+/* Whether the head's table is configured with copyclause = 1. */
+bool sink_copies(struct sink_session *ss, const struct ins_stmt *head);
 /* As sink_clause, for a head whose columns are known; NULL unless SOME. */
 char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database);
 

@@ -292,10 +292,14 @@ size_t sg_values_stmt(struct buf *b, const struct sg_table *t, const struct sg_s
 	size_t start = b->len, r;
 	int i;
 
-	if (sh->nins > 0)
+	if (sh->by_position && sh->nins > 0) {
+		buf_puts(b, "INSERT INTO ");
+		sg_qualified(b, t);
+	} else if (sh->nins > 0) {
 		insert_head(b, t, sh->ins, sh->nins);
-	else
+	} else {
 		insert_head(b, t, &first_col, 1);
+	}
 	buf_puts(b, " VALUES ");
 	for (r = 0; r < n; r++) {
 		if (r > 0 && b->len - start >= maxbytes)

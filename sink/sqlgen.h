@@ -55,6 +55,9 @@ struct sg_shape {
 	int nset;
 	int *set;           /* SG_UPDATE: the columns of DO UPDATE SET */
 	enum sg_action action;
+	bool by_position;   /* sg_values_stmt: ins is the table's first nins columns, given
+	                       without a column list, so that PostgreSQL places the values
+	                       by the table's columns when the statement runs */
 };
 
 /* True when b may share a statement with a (a run). In writemode 0 rows with

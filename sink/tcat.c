@@ -44,6 +44,10 @@ static void tcat_free(struct tcat *c)
 	free(c->t.stage);
 	free(c->kinds);
 	free(c->attnums);
+	tcat_unref(c->pos);
+	free(c->gone);
+	if (c->npos)
+		(*c->npos)--;
 	free(c);
 }
 
@@ -72,6 +76,11 @@ bool tcat_rebase(struct tcat *cat, const PGresult *r, int first, int n, uint32_t
 				break;
 		if (k == first + n || strcmp(PQgetvalue(r, k, 3), cat->cx[i].decl) != 0) {
 			*whole = false;
+			if (k == first + n) {
+				if (cat->gone == NULL && (cat->gone = calloc((size_t)cat->t.ncols, 1)) == NULL)
+					return false;
+				cat->gone[i] = true;
+			}
 			continue;
 		}
 		if (strcmp(PQgetvalue(r, k, 2), cat->t.cols[i].name) == 0)

@@ -112,14 +112,23 @@ static bool emit_step(struct txb *x, struct srow *const *rows, size_t n)
 	wm = tab->cls != TC_FREE || first->cat->tr.rules ? WRITE_INSERT : tab->conf.writemode;
 	while (pos < n) {
 		for (run = 1; pos + run < n; run++)
-			if (!sg_same_run(t, mode, wm, vals[pos], vals[pos + run]))
+			if (!sg_same_run(t, mode, wm, vals[pos], vals[pos + run]) ||
+			    rows[pos + run]->positional != rows[pos]->positional)
 				break;
 		if (!sg_shape_build(&shape, t, mode, vals + pos, run)) {
 			free(vals);
 			return false;
 		}
+		/* no fence on the client's connection: values given by position go
+		 * by position, to the columns the table has when the statement runs
+		 * (another connection may have moved them since its catalog was read) */
+		shape.by_position = rows[pos]->positional;
+		for (int c = 0; shape.by_position && c < shape.nins; c++)
+			shape.by_position = shape.ins[c] == c;
 		next_stmt(x);
-		if (wm == WRITE_COPY && shape.nins > 0 && shape.action == SG_PLAIN) {
+		if (shape.by_position) {
+			used = sg_values_stmt(&x->sql, t, &shape, vals + pos, run, TX_VALUES_MAX_BYTES);
+		} else if (wm == WRITE_COPY && shape.nins > 0 && shape.action == SG_PLAIN) {
 			sg_copy_target(&x->sql, t, &shape);
 			copy_data(x, &shape, vals + pos, run);
 			used = run;

@@ -416,6 +416,10 @@ static void begin_attempt(struct writer *w)
 		finish(w, NULL);
 		return;
 	}
+	if (fence_follow(w->s, w->b) > 0) {
+		w->singles = true;      /* their routes were made with the old columns */
+		w->isolating = false;
+	}
 	xrun_clear(&w->x);
 	if (!stages_fit(w) ||
 	    !xrun_start(&w->x, w->s, w->b, w->isolating, w->singles, w->stage_gen, w->nstage)) {

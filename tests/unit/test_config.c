@@ -96,6 +96,7 @@ static const char FULL[] =
 	"verbose = true\n"
 	"ackmode = immediate\n"
 	"txmode = pass\n"
+	"copyclause = 0\n"
 	"adaptiveflush = no\n"
 	"copystageminrows = 500\n"
 	"conflictkey =  id , \"Region, Zone\" ,x\n"
@@ -160,6 +161,7 @@ static void test_full_file(void **state)
 	assert_true(t->verbose);
 	assert_int_equal(t->ackmode, ACK_IMMEDIATE);
 	assert_int_equal(t->txmode, TXMODE_PASS);
+	assert_false(t->copyclause);
 	assert_false(t->adaptiveflush);
 	assert_int_equal(t->copystageminrows, 500);
 	assert_string_equal(t->conflictkey, "id,\"Region, Zone\",x");
@@ -171,6 +173,7 @@ static void test_full_file(void **state)
 	assert_int_equal(t->writemode, WRITE_INSERT);
 	assert_int_equal(t->conflictmode, CONFLICT_STRICT);
 	assert_int_equal(t->batchsize, 50000);
+	assert_true(t->copyclause);
 	config_free(cfg);
 }
 

@@ -268,6 +268,16 @@ static void check(const char *sql, int *parsed)
 	/* "PostgreSQL refuses the text" is never said of a text it reads */
 	if (ins_find(sql, len, false, &s) != INS_FIND_OK && o.ok)
 		fail_msg("%s\n  the finder refuses it", sql);
+	/* COPY ... FROM sites are not InsertStmts (test_copy_sites) */
+	n = 0;
+	for (int i = 0; i < s.n; i++) {
+		if (s.v[i].copy)
+			ins_stmt_free(&s.v[i].head);
+		else
+			s.v[n++] = s.v[i];
+	}
+	s.n = (int)n;
+	n = 0;
 	if (!o.ok) {
 		ins_sites_free(&s);
 		return;
@@ -355,6 +365,49 @@ static void test_sites(void **state)
 	}
 }
 
+/* COPY name FROM: a copy site, with the span of the name as written. */
+static void test_copy_sites(void **state)
+{
+	static const struct {
+		const char *sql;
+		int nsites;
+		const char *schema, *table, *name;
+		int ncols;
+	} cases[] = {
+		{ "COPY t FROM STDIN", 1, NULL, "t", "t", 0 },
+		{ "copy \"My T\" (a, \"B\") from stdin with (format csv)", 1, NULL, "My T", "\"My T\"", 2 },
+		{ "COPY BINARY s.t FROM STDIN", 1, "s", "t", "s.t", 0 },
+		{ "COPY public . t (k) FROM '/tmp/x' WHERE k > 1", 1, "public", "t", "public . t", 1 },
+		{ "COPY t TO STDOUT", 0, NULL, NULL, NULL, 0 },
+		{ "COPY (SELECT 1) TO STDOUT", 0, NULL, NULL, NULL, 0 },
+		{ "SELECT 1; COPY t FROM STDIN", 1, NULL, "t", "t", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ins_sites s;
+		const char *sql = cases[i].sql;
+
+		assert_int_equal(ins_find(sql, strlen(sql), false, &s), INS_FIND_OK);
+		if (s.n != cases[i].nsites)
+			fail_msg("%s: %d sites", sql, s.n);
+		if (s.n) {
+			const struct ins_site *c = &s.v[0];
+
+			assert_true(c->copy);
+			assert_string_equal(c->head.table.name, cases[i].table);
+			if (cases[i].schema)
+				assert_string_equal(c->head.schema.name, cases[i].schema);
+			else
+				assert_null(c->head.schema.name);
+			assert_int_equal(c->head.ncols, cases[i].ncols);
+			assert_int_equal(c->name_end - c->name_start, strlen(cases[i].name));
+			assert_memory_equal(sql + c->name_start, cases[i].name, strlen(cases[i].name));
+		}
+		ins_sites_free(&s);
+	}
+}
+
 /* standard_conforming_strings = off: a backslash escapes the quote. */
 static void test_scs_off(void **state)
 {
@@ -377,6 +430,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sites),
 		cmocka_unit_test(test_scs_off),
+		cmocka_unit_test(test_copy_sites),
 		cmocka_unit_test(test_generated),
 	};
 
