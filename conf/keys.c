@@ -66,7 +66,7 @@ const struct config_key config_keys[] = {
 	  "Seconds SIGTERM/SIGINT wait for the buffered rows to be written; then batches still running are cancelled, their waiting clients get 57P01 and acknowledged rows not written go to the rejects file (or the log). A second signal does that at once.",
 	  G(shutdown_timeout) },
 	{ CONF_PGBATCHD, "max_insert_bytes", CONF_INT, "67108864", 1024, 1073741824, NULL, 0,
-	  "A Query over max_inspect_bytes that starts with INSERT is still read whole up to this size, so that its size never changes what it means; larger ones stream through.",
+	  "A Query over max_inspect_bytes is still read whole up to this size when tables are configured, so that its size never changes what it means (an INSERT or COPY anywhere in it gets its table's conflict clause); larger ones stream through.",
 	  G(max_insert_bytes) },
 
 	/* [backend] */

@@ -838,7 +838,7 @@ static void client_relay(struct client *c)
 			return;
 		}
 		total = PKT_HDR_LEN + (size_t)len;
-		if (intercept_big_insert(c, type, len, in, avail)) {
+		if (intercept_big_query(c, type, len)) {
 			/* read whole though past the inspection cap: its size must not
 			 * change what it means (the table's conflictmode) */
 			if (avail < total) {
@@ -847,7 +847,7 @@ static void client_relay(struct client *c)
 			}
 			apply_socket_limits(c);
 		}
-		if (intercept_wanted(c, type, len) || (avail >= total && intercept_big_insert(c, type, len, in, avail))) {
+		if (intercept_wanted(c, type, len) || (avail >= total && intercept_big_query(c, type, len))) {
 			/* Messages we inspect are taken whole (the read watermark allows it). */
 			if (avail < total)
 				goto idle;

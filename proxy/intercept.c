@@ -40,16 +40,10 @@ bool intercept_wanted(const struct client *c, uint8_t type, uint32_t len)
 	       c->d->sink != NULL && len <= (uint32_t)c->d->cfg->max_inspect_bytes;
 }
 
-bool intercept_big_insert(const struct client *c, uint8_t type, uint32_t len, struct evbuffer *in, size_t avail)
+bool intercept_big_query(const struct client *c, uint8_t type, uint32_t len)
 {
-	size_t n = avail < PKT_HDR_LEN + 256 ? avail : PKT_HDR_LEN + 256;
-	const uint8_t *p;
-
-	if (type != 'Q' || c->d->sink == NULL || len <= (uint32_t)c->d->cfg->max_inspect_bytes ||
-	    len > (uint32_t)c->d->cfg->max_insert_bytes || n <= PKT_HDR_LEN)
-		return false;
-	p = evbuffer_pullup(in, (ssize_t)n);
-	return p && ins_looks_like_insert((const char *)p + PKT_HDR_LEN, n - PKT_HDR_LEN);
+	return type == 'Q' && c->d->sink != NULL && len > (uint32_t)c->d->cfg->max_inspect_bytes &&
+	       len <= (uint32_t)c->d->cfg->max_insert_bytes;
 }
 
 void intercept_count_pass(struct client *c, int slot, const char *why)

@@ -18,9 +18,10 @@ enum intercept_result {
 
 /* Should this message be read whole and offered to intercept_message? */
 bool intercept_wanted(const struct client *c, uint8_t type, uint32_t len);
-/* A Query over the inspection cap, within max_insert_bytes, whose text starts
- * with INSERT (as far as the first bytes of in, avail of them, tell). */
-bool intercept_big_insert(const struct client *c, uint8_t type, uint32_t len, struct evbuffer *in, size_t avail);
+/* A Query over the inspection cap, within max_insert_bytes: read whole too
+ * (an INSERT anywhere in it gets its table's clause, so that its size never
+ * changes what it means). */
+bool intercept_big_query(const struct client *c, uint8_t type, uint32_t len);
 
 /* Called with the whole message (total bytes, header included) at the front of `in`. */
 enum intercept_result intercept_message(struct client *c, uint8_t type, struct evbuffer *in,

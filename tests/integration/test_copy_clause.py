@@ -292,3 +292,18 @@ def test_unreadable_catalog_is_an_error(pg, make_proxy, stmt):
 	assert err and err[0]["C"] == want[0]["C"] == "42P10", (err, want)
 	assert err[0]["M"] == want[0]["M"] and t in err[0]["M"]
 	assert pg.sql("SELECT count(*) FROM %s" % t) == [(2,)]
+
+
+def test_big_query_with_an_insert_deep_inside(pg, make_proxy):
+	"""A Query over max_inspect_bytes (1 MiB) that does not start with INSERT:
+	read whole all the same (up to max_insert_bytes), so the INSERT deep inside
+	it gets the table's clause, as in a short one."""
+	t = "cp_big"
+	fresh(pg, t)
+	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": "upsert"}})
+	pad = "SELECT '%s'; " % ("p" * (3 << 19))       # 1.5 MiB
+	with su.Session.to(proxy) as s:
+		got = s.run(pad + "INSERT INTO %s (k, v) VALUES (1, 'deep')" % t)
+	assert not fields_of(got), fields_of(got)
+	assert got[-2:] == [su.command_complete("INSERT 0 1"), ("Z", b"I")]
+	assert pg.sql("SELECT v FROM %s WHERE k = 1" % t) == [("deep",)]
