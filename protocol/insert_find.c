@@ -546,6 +546,31 @@ void ins_sites_free(struct ins_sites *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* Whether word (lower case ASCII, n bytes) is at sql + i, in any case. */
+static bool word_at(const char *sql, size_t len, size_t i, const char *word, size_t n)
+{
+	size_t k;
+
+	if (i + n > len)
+		return false;
+	for (k = 1; k < n && (sql[i + k] | 0x20) == word[k]; k++)
+		;
+	return k == n;
+}
+
+bool ins_mentions2(const char *sql, size_t len, const char *w1, const char *w2)
+{
+	size_t n1 = strlen(w1), n2 = strlen(w2);
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = sql[i] | 0x20;
+
+		if ((ch == w1[0] && word_at(sql, len, i, w1, n1)) || (ch == w2[0] && word_at(sql, len, i, w2, n2)))
+			return true;
+	}
+	return false;
+}
+
 bool ins_mentions(const char *sql, size_t len, const char *word)
 {
 	size_t n = strlen(word), k;

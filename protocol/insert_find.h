@@ -54,5 +54,7 @@ void ins_sites_free(struct ins_sites *s);
 /* Cheap test: does the text contain `word` (lower case ASCII) anywhere, in
  * any case? (ins_mentions(sql, len, "insert") before ins_find.) */
 bool ins_mentions(const char *sql, size_t len, const char *word);
+/* Either of two words, in one pass (non-empty words). */
+bool ins_mentions2(const char *sql, size_t len, const char *w1, const char *w2);
 
 #endif

@@ -19,6 +19,7 @@
 #include "protocol/reader.h"
 #include "proxy/client.h"
 #include "proxy/copyin.h"
+#include "sink/sink.h"
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
 #include "common/log.h"
@@ -516,8 +517,12 @@ static void backend_relay(struct backend *be)
 		}
 		v = rq_backend(&c->rq, type, &done);
 		if (v == RQV_RELAY && copy) {
+			const char *schema, *table;
+
 			copyin_relay(copy, evbuffer_pullup(in, (ssize_t)total), total, out);
 			evbuffer_drain(in, total);
+			if (copyin_stale(copy, &schema, &table) && c->d->sink)
+				sink_catalog_invalidate(c->d->sink, schema, table);
 			be->last_type = type;
 			continue;
 		}

@@ -40,7 +40,8 @@ struct plan {
 	char state[6];              /* (sqlstate's storage when it is not a constant) */
 	bool query;                 /* a Query's text (else a Parse's) */
 	int copy_site;              /* a COPY FROM that goes through a staging table (copyin.h), or -1 */
-	struct sink_copy cp;        /* its statement */
+	struct sink_copy cp;        /* its statements */
+	struct copyin *copy_info;   /* built: what its answer needs (the Query's entry takes it) */
 };
 
 static void plan_free(struct plan *p)
@@ -48,8 +49,10 @@ static void plan_free(struct plan *p)
 	for (int i = 0; i < p->nedits; i++)
 		free(p->edits[i].clause);
 	free(p->edits);
+	free(p->cp.create);
 	free(p->cp.insert);
 	free(p->cp.relname);
+	copyin_free(p->copy_info);
 	free(p->cp.schema);
 	ins_sites_free(&p->sites);
 	pgenc_text_free(&p->u8);
@@ -376,8 +379,7 @@ static bool build(struct client *c, const char *sql, size_t len, struct plan *p,
 		if (copyin_build(sql, len, p->u8.s ? p->u8.s : sql, p->u8.s ? p->u8.len : len,
 				 p->u8.s ? p->u8.from : NULL, &p->sites.v[p->copy_site], &p->cp, encoding(c), out,
 				 &info)) {
-			copyin_free(c->copy_next);
-			c->copy_next = info;    /* its Query's entry takes it (expect_reply) */
+			p->copy_info = info;
 			return true;
 		}
 		buf_reset(out);
@@ -415,7 +417,7 @@ static bool build(struct client *c, const char *sql, size_t len, struct plan *p,
 static bool nothing_to_do(const struct client *c, const char *sql, size_t len)
 {
 	return c->d->sink == NULL || !sink_serves(c->d->sink, c->database) ||
-	       (!ins_mentions(sql, len, "insert") && !ins_mentions(sql, len, "copy") &&
+	       (!ins_mentions2(sql, len, "insert", "copy") &&
 		!(sink_session_seq_taken(c->ss) && (ins_mentions(sql, len, "currval") || ins_mentions(sql, len, "lastval"))));
 }
 
@@ -456,14 +458,20 @@ static struct pktbuf *query_rewrite(struct client *c, const uint8_t *msg, size_t
 		pkt_put_u8(m, 0);
 		pkt_end(m);
 	}
-	plan_free(&p);
 	buf_free(&out);
 	if (!pkt_ok(m) || m->len == 0 || m->len > UINT32_MAX / 2) {
+		plan_free(&p);
 		pkt_free(m);
 		free(m);
 		*res = CLAUSE_AS_SENT;      /* no memory: as sent */
 		return NULL;
 	}
+	if (p.copy_info) {
+		copyin_free(c->copy_next);
+		c->copy_next = p.copy_info;     /* its Query's entry takes it (expect_reply) */
+		p.copy_info = NULL;
+	}
+	plan_free(&p);
 	return m;
 }
 

@@ -21,8 +21,12 @@ struct copyin {
 	size_t name_at;             /* characters of the client's text before the table's name */
 	size_t name_chars;          /* characters of that name as written */
 	size_t stmt_chars;          /* characters of the client's text to the COPY's end */
+	size_t total_chars;         /* characters of the client's whole text */
+	bool own_semicolon;         /* its COPY is followed by a ';' of its own */
 	uint8_t *tag;               /* the COPY's CommandComplete, held until the rows are in */
 	size_t taglen;
+	char *relname8, *schema8;   /* the table's names in UTF-8 (the sink's) */
+	bool stale;                 /* the staging block found the table changed */
 };
 
 /* Characters of UTF-8 text s[0..n) (a position counts them). */
@@ -57,42 +61,43 @@ bool copyin_build(const char *client, size_t clen, const char *sql, size_t len, 
 	size_t name_start = from ? from[s->name_start] : s->name_start;
 	size_t name_end = from ? from[s->name_end] : s->name_end;
 	size_t stmt_end = from ? from[s->stmt_end] : s->stmt_end;
-	size_t start = out->len, n;
-	char *insert;
+	size_t n, ncreate;
+	char *insert, *create;
 
-	(void)len;
 	*info = NULL;
 	if ((ci = calloc(1, sizeof(*ci))) == NULL)
 		return false;
 	ci->relname = in_client(enc, cp->relname, &n);
 	ci->schema = in_client(enc, cp->schema, &n);
+	ci->relname8 = strdup(cp->relname);
+	ci->schema8 = strdup(cp->schema);
+	create = in_client(enc, cp->create, &ncreate);
 	insert = in_client(enc, cp->insert, &n);
-	if (!ci->relname || !ci->schema || !insert) {
+	if (!ci->relname || !ci->schema || !ci->relname8 || !ci->schema8 || !create || !insert) {
+		free(create);
 		free(insert);
 		copyin_free(ci);
 		return false;
 	}
-	/* the columns COPY fills, as they are when it runs */
-	buf_printf(out, "DO $pgbatchd$BEGIN EXECUTE (SELECT 'CREATE TEMP TABLE " COPYIN_STAGE " (' || "
-		   "pg_catalog.string_agg(pg_catalog.quote_ident(a.attname) || ' ' || "
-		   "pg_catalog.format_type(a.atttypid, a.atttypmod) || COALESCE((SELECT ' COLLATE ' || "
-		   "pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(o.collname) "
-		   "FROM pg_catalog.pg_collation o JOIN pg_catalog.pg_namespace n ON n.oid = o.collnamespace "
-		   "WHERE o.oid = a.attcollation), ''), ', ' ORDER BY a.attnum) || ')' "
-		   "FROM pg_catalog.pg_attribute a WHERE a.attrelid = %u AND a.attnum > 0 "
-		   "AND NOT a.attisdropped AND a.attgenerated = ''); END$pgbatchd$; ", cp->oid);
-	ci->prefix = out->len - start;
+	/* the columns COPY fills, as they are when it runs (sink_copy) */
+	buf_append(out, create, ncreate);
+	buf_puts(out, "; ");
+	ci->prefix = chars(cp->create, strlen(cp->create)) + 2;
 	buf_append(out, client, name_start);
 	buf_puts(out, STAGE_REF);
 	buf_append(out, client + name_end, stmt_end - name_end);
-	buf_puts(out, "; ");
+	/* (a newline: the client's statement may end in a -- comment) */
+	buf_puts(out, "\n; ");
 	buf_append(out, insert, n);
 	buf_puts(out, "; DROP TABLE " STAGE_REF);
 	buf_append(out, client + stmt_end, clen - stmt_end);
+	free(create);
 	free(insert);
 	ci->name_at = chars(sql, s->name_start);
 	ci->name_chars = chars(sql + s->name_start, s->name_end - s->name_start);
 	ci->stmt_chars = chars(sql, s->stmt_end);
+	ci->total_chars = chars(sql, len);
+	ci->own_semicolon = s->stmt_end < len && sql[s->stmt_end] == ';';
 	if (!buf_ok(out)) {
 		copyin_free(ci);
 		return false;
@@ -107,6 +112,8 @@ void copyin_free(struct copyin *ci)
 		return;
 	free(ci->relname);
 	free(ci->schema);
+	free(ci->relname8);
+	free(ci->schema8);
 	free(ci->tag);
 	free(ci);
 }
@@ -117,14 +124,24 @@ bool copyin_reads(uint8_t type)
 }
 
 /* A position in the Query sent as one in the client's text; 0 when it is
- * in a statement of pgbatchd's. */
-static size_t client_position(const struct copyin *ci, size_t pos)
+ * in a statement of pgbatchd's. *at_end: it is the ';' pgbatchd put after
+ * the client's COPY, where the client's text ended (a syntax error there
+ * is "at end of input"). */
+static size_t client_position(const struct copyin *ci, size_t pos, bool *at_end)
 {
 	size_t q, end = ci->stmt_chars - ci->name_chars + STAGE_REF_CHARS;
 
-	if (pos <= ci->prefix || pos - ci->prefix > end)
+	*at_end = false;
+	if (pos <= ci->prefix)
 		return 0;
 	q = pos - ci->prefix;
+	if (q == end + 2) {
+		/* our ';' (after the '\n'): the client's own, or the end of its text */
+		*at_end = !ci->own_semicolon;
+		return ci->own_semicolon ? ci->stmt_chars + 1 : ci->total_chars + 1;
+	}
+	if (q > end)
+		return 0;
 	if (q <= ci->name_at)
 		return q;
 	if (q <= ci->name_at + STAGE_REF_CHARS)
@@ -138,21 +155,38 @@ static bool ident_char(char ch)
 	       ch == '$' || (ch & 0x80);
 }
 
+/* Where "pg_temp." or "pg_temp_N." ends right before p in v: its start, else p. */
+static const char *temp_prefix(const char *v, const char *p)
+{
+	const char *q = p;
+
+	if (q == v || q[-1] != '.')
+		return p;
+	q--;
+	while (q > v && q[-1] >= '0' && q[-1] <= '9')
+		q--;
+	if (q < p - 1 && q > v && q[-1] == '_')
+		q--;
+	else if (q != p - 1)
+		return p;               /* digits without the '_' */
+	if (q - v >= 7 && strncmp(q - 7, "pg_temp", 7) == 0 && (q - 7 == v || !ident_char(q[-8])))
+		return q - 7;
+	return p;
+}
+
 /* A field's text with the staging table's name, where it is a whole name
- * (pg_temp. before it or not), made the table's. */
+ * (its temporary schema before it or not), made the table's. */
 static void put_field(struct pktbuf *m, const struct copyin *ci, const char *v)
 {
-	const char *p, *from = v, *at = v;
+	const char *p, *from = v, *at = v, *q;
 	size_t n = strlen(COPYIN_STAGE);
 
 	while ((p = strstr(at, COPYIN_STAGE)) != NULL) {
 		at = p + n;
-		if ((p > v && ident_char(p[-1]) && !(p - v >= 8 && strncmp(p - 8, "pg_temp.", 8) == 0)) ||
-		    ident_char(p[n]))
+		q = temp_prefix(v, p);
+		if ((q == p && p > v && ident_char(p[-1])) || ident_char(p[n]) || q < from)
 			continue;           /* part of another name */
-		if (p - v >= 8 && strncmp(p - 8, "pg_temp.", 8) == 0 && p - 8 >= from)
-			p -= 8;
-		pkt_put_bytes(m, from, (size_t)(p - from));
+		pkt_put_bytes(m, from, (size_t)(q - from));
 		pkt_put_bytes(m, ci->relname, strlen(ci->relname));
 		from = at;
 	}
@@ -163,7 +197,8 @@ void copyin_relay(struct copyin *ci, const uint8_t *msg, size_t total, struct ev
 {
 	const char *body = (const char *)msg + PKT_HDR_LEN, *end = (const char *)msg + total;
 	struct pktbuf m;
-	bool stage_table = false;
+	bool stage_table = false, at_end = false, stale_code = false;
+	size_t pos = 0;
 	char num[32];
 
 	if (msg[0] == 'C') {
@@ -185,26 +220,38 @@ void copyin_relay(struct copyin *ci, const uint8_t *msg, size_t total, struct ev
 		evbuffer_add(out, msg, total);      /* not fields: as it came */
 		return;
 	}
-	/* ErrorResponse, NoticeResponse: the table where the staging table is named */
-	for (const char *f = body; f < end && *f; f += strlen(f + 1) + 2)
+	/* ErrorResponse, NoticeResponse: first what decides how its fields read */
+	for (const char *f = body; f < end && *f; f += strlen(f + 1) + 2) {
 		if (*f == 't' && strcmp(f + 1, COPYIN_STAGE) == 0)
 			stage_table = true;
+		else if (*f == 'P')
+			pos = client_position(ci, (size_t)strtoul(f + 1, NULL, 10), &at_end);
+		else if (*f == 'C')
+			stale_code = strcmp(f + 1, "55000") == 0;
+	}
+	for (const char *f = body; f < end && *f; f += strlen(f + 1) + 2)
+		if (msg[0] == 'E' && *f == 'M' && stale_code && strstr(f + 1, SINK_COPY_STALE))
+			ci->stale = true;   /* the staging block's: the table is read again */
 	pkt_init(&m);
 	pkt_begin(&m, (char)msg[0]);
 	for (const char *f = body; f < end && *f; f += strlen(f + 1) + 2) {
 		const char *v = f + 1;
 
 		switch (*f) {
-		case 'P': {
-			size_t pos = client_position(ci, (size_t)strtoul(v, NULL, 10));
-
+		case 'P':
 			if (pos == 0)
 				continue;
 			snprintf(num, sizeof(num), "%zu", pos);
 			pkt_put_u8(&m, 'P');
 			pkt_put_cstring(&m, num);
 			continue;
-		}
+		case 'M':
+			pkt_put_u8(&m, 'M');
+			if (at_end && strcmp(v, "syntax error at or near \";\"") == 0)
+				pkt_put_cstring(&m, "syntax error at end of input");
+			else
+				put_field(&m, ci, v);
+			continue;
 		case 's':
 			pkt_put_u8(&m, 's');
 			pkt_put_cstring(&m, stage_table ? ci->schema : v);
@@ -225,4 +272,11 @@ void copyin_relay(struct copyin *ci, const uint8_t *msg, size_t total, struct ev
 	else
 		evbuffer_add(out, msg, total);
 	pkt_free(&m);
+}
+
+bool copyin_stale(const struct copyin *ci, const char **schema, const char **table)
+{
+	*schema = ci->schema8;
+	*table = ci->relname8;
+	return ci->stale;
 }

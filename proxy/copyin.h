@@ -18,9 +18,11 @@ struct evbuffer;
  * is sent as one Query of four statements, which PostgreSQL runs in one
  * transaction (the client's own when it has one open):
  *
- *   DO block: CREATE TEMP TABLE pgbatchd_copy, the table's columns as they
- *             are now (what COPY fills: not generated ones), their types
- *             and collations, no constraints;
+ *   DO block: checks that the columns COPY fills (not generated ones) are
+ *             the catalog's (else 55000: the table is read again, and the
+ *             COPY works when sent again), then CREATE TEMP TABLE
+ *             pgbatchd_copy with them as they are now, their types and
+ *             collations, no constraints;
  *   the client's COPY, its table's name replaced by pg_temp.pgbatchd_copy;
  *   INSERT INTO the table (columns) SELECT ... FROM pg_temp.pgbatchd_copy
  *             with the table's conflict clause (sink_copy);
@@ -40,7 +42,8 @@ struct copyin;
 #define COPYIN_STAGE "pgbatchd_copy"
 
 /* sql[0..len) (UTF-8; *from maps its offsets to the client's text, NULL when
- * it is that text) with copy site s rewritten as above; cp from sink_copy;
+ * it is that text) with copy site s rewritten as above; cp from sink_copy
+ * (its create, insert, relname and schema);
  * `client` is the text the client sent. *out gets the new text in the
  * client's encoding `enc`, *info what its answer needs. False when the
  * clause or the names cannot be written in that encoding, or out of memory. */
@@ -55,5 +58,8 @@ bool copyin_reads(uint8_t type);
 /* msg[0..total) of the answer, as the client gets it, onto out (nothing for
  * the staging statements' CommandCompletes). */
 void copyin_relay(struct copyin *ci, const uint8_t *msg, size_t total, struct evbuffer *out);
+/* Whether the answer so far says the table changed since its catalog was
+ * read (the caller has it read again); its names (UTF-8). */
+bool copyin_stale(const struct copyin *ci, const char **schema, const char **table);
 
 #endif

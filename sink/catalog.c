@@ -638,6 +638,11 @@ static void columns_query(struct catalog *c, struct cjob *j)
 	buf_free(&sql);
 }
 
+int catalog_version(const struct catalog *c)
+{
+	return c->version;
+}
+
 void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid)
 {
 	buf_printf(b, "SELECT i.indisprimary, i.indkey, %s, i.indimmediate FROM pg_catalog.pg_index i "

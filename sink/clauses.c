@@ -73,20 +73,26 @@ enum sink_clause sink_copy(struct sink_session *ss, const struct ins_stmt *head,
 			 "clause: the table has rules, which COPY does not run and INSERT does", tab->conf.name);
 		return SINK_CLAUSE_SOME;
 	}
-	buf_init(&b);
 	out->relname = strdup(tab->conf.name);
 	out->schema = strdup(tab->conf.targetschema);
-	if (!convert_copy_insert(tab, head, stage, &b) || !out->relname || !out->schema) {
-		buf_free(&b);
+	buf_init(&b);
+	if (convert_copy_stage(tab, catalog_version(s->catalog), stage, &b))
+		out->create = buf_steal(&b);
+	buf_free(&b);
+	buf_init(&b);
+	if (convert_copy_insert(tab, head, stage, &b))
+		out->insert = buf_steal(&b);
+	buf_free(&b);
+	if (!out->create || !out->insert || !out->relname || !out->schema) {
+		free(out->create);
+		free(out->insert);
 		free(out->relname);
 		free(out->schema);
-		out->relname = out->schema = NULL;
-		snprintf(out->refusal, sizeof(out->refusal), "out of memory");
-		return SINK_CLAUSE_SOME;
+		out->create = out->insert = out->relname = out->schema = NULL;
+		snprintf(out->refusal, sizeof(out->refusal), "COPY into table \"%s\" cannot take its conflict "
+			 "clause: out of memory, or a column name pgbatchd cannot quote", tab->conf.name);
 	}
-	out->insert = buf_steal(&b);
-	s->st.pass_clauses++;
-	return SINK_CLAUSE_SOME;
+	return SINK_CLAUSE_SOME;     /* (counted in pass_clauses by sink_clause) */
 }
 
 void sink_session_seq_own(struct sink_session *ss, const struct ins_stmt *st)

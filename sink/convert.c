@@ -319,15 +319,20 @@ bool convert_copy_insert(const struct stable *tab, const struct ins_stmt *head, 
 	 * (21000); as the same rows one by one, the last one's values stay, and
 	 * the rows go in the order they came. A row with a NULL in its key is
 	 * a key of its own unless the index says NULLS NOT DISTINCT. */
-	dedupe = tab->conf.conflictmode == CONFLICT_UPSERT || tab->conf.conflictmode == CONFLICT_UPDATE;
-	if (dedupe && t->nkey > 0) {
+	dedupe = (tab->conf.conflictmode == CONFLICT_UPSERT || tab->conf.conflictmode == CONFLICT_UPDATE) &&
+		 t->nkey > 0;
+	/* (a key column COPY does not fill takes its default in the INSERT: the
+	 * staging table cannot tell its rows apart; as the direct equivalent) */
+	for (k = 0; dedupe && k < t->nkey; k++)
+		dedupe = row[t->key[k]].state != SG_OMIT;
+	if (dedupe) {
 		buf_puts(out, " FROM (SELECT DISTINCT ON (");
 		copy_key_order(out, cat);
-		buf_puts(out, ") *, ctid AS pgbatchd_ctid FROM pg_temp.");
+		buf_puts(out, ") *, ctid AS \"pgbatchd ctid\" FROM pg_temp.");
 		sg_ident(out, stage);
 		buf_puts(out, " ORDER BY ");
 		copy_key_order(out, cat);
-		buf_puts(out, ", ctid DESC) pgbatchd_last ORDER BY pgbatchd_ctid");
+		buf_puts(out, ", ctid DESC) pgbatchd_last ORDER BY \"pgbatchd ctid\"");
 	} else {
 		buf_puts(out, " FROM pg_temp.");
 		sg_ident(out, stage);
@@ -340,6 +345,54 @@ bool convert_copy_insert(const struct stable *tab, const struct ins_stmt *head, 
 	}
 	free(row);
 	return ok && buf_ok(out);
+}
+
+/* An E'' literal of s (any standard_conforming_strings). */
+static void put_elit(struct buf *out, const char *s)
+{
+	buf_puts(out, "E'");
+	for (; *s; s++) {
+		if (*s == '\'' || *s == '\\')
+			buf_putc(out, *s);
+		buf_putc(out, *s);
+	}
+	buf_putc(out, '\'');
+}
+
+bool convert_copy_stage(const struct stable *tab, int version, const char *stage, struct buf *out)
+{
+	const struct tcat *cat = tab->cat;
+	const char *gen = version >= 120000 ? " AND a.attgenerated = ''" : "";
+	struct buf msg;
+	size_t start = out->len;
+	int c, k = 0;
+
+	buf_printf(out, "DO $pgbatchd$BEGIN IF (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) "
+		   "FROM pg_catalog.pg_attribute a WHERE a.attrelid = %u AND a.attnum > 0 AND NOT a.attisdropped%s) "
+		   "IS DISTINCT FROM ARRAY[", cat->oid, gen);
+	for (c = 0; c < cat->t.ncols; c++) {
+		if (cat->cx[c].generated)
+			continue;
+		buf_puts(out, k++ ? ", " : "");
+		put_elit(out, cat->t.cols[c].name);
+	}
+	buf_init(&msg);
+	buf_printf(&msg, "table \"%s\" %s", tab->conf.name, SINK_COPY_STALE);
+	buf_puts(out, "]::pg_catalog.name[] THEN RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = ");
+	put_elit(out, buf_ok(&msg) ? msg.data : SINK_COPY_STALE);
+	buf_free(&msg);
+	/* (the table is read again at once: the COPY works when it is sent again) */
+	buf_puts(out, ", HINT = 'Run the COPY again.'; END IF; ");
+	/* the columns with their types and collations, no constraints */
+	buf_printf(out, "EXECUTE (SELECT 'CREATE TEMP TABLE %s (' || pg_catalog.string_agg("
+		   "pg_catalog.quote_ident(a.attname) || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod) || "
+		   "COALESCE((SELECT ' COLLATE ' || pg_catalog.quote_ident(n.nspname) || '.' || "
+		   "pg_catalog.quote_ident(o.collname) FROM pg_catalog.pg_collation o "
+		   "JOIN pg_catalog.pg_namespace n ON n.oid = o.collnamespace WHERE o.oid = a.attcollation), ''), "
+		   "', ' ORDER BY a.attnum) || ')' FROM pg_catalog.pg_attribute a WHERE a.attrelid = %u "
+		   "AND a.attnum > 0 AND NOT a.attisdropped%s); END$pgbatchd$", stage, cat->oid, gen);
+	/* a name holding the dollar quote would end the block */
+	return buf_ok(out) && strstr(out->data + start + 4, "$pgbatchd$") == out->data + out->len - 10;
 }
 
 enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *why)

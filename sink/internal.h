@@ -528,6 +528,11 @@ char *convert_head_clause(struct sink *s, const struct stable *tab, const struct
  * from head) out of the temp table `stage`, with the table's conflict
  * clause. False when out of memory. */
 bool convert_copy_insert(const struct stable *tab, const struct ins_stmt *head, const char *stage, struct buf *out);
+/* The DO block that creates the temp table `stage` with the columns COPY
+ * fills, as they are when it runs, after checking that they are the ones
+ * of tab's catalog (else it raises COPY_STALE_MESSAGE, 55000). version: the
+ * server's. False when out of memory or a name cannot be put in it. */
+bool convert_copy_stage(const struct stable *tab, int version, const char *stage, struct buf *out);
 /* Computes a row's route from its values and, per key column, the database's
  * output text (over[k], or NULL) and hash (dbh[k] when hasdbh[k]). */
 void row_route(struct srow *r, const char *const *over, const int64_t *dbh, const uint8_t *hasdbh);
@@ -581,6 +586,8 @@ void catalog_free(struct catalog *c);
 void catalog_load(struct catalog *c, struct stable *tab);
 /* The unique index query tcat_key reads, for the table whose OID is the SQL oid. */
 void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid);
+/* The server's version (server_version_num), 0 until connected. */
+int catalog_version(const struct catalog *c);
 /* The column query tcat_columns reads, and the traits query tcat_traits reads. */
 void catalog_columns_sql(struct catalog *c, struct buf *b, const char *oid);
 void catalog_traits_sql(struct catalog *c, struct buf *b, const char *oid);

@@ -207,9 +207,14 @@ enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *hea
 /* COPY name [(columns)] FROM ... into a configured table (an ins_find copy
  * site's head): its rows go through the temp table `stage`, which COPY
  * fills, and then into the table by out->insert, with the table's clause.
- * NONE: as sent (no clause, copyclause = 0); WAIT: as sink_clause; SOME:
- * out->insert and out->relname (malloc'd, UTF-8), or out->refusal. */
+ * NONE: as sent (no clause, copyclause = 0); WAIT, UNKNOWN: as sink_clause;
+ * SOME: out->create, out->insert, out->relname and out->schema (malloc'd,
+ * UTF-8), or out->refusal. */
+#define SINK_COPY_STALE "changed since pgbatchd read its catalog"
 struct sink_copy {
+	char *create;       /* DO block: CREATE TEMP TABLE stage, the columns as they are, after
+	                       checking they are the catalog's (else 55000, SINK_COPY_STALE in
+	                       its message: the caller has the table read again) */
 	char *insert;       /* INSERT INTO ... SELECT ... FROM pg_temp.stage ... ON CONFLICT ... */
 	char *relname;      /* the table's name as COPY's messages give it */
 	char *schema;       /* its schema's */

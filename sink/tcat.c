@@ -76,10 +76,14 @@ bool tcat_rebase(struct tcat *cat, const PGresult *r, int first, int n, uint32_t
 				break;
 		if (k == first + n || strcmp(PQgetvalue(r, k, 3), cat->cx[i].decl) != 0) {
 			*whole = false;
-			if (k == first + n) {
+			if (k == first + n && n > 0) {
+				/* dropped (not the whole table gone: then its writes
+				 * fail as directly): a value of it goes with it, and
+				 * no DO UPDATE sets it */
 				if (cat->gone == NULL && (cat->gone = calloc((size_t)cat->t.ncols, 1)) == NULL)
 					return false;
 				cat->gone[i] = true;
+				cat->t.cols[i].settable = false;
 			}
 			continue;
 		}

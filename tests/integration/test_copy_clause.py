@@ -123,7 +123,7 @@ def fields_of(msgs):
 
 
 @pytest.mark.parametrize("case", ["bad_value", "missing_column_data", "unknown_column", "copy_fail",
-	"bad_option", "not_null"])
+	"bad_option", "not_null", "end_of_input", "open_options", "own_semicolon", "comment_end"])
 def test_errors_as_copy_words_them(pg, make_proxy, case):
 	"""A bad row fails the COPY as it does directly, every field the same: the
 	line and column in its CONTEXT, the table's name, the position of a bad
@@ -139,6 +139,11 @@ def test_errors_as_copy_words_them(pg, make_proxy, case):
 		"copy_fail": ("COPY {t} FROM STDIN", b"5\tok\t1\n", "client gave up"),
 		"bad_option": ("COPY {t} FROM STDIN WITH (FORMAT bogus)", b"", None),
 		"not_null": ("COPY {t} (k, n) FROM STDIN", b"7\t1\n", None),
+		# syntax errors where the client's text ends: "at end of input", its position
+		"end_of_input": ("COPY {t} FROM", b"", None),
+		"open_options": ("COPY {t} FROM STDIN WITH (  ", b"", None),
+		"own_semicolon": ("COPY {t} FROM;", b"", None),
+		"comment_end": ("COPY {t} FROM -- nothing", b"", None),
 	}[case]
 	before = rows(pg, t)
 	want = copy_in(pg, sql.format(t=t), [data], fail)
@@ -307,3 +312,36 @@ def test_big_query_with_an_insert_deep_inside(pg, make_proxy):
 	assert not fields_of(got), fields_of(got)
 	assert got[-2:] == [su.command_complete("INSERT 0 1"), ("Z", b"I")]
 	assert pg.sql("SELECT v FROM %s WHERE k = 1" % t) == [("deep",)]
+
+
+def test_copy_ending_in_a_comment(pg, make_proxy):
+	"""A COPY whose text ends in a -- comment: its rows are moved all the same
+	(pgbatchd's statements after it start on a new line), and the session can
+	COPY again."""
+	t = "cp_comment"
+	fresh(pg, t)
+	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": "upsert"}})
+	with su.Session.to(proxy) as s:
+		for i, v in enumerate([b"first", b"second"]):
+			s.send(w.msg("Q", ("COPY %s (k, v) FROM STDIN -- load %d" % (t, i)).encode() + b"\0"))
+			assert s.read_msg()[0] == "G"
+			s.send(w.copy_data(b"1\t" + v + b"\n") + w.copy_done())
+			assert s.read_until("Z") == [su.command_complete("COPY 1"), ("Z", b"I")]
+	assert pg.sql("SELECT v FROM %s WHERE k = 1" % t) == [("second",)]
+
+
+def test_column_added_by_another_connection(pg, make_proxy):
+	"""A column added directly after pgbatchd read the catalog: the COPY that
+	fills it fails with a clear error (55000) rather than losing its values,
+	the table is read again, and the same COPY sent again fills every column."""
+	t = "cp_added"
+	fresh(pg, t)
+	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": "upsert"}})
+	assert copy_in(proxy, "COPY %s (k, v) FROM STDIN" % t, [b"1\tread\n"])[1] == su.command_complete("COPY 1")
+	pg.sql("ALTER TABLE %s ADD COLUMN z text" % t)
+	data = [b"1\tagain\t5\tzed\n"]
+	err = fields_of(copy_in(proxy, "COPY %s FROM STDIN" % t, data))
+	assert err and err[0]["C"] == "55000" and t in err[0]["M"] and "catalog" in err[0]["M"], err
+	got = copy_in(proxy, "COPY %s FROM STDIN" % t, data)
+	assert got[1] == su.command_complete("COPY 1"), got
+	assert pg.sql("SELECT k, v, n, z FROM %s WHERE k = 1" % t) == [(1, "again", 5, "zed")]

@@ -68,13 +68,15 @@ def test_readded_column_by_another_connection(pg, make_proxy, ackmode, conflictm
 	assert rows(pg, t) == rows(pg, t + "_ref")
 
 
+@pytest.mark.parametrize("ddl", ["readd", "drop"])
 @pytest.mark.parametrize("conflictmode", ["upsert", "strict"])
-def test_acknowledged_rows_keep_their_columns(pg, make_proxy, conflictmode):
+def test_acknowledged_rows_keep_their_columns(pg, make_proxy, conflictmode, ddl):
 	"""ackmode=immediate: rows answered and still buffered when another connection
 	drops a and adds it again ran, for their client, before that: they are
 	written as if they had, positional or named — a's value went with the
 	dropped column, b keeps its own — and the batch is written again once."""
-	t = "readd_ack_" + conflictmode
+	t = "%s_ack_%s" % (ddl, conflictmode)
+	change = READD if ddl == "readd" else "ALTER TABLE {t} DROP COLUMN a"
 	both(pg, t, T)
 	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "immediate", "adaptiveflush": 0,
 		"conflictmode": conflictmode, "batchwritetimeoutms": su.HUGE_TIMEOUT_MS,
@@ -85,14 +87,14 @@ def test_acknowledged_rows_keep_their_columns(pg, make_proxy, conflictmode):
 		for sql in inserts:
 			s.insert(sql.format(t=t), 1)
 		assert su.count(pg, t) == 0
-		direct(pg, READD.format(t=t))
-		got = s.rows("SELECT k, a, b FROM %s ORDER BY k" % t)
+		direct(pg, change.format(t=t))
+		got = s.rows("SELECT k, b FROM %s ORDER BY k" % t)
 	with su.Session.to(pg) as d:
 		for sql in inserts:
 			d.insert(sql.format(t=t + "_ref"), 1)
-		d.ok(READD.format(t=t + "_ref"))
-		want = d.rows("SELECT k, a, b FROM %s_ref ORDER BY k" % t)
-	assert got == want == [["1", None, "one-b"], ["2", None, "two-b"], ["3", None, None]], (got, want)
+		d.ok(change.format(t=t + "_ref"))
+		want = d.rows("SELECT k, b FROM %s_ref ORDER BY k" % t)
+	assert got == want == [["1", "one-b"], ["2", "two-b"], ["3", None]], (got, want)
 	assert rows(pg, t) == rows(pg, t + "_ref")
 	assert su.stats(proxy).sink["rebases"] == 1
 
@@ -124,3 +126,19 @@ def test_readded_column_in_a_transaction_block(pg, make_proxy, conflictmode):
 	got = run(proxy, t, "")
 	assert got == want
 	assert rows(pg, t) == rows(pg, t + "_ref")
+
+
+def test_table_dropped_and_created_again(pg, make_proxy):
+	"""ackmode=immediate: rows answered and buffered, then the table is dropped
+	and created again directly: the rows are written into the new table by
+	their columns' names, as they came (never as rows of defaults)."""
+	t = "recreated"
+	both(pg, t, T)
+	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "immediate", "adaptiveflush": 0,
+		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "batchsize": su.HUGE_BATCH}})
+	with su.Session.to(proxy) as s:
+		s.insert("INSERT INTO %s VALUES (1, 'one-a', 'one-b')" % t, 1)
+		s.insert("INSERT INTO %s (b, k) VALUES ('two-b', 2)" % t, 1)
+		direct(pg, "DROP TABLE {t}; ".format(t=t) + T.format(t=t))
+		got = s.rows("SELECT k, a, b FROM %s ORDER BY k" % t)
+	assert got == [["1", "one-a", "one-b"], ["2", None, "two-b"]], got

@@ -408,6 +408,18 @@ static void test_copy_sites(void **state)
 	}
 }
 
+/* The cheap word tests the clause path starts with. */
+static void test_mentions(void **state)
+{
+	(void)state;
+	assert_true(ins_mentions2("COPY t FROM STDIN", 17, "insert", "copy"));
+	assert_true(ins_mentions2("select 1; InSeRt", 16, "insert", "copy"));
+	assert_false(ins_mentions2("SELECT cop, inser", 17, "insert", "copy"));
+	assert_false(ins_mentions2("SELECT 1 -- cop", 15, "insert", "copy"));
+	assert_true(ins_mentions2("xcopy", 5, "insert", "copy"));      /* a superset: the finder decides */
+	assert_false(ins_mentions2("", 0, "insert", "copy"));
+}
+
 /* standard_conforming_strings = off: a backslash escapes the quote. */
 static void test_scs_off(void **state)
 {
@@ -431,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_sites),
 		cmocka_unit_test(test_scs_off),
 		cmocka_unit_test(test_copy_sites),
+		cmocka_unit_test(test_mentions),
 		cmocka_unit_test(test_generated),
 	};
 
