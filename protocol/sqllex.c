@@ -831,7 +831,7 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 	}
 	if (c == '.')
 		return finish(lx, t, c1 == '.' ? SQL_OP : SQL_PUNCT, p + (c1 == '.' ? 2 : 1));
-	if (strchr("()[],;", c))
+	if (c == '(' || c == ')' || c == '[' || c == ']' || c == ',' || c == ';')
 		return finish(lx, t, SQL_PUNCT, p + 1);
 	if (is_op_char(c))
 		return finish(lx, t, SQL_OP, p + lex_operator(s, len, p));
@@ -861,11 +861,15 @@ void sql_token_decode(const struct sql_lexer *lx, const struct sql_token *t, cha
 
 bool sql_word_is(const struct sql_lexer *lx, const struct sql_token *t, const char *kw)
 {
-	size_t n = strlen(kw);
+	size_t n;
 
-	if (t->type != SQL_WORD || t->end - t->pos != n)
+	/* (the first letter first: most words asked about are other words) */
+	if (t->type != SQL_WORD || lower((unsigned char)lx->s[t->pos]) != (unsigned char)kw[0])
 		return false;
-	for (size_t i = 0; i < n; i++)
+	n = strlen(kw);
+	if (t->end - t->pos != n)
+		return false;
+	for (size_t i = 1; i < n; i++)
 		if (lower((unsigned char)lx->s[t->pos + i]) != (unsigned char)kw[i])
 			return false;
 	return true;

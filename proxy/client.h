@@ -72,7 +72,8 @@ struct client {
 	bool in_group;                  /* extended-protocol messages sent since the last Sync */
 	char tx_status;                 /* last ReadyForQuery status: 'I', 'T' or 'E' */
 	int unsettled;                  /* sink tickets whose rows are not yet committed */
-	struct pending *pending;        /* intercepted messages not yet settled */
+	struct pending *pending;        /* intercepted messages not yet settled, newest first */
+	struct pending *pending_oldest; /* its other end */
 	struct sink_session *ss;        /* its sink session, from its first intercepted INSERT */
 	bool waiting_forward;           /* an INSERT waits for the ReadyForQuery before it */
 	bool waiting_room;              /* stopped reading: the sink is full */

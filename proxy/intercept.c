@@ -58,22 +58,37 @@ struct pending *pending_new(struct client *c)
 
 	if (p == NULL)
 		return NULL;
-	p->client = c;
-	p->next = c->pending;
-	c->pending = p;
-	c->unsettled++;
+	pending_link(c, p);
 	return p;
 }
 
+void pending_link(struct client *c, struct pending *p)
+{
+	p->client = c;
+	p->prev = NULL;
+	p->next = c->pending;
+	if (c->pending)
+		c->pending->prev = p;
+	else
+		c->pending_oldest = p;
+	c->pending = p;
+	c->unsettled++;
+}
+
+/* O(1): units settle oldest first, and a session may hold thousands. */
 static void unlink_pending(struct client *c, struct pending *p)
 {
-	struct pending **pp;
-
-	for (pp = &c->pending; *pp; pp = &(*pp)->next)
-		if (*pp == p) {
-			*pp = p->next;
-			return;
-		}
+	if (p->prev)
+		p->prev->next = p->next;
+	else if (c->pending == p)
+		c->pending = p->next;
+	else
+		return;                 /* not linked */
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		c->pending_oldest = p->prev;
+	p->next = p->prev = NULL;
 }
 
 void pending_abandon(struct client *c, struct pending *p)
@@ -179,8 +194,7 @@ static void on_settled(void *arg)
 	free_settled(c, p);
 	/* the oldest units left may be pass-throughs that waited for this one */
 	for (;;) {
-		for (q = c->pending; q && q->next; q = q->next)
-			;
+		q = c->pending_oldest;
 		if (q == NULL || !q->pass_deferred)
 			break;
 		q->pass_deferred = false;
@@ -256,6 +270,8 @@ void intercept_session_end(struct client *c)
 
 	while ((p = c->pending) != NULL) {
 		c->pending = p->next;
+		if (c->pending == NULL)
+			c->pending_oldest = NULL;
 		if (p->g)
 			extq_settled(p);
 		free(p->orig);
@@ -577,10 +593,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	}
 	evbuffer_remove(in, p->orig, total);
 	p->orig_len = (uint32_t)total;
-	p->client = c;
-	p->next = c->pending;
-	c->pending = p;
-	c->unsettled++;
+	pending_link(c, p);
 	d->istats.messages++;
 	d->istats.rows += (uint64_t)st.nrows;
 
@@ -588,7 +601,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	p->unit = sink_submit(c->ss, &st, p);
 	if (p->unit == NULL) {
 		/* no memory to take it: the backend runs it */
-		c->pending = p->next;
+		unlink_pending(c, p);
 		c->unsettled--;
 		forward_original(c, p);
 		free(p);

@@ -13,7 +13,8 @@ struct sink_reply;
 
 /* One unit handed to the sink: lives from submission until its rows are settled. */
 struct pending {
-	struct pending *next;
+	struct pending *next;           /* older (the session's list runs newest first) */
+	struct pending *prev;           /* newer */
 	struct client *client;
 	struct sink_unit *unit;
 	bool replied;
@@ -30,6 +31,8 @@ struct pending {
 
 /* A new pending unit of c, linked and counted; NULL when out of memory. */
 struct pending *pending_new(struct client *c);
+/* p (not linked) linked as c's newest and counted. */
+void pending_link(struct client *c, struct pending *p);
 /* It was never submitted after all: unlinked and freed. */
 void pending_abandon(struct client *c, struct pending *p);
 

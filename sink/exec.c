@@ -277,7 +277,7 @@ static bool emit_run(struct xrun *x, struct buf *sql)
 	first = rows[0];
 	tab = first->u->stmts[first->stmt].tab;
 	t = &first->cat->t;
-	if (x->role != first->u->ss->role) {
+	if (x->role != first->u->ss->role && first->u->ss->role) {
 		/* written as the client's role: its privileges, policies and
 		 * role-dependent defaults apply, as they would directly */
 		st = add_stmt(x, sql, X_ROLE);
@@ -934,12 +934,13 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 /* ---- the attempt ---- */
 
 bool xrun_start(struct xrun *x, struct sink *s, struct batch *b, bool isolating, bool singles,
-		uint32_t *stage_gen, int nstage)
+		uint32_t *stage_gen, int nstage, const char *own_role)
 {
 	struct piece p;
 
 	memset(x, 0, sizeof(*x));
 	x->s = s;
+	x->role = own_role;         /* rows of the connection's own role need no SET LOCAL ROLE */
 	x->b = b;
 	x->isolating = isolating;
 	x->singles = singles;

@@ -117,9 +117,10 @@ struct xrun {
 	bool ambiguous;             /* XR_TRANSIENT with COMMIT sent and no answer */
 };
 
-/* A new attempt over b (rows keep the outcomes the caller left them with). */
+/* A new attempt over b (rows keep the outcomes the caller left them with);
+ * own_role: the role the connection's transactions start as (sink_role), or NULL. */
 bool xrun_start(struct xrun *x, struct sink *s, struct batch *b, bool isolating, bool singles,
-		uint32_t *stage_gen, int nstage) __attribute__((warn_unused_result));
+		uint32_t *stage_gen, int nstage, const char *own_role) __attribute__((warn_unused_result));
 void xrun_clear(struct xrun *x);
 /* The next Query's text into sql; false when out of memory (sql failed). */
 bool xrun_build(struct xrun *x, struct buf *sql);

@@ -61,6 +61,7 @@ struct writer {
 	int old_pid;
 	char old_start[64];
 	int backend_pid;
+	const char *own_role;       /* its session user (sink_role), NULL: not known */
 	char backend_start[64];
 	uint32_t *stage_gen;        /* per table index: the staging table's catalog generation */
 	int nstage;
@@ -422,7 +423,7 @@ static void begin_attempt(struct writer *w)
 	}
 	xrun_clear(&w->x);
 	if (!stages_fit(w) ||
-	    !xrun_start(&w->x, w->s, w->b, w->isolating, w->singles, w->stage_gen, w->nstage)) {
+	    !xrun_start(&w->x, w->s, w->b, w->isolating, w->singles, w->stage_gen, w->nstage, w->own_role)) {
 		finish(w, berr_new("53200", "out of memory starting a batch", NULL, NULL));
 		return;
 	}
@@ -617,6 +618,9 @@ static void setup_done(struct writer *w, const struct pc_result *r)
 	const PGresult *start = r->nresults >= 3 ? r->results[2] : NULL;
 
 	w->backend_pid = pc_backend_pid(w->pc);
+	/* the role its transactions start as: rows of that role need no SET LOCAL ROLE */
+	w->own_role = pc_parameter(w->pc, "session_authorization") ?
+		      sink_role(w->s, pc_parameter(w->pc, "session_authorization")) : NULL;
 	w->backend_start[0] = '\0';
 	if (start && PQresultStatus(start) == PGRES_TUPLES_OK && PQntuples(start) == 1 && !PQgetisnull(start, 0, 0))
 		snprintf(w->backend_start, sizeof(w->backend_start), "%s", PQgetvalue(start, 0, 0));

@@ -13,7 +13,8 @@
 #   clause INSERT ... RETURNING into the configured table: each passes through
 #          with the table's conflict clause placed by proxy/clause.c.
 # Knobs: BENCH_CG_N1 (2000), BENCH_CG_N2 (22000), BENCH_CG_LEGS ("row tx pass
-# clause"), PGBATCHD (./pgbatchd). Counts
+# clause"), BENCH_CG_KEEP (a directory: the callgrind outputs are kept there,
+# for callgrind_annotate), PGBATCHD (./pgbatchd). Counts
 # are reported, never asserted.
 set -euo pipefail
 
@@ -78,6 +79,7 @@ for i in range(int(sys.argv[1])):
 	pgbatchd_stop
 	[ "$leg" = pass ] || [ "$(psql_direct -At -c 'SELECT count(*) FROM cg')" = "$n" ] ||
 		{ echo "bench: $leg: rows missing" >&2; exit 1; }
+	[ -z "${BENCH_CG_KEEP:-}" ] || cp "$WORK/cg.out" "$BENCH_CG_KEEP/callgrind.$leg.$n"
 	sed -n 's/^summary: \([0-9]*\)$/\1/p; s/^totals: \([0-9]*\)$/\1/p' "$WORK/cg.out" | head -1
 }
 
