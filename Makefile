@@ -27,7 +27,7 @@ UNITS    = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 REL_OBJ  = $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
 ASAN_OBJ = $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
 
-.PHONY: all asan units test check-unit check-integration demo demo-proxy bench clean install deps help \
+.PHONY: all asan units test check-unit check-integration check-callgrind demo demo-proxy bench clean install deps help \
         record-trace record-traces fuzz fuzz-smoke docker-test
 
 # libFuzzer targets (clang): the parsers that read what a client sends.
@@ -113,6 +113,12 @@ test: deps
 	$(MAKE) check-unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) check-integration
+	$(MAKE) check-callgrind
+
+# Instructions per intercepted row under callgrind (release build): a
+# regression guard, and no growth with the units a session has buffered.
+check-callgrind: pgbatchd
+	PGBATCHD=$(CURDIR)/pgbatchd tests/bench/callgrind_guard.sh
 
 # The compose stack of docker/ under podman and podman-compose, on locally
 # built stand-ins for debian:bookworm-slim and postgres:15 (no registry here).

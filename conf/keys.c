@@ -126,7 +126,7 @@ const struct config_key config_keys[] = {
 	  "COPY ... FROM (STDIN, a file, a program) into this table gets its conflictmode: the client's COPY fills a temporary staging table on its own connection, then one INSERT ... SELECT with the conflict clause moves the rows, in the same transaction; the client gets COPY's own answer and errors. 0 runs COPY as sent, without the clause.",
 	  T(copyclause) },
 	{ CONF_TABLE, "adaptiveflush", CONF_BOOL, "1", NOBOUNDS, NULL, 0,
-	  "Flush as soon as a writer is idle: at once for rows whose client waits for the commit; acknowledged rows (ackmode=immediate) one batch of the table at a time (group commit).",
+	  "Flush as soon as a writer is idle (group commit): rows whose client waits for the commit at most two batches of the table in flight, acknowledged rows (ackmode=immediate) one; rows arriving meanwhile gather for the next batch. A lone client's row goes at once.",
 	  T(adaptiveflush) },
 	{ CONF_TABLE, "copystageminrows", CONF_INT, "64", 1, 10000000, NULL, 0,
 	  "writemode 1 on a keyed table (not strict) stages rows in a temp table; a run of fewer rows goes as the equivalent multi-row INSERT ... ON CONFLICT, since the temp table's truncation at each commit costs more than a few rows. 1 always stages.",

@@ -251,6 +251,18 @@ char *convert_head_clause(struct sink *s, const struct stable *tab, const struct
 	return buf_steal(&b);
 }
 
+/* The columns row names, comma separated. */
+static void put_named(struct buf *out, const struct sg_table *t, const struct sg_val *row)
+{
+	for (int c = 0, k = 0; c < t->ncols; c++) {
+		if (row[c].state == SG_OMIT)
+			continue;
+		if (k++)
+			buf_puts(out, ", ");
+		sg_ident(out, t->cols[c].name);
+	}
+}
+
 /* The key columns, and (unless NULLS NOT DISTINCT) a row's ctid when its
  * key has a NULL: such a row is a key of its own. */
 static void copy_key_order(struct buf *out, const struct tcat *cat)
@@ -295,26 +307,15 @@ bool convert_copy_insert(const struct stable *tab, const struct ins_stmt *head, 
 		if (find_column(cat, name, &c))
 			row[c].state = SG_NULL;
 	}
+	for (c = 0; c < t->ncols; c++)
+		overriding |= row[c].state != SG_OMIT && cat->cx[c].identity_always;
 	buf_puts(out, "INSERT INTO ");
 	sg_qualified(out, t);
 	buf_puts(out, " (");
-	for (c = 0, k = 0; c < t->ncols; c++) {
-		if (row[c].state == SG_OMIT)
-			continue;
-		if (k++)
-			buf_puts(out, ", ");
-		sg_ident(out, t->cols[c].name);
-		overriding |= cat->cx[c].identity_always;
-	}
+	put_named(out, t, row);
 	/* COPY writes a GENERATED ALWAYS identity column as given */
 	buf_puts(out, overriding ? ") OVERRIDING SYSTEM VALUE SELECT " : ") SELECT ");
-	for (c = 0, k = 0; c < t->ncols; c++) {
-		if (row[c].state == SG_OMIT)
-			continue;
-		if (k++)
-			buf_puts(out, ", ");
-		sg_ident(out, t->cols[c].name);
-	}
+	put_named(out, t, row);
 	/* rows of one key in one COPY: DO UPDATE would affect a row twice
 	 * (21000); as the same rows one by one, the last one's values stay, and
 	 * the rows go in the order they came. A row with a NULL in its key is

@@ -575,6 +575,17 @@ bool sched_batch_drop_cancelled(struct sink *s, struct batch *b, int64_t slack_m
  * its units, ms (0: none). */
 int64_t sched_batch_timeout(const struct batch *b);
 bool sched_idle(const struct sink *s);
+/* keymap.c: (table, key route) -> the latest unit writing it (sched.c's) */
+struct keymap *keymap_new(void);
+void keymap_free(struct keymap *m);
+/* The map's key of a table's key route (never 0). */
+uint64_t key_of(const struct stable *tab, uint64_t route);
+/* Sets key to u; returns the unit it named before (NULL: none). *ok false
+ * when out of memory (the key is then not remembered). */
+struct sink_unit *keymap_swap(struct keymap *m, uint64_t key, struct sink_unit *u, bool *ok);
+/* Removes key if it still names u. */
+void keymap_drop(struct keymap *m, uint64_t key, const struct sink_unit *u);
+
 /* Rows queued for writers (stats). */
 uint64_t sched_queued_rows(const struct sink *s);
 

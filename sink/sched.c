@@ -22,141 +22,6 @@
  * ordered table is remembered: the ones before it are its own predecessors.
  */
 
-/* ---- (table, key route) -> the latest unit writing it ---- */
-
-struct keymap {
-	uint64_t *keys;             /* 0: empty */
-	struct sink_unit **vals;
-	size_t mask, n;
-};
-
-static struct keymap *keymap_new(void)
-{
-	struct keymap *m = calloc(1, sizeof(*m));
-
-	if (m == NULL)
-		return NULL;
-	m->mask = 1023;
-	m->keys = calloc(m->mask + 1, sizeof(*m->keys));
-	m->vals = calloc(m->mask + 1, sizeof(*m->vals));
-	if (!m->keys || !m->vals) {
-		free(m->keys);
-		free(m->vals);
-		free(m);
-		return NULL;
-	}
-	return m;
-}
-
-static void keymap_free(struct keymap *m)
-{
-	if (m == NULL)
-		return;
-	free(m->keys);
-	free(m->vals);
-	free(m);
-}
-
-static uint64_t key_of(const struct stable *tab, uint64_t route)
-{
-	uint64_t h = route ^ ((uint64_t)(tab->idx + 1) * 0x9e3779b97f4a7c15ULL);
-
-	h ^= h >> 31;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 29;
-	return h ? h : 1;
-}
-
-static size_t keymap_slot(const struct keymap *m, uint64_t key)
-{
-	size_t i = (size_t)key & m->mask;
-
-	while (m->keys[i] && m->keys[i] != key)
-		i = (i + 1) & m->mask;
-	return i;
-}
-
-static bool keymap_grow(struct keymap *m)
-{
-	struct keymap big = { NULL, NULL, m->mask * 2 + 1, 0 };
-	size_t i, j;
-
-	big.keys = calloc(big.mask + 1, sizeof(*big.keys));
-	big.vals = calloc(big.mask + 1, sizeof(*big.vals));
-	if (!big.keys || !big.vals) {
-		free(big.keys);
-		free(big.vals);
-		return false;
-	}
-	for (i = 0; i <= m->mask; i++)
-		if (m->keys[i]) {
-			j = keymap_slot(&big, m->keys[i]);
-			big.keys[j] = m->keys[i];
-			big.vals[j] = m->vals[i];
-		}
-	free(m->keys);
-	free(m->vals);
-	m->keys = big.keys;
-	m->vals = big.vals;
-	m->mask = big.mask;
-	return true;
-}
-
-/* Stores u for key; returns the unit stored before (NULL: none). When out of
- * memory nothing is stored and *ok is false: the caller orders by other means. */
-static struct sink_unit *keymap_swap(struct keymap *m, uint64_t key, struct sink_unit *u, bool *ok)
-{
-	struct sink_unit *old;
-	size_t i;
-
-	if ((m->n + 1) * 2 > m->mask + 1 && !keymap_grow(m)) {
-		*ok = false;
-		i = keymap_slot(m, key);
-		return m->keys[i] ? m->vals[i] : NULL;
-	}
-	i = keymap_slot(m, key);
-	old = m->keys[i] ? m->vals[i] : NULL;
-	if (!m->keys[i])
-		m->n++;
-	m->keys[i] = key;
-	m->vals[i] = u;
-	return old;
-}
-
-struct sink_unit *sched_key_last(struct sink *s, const struct stable *tab, uint64_t route)
-{
-	size_t i = keymap_slot(s->keys, key_of(tab, route));
-
-	return s->keys->keys[i] ? s->keys->vals[i] : NULL;
-}
-
-/* Removes key if it still names u (backward-shift deletion). */
-static void keymap_drop(struct keymap *m, uint64_t key, const struct sink_unit *u)
-{
-	size_t i = keymap_slot(m, key), j, home;
-
-	if (!m->keys[i] || m->vals[i] != u)
-		return;
-	m->n--;
-	for (;;) {
-		m->keys[i] = 0;
-		m->vals[i] = NULL;
-		j = i;
-		for (;;) {
-			j = (j + 1) & m->mask;
-			if (!m->keys[j])
-				return;
-			home = (size_t)m->keys[j] & m->mask;
-			/* can the entry at j move to the hole at i? */
-			if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
-				break;
-		}
-		m->keys[i] = m->keys[j];
-		m->vals[i] = m->vals[j];
-		i = j;
-	}
-}
-
 /* ---- writer queues ---- */
 
 struct wqueue {
@@ -409,13 +274,29 @@ static int common_writer(struct sink_unit *const *deps, int n)
  * gets new units only when every writer is. */
 #define STUCK_MS 100
 
-/* The writer with the fewest rows to write, stuck ones last. */
+/* Its rows arrived within STUCK_MS: it gathers (not a writer that is down). */
+static bool queue_fresh(const struct wqueue *q, int64_t now)
+{
+	for (int t = 0; t < q->ntab; t++)
+		if (q->trows[t] && now - q->toldest[t] >= STUCK_MS)
+			return false;
+	return true;
+}
+
+/* A writer whose queue gathers rows while it waits for its turn (not in
+ * flight): new units join it, so that the rows that arrive while batches
+ * commit go together in the next one (group commit) instead of spreading
+ * one or two to each writer; else the writer with the fewest rows to write,
+ * stuck ones last. */
 static int pick_writer(struct sink *s)
 {
 	size_t best = SIZE_MAX, load;
 	int64_t now = sink_now_ms();
 	int w = 0, i, c;
 
+	for (i = 0; i < s->nwriters; i++)
+		if (s->wq[i].rows > 0 && s->wq[i].inflight == 0 && queue_fresh(&s->wq[i], now))
+			return i;
 	for (i = 0; i < s->nwriters; i++) {
 		c = (int)((s->pick_rr + (uint32_t)i) % (uint32_t)s->nwriters);
 		load = s->wq[c].rows + s->wq[c].inflight;
@@ -589,6 +470,21 @@ void sched_flush_table(struct sink *s, struct stable *tab)
 
 /* ---- the flush policy ---- */
 
+/* Idle batches of one table in flight at once for rows whose clients wait
+ * (ackmode=commit): the next one starts while one commits, and the rows
+ * that arrive meanwhile gather for the one after. */
+#define COMMIT_IDLE_INFLIGHT 2
+
+static int idle_inflight_max(const struct sink_unit *h)
+{
+	int m = 0;
+
+	for (int i = 0; i < h->nstmts; i++)
+		if (h->stmts[i].tab->idle_inflight > m)
+			m = h->stmts[i].tab->idle_inflight;
+	return m;
+}
+
 /* Why the writer's queue should be flushed now, or -1. */
 static int queue_ready(const struct sink *s, struct wqueue *q)
 {
@@ -624,7 +520,7 @@ static int queue_ready(const struct sink *s, struct wqueue *q)
 		if (h->stmts[i].tab->idle_inflight > 0)
 			idle_ok = false;
 	}
-	if (adaptive && (h->ack == ACK_COMMIT || idle_ok))
+	if (adaptive && (idle_ok || (h->ack == ACK_COMMIT && idle_inflight_max(h) < COMMIT_IDLE_INFLIGHT)))
 		return FLUSH_IDLE;
 	return -1;
 }
@@ -852,7 +748,7 @@ void sched_batch_done(struct sink *s, struct batch *b, struct berr *failed)
 			for (i = 0; i < b->nunits && !in; i++)
 				for (int k = 0; k < b->units[i]->nstmts; k++)
 					in |= b->units[i]->stmts[k].tab == s->tables[t];
-			if (in && --s->tables[t]->idle_inflight == 0)
+			if (in && --s->tables[t]->idle_inflight < COMMIT_IDLE_INFLIGHT)
 				kick = true;
 		}
 		if (kick)

@@ -13,7 +13,7 @@
 #   clause INSERT ... RETURNING into the configured table: each passes through
 #          with the table's conflict clause placed by proxy/clause.c.
 # Knobs: BENCH_CG_N1 (2000), BENCH_CG_N2 (22000), BENCH_CG_LEGS ("row tx pass
-# clause"), BENCH_CG_KEEP (a directory: the callgrind outputs are kept there,
+# clause"), BENCH_CG_BATCH (the table's batchsize, 5000), BENCH_CG_KEEP (a directory: the callgrind outputs are kept there,
 # for callgrind_annotate), PGBATCHD (./pgbatchd). Counts
 # are reported, never asserted.
 set -euo pipefail
@@ -53,7 +53,7 @@ instructions() {
 	else
 		{
 			pgbatchd_conf "$port"
-			printf '\n[table cg]\nackmode = immediate\nbatchsize = 5000\nadaptiveflush = 0\n'
+			printf '\n[table cg]\nackmode = immediate\nbatchsize = %s\nadaptiveflush = 0\n' "${BENCH_CG_BATCH:-5000}"
 		} >"$WORK/pgbatchd.ini"
 	fi
 	psql_direct -c "TRUNCATE cg"

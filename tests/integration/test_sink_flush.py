@@ -111,8 +111,9 @@ def test_idle_flush_in_flight_per_table(pg, make_proxy, ackmode):
 	"""A lock held on the table keeps the first idle-writer batch in flight. With
 	ackmode=immediate (nobody waits) no second idle batch of the table starts
 	meanwhile: the other rows wait and then go together (group commit). With
-	ackmode=commit (clients wait) every idle writer flushes what it holds at once
-	(here three sessions, one writer each: a session's rows follow each other)."""
+	ackmode=commit (clients wait) a second one starts (here three sessions, one
+	writer each: a session's rows follow each other), and no third: the third
+	session's rows wait until one of the two commits."""
 	table = "fl_inflight_" + ackmode
 	pg.sql(DDL.format(t=table))
 	proxy = su.start_sink_proxy(make_proxy, {table: {"verbose": 1, "adaptiveflush": 1,
@@ -140,7 +141,9 @@ def test_idle_flush_in_flight_per_table(pg, make_proxy, ackmode):
 			mine = {1: [first] + rest[:9], 2: rest[9:18], 3: rest[18:]}
 			for i, qs in mine.items():
 				sessions[i].send(b"".join(su.w.msg("Q", q.encode() + b"\0") for q in qs))
-			harness.wait_for(lambda: su.waiting_on_lock(pg) == 3, what="every writer's batch waiting")
+			harness.wait_for(lambda: su.waiting_on_lock(pg) == 2, what="two batches waiting")
+			harness.wait_for(lambda: su.stats(proxy).sink["queued_rows"] == 10, what="10 rows queued")
+			assert su.waiting_on_lock(pg) == 2
 		locker.execute("COMMIT")
 		if ackmode == "commit":
 			for i, qs in mine.items():
