@@ -11,21 +11,31 @@
  * column or value list can only fail. Keeps the duplicate check bounded. */
 #define INS_MAX_COLS 1600
 
-/* Two passes over the text with the same code: the first counts (no output),
- * the second writes into one arena of exactly the counted size. */
+/* One pass writes into scratch areas on the stack, as far as they reach; a
+ * statement that fits (nearly every one) is then copied into one arena of
+ * exactly its size. One that does not is parsed a second time with the same
+ * code, into an arena of the size the first pass counted. */
 struct parser {
 	struct sql_lexer lx;
 	struct sql_token t;         /* current token */
-	bool fill;                  /* second pass: write */
-	char *text;                 /* second pass: the arena's text area */
+	bool fill;                  /* write (as far as the capacities below reach) */
+	char *text;                 /* the text area */
+	size_t tcap;                /* its size */
 	size_t tlen;                /* text bytes used so far */
 	size_t tpeak;               /* most text bytes ever used (a type may be rolled back) */
-	struct ins_stmt *st;        /* second pass: arrays to fill */
+	struct ins_stmt *st;        /* arrays to fill */
+	size_t vcap;                /* st->values' size */
+	int ccap;                   /* st->cols' size */
+	bool overflow;              /* something did not fit: nothing of this pass is kept */
 	int ncols, nvals, nrows;
 	size_t nv;                  /* values parsed so far */
 	bool params;                /* $n is a value (extended protocol) */
 	int maxparam;
 };
+
+#define SCRATCH_TEXT 4096
+#define SCRATCH_VALUES 256
+#define SCRATCH_COLS 64
 
 /* PostgreSQL's Bind carries at most this many parameters (an Int16 count). */
 #define INS_MAX_PARAM 65535
@@ -76,16 +86,28 @@ static void grow(struct parser *p, size_t n)
 		p->tpeak = p->tlen;
 }
 
+/* Whether n more text bytes are written (else the pass overflows). */
+static bool room(struct parser *p, size_t n)
+{
+	if (!p->fill || p->overflow)
+		return false;
+	if (p->tlen + n > p->tcap) {
+		p->overflow = true;
+		return false;
+	}
+	return true;
+}
+
 static void put(struct parser *p, const char *b, size_t n)
 {
-	if (p->fill)
+	if (room(p, n))
 		memcpy(p->text + p->tlen, b, n);
 	grow(p, n);
 }
 
 static void put_lower(struct parser *p, const char *b, size_t n)
 {
-	if (p->fill)
+	if (room(p, n))
 		for (size_t i = 0; i < n; i++) {
 			char c = b[i];
 			p->text[p->tlen + i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
@@ -96,12 +118,12 @@ static void put_lower(struct parser *p, const char *b, size_t n)
 static const char *put_end(struct parser *p, size_t mark)
 {
 	put(p, "", 1);
-	return p->fill ? p->text + mark : NULL;
+	return p->fill && !p->overflow ? p->text + mark : NULL;
 }
 
 static void put_token(struct parser *p)
 {
-	if (p->fill)
+	if (room(p, p->t.declen))
 		sql_token_decode(&p->lx, &p->t, p->text + p->tlen);
 	grow(p, p->t.declen);
 }
@@ -707,8 +729,10 @@ static enum ins_reason parse_columns(struct parser *p)
 			return INS_SHAPE;
 		struct ins_name n;
 		take_name(p, &n);
-		if (p->st)
+		if (p->st && p->ncols < p->ccap)
 			p->st->cols[p->ncols] = n;
+		else if (p->st)
+			p->overflow = true;
 		p->ncols++;
 		adv(p);
 		if (is_punct(p, '.') || is_punct(p, '['))
@@ -737,8 +761,10 @@ static enum ins_reason parse_rows(struct parser *p)
 				return r;
 			if (++n > INS_MAX_COLS || (p->nrows > 0 && n > p->nvals))
 				return INS_SHAPE;
-			if (p->st)
+			if (p->st && p->nv < p->vcap)
 				p->st->values[p->nv] = v;
+			else if (p->st)
+				p->overflow = true;
 			p->nv++;
 			if (is_punct(p, ')'))
 				break;
@@ -839,9 +865,19 @@ static bool same_column(const struct ins_name *a, const struct ins_name *b)
 		      ins_name_resolve(b, false, y, sizeof(y))) == 0;
 }
 
+/* s moved from the scratch text [from, from + n) to to, where it points into it. */
+static const char *rebase(const char *s, const char *from, size_t n, char *to)
+{
+	return s && s >= from && s < from + n ? to + (s - from) : s;
+}
+
 static enum ins_reason parse(const char *sql, size_t len, struct ins_stmt *out, bool params)
 {
 	struct parser p = {0};
+	struct ins_stmt scratch = {0};
+	char text[SCRATCH_TEXT];
+	struct ins_value values[SCRATCH_VALUES];
+	struct ins_name cols[SCRATCH_COLS];
 	enum ins_reason r;
 
 	memset(out, 0, sizeof(*out));
@@ -852,6 +888,14 @@ static enum ins_reason parse(const char *sql, size_t len, struct ins_stmt *out, 
 	if (!sql_utf8_valid(sql, len))
 		return INS_SYNTAX;
 	p.params = params;
+	p.fill = true;
+	p.text = text;
+	p.tcap = sizeof(text);
+	scratch.values = values;
+	scratch.cols = cols;
+	p.st = &scratch;
+	p.vcap = SCRATCH_VALUES;
+	p.ccap = SCRATCH_COLS;
 	sql_lex_init(&p.lx, sql, len);
 	r = parse_statement(&p);
 	if (r != INS_OK)
@@ -865,24 +909,53 @@ static enum ins_reason parse(const char *sql, size_t len, struct ins_stmt *out, 
 	if (!arena)
 		return INS_SYNTAX;      /* cannot carry it: let it pass through */
 
-	struct parser q = {0};
-	q.fill = true;
-	q.st = out;
-	q.text = arena + head;
-	q.params = params;
 	out->cols = p.ncols ? (struct ins_name *)(void *)arena : NULL;
 	out->values = (struct ins_value *)(void *)(arena + (size_t)p.ncols * sizeof(struct ins_name));
-	sql_lex_init(&q.lx, sql, len);
-	r = parse_statement(&q);
-	if (r != INS_OK || q.tpeak != p.tpeak || q.nv != nvalues || q.ncols != p.ncols) {
-		free(arena);
-		memset(out, 0, sizeof(*out));
-		return INS_SYNTAX;
+	if (!p.overflow && p.nv == nvalues) {
+		/* it fit: moved into its arena */
+		char *t = arena + head;
+
+		memcpy(t, text, p.tpeak);
+		for (int i = 0; i < p.ncols; i++) {
+			out->cols[i] = cols[i];
+			out->cols[i].name = rebase(cols[i].name, text, p.tpeak, t);
+		}
+		for (size_t i = 0; i < nvalues; i++) {
+			out->values[i] = values[i];
+			out->values[i].text = rebase(values[i].text, text, p.tpeak, t);
+			out->values[i].cast = rebase(values[i].cast, text, p.tpeak, t);
+		}
+		out->table = scratch.table;
+		out->table.name = rebase(scratch.table.name, text, p.tpeak, t);
+		out->schema = scratch.schema;
+		out->schema.name = rebase(scratch.schema.name, text, p.tpeak, t);
+		out->end = scratch.end;
+		out->ncols = p.ncols;
+		out->nrows = p.nrows;
+		out->nvals = p.nvals;
+		out->nparams = p.maxparam;
+	} else {
+		struct parser q = {0};
+
+		q.fill = true;
+		q.st = out;
+		q.text = arena + head;
+		q.tcap = p.tpeak;
+		q.vcap = nvalues;
+		q.ccap = p.ncols;
+		q.params = params;
+		sql_lex_init(&q.lx, sql, len);
+		r = parse_statement(&q);
+		if (r != INS_OK || q.overflow || q.tpeak != p.tpeak || q.nv != nvalues || q.ncols != p.ncols) {
+			free(arena);
+			memset(out, 0, sizeof(*out));
+			return INS_SYNTAX;
+		}
+		out->ncols = q.ncols;
+		out->nrows = q.nrows;
+		out->nvals = q.nvals;
+		out->nparams = q.maxparam;
 	}
-	out->ncols = q.ncols;
-	out->nrows = q.nrows;
-	out->nvals = q.nvals;
-	out->nparams = q.maxparam;
 	out->arena = arena;
 	for (int i = 0; i < out->ncols; i++)
 		for (int j = 0; j < i; j++)

@@ -453,6 +453,48 @@ static void test_large_inputs(void **state)
 	ins_stmt_free(&st);
 	free(sql);
 
+	/* around the one-pass scratch areas (64 columns, 256 values, 4 KB of
+	 * text): what fits and what takes the second pass read the same */
+	for (int n = 62; n <= 66; n++) {
+		char buf[8192];
+		int o = snprintf(buf, sizeof(buf), "INSERT INTO s.t (");
+		for (int i = 0; i < n; i++)
+			o += snprintf(buf + o, sizeof(buf) - (size_t)o, "%sc%d", i ? ", " : "", i);
+		o += snprintf(buf + o, sizeof(buf) - (size_t)o, ") VALUES (");
+		for (int i = 0; i < n; i++)
+			o += snprintf(buf + o, sizeof(buf) - (size_t)o, "%s'v%d'::int4", i ? ", " : "", i);
+		o += snprintf(buf + o, sizeof(buf) - (size_t)o, "), (");
+		for (int i = 0; i < n; i++)
+			o += snprintf(buf + o, sizeof(buf) - (size_t)o, "%s%d", i ? ", " : "", i);
+		snprintf(buf + o, sizeof(buf) - (size_t)o, ")");
+		assert_int_equal(ins_parse(buf, strlen(buf), &st), INS_OK);
+		assert_int_equal(st.ncols, n);
+		assert_int_equal(st.nrows, 2);
+		assert_string_equal(st.schema.name, "s");
+		assert_string_equal(st.table.name, "t");
+		assert_string_equal(st.cols[n - 1].name, (snprintf(buf, 32, "c%d", n - 1), buf));
+		assert_string_equal(st.values[n - 1].text, (snprintf(buf, 32, "v%d", n - 1), buf));
+		assert_string_equal(st.values[n - 1].cast, "integer");
+		assert_string_equal(st.values[2 * n - 1].text, (snprintf(buf, 32, "%d", n - 1), buf));
+		ins_stmt_free(&st);
+	}
+	for (int n = 250; n <= 260; n += 2) {
+		sql = repeat("INSERT INTO t VALUES (0)", ", (1)", n - 1, "", &len);
+		assert_int_equal(ins_parse(sql, len, &st), INS_OK);
+		assert_int_equal(st.nrows, n);
+		assert_string_equal(st.values[n - 1].text, "1");
+		ins_stmt_free(&st);
+		free(sql);
+	}
+	for (int n = 4080; n <= 4100; n += 5) {
+		sql = repeat("INSERT INTO t VALUES ('", "x", n, "', 'end')", &len);
+		assert_int_equal(ins_parse(sql, len, &st), INS_OK);
+		assert_int_equal(st.values[0].len, n);
+		assert_string_equal(st.values[1].text, "end");
+		ins_stmt_free(&st);
+		free(sql);
+	}
+
 	/* more columns than any table can have */
 	open = repeat("INSERT INTO t VALUES (", "1,", 1600, "1)", &len);
 	assert_int_equal(ins_parse(open, len, &st), INS_SHAPE);
