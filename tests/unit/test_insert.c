@@ -474,7 +474,7 @@ static void test_large_inputs(void **state)
 		assert_string_equal(st.table.name, "t");
 		assert_string_equal(st.cols[n - 1].name, (snprintf(buf, 32, "c%d", n - 1), buf));
 		assert_string_equal(st.values[n - 1].text, (snprintf(buf, 32, "v%d", n - 1), buf));
-		assert_string_equal(st.values[n - 1].cast, "integer");
+		assert_string_equal(st.values[n - 1].cast, "int4");
 		assert_string_equal(st.values[2 * n - 1].text, (snprintf(buf, 32, "%d", n - 1), buf));
 		ins_stmt_free(&st);
 	}
