@@ -359,7 +359,9 @@ struct batch {
 	enum flush_reason reason;
 	bool immediate;             /* every unit is ackmode=immediate */
 	bool verbose;               /* a table of it has verbose = 1 */
-	bool idle_counted;          /* counted in its tables' idle_inflight */
+	uint8_t *idle_tabs;         /* flushed for an idle writer: per table (index), 1 when
+	                               counted in its idle_inflight (given back when done) */
+	int nidle_tabs;
 	struct sink_unit **units;
 	size_t nunits;
 	struct srow **rows;         /* every row, units in order, each unit's rows in order */

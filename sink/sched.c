@@ -283,19 +283,38 @@ static bool queue_fresh(const struct wqueue *q, int64_t now)
 	return true;
 }
 
-/* A writer whose queue gathers rows while it waits for its turn (not in
- * flight): new units join it, so that the rows that arrive while batches
- * commit go together in the next one (group commit) instead of spreading
- * one or two to each writer; else the writer with the fewest rows to write,
- * stuck ones last. */
-static int pick_writer(struct sink *s)
+/* Every row queued in q is of a table u writes: what q waits for (its
+ * tables' batches in flight) is what u would wait for anyway. */
+static bool queue_of_tables(const struct wqueue *q, const struct sink_unit *u)
+{
+	size_t mine = 0;
+
+	for (int t = 0; t < q->ntab; t++) {
+		bool in = false;
+
+		for (int k = 0; k < u->nstmts && !in; k++)
+			in = u->stmts[k].tab && u->stmts[k].tab->idx == t;
+		if (in)
+			mine += q->trows[t];
+	}
+	return mine == q->rows;
+}
+
+/* A writer whose queue gathers rows of u's tables while it waits for its
+ * turn (not in flight): u joins it, so that the rows that arrive while
+ * batches commit go together in the next one (group commit) instead of
+ * spreading one or two to each writer; else the writer with the fewest rows
+ * to write, stuck ones last. (A queue of other tables may wait for their
+ * lock: u is never put behind it.) */
+static int pick_writer(struct sink *s, const struct sink_unit *u)
 {
 	size_t best = SIZE_MAX, load;
 	int64_t now = sink_now_ms();
 	int w = 0, i, c;
 
 	for (i = 0; i < s->nwriters; i++)
-		if (s->wq[i].rows > 0 && s->wq[i].inflight == 0 && queue_fresh(&s->wq[i], now))
+		if (s->wq[i].rows > 0 && s->wq[i].inflight == 0 && queue_fresh(&s->wq[i], now) &&
+		    queue_of_tables(&s->wq[i], u))
 			return i;
 	for (i = 0; i < s->nwriters; i++) {
 		c = (int)((s->pick_rr + (uint32_t)i) % (uint32_t)s->nwriters);
@@ -387,7 +406,7 @@ void sched_place(struct sink_unit *u)
 		log_debug(u->ss->prefix, "unit %llu (%u rows) waits: what it follows sits with several writers",
 			  (unsigned long long)u->seq, u->nrows);
 	} else {
-		enqueue(u, w >= 0 ? w : pick_writer(s));
+		enqueue(u, w >= 0 ? w : pick_writer(s, u));
 		log_debug(u->ss->prefix, "unit %llu (%u rows) queued for writer %d", (unsigned long long)u->seq,
 			  u->nrows, u->widx);
 	}
@@ -439,7 +458,7 @@ static void unblock(struct sink *s)
 			continue;
 		leave_list(u, &s->blocked_head, &s->blocked_tail);
 		drop_deps(u);
-		enqueue(u, w >= 0 ? w : pick_writer(s));
+		enqueue(u, w >= 0 ? w : pick_writer(s, u));
 	}
 }
 
@@ -548,6 +567,7 @@ static void take_rows(void *arg, int t, uint32_t n)
 
 static void batch_free(struct batch *b)
 {
+	free(b->idle_tabs);
 	free(b->units);
 	free(b->rows);
 	free(b);
@@ -617,11 +637,15 @@ struct batch *sched_take(struct sink *s, int widx)
 	recompute_oldest(q);
 	q->age_due = false;
 	arm_timer(q);
-	if (b->reason == FLUSH_IDLE) {
-		b->idle_counted = true;
+	if (b->reason == FLUSH_IDLE && (b->idle_tabs = calloc((size_t)s->ntables + 1, 1)) != NULL) {
+		b->nidle_tabs = s->ntables;
+		/* (given back by the tables counted now: units may leave the
+		 * batch before it is done, cancelled or past their timeout) */
 		for (t = 0; t < s->ntables; t++)
-			if (bb.taken[t])
+			if (bb.taken[t]) {
 				s->tables[t]->idle_inflight++;
+				b->idle_tabs[t] = 1;
+			}
 	}
 	free(bb.taken);
 	s->st.flush[b->reason]++;
@@ -739,18 +763,12 @@ void sched_batch_done(struct sink *s, struct batch *b, struct berr *failed)
 		forget_unit(s, u);
 		unit_settle(u);
 	}
-	if (b->idle_counted) {
+	if (b->idle_tabs) {
 		bool kick = false;
 
-		for (t = 0; t < s->ntables; t++) {
-			bool in = false;
-
-			for (i = 0; i < b->nunits && !in; i++)
-				for (int k = 0; k < b->units[i]->nstmts; k++)
-					in |= b->units[i]->stmts[k].tab == s->tables[t];
-			if (in && --s->tables[t]->idle_inflight < COMMIT_IDLE_INFLIGHT)
+		for (t = 0; t < b->nidle_tabs; t++)
+			if (b->idle_tabs[t] && --s->tables[t]->idle_inflight < COMMIT_IDLE_INFLIGHT)
 				kick = true;
-		}
 		if (kick)
 			for (i = 0; i < (size_t)s->nwriters; i++)
 				writer_kick(s->writers[i]);   /* the next idle flush may go */

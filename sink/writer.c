@@ -618,12 +618,16 @@ static void setup_done(struct writer *w, const struct pc_result *r)
 	const PGresult *start = r->nresults >= 3 ? r->results[2] : NULL;
 
 	w->backend_pid = pc_backend_pid(w->pc);
-	/* the role its transactions start as: rows of that role need no SET LOCAL ROLE */
-	w->own_role = pc_parameter(w->pc, "session_authorization") ?
-		      sink_role(w->s, pc_parameter(w->pc, "session_authorization")) : NULL;
 	w->backend_start[0] = '\0';
-	if (start && PQresultStatus(start) == PGRES_TUPLES_OK && PQntuples(start) == 1 && !PQgetisnull(start, 0, 0))
-		snprintf(w->backend_start, sizeof(w->backend_start), "%s", PQgetvalue(start, 0, 0));
+	w->own_role = NULL;
+	if (start && PQresultStatus(start) == PGRES_TUPLES_OK && PQntuples(start) == 1 && PQnfields(start) == 2) {
+		if (!PQgetisnull(start, 0, 0))
+			snprintf(w->backend_start, sizeof(w->backend_start), "%s", PQgetvalue(start, 0, 0));
+		/* the role its transactions start as (its login, or a role
+		 * setting's): rows of that role need no SET LOCAL ROLE */
+		if (!PQgetisnull(start, 0, 1))
+			w->own_role = sink_role(w->s, PQgetvalue(start, 0, 1));
+	}
 	/* the fence's function (a plan kept for the session), else its text inline */
 	w->fence_func = r->ok && w->fence_func_sent;
 	if (!r->ok)
@@ -681,13 +685,13 @@ static void on_pc(void *arg, const struct pc_result *r)
 		 * order of dates stays the server's */
 		buf_reset(&w->sql);
 		buf_puts(&w->sql, "SET DateStyle = 'ISO'; SET extra_float_digits = 3; "
-			 "SELECT backend_start::pg_catalog.text FROM pg_catalog.pg_stat_activity "
+			 "SELECT backend_start::pg_catalog.text, CURRENT_USER::pg_catalog.text FROM pg_catalog.pg_stat_activity "
 			 "WHERE pid = pg_catalog.pg_backend_pid(); ");
 		fence_function_sql(&w->sql);
 		w->fence_func_sent = buf_ok(&w->sql);
 		pc_query(w->pc, w->fence_func_sent ? w->sql.data :
 			 "SET DateStyle = 'ISO'; SET extra_float_digits = 3; "
-			 "SELECT backend_start::pg_catalog.text FROM pg_catalog.pg_stat_activity "
+			 "SELECT backend_start::pg_catalog.text, CURRENT_USER::pg_catalog.text FROM pg_catalog.pg_stat_activity "
 			 "WHERE pid = pg_catalog.pg_backend_pid()");
 		return;
 	case PC_LOST:

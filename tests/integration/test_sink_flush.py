@@ -225,3 +225,69 @@ def test_sigterm_drains_every_acknowledged_row(pg, make_proxy):
 	fl = su.flushes(proxy, table="fl_term")
 	assert {f["reason"] for f in fl} == {"shutdown"} and sum(f["rows"] for f in fl) == n_clients * per_client, fl
 	assert "drained" in proxy.log()
+
+
+def test_idle_batches_of_timed_out_units_are_given_back(pg, make_proxy):
+	"""Two commit-mode INSERTs whose statement_timeout passes while their idle
+	batches wait for a lock leave those batches before they are done: the
+	table's count of idle batches in flight still comes back to zero, so the
+	next lone INSERT goes at once (batchwritetimeoutms is a day: it would
+	never go otherwise)."""
+	t = "fl_given_back"
+	pg.sql(DDL.format(t=t))
+	proxy = su.start_sink_proxy(make_proxy, {t: {"verbose": 1, "adaptiveflush": 1, "batchsize": su.HUGE_BATCH,
+		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": "commit"}}, backend={"connectionmaxactive": 3})
+	with su.Session.to(proxy) as s:
+		s.insert(rows_sql(t, 0, 1), 1)          # the catalog is read before the lock
+	locker = su.lock_table(pg, t)
+	hasty = [su.Session.to(proxy) for _ in range(2)]
+	try:
+		for i, h in enumerate(hasty):
+			h.ok("SET statement_timeout = 300")
+			h.send(su.w.query(rows_sql(t, 10 + i, 1)))
+			harness.wait_for(lambda: su.waiting_on_lock(pg) == i + 1, what="batch %d waiting" % i)
+		for h in hasty:
+			assert su.error_of(h.read_until("Z"))["C"] == "57014"
+	finally:
+		locker.execute("COMMIT")
+		locker.close()
+		for h in hasty:
+			h.close()
+	harness.wait_for(lambda: su.waiting_on_lock(pg) == 0, what="the cancelled batches gone")
+	with su.Session.to(proxy) as s:
+		s.insert(rows_sql(t, 100, 1), 1)
+	assert [f["reason"] for f in su.flushes(proxy, table=t)][-1] == "idle"
+	assert pg.sql("SELECT k FROM %s ORDER BY k" % t) == [(0,), (100,)]
+
+
+def test_other_table_never_waits_behind_a_locked_one(pg, make_proxy):
+	"""Table a is locked: two idle batches of a wait for it and a third a row
+	gathers in a queue. An INSERT into table b is written meanwhile: it never
+	joins the queue of a's rows."""
+	a, b = "fl_hol_a", "fl_hol_b"
+	opts = {"verbose": 1, "adaptiveflush": 1, "batchsize": su.HUGE_BATCH,
+		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": "commit"}
+	for t in (a, b):
+		pg.sql(DDL.format(t=t))
+	proxy = su.start_sink_proxy(make_proxy, {a: opts, b: opts}, backend={"connectionmaxactive": 4})
+	with su.Session.to(proxy) as s:
+		s.insert(rows_sql(a, 0, 1), 1)
+		s.insert(rows_sql(b, 0, 1), 1)
+	locker = su.lock_table(pg, a)
+	ss = [su.Session.to(proxy) for _ in range(4)]
+	try:
+		for i in range(2):
+			ss[i].send(su.w.query(rows_sql(a, 10 + i, 1)))
+			harness.wait_for(lambda: su.waiting_on_lock(pg) == i + 1, what="a's batch %d waiting" % i)
+		ss[2].send(su.w.query(rows_sql(a, 12, 1)))
+		harness.wait_for(lambda: su.stats(proxy).sink["queued_rows"] == 1, what="a's third row queued")
+		ss[3].send(su.w.query(rows_sql(b, 13, 1)))
+		assert ss[3].read_until("Z") == su.insert_reply(1)
+		assert su.waiting_on_lock(pg) == 2 and pg.sql("SELECT k FROM %s ORDER BY k" % b) == [(0,), (13,)]
+	finally:
+		locker.execute("COMMIT")
+		locker.close()
+	for i in range(3):
+		assert ss[i].read_until("Z") == su.insert_reply(1)
+	for x in ss:
+		x.close()

@@ -186,3 +186,17 @@ def test_role_the_sink_cannot_become_passes_through(schema, make_proxy):
 	assert st.sink["rows_written"] == 1 and st.sink["passthrough_role"] == 2, st
 	assert proxy.log().count("cannot SET ROLE to noins") == 1
 	pg.sql("REVOKE INSERT, UPDATE ON pv FROM noins")
+
+
+def test_writer_starting_as_another_role(pg, make_proxy):
+	"""The sink's login starts its sessions as another role (a role setting in
+	its url's options): a client whose role is the login still has its rows
+	written as itself (SET LOCAL ROLE), as DEFAULT current_user shows."""
+	pg.sql("DO $$BEGIN CREATE ROLE pv_writer SUPERUSER NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$")
+	pg.sql("CREATE TABLE pv_who (k int PRIMARY KEY, who text DEFAULT current_user)")
+	url = "postgresql://127.0.0.1:%d/postgres?options=-c%%20role%%3Dpv_writer" % pg.port
+	proxy = su.start_sink_proxy(make_proxy, {"pv_who": {"ackmode": "commit"}}, backend_url=url)
+	with su.Session.to(proxy) as s:
+		s.insert("INSERT INTO pv_who (k) VALUES (1)", 1)
+	assert pg.sql("SELECT who FROM pv_who") == [("postgres",)]
+	assert su.stats(proxy).sink["rows_in"] == 1
