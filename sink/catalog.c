@@ -625,12 +625,13 @@ void catalog_columns_sql(struct catalog *c, struct buf *b, const char *oid)
 	put_oid(b, sql, oid);
 }
 
-static void columns_query(struct catalog *c, struct cjob *j)
+/* One of the loader's questions about the job's table: builder's SQL with the OID as $1. */
+static void ask_oid(struct catalog *c, struct cjob *j, void (*builder)(struct catalog *, struct buf *, const char *))
 {
 	struct buf sql;
 
 	buf_init(&sql);
-	catalog_columns_sql(c, &sql, "$1");
+	builder(c, &sql, "$1");
 	if (buf_ok(&sql))
 		query_oid(c, sql.data, j->oid);
 	else
@@ -649,19 +650,6 @@ void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid)
 		   "WHERE i.indrelid = %s AND i.indisunique AND i.indisvalid "
 		   "AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY i.indexrelid",
 		   c->version >= 150000 ? "i.indnullsnotdistinct" : "false", oid);
-}
-
-static void index_query(struct catalog *c, struct cjob *j)
-{
-	struct buf sql;
-
-	buf_init(&sql);
-	catalog_index_sql(c, &sql, "$1");
-	if (buf_ok(&sql))
-		query_oid(c, sql.data, j->oid);
-	else
-		fail_head(c, "53200", "out of memory loading the catalog", NULL);
-	buf_free(&sql);
 }
 
 /* What decides how the table's rows may be ordered and written: other unique
@@ -712,19 +700,6 @@ void catalog_traits_sql(struct catalog *c, struct buf *out, const char *oid)
 	buf_free(&sql);
 }
 
-static void traits_query(struct catalog *c, struct cjob *j)
-{
-	struct buf sql;
-
-	buf_init(&sql);
-	catalog_traits_sql(c, &sql, "$1");
-	if (buf_ok(&sql))
-		query_oid(c, sql.data, j->oid);
-	else
-		fail_head(c, "53200", "out of memory loading the catalog", NULL);
-	buf_free(&sql);
-}
-
 static void load_step(struct catalog *c, const struct pc_result *r)
 {
 	struct cjob *j = c->head;
@@ -753,7 +728,7 @@ static void load_step(struct catalog *c, const struct pc_result *r)
 		j->oid = (uint32_t)strtoul(PQgetvalue(r->rows, 0, 0), NULL, 10);
 		snprintf(j->fp, sizeof(j->fp), "%s", PQgetvalue(r->rows, 0, 3));
 		j->step = 1;
-		columns_query(c, j);
+		ask_oid(c, j, catalog_columns_sql);
 		return;
 	case 1:
 		j->cat = r->rows ? tcat_columns(r->rows, j->oid, ++c->generation, &j->tab->conf, &j->attnums) : NULL;
@@ -763,7 +738,7 @@ static void load_step(struct catalog *c, const struct pc_result *r)
 		}
 		memcpy(j->cat->fp, j->fp, sizeof(j->fp));
 		j->step = 2;
-		index_query(c, j);
+		ask_oid(c, j, catalog_index_sql);
 		return;
 	case 2:
 		if (r->rows == NULL || !tcat_key(j->cat, j->attnums, r->rows, &j->tab->conf, &err)) {
@@ -776,7 +751,7 @@ static void load_step(struct catalog *c, const struct pc_result *r)
 			return;
 		}
 		j->step = 3;
-		traits_query(c, j);
+		ask_oid(c, j, catalog_traits_sql);
 		return;
 	default:
 		if (r->rows == NULL || !tcat_traits(j->cat, r->rows)) {

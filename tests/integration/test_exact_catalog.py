@@ -14,19 +14,12 @@ SWAP_XY = "BEGIN; ALTER TABLE {t} RENAME x TO tmp; ALTER TABLE {t} RENAME y TO x
 	"ALTER TABLE {t} RENAME tmp TO y; COMMIT"
 
 
-def both(pg, t, ddl):
-	for name in (t, t + "_ref"):
-		pg.sql("DROP TABLE IF EXISTS %s" % name)
-		pg.sql(ddl.format(t=name))
+both = su.twin_tables
+direct = su.direct_ok
 
 
 def rows(pg, t):
-	return pg.sql("SELECT to_jsonb(r)::text FROM %s r ORDER BY r.k" % t)
-
-
-def direct(pg, sql):
-	with su.Session.to(pg) as d:
-		d.ok(sql)
+	return su.dump_json(pg, t, "k")
 
 
 @pytest.mark.parametrize("ackmode", ["commit"])

@@ -12,19 +12,12 @@ T = "CREATE TABLE {t} (k int PRIMARY KEY, a text, b text)"
 READD = "ALTER TABLE {t} DROP COLUMN a; ALTER TABLE {t} ADD COLUMN a text"
 
 
-def both(pg, t, ddl):
-	for name in (t, t + "_ref"):
-		pg.sql("DROP TABLE IF EXISTS %s" % name)
-		pg.sql(ddl.format(t=name))
+both = su.twin_tables
+direct = su.direct_ok
 
 
 def rows(pg, t):
-	return pg.sql("SELECT to_jsonb(r)::text FROM %s r ORDER BY r.k" % t)
-
-
-def direct(pg, sql):
-	with su.Session.to(pg) as d:
-		d.ok(sql)
+	return su.dump_json(pg, t, "k")
 
 
 def replies(s, sql):

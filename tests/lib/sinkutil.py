@@ -167,6 +167,19 @@ def dump_json(pg, table, order_by, dbname="postgres"):
 		dbname=dbname)]
 
 
+def twin_tables(pg, t, ddl):
+	"""t and its direct twin t_ref, made anew by ddl ({t} stands for the name)."""
+	for name in (t, t + "_ref"):
+		pg.sql("DROP TABLE IF EXISTS %s" % name)
+		pg.sql(ddl.format(t=name))
+
+
+def direct_ok(pg, sql):
+	"""sql as one Query of a new direct session; fails on an error."""
+	with Session.to(pg) as d:
+		d.ok(sql)
+
+
 def count(pg, table, dbname="postgres"):
 	return pg.sql("SELECT count(*) FROM %s" % table, dbname=dbname)[0][0]
 
