@@ -33,6 +33,7 @@ struct table_conf {
 	enum tx_mode txmode;
 	bool copyclause;            /* COPY ... FROM gets the conflict clause (a staging table) */
 	bool adaptiveflush;
+	bool directwrite;           /* a lone unit goes on its client's own connection (sink/direct.c) */
 	int copystageminrows;       /* writemode 1, keyed: fewer rows skip the stage */
 	char *conflictkey;          /* "col,col" or NULL */
 	char *rejectfile;           /* NULL: none */

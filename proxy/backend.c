@@ -135,6 +135,8 @@ static void backend_free(struct backend *be)
 	}
 	sock_free(be->sk);
 	scram_client_free(be->scram);
+	if (be->on_free)
+		be->on_free(be->free_arg);
 	free(be);
 	if (d->lingering == NULL)
 		daemon_client_gone(d);
@@ -159,7 +161,10 @@ void backend_close(struct backend *be, const char *reason)
 	if (c && c->be == be)
 		c->be = NULL;
 	be->client = NULL;
-	if (be->state != BE_ACTIVE || be->ended || sock_fd(be->sk) < 0 || d->aborted || (c && c->stream_left > 0)) {
+	/* (a direct write still running lingers even then: it was cancelled,
+	 * and the server's close says it is over) */
+	if (be->state != BE_ACTIVE || be->ended || sock_fd(be->sk) < 0 || (d->aborted && be->on_free == NULL) ||
+	    (c && c->stream_left > 0)) {
 		/* not logged in, already ended, or a message cut short: the
 		 * server sees the connection end, as when its client dies */
 		log_info(be->prefix, "closing backend connection: %s", reason);

@@ -36,6 +36,9 @@ struct backend {
 	bool paused_for_queue;          /* head of the reply queue is our own reply */
 	bool terminated;                /* Terminate sent and the socket half-closed */
 	bool ended;                     /* the server closed (or the socket failed) */
+	void (*on_free)(void *arg);     /* runs when it is freed: the server has run all it was
+	                                   sent, or never will (direct.c) */
+	void *free_arg;
 };
 
 /* Starts connecting for this client. False when the socket cannot even be made. */

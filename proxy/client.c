@@ -23,6 +23,7 @@
 #include "proxy/backend.h"
 #include "proxy/copyin.h"
 #include "proxy/daemon.h"
+#include "proxy/direct.h"
 #include "proxy/extq.h"
 #include "proxy/intercept.h"
 #include "proxy/pstmt.h"
@@ -118,6 +119,8 @@ static void rq_done(void *arg, struct rq_entry *e)
 
 	if (view_owns(c, e))
 		view_entry_done(c, e);
+	else if (direct_owns(c, e))
+		direct_entry_done(c, e);
 	else if (e->msg == 'Q')
 		txn_entry_done(c, e);
 	else
@@ -134,6 +137,8 @@ void client_capture(struct client *c, struct rq_entry *e, uint8_t type, const ui
 {
 	if (view_owns(c, e))
 		view_captured(c, e, type, body, len);
+	else if (direct_owns(c, e))
+		direct_captured(c, e, type, body, len);
 	else if (e->msg == 'Q')
 		txn_captured(c, e, type, body, len);
 	else
@@ -266,6 +271,7 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 		log_debug(c->prefix, "closing: %s", reason);
 	else
 		log_info(c->prefix, "closing: %s", reason);
+	direct_session_end(c);
 	if (c->be) {
 		/* not cancelled: what it sent runs, as it does directly */
 		backend_close(c->be, "client closed");
@@ -279,6 +285,7 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 	txn_free(c);
 	view_free(c);
 	intercept_session_end(c);
+	direct_free(c);
 	extq_free(c);
 	rq_clear(&c->rq);
 	copyin_free(c->copy_next);
@@ -309,6 +316,7 @@ void client_close(struct client *c, const char *reason)
 void client_finish(struct client *c, const char *reason)
 {
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	direct_session_end(c);
 	if (c->be) {
 		backend_close(c->be, "client session ending");
 		c->be = NULL;
@@ -368,6 +376,7 @@ void client_fatal_soon(struct client *c, const char *sqlstate, const char *messa
 void client_backend_lost(struct client *c, const char *reason, bool mid_message)
 {
 	log_info(c->prefix, "backend connection lost: %s", reason);
+	direct_session_end(c);
 	if (c->be) {
 		backend_close(c->be, reason);
 		c->be = NULL;

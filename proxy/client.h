@@ -19,6 +19,7 @@ struct extq;
 struct pstmt;
 struct txn;
 struct view;
+struct direct;
 struct rq_entry;
 struct sockaddr;
 
@@ -90,6 +91,7 @@ struct client {
 	struct pstmt *stmts;            /* its prepared statements (pstmt.c) */
 	struct txn *txn;                /* its transaction block's staged INSERTs (txn.c) */
 	struct view *view;              /* its role, search_path, settings as asked (view.c) */
+	struct direct *direct;          /* its INSERT written on its own connection (direct.c) */
 	struct copyin *copy_next;       /* the next forwarded Query is a COPY given its table's
 	                                   clause: its entry takes this (copyin.h) */
 	void *capture_owner;            /* the next forwarded message's entry is a capture one,

@@ -18,6 +18,7 @@
 #include "proxy/clause.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
+#include "proxy/direct.h"
 #include "proxy/extq.h"
 #include "proxy/pending.h"
 #include "proxy/pstmt.h"
@@ -173,6 +174,7 @@ bool intercept_unsettled(struct client *c)
 
 static void free_settled(struct client *c, struct pending *p)
 {
+	direct_forget(c, p);
 	unlink_pending(c, p);
 	if (p->g)
 		extq_settled(p);
@@ -260,6 +262,7 @@ void intercept_server_gone(struct client *c)
 	for (struct pending *p = c->pending; p; p = p->next)
 		if (!p->replied && p->unit)
 			sink_unit_cancel(p->unit, "57P01", "terminating connection due to administrator command");
+	direct_session_end(c);
 	/* the client hears nothing more of them: the backend's FATAL is its answer */
 	intercept_session_end(c);
 }
@@ -269,6 +272,7 @@ void intercept_session_end(struct client *c)
 	struct pending *p;
 
 	while ((p = c->pending) != NULL) {
+		direct_forget(c, p);
 		c->pending = p->next;
 		if (c->pending == NULL)
 			c->pending_oldest = NULL;
@@ -417,6 +421,7 @@ bool intercept_open_session(struct client *c)
 	sc.reply = on_reply;
 	sc.settled = on_settled;
 	sc.decided = on_decided;
+	sc.direct = direct_offer;
 	c->ss = sink_session_open(c->d->sink, &sc);
 	if (c->ss == NULL)
 		return false;

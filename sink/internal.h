@@ -195,6 +195,7 @@ enum unit_state {
 	U_BLOCKED,      /* buffered; what it must follow sits with more than one writer */
 	U_QUEUED,       /* buffered in one writer's queue */
 	U_WRITING,      /* in that writer's batch */
+	U_DIRECT,       /* written on its client's own connection (sink_direct_done tells) */
 	U_SETTLED,      /* written or failed; freed once its client is told and nobody waits for it */
 	U_STATES
 };
@@ -253,6 +254,7 @@ struct sink_unit {
 	uint32_t nrows, caprows;
 	enum ack_mode ack;          /* commit when any of its tables says commit */
 	bool barrier;               /* read-your-writes: wanted now */
+	bool direct_due;            /* U_DIRECT: to be offered to its client (sink_on_notify) */
 	bool reply_due, replied, settle_due;
 	bool acked_counted;         /* counted in its tables' `acked` until it settles */
 	bool doomed;                /* exceptionmode=strict: a row was rejected, nothing is written */
@@ -332,6 +334,7 @@ struct stable {
 				     * folded to lower case unless casesensitive */
 	bool removed;               /* gone from the config: flushes what it holds */
 	int idle_inflight;          /* its batches flushed for an idle writer, not yet settled */
+	int nplaced;                /* statements of placed units into it, not yet settled */
 	enum cat_state cstate;
 	struct tcat *cat;
 	int64_t cat_ms;             /* when the state was reached */
@@ -387,6 +390,9 @@ struct counters {
 	uint64_t rebases;           /* batches written again after a table changed under them */
 	uint64_t tx_rows;           /* rows sent into clients' own transactions (sink_tx_batch) */
 	uint64_t tx_batches;        /* and the batches they went in */
+	uint64_t direct_units;      /* units written on their client's own connection */
+	uint64_t direct_rows;       /* and their rows */
+	uint64_t direct_back;       /* of those, given back to the writers (an error) */
 	uint64_t pass_clauses;      /* statements passed through with the table's conflict clause */
 	uint64_t splits;
 	uint64_t ambiguous;
@@ -442,6 +448,7 @@ struct sink {
 	struct sink_session *sessions;  /* every session not yet freed */
 	struct sink_session *waiting;   /* sessions whose head unit waits for a catalog or privilege */
 	struct sink_unit *blocked_head, *blocked_tail;
+	int ndirect;                /* units in U_DIRECT */
 	struct keymap *keys;        /* (table, key route) -> the latest unit writing it, not settled */
 	struct sink_unit *fk_last;       /* the latest unit writing a linked table, not settled */
 	char *settings[SINK_SETTINGS];  /* the sink's connections' values, once connected */
@@ -577,6 +584,22 @@ bool sched_batch_drop_cancelled(struct sink *s, struct batch *b, int64_t slack_m
  * its units, ms (0: none). */
 int64_t sched_batch_timeout(const struct batch *b);
 bool sched_idle(const struct sink *s);
+/* Scheduling steps the direct writes share (sched.c): u to the writer
+ * pick_writer chooses; blocked units move on where they can; u out of the
+ * key map, session and table orders; u failed with e and settled. */
+void sched_enqueue(struct sink_unit *u);
+void sched_unblock(struct sink *s);
+void sched_forget(struct sink *s, struct sink_unit *u);
+void sched_fail(struct sink *s, struct sink_unit *u, struct berr *e);
+/* Shutdown past its bound: units in U_DIRECT fail with e once their
+ * statements are done (cancelled by the proxy). */
+void sched_direct_abort(struct sink *s, struct berr *e);
+/* A unit placed with nothing to follow and nothing else of its tables in
+ * the sink: offered to its client (U_DIRECT), or queued as usual. */
+bool sched_direct(struct sink_unit *u);
+/* The client would not write it (declined, or its statement failed): it
+ * goes to a writer like any unit, or fails with its cancel. */
+void sched_direct_back(struct sink_unit *u);
 /* keymap.c: (table, key route) -> the latest unit writing it (sched.c's) */
 struct keymap *keymap_new(void);
 void keymap_free(struct keymap *m);

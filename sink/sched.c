@@ -389,8 +389,13 @@ void sched_place(struct sink_unit *u)
 			tab->dom_last = u;
 		}
 	}
+	for (k = 0; k < u->nstmts; k++)
+		u->stmts[k].tab->nplaced++;
 	w = ds.ok ? common_writer(ds.d, ds.n) : -2;
-	if (w == -2 && !ds.ok) {
+	if (w == -1 && ds.ok && sched_direct(u)) {
+		log_debug(u->ss->prefix, "unit %llu (%u rows) is offered to its own connection",
+			  (unsigned long long)u->seq, u->nrows);
+	} else if (w == -2 && !ds.ok) {
 		/* cannot even remember what it waits for: wait for everything */
 		w = -1;
 		for (i = 0; i < (uint32_t)s->nwriters; i++)
@@ -401,7 +406,9 @@ void sched_place(struct sink_unit *u)
 			ds.n = 0;
 		}
 	}
-	if (w == -2 && ds.ok) {
+	if (u->state == U_DIRECT) {
+		/* offered: sink_on_notify asks its client */
+	} else if (w == -2 && ds.ok) {
 		block(u, &ds);
 		log_debug(u->ss->prefix, "unit %llu (%u rows) waits: what it follows sits with several writers",
 			  (unsigned long long)u->seq, u->nrows);
@@ -438,7 +445,7 @@ static void drop_deps(struct sink_unit *u)
 }
 
 /* Units waiting for predecessors with several writers move on when they can. */
-static void unblock(struct sink *s)
+void sched_unblock(struct sink *s)
 {
 	struct sink_unit *u, *next;
 	int w, i, j;
@@ -460,6 +467,11 @@ static void unblock(struct sink *s)
 		drop_deps(u);
 		enqueue(u, w >= 0 ? w : pick_writer(s, u));
 	}
+}
+
+void sched_enqueue(struct sink_unit *u)
+{
+	enqueue(u, pick_writer(u->s, u));
 }
 
 void sched_barrier(struct sink_unit *u)
@@ -663,7 +675,7 @@ bool sched_idle(const struct sink *s)
 {
 	int i;
 
-	if (s->blocked_head)
+	if (s->blocked_head || s->ndirect)
 		return false;
 	for (i = 0; i < s->nwriters; i++)
 		if (s->wq[i].head || writer_busy(s->writers[i]))
@@ -715,7 +727,7 @@ static void log_batch(struct sink *s, const struct batch *b)
 	}
 }
 
-static void forget_unit(struct sink *s, struct sink_unit *u)
+void sched_forget(struct sink *s, struct sink_unit *u)
 {
 	struct srow *r;
 
@@ -724,9 +736,11 @@ static void forget_unit(struct sink *s, struct sink_unit *u)
 		if (r->has_route)
 			keymap_drop(s->keys, key_of(u->stmts[r->stmt].tab, r->route), u);
 	}
-	for (int k = 0; k < u->nstmts; k++)
+	for (int k = 0; k < u->nstmts; k++) {
+		u->stmts[k].tab->nplaced--;
 		if (u->stmts[k].tab->dom_last == u)
 			u->stmts[k].tab->dom_last = NULL;
+	}
 	if (s->fk_last == u)
 		s->fk_last = NULL;
 	if (u->ss->last == u)
@@ -760,7 +774,7 @@ void sched_batch_done(struct sink *s, struct batch *b, struct berr *failed)
 			berr_unref(u->err);
 			u->err = berr_ref(failed);
 		}
-		forget_unit(s, u);
+		sched_forget(s, u);
 		unit_settle(u);
 	}
 	if (b->idle_tabs) {
@@ -775,7 +789,7 @@ void sched_batch_done(struct sink *s, struct batch *b, struct berr *failed)
 	}
 	s->wq[b->widx].inflight = 0;
 	batch_free(b);
-	unblock(s);
+	sched_unblock(s);
 	if (s->draining)
 		schedule_notify(s);
 }
@@ -788,14 +802,14 @@ void sched_batch_discard(struct sink *s, struct batch *b)
 
 /* ---- cancel and statement_timeout ---- */
 
-static void fail_unit(struct sink *s, struct sink_unit *u, struct berr *e)
+void sched_fail(struct sink *s, struct sink_unit *u, struct berr *e)
 {
 	for (uint32_t i = 0; i < u->nrows; i++)
 		u->rows[i]->outcome = ROW_FAILED;
 	u->failed = true;
 	berr_unref(u->err);
 	u->err = berr_ref(e);
-	forget_unit(s, u);
+	sched_forget(s, u);
 	unit_settle(u);
 }
 
@@ -817,8 +831,8 @@ bool sched_cancel(struct sink_unit *u, struct berr *e)
 	} else {
 		return false;
 	}
-	fail_unit(s, u, e);
-	unblock(s);
+	sched_fail(s, u, e);
+	sched_unblock(s);
 	return true;
 }
 
@@ -829,6 +843,7 @@ void sched_abort(struct sink *s, struct berr *e)
 			(void)sched_cancel(s->wq[w].head, e);
 	while (s->blocked_head)
 		(void)sched_cancel(s->blocked_head, e);
+	sched_direct_abort(s, e);
 }
 
 static struct berr *expired(struct sink_unit *u, int64_t now)
@@ -856,13 +871,13 @@ bool sched_batch_drop_cancelled(struct sink *s, struct batch *b, int64_t slack_m
 		struct sink_unit *u = b->units[i];
 
 		if (u->ack == ACK_COMMIT && u->cancel)
-			fail_unit(s, u, u->cancel);
+			sched_fail(s, u, u->cancel);
 		else
 			b->units[nu++] = u;
 	}
 	b->nunits = nu;
 	s->wq[b->widx].inflight = b->n;
-	unblock(s);
+	sched_unblock(s);
 	return true;
 }
 

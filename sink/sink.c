@@ -249,6 +249,7 @@ static bool tconf_copy(struct table_conf *c, const struct table_conf *tc)
 	c->txmode = tc->txmode;
 	c->copyclause = tc->copyclause;
 	c->adaptiveflush = tc->adaptiveflush;
+	c->directwrite = tc->directwrite;
 	c->copystageminrows = tc->copystageminrows;
 	c->maxretrytimes = tc->maxretrytimes;
 	c->retrywaittime = tc->retrywaittime;
@@ -866,8 +867,8 @@ void sink_log_stats(const struct sink *s)
 		   "rows_skipped=%llu "
 		   "units_rejected=%llu batches=%llu batches_failed=%llu retries=%llu isolations=%llu splits=%llu "
 		   "ambiguous=%llu blocked=%llu errors=%llu catalog_loads=%llu rebases=%llu pass_clauses=%llu "
-		   "tx_rows=%llu tx_batches=%llu buffered_bytes=%lld "
-		   "queued_rows=%llu",
+		   "tx_rows=%llu tx_batches=%llu direct_units=%llu direct_rows=%llu direct_back=%llu "
+		   "buffered_bytes=%lld queued_rows=%llu",
 		   (unsigned long long)c->tickets, (unsigned long long)c->rows_in,
 		   (unsigned long long)c->rows_written, (unsigned long long)c->rows_failed,
 		   (unsigned long long)c->rows_rejected_file,
@@ -879,7 +880,8 @@ void sink_log_stats(const struct sink *s)
 		   (unsigned long long)c->catalog_loads, (unsigned long long)c->rebases,
 		   (unsigned long long)c->pass_clauses,
 		   (unsigned long long)c->tx_rows, (unsigned long long)c->tx_batches,
-		   (long long)s->buffered_bytes,
+		   (unsigned long long)c->direct_units, (unsigned long long)c->direct_rows,
+		   (unsigned long long)c->direct_back, (long long)s->buffered_bytes,
 		   (unsigned long long)sched_queued_rows(s));
 	for (i = 0; i < FLUSH_REASONS; i++)
 		buf_printf(&line, " flush_%s=%llu", flush_names[i], (unsigned long long)c->flush[i]);

@@ -54,6 +54,12 @@ struct sink_client {
 	 * why; its rows are not in the unit). Once per statement, in order, from
 	 * the event loop. stmt_arg is the one given to sink_unit_add. */
 	void (*decided)(void *stmt_arg, const char *reason);
+	/* A unit placed while the sink held nothing else of its tables (and
+	 * ackmode = commit): the client may write it on its own connection,
+	 * outside a transaction block, as sink_tx_batch(u, every statement)
+	 * gives it, and report with sink_direct_done (or sink_direct_lost).
+	 * Returns false to leave it to the writers. From the event loop. */
+	bool (*direct)(void *arg, struct sink_unit *u);
 };
 
 struct sink *sink_new(struct event_base *base, const struct config *cfg);
@@ -168,6 +174,21 @@ bool sink_tx_exact(const struct sink_unit *u, int upto);
 /* False when a row's table has a volatile default (a sequence, an identity,
  * random(), ...): a batch rolled back and run again would call it twice. */
 bool sink_tx_rerun_safe(const struct sink_unit *u, int upto);
+/* A unit the client took (sink_client.direct) is written: ok, with `rows`
+ * what the tags of its statements add up to (its reply's count; a unit of
+ * several statements is offered only when each writes all its rows); or its
+ * statements failed and left nothing behind: the writers write it as usual
+ * (its rejected rows, its errors), or it fails with its cancel. */
+void sink_direct_done(struct sink_unit *u, bool ok, uint64_t rows);
+/* Its connection was lost before the answer: the unit fails with
+ * sqlstate/message (its cancel's, if cancelled). */
+void sink_direct_lost(struct sink_unit *u, const char *sqlstate, const char *message);
+/* The session ends while the unit's statement may still run on a connection
+ * that lingers: the unit stays (sink_direct_lost ends it) until released. */
+void sink_direct_hold(struct sink_unit *u);
+void sink_direct_release(struct sink_unit *u);
+/* How many statements the unit holds. */
+int sink_unit_statements(const struct sink_unit *u);
 /* The batchsize and batchwritetimeoutms of the configured table st names;
  * false when it names none. */
 bool sink_table_bounds(const struct sink *s, const struct ins_stmt *st, int *batchsize, int *timeout_ms);

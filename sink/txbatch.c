@@ -217,7 +217,7 @@ bool sink_tx_batch(const struct sink_unit *u, int upto, const char *prefix, cons
 	pkt_put_bytes(out, x.copy.data, x.copy.len);
 	ok = pkt_ok(out);
 	*rows = x.rows;
-	if (ok) {
+	if (ok && u->tx) {         /* (a direct write's rows were counted when placed) */
 		u->s->st.rows_in += x.rows;
 		u->s->st.tx_rows += x.rows;
 		u->s->st.tx_batches++;

@@ -13,18 +13,19 @@
 /* ---- the unit's life ---- */
 
 static const char *const state_names[U_STATES] = {
-	"intake", "decided", "blocked", "queued", "writing", "settled",
+	"intake", "decided", "blocked", "queued", "writing", "direct", "settled",
 };
 
 /* Legal moves only; anything else is a bug. */
 void unit_set_state(struct sink_unit *u, enum unit_state to)
 {
 	static const unsigned allowed[U_STATES] = {
-		[U_INTAKE] = 1u << U_DECIDED | 1u << U_BLOCKED | 1u << U_QUEUED,
+		[U_INTAKE] = 1u << U_DECIDED | 1u << U_BLOCKED | 1u << U_QUEUED | 1u << U_DIRECT,
 		[U_DECIDED] = 0,
 		[U_BLOCKED] = 1u << U_QUEUED | 1u << U_SETTLED,       /* settled: cancelled */
 		[U_QUEUED] = 1u << U_WRITING | 1u << U_SETTLED,
 		[U_WRITING] = 1u << U_SETTLED,
+		[U_DIRECT] = 1u << U_QUEUED | 1u << U_SETTLED,     /* queued: given back */
 		[U_SETTLED] = 0,
 	};
 
@@ -104,6 +105,12 @@ void sink_on_notify(evutil_socket_t fd, short what, void *arg)
 		if (u->dropped) {
 			unit_maybe_free(u);
 			continue;
+		}
+		if (u->direct_due) {
+			/* its client writes it, or the writers do */
+			u->direct_due = false;
+			if (!(told && u->ss->c.direct(u->arg, u)))
+				sched_direct_back(u);
 		}
 		if (u->reply_due && !u->replied) {
 			u->replied = true;

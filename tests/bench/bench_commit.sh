@@ -64,7 +64,7 @@ target() {
 for sync in on off; do
 	psql_direct -c "ALTER SYSTEM SET synchronous_commit = $sync" -c "SELECT pg_reload_conf()" >/dev/null
 	echo "== ackmode=commit, one INSERT per round trip, synchronous_commit=$sync, $SECS s per run"
-	printf '  %7s %12s %12s %7s %7s %14s\n' clients direct pgbatchd ratio target "rows/batch"
+	printf '  %7s %12s %12s %7s %7s %14s %9s\n' clients direct pgbatchd ratio target "rows/batch" "direct%"
 	for c in $CLIENT_COUNTS; do
 		psql_direct -c "TRUNCATE commit_bench" >/dev/null
 		pgbench_for "$PGPORT" "$c"
@@ -76,9 +76,13 @@ for sync in on off; do
 		pgbatchd_stop
 		rows=$(grep -o 'rows_written=[0-9]*' "$WORK/pgbatchd.log" | tail -1 | cut -d= -f2)
 		batches=$(grep -o ' batches=[0-9]*' "$WORK/pgbatchd.log" | tail -1 | cut -d= -f2)
+		drows=$(grep -o 'direct_rows=[0-9]*' "$WORK/pgbatchd.log" | tail -1 | cut -d= -f2)
+		# rows per batch: of the rows the writers wrote; direct%: the rows
+		# written alone on their client's own connection (directwrite)
 		awk -v c="$c" -v d="$direct" -v p="$proxy" -v t="$(target "$sync" "$c")" -v r="${rows:-0}" \
-			-v b="${batches:-0}" 'BEGIN {
-			printf "  %7d %12.0f %12.0f %7.2f %7s %14.1f\n", c, d, p, p / d, (t == "-" ? "-" : ">= " t), (b > 0 ? r / b : 0)
+			-v b="${batches:-0}" -v dr="${drows:-0}" 'BEGIN {
+			printf "  %7d %12.0f %12.0f %7.2f %7s %14.1f %8.0f%%\n", c, d, p, p / d, (t == "-" ? "-" : ">= " t),
+				(b > 0 ? (r - dr) / b : 0), (r > 0 ? 100 * dr / r : 0)
 		}'
 	done
 done

@@ -115,7 +115,7 @@ def test_shutdown_ends_with_a_batch_blocked(dbs, how):
 		pg.sql("CREATE TABLE %s (id int PRIMARY KEY, v text)" % t)
 	proxy = harness.Proxy(pg, name="shutdown")
 	rej = os.path.join(proxy.dir, "rejects.json")
-	proxy.extra_sections = su.sink_sections({tc: {"ackmode": "commit"},
+	proxy.extra_sections = su.sink_sections({tc: {"ackmode": "commit", "directwrite": 0},   # a writer's batch
 		ti: {"ackmode": "immediate", "rejectfile": rej}})
 	proxy.opts["shutdown_timeout"] = 2 if how == "timeout" else 3600
 	proxy.start()
@@ -227,7 +227,7 @@ def test_a_blocked_batch_says_what_blocks_it(dbs, make_proxy):
 	and query."""
 	pg = dbs
 	pg.sql("CREATE TABLE wv (id int PRIMARY KEY)")
-	proxy = su.start_sink_proxy(make_proxy, {"wv": {}})
+	proxy = su.start_sink_proxy(make_proxy, {"wv": {"directwrite": 0}})   # a writer's batch
 	with su.Session.to(proxy, timeout=HANG) as s:
 		s.insert("INSERT INTO wv VALUES (0)", 1)
 		locker = pg.connect(application_name="the_locker")

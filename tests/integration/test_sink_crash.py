@@ -166,7 +166,8 @@ def test_lost_answer_then_crash(pg, make_proxy):
 	table_for(pg, table, "append")
 	relay = cutrelay.CutRelay(pg, cuts=1)
 	try:
-		proxy = su.start_sink_proxy(make_proxy, {table: {"writemode": 1, "ackmode": "commit", "verbose": 1}},
+		proxy = su.start_sink_proxy(make_proxy, {table: {"writemode": 1, "ackmode": "commit", "verbose": 1,
+			"directwrite": 0}},   # the ledger: a writer's batch
 			backend={"connectionmaxactive": 1, "maxretrytimes": 30, "retrywaittime": 200},
 			backend_url="postgresql://127.0.0.1:%d/postgres" % relay.port)
 		stream = Stream(proxy, table)
@@ -222,7 +223,7 @@ def test_ledger_created_by_another_pgbatchd_at_the_same_time(pg, make_proxy):
 		other.execute("CREATE SCHEMA race_schema")
 		other.execute("CREATE TABLE race_schema.batches (instance bigint NOT NULL, id bigint NOT NULL, "
 			"at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (instance, id))")
-		proxy = su.start_sink_proxy(make_proxy, {"crash_race": {"ackmode": "commit"}},
+		proxy = su.start_sink_proxy(make_proxy, {"crash_race": {"ackmode": "commit", "directwrite": 0}},
 			backend={"ledgertable": "race_schema.batches"})
 		harness.wait_for(lambda: pg.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
 			"AND query LIKE '%CREATE SCHEMA%race_schema%'")[0][0] == 1, timeout=30,

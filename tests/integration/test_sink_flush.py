@@ -17,8 +17,10 @@ def rows_sql(table, start, n):
 
 
 def proxy_for(make_proxy, table, pgbatchd=None, **opts):
+	# (the writers' flush policy: a lone row is not written on its client's
+	# connection instead, directwrite = 0)
 	base = {"verbose": 1, "adaptiveflush": 0, "batchsize": su.HUGE_BATCH,
-		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": "commit"}
+		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": "commit", "directwrite": 0}
 	base.update(opts)
 	return su.start_sink_proxy(make_proxy, {table: base}, backend={"connectionmaxactive": 1}, pgbatchd=pgbatchd)
 
@@ -118,8 +120,8 @@ def test_idle_flush_in_flight_per_table(pg, make_proxy, ackmode):
 	table = "fl_inflight_" + ackmode
 	pg.sql(DDL.format(t=table))
 	proxy = su.start_sink_proxy(make_proxy, {table: {"verbose": 1, "adaptiveflush": 1,
-		"batchsize": su.HUGE_BATCH, "batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": ackmode}},
-		backend={"connectionmaxactive": 3})
+		"batchsize": su.HUGE_BATCH, "batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": ackmode,
+		"directwrite": 0}}, backend={"connectionmaxactive": 3})
 	locker = pg.connect()
 	sessions = [su.Session.to(proxy) for _ in range(4)]
 	try:
@@ -236,7 +238,8 @@ def test_idle_batches_of_timed_out_units_are_given_back(pg, make_proxy):
 	t = "fl_given_back"
 	pg.sql(DDL.format(t=t))
 	proxy = su.start_sink_proxy(make_proxy, {t: {"verbose": 1, "adaptiveflush": 1, "batchsize": su.HUGE_BATCH,
-		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": "commit"}}, backend={"connectionmaxactive": 3})
+		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": "commit", "directwrite": 0}},
+		backend={"connectionmaxactive": 3})
 	with su.Session.to(proxy) as s:
 		s.insert(rows_sql(t, 0, 1), 1)          # the catalog is read before the lock
 	locker = su.lock_table(pg, t)
@@ -266,7 +269,7 @@ def test_other_table_never_waits_behind_a_locked_one(pg, make_proxy):
 	joins the queue of a's rows."""
 	a, b = "fl_hol_a", "fl_hol_b"
 	opts = {"verbose": 1, "adaptiveflush": 1, "batchsize": su.HUGE_BATCH,
-		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": "commit"}
+		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": "commit", "directwrite": 0}
 	for t in (a, b):
 		pg.sql(DDL.format(t=t))
 	proxy = su.start_sink_proxy(make_proxy, {a: opts, b: opts}, backend={"connectionmaxactive": 4})

@@ -41,7 +41,7 @@ def test_exact_retries_and_growing_waits(pg, make_proxy, where):
 		limit, base = 4, 15
 		conf = {"maxretrytimes": limit, "retrywaittime": base}
 		backend = {"maxretrytimes": 1, "retrywaittime": 500}
-	conf.update({"ackmode": "commit", "exceptionmode": "strict", "verbose": 1})
+	conf.update({"ackmode": "commit", "exceptionmode": "strict", "verbose": 1, "directwrite": 0})
 	proxy = su.start_sink_proxy(make_proxy, {t: conf}, backend=backend)
 	mark = len(proxy.log())
 	with su.Session.to(proxy) as s:

@@ -60,7 +60,7 @@ def test_update_mode_rejected_row(pg, make_proxy, writemode, exc):
 		pg.sql("CREATE TABLE %s (k int PRIMARY KEY, a int, b text, c int, p int REFERENCES %s_parent (id))"
 			% (name, name))
 	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": "update", "exceptionmode": exc,
-		"ackmode": "commit", "writemode": writemode, "copystageminrows": 1, "verbose": 1}},
+		"ackmode": "commit", "writemode": writemode, "copystageminrows": 1, "verbose": 1, "directwrite": 0}},
 		backend={"connectionmaxactive": 1})
 	with su.Session.to(proxy) as s:
 		s.insert("INSERT INTO %s (k, a) VALUES (-1, 0)" % t, 1)
@@ -104,7 +104,7 @@ def test_row_trigger_fires_per_row(pg, make_proxy, writemode):
 		with pg.connect() as c:
 			c.execute(TRIGGER.format(t=name))
 	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": "upsert", "ackmode": "commit",
-		"writemode": writemode, "verbose": 1}}, backend={"connectionmaxactive": 1})
+		"writemode": writemode, "verbose": 1, "directwrite": 0}}, backend={"connectionmaxactive": 1})
 	with su.Session.to(proxy) as s:
 		s.insert("INSERT INTO %s VALUES (0, 'catalog')" % t, 1)
 	stmts = ["INSERT INTO {t} VALUES (1, 'a'), (1, 'b')", "INSERT INTO {t} VALUES (2, 'c')",

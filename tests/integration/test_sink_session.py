@@ -41,7 +41,8 @@ def test_message_larger_than_batchsize(pg, make_proxy):
 	transactions, so its batch exceeds batchsize; answered once, after commit.
 	The INSERTs around it keep to batchsize."""
 	pg.sql(DDL.format(t="big"))
-	proxy = su.start_sink_proxy(make_proxy, {"big": {"batchsize": 100, "ackmode": "commit", "verbose": 1}},
+	proxy = su.start_sink_proxy(make_proxy, {"big": {"batchsize": 100, "ackmode": "commit", "verbose": 1,
+		"directwrite": 0}},
 		backend={"connectionmaxactive": 3})
 	with su.Session.to(proxy) as s:
 		s.insert(rows("big", 0, 2500), 2500)

@@ -44,7 +44,7 @@ def test_bad_rows_in_a_shared_batch(pg, make_proxy, exc, ack, writemode):
 	pg.sql(DDL.format(t=t))
 	pg.sql("INSERT INTO %s_parent VALUES (1)" % t)
 	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": "strict", "exceptionmode": exc,
-		"ackmode": ack, "writemode": writemode, "copystageminrows": 1, "verbose": 1,
+		"ackmode": ack, "writemode": writemode, "copystageminrows": 1, "verbose": 1, "directwrite": 0,
 		"batchsize": 1000, "batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "adaptiveflush": 1}},
 		backend={"connectionmaxactive": 1})
 	with su.Session.to(proxy) as s:

@@ -1,0 +1,171 @@
+/* Direct writes: a unit the sink offers back is written on the session's own connection, in one round trip. */
+#include "proxy/direct.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "common/log.h"
+#include "protocol/pktbuf.h"
+#include "proxy/backend.h"
+#include "proxy/client.h"
+#include "proxy/daemon.h"
+#include "proxy/pending.h"
+#include "proxy/pstmt.h"
+#include "proxy/replyq.h"
+#include "proxy/txn.h"
+#include "sink/sink.h"
+
+struct direct {
+	struct pending *p;          /* the unit written, until its answer (NULL: none) */
+	struct rq_entry *entry;     /* our Query's place in the reply queue */
+	uint64_t rows;              /* what its CommandCompletes said */
+	bool failed;                /* it had an ErrorResponse */
+};
+
+/* The session's connection does nothing else now, outside a transaction
+ * block: a Query of ours runs at once and alone. */
+static bool idle(const struct client *c, const struct pending *p)
+{
+	const struct rq_entry *e;
+
+	if (c->state != CL_ACTIVE || c->be == NULL || c->be->state != BE_ACTIVE || c->be->terminated ||
+	    c->terminated || c->tx_status != 'I' || c->in_group || c->stream_left || c->be->stream_left ||
+	    c->copy_next || txn_busy(c) || (c->direct && c->direct->p))
+		return false;
+	if (p->g || p->entry == NULL || p->replied || p->pass_deferred)
+		return false;
+	for (e = c->rq.head; e; e = e->next)
+		if (e->kind != RQ_OWN)
+			return false;   /* the backend still answers something */
+	return true;
+}
+
+bool direct_offer(void *arg, struct sink_unit *u)
+{
+	struct pending *p = arg;
+	struct client *c = p->client;
+	struct rq_entry *e;
+	struct pktbuf m;
+	uint64_t rows = 0;
+
+	if (!idle(c, p))
+		return false;
+	if (c->direct == NULL && (c->direct = calloc(1, sizeof(*c->direct))) == NULL)
+		return false;
+	pkt_init(&m);
+	if (!sink_tx_batch(u, sink_unit_statements(u), NULL, NULL, &m, &rows) || rows == 0 ||
+	    (e = rq_push_before(&c->rq, p->entry, RQ_SKIP, 'Q')) == NULL) {
+		pkt_free(&m);
+		return false;
+	}
+	e->capture = true;
+	e->notices = true;      /* a trigger's NOTICE reaches the client, as it would */
+	e->owner = c->direct;
+	c->direct->p = p;
+	c->direct->entry = e;
+	c->direct->rows = 0;
+	c->direct->failed = false;
+	pstmt_own_query(c);
+	evbuffer_add(backend_output(c->be), m.data, m.len);
+	pkt_free(&m);
+	backend_kick(c->be);
+	log_debug(c->prefix, "INSERT written on the session's own connection (%llu rows)", (unsigned long long)rows);
+	return true;
+}
+
+bool direct_owns(const struct client *c, const struct rq_entry *e)
+{
+	return c->direct && e->owner == c->direct;
+}
+
+/* The rows a CommandComplete tag reports: its last word ("INSERT 0 n", "COPY n"). */
+static uint64_t tag_rows(const uint8_t *body, uint32_t len)
+{
+	uint64_t n = 0;
+	uint32_t i = len;
+
+	while (i > 0 && body[i - 1] == '\0')
+		i--;
+	while (i > 0 && body[i - 1] >= '0' && body[i - 1] <= '9')
+		i--;
+	for (; i < len && body[i] >= '0' && body[i] <= '9'; i++)
+		n = n * 10 + (uint64_t)(body[i] - '0');
+	return n;
+}
+
+void direct_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct direct *d = c->direct;
+
+	if (!direct_owns(c, e))
+		return;
+	if (type == 'C')
+		d->rows += tag_rows(body, len);
+	else if (type == 'E')
+		d->failed = true;
+}
+
+void direct_entry_done(struct client *c, struct rq_entry *e)
+{
+	struct direct *d = c->direct;
+	struct pending *p;
+
+	if (!direct_owns(c, e))
+		return;
+	e->owner = NULL;
+	p = d->p;
+	d->p = NULL;
+	d->entry = NULL;
+	if (p && p->unit)
+		sink_direct_done(p->unit, !e->error && !d->failed, d->rows);
+}
+
+void direct_forget(struct client *c, struct pending *p)
+{
+	if (c->direct && c->direct->p == p)
+		c->direct->p = NULL;
+}
+
+static void backend_freed(void *arg)
+{
+	struct sink_unit *u = arg;
+
+	sink_direct_lost(u, "08006", "the session ended while its INSERT ran");
+	sink_direct_release(u);
+}
+
+void direct_session_end(struct client *c)
+{
+	struct direct *d = c->direct;
+	struct sink_unit *u;
+
+	if (d == NULL || d->p == NULL || d->p->unit == NULL)
+		return;
+	u = d->p->unit;
+	d->p = NULL;
+	if (d->entry)
+		d->entry->owner = NULL;
+	d->entry = NULL;
+	if (c->be == NULL || c->be->on_free) {
+		sink_direct_lost(u, "08006", "the session ended while its INSERT ran");
+		return;
+	}
+	/* the server runs what it was sent: the unit is done when it closes */
+	sink_direct_hold(u);
+	c->be->on_free = backend_freed;
+	c->be->free_arg = u;
+}
+
+void direct_abort(struct client *c)
+{
+	if (c->direct && c->direct->p && c->be)
+		(void)daemon_send_cancel(c->d, c->be->pid, c->be->key, NULL, NULL);
+}
+
+void direct_free(struct client *c)
+{
+	free(c->direct);
+	c->direct = NULL;
+}
