@@ -126,7 +126,7 @@ const struct config_key config_keys[] = {
 	  "COPY ... FROM (STDIN, a file, a program) into this table gets its conflictmode: the client's COPY fills a temporary staging table on its own connection, then one INSERT ... SELECT with the conflict clause moves the rows, in the same transaction; the client gets COPY's own answer and errors. 0 runs COPY as sent, without the clause.",
 	  T(copyclause) },
 	{ CONF_TABLE, "adaptiveflush", CONF_BOOL, "1", NOBOUNDS, NULL, 0,
-	  "Flush as soon as a writer is idle (group commit): rows whose client waits for the commit at most two batches of the table in flight, acknowledged rows (ackmode=immediate) one; rows arriving meanwhile gather for the next batch. A lone client's row goes at once.",
+	  "Flush as soon as a writer is idle (group commit): one batch of the table in flight at a time; rows arriving meanwhile gather for the next batch. A lone client's row goes at once.",
 	  T(adaptiveflush) },
 	{ CONF_TABLE, "directwrite", CONF_BOOL, "1", NOBOUNDS, NULL, 0,
 	  "ackmode=commit, adaptiveflush=1: an INSERT (a simple Query) that arrives while nothing else of its table is queued or being written is written at once on the client's own connection (the batch statement with the table's clause, outside a transaction block: one round trip, as directly) instead of in a batch of its own on a writer; should it fail, the writers write it as usual (rejects, errors). Not for tables with volatile defaults. 0: every row goes through the writers.",

@@ -110,13 +110,13 @@ def test_flush_when_writer_idle(pg, make_proxy):
 
 @pytest.mark.parametrize("ackmode", ["immediate", "commit"])
 def test_idle_flush_in_flight_per_table(pg, make_proxy, ackmode):
-	"""A lock held on the table keeps the first idle-writer batch in flight. With
-	ackmode=immediate (nobody waits) no second idle batch of the table starts
-	meanwhile: the other rows wait and then go together (group commit). With
-	ackmode=commit (clients wait) a second one may start, never a third: once
-	every row of the three sessions is placed, at most two batches wait for
-	the lock and the rest of the rows wait in queues (a session's rows follow
-	each other, so its later ones queue behind its first)."""
+	"""A lock held on the table keeps the first idle-writer batch in flight: no
+	second idle batch of the table starts meanwhile, the other rows wait and
+	then go together (group commit). With ackmode=immediate (nobody waits)
+	and with ackmode=commit (clients wait) alike: once every row of the three
+	sessions is placed, one batch waits for the lock and the rest of the rows
+	wait in queues (a session's rows follow each other, so its later ones
+	queue behind its first)."""
 	table = "fl_inflight_" + ackmode
 	pg.sql(DDL.format(t=table))
 	proxy = su.start_sink_proxy(make_proxy, {table: {"verbose": 1, "adaptiveflush": 1,
@@ -146,11 +146,11 @@ def test_idle_flush_in_flight_per_table(pg, make_proxy, ackmode):
 				sessions[i].send(b"".join(su.w.msg("Q", q.encode() + b"\0") for q in qs))
 			harness.wait_for(lambda: su.stats(proxy).sink["rows_in"] == 30, what="every row placed")
 			# every batch taken since the lock (the first one committed before it)
-			# waits for it at the server: there are two at most
+			# waits for it at the server: there is one
 			taken = lambda: su.stats(proxy).sink["flush_idle"] - 1
 			harness.wait_for(lambda: taken() >= 1 and su.waiting_on_lock(pg) == taken(),
 				what="every batch taken waiting for the lock")
-			assert taken() <= 2, su.stats(proxy)
+			assert taken() == 1, su.stats(proxy)
 		locker.execute("COMMIT")
 		if ackmode == "commit":
 			for i, qs in mine.items():
@@ -230,11 +230,12 @@ def test_sigterm_drains_every_acknowledged_row(pg, make_proxy):
 
 
 def test_idle_batches_of_timed_out_units_are_given_back(pg, make_proxy):
-	"""Two commit-mode INSERTs whose statement_timeout passes while their idle
-	batches wait for a lock leave those batches before they are done: the
-	table's count of idle batches in flight still comes back to zero, so the
-	next lone INSERT goes at once (batchwritetimeoutms is a day: it would
-	never go otherwise)."""
+	"""A commit-mode INSERT whose statement_timeout passes while its idle batch
+	waits for a lock (one such batch of a table in flight: a second INSERT
+	queues behind it and times out there) leaves that batch before it is
+	done: the table's count of idle batches in flight still comes back to
+	zero, so the next lone INSERT goes at once (batchwritetimeoutms is a day:
+	it would never go otherwise)."""
 	t = "fl_given_back"
 	pg.sql(DDL.format(t=t))
 	proxy = su.start_sink_proxy(make_proxy, {t: {"verbose": 1, "adaptiveflush": 1, "batchsize": su.HUGE_BATCH,
@@ -245,10 +246,11 @@ def test_idle_batches_of_timed_out_units_are_given_back(pg, make_proxy):
 	locker = su.lock_table(pg, t)
 	hasty = [su.Session.to(proxy) for _ in range(2)]
 	try:
-		for i, h in enumerate(hasty):
+		for h in hasty:
 			h.ok("SET statement_timeout = 300")
-			h.send(su.w.query(rows_sql(t, 10 + i, 1)))
-			harness.wait_for(lambda: su.waiting_on_lock(pg) == i + 1, what="batch %d waiting" % i)
+		hasty[0].send(su.w.query(rows_sql(t, 10, 1)))
+		harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, what="the idle batch waiting")
+		hasty[1].send(su.w.query(rows_sql(t, 11, 1)))
 		for h in hasty:
 			assert su.error_of(h.read_until("Z"))["C"] == "57014"
 	finally:
@@ -264,9 +266,9 @@ def test_idle_batches_of_timed_out_units_are_given_back(pg, make_proxy):
 
 
 def test_other_table_never_waits_behind_a_locked_one(pg, make_proxy):
-	"""Table a is locked: two idle batches of a wait for it and a third a row
-	gathers in a queue. An INSERT into table b is written meanwhile: it never
-	joins the queue of a's rows."""
+	"""Table a is locked: the idle batch of a waits for it (one such batch of a
+	table in flight) and two more of a's rows gather in queues. An INSERT into
+	table b is written meanwhile: it never joins the queue of a's rows."""
 	a, b = "fl_hol_a", "fl_hol_b"
 	opts = {"verbose": 1, "adaptiveflush": 1, "batchsize": su.HUGE_BATCH,
 		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "ackmode": "commit", "directwrite": 0}
@@ -279,14 +281,14 @@ def test_other_table_never_waits_behind_a_locked_one(pg, make_proxy):
 	locker = su.lock_table(pg, a)
 	ss = [su.Session.to(proxy) for _ in range(4)]
 	try:
-		for i in range(2):
+		ss[0].send(su.w.query(rows_sql(a, 10, 1)))
+		harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, what="a's idle batch waiting")
+		for i in (1, 2):
 			ss[i].send(su.w.query(rows_sql(a, 10 + i, 1)))
-			harness.wait_for(lambda: su.waiting_on_lock(pg) == i + 1, what="a's batch %d waiting" % i)
-		ss[2].send(su.w.query(rows_sql(a, 12, 1)))
-		harness.wait_for(lambda: su.stats(proxy).sink["queued_rows"] == 1, what="a's third row queued")
+			harness.wait_for(lambda: su.stats(proxy).sink["queued_rows"] == i, what="a's row %d queued" % i)
 		ss[3].send(su.w.query(rows_sql(b, 13, 1)))
 		assert ss[3].read_until("Z") == su.insert_reply(1)
-		assert su.waiting_on_lock(pg) == 2 and pg.sql("SELECT k FROM %s ORDER BY k" % b) == [(0,), (13,)]
+		assert su.waiting_on_lock(pg) == 1 and pg.sql("SELECT k FROM %s ORDER BY k" % b) == [(0,), (13,)]
 	finally:
 		locker.execute("COMMIT")
 		locker.close()
