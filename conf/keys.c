@@ -129,7 +129,7 @@ const struct config_key config_keys[] = {
 	  "Flush as soon as a writer is idle (group commit): one batch of the table in flight at a time; rows arriving meanwhile gather for the next batch. A lone client's row goes at once.",
 	  T(adaptiveflush) },
 	{ CONF_TABLE, "directwrite", CONF_BOOL, "1", NOBOUNDS, NULL, 0,
-	  "ackmode=commit, adaptiveflush=1: an INSERT (a simple Query) that arrives while nothing else of its table is queued or being written is written at once on the client's own connection (the batch statement with the table's clause, outside a transaction block: one round trip, as directly) instead of in a batch of its own on a writer; should it fail, the writers write it as usual (rejects, errors). Not for tables with volatile defaults. 0: every row goes through the writers.",
+	  "ackmode=commit, adaptiveflush=1: an INSERT (a Query, or a Sync group outside a transaction block) that arrives while nothing else of its table is queued or being written is written at once on the client's own connection (the batch statement with the table's clause, outside a transaction block: one round trip, as directly) instead of in a batch of its own on a writer; should it fail, the writers write it as usual (rejects, errors). Not for tables with volatile defaults. 0: every row goes through the writers.",
 	  T(directwrite) },
 	{ CONF_TABLE, "copystageminrows", CONF_INT, "64", 1, 10000000, NULL, 0,
 	  "writemode 1 on a keyed table (not strict) stages rows in a temp table; a run of fewer rows goes as the equivalent multi-row INSERT ... ON CONFLICT, since the temp table's truncation at each commit costs more than a few rows. 1 always stages.",

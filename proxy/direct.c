@@ -11,6 +11,7 @@
 #include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
+#include "proxy/group.h"
 #include "proxy/pending.h"
 #include "proxy/pstmt.h"
 #include "proxy/replyq.h"
@@ -34,7 +35,11 @@ static bool idle(const struct client *c, const struct pending *p)
 	    c->terminated || c->tx_status != 'I' || c->in_group || c->stream_left || c->be->stream_left ||
 	    c->copy_next || txn_busy(c) || (c->direct && c->direct->p))
 		return false;
-	if (p->g || p->entry == NULL || p->replied || p->pass_deferred)
+	if (p->replied || p->pass_deferred)
+		return false;
+	/* a simple Query, or a Sync group outside a transaction block */
+	if (p->g ? p->g->in_tx || p->g->prefix || p->g->tx_status != 'I' || group_first_entry(p->g) == NULL :
+		   p->entry == NULL)
 		return false;
 	for (e = c->rq.head; e; e = e->next)
 		if (e->kind != RQ_OWN)
@@ -56,7 +61,7 @@ bool direct_offer(void *arg, struct sink_unit *u)
 		return false;
 	pkt_init(&m);
 	if (!sink_tx_batch(u, sink_unit_statements(u), NULL, NULL, &m, &rows) || rows == 0 ||
-	    (e = rq_push_before(&c->rq, p->entry, RQ_SKIP, 'Q')) == NULL) {
+	    (e = rq_push_before(&c->rq, p->g ? group_first_entry(p->g) : p->entry, RQ_SKIP, 'Q')) == NULL) {
 		pkt_free(&m);
 		return false;
 	}

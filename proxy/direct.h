@@ -13,9 +13,9 @@ struct sink_unit;
 /*
  * The sink offers a unit that has its tables to itself (sink_client.direct,
  * arg its struct pending). Taken when the session's connection is idle
- * outside a transaction block and the unit came as a simple Query: its
+ * outside a transaction block (a simple Query's unit, or a Sync group's): its
  * statements (sink_tx_batch) go to the backend as one Query of ours, just
- * before the Query's own answer in the reply queue; the answer is read
+ * before the first answer the unit's messages are owed; the answer is read
  * (hidden from the client but for a trigger's notices) and reported to the
  * sink, whose reply then answers the client as for any unit.
  */

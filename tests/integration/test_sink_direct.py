@@ -8,6 +8,9 @@ and every unit went the direct way (direct_units in the stats, no batch).
 test_written_by_the_session_itself: a trigger records the backend that wrote
 each row: it is the client's own (pg_backend_pid() through pgbatchd).
 
+test_extended_protocol_unit: psycopg's Parse/Bind/Execute/Sync INSERTs in
+autocommit go the same way.
+
 test_refused_row_goes_to_the_writers: a row the database refuses
 (exceptionmode ignore and strict) is answered exactly as pgbatchd with
 directwrite = 0 answers it (WARNING and INSERT 0 0, or the error), lands in
@@ -86,6 +89,35 @@ def test_written_by_the_session_itself(pg, make_proxy):
 			s.insert("INSERT INTO %s VALUES (%d, 'v')" % (t, k), 1)
 	assert su.direct(pg, "SELECT k, pid FROM %s_log ORDER BY k" % t) == [(0, pid), (1, pid), (2, pid)]
 	assert direct_count(proxy)["direct_units"] == 3
+
+
+def test_extended_protocol_unit(pg, make_proxy):
+	"""psycopg's parameterized INSERTs (Parse, Bind, Execute, Sync) in autocommit,
+	one at a time and a pipelined pair: the lone ones are written by the
+	session's own backend, the rows and row counts as directly."""
+	import psycopg
+	t = "dw_ext"
+	pg.sql("DROP TABLE IF EXISTS %s" % t)
+	pg.sql("DROP TABLE IF EXISTS %s_log" % t)
+	pg.sql("CREATE TABLE %s (k int PRIMARY KEY, v text)" % t)
+	pg.sql("CREATE TABLE %s_log (k int, pid int)" % t)
+	pg.sql("CREATE FUNCTION %s_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+		"INSERT INTO %s_log VALUES (NEW.k, pg_backend_pid()); RETURN NEW; END $$" % (t, t))
+	pg.sql("CREATE TRIGGER %s_t AFTER INSERT ON %s FOR EACH ROW EXECUTE FUNCTION %s_f()" % (t, t, t))
+	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}})
+	with psycopg.connect(host=proxy.host, port=proxy.port, user="postgres", dbname="postgres",
+			autocommit=True) as conn:
+		pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+		for k in range(3):
+			assert conn.execute("INSERT INTO %s VALUES (%%s, %%s)" % t, (k, "v%d" % k)).rowcount == 1
+		assert conn.execute("INSERT INTO %s VALUES (%%s, %%s)" % t, (1, "again")).rowcount == 1
+		with conn.pipeline():
+			conn.execute("INSERT INTO %s VALUES (%%s, %%s)" % t, (10, "p1"))
+			conn.execute("INSERT INTO %s VALUES (%%s, %%s)" % t, (11, "p2"))
+		assert conn.execute("SELECT count(*) FROM %s" % t).fetchone()[0] == 5
+	assert su.dump(pg, t, "k") == ["(0,v0)", "(1,again)", "(2,v2)", "(10,p1)", "(11,p2)"]
+	assert su.direct(pg, "SELECT k, pid FROM %s_log ORDER BY k" % t)[:3] == [(0, pid), (1, pid), (2, pid)]
+	assert direct_count(proxy)["direct_units"] >= 4
 
 
 @pytest.mark.parametrize("exc", ["ignore", "strict"])
