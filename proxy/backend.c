@@ -190,6 +190,19 @@ void backend_close_lingering(struct daemon *d)
 		backend_free(d->lingering);
 }
 
+void backend_abort_lingering(struct daemon *d)
+{
+	struct backend *be, *next;
+
+	for (be = d->lingering; be; be = next) {
+		next = be->lnext;
+		if (be->on_free)
+			(void)daemon_send_cancel(d, be->pid, be->key, NULL, NULL);
+		else
+			backend_free(be);
+	}
+}
+
 void backend_kick(struct backend *be)
 {
 	if (be->state != BE_ACTIVE)

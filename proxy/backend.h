@@ -53,6 +53,11 @@ void backend_close(struct backend *be, const char *reason);
 void backend_terminate(struct backend *be);
 /* Closes every lingering backend now (the daemon is exiting). */
 void backend_close_lingering(struct daemon *d);
+/* Shutdown past its bound: lingering backends are closed now, but one whose
+ * statement is a direct write (on_free) gets a CancelRequest and lingers
+ * until the server closes it, so the write cannot commit after pgbatchd let
+ * go of it. */
+void backend_abort_lingering(struct daemon *d);
 /* Relays what is buffered (after a pause ends). */
 void backend_kick(struct backend *be);
 struct evbuffer *backend_output(struct backend *be);

@@ -73,18 +73,31 @@ static bool resolve_backend(struct daemon *d, const struct config *cfg)
  * -- what libpq's PQcancel waits for, so that a cancel cannot land on the
  * client's next statement. */
 struct canceller {
+	struct daemon *d;
+	struct canceller *prev, *next;  /* the daemon's list (freed at exit) */
 	struct bufferevent *bev;
 	void (*done)(void *arg);        /* then, if set */
 	void *arg;
 };
+
+static void cancel_free(struct canceller *k)
+{
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		k->d->cancellers = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	bufferevent_free(k->bev);
+	free(k);
+}
 
 static void cancel_end(struct canceller *k)
 {
 	void (*done)(void *arg) = k->done;
 	void *arg = k->arg;
 
-	bufferevent_free(k->bev);
-	free(k);
+	cancel_free(k);
 	if (done)
 		done(arg);
 }
@@ -119,6 +132,11 @@ struct canceller *daemon_send_cancel(struct daemon *d, uint32_t pid, uint32_t ke
 	}
 	k->done = done;
 	k->arg = arg;
+	k->d = d;
+	k->next = d->cancellers;
+	if (d->cancellers)
+		d->cancellers->prev = k;
+	d->cancellers = k;
 	pkt_init(&pb);
 	pkt_cancel_request(&pb, pid, key);
 	if (pkt_ok(&pb))
@@ -126,8 +144,7 @@ struct canceller *daemon_send_cancel(struct daemon *d, uint32_t pid, uint32_t ke
 	pkt_free(&pb);
 	bufferevent_setcb(k->bev, cancel_read, NULL, cancel_event, k);
 	if (bufferevent_socket_connect(k->bev, (struct sockaddr *)&d->backend_sa, (int)d->backend_salen) < 0) {
-		bufferevent_free(k->bev);
-		free(k);
+		cancel_free(k);
 		return NULL;
 	}
 	bufferevent_enable(k->bev, EV_READ | EV_WRITE);
@@ -326,6 +343,8 @@ void daemon_free(struct daemon *d)
 	while (d->clients)
 		client_close(d->clients, "daemon exiting");
 	backend_close_lingering(d);
+	while (d->cancellers)
+		cancel_free(d->cancellers);     /* (done does not run: its client is gone) */
 	if (d->sink)
 		sink_free(d->sink);
 	if (d->listener)
@@ -404,7 +423,7 @@ void daemon_abort(struct daemon *d)
 	d->aborted = true;
 	if (d->sink)
 		sink_abort(d->sink, "57P01", "terminating connection due to administrator command");
-	backend_close_lingering(d);
+	backend_abort_lingering(d);
 	for (c = d->clients; c; c = next) {
 		next = c->next;
 		direct_abort(c);

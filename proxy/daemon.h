@@ -36,6 +36,7 @@ struct daemon {
 	char backend_name[128];         /* host:port for log prefixes */
 	struct client *clients;         /* every client connection, newest first */
 	struct backend *lingering;      /* backends of clients that left, until the server closes */
+	struct canceller *cancellers;   /* CancelRequests sent, until the server took them */
 	int nsessions;                  /* sessions past startup (and lingering backends),
 	                                   against max_client_conn */
 	uint64_t next_id;

@@ -32,6 +32,7 @@ static bool idle(const struct client *c, const struct pending *p)
 	const struct rq_entry *e;
 
 	if (c->state != CL_ACTIVE || c->be == NULL || c->be->state != BE_ACTIVE || c->be->terminated ||
+	    backend_output_full(c->be) ||
 	    c->terminated || c->tx_status != 'I' || c->in_group || c->stream_left || c->be->stream_left ||
 	    c->copy_next || txn_busy(c) || (c->direct && c->direct->p))
 		return false;
@@ -65,8 +66,8 @@ bool direct_offer(void *arg, struct sink_unit *u)
 		pkt_free(&m);
 		return false;
 	}
-	e->capture = true;
-	e->notices = true;      /* a trigger's NOTICE reaches the client, as it would */
+	e->capture = true;      /* (its notices are not the client's: a failed attempt is
+				   written again by the writers, whose notices nobody hears) */
 	e->owner = c->direct;
 	c->direct->p = p;
 	c->direct->entry = e;

@@ -16,7 +16,7 @@ struct sink_unit;
  * outside a transaction block (a simple Query's unit, or a Sync group's): its
  * statements (sink_tx_batch) go to the backend as one Query of ours, just
  * before the first answer the unit's messages are owed; the answer is read
- * (hidden from the client but for a trigger's notices) and reported to the
+ * (hidden from the client, notices too, as a writer's are) and reported to the
  * sink, whose reply then answers the client as for any unit.
  */
 bool direct_offer(void *arg, struct sink_unit *u);

@@ -78,17 +78,17 @@ void sink_direct_done(struct sink_unit *u, bool ok, uint64_t rows)
 	struct sink *s = u->s;
 
 	if (u->state != U_DIRECT || u->direct_due)
-		return;     /* failed already (shutdown past its bound) */
+		return;     /* not offered, or settled already */
 	if (!ok) {
-		s->st.direct_back++;
-		log_debug(u->ss->prefix, "unit %llu failed on its own connection: the writers write it",
-			  (unsigned long long)u->seq);
+		s->st.direct_back += u->cancel == NULL;
+		log_debug(u->ss->prefix, "unit %llu failed on its own connection: %s", (unsigned long long)u->seq,
+			  u->cancel ? "it was cancelled" : "the writers write it");
 		sched_direct_back(u);
 		return;
 	}
 	s->ndirect--;
 	s->st.direct_units++;
-	s->st.direct_rows += u->nrows;
+	s->st.direct_rows += rows < u->nrows ? rows : u->nrows;
 	for (int k = 0; k < u->nstmts; k++) {
 		const struct stable *tab = u->stmts[k].tab;
 

@@ -399,7 +399,7 @@ void sched_place(struct sink_unit *u)
 		/* cannot even remember what it waits for: wait for everything */
 		w = -1;
 		for (i = 0; i < (uint32_t)s->nwriters; i++)
-			if (s->wq[i].head || s->wq[i].inflight)
+			if (s->wq[i].head || s->wq[i].inflight || s->ndirect)
 				w = -2;
 		if (w == -2) {
 			log_error(SINK_PREFIX, "out of memory ordering a unit: it waits for every writer");

@@ -107,10 +107,13 @@ void sink_on_notify(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		if (u->direct_due) {
-			/* its client writes it, or the writers do */
+			/* its client writes it, or the writers do (a unit cancelled
+			 * meanwhile fails: it is back in this queue then) */
 			u->direct_due = false;
-			if (!(told && u->ss->c.direct(u->arg, u)))
+			if (!(told && u->cancel == NULL && u->ss->c.direct(u->arg, u)))
 				sched_direct_back(u);
+			if (u->in_notify)
+				continue;
 		}
 		if (u->reply_due && !u->replied) {
 			u->replied = true;

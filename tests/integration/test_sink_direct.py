@@ -25,6 +25,10 @@ test_client_gone_while_it_runs: the client disconnects while its direct
 write waits for a lock; the next row of that key waits until the server has
 run the departed client's statement, then wins.
 
+test_session_ended_while_it_runs: pgbatchd ends the session (a protocol
+violation) while its direct write waits for a lock: the next row of that key
+waits until the server has closed the lingering connection.
+
 test_shutdown_cancels_a_blocked_direct_write: shutdown past its bound with a
 direct write waiting for a lock: its client gets 57P01, the write is
 cancelled on the server, nothing of it commits when the lock goes.
@@ -248,3 +252,36 @@ def test_shutdown_cancels_a_blocked_direct_write(dbs, how):
 		proxy.kill()
 		assert not proxy.sanitizer_reports(), proxy.sanitizer_reports()
 		proxy.cleanup()
+
+
+def test_session_ended_while_it_runs(pg, make_proxy):
+	"""The client breaks the protocol while its direct write waits for a lock:
+	pgbatchd ends the session at once (08P01), but its backend lingers and
+	runs what it was sent. The next row of that key waits until the server has
+	closed that connection (the write may have committed until then), then
+	wins."""
+	t = "dw_ended"
+	pg.sql("DROP TABLE IF EXISTS %s" % t)
+	pg.sql("CREATE TABLE %s (k int PRIMARY KEY, v text)" % t)
+	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}},
+		backend={"connectionmaxactive": 3})
+	holder = pg.connect()
+	holder.execute("BEGIN")
+	holder.execute("INSERT INTO %s VALUES (1, 'holder')" % t)
+	a, b = su.Session.to(proxy), su.Session.to(proxy)
+	pid = int(a.rows("SELECT pg_backend_pid()")[0][0])
+	a.send(su.w.msg("Q", ("INSERT INTO %s VALUES (1, 'ended')" % t).encode() + b"\0"))
+	wait_session_lock(pg, pid)
+	a.send(b"\xff\x00\x00\x00\x04")     # no such message type
+	err = su.error_of(a.read_eof_or_error(timeout=HANG))
+	assert err and err["C"] == "08P01", err
+	a.close()
+	b.send(su.w.msg("Q", ("INSERT INTO %s VALUES (1, 'second')" % t).encode() + b"\0"))
+	harness.wait_for(lambda: su.stats(proxy).sink["blocked"] >= 1, what="the second row waiting for the first")
+	holder.execute("COMMIT")
+	holder.close()
+	# the departed write hits the holder's row; the second row goes after it
+	assert b.read_until("Z") == su.insert_reply(1)
+	b.close()
+	assert su.direct(pg, "SELECT v FROM %s" % t) == [("second",)]
+	assert not pg.sql("SELECT 1 FROM pg_stat_activity WHERE pid = %d" % pid)

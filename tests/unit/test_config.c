@@ -98,6 +98,7 @@ static const char FULL[] =
 	"txmode = pass\n"
 	"copyclause = 0\n"
 	"adaptiveflush = no\n"
+	"directwrite = off\n"
 	"copystageminrows = 500\n"
 	"conflictkey =  id , \"Region, Zone\" ,x\n"
 	"rejectfile = /var/lib/pgbatchd/rejects.json\n"
@@ -163,6 +164,7 @@ static void test_full_file(void **state)
 	assert_int_equal(t->txmode, TXMODE_PASS);
 	assert_false(t->copyclause);
 	assert_false(t->adaptiveflush);
+	assert_false(t->directwrite);
 	assert_int_equal(t->copystageminrows, 500);
 	assert_string_equal(t->conflictkey, "id,\"Region, Zone\",x");
 	assert_string_equal(t->rejectfile, "/var/lib/pgbatchd/rejects.json");
@@ -217,6 +219,7 @@ static void test_defaults(void **state)
 	assert_false(t->verbose);
 	assert_int_equal(t->ackmode, ACK_COMMIT);
 	assert_true(t->adaptiveflush);
+	assert_true(t->directwrite);
 	assert_int_equal(t->copystageminrows, 64);
 	assert_null(t->conflictkey);
 	assert_null(t->rejectfile);
