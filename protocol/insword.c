@@ -1,0 +1,70 @@
+/* The recognizer's cheap side: whether a text can be an INSERT at all, the names of its pass-through reasons, and a parsed name as PostgreSQL folds it. */
+#include "protocol/insert.h"
+
+#include <string.h>
+
+#include "protocol/sqllex.h"
+
+const char *ins_reason_name(enum ins_reason r)
+{
+	static const char *const names[INS_REASON_COUNT] = {
+		[INS_OK] = "ok",
+		[INS_NOT_INSERT] = "not_insert",
+		[INS_MULTI_STMT] = "multi_stmt",
+		[INS_WITH] = "with",
+		[INS_SELECT] = "select",
+		[INS_RETURNING] = "returning",
+		[INS_ON_CONFLICT] = "on_conflict",
+		[INS_OVERRIDING] = "overriding",
+		[INS_EXPRESSION] = "expression",
+		[INS_SHAPE] = "shape",
+		[INS_SYNTAX] = "syntax",
+	};
+	if ((unsigned)r >= INS_REASON_COUNT)
+		return "unknown";
+	return names[r];
+}
+
+bool ins_looks_like_insert(const char *sql, size_t len)
+{
+	size_t pos = 0;
+	bool bad;
+
+	if (!sql)
+		return false;
+	for (;;) {
+		pos = sql_skip_space(sql, len, pos, &bad);
+		if (bad || pos >= len || sql[pos] != ';')
+			break;
+		pos++;
+	}
+	if (bad || len - pos < 6)
+		return false;
+	for (size_t i = 0; i < 6; i++) {
+		char c = sql[pos + i];
+		if ((c | 0x20) != "insert"[i])
+			return false;
+	}
+	if (len - pos == 6)
+		return true;
+	unsigned char c = (unsigned char)sql[pos + 6];
+	return !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		 c == '_' || c == '$' || c >= 0x80);
+}
+
+char *ins_name_resolve(const struct ins_name *n, bool casesensitive, char *buf, size_t buflen)
+{
+	if (!buf || buflen == 0)
+		return buf;
+	const char *src = (n && n->name) ? n->name : "";
+	size_t len = strlen(src);
+	if (len > buflen - 1)
+		len = buflen - 1;
+	bool fold = !casesensitive && !(n && n->quoted);
+	for (size_t i = 0; i < len; i++) {
+		char c = src[i];
+		buf[i] = (fold && c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
+	}
+	buf[len] = '\0';
+	return buf;
+}
