@@ -200,9 +200,10 @@ def test_seed_scenario(stack):
 	assert sorted(expect) == list(range(1, 1001))
 	assert stack.table("SELECT b1, b2, b3 FROM test_adbpg_table") == expect
 
-	# `compose logs pgbatchd` shows the batches, and their rows add up
+	# `compose logs pgbatchd` shows its writes (batches, and rows written
+	# directly on their client's connection), and their rows add up
 	_, logs = stack.compose("logs", "pgbatchd")
-	flushed = [int(m) for m in re.findall(r"flush table=public\.test_adbpg_table .*?\brows=(\d+)", logs)]
+	flushed = [int(m) for m in re.findall(r"(?:flush|direct) table=public\.test_adbpg_table .*?\brows=(\d+)", logs)]
 	assert flushed and sum(flushed) == 1000, logs[-3000:]
 
 
@@ -297,7 +298,7 @@ def test_scale_profile(stack):
 	"""Three pgbatchd behind HAProxy, three datagen clients upserting overlapping
 	keys with ackmode=commit: the final table is a serial replay of the
 	acknowledged INSERTs in an order their real time allows, and every replica
-	wrote batches."""
+	wrote rows (in batches, or directly)."""
 	stack.psql("TRUNCATE test_adbpg_table")
 	cfg = stack.config("scale.ini", conflictmode="upsert", ackmode="commit")
 	replicas = ["pgbatchd-1", "pgbatchd-2", "pgbatchd-3"]
@@ -338,7 +339,8 @@ def test_scale_profile(stack):
 	assert forced > 0
 	batches = {}
 	for r in replicas:
-		rows = [int(m) for m in re.findall(r"flush table=public\.test_adbpg_table .*?\brows=(\d+)", stack.logs(r))]
+		rows = [int(m) for m in re.findall(r"(?:flush|direct) table=public\.test_adbpg_table .*?\brows=(\d+)",
+			stack.logs(r))]
 		batches[r] = (len(rows), sum(rows))
 	assert all(n > 0 for n, _ in batches.values()), batches
 	assert sum(rows for _, rows in batches.values()) == 4500, batches
