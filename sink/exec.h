@@ -84,7 +84,7 @@ struct xrun {
 	bool ledger;                /* write the batch's ledger row */
 	bool counts;                /* some unit waits for its row counts (ackmode=commit) */
 	bool fence;                 /* check the catalog fence after BEGIN */
-	bool fence_func;            /* with the connection's prepared pgbatchd_fence */
+	bool fence_func;            /* with the connection's pg_temp.pgbatchd_fp */
 	uint32_t *stage_gen;        /* the writer's: per table, the staging table it has */
 	int nstage;
 	/* the pieces; those before `it` are written (done when their RELEASE answered) */

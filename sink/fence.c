@@ -32,12 +32,10 @@ static int batch_cats(const struct batch *b, struct tcat **out, struct stable **
 
 void fence_function_sql(struct buf *out)
 {
-	/* a prepared statement: its plan is kept, and no function call is paid
-	 * (56 us a check against 107 for a PL/pgSQL function, per pgbench) */
-	buf_puts(out, "PREPARE pgbatchd_fence(pg_catalog.oid[], pg_catalog.text[]) AS "
-		 "SELECT 1 / (pg_catalog.bool_and(COALESCE(");
-	sg_fingerprint(out, "u.o");
-	buf_puts(out, " = u.f, false)))::int FROM pg_catalog.unnest($1, $2) AS u(o, f)");
+	buf_puts(out, "CREATE OR REPLACE FUNCTION pg_temp.pgbatchd_fp(pg_catalog.oid) RETURNS pg_catalog.text "
+		 "LANGUAGE plpgsql STABLE AS $pgbatchd$ BEGIN RETURN ");
+	sg_fingerprint(out, "$1");
+	buf_puts(out, "; END $pgbatchd$");
 }
 
 bool fence_check_sql(const struct batch *b, bool func, struct buf *out)
@@ -47,22 +45,6 @@ bool fence_check_sql(const struct batch *b, bool func, struct buf *out)
 	int n = batch_cats(b, cats, tabs), k, used = 0;
 	char oid[16];
 
-	if (func) {
-		/* EXECUTE pgbatchd_fence('{oid,...}', '{fingerprint,...}'): md5 hex digits */
-		for (k = 0; k < n; k++) {
-			if (cats[k]->fp[0] == '\0')
-				continue;
-			buf_printf(out, "%s%u", used++ ? "," : "EXECUTE pgbatchd_fence('{", cats[k]->oid);
-		}
-		if (used == 0)
-			return false;
-		used = 0;
-		for (k = 0; k < n; k++)
-			if (cats[k]->fp[0] != '\0')
-				buf_printf(out, "%s%s", used++ ? "," : "}', '{", cats[k]->fp);
-		buf_puts(out, "}')");
-		return buf_ok(out);
-	}
 	for (k = 0; k < n; k++) {
 		if (cats[k]->fp[0] == '\0')
 			continue;

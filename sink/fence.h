@@ -31,14 +31,13 @@
  * (fence_follow), wherever they wait.
  */
 
-/* The check statement for b (no separator): EXECUTE of the connection's
- * prepared pgbatchd_fence when `func`, else with the fingerprint's text
- * inline (planned every time: ten times dearer); false when no snapshot of
- * b has a fingerprint, or out of memory (out->failed). */
+/* The check statement for b (no separator), calling the connection's
+ * pg_temp.pgbatchd_fp when `func`, else with the fingerprint's text inline
+ * (planned every time: several times dearer); false when no snapshot of b
+ * has a fingerprint, or out of memory (out->failed). */
 bool fence_check_sql(const struct batch *b, bool func, struct buf *out);
-/* PREPARE pgbatchd_fence(oids, fingerprints): fails (22012) unless each
- * table's fingerprint is the one given; its plan kept for the writer's
- * session (sent when the writer connects). */
+/* CREATE FUNCTION pg_temp.pgbatchd_fp(oid): the fingerprint in PL/pgSQL, its
+ * plan kept for the writer's session (sent when the writer connects). */
 void fence_function_sql(struct buf *out);
 /* The question behind a failed check, four statements per table of b: its
  * columns now (oid, attnum, attname, type, fingerprint), its unique

@@ -56,8 +56,8 @@ struct writer {
 	/* a COMMIT whose answer was lost: the ledger tells whether it ran */
 	bool unknown;
 	int rebases;                /* of the batch */
-	bool fence_func;            /* pgbatchd_fence is prepared on its connection */
-	bool fence_func_sent;       /* its PREPARE was in the setup Query */
+	bool fence_func;            /* pg_temp.pgbatchd_fp exists on its connection */
+	bool fence_func_sent;       /* its CREATE was in the setup Query */
 	int old_pid;
 	char old_start[64];
 	int backend_pid;
@@ -628,7 +628,7 @@ static void setup_done(struct writer *w, const struct pc_result *r)
 		if (!PQgetisnull(start, 0, 1))
 			w->own_role = sink_role(w->s, PQgetvalue(start, 0, 1));
 	}
-	/* the fence's prepared statement (a plan kept for the session), else its text inline */
+	/* the fence's function (a plan kept for the session), else its text inline */
 	w->fence_func = r->ok && w->fence_func_sent;
 	if (!r->ok)
 		log_warning(w->prefix, "cannot set up the session: %s", r->message ? r->message : "");
