@@ -133,4 +133,11 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r);
 /* After XR_COMMITTED: the staging tables this transaction created exist now. */
 void xrun_commit_stages(struct xrun *x);
 
+/* Shared by the Query builder (exec.c) and the result reader (xresult.c). */
+/* Replaces work[at] by the pieces a and b (b may be NULL). */
+bool xrun_work_replace(struct xrun *x, size_t at, const struct piece *a, const struct piece *b);
+bool xrun_work_remove(struct xrun *x, size_t at);
+/* A row not rejected (nor dropped with its unit). */
+bool xrun_row_live(const struct srow *r);
+
 #endif
