@@ -490,6 +490,49 @@ static void create_stages(struct xrun *x, struct buf *sql)
 	}
 }
 
+/* The catalog fence's checks: the connection's prepared one for each
+ * snapshot (prepared first if new to it), the others in one statement. */
+static void fence_checks(struct xrun *x, struct buf *sql)
+{
+	struct tcat *cats[FENCE_MAX];
+	struct stable *tabs[FENCE_MAX];
+	bool skip[FENCE_MAX];
+	struct xstmt *st;
+	int n = fence_snapshots(x->b, cats, tabs), k, j, t;
+	size_t at;
+
+	for (k = 0; k < n; k++) {
+		t = tabs[k]->idx;
+		skip[k] = false;
+		if (cats[k]->fp[0] == '\0' || x->fence_gen == NULL || t >= x->nstage)
+			continue;
+		for (j = 0; j < k && tabs[j] != tabs[k]; j++)
+			;
+		if (j < k)
+			continue;   /* a table's second snapshot: its text inline */
+		skip[k] = true;
+		if (x->fence_gen[t] != cats[k]->gen) {
+			if (x->fence_gen[t] != 0 && (st = add_stmt(x, sql, X_FENCE_DROP)) != NULL) {
+				st->stage_tab = t;
+				fence_execute_sql(t, x->fence_gen[t], true, sql);
+			}
+			if ((st = add_stmt(x, sql, X_FENCE_PREP)) != NULL) {
+				st->stage_tab = t;
+				st->stage_gen = cats[k]->gen;
+				fence_prepare_sql(cats[k], t, sql);
+			}
+		}
+		if (add_stmt(x, sql, X_CHECK))
+			fence_execute_sql(t, cats[k]->gen, false, sql);
+	}
+	at = sql->len;
+	if (add_stmt(x, sql, X_CHECK) && !fence_check_sql(x->b, x->fence_func, skip, sql)) {
+		x->nq--;        /* nothing else to check */
+		sql->len = at;
+		sql->data[at] = '\0';
+	}
+}
+
 bool xrun_build(struct xrun *x, struct buf *sql)
 {
 	struct xstmt *st;
@@ -503,19 +546,17 @@ bool xrun_build(struct xrun *x, struct buf *sql)
 		if (limit > 0 && add_stmt(x, sql, X_BEGIN))      /* the units' statement_timeout */
 			buf_printf(sql, "SET LOCAL statement_timeout = %lld", (long long)limit);
 		if (x->ledger) {
-			st = add_stmt(x, sql, X_LEDGER);
-			if (st)
-				ledger_insert_sql(x->s, x->b->id, sql);
-		}
-		if (x->fence) {
-			size_t at = sql->len;
-
-			if (add_stmt(x, sql, X_CHECK) && !fence_check_sql(x->b, x->fence_func, sql)) {
-				x->nq--;        /* nothing to check */
-				sql->len = at;
-				sql->data[at] = '\0';
+			if (x->ledger_prep && !*x->ledger_prep && add_stmt(x, sql, X_LEDGER_PREP))
+				ledger_prepare_sql(x->s, sql);
+			if (add_stmt(x, sql, X_LEDGER)) {
+				if (x->ledger_prep)
+					ledger_execute_sql(x->b->id, sql);
+				else
+					ledger_insert_sql(x->s, x->b->id, sql);
 			}
 		}
+		if (x->fence)
+			fence_checks(x, sql);
 		if (x->isolating)
 			simple(x, sql, X_BEGIN, "SET CONSTRAINTS ALL IMMEDIATE");
 		create_stages(x, sql);

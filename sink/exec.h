@@ -31,6 +31,9 @@ enum xkind {
 	X_PROBE_UNDO,       /* a probe piece succeeded: its rows are undone */
 	X_ROLE,             /* SET LOCAL ROLE: what follows is written as a client's role */
 	X_CHECK,            /* the catalog fence (fence.h) */
+	X_FENCE_PREP,       /* PREPARE of a fence check (stage_tab, stage_gen name it) */
+	X_FENCE_DROP,       /* DEALLOCATE of the one it replaces */
+	X_LEDGER_PREP,      /* PREPARE of the ledger's INSERT */
 };
 
 struct xstmt {
@@ -45,7 +48,7 @@ struct xstmt {
 	bool values;                /* X_WRITE: INSERT ... VALUES (its errors read as direct ones) */
 	int copy;                   /* its COPY FROM STDIN in the Query, or -1 */
 	uint32_t copy_pos;
-	int stage_tab;              /* X_STAGE_CREATE: the table index; gen below */
+	int stage_tab;              /* X_STAGE_CREATE, X_FENCE_*: the table index; gen below */
 	uint32_t stage_gen;
 };
 
@@ -82,9 +85,13 @@ struct xrun {
 	bool isolating;
 	bool singles;               /* one row per statement */
 	bool ledger;                /* write the batch's ledger row */
+	bool *ledger_prep;          /* the writer's: its connection has pgbatchd_ledger
+				       prepared; NULL: the INSERT's text each time */
 	bool counts;                /* some unit waits for its row counts (ackmode=commit) */
 	bool fence;                 /* check the catalog fence after BEGIN */
 	bool fence_func;            /* with the connection's pg_temp.pgbatchd_fp */
+	uint32_t *fence_gen;        /* the writer's: per table, the snapshot its prepared
+				       check is for (nstage long; 0: none), or NULL */
 	uint32_t *stage_gen;        /* the writer's: per table, the staging table it has */
 	int nstage;
 	/* the pieces; those before `it` are written (done when their RELEASE answered) */
@@ -115,6 +122,7 @@ struct xrun {
 	int ntx_stage;
 	struct berr *err;           /* XR_FAIL, XR_TRANSIENT: why */
 	bool ambiguous;             /* XR_TRANSIENT with COMMIT sent and no answer */
+	bool fence_lost;            /* XR_TRANSIENT: the prepared statements are not as noted */
 };
 
 /* A new attempt over b (rows keep the outcomes the caller left them with);

@@ -8,10 +8,8 @@
 #include "common/log.h"
 #include "sink/sqlgen.h"
 
-#define FENCE_MAX 64            /* distinct snapshots checked per batch */
-
 /* The distinct snapshots of b's rows (first FENCE_MAX), each with its table. */
-static int batch_cats(const struct batch *b, struct tcat **out, struct stable **tabs)
+int fence_snapshots(const struct batch *b, struct tcat **out, struct stable **tabs)
 {
 	int n = 0, k;
 
@@ -38,15 +36,30 @@ void fence_function_sql(struct buf *out)
 	buf_puts(out, "; END $pgbatchd$");
 }
 
-bool fence_check_sql(const struct batch *b, bool func, struct buf *out)
+void fence_prepare_sql(const struct tcat *cat, int t, struct buf *out)
+{
+	char oid[16];
+
+	snprintf(oid, sizeof(oid), "%u", cat->oid);
+	buf_printf(out, "PREPARE pgbatchd_fence_%d_%u AS SELECT 1 / (COALESCE(", t, cat->gen);
+	sg_fingerprint(out, oid);
+	buf_printf(out, " = '%s', false))::int", cat->fp);
+}
+
+void fence_execute_sql(int t, uint32_t gen, bool drop, struct buf *out)
+{
+	buf_printf(out, "%s pgbatchd_fence_%d_%u", drop ? "DEALLOCATE" : "EXECUTE", t, gen);
+}
+
+bool fence_check_sql(const struct batch *b, bool func, const bool *skip, struct buf *out)
 {
 	struct tcat *cats[FENCE_MAX];
 	struct stable *tabs[FENCE_MAX];
-	int n = batch_cats(b, cats, tabs), k, used = 0;
+	int n = fence_snapshots(b, cats, tabs), k, used = 0;
 	char oid[16];
 
 	for (k = 0; k < n; k++) {
-		if (cats[k]->fp[0] == '\0')
+		if (cats[k]->fp[0] == '\0' || (skip && skip[k]))
 			continue;
 		buf_puts(out, used++ ? " AND COALESCE(" : "SELECT 1 / (COALESCE(");
 		snprintf(oid, sizeof(oid), "%u", cats[k]->oid);
@@ -65,7 +78,7 @@ bool fence_rebase_sql(struct sink *s, const struct batch *b, struct buf *out)
 {
 	struct tcat *cats[FENCE_MAX];
 	struct stable *tabs[FENCE_MAX];
-	int n = batch_cats(b, cats, tabs), k;
+	int n = fence_snapshots(b, cats, tabs), k;
 	char oid[16];
 
 	for (k = 0; k < n; k++) {
@@ -207,7 +220,7 @@ bool fence_rebase(struct sink *s, const struct batch *b, const struct pc_result 
 {
 	struct tcat *cats[FENCE_MAX];
 	struct stable *tabs[FENCE_MAX];
-	int n = batch_cats(b, cats, tabs), k;
+	int n = fence_snapshots(b, cats, tabs), k;
 	const PGresult *cols, *idx;
 	bool whole, changed;
 

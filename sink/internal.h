@@ -670,6 +670,9 @@ char *ledger_name(const char *config_name);
 void ledger_create_sql(const struct sink *s, struct buf *sql);
 /* "INSERT INTO <ledger> VALUES (instance, id)" */
 void ledger_insert_sql(const struct sink *s, uint64_t id, struct buf *sql);
+/* PREPARE pgbatchd_ledger(id) of that INSERT, and its EXECUTE (no separators). */
+void ledger_prepare_sql(const struct sink *s, struct buf *sql);
+void ledger_execute_sql(uint64_t id, struct buf *sql);
 /* Deletes old rows, keeping every id at or above keep_from. */
 void ledger_prune_sql(const struct sink *s, uint64_t keep_from, struct buf *sql);
 /* True when an error of the ledger insert says the row is there already. */

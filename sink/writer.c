@@ -58,6 +58,9 @@ struct writer {
 	int rebases;                /* of the batch */
 	bool fence_func;            /* pg_temp.pgbatchd_fp exists on its connection */
 	bool fence_func_sent;       /* its CREATE was in the setup Query */
+	bool fence_prep_off;        /* no prepared statements (fence, ledger) on this connection */
+	bool ledger_prep;           /* pgbatchd_ledger is prepared on it */
+	uint32_t *fence_gen;        /* per table index: the snapshot its prepared check is for */
 	int old_pid;
 	char old_start[64];
 	int backend_pid;
@@ -174,6 +177,7 @@ void writer_free(struct writer *w)
 		event_free(w->wait_ev);
 	buf_free(&w->sql);
 	free(w->stage_gen);
+	free(w->fence_gen);
 	free(w);
 }
 
@@ -366,6 +370,11 @@ static bool stages_fit(struct writer *w)
 		return false;
 	memset(g + w->nstage, 0, (size_t)(w->s->ntables - w->nstage) * sizeof(*g));
 	w->stage_gen = g;
+	g = realloc(w->fence_gen, (size_t)w->s->ntables * sizeof(*g));
+	if (g == NULL)
+		return false;
+	memset(g + w->nstage, 0, (size_t)(w->s->ntables - w->nstage) * sizeof(*g));
+	w->fence_gen = g;
 	w->nstage = w->s->ntables;
 	return true;
 }
@@ -429,6 +438,8 @@ static void begin_attempt(struct writer *w)
 	}
 	w->x.fence = w->rebases < REBASE_MAX;
 	w->x.fence_func = w->fence_func;
+	w->x.fence_gen = w->fence_prep_off ? NULL : w->fence_gen;
+	w->x.ledger_prep = w->fence_prep_off ? NULL : &w->ledger_prep;
 	if (w->isolating)
 		w->b->passes++;
 	send_query(w);
@@ -502,7 +513,12 @@ static void rollback(struct writer *w, enum after after)
 
 static void tx_result(struct writer *w, const struct pc_result *r)
 {
-	switch (xrun_result(&w->x, r)) {
+	enum xresult res = xrun_result(&w->x, r);
+
+	/* its prepared statements are out of step: the statements' text until
+	 * the connection is made anew */
+	w->fence_prep_off |= w->x.fence_lost;
+	switch (res) {
 	case XR_NEXT:
 		send_query(w);
 		return;
@@ -681,6 +697,7 @@ static void on_pc(void *arg, const struct pc_result *r)
 		}
 		log_debug(w->prefix, "connected");
 		set_state(w, W_SETUP);
+		w->fence_prep_off = w->ledger_prep = false;
 		/* output forms the key parsers read (RETURNING); the input field
 		 * order of dates stays the server's */
 		buf_reset(&w->sql);

@@ -275,6 +275,10 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 			commit_done = true;
 		if (st->kind == X_RELEASE && st->piece != UINT32_MAX && st->piece < x->nwork)
 			x->work[st->piece].done = true;
+		if ((st->kind == X_FENCE_PREP || st->kind == X_FENCE_DROP) && x->fence_gen)
+			x->fence_gen[st->stage_tab] = st->kind == X_FENCE_PREP ? st->stage_gen : 0;
+		if (st->kind == X_LEDGER_PREP && x->ledger_prep)
+			*x->ledger_prep = true;
 		if (!stmt_ok(x, st, r->results[i]))
 			return XR_SINGLES;
 	}
@@ -315,10 +319,29 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 	case X_CHECK:
 		if (strcmp(state, "22012") == 0)
 			return XR_CATALOG;
+		/* fall through */
+	case X_FENCE_PREP:
+	case X_FENCE_DROP:
 		x->err = berr_from_diag(r->diag);
+		if (x->fence_gen && (strcmp(state, "26000") == 0 || strcmp(state, "42P05") == 0)) {
+			/* the connection's prepared checks are not what the writer
+			 * noted: it forgets them, rolls back and tries again, each
+			 * check prepared anew under a name not used before */
+			log_warning(SINK_PREFIX, "batch %llu: the fence's prepared checks are out of step (%s): "
+				    "preparing them again", (unsigned long long)x->b->id, state);
+			x->fence_lost = true;
+			return XR_TRANSIENT;
+		}
 		return XR_FAIL;
 	case X_LEDGER:
+	case X_LEDGER_PREP:
 		x->err = berr_from_diag(r->diag);
+		if (x->ledger_prep && (strcmp(state, "26000") == 0 || strcmp(state, "42P05") == 0)) {
+			log_warning(SINK_PREFIX, "batch %llu: the ledger's prepared INSERT is out of step (%s): "
+				    "its text from now on", (unsigned long long)x->b->id, state);
+			x->fence_lost = true;
+			return XR_TRANSIENT;
+		}
 		if (ledger_conflict(x->s, state, r->diag)) {
 			/* committed by an attempt whose answer was lost and not noticed */
 			log_error(SINK_PREFIX, "batch %llu is in the ledger already: its rows are counted as written",

@@ -209,6 +209,26 @@ def test_ledger_unavailable(pg, make_proxy):
 	assert su.count(pg, "crash_noledger") == 2
 
 
+def test_ledger_dropped_under_a_writer(pg, make_proxy):
+	"""The ledger table dropped while pgbatchd runs, after its writer prepared
+	the ledger's INSERT on its connection: the next batch's EXECUTE fails
+	(42P01), pgbatchd says it goes on at-least-once and writes the batch again
+	without it; no row is lost or doubled."""
+	pg.sql("DROP SCHEMA IF EXISTS dropled_schema CASCADE")
+	pg.sql("DROP TABLE IF EXISTS crash_dropled")
+	pg.sql("CREATE TABLE crash_dropled (k int PRIMARY KEY, v text)")
+	proxy = su.start_sink_proxy(make_proxy, {"crash_dropled": {"ackmode": "commit", "directwrite": 0}},
+		backend={"ledgertable": "dropled_schema.batches", "connectionmaxactive": 1})
+	proxy.wait_log(r'batch ledger "dropled_schema"\."batches": a lost COMMIT answer is resolved from it')
+	with su.Session.to(proxy) as s:
+		s.insert("INSERT INTO crash_dropled VALUES (1, 'a')", 1)
+		assert pg.sql("SELECT count(*) FROM dropled_schema.batches")[0][0] == 1
+		pg.sql("DROP SCHEMA dropled_schema CASCADE")
+		s.insert("INSERT INTO crash_dropled VALUES (2, 'b')", 1)
+	proxy.wait_log(r"cannot write the batch ledger \(42P01: .*at-least-once")
+	assert pg.sql("SELECT k, v FROM crash_dropled ORDER BY k") == [(1, "a"), (2, "b")]
+
+
 def test_ledger_created_by_another_pgbatchd_at_the_same_time(pg, make_proxy):
 	"""Replicas starting together against a fresh database (docker/'s scale
 	profile): one's CREATE of the ledger waits for another's, then fails with a
