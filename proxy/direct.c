@@ -16,6 +16,7 @@
 #include "proxy/pstmt.h"
 #include "proxy/replyq.h"
 #include "proxy/txn.h"
+#include "proxy/view.h"
 #include "sink/sink.h"
 
 struct direct {
@@ -23,6 +24,15 @@ struct direct {
 	struct rq_entry *entry;     /* our Query's place in the reply queue */
 	uint64_t rows;              /* what its CommandCompletes said */
 	bool failed;                /* it had an ErrorResponse */
+	int pid;                    /* the backend it runs on, */
+	int64_t start;              /* and that backend's start (view.h) */
+};
+
+/* A unit whose connection lingers after its session: the backend it ran on. */
+struct lost {
+	struct sink_unit *u;
+	int pid;
+	int64_t start;
 };
 
 /* The session's connection does nothing else now, outside a transaction
@@ -73,6 +83,8 @@ bool direct_offer(void *arg, struct sink_unit *u)
 	c->direct->entry = e;
 	c->direct->rows = 0;
 	c->direct->failed = false;
+	c->direct->pid = (int)c->be->pid;
+	c->direct->start = view_backend_start(c);
 	pstmt_own_query(c);
 	evbuffer_add(backend_output(c->be), m.data, m.len);
 	pkt_free(&m);
@@ -134,18 +146,25 @@ void direct_forget(struct client *c, struct pending *p)
 		c->direct->p = NULL;
 }
 
+#define LOST_MESSAGE "the session ended while its INSERT ran"
+
+/* The lingering connection is closed: by the server once it ran the statement,
+ * or by whatever broke it, the backend perhaps still running (sink_direct_reap
+ * ends it first, or finds it gone). */
 static void backend_freed(void *arg)
 {
-	struct sink_unit *u = arg;
+	struct lost *l = arg;
 
-	sink_direct_lost(u, "08006", "the session ended while its INSERT ran");
-	sink_direct_release(u);
+	sink_direct_reap(l->u, l->pid, l->start, "08006", LOST_MESSAGE);
+	sink_direct_release(l->u);
+	free(l);
 }
 
 void direct_session_end(struct client *c)
 {
 	struct direct *d = c->direct;
 	struct sink_unit *u;
+	struct lost *l = NULL;
 
 	if (d == NULL || d->p == NULL || d->p->unit == NULL)
 		return;
@@ -154,14 +173,18 @@ void direct_session_end(struct client *c)
 	if (d->entry)
 		d->entry->owner = NULL;
 	d->entry = NULL;
-	if (c->be == NULL || c->be->on_free) {
-		sink_direct_lost(u, "08006", "the session ended while its INSERT ran");
+	if (c->be == NULL || c->be->on_free || (l = malloc(sizeof(*l))) == NULL) {
+		/* its connection is gone (or cannot be waited for) */
+		sink_direct_reap(u, d->pid, d->start, "08006", LOST_MESSAGE);
 		return;
 	}
 	/* the server runs what it was sent: the unit is done when it closes */
+	l->u = u;
+	l->pid = d->pid;
+	l->start = d->start;
 	sink_direct_hold(u);
 	c->be->on_free = backend_freed;
-	c->be->free_arg = u;
+	c->be->free_arg = l;
 }
 
 void direct_abort(struct client *c)

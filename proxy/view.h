@@ -33,6 +33,8 @@ bool view_read_only(const struct client *c);
 /* Its statement_timeout, ms (0: none): an INSERT waiting for its commit
  * fails with 57014 past it, as directly. */
 int64_t view_statement_timeout(const struct client *c);
+/* Its backend's start (microseconds since the epoch), 0 when not asked yet. */
+int64_t view_backend_start(const struct client *c);
 
 /* Reply-queue hooks for the question's entry (its owner is c->view). */
 bool view_owns(const struct client *c, const struct rq_entry *e);

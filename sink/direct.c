@@ -1,7 +1,19 @@
 /* Direct writes: a unit that arrives while the sink holds nothing of its tables is written on its client's own connection, in one round trip. */
 #include "sink/internal.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
 #include "common/log.h"
+#include "sink/pgconn.h"
+
+#define REAP_CONNECT_MS 10000
+#define REAP_RETRY_MS 200
+/* how long one pg_terminate_backend waits for the backend to be gone */
+#define REAP_WAIT_MS "10000"
 
 /*
  * A batch costs the server a transaction of its own (BEGIN, the ledger row,
@@ -128,6 +140,144 @@ void sched_direct_abort(struct sink *s, struct berr *e)
 	for (struct sink_unit *u = s->all; u && s->ndirect > 0; u = u->anext)
 		if (u->state == U_DIRECT && u->cancel == NULL)
 			u->cancel = berr_ref(e);
+}
+
+/* ---- a lost connection's backend, ended before the unit is ---- */
+
+/*
+ * A connection lost without a word from the server (an EOF or a reset: a
+ * network fault, a relay that died, the client-side socket) does not mean its
+ * backend is gone: it may still be running the unit's statement, waiting for a
+ * lock, and commit it later. Failing the unit at once would let a later unit
+ * of its key or table be written first, and the old statement then land on top
+ * of it. So the unit stays placed while a connection of the sink's own ends
+ * that backend (the pid and backend start the session's view read, so that a
+ * pid used again is never hit) and waits until it is gone; then it fails as
+ * sink_direct_lost. Retried until done; a forced shutdown lets it go.
+ */
+struct reap {
+	struct sink *s;
+	struct sink_unit *u;
+	struct pgconn *pc;
+	struct event *timer;        /* the retry, and the free after the last answer */
+	struct reap *next;
+	bool done;
+	bool warned;                /* (once per backend) */
+	char sqlstate[6];
+	char *message;
+	char sql[320];
+};
+
+static void reap_end(struct reap *r)
+{
+	struct reap **pp;
+
+	for (pp = &r->s->reaps; *pp && *pp != r; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = r->next;
+	if (r->timer)
+		event_free(r->timer);
+	pc_free(r->pc);
+	free(r->message);
+	free(r);
+}
+
+/* The backend is gone (or the sink lets it go): the unit fails. */
+static void reap_finish(struct reap *r)
+{
+	struct sink_unit *u = r->u;
+
+	r->u = NULL;
+	sink_direct_lost(u, r->sqlstate, r->message ? r->message : "the connection was lost");
+	unit_unref(u);
+}
+
+static void on_reap_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct reap *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (r->done) {
+		reap_end(r);
+		return;
+	}
+	pc_close(r->pc);
+	pc_connect(r->pc, r->s->kw, r->s->val, REAP_CONNECT_MS);
+}
+
+static void on_reap(void *arg, const struct pc_result *res)
+{
+	struct reap *r = arg;
+	struct timeval tv = { 0, REAP_RETRY_MS * 1000 };
+
+	if (res->event == PC_CONNECTED && res->ok) {
+		pc_query(r->pc, r->sql);
+		return;
+	}
+	/* true: ended within the wait; no row: gone already */
+	if (res->event == PC_DONE && res->ok && res->nresults == 1 &&
+	    (PQntuples(res->results[0]) == 0 || strcmp(PQgetvalue(res->results[0], 0, 0), "t") == 0)) {
+		log_info(SINK_PREFIX, "the backend of a lost session connection is gone: its INSERT is settled");
+		reap_finish(r);
+		r->done = true;
+		tv.tv_usec = 0;
+	} else if (!r->warned) {
+		/* (without the privilege to end it, it is waited for: it goes
+		 * once it has run its statement and found its connection gone) */
+		r->warned = true;
+		log_warning(SINK_PREFIX, "cannot end the backend of a lost session connection yet (%s): "
+			    "its INSERT and those after it wait until it is gone", res->message ? res->message :
+			    "still running");
+	}
+	evtimer_add(r->timer, &tv);
+}
+
+void sink_direct_reap(struct sink_unit *u, int pid, int64_t backend_start_us, const char *sqlstate,
+		      const char *message)
+{
+	struct sink *s = u->s;
+	struct reap *r;
+
+	if (u->state != U_DIRECT || u->direct_due)
+		return;
+	r = pid > 0 && backend_start_us > 0 && !s->aborting ? calloc(1, sizeof(*r)) : NULL;
+	if (r) {
+		r->s = s;
+		r->pc = pc_new(s->base, SINK_PREFIX, on_reap, r);
+		r->timer = evtimer_new(s->base, on_reap_timer, r);
+		r->message = strdup(message);
+	}
+	if (r == NULL || r->pc == NULL || r->timer == NULL || r->message == NULL) {
+		if (r)
+			reap_end(r);
+		sink_direct_lost(u, sqlstate, message);
+		return;
+	}
+	snprintf(r->sqlstate, sizeof(r->sqlstate), "%s", sqlstate);
+	snprintf(r->sql, sizeof(r->sql),
+		 "SELECT pg_catalog.pg_terminate_backend(pid, " REAP_WAIT_MS ") FROM pg_catalog.pg_stat_activity "
+		 "WHERE pid = %d AND (EXTRACT(EPOCH FROM backend_start) * 1000000)::pg_catalog.int8 = %lld",
+		 pid, (long long)backend_start_us);
+	r->u = u;
+	unit_ref(u);
+	r->next = s->reaps;
+	s->reaps = r;
+	log_info(SINK_PREFIX, "a session connection was lost while its INSERT ran: ending its backend (pid %d) "
+		 "before anything after the INSERT is written", pid);
+	pc_connect(r->pc, s->kw, s->val, REAP_CONNECT_MS);
+}
+
+void sched_direct_reap_all(struct sink *s, bool settle)
+{
+	struct reap *r;
+
+	for (r = s->reaps; r; r = r->next)
+		if (r->u && settle)
+			reap_finish(r);
+	while (s->reaps)
+		reap_end(s->reaps);
 }
 
 void sink_direct_hold(struct sink_unit *u)

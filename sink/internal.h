@@ -449,6 +449,7 @@ struct sink {
 	struct sink_session *waiting;   /* sessions whose head unit waits for a catalog or privilege */
 	struct sink_unit *blocked_head, *blocked_tail;
 	int ndirect;                /* units in U_DIRECT */
+	struct reap *reaps;         /* lost connections' backends being ended (direct.c) */
 	struct keymap *keys;        /* (table, key route) -> the latest unit writing it, not settled */
 	struct sink_unit *fk_last;       /* the latest unit writing a linked table, not settled */
 	char *settings[SINK_SETTINGS];  /* the sink's connections' values, once connected */
@@ -600,6 +601,9 @@ bool sched_direct(struct sink_unit *u);
 /* The client would not write it (declined, or its statement failed): it
  * goes to a writer like any unit, or fails with its cancel. */
 void sched_direct_back(struct sink_unit *u);
+/* Stops ending lost connections' backends (direct.c): their units fail now
+ * (settle), or are left to be freed. */
+void sched_direct_reap_all(struct sink *s, bool settle);
 /* keymap.c: (table, key route) -> the latest unit writing it (sched.c's) */
 struct keymap *keymap_new(void);
 void keymap_free(struct keymap *m);

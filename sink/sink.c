@@ -522,6 +522,7 @@ void sink_free(struct sink *s)
 	for (i = 0; s->writers && i < s->nwriters; i++)
 		writer_free(s->writers[i]);
 	catalog_free(s->catalog);
+	sched_direct_reap_all(s, false);
 	/* Units still owed a callback: nobody is told any more. */
 	while (s->all)
 		unit_free(s->all);
@@ -762,6 +763,7 @@ void sink_abort(struct sink *s, const char *sqlstate, const char *message)
 	for (int i = 0; i < s->nwriters; i++)
 		writer_abort(s->writers[i], e);
 	sched_abort(s, e);
+	sched_direct_reap_all(s, true);         /* lost connections' backends: not waited for */
 	for (ss = s->sessions; ss; ss = ss->next) {
 		for (u = ss->ihead; u; u = next) {
 			next = u->inext;

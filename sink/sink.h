@@ -183,6 +183,15 @@ void sink_direct_done(struct sink_unit *u, bool ok, uint64_t rows);
 /* Its connection was lost before the answer: the unit fails with
  * sqlstate/message (its cancel's, if cancelled). */
 void sink_direct_lost(struct sink_unit *u, const char *sqlstate, const char *message);
+/* The same for a connection lost without the server saying its backend
+ * ended (EOF, a reset): that backend may still run the statement and commit
+ * it. The unit stays placed, so that nothing after it in the order is written
+ * first, until a connection of the sink's ends the backend (pid, and its
+ * backend_start in microseconds since the epoch, so that a pid used again is
+ * never hit) and it is gone; then it fails so. Unknown pid or start (0):
+ * sink_direct_lost at once. */
+void sink_direct_reap(struct sink_unit *u, int pid, int64_t backend_start_us, const char *sqlstate,
+		      const char *message);
 /* The session ends while the unit's statement may still run on a connection
  * that lingers: the unit stays (sink_direct_lost ends it) until released. */
 void sink_direct_hold(struct sink_unit *u);

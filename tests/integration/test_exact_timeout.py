@@ -5,6 +5,7 @@ sink's queue or sit in a batch that is blocked on a lock (the batch carries the
 units' own statement_timeout, and is written again without them). Rows of
 other sessions in the same batch are written all the same."""
 
+import re
 import harness
 import sinkutil as su
 
@@ -69,6 +70,31 @@ def test_timeout_in_a_locked_batch(pg, make_proxy):
 	for s in (blocker, patient, hasty):
 		s.close()
 	assert pg.sql("SELECT k FROM %s ORDER BY k" % t) == [(0,), (1,)]
+
+
+def test_session_timeout_in_other_units(pg, make_proxy):
+	"""A statement_timeout the session gave in minutes (current_setting shows
+	'1min') is its batch's in milliseconds: the writer's transaction, blocked
+	on a lock, runs under SET LOCAL statement_timeout = what is left of its
+	60000 ms (not 1, not none)."""
+	t = "to_units"
+	table(pg, t)
+	proxy = proxy_for(make_proxy, t)
+	locker = su.lock_table(pg, t)
+	try:
+		s = su.Session.to(proxy)
+		s.ok("SET statement_timeout = '1min'")
+		s.send(su.w.query("INSERT INTO %s VALUES (1, 'minute')" % t))
+		harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, what="the batch on the lock")
+		blocked = [q for (q,) in pg.sql("SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock'")]
+		m = re.search(r"SET LOCAL statement_timeout = (\d+);", blocked[0]) if len(blocked) == 1 else None
+		assert m and 1000 < int(m.group(1)) <= 60000, blocked
+	finally:
+		locker.execute("COMMIT")
+		locker.close()
+	assert s.read_until("Z") == su.insert_reply(1)
+	s.close()
+	assert pg.sql("SELECT k FROM %s" % t) == [(1,)]
 
 
 def one_unit_out_of_a_batch(pg, make_proxy, t, prepare, act, want):

@@ -43,6 +43,7 @@ import pytest
 import harness
 from difftest import HANG
 import sinkutil as su
+from relay import Relay
 
 MODES = ["upsert", "update", "ignore", "strict"]
 
@@ -285,3 +286,46 @@ def test_session_ended_while_it_runs(pg, make_proxy):
 	b.close()
 	assert su.direct(pg, "SELECT v FROM %s" % t) == [("second",)]
 	assert not pg.sql("SELECT 1 FROM pg_stat_activity WHERE pid = %d" % pid)
+
+
+def test_connection_reset_while_it_runs(pg, make_proxy):
+	"""The connection between pgbatchd and the server is reset (a relay between
+	them dies) while a direct write waits for a lock. The server's backend does
+	not know yet: left alone it would run the INSERT once the lock goes, after
+	rows that came later. pgbatchd ends that backend (by its pid and start,
+	through a connection of its own) before the next row of the key is written,
+	so that row stays the last, as directly after a lost connection."""
+	t = "dw_reset"
+	pg.sql("DROP TABLE IF EXISTS %s" % t)
+	pg.sql("CREATE TABLE %s (k int PRIMARY KEY, v text)" % t)
+	# only the row that is cut waits (for an advisory lock the test holds)
+	pg.sql("CREATE OR REPLACE FUNCTION dw_reset_gate() RETURNS trigger LANGUAGE plpgsql AS "
+		"$$BEGIN IF NEW.v = 'cut' THEN PERFORM pg_advisory_xact_lock(4242); END IF; RETURN NEW; END$$")
+	pg.sql("CREATE TRIGGER gate BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION dw_reset_gate()" % t)
+	relay = Relay(pg)
+	holder = pg.connect()
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}},
+			backend={"connectionmaxactive": 3}, backend_url=relay.url())
+		holder.execute("SELECT pg_advisory_lock(4242)")
+		a, b = su.Session.to(proxy), su.Session.to(proxy)
+		pid = int(a.rows("SELECT pg_backend_pid()")[0][0])
+		a.send(su.w.msg("Q", ("INSERT INTO %s VALUES (1, 'cut')" % t).encode() + b"\0"))
+		wait_session_lock(pg, pid)         # written directly (by the session's backend), and waiting
+		relay.cut(pg.sql("SELECT client_port FROM pg_stat_activity WHERE pid = %d" % pid)[0][0])
+		err = su.error_of(a.read_eof_or_error(timeout=HANG))
+		assert err is None or err["C"].startswith("08"), err
+		a.close()
+		b.send(su.w.msg("Q", ("INSERT INTO %s VALUES (1, 'second')" % t).encode() + b"\0"))
+		assert b.read_until("Z") == su.insert_reply(1)
+		b.close()
+		# the cut backend was ended before the second row was written
+		assert not pg.sql("SELECT 1 FROM pg_stat_activity WHERE pid = %d" % pid)
+		proxy.wait_log(r"a session connection was lost while its INSERT ran: ending its backend \(pid %d\)" % pid)
+	finally:
+		holder.execute("SELECT pg_advisory_unlock(4242)")
+		holder.close()
+		relay.close()
+	harness.wait_for(lambda: not pg.sql("SELECT 1 FROM pg_stat_activity WHERE pid = %d" % pid),
+		what="the cut backend gone")
+	assert su.direct(pg, "SELECT v FROM %s" % t) == [("second",)]
