@@ -7,7 +7,7 @@
 # single-row INSERTs over DEMO_CLIENTS connections, and pgbatchd batches them.
 # Then a burst from more clients shows the batches growing under load.
 # Knobs (environment): DEMO_ROWS (1000), DEMO_RATE (500 rows/s; the seed's is 5),
-# DEMO_CLIENTS (4), DEMO_BURST_ROWS (20000), DEMO_BURST_CLIENTS (16), PGBATCHD (./pgbatchd).
+# DEMO_CLIENTS (4), DEMO_BURST_ROWS (20000), DEMO_BURST_CLIENTS (32), PGBATCHD (./pgbatchd).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +16,7 @@ ROWS=${DEMO_ROWS:-1000}
 RATE=${DEMO_RATE:-500}
 CLIENTS=${DEMO_CLIENTS:-4}
 BURST_ROWS=${DEMO_BURST_ROWS:-20000}
-BURST_CLIENTS=${DEMO_BURST_CLIENTS:-16}
+BURST_CLIENTS=${DEMO_BURST_CLIENTS:-32}
 . "$REPO/scripts/lib.sh"
 lib_init demo-sink
 
@@ -64,9 +64,10 @@ echo "== datagen, a burst: $BURST_ROWS more rows, unthrottled, from $BURST_CLIEN
 	--rows-per-second 0 --clients "$BURST_CLIENTS"
 B2=$(batches)
 D2=$(direct_rows)
-awk -v b="$((B2 - B1))" -v r="$BURST_ROWS" -v d="$((D2 - D1))" 'BEGIN {
+awk -v b="$((B2 - B1))" -v r="$BURST_ROWS" -v d="$((D2 - D1))" -v c="$BURST_CLIENTS" 'BEGIN {
 	printf "   -> %d rows in %d batches, %.1f rows per batch, and %d rows written directly:\n", r - d, b, (b ? (r - d) / b : 0), d
-	printf "      the rows that arrive while a batch commits go together in the next one (group commit)\n" }'
+	printf "      each of the %d clients waits for its row'"'"'s commit; the rows that arrive while a batch\n", c
+	printf "      commits go together in the next one (group commit), so batches grow with the clients\n" }'
 
 echo "== the table (read directly from PostgreSQL)"
 psql_direct <<'SQL'
