@@ -498,9 +498,21 @@ static void fence_checks(struct xrun *x, struct buf *sql)
 	struct stable *tabs[FENCE_MAX];
 	bool skip[FENCE_MAX];
 	struct xstmt *st;
-	int n = fence_snapshots(x->b, cats, tabs), k, j, t;
+	int n = fence_snapshots(x->b, cats, tabs), k, j, t, locks = 0;
 	size_t at;
 
+	/* Each table first waits for DDL still uncommitted on it (an ACCESS
+	 * SHARE lock, which pg_relation_size takes by OID, needing no
+	 * privilege): the check, in the next statement, then sees it. Checked
+	 * before, it would pass on the catalog as it was, and the INSERT would
+	 * wait for the DDL and then run on the new one. */
+	for (k = 0; k < n; k++) {
+		for (j = 0; j < k && tabs[j] != tabs[k]; j++)
+			;
+		if (cats[k]->fp[0] == '\0' || j < k || (locks == 0 && !add_stmt(x, sql, X_BEGIN)))
+			continue;
+		buf_printf(sql, "%spg_catalog.pg_relation_size(%u)", locks++ ? ", " : "SELECT ", cats[k]->oid);
+	}
 	for (k = 0; k < n; k++) {
 		t = tabs[k]->idx;
 		skip[k] = false;

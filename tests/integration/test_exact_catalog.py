@@ -7,6 +7,7 @@ run directly on a twin table."""
 
 import pytest
 
+import harness
 import sinkutil as su
 
 SWAP = "CREATE TABLE {t} (k int PRIMARY KEY, x text, y text)"
@@ -85,6 +86,43 @@ def test_rename_while_rows_are_buffered(pg, make_proxy):
 	# the writer's prepared fence check for the old snapshot was replaced
 	# (DEALLOCATE, PREPARE) exactly as noted: no statement out of step
 	assert "out of step" not in proxy.log()
+
+
+def test_ddl_still_open_when_the_batch_starts(pg, make_proxy):
+	"""ackmode=immediate: two rows are acknowledged and buffered; then another
+	connection swaps two columns' names in a transaction it keeps open while
+	the rows' batch starts. The batch waits for that transaction (its tables are
+	locked before the fence is checked) and sees its DDL once it commits: the
+	rows keep the meaning they had when they were acknowledged, as if their
+	INSERTs had run before the ALTER. (Checked first, the fence would pass on
+	the catalog as it was, and the INSERT, waiting for the DDL's lock, would
+	then run on the swapped columns.)"""
+	t = "swapopen"
+	both(pg, t, SWAP)
+	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "immediate", "adaptiveflush": 0,
+		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS, "batchsize": su.HUGE_BATCH}})
+	ddl = pg.connect()
+	with su.Session.to(proxy) as s:
+		s.insert("INSERT INTO %s VALUES (1, 'X', 'Y')" % t, 1)
+		s.insert("INSERT INTO %s (y, k) VALUES ('Y', 2)" % t, 1)
+		ddl.execute("BEGIN")
+		for step in SWAP_XY.format(t=t).split("; ")[1:-1]:
+			ddl.execute(step)
+		# the session's read flushes the rows first (read-your-writes)
+		s.send(su.w.query("SELECT k, x, y FROM %s ORDER BY k" % t))
+		harness.wait_for(lambda: pg.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+			"AND application_name = 'pgbatchd-sink'")[0][0] == 1, what="the batch waiting for the DDL")
+		ddl.commit()
+		got = [[None if v is None else v.decode() for v in su.w.datarow(p)] for (m, p) in s.read_until("Z") if m == "D"]
+	ddl.close()
+	with su.Session.to(pg) as d:
+		d.insert("INSERT INTO %s_ref VALUES (1, 'X', 'Y')" % t, 1)
+		d.insert("INSERT INTO %s_ref (y, k) VALUES ('Y', 2)" % t, 1)
+		d.ok(SWAP_XY.format(t=t + "_ref"))
+		want = d.rows("SELECT k, x, y FROM %s_ref ORDER BY k" % t)
+	assert got == want == [["1", "Y", "X"], ["2", "Y", None]], (got, want)
+	assert rows(pg, t) == rows(pg, t + "_ref")
+	assert su.stats(proxy).sink["rebases"] == 1
 
 
 @pytest.mark.parametrize("how", ["do_block", "second_statement"])
