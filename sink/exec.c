@@ -509,9 +509,17 @@ static void fence_checks(struct xrun *x, struct buf *sql)
 	for (k = 0; k < n; k++) {
 		for (j = 0; j < k && tabs[j] != tabs[k]; j++)
 			;
-		if (cats[k]->fp[0] == '\0' || j < k || (locks == 0 && !add_stmt(x, sql, X_BEGIN)))
+		if (cats[k]->fp[0] == '\0' || j < k)
 			continue;
-		buf_printf(sql, "%spg_catalog.pg_relation_size(%u)", locks++ ? ", " : "SELECT ", cats[k]->oid);
+		if (x->lock_prep) {
+			/* the writer's prepared pgbatchd_lock(oid): not planned each time */
+			if (!*x->lock_prep && locks++ == 0 && add_stmt(x, sql, X_LOCK))
+				fence_lock_sql(0, sql);
+			if (add_stmt(x, sql, X_LOCK))
+				fence_lock_sql(cats[k]->oid, sql);
+		} else if (locks > 0 || add_stmt(x, sql, X_BEGIN)) {
+			buf_printf(sql, "%spg_catalog.pg_relation_size(%u)", locks++ ? ", " : "SELECT ", cats[k]->oid);
+		}
 	}
 	for (k = 0; k < n; k++) {
 		t = tabs[k]->idx;

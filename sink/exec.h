@@ -34,6 +34,7 @@ enum xkind {
 	X_FENCE_PREP,       /* PREPARE of a fence check (stage_tab, stage_gen name it) */
 	X_FENCE_DROP,       /* DEALLOCATE of the one it replaces */
 	X_LEDGER_PREP,      /* PREPARE of the ledger's INSERT */
+	X_LOCK,             /* the fence's wait for DDL (pgbatchd_lock), or its PREPARE */
 };
 
 struct xstmt {
@@ -85,6 +86,7 @@ struct xrun {
 	bool isolating;
 	bool singles;               /* one row per statement */
 	bool ledger;                /* write the batch's ledger row */
+	bool *lock_prep;            /* the writer's: pgbatchd_lock is prepared (NULL: inline) */
 	bool *ledger_prep;          /* the writer's: its connection has pgbatchd_ledger
 				       prepared; NULL: the INSERT's text each time */
 	bool counts;                /* some unit waits for its row counts (ackmode=commit) */

@@ -51,6 +51,14 @@ void fence_execute_sql(int t, uint32_t gen, bool drop, struct buf *out)
 	buf_printf(out, "%s pgbatchd_fence_%d_%u", drop ? "DEALLOCATE" : "EXECUTE", t, gen);
 }
 
+void fence_lock_sql(uint32_t oid, struct buf *out)
+{
+	if (oid == 0)
+		buf_puts(out, "PREPARE pgbatchd_lock(pg_catalog.oid) AS SELECT pg_catalog.pg_relation_size($1)");
+	else
+		buf_printf(out, "EXECUTE pgbatchd_lock(%u)", oid);
+}
+
 bool fence_check_sql(const struct batch *b, bool func, const bool *skip, struct buf *out)
 {
 	struct tcat *cats[FENCE_MAX];

@@ -44,6 +44,10 @@ int fence_snapshots(const struct batch *b, struct tcat **cats, struct stable **t
  * rolled-back transaction; the writer notes each as its answer comes. */
 void fence_prepare_sql(const struct tcat *cat, int t, struct buf *out);
 void fence_execute_sql(int t, uint32_t gen, bool drop, struct buf *out);
+/* The wait for DDL still uncommitted on a table, before its check: EXECUTE
+ * pgbatchd_lock(oid) (pg_relation_size takes an ACCESS SHARE lock by OID);
+ * oid 0: the writer's PREPARE of it. */
+void fence_lock_sql(uint32_t oid, struct buf *out);
 /* The check statement for the snapshots of b not in `skip` (indexed as
  * fence_snapshots's; may be NULL), no separator, calling the connection's
  * pg_temp.pgbatchd_fp when `func`, else with the fingerprint's text inline

@@ -60,6 +60,7 @@ struct writer {
 	bool fence_func_sent;       /* its CREATE was in the setup Query */
 	bool fence_prep_off;        /* no prepared statements (fence, ledger) on this connection */
 	bool ledger_prep;           /* pgbatchd_ledger is prepared on it */
+	bool lock_prep;             /* pgbatchd_lock is */
 	uint32_t *fence_gen;        /* per table index: the snapshot its prepared check is for */
 	int old_pid;
 	char old_start[64];
@@ -440,6 +441,7 @@ static void begin_attempt(struct writer *w)
 	w->x.fence_func = w->fence_func;
 	w->x.fence_gen = w->fence_prep_off ? NULL : w->fence_gen;
 	w->x.ledger_prep = w->fence_prep_off ? NULL : &w->ledger_prep;
+	w->x.lock_prep = w->fence_prep_off ? NULL : &w->lock_prep;
 	if (w->isolating)
 		w->b->passes++;
 	send_query(w);
@@ -697,7 +699,7 @@ static void on_pc(void *arg, const struct pc_result *r)
 		}
 		log_debug(w->prefix, "connected");
 		set_state(w, W_SETUP);
-		w->fence_prep_off = w->ledger_prep = false;
+		w->fence_prep_off = w->ledger_prep = w->lock_prep = false;
 		/* output forms the key parsers read (RETURNING); the input field
 		 * order of dates stays the server's */
 		buf_reset(&w->sql);

@@ -279,6 +279,8 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 			x->fence_gen[st->stage_tab] = st->kind == X_FENCE_PREP ? st->stage_gen : 0;
 		if (st->kind == X_LEDGER_PREP && x->ledger_prep)
 			*x->ledger_prep = true;
+		if (st->kind == X_LOCK && x->lock_prep)
+			*x->lock_prep = true;
 		if (!stmt_ok(x, st, r->results[i]))
 			return XR_SINGLES;
 	}
@@ -322,6 +324,7 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 		/* fall through */
 	case X_FENCE_PREP:
 	case X_FENCE_DROP:
+	case X_LOCK:
 		x->err = berr_from_diag(r->diag);
 		if (x->fence_gen && (strcmp(state, "26000") == 0 || strcmp(state, "42P05") == 0)) {
 			/* the connection's prepared checks are not what the writer
