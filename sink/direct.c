@@ -163,6 +163,9 @@ struct reap {
 	struct reap *next;
 	bool done;
 	bool warned;                /* (once per backend) */
+	bool waits;                 /* its pg_terminate_backend waits (PostgreSQL 14+) */
+	int pid;
+	int64_t start;
 	char sqlstate[6];
 	char *message;
 	char sql[320];
@@ -193,6 +196,20 @@ static void reap_finish(struct reap *r)
 	unit_unref(u);
 }
 
+/* Ends the backend, and asks again until it is gone: pg_terminate_backend
+ * waits for that from PostgreSQL 14 (true: gone), earlier it only signals. */
+static void reap_ask(struct reap *r)
+{
+	bool wait = pc_server_version(r->pc) >= 140000;
+
+	snprintf(r->sql, sizeof(r->sql),
+		 "SELECT pg_catalog.pg_terminate_backend(pid%s) FROM pg_catalog.pg_stat_activity "
+		 "WHERE pid = %d AND (EXTRACT(EPOCH FROM backend_start) * 1000000)::pg_catalog.int8 = %lld",
+		 wait ? ", " REAP_WAIT_MS : "", r->pid, (long long)r->start);
+	r->waits = wait;
+	pc_query(r->pc, r->sql);
+}
+
 static void on_reap_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct reap *r = arg;
@@ -201,6 +218,10 @@ static void on_reap_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (r->done) {
 		reap_end(r);
+		return;
+	}
+	if (pc_connected(r->pc) && !pc_busy(r->pc)) {
+		reap_ask(r);
 		return;
 	}
 	pc_close(r->pc);
@@ -212,17 +233,23 @@ static void on_reap(void *arg, const struct pc_result *res)
 	struct reap *r = arg;
 	struct timeval tv = { 0, REAP_RETRY_MS * 1000 };
 
+	if (r->done)
+		return;
 	if (res->event == PC_CONNECTED && res->ok) {
-		pc_query(r->pc, r->sql);
+		reap_ask(r);
 		return;
 	}
-	/* true: ended within the wait; no row: gone already */
+	/* no row: gone (or not to be seen by the sink's role); true from a
+	 * pg_terminate_backend that waits: ended within the wait */
 	if (res->event == PC_DONE && res->ok && res->nresults == 1 &&
-	    (PQntuples(res->results[0]) == 0 || strcmp(PQgetvalue(res->results[0], 0, 0), "t") == 0)) {
-		log_info(SINK_PREFIX, "the backend of a lost session connection is gone: its INSERT is settled");
-		reap_finish(r);
+	    (PQntuples(res->results[0]) == 0 || (r->waits && strcmp(PQgetvalue(res->results[0], 0, 0), "t") == 0))) {
+		log_info(SINK_PREFIX, "the backend (pid %d) of a lost session connection is no longer running: "
+			 "its INSERT is settled", r->pid);
 		r->done = true;
+		reap_finish(r);
 		tv.tv_usec = 0;
+	} else if (res->event == PC_DONE && res->ok) {
+		/* signalled, not gone yet: asked again */
 	} else if (!r->warned) {
 		/* (without the privilege to end it, it is waited for: it goes
 		 * once it has run its statement and found its connection gone) */
@@ -256,10 +283,8 @@ void sink_direct_reap(struct sink_unit *u, int pid, int64_t backend_start_us, co
 		return;
 	}
 	snprintf(r->sqlstate, sizeof(r->sqlstate), "%s", sqlstate);
-	snprintf(r->sql, sizeof(r->sql),
-		 "SELECT pg_catalog.pg_terminate_backend(pid, " REAP_WAIT_MS ") FROM pg_catalog.pg_stat_activity "
-		 "WHERE pid = %d AND (EXTRACT(EPOCH FROM backend_start) * 1000000)::pg_catalog.int8 = %lld",
-		 pid, (long long)backend_start_us);
+	r->pid = pid;
+	r->start = backend_start_us;
 	r->u = u;
 	unit_ref(u);
 	r->next = s->reaps;

@@ -507,7 +507,7 @@ static void fence_checks(struct xrun *x, struct buf *sql)
 	 * before, it would pass on the catalog as it was, and the INSERT would
 	 * wait for the DDL and then run on the new one. */
 	for (k = 0; k < n; k++) {
-		for (j = 0; j < k && tabs[j] != tabs[k]; j++)
+		for (j = 0; j < k && (cats[j]->fp[0] == '\0' || cats[j]->oid != cats[k]->oid); j++)
 			;
 		if (cats[k]->fp[0] == '\0' || j < k)
 			continue;

@@ -517,9 +517,14 @@ static void tx_result(struct writer *w, const struct pc_result *r)
 {
 	enum xresult res = xrun_result(&w->x, r);
 
-	/* its prepared statements are out of step: the statements' text until
-	 * the connection is made anew */
-	w->fence_prep_off |= w->x.fence_lost;
+	if (w->x.fence_lost) {
+		/* its prepared statements are out of step: rolled back and written
+		 * again at once with the statements' text (not a retry: it cannot
+		 * happen twice), until the connection is made anew */
+		w->fence_prep_off = true;
+		rollback(w, AF_AGAIN);
+		return;
+	}
 	switch (res) {
 	case XR_NEXT:
 		send_query(w);

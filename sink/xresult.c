@@ -326,10 +326,10 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 	case X_FENCE_DROP:
 	case X_LOCK:
 		x->err = berr_from_diag(r->diag);
-		if (x->fence_gen && (strcmp(state, "26000") == 0 || strcmp(state, "42P05") == 0)) {
-			/* the connection's prepared checks are not what the writer
-			 * noted: it forgets them, rolls back and tries again, each
-			 * check prepared anew under a name not used before */
+		if ((x->fence_gen || x->lock_prep) && (strcmp(state, "26000") == 0 || strcmp(state, "42P05") == 0)) {
+			/* the connection's prepared statements are not what the
+			 * writer noted: it rolls back and writes the batch again
+			 * with their texts, until it reconnects */
 			log_warning(SINK_PREFIX, "batch %llu: the fence's prepared checks are out of step (%s): "
 				    "preparing them again", (unsigned long long)x->b->id, state);
 			x->fence_lost = true;
