@@ -147,18 +147,34 @@ void pkt_backend_key(struct pktbuf *pb, uint32_t pid, uint32_t key)
 	pkt_end(pb);
 }
 
+/* A whole message of one type and body, in one reservation (the replies the
+ * proxy writes per row). */
+static void put_message(struct pktbuf *pb, char type, const void *body, size_t n)
+{
+	uint8_t *d;
+
+	if (pb->msg_start != SIZE_MAX)
+		pb->failed = true;  /* a message is already open */
+	if (n > PKT_MAX_LEN - 5 || !reserve(pb, 5 + n))
+		return;
+	d = pb->data + pb->len;
+	d[0] = (uint8_t)type;
+	d[1] = (uint8_t)((n + 4) >> 24);
+	d[2] = (uint8_t)((n + 4) >> 16);
+	d[3] = (uint8_t)((n + 4) >> 8);
+	d[4] = (uint8_t)(n + 4);
+	memcpy(d + 5, body, n);
+	pb->len += 5 + n;
+}
+
 void pkt_ready(struct pktbuf *pb, char tx_status)
 {
-	pkt_begin(pb, 'Z');
-	pkt_put_u8(pb, (uint8_t)tx_status);
-	pkt_end(pb);
+	put_message(pb, 'Z', &tx_status, 1);
 }
 
 void pkt_command_complete(struct pktbuf *pb, const char *tag)
 {
-	pkt_begin(pb, 'C');
-	pkt_put_cstring(pb, tag);
-	pkt_end(pb);
+	put_message(pb, 'C', tag, strlen(tag) + 1);
 }
 
 static void put_field(struct pktbuf *pb, char code, const char *value)

@@ -7,30 +7,60 @@
 
 /* ---- character classes (scan.l) ---- */
 
+/* Each byte's classes: a table rather than comparisons (the lexer asks per
+ * byte). PostgreSQL 15's scan.l: whitespace is [ \t\n\r\f] (not vertical
+ * tab); identifiers start with a letter, '_' or any byte >= 0x80 and go on
+ * with those, digits and '$'; operators are made of ~!@#^&|`?+-*\/%<>=. */
+enum {
+	CC_SPACE = 1,
+	CC_IDSTART = 2,
+	CC_IDCONT = 4,
+	CC_DIGIT = 8,
+	CC_OP = 16,
+};
+
+static const uint8_t cclass[256] = {
+	 0,  0,  0,  0,  0,  0,  0,  0,  0,  1,  1,  0,  1,  1,  0,  0,
+	 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+	 1, 16,  0, 16,  4, 16, 16,  0,  0,  0, 16, 16,  0, 16,  0, 16,
+	12, 12, 12, 12, 12, 12, 12, 12, 12, 12,  0,  0, 16, 16, 16, 16,
+	16,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,
+	 6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  0,  0,  0, 16,  6,
+	16,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,
+	 6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  0, 16,  0, 16,  0,
+	 6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,
+	 6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,
+	 6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,
+	 6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,
+	 6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,
+	 6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,
+	 6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,
+	 6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,
+};
+
 static bool is_space(unsigned char c)
 {
-	/* PostgreSQL 15: [ \t\n\r\f]; vertical tab is not whitespace. */
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+	return cclass[c] & CC_SPACE;
 }
 
 static bool is_ident_start(unsigned char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c >= 0x80;
+	return cclass[c] & CC_IDSTART;
 }
 
 static bool is_ident_cont(unsigned char c)
 {
-	return is_ident_start(c) || (c >= '0' && c <= '9') || c == '$';
+	return cclass[c] & CC_IDCONT;
 }
 
 static bool is_digit(unsigned char c)
 {
-	return c >= '0' && c <= '9';
+	return cclass[c] & CC_DIGIT;
 }
 
 static bool is_op_char(unsigned char c)
 {
-	return c != '\0' && strchr("~!@#^&|`?+-*/%<>=", c) != NULL;
+	return cclass[c] & CC_OP;
 }
 
 static unsigned char lower(unsigned char c)
@@ -81,28 +111,45 @@ static const struct {
 #undef T
 #undef R
 
+/* keywords[] by first letter and length: up to KW_BUCKET indexes each (the
+ * fullest holds 5), built once. */
+#define KW_MAXLEN 17            /* current_timestamp */
+#define KW_BUCKET 6
+static uint8_t kw_index[26][KW_MAXLEN + 1][KW_BUCKET];
+static uint8_t kw_count[26][KW_MAXLEN + 1];
+static bool kw_built;
+
+static void build_index(void)
+{
+	for (size_t k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++) {
+		int c = keywords[k].word[0] - 'a';
+		size_t len = strlen(keywords[k].word);
+
+		if (c >= 0 && c < 26 && len <= KW_MAXLEN && kw_count[c][len] < KW_BUCKET)
+			kw_index[c][len][kw_count[c][len]++] = (uint8_t)k;
+	}
+	kw_built = true;
+}
+
 enum sql_kw sql_keyword(const char *w, size_t len)
 {
-	char low[20];
+	unsigned char c;
 
-	if (len == 0 || len >= sizeof(low))
+	if (len == 0 || len > KW_MAXLEN)
 		return SQL_KW_NONE;
-	for (size_t i = 0; i < len; i++) {
-		if ((unsigned char)w[i] >= 0x80)
-			return SQL_KW_NONE;
-		low[i] = (char)lower((unsigned char)w[i]);
-	}
-	low[len] = '\0';
-	size_t lo = 0, hi = sizeof(keywords) / sizeof(keywords[0]);
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(low, keywords[mid].word);
-		if (c == 0)
-			return keywords[mid].kw;
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
+	c = lower((unsigned char)w[0]);
+	if (c < 'a' || c > 'z')
+		return SQL_KW_NONE;
+	if (!kw_built)
+		build_index();
+	for (int k = 0; k < kw_count[c - 'a'][len]; k++) {
+		const char *kw = keywords[kw_index[c - 'a'][len][k]].word;
+		size_t i = 1;
+
+		while (i < len && kw[i] == (char)lower((unsigned char)w[i]))
+			i++;
+		if (i == len)
+			return keywords[kw_index[c - 'a'][len][k]].kw;
 	}
 	return SQL_KW_NONE;
 }
@@ -203,7 +250,16 @@ bool sql_utf8_valid(const char *s, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		/* ASCII runs need no state */
+		/* ASCII runs need no state: eight bytes at a time while none has
+		 * its high bit set or is NUL */
+		while (o.need == 0 && len - i >= 8) {
+			uint64_t w;
+
+			memcpy(&w, s + i, 8);
+			if ((w & 0x8080808080808080ULL) || ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL))
+				break;
+			i += 8;
+		}
 		while (i < len && o.need == 0 && s[i] > 0 && (unsigned char)s[i] < 0x80)
 			i++;
 		if (i < len)
@@ -764,11 +820,19 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 		t->pos = t->end = lx->pos;
 		return t->type;
 	}
-	size_t p = sql_skip_space(s, len, lx->pos, &bad);
+	size_t p = lx->pos;
+	/* (most tokens follow one space or none: no call for those) */
+	if (p < len && s[p] == ' ')
+		p++;
+	if (p < len && (is_space((unsigned char)s[p]) || s[p] == '-' || s[p] == '/')) {
+		p = sql_skip_space(s, len, p, &bad);
+		if (bad) {
+			lx->pos = t->pos = p;
+			return finish(lx, t, SQL_ERROR, 0);
+		}
+	}
 	lx->pos = p;
 	t->pos = p;
-	if (bad)
-		return finish(lx, t, SQL_ERROR, 0);
 	if (p >= len)
 		return finish(lx, t, SQL_EOF, 0);
 
@@ -776,28 +840,45 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 	unsigned char c1 = p + 1 < len ? (unsigned char)s[p + 1] : 0;
 	unsigned char c2 = p + 2 < len ? (unsigned char)s[p + 2] : 0;
 	t->ch = (char)c;
-	if (c == '\0')
+	/* (one jump on the first byte: the prefixed literals and punctuation;
+	 * digits, words and operators after) */
+	switch (c) {
+	case '\0':
 		return finish(lx, t, SQL_ERROR, 0);
-	if (c == '\'')
+	case '\'':
 		return lex_quoted(lx, t, p, lx->scs_off ? SQL_STR_ESCAPE : SQL_STR_PLAIN);
-	if (c == '"')
+	case '"':
 		return lex_quoted(lx, t, p, SQL_STR_PLAIN);
-	if ((c == 'e' || c == 'E') && c1 == '\'')
-		return lex_quoted(lx, t, p + 1, SQL_STR_ESCAPE);
-	if ((c == 'n' || c == 'N') && c1 == '\'')      /* with scs off, read as E'' */
-		return lex_quoted(lx, t, p + 1, lx->scs_off ? SQL_STR_ESCAPE : SQL_STR_NCHAR);
-	if ((c == 'u' || c == 'U') && c1 == '&' && c2 == '\'' && lx->scs_off)
-		return finish(lx, t, SQL_ERROR, 0);  /* "unsafe use of string constant with Unicode escapes" */
-	if ((c == 'u' || c == 'U') && c1 == '&' && (c2 == '\'' || c2 == '"'))
-		return lex_quoted(lx, t, p + 2, SQL_STR_UNICODE);
-	if ((c == 'b' || c == 'B' || c == 'x' || c == 'X') && c1 == '\'') {
-		struct out o = {0};
-		size_t end = walk_quoted(s, len, p + 2, '\'', true, NULL, &o);
-		if (end == SIZE_MAX)
-			return finish(lx, t, SQL_ERROR, 0);
-		return finish(lx, t, SQL_BITSTRING, end);
-	}
-	if (c == '$') {
+	case 'e':
+	case 'E':
+		if (c1 == '\'')
+			return lex_quoted(lx, t, p + 1, SQL_STR_ESCAPE);
+		break;
+	case 'n':
+	case 'N':
+		if (c1 == '\'')        /* with scs off, read as E'' */
+			return lex_quoted(lx, t, p + 1, lx->scs_off ? SQL_STR_ESCAPE : SQL_STR_NCHAR);
+		break;
+	case 'u':
+	case 'U':
+		if (c1 == '&' && c2 == '\'' && lx->scs_off)
+			return finish(lx, t, SQL_ERROR, 0);  /* "unsafe use of string constant with Unicode escapes" */
+		if (c1 == '&' && (c2 == '\'' || c2 == '"'))
+			return lex_quoted(lx, t, p + 2, SQL_STR_UNICODE);
+		break;
+	case 'b':
+	case 'B':
+	case 'x':
+	case 'X':
+		if (c1 == '\'') {
+			struct out o = {0};
+			size_t end = walk_quoted(s, len, p + 2, '\'', true, NULL, &o);
+			if (end == SIZE_MAX)
+				return finish(lx, t, SQL_ERROR, 0);
+			return finish(lx, t, SQL_BITSTRING, end);
+		}
+		break;
+	case '$':
 		if (is_digit(c1)) {
 			size_t q = p + 1;
 			while (q < len && is_digit((unsigned char)s[q]))
@@ -807,8 +888,27 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 			return finish(lx, t, SQL_PARAM, q);
 		}
 		return lex_dollar(lx, t, p);
+	case ':':
+		if (c1 == ':')
+			return finish(lx, t, SQL_TYPECAST, p + 2);
+		if (c1 == '=')
+			return finish(lx, t, SQL_OP, p + 2);
+		return finish(lx, t, SQL_PUNCT, p + 1);
+	case '.':
+		if (is_digit(c1))
+			break;              /* a number */
+		return finish(lx, t, c1 == '.' ? SQL_OP : SQL_PUNCT, p + (c1 == '.' ? 2 : 1));
+	case '(':
+	case ')':
+	case '[':
+	case ']':
+	case ',':
+	case ';':
+		return finish(lx, t, SQL_PUNCT, p + 1);
+	default:
+		break;
 	}
-	if (is_digit(c) || (c == '.' && is_digit(c1))) {
+	if (is_digit(c) || c == '.') {
 		size_t q = p;
 		enum sql_tok nt = lex_number(s, len, &q);
 		return finish(lx, t, nt, q);
@@ -819,20 +919,9 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 			q++;
 		t->body = p;
 		t->body_end = q;
-		t->declen = sql_ident_cliplen(s + p, q - p);
+		t->declen = q - p <= SQL_IDENT_MAX ? q - p : sql_ident_cliplen(s + p, q - p);
 		return finish(lx, t, SQL_WORD, q);
 	}
-	if (c == ':') {
-		if (c1 == ':')
-			return finish(lx, t, SQL_TYPECAST, p + 2);
-		if (c1 == '=')
-			return finish(lx, t, SQL_OP, p + 2);
-		return finish(lx, t, SQL_PUNCT, p + 1);
-	}
-	if (c == '.')
-		return finish(lx, t, c1 == '.' ? SQL_OP : SQL_PUNCT, p + (c1 == '.' ? 2 : 1));
-	if (c == '(' || c == ')' || c == '[' || c == ']' || c == ',' || c == ';')
-		return finish(lx, t, SQL_PUNCT, p + 1);
 	if (is_op_char(c))
 		return finish(lx, t, SQL_OP, p + lex_operator(s, len, p));
 	return finish(lx, t, SQL_OTHER, p + 1);
@@ -859,7 +948,7 @@ void sql_token_decode(const struct sql_lexer *lx, const struct sql_token *t, cha
 	}
 }
 
-bool sql_word_is(const struct sql_lexer *lx, const struct sql_token *t, const char *kw)
+bool sql_word_is_at(const struct sql_lexer *lx, const struct sql_token *t, const char *kw)
 {
 	size_t n;
 

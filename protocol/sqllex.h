@@ -73,8 +73,15 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t);
  * (exactly t->declen bytes, no NUL) to dst. The token must come from lx. */
 void sql_token_decode(const struct sql_lexer *lx, const struct sql_token *t, char *dst);
 
-/* Whether a SQL_WORD token is the keyword kw (lower case ASCII), ignoring case. */
-bool sql_word_is(const struct sql_lexer *lx, const struct sql_token *t, const char *kw);
+/* Whether a SQL_WORD token is the keyword kw (lower case ASCII), ignoring case.
+ * (Inline, the test most tokens fail: the parser asks it many times a token.) */
+bool sql_word_is_at(const struct sql_lexer *lx, const struct sql_token *t, const char *kw);
+static inline bool sql_word_is(const struct sql_lexer *lx, const struct sql_token *t, const char *kw)
+{
+	/* (kw starts with a letter: c | 0x20 is c in lower case, or no letter) */
+	return t->type == SQL_WORD && ((unsigned char)lx->s[t->pos] | 0x20) == (unsigned char)kw[0] &&
+	       sql_word_is_at(lx, t, kw);
+}
 
 /* The keyword class of a word (any case). */
 enum sql_kw sql_keyword(const char *w, size_t len);

@@ -88,7 +88,7 @@ struct evbuffer *backend_output(struct backend *be)
 
 bool backend_output_full(const struct backend *be)
 {
-	return evbuffer_get_length(sock_output(be->sk)) > out_high(be);
+	return sock_output_len(be->sk) > out_high(be);
 }
 
 bool backend_open(struct client *c)
@@ -210,7 +210,8 @@ void backend_kick(struct backend *be)
 	be->paused_for_client = false;
 	be->paused_for_queue = false;
 	sock_read(be->sk, true);
-	sock_kick(be->sk);
+	if (evbuffer_get_length(sock_input(be->sk)) > 0)
+		sock_kick(be->sk);      /* (backend_relay does nothing without input) */
 }
 
 /* ----------------------------------------------------------------- login -- */

@@ -94,7 +94,7 @@ struct evbuffer *client_output(struct client *c)
 
 bool client_output_full(const struct client *c)
 {
-	return evbuffer_get_length(sock_output(c->sk)) > out_high(c);
+	return sock_output_len(c->sk) > out_high(c);
 }
 
 static void set_prefix(struct client *c)
@@ -239,7 +239,8 @@ struct rq_entry *client_own_reply(struct client *c, uint8_t msg)
 void client_continue(struct client *c)
 {
 	client_pump(c);
-	if (c->state == CL_ACTIVE && !c->paused_for_backend)
+	if (c->state == CL_ACTIVE && !c->paused_for_backend &&
+	    (c->gone || evbuffer_get_length(sock_input(c->sk)) > 0))     /* (else nothing to relay) */
 		sock_kick(c->sk);
 }
 
@@ -325,7 +326,7 @@ void client_finish(struct client *c, const char *reason)
 		set_state(c, CL_CLOSING);
 	sock_read(c->sk, false);
 	sock_set_limits(c->sk, (size_t)c->d->cfg->io_buffer_size, 0, 0);
-	if (evbuffer_get_length(client_output(c)) == 0)
+	if (sock_output_len(c->sk) == 0)
 		client_close(c, c->close_reason);
 }
 
@@ -797,7 +798,6 @@ static bool end_input(struct client *c, const char *reason)
 static void client_relay(struct client *c)
 {
 	struct evbuffer *in = sock_input(c->sk);
-	struct evbuffer *out;
 	uint8_t type, *p;
 	uint32_t len;
 	size_t avail, total, n;
@@ -819,10 +819,9 @@ static void client_relay(struct client *c)
 			sock_read(c->sk, false);
 			return;
 		}
-		out = backend_output(c->be);
 		if (c->stream_left > 0) {
 			n = avail < c->stream_left ? avail : c->stream_left;
-			evbuffer_remove_buffer(in, out, n);
+			evbuffer_remove_buffer(in, backend_output(c->be), n);
 			c->stream_left -= (uint32_t)n;
 			continue;
 		}
@@ -887,7 +886,7 @@ static void client_relay(struct client *c)
 			return;
 		}
 		n = avail < total ? avail : total;
-		evbuffer_remove_buffer(in, out, n);
+		evbuffer_remove_buffer(in, backend_output(c->be), n);
 		c->stream_left = (uint32_t)(total - n);
 	}
 	return;
@@ -931,7 +930,7 @@ static void client_write_cb(struct sock *sk, void *arg)
 	struct client *c = arg;
 
 	if (c->state == CL_CLOSING) {
-		if (evbuffer_get_length(sock_output(sk)) == 0)
+		if (sock_output_len(sk) == 0)
 			client_close(c, c->close_reason);
 		return;
 	}

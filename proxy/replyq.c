@@ -12,11 +12,49 @@ void rq_init(struct replyq *q)
 	memset(q, 0, sizeof(*q));
 }
 
+/* Freed entries kept for reuse, each with its `own` buffer when small: an
+ * entry per message is the proxy's most frequent allocation. Single-threaded,
+ * bounded. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RQ_SPARE_MAX 0          /* (ASan sees every use after free) */
+#else
+#define RQ_SPARE_MAX 256
+#endif
+#define RQ_SPARE_OWN 1024
+static struct rq_entry *spare;
+static int nspare;
+
 static void entry_free(struct rq_entry *e)
 {
-	pkt_free(&e->own);
 	copyin_free(e->copy);
-	free(e);
+	if (nspare >= RQ_SPARE_MAX || e->own.cap > RQ_SPARE_OWN) {
+		pkt_free(&e->own);
+		free(e);
+		return;
+	}
+	e->next = spare;
+	spare = e;
+	nspare++;
+}
+
+static struct rq_entry *entry_new(void)
+{
+	struct rq_entry *e = spare;
+	struct pktbuf own;
+
+	if (e == NULL) {
+		e = calloc(1, sizeof(*e));
+		if (e)
+			pkt_init(&e->own);
+		return e;
+	}
+	spare = e->next;
+	nspare--;
+	own = e->own;
+	memset(e, 0, sizeof(*e));
+	e->own = own;
+	pkt_reset(&e->own);
+	return e;
 }
 
 void rq_clear(struct replyq *q)
@@ -61,7 +99,7 @@ static void note_skipping(struct replyq *q, struct rq_entry *e)
 
 struct rq_entry *rq_push(struct replyq *q, enum rq_kind kind, uint8_t msg)
 {
-	struct rq_entry *e = calloc(1, sizeof(*e));
+	struct rq_entry *e = entry_new();
 
 	if (e == NULL)
 		return NULL;
@@ -69,7 +107,6 @@ struct rq_entry *rq_push(struct replyq *q, enum rq_kind kind, uint8_t msg)
 	e->msg = msg;
 	e->late = q->late_mode && kind == RQ_FORWARD;
 	note_skipping(q, e);
-	pkt_init(&e->own);
 	if (q->tail)
 		q->tail->next = e;
 	else
@@ -88,14 +125,13 @@ struct rq_entry *rq_push_before(struct replyq *q, struct rq_entry *before, enum 
 		;
 	if (*pp == NULL)
 		return rq_push(q, kind, msg);
-	e = calloc(1, sizeof(*e));
+	e = entry_new();
 	if (e == NULL)
 		return NULL;
 	e->kind = kind;
 	e->msg = msg;
 	e->late = q->late_mode && kind == RQ_FORWARD;
 	note_skipping(q, e);
-	pkt_init(&e->own);
 	e->next = before;
 	*pp = e;
 	q->n++;

@@ -111,13 +111,6 @@ void sock_flush_later(struct sock *s)
 		event_active(flusher, EV_WRITE, 0);
 }
 
-static void out_added(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-	(void)buf;
-	if (info->n_added > 0)
-		sock_flush_later(arg);
-}
-
 /* Writes what the kernel takes; the rest waits for writability. Errors are
  * reported from the write event, never from inside the caller's code. */
 static bool sock_write_now(struct sock *s)
@@ -152,12 +145,23 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct sock *s = arg;
 	struct evbuffer_iovec vec;
+	static char stage[16384];   /* single-threaded: one read at a time */
 	ssize_t n;
 	size_t want = s->max_read;
+	bool staged;
 
 	(void)what;
-	if (evbuffer_reserve_space(s->in, (ev_ssize_t)want, &vec, 1) < 1)
+	/* An empty input buffer has no chain left to read into: a reserve would
+	 * allocate (and the drain free) a chain of max_read bytes per read. Small
+	 * reads are the common case (a message per round trip); they go through
+	 * one static area and are appended at their size. */
+	staged = evbuffer_get_length(s->in) == 0 && want <= sizeof(stage);
+	if (staged) {
+		vec.iov_base = stage;
+		vec.iov_len = want;
+	} else if (evbuffer_reserve_space(s->in, (ev_ssize_t)want, &vec, 1) < 1) {
 		return;
+	}
 	if (vec.iov_len < want)
 		want = vec.iov_len;
 	n = recv(fd, vec.iov_base, want, 0);
@@ -178,7 +182,11 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	vec.iov_len = (size_t)n;
-	evbuffer_commit_space(s->in, &vec, 1);
+	if (staged ? evbuffer_add(s->in, stage, vec.iov_len) < 0 : evbuffer_commit_space(s->in, &vec, 1) < 0) {
+		s->ops->on_event(s, SOCK_ERROR, ENOMEM, s->arg);
+		release(s);
+		return;
+	}
 	s->ops->on_read(s, s->arg);
 	if (!s->dead)
 		update_read(s);
@@ -302,7 +310,7 @@ struct sock *sock_new(struct event_base *base, evutil_socket_t fd, const struct 
 	s->in_cap = SIZE_MAX;
 	s->in = evbuffer_new();
 	s->out = evbuffer_new();
-	if (s->in == NULL || s->out == NULL || evbuffer_add_cb(s->out, out_added, s) == NULL ||
+	if (s->in == NULL || s->out == NULL ||
 	    (fd >= 0 && (evutil_make_socket_nonblocking(fd) < 0 || !make_events(s)))) {
 		if (s->rev)
 			event_free(s->rev);
@@ -373,7 +381,13 @@ struct evbuffer *sock_input(struct sock *s)
 
 struct evbuffer *sock_output(struct sock *s)
 {
+	sock_flush_later(s);
 	return s->out;
+}
+
+size_t sock_output_len(const struct sock *s)
+{
+	return evbuffer_get_length(s->out);
 }
 
 evutil_socket_t sock_fd(const struct sock *s)

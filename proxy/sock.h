@@ -33,7 +33,11 @@ bool sock_connect(struct sock *s, const struct sockaddr *sa, socklen_t len) __at
 void sock_free(struct sock *s);
 
 struct evbuffer *sock_input(struct sock *s);
+/* The output, to append to: it is written this loop turn (taking it marks the
+ * socket for the flush; no evbuffer callback per append). */
 struct evbuffer *sock_output(struct sock *s);
+/* Bytes not yet written (no mark). */
+size_t sock_output_len(const struct sock *s);
 evutil_socket_t sock_fd(const struct sock *s);
 
 void sock_set_limits(struct sock *s, size_t max_read, size_t in_cap, size_t out_low);
@@ -47,8 +51,7 @@ void sock_peer_gone(struct sock *s);
 /* Once the output is written, the write side is shut down (the peer reads
  * EOF); reading goes on. */
 void sock_shutdown_write(struct sock *s);
-/* Marks the output as having new bytes (done implicitly by sock_output's users
- * through an evbuffer callback; exposed for clarity). */
+/* Marks the output as having new bytes (sock_output does it). */
 void sock_flush_later(struct sock *s);
 
 #endif

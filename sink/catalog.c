@@ -874,6 +874,7 @@ static void on_pc(void *arg, const struct pc_result *r)
 			if (v && (s->settings[i] == NULL || strcmp(s->settings[i], v) != 0)) {
 				free(s->settings[i]);
 				s->settings[i] = strdup(v);
+				s->settings_gen++;
 			}
 		}
 		c->state = C_INIT_VERSION;
@@ -900,6 +901,7 @@ static void on_pc(void *arg, const struct pc_result *r)
 		for (int i = 4; r->ok && r->rows && PQntuples(r->rows) == 1 && i < SINK_SETTINGS; i++) {
 			free(s->settings[i]);
 			s->settings[i] = strdup(PQgetvalue(r->rows, 0, i - 3));
+			s->settings_gen++;
 		}
 		c->state = C_INIT_KIND;
 		pc_query(c->pc, "SHOW adbpg_version");

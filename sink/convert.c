@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Statements with fewer values and tables with fewer columns convert with no
+ * allocation but their rows. */
+#define CONVERT_SMALL 32
+
 /* ---- key identity ----
  *
  * A row's route identifies its key: rows PostgreSQL would see as the same key
@@ -66,11 +70,15 @@ static void dbhash_token(struct buf *tok, int64_t h)
 	put_token(tok, t, sizeof(t));
 }
 
+/* row_route's buffers, kept from row to row (single-threaded) unless large. */
+static struct buf route_tok, route_scratch;
+#define ROUTE_KEEP 4096
+
 void row_route(struct srow *r, const char *const *over, const int64_t *dbh, const uint8_t *hasdbh)
 {
 	const struct tcat *cat = r->cat;
 	const struct sg_val *v;
-	struct buf tok, scratch;
+	struct buf *tok = &route_tok, *scratch = &route_scratch;
 	bool exact = true;
 	int k;
 
@@ -86,31 +94,33 @@ void row_route(struct srow *r, const char *const *over, const int64_t *dbh, cons
 		r->exact = true;
 		return;
 	}
-	buf_init(&tok);
-	buf_init(&scratch);
+	buf_reset(tok);
+	buf_reset(scratch);
 	for (k = 0; k < cat->t.nkey; k++) {
 		v = &r->vals[cat->t.key[k]];
 		if (v->state != SG_VALUE) {
-			put_token(&tok, "N", 1);
+			put_token(tok, "N", 1);
 		} else if (cat->kmodes[k] == KM_DBHASH) {
 			if (hasdbh && hasdbh[k]) {
-				dbhash_token(&tok, dbh[k]);
+				dbhash_token(tok, dbh[k]);
 			} else {
-				put_token(&tok, v->text, v->len);
+				put_token(tok, v->text, v->len);
 				exact = false;
 			}
 		} else if (over && over[k]) {
-			if (!canon_token(cat, k, over[k], strlen(over[k]), &tok, &scratch))
+			if (!canon_token(cat, k, over[k], strlen(over[k]), tok, scratch))
 				exact = false;
-		} else if (!canon_token(cat, k, v->text, v->len, &tok, &scratch)) {
+		} else if (!canon_token(cat, k, v->text, v->len, tok, scratch)) {
 			exact = false;
 		}
 	}
 	r->has_route = true;
-	r->exact = exact && buf_ok(&tok);
-	r->route = buf_ok(&tok) ? key_hash(tok.data, tok.len) : 0;
-	buf_free(&tok);
-	buf_free(&scratch);
+	r->exact = exact && buf_ok(tok);
+	r->route = buf_ok(tok) ? key_hash(tok->data, tok->len) : 0;
+	if (tok->cap > ROUTE_KEEP)
+		buf_free(tok);
+	if (scratch->cap > ROUTE_KEEP)
+		buf_free(scratch);
 }
 
 bool returned_route(const struct tcat *cat, const char *const *vals, uint64_t *route)
@@ -191,11 +201,17 @@ static bool add_row(struct sink_unit *u, struct srow *r)
 	struct srow **rows;
 	uint32_t cap;
 
-	if (u->nrows == u->caprows) {
-		cap = u->caprows ? u->caprows * 2 : 4;
-		rows = realloc(u->rows, (size_t)cap * sizeof(*rows));
+	if (u->caprows == 0) {
+		u->rows = &u->row1;
+		u->caprows = 1;
+	} else if (u->nrows == u->caprows) {
+		cap = u->caprows < 4 ? 4 : u->caprows * 2;
+		rows = u->rows == &u->row1 ? malloc((size_t)cap * sizeof(*rows)) :
+		       realloc(u->rows, (size_t)cap * sizeof(*rows));
 		if (rows == NULL)
 			return false;
+		if (u->rows == &u->row1)
+			rows[0] = u->row1;
 		u->rows = rows;
 		u->caprows = cap;
 	}
@@ -405,24 +421,30 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	const struct ins_stmt *st = &us->st;
 	struct srow *r;
 	struct sg_val *vals = NULL;
-	struct buf key;
 	enum key_result kr;
 	char name[64];
 	int *colmap = NULL, i, c, nv = st->nvals;
+	int colmap_small[CONVERT_SMALL];
+	struct sg_val vals_small[CONVERT_SMALL];
 	unsigned diff = 0;          /* settings that differ from the sink's connections' */
-	bool ok = false, exact, canon = false;
+	bool ok = false, canon = false;
 
 	*why = PASS_MEMORY;
 	us->first = u->nrows;
 	us->n = 0;
-	buf_init(&key);
-	colmap = calloc((size_t)nv + 1, sizeof(int));
-	vals = calloc((size_t)cat->t.ncols + 1, sizeof(*vals));
+	/* (a row of a few columns, the common case, on the stack) */
+	colmap = nv < CONVERT_SMALL ? colmap_small : calloc((size_t)nv + 1, sizeof(int));
+	vals = cat->t.ncols < CONVERT_SMALL ? vals_small : calloc((size_t)cat->t.ncols + 1, sizeof(*vals));
 	if (!colmap || !vals)
 		goto done;
-	for (i = 0; i < SINK_SETTINGS; i++)
-		if (u->ss->settings[i] && s->settings[i] && strcmp(u->ss->settings[i], s->settings[i]) != 0)
-			diff |= 1u << i;
+	if (u->ss->settings_diff_gen != s->settings_gen) {
+		u->ss->settings_diff = 0;
+		for (i = 0; i < SINK_SETTINGS; i++)
+			if (u->ss->settings[i] && s->settings[i] && strcmp(u->ss->settings[i], s->settings[i]) != 0)
+				u->ss->settings_diff |= 1u << i;
+		u->ss->settings_diff_gen = s->settings_gen;
+	}
+	diff = u->ss->settings_diff;
 	if (diff & 8u) {
 		*why = PASS_SETTINGS;   /* client_encoding: every text reads otherwise */
 		goto done;
@@ -487,10 +509,8 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 			if (!catalog_value(cat, colmap[c], v, &vals[colmap[c]], why))
 				goto done;
 		}
-		kr = cat->t.nkey ? key_build(&key, cat->kinds, cat->t.key, cat->t.nkey, vals,
-					     cat->nulls_not_distinct, &exact) : KEY_NULL;
-		if (!buf_ok(&key))
-			goto done;
+		/* (its route, from the key's canonical form, below) */
+		kr = cat->t.nkey ? key_result_of(cat->t.key, cat->t.nkey, vals, cat->nulls_not_distinct) : KEY_NULL;
 		r = make_row(cat, vals);
 		if (r == NULL)
 			goto done;
@@ -513,9 +533,10 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	if (u->tx == UTX_NONE && cat->tr.sequence_defaults)
 		u->ss->seq_taken = true;        /* its currval()/lastval() are not the session's now */
 done:
-	free(colmap);
-	free(vals);
-	buf_free(&key);
+	if (colmap != colmap_small)
+		free(colmap);
+	if (vals != vals_small)
+		free(vals);
 	if (!ok) {
 		drop_stmt_rows(u, us->first);
 		return CONVERT_PASS;

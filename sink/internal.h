@@ -252,6 +252,11 @@ struct sink_unit {
 	uint64_t *counts;           /* settled: rows written per statement (the reply's) */
 	struct srow **rows;         /* arrival order */
 	uint32_t nrows, caprows;
+	/* stmts, counts and rows of a one-statement, one-row unit (the common
+	 * one): no allocation of their own */
+	struct ustmt stmt1;
+	uint64_t count1;
+	struct srow *row1;
 	enum ack_mode ack;          /* commit when any of its tables says commit */
 	bool barrier;               /* read-your-writes: wanted now */
 	bool direct_due;            /* U_DIRECT: to be offered to its client (sink_on_notify) */
@@ -287,6 +292,8 @@ struct sink_session {
 	int nresolved;
 	char *prefix;
 	char *settings[SINK_SETTINGS];
+	unsigned settings_diff;     /* those that differ from the sink's: valid when */
+	uint64_t settings_diff_gen; /* ... this is the sink's settings_gen (0: never) */
 	struct sink_unit *ihead, *itail; /* units in intake, in the order sent */
 	struct sink_unit *last;          /* the latest placed unit not yet settled */
 	int nunits;                 /* live units; closed and 0: freed */
@@ -426,6 +433,7 @@ struct sink {
 	enum backend_kind kind;
 	struct sink_unit *nhead, *ntail; /* units whose client is owed a callback */
 	struct event *notify_ev;
+	bool notify_armed;          /* notify_ev is active: sink_on_notify runs this turn */
 	struct counters st;
 	int64_t buffered_bytes;
 	bool full;
@@ -453,6 +461,7 @@ struct sink {
 	struct keymap *keys;        /* (table, key route) -> the latest unit writing it, not settled */
 	struct sink_unit *fk_last;       /* the latest unit writing a linked table, not settled */
 	char *settings[SINK_SETTINGS];  /* the sink's connections' values, once connected */
+	uint64_t settings_gen;      /* changed with settings[]; never 0 */
 	uint32_t pick_rr;
 	uint32_t npos;              /* live snapshots with a pos or gone (fence.c): rows may have to follow */
 	/* the batch ledger (ledger.c) */

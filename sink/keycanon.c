@@ -552,23 +552,33 @@ bool key_canon(enum key_kind k, const char *text, size_t len, struct buf *out)
 	return false;
 }
 
+enum key_result key_result_of(const int *cols, int nkey, sg_row row, bool nulls_not_distinct)
+{
+	for (int i = 0; i < nkey; i++) {
+		const struct sg_val *v = &row[cols[i]];
+
+		if (v->state == SG_OMIT || v->state == SG_DEFAULT)
+			return KEY_DEFAULTED;
+		if (v->state == SG_NULL && !nulls_not_distinct)
+			return KEY_NULL;
+	}
+	return KEY_OK;
+}
+
 enum key_result key_build(struct buf *out, const enum key_kind *kinds, const int *cols, int nkey,
 			  sg_row row, bool nulls_not_distinct, bool *exact)
 {
 	const struct sg_val *v;
+	enum key_result kr;
 	size_t lenpos;
 	uint32_t l;
 	int i;
 
 	buf_reset(out);
 	*exact = true;
-	for (i = 0; i < nkey; i++) {
-		v = &row[cols[i]];
-		if (v->state == SG_OMIT || v->state == SG_DEFAULT)
-			return KEY_DEFAULTED;
-		if (v->state == SG_NULL && !nulls_not_distinct)
-			return KEY_NULL;
-	}
+	kr = key_result_of(cols, nkey, row, nulls_not_distinct);
+	if (kr != KEY_OK)
+		return kr;
 	for (i = 0; i < nkey; i++) {
 		v = &row[cols[i]];
 		lenpos = out->len;

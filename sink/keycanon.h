@@ -68,6 +68,10 @@ enum key_result {
 	KEY_DEFAULTED,      /* a key column is omitted or DEFAULT: the database computes it */
 };
 
+/* Whether row's key over cols[0..nkey) is a value, NULL or defaulted (what
+ * key_build returns, without building it). */
+enum key_result key_result_of(const int *cols, int nkey, sg_row row, bool nulls_not_distinct);
+
 /* Builds the canonical composite key of row over the key columns cols[0..nkey)
  * of the given kinds into out (emptied first). A NULL counts as a value when
  * nulls_not_distinct. *exact tells whether every part is exact. */

@@ -110,7 +110,12 @@ static void emit_generations(struct builder *b, struct fkey *k, size_t n, uint32
 {
 	size_t i = 0, j, m;
 
-	qsort(k, n, sizeof(*k), cmp_fkey);
+	/* (in order already when every key is new to the batch and the rows
+	 * are one table's: the common batch) */
+	for (j = 1; j < n && cmp_fkey(&k[j - 1], &k[j]) < 0; j++)
+		;
+	if (j < n)
+		qsort(k, n, sizeof(*k), cmp_fkey);
 	while (i < n) {
 		for (j = i, m = 0; j < n && k[j].slot == k[i].slot && k[j].gen == k[i].gen; j++)
 			scratch[m++] = k[j].row;

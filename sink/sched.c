@@ -33,6 +33,7 @@ struct wqueue {
 	int64_t inflight_ms;        /* when its batch was taken */
 	uint64_t barrier_seq;       /* queued units up to this one are wanted now */
 	struct event *timer;        /* the oldest row's age limit */
+	int64_t armed_due;          /* the deadline timer and age_due were set for; INT64_MIN: none */
 	bool age_due;
 	int ntab;
 	uint32_t *trows;            /* per table: queued rows */
@@ -46,6 +47,7 @@ static void on_age(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	q->age_due = true;
+	q->armed_due = INT64_MIN;
 	writer_kick(q->s->writers[q->idx]);
 }
 
@@ -82,6 +84,7 @@ bool sched_init(struct sink *s)
 		s->wq[i].s = s;
 		s->wq[i].idx = i;
 		s->wq[i].timer = evtimer_new(s->base, on_age, &s->wq[i]);
+		s->wq[i].armed_due = INT64_MIN;
 		if (s->wq[i].timer == NULL || !wq_grow(&s->wq[i], s->ntables + 1))
 			return false;
 	}
@@ -173,6 +176,11 @@ static void arm_timer(struct wqueue *q)
 	int64_t due = age_deadline(q), left;
 	struct timeval tv;
 
+	/* (a row queued behind older ones leaves the deadline as it was: no
+	 * event_add per row) */
+	if (due == q->armed_due)
+		return;
+	q->armed_due = due;
 	if (due == INT64_MAX) {
 		evtimer_del(q->timer);
 		q->age_due = false;
@@ -189,6 +197,8 @@ static void arm_timer(struct wqueue *q)
 	tv.tv_usec = (left % 1000) * 1000;
 	evtimer_add(q->timer, &tv);
 }
+
+static int queue_ready(const struct sink *s, struct wqueue *q);
 
 static void enqueue(struct sink_unit *u, int w)
 {
@@ -215,16 +225,37 @@ static void enqueue(struct sink_unit *u, int w)
 	if (u->barrier && u->seq > q->barrier_seq)
 		q->barrier_seq = u->seq;
 	arm_timer(q);
-	writer_kick(u->s->writers[w]);
+	/* A queue not ready now is made ready by a later row, the age timer, a
+	 * barrier, a batch done, a drain or the sink filling, each of which kicks
+	 * the writer: no wake-up per row that finds nothing to take. */
+	if (queue_ready(u->s, q) >= 0)
+		writer_kick(u->s->writers[w]);
 }
 
 /* ---- placement ---- */
 
 struct deps {
-	struct sink_unit **d;
+	struct sink_unit **d;       /* small, or allocated */
 	int n, cap;
 	bool ok;
+	struct sink_unit *small[8]; /* (a unit follows a few others, usually) */
 };
+
+/* The list in memory of its own, for a unit that keeps it (blocked). */
+static bool deps_own(struct deps *ds)
+{
+	struct sink_unit **p;
+
+	if (ds->d != ds->small)
+		return true;
+	p = malloc((size_t)(ds->n ? ds->n : 1) * sizeof(*p));
+	if (p == NULL)
+		return false;
+	memcpy(p, ds->small, (size_t)ds->n * sizeof(*p));
+	ds->d = p;
+	ds->cap = ds->n ? ds->n : 1;
+	return true;
+}
 
 static void dep_add(struct deps *ds, struct sink_unit *d)
 {
@@ -236,13 +267,15 @@ static void dep_add(struct deps *ds, struct sink_unit *d)
 		if (ds->d[i] == d)
 			return;
 	if (ds->n == ds->cap) {
-		int cap = ds->cap ? ds->cap * 2 : 8;
+		int cap = ds->cap * 2;
 
-		p = realloc(ds->d, (size_t)cap * sizeof(*p));
+		p = ds->d == ds->small ? malloc((size_t)cap * sizeof(*p)) : realloc(ds->d, (size_t)cap * sizeof(*p));
 		if (p == NULL) {
 			ds->ok = false;
 			return;
 		}
+		if (ds->d == ds->small)
+			memcpy(p, ds->small, (size_t)ds->n * sizeof(*p));
 		ds->d = p;
 		ds->cap = cap;
 	}
@@ -353,13 +386,17 @@ static void block(struct sink_unit *u, struct deps *ds)
 void sched_place(struct sink_unit *u)
 {
 	struct sink *s = u->s;
-	struct deps ds = { NULL, 0, 0, true };
+	struct deps ds;
 	struct stable *tab;
 	struct srow *r;
 	bool ok = true;
 	uint32_t i;
 	int w, k;
 
+	ds.d = ds.small;
+	ds.n = 0;
+	ds.cap = (int)(sizeof(ds.small) / sizeof(ds.small[0]));
+	ds.ok = true;
 	u->seq = ++s->seq;
 	dep_add(&ds, u->ss->last);
 	u->ss->last = u;
@@ -392,6 +429,8 @@ void sched_place(struct sink_unit *u)
 	for (k = 0; k < u->nstmts; k++)
 		u->stmts[k].tab->nplaced++;
 	w = ds.ok ? common_writer(ds.d, ds.n) : -2;
+	if (w == -2 && ds.ok && !deps_own(&ds))
+		ds.ok = false;          /* (a blocked unit keeps the list) */
 	if (w == -1 && ds.ok && sched_direct(u)) {
 		log_debug(u->ss->prefix, "unit %llu (%u rows) is offered to its own connection",
 			  (unsigned long long)u->seq, u->nrows);
@@ -417,7 +456,8 @@ void sched_place(struct sink_unit *u)
 		log_debug(u->ss->prefix, "unit %llu (%u rows) queued for writer %d", (unsigned long long)u->seq,
 			  u->nrows, u->widx);
 	}
-	free(ds.d);
+	if (ds.d != ds.small)
+		free(ds.d);
 	unit_buffered(u);
 }
 
@@ -650,6 +690,7 @@ struct batch *sched_take(struct sink *s, int widx)
 	q->inflight_ms = b->start_ms;
 	recompute_oldest(q);
 	q->age_due = false;
+	q->armed_due = INT64_MIN;
 	arm_timer(q);
 	if (b->reason == FLUSH_IDLE && (b->idle_tabs = calloc((size_t)s->ntables + 1, 1)) != NULL) {
 		b->nidle_tabs = s->ntables;

@@ -39,6 +39,7 @@ void sink_session_setting(struct sink_session *ss, const char *name, const char 
 		if (strcmp(name, sink_setting_names[i]) == 0) {
 			free(ss->settings[i]);
 			ss->settings[i] = value ? strdup(value) : NULL;
+			ss->settings_diff_gen = 0;
 		}
 }
 

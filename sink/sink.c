@@ -454,6 +454,7 @@ struct sink *sink_new(struct event_base *base, const struct config *cfg)
 	if (s == NULL)
 		return NULL;
 	s->base = base;
+	s->settings_gen = 1;
 	s->nwriters = cfg->connectionmaxactive > 0 ? cfg->connectionmaxactive : 1;
 	s->maxretrytimes = cfg->maxretrytimes;
 	s->retrywaittime = cfg->retrywaittime;
@@ -562,18 +563,15 @@ struct stable *find_table(const struct sink *s, const struct ins_stmt *st)
 
 	if (st->table.name == NULL)
 		return NULL;
+	ins_name_resolve(&st->table, false, name, sizeof(name));
+	if (st->schema.name)
+		ins_name_resolve(&st->schema, false, schema, sizeof(schema));
 	for (i = 0; i < s->ntables; i++) {
 		tab = s->tables[i];
-		if (tab->removed)
+		if (tab->removed || strcmp(name, tab->conf.name) != 0)
 			continue;
-		ins_name_resolve(&st->table, false, name, sizeof(name));
-		if (strcmp(name, tab->conf.name) != 0)
+		if (st->schema.name && strcmp(schema, tab->conf.targetschema) != 0)
 			continue;
-		if (st->schema.name) {
-			ins_name_resolve(&st->schema, false, schema, sizeof(schema));
-			if (strcmp(schema, tab->conf.targetschema) != 0)
-				continue;
-		}
 		/* an unqualified name is the session's search_path's to resolve:
 		 * the unit's intake checks where it resolves (sink_session_resolved) */
 		return tab;

@@ -238,16 +238,32 @@ void sg_copy_stage(struct buf *b, const struct sg_table *t, const struct sg_shap
 	copy_from_stdin(b, t, sh, true);
 }
 
+/* Values up to this long are escaped into room for their worst case; longer
+ * ones are measured first (no reservation of twice a large value). */
+#define COPY_ONE_PASS 4096
+
 void sg_copy_row(struct buf *b, const struct sg_shape *sh, sg_row row)
 {
 	const struct sg_val *v;
 	char *dst;
+	size_t n;
 	int i;
 
 	for (i = 0; i < sh->nins; i++) {
+		v = &row[sh->ins[i]];
+		if (v->state == SG_VALUE && v->len <= COPY_ONE_PASS) {
+			/* room for the worst case (every byte escaped): one pass */
+			dst = buf_reserve(b, 1 + 2 * (size_t)v->len);
+			if (dst == NULL)
+				return;
+			n = 0;
+			if (i)
+				dst[n++] = COPYTEXT_DELIM;
+			buf_advance(b, n + copytext_escape(dst + n, v->text, v->len));
+			continue;
+		}
 		if (i)
 			buf_putc(b, COPYTEXT_DELIM);
-		v = &row[sh->ins[i]];
 		if (v->state != SG_VALUE) {
 			buf_append(b, COPYTEXT_NULL, COPYTEXT_NULL_LEN);
 			continue;

@@ -41,6 +41,9 @@ void unit_set_state(struct sink_unit *u, enum unit_state to)
 
 void schedule_notify(struct sink *s)
 {
+	if (s->notify_armed)
+		return;                 /* (once per loop turn, not per unit) */
+	s->notify_armed = true;
 	event_active(s->notify_ev, EV_TIMEOUT, 0);
 }
 
@@ -89,6 +92,7 @@ void sink_on_notify(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	s->notify_armed = false;
 	while ((u = s->nhead) != NULL) {
 		s->nhead = u->nnext;
 		if (s->nhead == NULL)
@@ -175,7 +179,8 @@ static void drop_rows(struct sink_unit *u)
 
 	for (i = 0; i < u->nrows; i++)
 		row_free(u->s, u->rows[i]);
-	free(u->rows);
+	if (u->rows != &u->row1)
+		free(u->rows);
 	u->rows = NULL;
 	u->nrows = u->caprows = 0;
 }
@@ -234,8 +239,10 @@ void unit_free(struct sink_unit *u)
 	for (int i = 0; i < u->ndeps; i++)
 		u->deps[i]->refs--;
 	free(u->deps);
-	free(u->stmts);
-	free(u->counts);
+	if (u->stmts != &u->stmt1)
+		free(u->stmts);
+	if (u->counts != &u->count1)
+		free(u->counts);
 	if (u->timeout_ev)
 		event_free(u->timeout_ev);
 	berr_unref(u->cancel);
@@ -313,8 +320,10 @@ void unit_decide_error(struct sink_unit *u, struct berr *e)
 /* The reply's rows per statement: written, or (buffered) taken. */
 static void fill_counts(struct sink_unit *u, bool written)
 {
-	free(u->counts);
-	u->counts = calloc((size_t)u->nstmts + 1, sizeof(*u->counts));
+	if (u->counts != &u->count1)
+		free(u->counts);
+	u->counts = u->nstmts <= 1 ? &u->count1 : calloc((size_t)u->nstmts + 1, sizeof(*u->counts));
+	u->count1 = 0;
 	u->reply.nstmts = u->counts ? u->nstmts : 0;
 	u->reply.counts = u->counts;
 	if (u->counts)
@@ -594,14 +603,20 @@ bool unit_add_stmt(struct sink_unit *u, struct stable *tab, struct ins_stmt *st,
 {
 	struct ustmt *us;
 
-	if (u->nstmts == u->capstmts) {
-		int cap = u->capstmts ? u->capstmts * 2 : 1;
-		struct ustmt *n = realloc(u->stmts, (size_t)cap * sizeof(*n));
+	if (u->capstmts == 0) {
+		u->stmts = &u->stmt1;
+		u->capstmts = 1;
+	} else if (u->nstmts == u->capstmts) {
+		int cap = u->capstmts * 2;
+		struct ustmt *n = u->stmts == &u->stmt1 ? malloc((size_t)cap * sizeof(*n)) :
+				  realloc(u->stmts, (size_t)cap * sizeof(*n));
 
 		if (n == NULL) {
 			ins_stmt_free(st);
 			return false;
 		}
+		if (u->stmts == &u->stmt1)
+			n[0] = u->stmt1;
 		u->stmts = n;
 		u->capstmts = cap;
 	}

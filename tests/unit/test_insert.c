@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "protocol/insert.h"
+#include "protocol/sqllex.h"
 
 struct val {
 	enum ins_kind kind;
@@ -604,6 +605,31 @@ static void test_bind(void **state)
 	ins_stmt_free(&tmpl);
 }
 
+/* The keyword lookup: every class, any case, the fullest bucket (first letter
+ * and length), and words that are not keywords though close to one. */
+static void test_keywords(void **state)
+{
+	static const struct {
+		const char *w;
+		enum sql_kw kw;
+	} kws[] = {
+		{"all", SQL_KW_RESERVED}, {"xmltable", SQL_KW_COL_NAME}, {"verbose", SQL_KW_TYPE_FUNC},
+		{"SELECT", SQL_KW_RESERVED}, {"Current_Timestamp", SQL_KW_RESERVED},
+		{"concurrently", SQL_KW_TYPE_FUNC}, {"current_date", SQL_KW_RESERVED},
+		{"current_role", SQL_KW_RESERVED}, {"current_time", SQL_KW_RESERVED},
+		{"current_user", SQL_KW_RESERVED}, {"values", SQL_KW_COL_NAME}, {"into", SQL_KW_RESERVED},
+		{"cg", SQL_KW_NONE}, {"selects", SQL_KW_NONE}, {"selec", SQL_KW_NONE}, {"b1", SQL_KW_NONE},
+		{"current_timestamps", SQL_KW_NONE}, {"_all", SQL_KW_NONE}, {"\xc3\xa0ll", SQL_KW_NONE},
+		{"insert", SQL_KW_NONE},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(kws) / sizeof(kws[0]); i++)
+		assert_int_equal(sql_keyword(kws[i].w, strlen(kws[i].w)), kws[i].kw);
+	assert_int_equal(sql_keyword("all", 0), SQL_KW_NONE);
+	assert_int_equal(sql_keyword("as\0", 3), SQL_KW_NONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -615,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_reason_names),
 		cmocka_unit_test(test_large_inputs),
 		cmocka_unit_test(test_edges),
+		cmocka_unit_test(test_keywords),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

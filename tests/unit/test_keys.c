@@ -238,6 +238,13 @@ static void test_key_build(void **state)
 	assert_int_equal(key_build(&b, kinds, cols, 2, r3, false, &ex), KEY_NULL);
 	assert_int_equal(key_build(&b, kinds, cols, 2, r3, true, &ex), KEY_OK);
 	assert_int_equal(key_build(&b, kinds, cols, 2, r4, false, &ex), KEY_DEFAULTED);
+	/* what key_build returns, without building the key */
+	assert_int_equal(key_result_of(cols, 2, r1, false), KEY_OK);
+	assert_int_equal(key_result_of(cols, 2, r2, false), KEY_OK);
+	assert_int_equal(key_result_of(cols, 2, r3, false), KEY_NULL);
+	assert_int_equal(key_result_of(cols, 2, r3, true), KEY_OK);
+	assert_int_equal(key_result_of(cols, 2, r4, false), KEY_DEFAULTED);
+	assert_int_equal(key_result_of(cols, 2, r4, true), KEY_DEFAULTED);
 	/* parts are length-prefixed: ("ab","c") is not ("a","bc") */
 	{
 		static const enum key_kind tt[] = { KEY_TEXT, KEY_TEXT };
