@@ -91,6 +91,10 @@ const char *ins_reason_name(enum ins_reason r);
 
 /* Cheap test: does the text start (after whitespace and comments) with INSERT? */
 bool ins_looks_like_insert(const char *sql, size_t len);
+/* Whether what follows the text's first top-level RETURNING is a list of plain
+ * column references (name, name.name, *, name.*, each maybe with [AS] alias)
+ * and nothing else but a ';': it calls no function and no operator. */
+bool ins_returning_plain(const char *sql, size_t len, bool scs_off);
 
 /* Identifier resolution: casesensitive=0 folds unquoted names to lower case
  * (ASCII, as PostgreSQL does) and keeps quoted ones; casesensitive=1 keeps

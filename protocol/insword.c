@@ -52,6 +52,68 @@ bool ins_looks_like_insert(const char *sql, size_t len)
 		 c == '_' || c == '$' || c >= 0x80);
 }
 
+bool ins_returning_plain(const char *sql, size_t len, bool scs_off)
+{
+	struct sql_lexer lx;
+	struct sql_token t;
+	int depth = 0;
+	bool item = false;      /* a reference was read since the last ',' */
+
+	if (!sql)
+		return false;
+	sql_lex_init(&lx, sql, len);
+	lx.scs_off = scs_off;
+	for (;;) {
+		if (sql_lex_next(&lx, &t) == SQL_EOF || t.type == SQL_ERROR)
+			return false;
+		if (t.type == SQL_PUNCT && (t.ch == '(' || t.ch == '['))
+			depth++;
+		else if (t.type == SQL_PUNCT && (t.ch == ')' || t.ch == ']'))
+			depth--;
+		else if (depth == 0 && sql_word_is(&lx, &t, "returning"))
+			break;
+	}
+	for (;;) {
+		/* a reference: name[.name]... or *, or name[.name].* */
+		sql_lex_next(&lx, &t);
+		if (t.type == SQL_OP && t.end - t.pos == 1 && t.ch == '*') {
+			sql_lex_next(&lx, &t);
+		} else {
+			if (t.type != SQL_WORD && t.type != SQL_QIDENT)
+				return false;
+			if (t.type == SQL_WORD && sql_keyword(sql + t.pos, t.end - t.pos) == SQL_KW_RESERVED)
+				return false;   /* (NULL, CASE, ...: an expression) */
+			for (;;) {
+				sql_lex_next(&lx, &t);
+				if (!(t.type == SQL_PUNCT && t.ch == '.'))
+					break;
+				sql_lex_next(&lx, &t);
+				if (t.type == SQL_OP && t.end - t.pos == 1 && t.ch == '*') {
+					sql_lex_next(&lx, &t);
+					break;
+				}
+				if (t.type != SQL_WORD && t.type != SQL_QIDENT)
+					return false;
+			}
+		}
+		item = true;
+		/* [AS] alias */
+		if (sql_word_is(&lx, &t, "as"))
+			sql_lex_next(&lx, &t);
+		if ((t.type == SQL_WORD && sql_keyword(sql + t.pos, t.end - t.pos) != SQL_KW_RESERVED) ||
+		    t.type == SQL_QIDENT)
+			sql_lex_next(&lx, &t);
+		if (t.type == SQL_PUNCT && t.ch == ',') {
+			item = false;
+			continue;
+		}
+		break;
+	}
+	while (t.type == SQL_PUNCT && t.ch == ';')
+		sql_lex_next(&lx, &t);
+	return item && t.type == SQL_EOF;
+}
+
 char *ins_name_resolve(const struct ins_name *n, bool casesensitive, char *buf, size_t buflen)
 {
 	if (!buf || buflen == 0)

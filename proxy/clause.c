@@ -318,7 +318,7 @@ static enum clause_result plan_text(struct client *c, const char *sql, size_t le
 	}
 	/* the view is asked with a Query of pgbatchd's, which an extended-protocol
 	 * group not yet synced would hold up: there it is as last asked */
-	switch (can_ask ? view_ready(c) : VIEW_OK) {
+	switch (can_ask ? view_ready(c, false) : VIEW_OK) {
 	case VIEW_OK:
 	case VIEW_NONE:             /* unknown: an unqualified name gets no clause */
 		break;
@@ -421,9 +421,29 @@ static bool nothing_to_do(const struct client *c, const char *sql, size_t len)
 		!(sink_session_seq_taken(c->ss) && (ins_mentions(sql, len, "currval") || ins_mentions(sql, len, "lastval"))));
 }
 
+/* The Query is one INSERT of constants into a configured table that changes
+ * nothing of the session (sink_insert_inert), RETURNING plain columns if
+ * anything: the ORM's INSERT ... RETURNING id. The view, true before it, is
+ * true after it: the next one is not held up by asking it again. */
+static bool inert(const struct client *c, const char *sql, size_t len, const struct plan *p)
+{
+	struct ins_stmt st;
+	enum ins_reason why;
+
+	if (p->sites.n != 1 || p->error[0] || p->u8.s || c->scs_odd || !view_fresh(c) ||
+	    p->sites.v[0].copy || !wanted(c, &p->sites.v[0]) || !alone(sql, len, &p->sites.v[0]))
+		return false;
+	why = ins_parse(sql, len, &st);
+	if (why == INS_OK)
+		ins_stmt_free(&st);
+	else if (why != INS_RETURNING || !ins_returning_plain(sql, len, false))
+		return false;
+	return sink_insert_inert(c->ss, &p->sites.v[0].head, c->database);
+}
+
 /* A Query message with every clause in place (malloc'd), or NULL: as sent. */
 static struct pktbuf *query_rewrite(struct client *c, const uint8_t *msg, size_t total, bool can_wait,
-				    enum clause_result *res)
+				    enum clause_result *res, bool *inert_out)
 {
 	struct pktreader r;
 	struct plan p;
@@ -437,6 +457,8 @@ static struct pktbuf *query_rewrite(struct client *c, const uint8_t *msg, size_t
 	if (!rd_cstring(&r, &sql, &len) || !rd_at_end(&r) || nothing_to_do(c, sql, len))
 		return NULL;
 	*res = plan_text(c, sql, len, true, can_wait, can_wait && !c->in_group, &p);
+	if (*res != CLAUSE_WAIT && inert_out)
+		*inert_out = inert(c, sql, len, &p);
 	if (*res == CLAUSE_WAIT && !can_wait) {
 		/* its decision came now: a catalog read again since cannot wait */
 		snprintf(p.error, sizeof(p.error), "the catalog of a table this statement inserts into is being "
@@ -478,8 +500,11 @@ static struct pktbuf *query_rewrite(struct client *c, const uint8_t *msg, size_t
 enum clause_result clause_query(struct client *c, struct evbuffer *in, size_t total)
 {
 	enum clause_result res;
-	struct pktbuf *m = query_rewrite(c, evbuffer_pullup(in, (ssize_t)total), total, true, &res);
+	bool inert_query = false;
+	struct pktbuf *m = query_rewrite(c, evbuffer_pullup(in, (ssize_t)total), total, true, &res,
+					 &inert_query);
 
+	c->inert_query = inert_query && res != CLAUSE_WAIT;
 	if (m == NULL)
 		return res;
 	evbuffer_drain(in, total);
@@ -492,7 +517,7 @@ enum clause_result clause_query(struct client *c, struct evbuffer *in, size_t to
 bool clause_query_now(struct client *c, uint8_t **msg, uint32_t *len)
 {
 	enum clause_result res;
-	struct pktbuf *m = query_rewrite(c, *msg, *len, false, &res);
+	struct pktbuf *m = query_rewrite(c, *msg, *len, false, &res, NULL);
 
 	if (m == NULL)
 		return false;

@@ -748,14 +748,16 @@ static void protocol_violation(struct client *c, const char *message)
 static bool expect_reply(struct client *c, uint8_t type)
 {
 	struct rq_entry *e;
+	bool inert = type == 'Q' && c->inert_query;     /* an INSERT of constants (clause.c) */
 
+	c->inert_query = false;
 	if (type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C')
 		c->in_group = true;
 	else if (type == 'S' || type == 'Q')
 		c->in_group = false;
 	if (!rq_answered(type))
 		return true;
-	if (type != 'S' && type != 'D' && type != 'C')
+	if (!inert && type != 'S' && type != 'D' && type != 'C')
 		view_stale(c);      /* it may change the role, search_path, a setting */
 	e = rq_push(&c->rq, RQ_FORWARD, type);
 	if (e && type == 'Q' && c->copy_next) {

@@ -286,7 +286,7 @@ static enum step hold_bind(struct client *c, struct evbuffer *in, size_t total, 
 	if (!ps->insert)
 		return ST_PASS;
 	/* the session's role, search_path and settings, as its backend has them */
-	switch (view_ready(c)) {
+	switch (view_ready(c, true)) {
 	case VIEW_OK:
 		break;
 	case VIEW_NONE:

@@ -476,6 +476,7 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	}
 	if (type != 'Q')
 		return extq_message(c, type, in, total);
+	c->inert_query = false;         /* (clause_query says, for this one) */
 	pstmt_client_query(c);
 	/* a Query ends an unsynced group: what it held goes first */
 	if (!extq_before_forward(c, 'Q'))
@@ -560,8 +561,9 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		ins_stmt_free(&st);
 		return INTERCEPT_FORWARD;
 	}
-	/* the session's role, search_path and settings, as its backend has them */
-	switch (view_ready(c)) {
+	/* the session's role, search_path and settings, as its backend has them
+	 * (its own settings matter to a write on the sink's connections only) */
+	switch (view_ready(c, c->tx_status == 'I')) {
 	case VIEW_OK:
 		break;
 	case VIEW_WAIT:

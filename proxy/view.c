@@ -29,6 +29,8 @@ struct view {
 	enum vstate state;
 	bool answered;              /* a DataRow came */
 	bool restale;               /* something passed through while asking */
+	bool asking_settings;       /* V_ASKING: the session's own settings were asked too */
+	bool settings_known;        /* V_FRESH: ... and are known (sink_session_private) */
 	bool read_only;
 	int64_t statement_timeout;  /* ms, 0: none */
 	int64_t backend_start;      /* the backend's, in us since the epoch; 0: unknown */
@@ -86,7 +88,7 @@ static const char private_settings_sql[] =
 /* The question: the role, read-only, the two settings the sink compares
  * besides the reported ones, and where each configured table's name resolves
  * without a schema (search_path, temporary tables). */
-static bool ask(struct client *c, struct view *v)
+static bool ask(struct client *c, struct view *v, bool settings)
 {
 	struct sink *s = c->d->sink;
 	struct rq_entry *e;
@@ -107,7 +109,7 @@ static bool ask(struct client *c, struct view *v)
 		put_str(&q, "))::pg_catalog.oid");
 	}
 	put_str(&q, "]::pg_catalog.oid[]::text, ");
-	put_str(&q, private_settings_sql);
+	put_str(&q, settings ? private_settings_sql : "NULL::pg_catalog.text");
 	/* the backend's start, which with its pid names it past its connection */
 	put_str(&q, ", (SELECT (EXTRACT(EPOCH FROM a.backend_start) * 1000000)::pg_catalog.int8 "
 		"FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a)");
@@ -126,11 +128,13 @@ static bool ask(struct client *c, struct view *v)
 	pkt_free(&q);
 	v->ntables = n;
 	v->answered = v->restale = false;
+	v->asking_settings = settings;
+	v->settings_known = false;
 	v->state = V_ASKING;
 	return true;
 }
 
-enum view_result view_ready(struct client *c)
+enum view_result view_ready(struct client *c, bool settings)
 {
 	struct view *v = view_of(c);
 
@@ -138,7 +142,9 @@ enum view_result view_ready(struct client *c)
 		return VIEW_NONE;
 	switch (v->state) {
 	case V_FRESH:
-		return VIEW_OK;
+		if (!settings || v->settings_known)
+			return VIEW_OK;
+		break;                  /* asked again, with them */
 	case V_FAILED:
 		return VIEW_NONE;
 	case V_ASKING:
@@ -149,7 +155,7 @@ enum view_result view_ready(struct client *c)
 	}
 	if (c->ss == NULL && !intercept_open_session(c))
 		return VIEW_NONE;
-	if (!ask(c, v))
+	if (!ask(c, v, settings))
 		return VIEW_NONE;
 	c->waiting_forward = true;
 	return VIEW_WAIT;
@@ -166,7 +172,12 @@ void view_prefetch(struct client *c)
 		return;
 	if (c->ss == NULL && !intercept_open_session(c))
 		return;
-	(void)ask(c, v);
+	(void)ask(c, v, true);
+}
+
+bool view_fresh(const struct client *c)
+{
+	return c->view && c->view->state == V_FRESH;
 }
 
 void view_stale(struct client *c)
@@ -270,14 +281,17 @@ void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uin
 		sink_session_setting(c->ss, "xmloption", text[3]);
 		sink_session_resolved(c->ss, oids + 1, v->ntables);
 		v->read_only = strcmp(text[1], "on") == 0;
-		/* NULL: none of its own */
-		sink_session_private(c->ss, flen[6] > 0);
-		if (flen[6] > 0)
+		/* NULL: none of its own (or not asked: as known before, not used
+		 * before they are asked) */
+		if (v->asking_settings)
+			sink_session_private(c->ss, flen[6] > 0);
+		if (v->asking_settings && flen[6] > 0)
 			log_debug(c->prefix, "settings of its own (%.*s): its INSERTs pass through", (int)flen[6],
 				  (const char *)f[6]);
 		v->statement_timeout = digits(f[4], flen[4]);
 		v->backend_start = digits(f[7], flen[7]);
 		v->answered = true;
+		v->settings_known = v->asking_settings;
 	}
 	for (int i = 0; i < 4; i++)
 		free(text[i]);

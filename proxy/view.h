@@ -22,9 +22,16 @@ enum view_result {
 	VIEW_NONE,      /* cannot be known (the question failed): pass the INSERT through */
 };
 
-enum view_result view_ready(struct client *c);
+/* settings: the INSERT may go to the sink's writers (autocommit), so the
+ * settings the session set itself are wanted too. They cost the server a scan
+ * of every setting (about 1 ms); an INSERT that passes through with its
+ * table's clause, or is written in the client's own transaction, needs only
+ * the rest (the role, where names resolve, read-only, statement_timeout). */
+enum view_result view_ready(struct client *c, bool settings);
 /* The session just started: ask now, so that its first INSERT need not wait. */
 void view_prefetch(struct client *c);
+/* Whether the view is true now (asked, and nothing passed through since). */
+bool view_fresh(const struct client *c);
 /* Something passed through, or a setting changed: ask again before the next INSERT. */
 void view_stale(struct client *c);
 /* The session runs in a read-only transaction (INSERT gets 25006 there). */

@@ -692,7 +692,13 @@ void catalog_traits_sql(struct catalog *c, struct buf *out, const char *oid)
 		  "WHERE d.adrelid = $1 AND f.pronamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pg_catalog') AND f.proname IN "
 		  "('pg_backend_pid', 'inet_client_addr', 'inet_client_port', 'inet_server_addr', "
 		  "'inet_server_port', 'current_setting', 'pg_my_temp_schema', 'pg_current_xact_id', "
-		  "'txid_current', 'pg_current_xact_id_if_assigned', 'txid_current_if_assigned'))", trig_rels);
+		  "'txid_current', 'pg_current_xact_id_if_assigned', 'txid_current_if_assigned')), "
+		  /* a volatile function besides nextval(): it may change the session */
+		  "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d CROSS JOIN LATERAL "
+		  "pg_catalog.regexp_matches(d.adbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
+		  "JOIN pg_catalog.pg_proc f ON f.oid = m[1]::pg_catalog.oid "
+		  "WHERE d.adrelid = $1 AND f.provolatile = 'v' AND f.oid <> "
+		  "'pg_catalog.nextval(pg_catalog.regclass)'::pg_catalog.regprocedure)", trig_rels);
 	if (buf_ok(&sql))
 		put_oid(out, sql.data, oid);
 	else

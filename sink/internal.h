@@ -88,6 +88,7 @@ struct traits {
 				       the session's currval()/lastval() follow its INSERTs */
 	bool session_defaults;      /* a default reads a fact of its connection
 				       (pg_backend_pid(), inet_client_addr(), current_setting()) */
+	bool other_volatile_defaults; /* a default calls a volatile function besides nextval() */
 	uint32_t *fk_rels;          /* tables it references or that reference it */
 	int nfk_rels;
 };

@@ -257,6 +257,12 @@ enum sink_clause sink_copy(struct sink_session *ss, const struct ins_stmt *head,
  * an empty message). */
 void sink_clause_error(struct sink_session *ss, const struct ins_stmt *head, char sqlstate[6], char *msg,
 		       size_t len);
+/* Whether an INSERT of constants into the head's table, as this session's
+ * name resolves, can change nothing of the session (its role, settings, where
+ * names resolve): the table as last read has no trigger that INSERT or its
+ * ON CONFLICT DO UPDATE fires, no rule, no row security and no default that
+ * calls a volatile function besides nextval(). False when not known. */
+bool sink_insert_inert(struct sink_session *ss, const struct ins_stmt *head, const char *database);
 /* Whether the head's table is configured with copyclause = 1. */
 bool sink_copies(struct sink_session *ss, const struct ins_stmt *head);
 /* As sink_clause, for a head whose columns are known; NULL unless SOME. */

@@ -284,6 +284,95 @@ def test_ingest_only_session_asks_once(roles, make_proxy):
 		teardown_objects(pg, [])
 
 
+def asked_views(pg, settings):
+	"""How many times the backend was asked a session's view: with the scan of
+	its settings (pg_settings), or without."""
+	rows = pg.sql("SELECT coalesce(sum(calls), 0)::int FROM pg_stat_statements "
+		"WHERE query LIKE '%%current_setting%%to_regclass%%' AND query %s LIKE '%%pg_settings%%'" %
+		("" if settings else "NOT"))
+	return rows[0][0]
+
+
+def test_returning_inserts_keep_the_view(roles, make_proxy):
+	"""INSERT ... RETURNING (the ORM way) passes through with its table's
+	clause. Into a table that no trigger, rule or volatile default can make
+	change the session, an INSERT of constants returning plain columns leaves
+	the session's view true: the next one is not held up by asking it again.
+	Anything else asks again, and without the scan of every setting (about 1 ms
+	of the server's) unless the writers may take the INSERT."""
+	pg = roles
+	pg.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+	teardown_objects(pg, [])
+	setup_objects(pg, [])
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "conflictmode": "upsert"}},
+					    users=USERS)
+		pg.sql("SELECT pg_stat_statements_reset()")
+
+		def asked():
+			return (asked_views(pg, True), asked_views(pg, False))
+
+		n = 20
+		with su.Session.to(proxy) as s:
+			s.insert("INSERT INTO tgt (k, v) VALUES (0, 'taken')", 1)
+			assert asked() == (1, 0)
+			for i in range(1, n + 1):
+				assert s.rows("INSERT INTO tgt (k, v) VALUES (%d, 'r') RETURNING k, tgt.v AS w" % i) == \
+					[[str(i), "r"]]
+			# the same row again: the table's clause made it an upsert
+			assert s.rows("INSERT INTO tgt (k, v) VALUES (1, 'again') RETURNING *")[0][:2] == ["1", "again"]
+			assert asked() == (1, 0)
+			# a function in its RETURNING list: the view is asked again, without the settings
+			assert s.rows("INSERT INTO tgt (k, v) VALUES (2, 'b') RETURNING pg_catalog.upper(v)") == [["B"]]
+			assert s.rows("INSERT INTO tgt (k, v) VALUES (3, 'c') RETURNING k") == [["3"]]
+			assert asked() == (1, 1)
+			st = su.stats(proxy)
+			assert st.sink["passthrough_private_settings"] == 0, st
+			# a setting of its own: the next INSERT the writers could take asks
+			# for the settings, and passes through (it is the session's to read)
+			s.ok("SET array_nulls = off")
+			assert s.rows("INSERT INTO tgt (k, v) VALUES (100, 'r') RETURNING k") == [["100"]]
+			assert asked() == (1, 2)
+			s.insert("INSERT INTO tgt (k, v) VALUES (101, 'as sent')", 1)
+			assert asked() == (2, 2)
+		st = su.stats(proxy)
+		assert st.sink["passthrough_private_settings"] == 1, st
+		assert st.sink["rows_in"] == 1, st
+		assert pg.sql("SELECT k, v FROM tgt WHERE k IN (1, 101) ORDER BY k") == [(1, "again"), (101, "as sent")]
+	finally:
+		teardown_objects(pg, [])
+
+
+def test_returning_insert_whose_trigger_sets_a_setting(roles, make_proxy):
+	"""A trigger may change the session (set_config): after an INSERT ...
+	RETURNING into its table the view is asked again, and the session's next
+	INSERT passes through with the setting the trigger made (as directly)."""
+	pg = roles
+	pg.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+	teardown_objects(pg, [])
+	setup_objects(pg, ["CREATE FUNCTION public.tgt_flip() RETURNS trigger LANGUAGE plpgsql AS "
+			   "$$BEGIN IF NEW.v = 'flip' THEN PERFORM pg_catalog.set_config('array_nulls', 'off', false); "
+			   "END IF; RETURN NEW; END$$",
+			   "CREATE TRIGGER tgt_flip BEFORE INSERT ON public.tgt FOR EACH ROW EXECUTE FUNCTION public.tgt_flip()"])
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "conflictmode": "upsert"}},
+					    users=USERS)
+		pg.sql("SELECT pg_stat_statements_reset()")
+		with su.Session.to(proxy) as s:
+			s.insert("INSERT INTO tgt (k, v) VALUES (1, 'taken')", 1)
+			assert s.rows("INSERT INTO tgt (k, v) VALUES (2, 'flip') RETURNING k") == [["2"]]
+			s.insert("INSERT INTO tgt (k, v) VALUES (3, 'as sent')", 1)
+			assert s.rows("SHOW array_nulls") == [["off"]]
+			assert asked_views(pg, True) == 2
+		st = su.stats(proxy)
+		assert st.sink["rows_in"] == 1, st
+		assert st.sink["passthrough_private_settings"] == 1, st
+		assert su.count(pg, "tgt") == 3
+	finally:
+		pg.sql("DROP TABLE IF EXISTS public.tgt")
+		pg.sql("DROP FUNCTION IF EXISTS public.tgt_flip()")
+
+
 def test_pass_through_keeps_conflictmode(roles, make_proxy):
 	"""An INSERT into the configured upsert table that pgbatchd does not take
 	(a timestamp read in a zone the sink does not share, casts to other types)

@@ -630,6 +630,45 @@ static void test_keywords(void **state)
 	assert_int_equal(sql_keyword("as\0", 3), SQL_KW_NONE);
 }
 
+/* What may follow RETURNING for the INSERT to leave the session as it was:
+ * plain column references only. */
+static void test_returning_plain(void **state)
+{
+	static const struct {
+		const char *sql;
+		bool plain;
+	} rs[] = {
+		{"INSERT INTO t VALUES (1) RETURNING k", true},
+		{"INSERT INTO t VALUES (1) RETURNING k;", true},
+		{"insert into t values (1) returning *", true},
+		{"INSERT INTO t (a) VALUES ('returning') RETURNING t.k AS id, \"V\" w, t.* ; ;", true},
+		{"INSERT INTO t VALUES (1) RETURNING s.t.k", true},
+		{"INSERT INTO t VALUES (1)", false},
+		{"INSERT INTO t VALUES (1) RETURNING", false},
+		{"INSERT INTO t VALUES (1) RETURNING k,", false},
+		{"INSERT INTO t VALUES (1) RETURNING f(k)", false},
+		{"INSERT INTO t VALUES (1) RETURNING pg_catalog.set_config('a.b', 'c', false)", false},
+		{"INSERT INTO t VALUES (1) RETURNING k + 1", false},
+		{"INSERT INTO t VALUES (1) RETURNING k::text", false},
+		{"INSERT INTO t VALUES (1) RETURNING (k)", false},
+		{"INSERT INTO t VALUES (1) RETURNING current_user", false},
+		{"INSERT INTO t VALUES (1) RETURNING NULL", false},
+		{"INSERT INTO t VALUES (1) RETURNING k; SELECT 1", false},
+		{"INSERT INTO t VALUES (1) RETURNING k COLLATE \"C\"", false},
+		{"INSERT INTO t VALUES (1) RETURNING k 'x'", false},
+		{"INSERT INTO t VALUES ((1)) RETURNING k[1]", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]); i++) {
+		bool got = ins_returning_plain(rs[i].sql, strlen(rs[i].sql), false);
+
+		if (got != rs[i].plain)
+			fail_msg("%s: %d", rs[i].sql, got);
+	}
+	assert_false(ins_returning_plain(NULL, 0, false));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -642,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_large_inputs),
 		cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_keywords),
+		cmocka_unit_test(test_returning_plain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
