@@ -92,8 +92,9 @@ const char *ins_reason_name(enum ins_reason r);
 /* Cheap test: does the text start (after whitespace and comments) with INSERT? */
 bool ins_looks_like_insert(const char *sql, size_t len);
 /* Whether what follows the text's first top-level RETURNING is a list of plain
- * column references (name, name.name, *, name.*, each maybe with [AS] alias)
- * and nothing else but a ';': it calls no function and no operator. */
+ * column references (name, *, name.*, each maybe with [AS] alias) and nothing
+ * else but a ';': it calls no function and no operator (name.name is not
+ * taken: it may be the call name(row)). */
 bool ins_returning_plain(const char *sql, size_t len, bool scs_off);
 
 /* Identifier resolution: casesensitive=0 folds unquoted names to lower case

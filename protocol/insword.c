@@ -74,7 +74,8 @@ bool ins_returning_plain(const char *sql, size_t len, bool scs_off)
 			break;
 	}
 	for (;;) {
-		/* a reference: name[.name]... or *, or name[.name].* */
+		/* a reference: name, *, or name.* (not name.name: tbl.f is also
+		 * the call f(tbl) when no column is named f) */
 		sql_lex_next(&lx, &t);
 		if (t.type == SQL_OP && t.end - t.pos == 1 && t.ch == '*') {
 			sql_lex_next(&lx, &t);
@@ -83,17 +84,12 @@ bool ins_returning_plain(const char *sql, size_t len, bool scs_off)
 				return false;
 			if (t.type == SQL_WORD && sql_keyword(sql + t.pos, t.end - t.pos) == SQL_KW_RESERVED)
 				return false;   /* (NULL, CASE, ...: an expression) */
-			for (;;) {
+			sql_lex_next(&lx, &t);
+			if (t.type == SQL_PUNCT && t.ch == '.') {
 				sql_lex_next(&lx, &t);
-				if (!(t.type == SQL_PUNCT && t.ch == '.'))
-					break;
-				sql_lex_next(&lx, &t);
-				if (t.type == SQL_OP && t.end - t.pos == 1 && t.ch == '*') {
-					sql_lex_next(&lx, &t);
-					break;
-				}
-				if (t.type != SQL_WORD && t.type != SQL_QIDENT)
+				if (!(t.type == SQL_OP && t.end - t.pos == 1 && t.ch == '*'))
 					return false;
+				sql_lex_next(&lx, &t);
 			}
 		}
 		item = true;

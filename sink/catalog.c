@@ -661,6 +661,9 @@ void catalog_traits_sql(struct catalog *c, struct buf *out, const char *oid)
 	const char *trig_rels = c->version >= 120000 ?
 		"(g.tgrelid = $1 OR g.tgrelid IN (SELECT pt.relid FROM pg_catalog.pg_partition_tree($1) pt))" :
 		"g.tgrelid = $1";
+	const char *check_rels = c->version >= 120000 ?
+		"(k.conrelid = $1 OR k.conrelid IN (SELECT pt.relid FROM pg_catalog.pg_partition_tree($1) pt))" :
+		"k.conrelid = $1";
 	struct buf sql;
 
 	buf_init(&sql);
@@ -698,7 +701,21 @@ void catalog_traits_sql(struct catalog *c, struct buf *out, const char *oid)
 		  "pg_catalog.regexp_matches(d.adbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
 		  "JOIN pg_catalog.pg_proc f ON f.oid = m[1]::pg_catalog.oid "
 		  "WHERE d.adrelid = $1 AND f.provolatile = 'v' AND f.oid <> "
-		  "'pg_catalog.nextval(pg_catalog.regclass)'::pg_catalog.regprocedure)", trig_rels);
+		  "'pg_catalog.nextval(pg_catalog.regclass)'::pg_catalog.regprocedure), "
+		  /* more code an INSERT or its DO UPDATE runs: a CHECK constraint
+		   * calling a volatile function (of the table or a partition), a
+		   * column of a domain (or an array of one), a foreign key whose ON
+		   * UPDATE action changes the referencing rows */
+		  "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k CROSS JOIN LATERAL "
+		  "pg_catalog.regexp_matches(k.conbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
+		  "JOIN pg_catalog.pg_proc f ON f.oid = m[1]::pg_catalog.oid "
+		  "WHERE %s AND k.contype = 'c' AND f.provolatile = 'v') "
+		  "OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type y ON y.oid = a.atttypid "
+		  "LEFT JOIN pg_catalog.pg_type e ON e.oid = y.typelem "
+		  "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
+		  "AND (y.typtype = 'd' OR e.typtype = 'd')) "
+		  "OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint r WHERE r.confrelid = $1 AND r.contype = 'f' "
+		  "AND r.confupdtype IN ('c', 'n', 'd'))", trig_rels, check_rels);
 	if (buf_ok(&sql))
 		put_oid(out, sql.data, oid);
 	else

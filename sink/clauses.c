@@ -45,7 +45,8 @@ bool sink_insert_inert(struct sink_session *ss, const struct ins_stmt *head, con
 	if (head->schema.name == NULL && !session_resolves(ss, tab))
 		return false;           /* another table of that name: not known */
 	tr = &tab->cat->tr;
-	return !tr->row_triggers && !tr->stmt_triggers && !tr->rules && !tr->other_volatile_defaults;
+	return !tr->row_triggers && !tr->stmt_triggers && !tr->rules && !tr->other_volatile_defaults &&
+	       !tr->other_code;
 }
 
 void sink_clause_error(struct sink_session *ss, const struct ins_stmt *head, char sqlstate[6], char *msg,

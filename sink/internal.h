@@ -89,6 +89,8 @@ struct traits {
 	bool session_defaults;      /* a default reads a fact of its connection
 				       (pg_backend_pid(), inet_client_addr(), current_setting()) */
 	bool other_volatile_defaults; /* a default calls a volatile function besides nextval() */
+	bool other_code;            /* a CHECK calling a volatile function, a domain column, a
+				       foreign key whose ON UPDATE changes other rows */
 	uint32_t *fk_rels;          /* tables it references or that reference it */
 	int nfk_rels;
 };

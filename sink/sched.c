@@ -188,8 +188,11 @@ static void arm_timer(struct wqueue *q)
 	}
 	left = due - sink_now_ms();
 	if (left <= 0) {
+		/* due already (the clock moved since the queue was looked at):
+		 * no timer will say so, the writer is told */
 		evtimer_del(q->timer);
 		q->age_due = true;
+		writer_kick(q->s->writers[q->idx]);
 		return;
 	}
 	q->age_due = false;
@@ -868,6 +871,10 @@ bool sched_cancel(struct sink_unit *u, struct berr *e)
 		unit_tables(u, count_out, q);
 		recompute_oldest(q);
 		arm_timer(q);
+		/* the units behind it may be ready now (enqueue kicked only a
+		 * queue that was) */
+		if (q->head)
+			writer_kick(s->writers[u->widx]);
 	} else if (u->state == U_BLOCKED) {
 		leave_list(u, &s->blocked_head, &s->blocked_tail);
 		drop_deps(u);

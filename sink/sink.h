@@ -260,8 +260,9 @@ void sink_clause_error(struct sink_session *ss, const struct ins_stmt *head, cha
 /* Whether an INSERT of constants into the head's table, as this session's
  * name resolves, can change nothing of the session (its role, settings, where
  * names resolve): the table as last read has no trigger that INSERT or its
- * ON CONFLICT DO UPDATE fires, no rule, no row security and no default that
- * calls a volatile function besides nextval(). False when not known. */
+ * ON CONFLICT DO UPDATE fires, no rule, no row security, no default or CHECK
+ * that calls a volatile function (besides nextval()), no domain column and no
+ * foreign key whose ON UPDATE action changes other rows. False when not known. */
 bool sink_insert_inert(struct sink_session *ss, const struct ins_stmt *head, const char *database);
 /* Whether the head's table is configured with copyclause = 1. */
 bool sink_copies(struct sink_session *ss, const struct ins_stmt *head);

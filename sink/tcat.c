@@ -371,7 +371,7 @@ bool tcat_traits(struct tcat *cat, const PGresult *r)
 	unsigned long v;
 	int n = 0;
 
-	if (PQntuples(r) != 1 || PQnfields(r) != 9)
+	if (PQntuples(r) != 1 || PQnfields(r) != 10)
 		return false;
 	tr->other_unique = atol(PQgetvalue(r, 0, 0)) > (cat->t.nkey > 0 ? 1 : 0) ||
 			   atol(PQgetvalue(r, 0, 1)) > 0;
@@ -405,6 +405,7 @@ bool tcat_traits(struct tcat *cat, const PGresult *r)
 	tr->sequence_defaults = pq_true(r, 0, 6);
 	tr->session_defaults = pq_true(r, 0, 7);
 	tr->other_volatile_defaults = pq_true(r, 0, 8);
+	tr->other_code = pq_true(r, 0, 9);
 	for (int i = 0; i < cat->t.ncols; i++) {
 		tr->volatile_defaults |= cat->cx[i].identity;
 		tr->sequence_defaults |= cat->cx[i].identity;

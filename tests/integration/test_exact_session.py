@@ -317,7 +317,7 @@ def test_returning_inserts_keep_the_view(roles, make_proxy):
 			s.insert("INSERT INTO tgt (k, v) VALUES (0, 'taken')", 1)
 			assert asked() == (1, 0)
 			for i in range(1, n + 1):
-				assert s.rows("INSERT INTO tgt (k, v) VALUES (%d, 'r') RETURNING k, tgt.v AS w" % i) == \
+				assert s.rows("INSERT INTO tgt (k, v) VALUES (%d, 'r') RETURNING k, v AS w" % i) == \
 					[[str(i), "r"]]
 			# the same row again: the table's clause made it an upsert
 			assert s.rows("INSERT INTO tgt (k, v) VALUES (1, 'again') RETURNING *")[0][:2] == ["1", "again"]
@@ -343,17 +343,29 @@ def test_returning_inserts_keep_the_view(roles, make_proxy):
 		teardown_objects(pg, [])
 
 
-def test_returning_insert_whose_trigger_sets_a_setting(roles, make_proxy):
-	"""A trigger may change the session (set_config): after an INSERT ...
-	RETURNING into its table the view is asked again, and the session's next
-	INSERT passes through with the setting the trigger made (as directly)."""
+FLIP_FN = ("CREATE FUNCTION public.tgt_flip(text) RETURNS boolean LANGUAGE plpgsql VOLATILE AS "
+	   "$$BEGIN IF $1 = 'flip' THEN PERFORM pg_catalog.set_config('array_nulls', 'off', false); END IF; "
+	   "RETURN true; END$$")
+FLIP_WAYS = {
+	"trigger": ["CREATE FUNCTION public.tgt_flip_tg() RETURNS trigger LANGUAGE plpgsql AS "
+		    "$$BEGIN PERFORM public.tgt_flip(NEW.v); RETURN NEW; END$$",
+		    "CREATE TRIGGER tgt_flip BEFORE INSERT ON public.tgt FOR EACH ROW EXECUTE FUNCTION public.tgt_flip_tg()"],
+	"check": ["ALTER TABLE public.tgt ADD CONSTRAINT tgt_flip CHECK (public.tgt_flip(v))"],
+	"domain": ["CREATE DOMAIN public.flip_text AS text CHECK (public.tgt_flip(VALUE))",
+		   "ALTER TABLE public.tgt ALTER COLUMN v TYPE public.flip_text"],
+}
+
+
+@pytest.mark.parametrize("way", sorted(FLIP_WAYS))
+def test_returning_insert_that_sets_a_setting(roles, make_proxy, way):
+	"""A trigger, a CHECK constraint or a domain's may change the session
+	(set_config): after an INSERT ... RETURNING into its table the view is
+	asked again, and the session's next INSERT passes through with the setting
+	it made (as directly)."""
 	pg = roles
 	pg.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 	teardown_objects(pg, [])
-	setup_objects(pg, ["CREATE FUNCTION public.tgt_flip() RETURNS trigger LANGUAGE plpgsql AS "
-			   "$$BEGIN IF NEW.v = 'flip' THEN PERFORM pg_catalog.set_config('array_nulls', 'off', false); "
-			   "END IF; RETURN NEW; END$$",
-			   "CREATE TRIGGER tgt_flip BEFORE INSERT ON public.tgt FOR EACH ROW EXECUTE FUNCTION public.tgt_flip()"])
+	setup_objects(pg, [FLIP_FN] + FLIP_WAYS[way])
 	try:
 		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "conflictmode": "upsert"}},
 					    users=USERS)
@@ -370,7 +382,36 @@ def test_returning_insert_whose_trigger_sets_a_setting(roles, make_proxy):
 		assert su.count(pg, "tgt") == 3
 	finally:
 		pg.sql("DROP TABLE IF EXISTS public.tgt")
-		pg.sql("DROP FUNCTION IF EXISTS public.tgt_flip()")
+		pg.sql("DROP DOMAIN IF EXISTS public.flip_text")
+		pg.sql("DROP FUNCTION IF EXISTS public.tgt_flip_tg()")
+		pg.sql("DROP FUNCTION IF EXISTS public.tgt_flip(text)")
+
+
+def test_returning_attribute_call_changes_the_session(roles, make_proxy):
+	"""RETURNING tgt.f is the call f(tgt) when tgt has no column f: a function
+	may change the session there (set_config of search_path), so the view is
+	asked again and the next unqualified INSERT goes where the new path says,
+	as directly."""
+	pg = roles
+	teardown_objects(pg, ["alt"])
+	setup_objects(pg, ["CREATE SCHEMA alt", "CREATE TABLE alt.tgt (k int PRIMARY KEY, v text)",
+			   "GRANT ALL ON SCHEMA alt TO PUBLIC", "GRANT ALL ON alt.tgt TO PUBLIC",
+			   "CREATE FUNCTION public.flip(public.tgt) RETURNS int LANGUAGE sql AS "
+			   "$$SELECT length(pg_catalog.set_config('search_path', 'alt, public', false))$$"])
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "conflictmode": "upsert"}},
+					    users=USERS)
+		with su.Session.to(proxy) as s:
+			s.insert("INSERT INTO tgt (k, v) VALUES (1, 'taken')", 1)
+			assert s.rows("INSERT INTO tgt (k, v) VALUES (2, 'r') RETURNING tgt.flip") == [["11"]]
+			s.insert("INSERT INTO tgt (k, v) VALUES (3, 'into alt')", 1)
+		st = su.stats(proxy)
+		assert st.sink["rows_in"] == 1, st
+		assert pg.sql("SELECT k, v FROM alt.tgt") == [(3, "into alt")]
+		assert pg.sql("SELECT k FROM public.tgt ORDER BY k") == [(1,), (2,)]
+	finally:
+		pg.sql("DROP FUNCTION IF EXISTS public.flip(public.tgt)")
+		teardown_objects(pg, ["alt"])
 
 
 def test_pass_through_keeps_conflictmode(roles, make_proxy):

@@ -641,8 +641,11 @@ static void test_returning_plain(void **state)
 		{"INSERT INTO t VALUES (1) RETURNING k", true},
 		{"INSERT INTO t VALUES (1) RETURNING k;", true},
 		{"insert into t values (1) returning *", true},
-		{"INSERT INTO t (a) VALUES ('returning') RETURNING t.k AS id, \"V\" w, t.* ; ;", true},
-		{"INSERT INTO t VALUES (1) RETURNING s.t.k", true},
+		{"INSERT INTO t (a) VALUES ('returning') RETURNING k AS id, \"V\" w, t.* ; ;", true},
+		{"INSERT INTO t VALUES (1) RETURNING t.k", false},     /* (or the call k(t)) */
+		{"INSERT INTO t VALUES (1) RETURNING \"t\".\"f\"", false},
+		{"INSERT INTO t VALUES (1) RETURNING s.t.k", false},
+		{"INSERT INTO t VALUES (1) RETURNING t.*.k", false},
 		{"INSERT INTO t VALUES (1)", false},
 		{"INSERT INTO t VALUES (1) RETURNING", false},
 		{"INSERT INTO t VALUES (1) RETURNING k,", false},
