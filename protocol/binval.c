@@ -32,8 +32,11 @@ static const uint32_t array_types[][2] = {
 
 void bv_text_free(struct bv_text *t)
 {
-	free(t->s);
-	memset(t, 0, sizeof(*t));
+	if (t->s != t->small)
+		free(t->s);
+	t->s = NULL;
+	t->len = t->cap = 0;
+	t->failed = false;
 }
 
 static bool reserve(struct bv_text *t, size_t more)
@@ -45,14 +48,21 @@ static bool reserve(struct bv_text *t, size_t more)
 		return false;
 	if (t->len + more + 1 <= t->cap)
 		return true;
+	if (t->s == NULL && more + 1 <= sizeof(t->small)) {
+		t->s = t->small;
+		t->cap = sizeof(t->small);
+		return true;
+	}
 	cap = t->cap ? t->cap : 64;
 	while (cap < t->len + more + 1)
 		cap *= 2;
-	s = realloc(t->s, cap);
+	s = t->s == t->small ? malloc(cap) : realloc(t->s, cap);
 	if (s == NULL) {
 		t->failed = true;
 		return false;
 	}
+	if (t->s == t->small)
+		memcpy(s, t->small, t->len);
 	t->s = s;
 	t->cap = cap;
 	return true;
@@ -79,6 +89,25 @@ static void putf(struct bv_text *t, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		put(t, b, (size_t)n < sizeof(b) ? (size_t)n : sizeof(b) - 1);
+}
+
+/* v in decimal, zero-padded to `width` digits (printf's "%0*lld" for v >= 0;
+ * a negative v gets its '-' before the digits): no printf per value. */
+static void put_int(struct bv_text *t, int64_t v, int width)
+{
+	char b[24];
+	size_t n = sizeof(b);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do {
+		b[--n] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	while (sizeof(b) - n < (size_t)width && n > 1)
+		b[--n] = '0';
+	if (v < 0)
+		b[--n] = '-';
+	put(t, b + n, sizeof(b) - n);
 }
 
 static uint16_t be16(const uint8_t *p)
@@ -128,7 +157,11 @@ static void put_date(struct bv_text *t, int64_t days, bool *bc)
 	*bc = y <= 0;
 	if (*bc)
 		y = 1 - y;
-	putf(t, "%04lld-%02d-%02d", (long long)y, m, d);
+	put_int(t, y, 4);
+	put(t, "-", 1);
+	put_int(t, m, 2);
+	put(t, "-", 1);
+	put_int(t, d, 2);
 }
 
 /* HH:MM:SS[.ffffff] of a time of day in microseconds (0 .. 24:00:00). */
@@ -141,16 +174,21 @@ static void put_time(struct bv_text *t, int64_t us)
 	rest %= USECS_PER_MINUTE;
 	s = (int)(rest / 1000000);
 	frac = (int)(rest % 1000000);
-	putf(t, "%02lld:%02d:%02d", (long long)h, mi, s);
+	put_int(t, h, 2);
+	put(t, ":", 1);
+	put_int(t, mi, 2);
+	put(t, ":", 1);
+	put_int(t, s, 2);
 	if (frac) {
-		char f[8];
+		char f[7];
 		int n = 6;
 
-		snprintf(f, sizeof(f), "%06d", frac);
-		while (n > 1 && f[n - 1] == '0')
+		f[0] = '.';
+		for (int i = 6; i >= 1; i--, frac /= 10)
+			f[i] = (char)('0' + frac % 10);
+		while (n > 1 && f[n] == '0')
 			n--;
-		put(t, ".", 1);
-		put(t, f, (size_t)n);
+		put(t, f, (size_t)n + 1);
 	}
 }
 
@@ -292,10 +330,7 @@ static enum binval_result numeric_text(const uint8_t *p, size_t len, struct bv_t
 		for (k = 0; k <= weight; k++) {
 			int d = k < ndigits ? be16(p + 8 + 2 * k) : 0;
 
-			if (k == 0)
-				putf(t, "%d", d);
-			else
-				putf(t, "%04d", d);
+			put_int(t, d, k == 0 ? 1 : 4);
 		}
 	}
 	if (dscale > 0) {
@@ -306,7 +341,8 @@ static enum binval_result numeric_text(const uint8_t *p, size_t len, struct bv_t
 			int d = k >= 0 && k < ndigits ? be16(p + 8 + 2 * k) : 0;
 			int n = dscale - written < 4 ? dscale - written : 4;
 
-			snprintf(g, sizeof(g), "%04d", d);
+			for (int j = 3; j >= 0; j--, d /= 10)
+				g[j] = (char)('0' + d % 10);
 			put(t, g, (size_t)n);
 			written += n;
 		}
@@ -362,17 +398,17 @@ static enum binval_result scalar_text(uint32_t oid, const uint8_t *p, size_t len
 	case OID_INT2:
 		if (len != 2)
 			return BV_INVALID;
-		putf(t, "%d", (int)(int16_t)be16(p));
+		put_int(t, (int16_t)be16(p), 1);
 		return BV_OK;
 	case OID_INT4:
 		if (len != 4)
 			return BV_INVALID;
-		putf(t, "%ld", (long)(int32_t)be32(p));
+		put_int(t, (int32_t)be32(p), 1);
 		return BV_OK;
 	case OID_INT8:
 		if (len != 8)
 			return BV_INVALID;
-		putf(t, "%lld", (long long)(int64_t)be64(p));
+		put_int(t, (int64_t)be64(p), 1);
 		return BV_OK;
 	case OID_FLOAT4:
 		if (len != 4)

@@ -22,11 +22,13 @@ enum binval_result {
 	BV_NOMEM,
 };
 
-/* A growable output string. */
+/* A growable output string; zero it to start. A short one (a number, a
+ * timestamp) stays in `small` (s points there): never copy the struct. */
 struct bv_text {
 	char *s;
 	size_t len, cap;
 	bool failed;
+	char small[48];
 };
 
 void bv_text_free(struct bv_text *t);

@@ -56,13 +56,14 @@ static struct extq *xq(struct client *c)
 static struct held *hold(struct client *c, uint8_t type, struct evbuffer *in, size_t total)
 {
 	struct group *g = c->xq->g;
-	struct held *h = calloc(1, sizeof(*h));
+	/* (the message right after it: one allocation; held_free frees both) */
+	struct held *h = total <= SIZE_MAX - sizeof(*h) ? malloc(sizeof(*h) + total) : NULL;
 
-	if (h)
-		h->msg = malloc(total);
-	if (h == NULL || h->msg == NULL || (h->entry = client_own_reply(c, type)) == NULL) {
-		if (h)
-			free(h->msg);
+	if (h) {
+		memset(h, 0, sizeof(*h));
+		h->msg = (uint8_t *)(h + 1);
+	}
+	if (h == NULL || (h->entry = client_own_reply(c, type)) == NULL) {
 		free(h);
 		return NULL;
 	}

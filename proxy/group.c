@@ -68,7 +68,7 @@ void group_answer_held(struct held *h, uint64_t rows, const struct pkt_diag *war
 
 static void held_free(struct held *h)
 {
-	free(h->msg);
+	/* (h->msg is in h's own allocation: extq.c hold) */
 	if (h->has_bound)
 		ins_stmt_free(&h->bound);
 	pstmt_unref(h->ps);

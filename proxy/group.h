@@ -19,7 +19,7 @@ struct sink_unit;
 struct held {
 	struct held *next;
 	uint8_t type;
-	uint8_t *msg;
+	uint8_t *msg;               /* right after the struct, in its allocation */
 	uint32_t len;
 	struct rq_entry *entry;     /* its own answer */
 	struct pstmt *ps;           /* P: the statement it makes; B: the one it binds */

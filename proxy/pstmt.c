@@ -292,10 +292,11 @@ bool pstmt_ensure_at_backend(struct client *c, const char *name)
 /* The Bind's values for ps: its rows, or false (the group passes through). */
 bool pstmt_bind(const struct pstmt *ps, struct pktreader *r, struct ins_stmt *out)
 {
-	uint16_t nfmt, nparams, fmt = 0;
-	uint16_t *fmts = NULL;
-	struct ins_param *params = NULL;
-	struct bv_text *texts = NULL;
+	enum { SMALL = 16 };        /* (a row of a few parameters: on the stack) */
+	uint16_t nfmt, nparams = 0, fmt = 0;
+	uint16_t *fmts = NULL, fmts_small[SMALL];
+	struct ins_param *params = NULL, params_small[SMALL];
+	struct bv_text *texts = NULL, texts_small[SMALL];
 	const uint8_t *data;
 	int32_t plen;
 	bool ok = false;
@@ -303,7 +304,7 @@ bool pstmt_bind(const struct pstmt *ps, struct pktreader *r, struct ins_stmt *ou
 
 	if (!rd_u16(r, &nfmt))
 		return false;
-	fmts = calloc((size_t)nfmt + 1, sizeof(*fmts));
+	fmts = nfmt < SMALL ? fmts_small : calloc((size_t)nfmt + 1, sizeof(*fmts));
 	if (fmts == NULL)
 		return false;
 	for (i = 0; i < nfmt; i++)
@@ -314,10 +315,17 @@ bool pstmt_bind(const struct pstmt *ps, struct pktreader *r, struct ins_stmt *ou
 	need = ps->tmpl.nparams > ps->ntypes ? ps->tmpl.nparams : ps->ntypes;
 	if (nparams != need || (nfmt > 1 && nfmt != nparams))
 		goto out;       /* the backend's protocol error */
-	params = calloc((size_t)nparams + 1, sizeof(*params));
-	texts = calloc((size_t)nparams + 1, sizeof(*texts));
-	if (params == NULL || texts == NULL)
-		goto out;
+	if (nparams < SMALL) {
+		params = params_small;
+		texts = texts_small;
+		memset(params, 0, (size_t)nparams * sizeof(*params));
+		memset(texts, 0, (size_t)nparams * sizeof(*texts));
+	} else {
+		params = calloc((size_t)nparams + 1, sizeof(*params));
+		texts = calloc((size_t)nparams + 1, sizeof(*texts));
+		if (params == NULL || texts == NULL)
+			goto out;
+	}
 	for (i = 0; i < nparams; i++) {
 		uint32_t typ = i < ps->ntypes ? ps->types[i] : 0;
 
@@ -351,9 +359,12 @@ out:
 	if (texts)
 		for (i = 0; i < nparams; i++)
 			bv_text_free(&texts[i]);
-	free(texts);
-	free(params);
-	free(fmts);
+	if (texts != texts_small)
+		free(texts);
+	if (params != params_small)
+		free(params);
+	if (fmts != fmts_small)
+		free(fmts);
 	return ok;
 }
 

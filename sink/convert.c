@@ -153,16 +153,26 @@ bool returned_route(const struct tcat *cat, const char *const *vals, uint64_t *r
 
 /* ---- rows ---- */
 
-static bool find_column(const struct tcat *cat, const char *name, int *col)
+static bool find_column_at(const struct tcat *cat, const char *name, int hint, int *col)
 {
 	int i;
 
+	/* (columns are usually named in the table's order: try there first) */
+	if (hint >= 0 && hint < cat->t.ncols && strcmp(cat->t.cols[hint].name, name) == 0) {
+		*col = hint;
+		return true;
+	}
 	for (i = 0; i < cat->t.ncols; i++)
 		if (strcmp(cat->t.cols[i].name, name) == 0) {
 			*col = i;
 			return true;
 		}
 	return false;
+}
+
+static bool find_column(const struct tcat *cat, const char *name, int *col)
+{
+	return find_column_at(cat, name, -1, col);
 }
 
 static struct srow *make_row(const struct tcat *cat, const struct sg_val *vals)
@@ -465,7 +475,7 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	if (st->ncols > 0) {
 		for (i = 0; i < st->ncols; i++) {
 			ins_name_resolve(&st->cols[i], false, name, sizeof(name));
-			if (!find_column(cat, name, &colmap[i])) {
+			if (!find_column_at(cat, name, i ? colmap[i - 1] + 1 : 0, &colmap[i])) {
 				*why = PASS_UNKNOWN_COLUMN;
 				/* maybe a column added since the catalog was read */
 				if (sink_now_ms() - tab->cat_ms >= RECHECK_MS)
