@@ -96,6 +96,12 @@ bool ins_looks_like_insert(const char *sql, size_t len);
  * else but a ';': it calls no function and no operator (name.name is not
  * taken: it may be the call name(row)). */
 bool ins_returning_plain(const char *sql, size_t len, bool scs_off);
+/* Whether the text sets a custom setting (a dotted name: SET [SESSION |
+ * LOCAL] a.b ..., RESET a.b) at the start of one of its statements, or calls
+ * set_config() anywhere with a name that is not a plain literal without a dot.
+ * PostgreSQL's pg_settings does not list such placeholders. A name in a string
+ * or a comment is not a call. */
+bool ins_sets_custom(const char *sql, size_t len, bool scs_off);
 
 /* Identifier resolution: casesensitive=0 folds unquoted names to lower case
  * (ASCII, as PostgreSQL does) and keeps quoted ones; casesensitive=1 keeps

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "protocol/insert_find.h"
 #include "protocol/sqllex.h"
 
 const char *ins_reason_name(enum ins_reason r)
@@ -108,6 +109,65 @@ bool ins_returning_plain(const char *sql, size_t len, bool scs_off)
 	while (t.type == SQL_PUNCT && t.ch == ';')
 		sql_lex_next(&lx, &t);
 	return item && t.type == SQL_EOF;
+}
+
+/* A setting's name token that is dotted by itself: "app.user" quoted (or a
+ * quoted name whose escapes are not read here). */
+static bool dotted_ident(const char *sql, const struct sql_token *t)
+{
+	return t->type == SQL_QIDENT &&
+	       (t->str != SQL_STR_PLAIN || memchr(sql + t->body, '.', t->body_end - t->body));
+}
+
+bool ins_sets_custom(const char *sql, size_t len, bool scs_off)
+{
+	struct sql_lexer lx;
+	struct sql_token t, prev = { 0 };
+	bool start = true;      /* t starts a statement */
+
+	if (!sql)
+		return false;
+	sql_lex_init(&lx, sql, len);
+	lx.scs_off = scs_off;
+	while (sql_lex_next(&lx, &t) != SQL_EOF && t.type != SQL_ERROR) {
+		if (t.type == SQL_PUNCT && t.ch == '(' && prev.type == SQL_WORD &&
+		    sql_word_is(&lx, &prev, "set_config")) {
+			/* a built-in setting's name (a plain literal, no dot, the whole
+			 * first argument) is the view's to see */
+			sql_lex_next(&lx, &t);
+			if (t.type != SQL_STRING || t.str != SQL_STR_PLAIN ||
+			    memchr(sql + t.body, '.', t.body_end - t.body))
+				return true;
+			sql_lex_next(&lx, &t);
+			if (!(t.type == SQL_PUNCT && t.ch == ','))
+				return true;
+		}
+		if (start && sql_word_is(&lx, &t, "do")) {
+			/* its body runs here, as a string: anything setting a setting */
+			if (ins_mentions(sql + t.pos, len - t.pos, "set"))
+				return true;
+		} else if (start && (sql_word_is(&lx, &t, "set") || sql_word_is(&lx, &t, "reset"))) {
+			/* SET [SESSION | LOCAL] name ..., where name may be session.x */
+			sql_lex_next(&lx, &t);
+			if (sql_word_is(&lx, &t, "session") || sql_word_is(&lx, &t, "local")) {
+				prev = t;
+				sql_lex_next(&lx, &t);
+				if (t.type == SQL_PUNCT && t.ch == '.')
+					return true;
+			}
+			if (dotted_ident(sql, &t))
+				return true;
+			if (t.type == SQL_WORD || t.type == SQL_QIDENT) {
+				prev = t;
+				sql_lex_next(&lx, &t);
+				if (t.type == SQL_PUNCT && t.ch == '.')
+					return true;
+			}
+		}
+		start = t.type == SQL_PUNCT && t.ch == ';';
+		prev = t;
+	}
+	return false;
 }
 
 char *ins_name_resolve(const struct ins_name *n, bool casesensitive, char *buf, size_t buflen)

@@ -80,6 +80,7 @@ struct client {
 	bool waiting_room;              /* stopped reading: the sink is full */
 	bool clause_wait;               /* a statement waits for a table's catalog (clause.c) */
 	bool clause_wait_msg;           /* the Query first in the input waits for its clause, not taken */
+	bool custom_settings;           /* it set a custom setting (ins_sets_custom), or its startup did */
 	bool inert_query;               /* the Query about to go changes nothing of the session
 	                                   (clause.c): its view stays true */
 	bool enc_odd, scs_odd;

@@ -320,6 +320,41 @@ void intercept_param(struct client *c, const char *name, const char *value)
 }
 
 /* A statement passing through: note what makes the sink's catalog stale. */
+/* A custom setting in the startup packet: a dotted parameter name, or one in
+ * options ("-c app.user=x", "--app.user=x"). */
+static bool startup_custom(const struct client *c)
+{
+	for (char **p = c->params; p && p[0]; p += 2) {
+		if (strchr(p[0], '.'))
+			return true;
+		if (strcmp(p[0], "options") != 0 || p[1] == NULL)
+			continue;
+		for (const char *s = p[1]; *s;) {
+			size_t n = strcspn(s, " \t");
+			const char *eq = memchr(s, '=', n);
+
+			if (eq && memchr(s, '.', (size_t)(eq - s)))
+				return true;
+			s += n;
+			s += strspn(s, " \t");
+		}
+	}
+	return false;
+}
+
+/* A statement that passes through sets a custom setting (which the view
+ * cannot see: pg_settings does not list placeholders): the session's INSERTs
+ * pass through from now on, where a trigger reads it as directly. */
+static void note_custom(struct client *c, const char *sql, size_t len)
+{
+	if (c->custom_settings || !ins_sets_custom(sql, len, c->scs_odd))
+		return;
+	c->custom_settings = true;
+	log_debug(c->prefix, "a custom setting: its INSERTs pass through");
+	if (c->ss)
+		sink_session_custom(c->ss);
+}
+
 void intercept_note_statement(struct client *c, const char *sql, size_t len)
 {
 	static const char *const ddl[] = { "alter", "drop", "create", "grant", "revoke", "truncate",
@@ -328,6 +363,7 @@ void intercept_note_statement(struct client *c, const char *sql, size_t len)
 
 	if (c->d->sink == NULL)
 		return;
+	note_custom(c, sql, len);
 	for (w = ddl; *w; w++)
 		if (starts_with_word(sql, len, *w)) {
 			c->ddl_seen = true;
@@ -441,6 +477,8 @@ bool intercept_open_session(struct client *c)
 	c->ss = sink_session_open(c->d->sink, &sc);
 	if (c->ss == NULL)
 		return false;
+	if (c->custom_settings || startup_custom(c))
+		sink_session_custom(c->ss);
 	for (int i = 0; i < 4; i++)
 		if (c->settings[i])
 			sink_session_setting(c->ss, setting_names[i], c->settings[i]);
@@ -530,6 +568,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		return INTERCEPT_FORWARD;
 	}
 	if (c->odd_settings) {
+		note_custom(c, sql, sqllen);
 		intercept_count_pass(c, INS_REASON_COUNT + 2, "client_encoding or standard_conforming_strings");
 		return INTERCEPT_FORWARD;
 	}
@@ -544,16 +583,19 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	case FWD_OPEN_GROUP:
 		/* Extended-protocol messages without their Sync yet: no ReadyForQuery
 		 * will come before this Query is relayed. */
+		note_custom(c, sql, sqllen);
 		intercept_count_pass(c, INS_REASON_COUNT, "inside an unsynced extended-protocol group");
 		return INTERCEPT_FORWARD;
 	}
 	if (c->tx_status != 'I' && !txn_can_stage(c)) {
 		/* it runs as sent, with its table's conflict clause (clause.c) */
+		note_custom(c, sql, sqllen);
 		intercept_count_pass(c, INS_REASON_COUNT, "in a transaction block");
 		return INTERCEPT_FORWARD;
 	}
 	why = ins_parse(sql, sqllen, &st);
 	if (why != INS_OK) {
+		note_custom(c, sql, sqllen);    /* (INSERT ...; SET app.x = ..., set_config() in VALUES) */
 		intercept_count_pass(c, why, ins_reason_name(why));
 		return INTERCEPT_FORWARD;
 	}

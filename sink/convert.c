@@ -437,7 +437,7 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	int colmap_small[CONVERT_SMALL];
 	struct sg_val vals_small[CONVERT_SMALL];
 	unsigned diff = 0;          /* settings that differ from the sink's connections' */
-	bool ok = false, canon = false;
+	bool ok = false, canon = false, own;
 
 	*why = PASS_MEMORY;
 	us->first = u->nrows;
@@ -459,11 +459,10 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 		*why = PASS_SETTINGS;   /* client_encoding: every text reads otherwise */
 		goto done;
 	}
-	if (u->tx == UTX_NONE && (u->ss->private_settings || cat->tr.session_defaults ||
-				  (cat->tr.sequence_defaults && u->ss->seq_pass))) {
+	own = u->ss->private_settings || u->ss->custom_settings;
+	if (u->tx == UTX_NONE && (own || cat->tr.session_defaults || (cat->tr.sequence_defaults && u->ss->seq_pass))) {
 		/* what the write reads is the client's connection's: as sent, there */
-		*why = u->ss->private_settings ? PASS_SESSION_SETTINGS :
-		       cat->tr.session_defaults ? PASS_SESSION_DEFAULT : PASS_SEQUENCE;
+		*why = own ? PASS_SESSION_SETTINGS : cat->tr.session_defaults ? PASS_SESSION_DEFAULT : PASS_SEQUENCE;
 		goto done;
 	}
 	if (cat->key_deferrable && tab->conf.conflictmode != CONFLICT_STRICT) {

@@ -304,6 +304,7 @@ struct sink_session {
 	bool waiting;               /* in the sink's list of sessions waiting for a catalog */
 	bool running, again;        /* intake_run is on the stack (re-entry runs it again) */
 	bool private_settings;      /* settings of its own that a write may read (sink_session_private) */
+	bool custom_settings;       /* ... custom ones, which the view does not see (sink_session_custom) */
 	bool seq_taken;             /* took rows into a table with a sequence default */
 	bool seq_pass;              /* such tables' INSERTs pass through (sink_session_seq_pass) */
 	struct sink_session *wnext;

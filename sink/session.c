@@ -78,6 +78,11 @@ void sink_session_private(struct sink_session *ss, bool on)
 	ss->private_settings = on;
 }
 
+void sink_session_custom(struct sink_session *ss)
+{
+	ss->custom_settings = true;
+}
+
 bool sink_session_seq_taken(const struct sink_session *ss)
 {
 	return ss && ss->seq_taken;

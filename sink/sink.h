@@ -96,6 +96,10 @@ void sink_session_resolved(struct sink_session *ss, const uint32_t *oids, int n)
  * writers would not have): its INSERTs outside transaction blocks pass
  * through (with the clause), where they run with them. */
 void sink_session_private(struct sink_session *ss, bool on);
+/* The session set a custom setting (a placeholder: SET app.user, set_config(),
+ * its startup packet), which pg_settings does not list: from now on it has
+ * settings of its own (as sink_session_private). */
+void sink_session_custom(struct sink_session *ss);
 /* currval() / lastval(): the session had rows taken (outside a transaction
  * block) into a table with a sequence default, so its own sequence state is
  * not what it would be directly. */

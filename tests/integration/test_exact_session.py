@@ -101,7 +101,38 @@ def same_as_direct(pg, make_proxy, case):
 	return st
 
 
+AUDIT = ["CREATE OR REPLACE FUNCTION public.tgt_audit() RETURNS trigger LANGUAGE plpgsql AS "
+	 "$$BEGIN NEW.v := NEW.v || ':' || coalesce(current_setting('app.who', true), '-'); RETURN NEW; END$$",
+	 "CREATE TRIGGER tgt_audit BEFORE INSERT ON public.tgt FOR EACH ROW EXECUTE FUNCTION public.tgt_audit()"]
+
 CASES = {
+	# a custom setting (a placeholder: not in pg_settings) read by a trigger
+	# (directwrite = 0: on the client's own connection a row would read it anyway)
+	"custom_setting_set_read_by_trigger": dict(
+		setup=AUDIT, conf={"directwrite": 0},
+		script=["INSERT INTO tgt (k, v) VALUES (1, 'before')", "SET app.who = 'alice'",
+			"INSERT INTO tgt (k, v) VALUES (2, 'after SET')",
+			"SELECT pg_catalog.set_config('app.who', 'bob', false)",
+			"INSERT INTO tgt (k, v) VALUES (3, 'after set_config')"],
+		taken=1),
+	"custom_setting_quoted_name": dict(
+		setup=AUDIT, conf={"directwrite": 0},
+		script=["INSERT INTO tgt (k, v) VALUES (1, 'before')", "SET \"app.who\" TO 'erin'",
+			"INSERT INTO tgt (k, v) VALUES (2, 'after SET')"],
+		taken=1),
+	"custom_setting_by_set_config": dict(
+		setup=AUDIT, conf={"directwrite": 0},
+		script=["INSERT INTO tgt (k, v) VALUES (1, 'before')",
+			"SELECT set_config('search_path', 'public', false)",
+			"INSERT INTO tgt (k, v) VALUES (2, 'a built-in setting: the view sees it')",
+			"SELECT 1, set_config('app.who', 'dave', false)",
+			"INSERT INTO tgt (k, v) VALUES (3, 'after set_config')"],
+		taken=2),
+	"custom_setting_in_startup_options": dict(
+		setup=AUDIT, conf={"directwrite": 0},
+		params={"options": "-c app.who=carol"},
+		script=["INSERT INTO tgt (k, v) VALUES (1, 'from the startup packet')"],
+		taken=0),
 	# search_path, every way a session can set it
 	"set_upper_then_reset": dict(
 		schemas=["alt1"],

@@ -672,6 +672,50 @@ static void test_returning_plain(void **state)
 	assert_false(ins_returning_plain(NULL, 0, false));
 }
 
+/* Statements that set a custom (placeholder) setting. */
+static void test_sets_custom(void **state)
+{
+	static const struct {
+		const char *sql;
+		bool custom;
+	} cs[] = {
+		{"SET app.user = 'x'", true},
+		{"set session \"App\".\"User\" TO x", true},
+		{"BEGIN; SET LOCAL app.user = 'x'; COMMIT", true},
+		{"RESET app.user", true},
+		{"SELECT pg_catalog.set_config('app.user', 'x', false)", true},
+		{"SELECT set_config($1, 'x', false)", true},
+		{"SELECT set_config(E'app\\x2euser', 'x', false)", true},
+		{"INSERT INTO t VALUES (1); SET app.x = 1", true},
+		{"SET search_path = a, b", false},
+		{"SET SESSION AUTHORIZATION bob", false},
+		{"SELECT set_config('search_path', 'a.b', false)", false},
+		{"SELECT 'SET app.user = 1', 'set_config(''a.b'')'", false},
+		{"SELECT 1 -- set_config('a.b', '', false)", false},
+		{"UPDATE t SET a.b = 1", false},
+		{"SELECT set_config FROM t", false},
+		{"SET \"app.user\" = 'x'", true},
+		{"SET U&\"app\\002euser\" = 'x'", true},
+		{"SET \"search_path\" = a", false},
+		{"SET session.x = 1", true},
+		{"SET local.x = 1", true},
+		{"RESET session.x", true},
+		{"SET SESSION local.x = 1", true},
+		{"SELECT set_config('app' || '.user', 'x', false)", true},
+		{"DO $$BEGIN PERFORM set_config('app.user', 'x', false); END$$", true},
+		{"DO $$BEGIN RAISE NOTICE 'hi'; END$$", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++) {
+		bool got = ins_sets_custom(cs[i].sql, strlen(cs[i].sql), false);
+
+		if (got != cs[i].custom)
+			fail_msg("%s: %d", cs[i].sql, got);
+	}
+	assert_false(ins_sets_custom(NULL, 0, false));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -685,6 +729,7 @@ int main(void)
 		cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_keywords),
 		cmocka_unit_test(test_returning_plain),
+		cmocka_unit_test(test_sets_custom),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
