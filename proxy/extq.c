@@ -286,8 +286,10 @@ static enum step hold_bind(struct client *c, struct evbuffer *in, size_t total, 
 	}
 	if (!ps->insert)
 		return ST_PASS;
-	/* the session's role, search_path and settings, as its backend has them */
-	switch (view_ready(c, true)) {
+	/* the session's role, search_path and settings, as its backend has them
+	 * (its own settings matter to a write on the sink's connections only:
+	 * not in a transaction block, whose rows are written in it) */
+	switch (view_ready(c, !g->in_tx)) {
 	case VIEW_OK:
 		break;
 	case VIEW_NONE:

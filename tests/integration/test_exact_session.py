@@ -418,6 +418,43 @@ def test_returning_insert_that_sets_a_setting(roles, make_proxy, way):
 		pg.sql("DROP FUNCTION IF EXISTS public.tgt_flip(text)")
 
 
+def test_extended_insert_in_a_transaction_skips_the_settings_scan(roles, make_proxy):
+	"""An extended-protocol INSERT in a transaction block is written in that
+	transaction, on the client's connection: its view is asked without the
+	scan of every setting (pgjdbc with autoCommit off, one transaction per
+	row: the scan cost the server about 1 ms a transaction). In autocommit the
+	writers may take it: asked with the settings."""
+	pg = roles
+	pg.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+	teardown_objects(pg, [])
+	setup_objects(pg, [])
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit"}}, users=USERS)
+		pg.sql("SELECT pg_stat_statements_reset()")
+
+		def ext_insert(s, k, status):
+			s.send(w.parse("", "INSERT INTO tgt (k, v) VALUES ($1, $2)") + w.bind("", "", [str(k), "x"]) +
+			       w.execute("") + w.sync())
+			msgs = s.read_until("Z")
+			assert [t for t, _ in msgs] == ["1", "2", "C", "Z"], su.show(msgs)
+			assert msgs[2][1] == b"INSERT 0 1\0" and msgs[3][1] == status, su.show(msgs)
+
+		with su.Session.to(proxy) as s:
+			s.insert("INSERT INTO tgt (k, v) VALUES (0, 'first')", 1)
+			full = asked_views(pg, True)
+			for k in (1, 2, 3):
+				s.ok("BEGIN")
+				ext_insert(s, k, b"T")
+				s.ok("COMMIT")
+			assert asked_views(pg, True) == full
+			assert asked_views(pg, False) == 3
+			ext_insert(s, 4, b"I")
+			assert asked_views(pg, True) == full + 1
+		assert su.count(pg, "tgt") == 5
+	finally:
+		teardown_objects(pg, [])
+
+
 def test_returning_attribute_call_changes_the_session(roles, make_proxy):
 	"""RETURNING tgt.f is the call f(tgt) when tgt has no column f: a function
 	may change the session there (set_config of search_path), so the view is
