@@ -170,6 +170,33 @@ bool ins_sets_custom(const char *sql, size_t len, bool scs_off)
 	return false;
 }
 
+bool ins_tx_plain(const char *sql, size_t len)
+{
+	static const char *const verbs[] = { "begin", "start", "commit", "end", "rollback", "abort", NULL };
+	struct sql_lexer lx;
+	struct sql_token t;
+	bool start;
+	int i;
+
+	if (!sql)
+		return false;
+	sql_lex_init(&lx, sql, len);
+	sql_lex_next(&lx, &t);
+	for (i = 0; verbs[i] && !sql_word_is(&lx, &t, verbs[i]); i++)
+		;
+	if (verbs[i] == NULL)
+		return false;
+	start = i == 1;
+	sql_lex_next(&lx, &t);
+	if (sql_word_is(&lx, &t, "transaction") || (!start && sql_word_is(&lx, &t, "work")))
+		sql_lex_next(&lx, &t);
+	else if (start)
+		return false;           /* START needs TRANSACTION */
+	while (t.type == SQL_PUNCT && t.ch == ';')
+		sql_lex_next(&lx, &t);
+	return t.type == SQL_EOF;
+}
+
 char *ins_name_resolve(const struct ins_name *n, bool casesensitive, char *buf, size_t buflen)
 {
 	if (!buf || buflen == 0)

@@ -385,8 +385,10 @@ void intercept_note_statement(struct client *c, const char *sql, size_t len)
 /* ReadyForQuery: DDL seen in this session is committed (or rolled back) now. */
 void intercept_ready(struct client *c, char tx_status)
 {
-	if (tx_status == 'I')
+	if (tx_status == 'I') {
 		c->tx_ddl = c->tx_savepoint = false;
+		view_tx_end(c);
+	}
 	if (c->ddl_seen && tx_status == 'I' && c->d->sink) {
 		c->ddl_seen = false;
 		sink_catalog_invalidate(c->d->sink, NULL, NULL);
@@ -538,6 +540,10 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	}
 	msg = evbuffer_pullup(in, (ssize_t)total);
 	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
+	/* BEGIN and COMMIT change nothing the view holds; what it learned in
+	 * the transaction is forgotten when it ends (view_tx_end) */
+	if (ins_tx_plain(sql, sqllen))
+		c->inert_query = true;
 	return query_gate(c, sql, sqllen);
 }
 

@@ -162,6 +162,14 @@ bool rq_empty(const struct replyq *q)
 	return q->head == NULL;
 }
 
+bool rq_relaying(const struct replyq *q)
+{
+	for (const struct rq_entry *e = q->head; e; e = e->next)
+		if (e->kind == RQ_FORWARD)
+			return true;
+	return false;
+}
+
 /* Does backend message t end the answer to frontend message msg? */
 static bool ends_answer(uint8_t msg, uint8_t t)
 {

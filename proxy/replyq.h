@@ -116,5 +116,7 @@ void rq_own_error(struct replyq *q, struct rq_entry *e);
 
 /* The session's answers are all in (nothing owed). */
 bool rq_empty(const struct replyq *q);
+/* Whether a message relayed to the backend is still unanswered. */
+bool rq_relaying(const struct replyq *q);
 
 #endif

@@ -30,6 +30,8 @@ struct view {
 	bool answered;              /* a DataRow came */
 	bool restale;               /* something passed through while asking */
 	bool asking_settings;       /* V_ASKING: the session's own settings were asked too */
+	bool asked_in_tx;           /* asked in a transaction block, or behind a statement
+	                               still running: true until the transaction ends */
 	bool settings_known;        /* V_FRESH: ... and are known (sink_session_private) */
 	bool read_only;
 	int64_t statement_timeout;  /* ms, 0: none */
@@ -127,6 +129,7 @@ static bool ask(struct client *c, struct view *v, bool settings)
 		evbuffer_add(backend_output(c->be), q.data, q.len);
 	pkt_free(&q);
 	v->ntables = n;
+	v->asked_in_tx |= c->tx_status != 'I' || rq_relaying(&c->rq);
 	v->answered = v->restale = false;
 	v->asking_settings = settings;
 	v->settings_known = false;
@@ -173,6 +176,14 @@ void view_prefetch(struct client *c)
 	if (c->ss == NULL && !intercept_open_session(c))
 		return;
 	(void)ask(c, v, true);
+}
+
+void view_tx_end(struct client *c)
+{
+	if (c->view == NULL || !c->view->asked_in_tx)
+		return;
+	c->view->asked_in_tx = false;
+	view_stale(c);
 }
 
 bool view_fresh(const struct client *c)

@@ -30,6 +30,9 @@ enum view_result {
 enum view_result view_ready(struct client *c, bool settings);
 /* The session just started: ask now, so that its first INSERT need not wait. */
 void view_prefetch(struct client *c);
+/* A transaction ended (ReadyForQuery 'I'): a view asked during it may hold
+ * what the transaction set (SET LOCAL, a SET rolled back): asked again. */
+void view_tx_end(struct client *c);
 /* Whether the view is true now (asked, and nothing passed through since). */
 bool view_fresh(const struct client *c);
 /* Something passed through, or a setting changed: ask again before the next INSERT. */

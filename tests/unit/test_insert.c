@@ -716,6 +716,32 @@ static void test_sets_custom(void **state)
 	assert_false(ins_sets_custom(NULL, 0, false));
 }
 
+/* Transaction statements without options. */
+static void test_tx_plain(void **state)
+{
+	static const struct {
+		const char *sql;
+		bool plain;
+	} tp[] = {
+		{"BEGIN", true}, {"begin;", true}, {"BEGIN WORK", true}, {"BEGIN TRANSACTION;;", true},
+		{"START TRANSACTION", true}, {"COMMIT", true}, {"END", true}, {"commit work", true},
+		{"ROLLBACK", true}, {"ABORT TRANSACTION", true}, {" /* c */ COMMIT -- x", true},
+		{"START", false}, {"START WORK", false}, {"BEGIN READ ONLY", false},
+		{"BEGIN ISOLATION LEVEL SERIALIZABLE", false}, {"COMMIT AND CHAIN", false},
+		{"ROLLBACK TO SAVEPOINT a", false}, {"COMMIT; SET a.b = 1", false}, {"BEGIN; COMMIT", false},
+		{"COMMIT PREPARED 'x'", false}, {"SAVEPOINT a", false}, {"", false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(tp) / sizeof(tp[0]); i++) {
+		bool got = ins_tx_plain(tp[i].sql, strlen(tp[i].sql));
+
+		if (got != tp[i].plain)
+			fail_msg("%s: %d", tp[i].sql, got);
+	}
+	assert_false(ins_tx_plain(NULL, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -730,6 +756,7 @@ int main(void)
 		cmocka_unit_test(test_keywords),
 		cmocka_unit_test(test_returning_plain),
 		cmocka_unit_test(test_sets_custom),
+		cmocka_unit_test(test_tx_plain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
