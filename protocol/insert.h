@@ -103,9 +103,9 @@ bool ins_returning_plain(const char *sql, size_t len, bool scs_off);
  * or a comment is not a call. */
 bool ins_sets_custom(const char *sql, size_t len, bool scs_off);
 /* Whether the text is one transaction statement without options: BEGIN,
- * START TRANSACTION, COMMIT, END, ROLLBACK or ABORT, maybe with WORK or
- * TRANSACTION, and ';'s. (Not READ ONLY, AND CHAIN, a savepoint, ...) */
-bool ins_tx_plain(const char *sql, size_t len);
+ * START TRANSACTION (1), COMMIT, END, ROLLBACK or ABORT (2), maybe with WORK
+ * or TRANSACTION, and ';'s; else 0. (Not READ ONLY, AND CHAIN, a savepoint.) */
+int ins_tx_plain(const char *sql, size_t len);
 
 /* Identifier resolution: casesensitive=0 folds unquoted names to lower case
  * (ASCII, as PostgreSQL does) and keeps quoted ones; casesensitive=1 keeps

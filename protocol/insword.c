@@ -170,7 +170,7 @@ bool ins_sets_custom(const char *sql, size_t len, bool scs_off)
 	return false;
 }
 
-bool ins_tx_plain(const char *sql, size_t len)
+int ins_tx_plain(const char *sql, size_t len)
 {
 	static const char *const verbs[] = { "begin", "start", "commit", "end", "rollback", "abort", NULL };
 	struct sql_lexer lx;
@@ -179,22 +179,22 @@ bool ins_tx_plain(const char *sql, size_t len)
 	int i;
 
 	if (!sql)
-		return false;
+		return 0;
 	sql_lex_init(&lx, sql, len);
 	sql_lex_next(&lx, &t);
 	for (i = 0; verbs[i] && !sql_word_is(&lx, &t, verbs[i]); i++)
 		;
 	if (verbs[i] == NULL)
-		return false;
+		return 0;
 	start = i == 1;
 	sql_lex_next(&lx, &t);
 	if (sql_word_is(&lx, &t, "transaction") || (!start && sql_word_is(&lx, &t, "work")))
 		sql_lex_next(&lx, &t);
 	else if (start)
-		return false;           /* START needs TRANSACTION */
+		return 0;               /* START needs TRANSACTION */
 	while (t.type == SQL_PUNCT && t.ch == ';')
 		sql_lex_next(&lx, &t);
-	return t.type == SQL_EOF;
+	return t.type != SQL_EOF ? 0 : i <= 1 ? 1 : 2;
 }
 
 char *ins_name_resolve(const struct ins_name *n, bool casesensitive, char *buf, size_t buflen)

@@ -88,6 +88,8 @@ bool direct_offer(void *arg, struct sink_unit *u)
 	pstmt_own_query(c);
 	evbuffer_add(backend_output(c->be), m.data, m.len);
 	pkt_free(&m);
+	if (!sink_unit_inert(u))
+		view_stale(c);          /* its triggers may change the session */
 	backend_kick(c->be);
 	log_debug(c->prefix, "INSERT written on the session's own connection (%llu rows)", (unsigned long long)rows);
 	return true;

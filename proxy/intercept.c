@@ -541,9 +541,16 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	msg = evbuffer_pullup(in, (ssize_t)total);
 	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
 	/* BEGIN and COMMIT change nothing the view holds; what it learned in
-	 * the transaction is forgotten when it ends (view_tx_end) */
-	if (ins_tx_plain(sql, sqllen))
+	 * the transaction is forgotten as its end goes (a statement after it
+	 * need not wait for its ReadyForQuery: clause.c) */
+	switch (ins_tx_plain(sql, sqllen)) {
+	case 1:
 		c->inert_query = true;
+		break;
+	case 2:
+		c->inert_query = !view_asked_in_tx(c);
+		break;
+	}
 	return query_gate(c, sql, sqllen);
 }
 

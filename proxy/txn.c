@@ -22,6 +22,7 @@
 #include "proxy/pending.h"
 #include "proxy/pstmt.h"
 #include "proxy/replyq.h"
+#include "proxy/view.h"
 #include "sink/buf.h"
 #include "sink/sink.h"
 
@@ -309,16 +310,19 @@ static enum flush_result flush(struct client *c, struct txn *t, struct rq_entry 
 	int upto = t->head ? t->head->stmt : t->nstmts;
 	struct pktbuf m;
 	uint64_t rows = 0;
-	bool ok = true;
+	bool ok = true, inert;
 
 	if (t->unit && upto > 0 && acked_wait(c, t, t->unit, upto))
 		return FL_WAIT;
 	pkt_init(&m);
 	if (t->unit && upto > 0)
 		ok = sink_tx_batch(t->unit, upto, NULL, NULL, &m, &rows);
+	inert = t->unit == NULL || sink_unit_inert(t->unit);
 	drop_unit(t);
 	if (ok && rows > 0) {
 		ok = send_query(c, t, before, &m) != NULL;
+		if (ok && !inert)
+			view_stale(c);      /* its triggers may change the session */
 		if (ok) {
 			t->work = W_FLUSH;
 			t->expect = rows;
@@ -610,6 +614,8 @@ static void group_decided(struct client *c, struct txn *t)
 		group_as_sent(c, t);
 		return;
 	}
+	if (!sink_unit_inert(tg->unit))
+		view_stale(c);          /* its triggers may change the session */
 	sink_unit_drop(tg->unit);
 	tg->unit = NULL;
 	if (g->prefix) {

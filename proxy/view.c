@@ -186,6 +186,11 @@ void view_tx_end(struct client *c)
 	view_stale(c);
 }
 
+bool view_asked_in_tx(const struct client *c)
+{
+	return c->view && c->view->asked_in_tx;
+}
+
 bool view_fresh(const struct client *c)
 {
 	return c->view && c->view->state == V_FRESH;

@@ -33,6 +33,8 @@ void view_prefetch(struct client *c);
 /* A transaction ended (ReadyForQuery 'I'): a view asked during it may hold
  * what the transaction set (SET LOCAL, a SET rolled back): asked again. */
 void view_tx_end(struct client *c);
+/* The view was asked in the transaction (or behind a statement running). */
+bool view_asked_in_tx(const struct client *c);
 /* Whether the view is true now (asked, and nothing passed through since). */
 bool view_fresh(const struct client *c);
 /* Something passed through, or a setting changed: ask again before the next INSERT. */

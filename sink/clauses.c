@@ -33,20 +33,36 @@ enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *hea
 	return *clause ? SINK_CLAUSE_SOME : SINK_CLAUSE_NONE;
 }
 
+/* Nothing of the table's, as last read, runs user code on an INSERT. */
+static bool table_inert(const struct stable *tab)
+{
+	const struct traits *tr;
+
+	if (tab == NULL || tab->cat == NULL || tab->cstate != CAT_READY || tab->stale)
+		return false;
+	tr = &tab->cat->tr;
+	return !tr->row_triggers && !tr->stmt_triggers && !tr->rules && !tr->other_volatile_defaults &&
+	       !tr->other_code;
+}
+
 bool sink_insert_inert(struct sink_session *ss, const struct ins_stmt *head, const char *database)
 {
 	struct sink *s = ss ? ss->s : NULL;
 	struct stable *tab;
-	const struct traits *tr;
 
-	if (s == NULL || !sink_wants(s, head, database) || (tab = find_table(s, head)) == NULL ||
-	    tab->cat == NULL || tab->cstate != CAT_READY || tab->stale)
+	if (s == NULL || !sink_wants(s, head, database) || (tab = find_table(s, head)) == NULL)
 		return false;
 	if (head->schema.name == NULL && !session_resolves(ss, tab))
 		return false;           /* another table of that name: not known */
-	tr = &tab->cat->tr;
-	return !tr->row_triggers && !tr->stmt_triggers && !tr->rules && !tr->other_volatile_defaults &&
-	       !tr->other_code;
+	return table_inert(tab);
+}
+
+bool sink_unit_inert(const struct sink_unit *u)
+{
+	for (int i = 0; i < u->nstmts; i++)
+		if (!u->stmts[i].passed && !table_inert(u->stmts[i].tab))
+			return false;
+	return true;
 }
 
 void sink_clause_error(struct sink_session *ss, const struct ins_stmt *head, char sqlstate[6], char *msg,

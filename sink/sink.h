@@ -268,6 +268,9 @@ void sink_clause_error(struct sink_session *ss, const struct ins_stmt *head, cha
  * that calls a volatile function (besides nextval()), no domain column and no
  * foreign key whose ON UPDATE action changes other rows. False when not known. */
 bool sink_insert_inert(struct sink_session *ss, const struct ins_stmt *head, const char *database);
+/* The same of every table a unit writes (its rows written on the client's
+ * connection, in its transaction or directly, leave its session as it was). */
+bool sink_unit_inert(const struct sink_unit *u);
 /* Whether the head's table is configured with copyclause = 1. */
 bool sink_copies(struct sink_session *ss, const struct ins_stmt *head);
 /* As sink_clause, for a head whose columns are known; NULL unless SOME. */

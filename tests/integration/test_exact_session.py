@@ -101,6 +101,11 @@ def same_as_direct(pg, make_proxy, case):
 	return st
 
 
+FLIP_PATH = ["CREATE OR REPLACE FUNCTION public.tgt_path() RETURNS trigger LANGUAGE plpgsql AS "
+	     "$$BEGIN IF NEW.v = 'flip' THEN PERFORM pg_catalog.set_config('search_path', 'alt9, public', false); "
+	     "END IF; RETURN NEW; END$$",
+	     "CREATE TRIGGER tgt_path AFTER INSERT ON public.tgt FOR EACH ROW EXECUTE FUNCTION public.tgt_path()"]
+
 AUDIT = ["CREATE OR REPLACE FUNCTION public.tgt_audit() RETURNS trigger LANGUAGE plpgsql AS "
 	 "$$BEGIN NEW.v := NEW.v || ':' || coalesce(current_setting('app.who', true), '-'); RETURN NEW; END$$",
 	 "CREATE TRIGGER tgt_audit BEFORE INSERT ON public.tgt FOR EACH ROW EXECUTE FUNCTION public.tgt_audit()"]
@@ -130,6 +135,24 @@ CASES = {
 			"INSERT INTO tgt (k, v) VALUES (1, 'alt9: the SET was rolled back') RETURNING k",
 			"START TRANSACTION", "INSERT INTO public.tgt (k, v) VALUES (3, 'public')", "END",
 			"INSERT INTO tgt (k, v) VALUES (4, 'alt9 still')"],
+		taken=1),
+	# rows pgbatchd writes on the session's connection run the table's
+	# triggers there: one that changes the session is seen
+	"tx_rows_trigger_sets_search_path": dict(
+		schemas=["alt9"],
+		setup=["CREATE SCHEMA alt9", "CREATE TABLE alt9.tgt (LIKE public.tgt INCLUDING ALL)",
+			"GRANT ALL ON SCHEMA alt9 TO PUBLIC", "GRANT ALL ON alt9.tgt TO PUBLIC"] + FLIP_PATH,
+		tables=["alt9.tgt"],
+		script=["INSERT INTO tgt (k, v) VALUES (1, 'a')", "BEGIN", "INSERT INTO tgt (k, v) VALUES (2, 'flip')",
+			"COMMIT", "INSERT INTO tgt (k, v) VALUES (3, 'alt9: the trigger set the path')"],
+		taken=2),
+	"direct_write_trigger_sets_search_path": dict(
+		schemas=["alt9"],
+		setup=["CREATE SCHEMA alt9", "CREATE TABLE alt9.tgt (LIKE public.tgt INCLUDING ALL)",
+			"GRANT ALL ON SCHEMA alt9 TO PUBLIC", "GRANT ALL ON alt9.tgt TO PUBLIC"] + FLIP_PATH,
+		tables=["alt9.tgt"],
+		script=["INSERT INTO tgt (k, v) VALUES (2, 'flip')",
+			"INSERT INTO tgt (k, v) VALUES (3, 'alt9: the trigger set the path')"],
 		taken=1),
 	# a custom setting (a placeholder: not in pg_settings) read by a trigger
 	# (directwrite = 0: on the client's own connection a row would read it anyway)
@@ -506,6 +529,44 @@ def test_transactions_keep_the_view(roles, make_proxy):
 		assert su.count(pg, "tgt") == 12
 	finally:
 		teardown_objects(pg, [])
+
+
+def test_commit_pipelined_forgets_the_transaction(roles, make_proxy):
+	"""COMMIT sent ahead of its answer, with a statement behind it that does not
+	wait for it (a Query whose first statement is no INSERT gets its clause at
+	once): a view asked inside the transaction is not used after it, the
+	replies and the tables are as directly."""
+	pg = roles
+	script = ["SET search_path = alt9, public", "BEGIN", "SET LOCAL search_path = public",
+		  "INSERT INTO tgt (k, v) VALUES (2, 'public') RETURNING k", "COMMIT",
+		  "SELECT 1; INSERT INTO tgt (k, v) VALUES (1, 'alt9 dup') RETURNING k"]
+	setup = ["CREATE SCHEMA alt9", "CREATE TABLE alt9.tgt (LIKE public.tgt INCLUDING ALL)",
+		 "GRANT ALL ON SCHEMA alt9 TO PUBLIC", "GRANT ALL ON alt9.tgt TO PUBLIC",
+		 "INSERT INTO alt9.tgt (k, v) VALUES (1, 'alt9')"]
+
+	def run(server):
+		with su.Session.to(server) as s:
+			return [[norm(t, p) for t, p in msgs] for msgs in s.pipeline(script)]
+
+	teardown_objects(pg, ["alt9"])
+	setup_objects(pg, setup)
+	try:
+		want = run(pg)
+		want_rows = contents(pg, ["public.tgt", "alt9.tgt"])
+	finally:
+		teardown_objects(pg, ["alt9"])
+	setup_objects(pg, setup)
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "conflictmode": "upsert"}},
+					    users=USERS)
+		got = run(proxy)
+		got_rows = contents(pg, ["public.tgt", "alt9.tgt"])
+	finally:
+		teardown_objects(pg, ["alt9"])
+	assert any(m[0] == "E" and m[2] == "23505" for m in want[-1]), want
+	for sql, a, b in zip(script, want, got):
+		assert a == b, "%s\n directly: %r\n proxy:    %r" % (sql, a, b)
+	assert want_rows == got_rows
 
 
 def test_returning_attribute_call_changes_the_session(roles, make_proxy):

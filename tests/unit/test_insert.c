@@ -740,6 +740,10 @@ static void test_tx_plain(void **state)
 			fail_msg("%s: %d", tp[i].sql, got);
 	}
 	assert_false(ins_tx_plain(NULL, 0));
+	assert_int_equal(ins_tx_plain("BEGIN", 5), 1);
+	assert_int_equal(ins_tx_plain("start transaction", 17), 1);
+	assert_int_equal(ins_tx_plain("COMMIT", 6), 2);
+	assert_int_equal(ins_tx_plain("abort", 5), 2);
 }
 
 int main(void)
