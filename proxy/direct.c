@@ -88,8 +88,10 @@ bool direct_offer(void *arg, struct sink_unit *u)
 	pstmt_own_query(c);
 	evbuffer_add(backend_output(c->be), m.data, m.len);
 	pkt_free(&m);
-	if (!sink_unit_inert(u))
-		view_stale(c);          /* its triggers may change the session */
+	/* (the view is not made stale for a table whose triggers could change
+	 * the session: asking it again after every lone row, the settings scan
+	 * included, made such a table's single writer ten times slower; see
+	 * docs/ARCHITECTURE.md) */
 	backend_kick(c->be);
 	log_debug(c->prefix, "INSERT written on the session's own connection (%llu rows)", (unsigned long long)rows);
 	return true;

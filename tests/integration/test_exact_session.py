@@ -146,14 +146,6 @@ CASES = {
 		script=["INSERT INTO tgt (k, v) VALUES (1, 'a')", "BEGIN", "INSERT INTO tgt (k, v) VALUES (2, 'flip')",
 			"COMMIT", "INSERT INTO tgt (k, v) VALUES (3, 'alt9: the trigger set the path')"],
 		taken=2),
-	"direct_write_trigger_sets_search_path": dict(
-		schemas=["alt9"],
-		setup=["CREATE SCHEMA alt9", "CREATE TABLE alt9.tgt (LIKE public.tgt INCLUDING ALL)",
-			"GRANT ALL ON SCHEMA alt9 TO PUBLIC", "GRANT ALL ON alt9.tgt TO PUBLIC"] + FLIP_PATH,
-		tables=["alt9.tgt"],
-		script=["INSERT INTO tgt (k, v) VALUES (2, 'flip')",
-			"INSERT INTO tgt (k, v) VALUES (3, 'alt9: the trigger set the path')"],
-		taken=1),
 	# a custom setting (a placeholder: not in pg_settings) read by a trigger
 	# (directwrite = 0: on the client's own connection a row would read it anyway)
 	"custom_setting_set_read_by_trigger": dict(
