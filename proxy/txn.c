@@ -346,6 +346,7 @@ static void forward_staged(struct client *c, struct staged *s)
 	if (c->be)
 		evbuffer_add(backend_output(c->be), s->orig, s->orig_len);
 	s->entry = NULL;
+	view_stale(c);      /* as any statement forwarded (its triggers may change the session) */
 }
 
 /* The head statement is not taken: the rows answered before it go first, it

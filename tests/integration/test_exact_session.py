@@ -146,6 +146,23 @@ CASES = {
 		script=["INSERT INTO tgt (k, v) VALUES (1, 'a')", "BEGIN", "INSERT INTO tgt (k, v) VALUES (2, 'flip')",
 			"COMMIT", "INSERT INTO tgt (k, v) VALUES (3, 'alt9: the trigger set the path')"],
 		taken=2),
+	"tx_passed_row_trigger_sets_search_path": dict(
+		schemas=["alt9"],
+		setup=["CREATE SCHEMA alt9", "CREATE TABLE alt9.tgt (LIKE public.tgt INCLUDING ALL)",
+			"GRANT ALL ON SCHEMA alt9 TO PUBLIC", "GRANT ALL ON alt9.tgt TO PUBLIC"] + FLIP_PATH,
+		tables=["alt9.tgt"],
+		# (2.0 into an int: not taken, it runs as sent, in its place)
+		script=["BEGIN", "INSERT INTO tgt (k, v) VALUES (2.0, 'flip')",
+			"COMMIT", "INSERT INTO tgt (k, v) VALUES (3, 'alt9: the trigger set the path')"],
+		taken=0),
+	"tx_passed_row_trigger_sets_search_path_in_tx": dict(
+		schemas=["alt9"],
+		setup=["CREATE SCHEMA alt9", "CREATE TABLE alt9.tgt (LIKE public.tgt INCLUDING ALL)",
+			"GRANT ALL ON SCHEMA alt9 TO PUBLIC", "GRANT ALL ON alt9.tgt TO PUBLIC"] + FLIP_PATH,
+		tables=["alt9.tgt"],
+		script=["BEGIN", "INSERT INTO tgt (k, v) VALUES (2.0, 'flip')",
+			"INSERT INTO tgt (k, v) VALUES (3, 'alt9: the trigger set the path')", "COMMIT"],
+		taken=0),
 	# a custom setting (a placeholder: not in pg_settings) read by a trigger
 	# (directwrite = 0: on the client's own connection a row would read it anyway)
 	"custom_setting_set_read_by_trigger": dict(

@@ -744,6 +744,10 @@ static void test_tx_plain(void **state)
 	assert_int_equal(ins_tx_plain("start transaction", 17), 1);
 	assert_int_equal(ins_tx_plain("COMMIT", 6), 2);
 	assert_int_equal(ins_tx_plain("abort", 5), 2);
+	assert_int_equal(ins_tx_plain("ROLLBACK", 8), 2);
+	assert_int_equal(ins_tx_plain("END", 3), 2);
+	assert_int_equal(ins_tx_plain("commit work", 11), 2);
+	assert_int_equal(ins_tx_plain("BEGIN WORK", 10), 1);
 }
 
 int main(void)
