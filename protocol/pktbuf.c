@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/reader.h"
+
 void pkt_init(struct pktbuf *pb)
 {
 	memset(pb, 0, sizeof(*pb));
@@ -285,5 +287,53 @@ void pkt_query(struct pktbuf *pb, const char *sql)
 {
 	pkt_begin(pb, 'Q');
 	pkt_put_cstring(pb, sql);
+	pkt_end(pb);
+}
+
+/* Whether a context line is a COPY's ("COPY t, line n ..."). */
+static bool copy_line(const char *p, size_t n)
+{
+	return n >= 5 && memcmp(p, "COPY ", 5) == 0;
+}
+
+void pkt_error_relayed(struct pktbuf *pb, const uint8_t *body, uint32_t len)
+{
+	struct pktreader r;
+	const char *v;
+	size_t vlen;
+	uint8_t code;
+
+	rd_init(&r, body, len);
+	pkt_begin(pb, 'E');
+	while (rd_u8(&r, &code) && code != 0 && rd_cstring(&r, &v, &vlen)) {
+		const char *p = v, *end = v + vlen;
+		bool first = true;
+
+		if (code == 'P')
+			continue;
+		if (code != 'W') {
+			pkt_put_u8(pb, code);
+			pkt_put_bytes(pb, v, vlen);
+			pkt_put_u8(pb, 0);
+			continue;
+		}
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+			if (!copy_line(p, n)) {
+				if (first)
+					pkt_put_u8(pb, code);
+				else
+					pkt_put_u8(pb, '\n');
+				pkt_put_bytes(pb, p, n);
+				first = false;
+			}
+			p += n + (nl ? 1 : 0);
+		}
+		if (!first)
+			pkt_put_u8(pb, 0);
+	}
+	pkt_put_u8(pb, 0);
 	pkt_end(pb);
 }

@@ -59,6 +59,11 @@ struct pkt_diag {
 int pkt_diag_index(char code);
 /* An ErrorResponse (type 'E') or NoticeResponse ('N') with every field set in d. */
 void pkt_diag(struct pktbuf *pb, char type, const struct pkt_diag *d);
+/* A backend's ErrorResponse (its body) as the client's statement's: every
+ * field but the position, and the context without the lines a COPY of
+ * pgbatchd's adds ("COPY t, line n ..."); a trigger's or a function's
+ * context is what the client's own INSERT would have. */
+void pkt_error_relayed(struct pktbuf *pb, const uint8_t *body, uint32_t len);
 
 /* Frontend messages the proxy sends to a backend. params: NULL-terminated
  * key, value, key, value, ... list. */

@@ -112,3 +112,25 @@ bool pkt_backend_type_known(uint8_t type)
 {
 	return type != 0 && strchr("R123ACDEGHIKNnrstSTVWZcdv", type) != NULL;
 }
+
+uint64_t pkt_tag_count(const uint8_t *body, uint32_t len)
+{
+	uint64_t n = 0;
+	uint32_t i = len;
+
+	while (i > 0 && body[i - 1] == '\0')
+		i--;
+	while (i > 0 && body[i - 1] >= '0' && body[i - 1] <= '9')
+		i--;
+	for (; i < len && body[i] >= '0' && body[i] <= '9'; i++)
+		n = n * 10 + (uint64_t)(body[i] - '0');
+	return n;
+}
+
+uint64_t pkt_tag_inserted(const uint8_t *body, uint32_t len)
+{
+	if (len == 0 || body[len - 1] != '\0' ||
+	    (strncmp((const char *)body, "INSERT ", 7) != 0 && strncmp((const char *)body, "COPY ", 5) != 0))
+		return 0;
+	return pkt_tag_count(body, len);
+}

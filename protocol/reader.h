@@ -43,6 +43,11 @@ enum pkt_hdr_result pkt_read_header(const uint8_t *buf, size_t avail, uint8_t *t
 /* PostgreSQL refuses any message over 1 GB - 1 (PQ_LARGE_MESSAGE_LIMIT). */
 #define PKT_LARGE_LIMIT 0x3fffffffu
 bool pkt_frontend_type_known(uint8_t type);
+
+/* The count a CommandComplete tag ends with ("INSERT 0 n", "COPY n"), 0 when none. */
+uint64_t pkt_tag_count(const uint8_t *body, uint32_t len);
+/* ... of an INSERT or a COPY only. */
+uint64_t pkt_tag_inserted(const uint8_t *body, uint32_t len);
 bool pkt_frontend_type_small(uint8_t type);
 bool pkt_backend_type_known(uint8_t type);
 

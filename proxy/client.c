@@ -117,9 +117,10 @@ static void rq_done(void *arg, struct rq_entry *e)
 {
 	struct client *c = arg;
 
-	if (view_owns(c, e))
+	if (view_owns(c, e)) {
 		view_entry_done(c, e);
-	else if (direct_owns(c, e))
+		txn_view_done(c);
+	} else if (direct_owns(c, e))
 		direct_entry_done(c, e);
 	else if (e->msg == 'Q')
 		txn_entry_done(c, e);

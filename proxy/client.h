@@ -79,7 +79,7 @@ struct client {
 	bool waiting_forward;           /* an INSERT waits for the ReadyForQuery before it */
 	bool waiting_room;              /* stopped reading: the sink is full */
 	bool clause_wait;               /* a statement waits for a table's catalog (clause.c) */
-	bool clause_wait_msg;           /* the Query first in the input waits for its clause, not taken */
+	bool clause_wait_msg;           /* the Query first in the input is not taken: it waits (staged rows, its clause) */
 	bool custom_settings;           /* it set a custom setting (ins_sets_custom), or its startup did */
 	bool inert_query;               /* the Query about to go changes nothing of the session
 	                                   (clause.c): its view stays true */

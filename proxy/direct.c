@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "protocol/pktbuf.h"
+#include "protocol/reader.h"
 #include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
@@ -102,21 +103,6 @@ bool direct_owns(const struct client *c, const struct rq_entry *e)
 	return c->direct && e->owner == c->direct;
 }
 
-/* The rows a CommandComplete tag reports: its last word ("INSERT 0 n", "COPY n"). */
-static uint64_t tag_rows(const uint8_t *body, uint32_t len)
-{
-	uint64_t n = 0;
-	uint32_t i = len;
-
-	while (i > 0 && body[i - 1] == '\0')
-		i--;
-	while (i > 0 && body[i - 1] >= '0' && body[i - 1] <= '9')
-		i--;
-	for (; i < len && body[i] >= '0' && body[i] <= '9'; i++)
-		n = n * 10 + (uint64_t)(body[i] - '0');
-	return n;
-}
-
 void direct_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
 {
 	struct direct *d = c->direct;
@@ -124,7 +110,7 @@ void direct_captured(struct client *c, struct rq_entry *e, uint8_t type, const u
 	if (!direct_owns(c, e))
 		return;
 	if (type == 'C')
-		d->rows += tag_rows(body, len);
+		d->rows += pkt_tag_count(body, len);
 	else if (type == 'E')
 		d->failed = true;
 }

@@ -139,6 +139,7 @@ static enum txn_gate go_pass(struct client *c)
 	struct held *h;
 	size_t len;
 	const char *sql;
+	bool sent = false;
 
 	if (g) {
 		/* its held INSERTs go with their clauses: their tables' catalogs first */
@@ -163,6 +164,7 @@ static enum txn_gate go_pass(struct client *c)
 		}
 		if (g->nexec)
 			intercept_count_pass(c, INS_REASON_COUNT + 3, "the group holds other messages");
+		sent = g->head != NULL;
 		if (!group_forward_held(c, g))
 			client_fatal(c, "53200", "out of memory", NULL);
 		group_free(g);
@@ -170,7 +172,9 @@ static enum txn_gate go_pass(struct client *c)
 		client_pump(c);     /* answers of ours made just now (a Describe's) */
 	}
 	x->mode = G_PASS;
-	c->in_group = true;
+	/* (none of it sent yet: the view may still be asked ahead of it, for
+	 * the clauses of the message that made it pass) */
+	c->in_group |= sent;
 	return TG_GO;
 }
 

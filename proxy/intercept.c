@@ -487,13 +487,6 @@ bool intercept_open_session(struct client *c)
 	return true;
 }
 
-/* A Query that passes through, inside a transaction block with staged rows:
- * they go first. */
-static enum intercept_result query_gate(struct client *c, const char *sql, size_t sqllen)
-{
-	return txn_gate(c, sql, sqllen) == TG_GO ? INTERCEPT_FORWARD : INTERCEPT_WAIT;
-}
-
 static enum intercept_result query_message(struct client *c, struct evbuffer *in, size_t total);
 
 enum intercept_result intercept_message(struct client *c, uint8_t type, struct evbuffer *in,
@@ -526,7 +519,15 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	c->clause_wait_msg = false;
 	if (res != INTERCEPT_FORWARD)
 		return res;
-	/* not taken: it passes through with its tables' conflict clauses */
+	/* not taken. In a transaction block the staged rows go first: their
+	 * triggers may change what its names mean, so its clauses wait. */
+	msg = evbuffer_pullup(in, (ssize_t)total);
+	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
+	if (txn_gate(c, sql, sqllen) != TG_GO) {
+		c->clause_wait_msg = true;
+		return INTERCEPT_WAIT;
+	}
+	/* it passes through with its tables' conflict clauses */
 	switch (clause_query(c, in, total)) {
 	case CLAUSE_WAIT:
 		c->clause_wait_msg = true;
@@ -551,7 +552,7 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		c->inert_query = !view_asked_in_tx(c);
 		break;
 	}
-	return query_gate(c, sql, sqllen);
+	return INTERCEPT_FORWARD;
 }
 
 static enum intercept_result query_message(struct client *c, struct evbuffer *in, size_t total)

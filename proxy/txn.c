@@ -23,7 +23,6 @@
 #include "proxy/pstmt.h"
 #include "proxy/replyq.h"
 #include "proxy/view.h"
-#include "sink/buf.h"
 #include "sink/sink.h"
 
 /* The savepoint a group's batch runs in (released before the client's next message). */
@@ -81,6 +80,7 @@ struct txn {
 	bool count_exact;           /* W_BATCH: its statements write each of their rows or fail */
 	struct pktbuf notes;        /* W_BATCH: its NoticeResponses, sent with the group's answers */
 	bool waiting;               /* rows acknowledged to others go first (sink_tx_wait) */
+	bool passing;               /* the head passes, behind the view asked again (pass_from) */
 	bool wait_over;             /* ... but ACKED_WAIT_MS passed: these rows go now */
 	struct event *wait_timer;
 	struct pktbuf error;        /* TXS_FAILED (and while writing): the rows' error */
@@ -163,6 +163,7 @@ static void drop_staged(struct txn *t)
 		staged_free(s);
 	}
 	t->tail = NULL;
+	t->passing = false;
 }
 
 static void group_done(struct txn *t)
@@ -349,21 +350,12 @@ static void forward_staged(struct client *c, struct staged *s)
 	view_stale(c);      /* as any statement forwarded (its triggers may change the session) */
 }
 
-/* The head statement is not taken: the rows answered before it go first, it
- * and everything staged after it run as sent. */
-static void pass_from(struct client *c, struct txn *t)
+/* The head statement and everything staged after it run as sent. */
+static void pass_rest(struct client *c, struct txn *t)
 {
 	struct staged *s;
 
-	switch (flush(c, t, t->head->entry)) {
-	case FL_DONE:
-		break;
-	case FL_WAIT:
-		return;     /* txn_wake */
-	case FL_OOM:
-		client_fatal_soon(c, "53200", "out of memory");
-		return;
-	}
+	t->passing = false;
 	intercept_count_pass(c, INS_REASON_COUNT, "an INSERT of the transaction is not taken");
 	while ((s = t->head) != NULL) {
 		t->head = s->next;
@@ -374,13 +366,42 @@ static void pass_from(struct client *c, struct txn *t)
 	client_continue(c);
 }
 
+/* The head statement is not taken: the rows answered before it go first, and
+ * when their triggers may have changed the session (the view is stale), the
+ * view is asked behind them, so that the conflict clauses of the statements
+ * that pass are those of the tables their names then mean. */
+static void pass_from(struct client *c, struct txn *t)
+{
+	switch (flush(c, t, t->head->entry)) {
+	case FL_DONE:
+		break;
+	case FL_WAIT:
+		return;     /* txn_wake */
+	case FL_OOM:
+		client_fatal_soon(c, "53200", "out of memory");
+		return;
+	}
+	if (!view_fresh(c) && view_ask_before(c, t->head->entry))
+		t->passing = true;  /* txn_view_done */
+	else
+		pass_rest(c, t);
+}
+
+void txn_view_done(struct client *c)
+{
+	struct txn *t = c->txn;
+
+	if (t && t->passing && t->head && !view_asking(c))
+		pass_rest(c, t);
+}
+
 /* Every statement of the head staged INSERTs is decided: answered in order. */
 static void resolve(struct client *c, struct txn *t)
 {
 	struct staged *s;
 	char tag[48];
 
-	while ((s = t->head) != NULL && s->decided) {
+	while (!t->passing && (s = t->head) != NULL && s->decided) {
 		if (s->passed) {
 			pass_from(c, t);
 			return;
@@ -839,70 +860,6 @@ void txn_entry_done(struct client *c, struct rq_entry *e)
 	client_continue(c);
 }
 
-/* "INSERT 0 n" or "COPY n": n. */
-static uint64_t tag_rows(const uint8_t *body, uint32_t len)
-{
-	const char *p = (const char *)body, *end = p + len, *sp = NULL;
-
-	if (len == 0 || body[len - 1] != '\0')
-		return 0;
-	if (strncmp(p, "INSERT ", 7) != 0 && strncmp(p, "COPY ", 5) != 0)
-		return 0;
-	for (const char *q = p; q < end && *q; q++)
-		if (*q == ' ')
-			sp = q;
-	return sp ? strtoull(sp + 1, NULL, 10) : 0;
-}
-
-/* The error of the staged rows as the client hears it: every field the
- * backend sent but those describing pgbatchd's statement, not the client's:
- * the position, and a COPY's line in the context (a trigger's or a
- * function's context is what the client's own INSERT would have). */
-static void client_error(struct pktbuf *out, const uint8_t *body, uint32_t len)
-{
-	struct pktreader r;
-	const char *v;
-	size_t vlen;
-	uint8_t code;
-
-	rd_init(&r, body, len);
-	pkt_begin(out, 'E');
-	while (rd_u8(&r, &code) && code != 0 && rd_cstring(&r, &v, &vlen)) {
-		if (code == 'P')
-			continue;
-		if (code == 'W') {
-			/* drop its "COPY t, line n..." lines */
-			struct buf keep;
-			const char *p = v, *end = v + vlen;
-
-			buf_init(&keep);
-			while (p < end) {
-				const char *nl = memchr(p, '\n', (size_t)(end - p));
-				size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-				if (!(n >= 5 && memcmp(p, "COPY ", 5) == 0)) {
-					if (keep.len)
-						buf_putc(&keep, '\n');
-					buf_append(&keep, p, n);
-				}
-				p += n + (nl ? 1 : 0);
-			}
-			if (buf_ok(&keep) && keep.len > 0) {
-				pkt_put_u8(out, code);
-				pkt_put_bytes(out, keep.data, keep.len);
-				pkt_put_u8(out, 0);
-			}
-			buf_free(&keep);
-			continue;
-		}
-		pkt_put_u8(out, code);
-		pkt_put_bytes(out, v, vlen);
-		pkt_put_u8(out, 0);
-	}
-	pkt_put_u8(out, 0);
-	pkt_end(out);
-}
-
 void txn_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
 {
 	struct txn *t = c->txn;
@@ -910,9 +867,9 @@ void txn_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint
 	if (t == NULL || e->owner != t)
 		return;
 	if (type == 'C') {
-		t->got += tag_rows(body, len);
+		t->got += pkt_tag_inserted(body, len);
 	} else if (type == 'E' && t->error.len == 0) {
-		client_error(&t->error, body, len);
+		pkt_error_relayed(&t->error, body, len);
 	} else if (type == 'N' && t->work == W_BATCH) {
 		pkt_begin(&t->notes, 'N');
 		pkt_put_bytes(&t->notes, body, len);

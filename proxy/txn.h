@@ -94,6 +94,8 @@ void txn_abandon(struct client *c);
 void txn_decided(void *stmt_arg, const char *reason);
 /* Reply-queue hooks for the Queries the transaction sent (entries with msg 'Q'). */
 void txn_entry_done(struct client *c, struct rq_entry *e);
+/* The session's view was answered: staged statements waiting for it go. */
+void txn_view_done(struct client *c);
 void txn_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len);
 /* A late entry's first ErrorResponse or CommandComplete (rq on_late). */
 bool txn_late(struct client *c, struct rq_entry *e);

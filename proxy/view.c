@@ -90,7 +90,7 @@ static const char private_settings_sql[] =
 /* The question: the role, read-only, the two settings the sink compares
  * besides the reported ones, and where each configured table's name resolves
  * without a schema (search_path, temporary tables). */
-static bool ask(struct client *c, struct view *v, bool settings)
+static bool ask(struct client *c, struct view *v, bool settings, struct rq_entry *before)
 {
 	struct sink *s = c->d->sink;
 	struct rq_entry *e;
@@ -117,7 +117,8 @@ static bool ask(struct client *c, struct view *v, bool settings)
 		"FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a)");
 	pkt_put_u8(&q, 0);
 	pkt_end(&q);
-	e = pkt_ok(&q) ? rq_push(&c->rq, RQ_SKIP, 'Q') : NULL;
+	e = !pkt_ok(&q) ? NULL : before ? rq_push_before(&c->rq, before, RQ_SKIP, 'Q') :
+	    rq_push(&c->rq, RQ_SKIP, 'Q');
 	if (e == NULL) {
 		pkt_free(&q);
 		return false;
@@ -158,7 +159,7 @@ enum view_result view_ready(struct client *c, bool settings)
 	}
 	if (c->ss == NULL && !intercept_open_session(c))
 		return VIEW_NONE;
-	if (!ask(c, v, settings))
+	if (!ask(c, v, settings, NULL))
 		return VIEW_NONE;
 	c->waiting_forward = true;
 	return VIEW_WAIT;
@@ -175,7 +176,21 @@ void view_prefetch(struct client *c)
 		return;
 	if (c->ss == NULL && !intercept_open_session(c))
 		return;
-	(void)ask(c, v, true);
+	(void)ask(c, v, true, NULL);
+}
+
+bool view_ask_before(struct client *c, struct rq_entry *before)
+{
+	struct view *v = c->view;
+
+	if (v == NULL || v->state == V_ASKING || c->d->sink == NULL || c->ss == NULL)
+		return false;
+	return ask(c, v, false, before);
+}
+
+bool view_asking(const struct client *c)
+{
+	return c->view && c->view->state == V_ASKING;
 }
 
 void view_tx_end(struct client *c)

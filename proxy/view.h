@@ -28,6 +28,12 @@ enum view_result {
  * table's clause, or is written in the client's own transaction, needs only
  * the rest (the role, where names resolve, read-only, statement_timeout). */
 enum view_result view_ready(struct client *c, bool settings);
+/* Ask now (not its settings), the question's entry just before `before`:
+ * statements already queued after it are to be read by the answer (a
+ * transaction's staged statements that pass through behind rows whose
+ * triggers ran). False when not asked; view_entry_done ends it. */
+bool view_ask_before(struct client *c, struct rq_entry *before);
+bool view_asking(const struct client *c);
 /* The session just started: ask now, so that its first INSERT need not wait. */
 void view_prefetch(struct client *c);
 /* A transaction ended (ReadyForQuery 'I'): a view asked during it may hold

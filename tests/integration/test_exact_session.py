@@ -163,6 +163,23 @@ CASES = {
 		script=["BEGIN", "INSERT INTO tgt (k, v) VALUES (2.0, 'flip')",
 			"INSERT INTO tgt (k, v) VALUES (3, 'alt9: the trigger set the path')", "COMMIT"],
 		taken=0),
+	# the staged rows go before the statement that follows them, and their
+	# triggers may change what its table names mean: its conflict clause is
+	# decided after them (here alt9.tgt, no clause: 23505 as directly)
+	"tx_staged_row_trigger_sets_path_before_passed_insert": dict(
+		schemas=["alt9"],
+		setup=["CREATE SCHEMA alt9", "CREATE TABLE alt9.tgt (LIKE public.tgt INCLUDING ALL)",
+			"GRANT ALL ON SCHEMA alt9 TO PUBLIC", "GRANT ALL ON alt9.tgt TO PUBLIC",
+			"INSERT INTO alt9.tgt (k, v) VALUES (1, 'alt9')"] + FLIP_PATH,
+		tables=["alt9.tgt"], conf={"conflictmode": "upsert"},
+		script=["BEGIN", "INSERT INTO tgt (k, v) VALUES (2, 'flip')",
+			"INSERT INTO tgt (k, v) VALUES (1.0, 'alt9: passed, no clause')", "ROLLBACK",
+			"BEGIN", "INSERT INTO tgt (k, v) VALUES (3, 'flip')",
+			"INSERT INTO tgt (k, v) VALUES (1, 'alt9: taken or not, no clause') RETURNING k", "ROLLBACK",
+			"BEGIN", "INSERT INTO tgt (k, v) VALUES (4, 'flip')",
+			"WITH r AS (INSERT INTO tgt (k, v) VALUES (1, 'alt9: in a WITH') RETURNING k) SELECT k FROM r",
+			"COMMIT"],
+		taken=3),
 	# a custom setting (a placeholder: not in pg_settings) read by a trigger
 	# (directwrite = 0: on the client's own connection a row would read it anyway)
 	"custom_setting_set_read_by_trigger": dict(
@@ -701,3 +718,46 @@ def test_insert_over_the_inspection_cap_keeps_conflictmode(roles, make_proxy):
 		assert st.sink["rows_in"] == 2, st
 	finally:
 		teardown_objects(pg, [])
+
+
+def test_extended_insert_after_a_trigger_sets_the_path(roles, make_proxy):
+	"""In a transaction block, an extended-protocol INSERT that passes through
+	(RETURNING) after a row whose trigger changed search_path: its conflict
+	clause is that of the table its name now means (alt9.tgt, none: 23505 as
+	directly), not of public.tgt as the name meant before the trigger ran."""
+	pg = roles
+	schemas = ["alt9"]
+	setup = ["CREATE SCHEMA alt9", "CREATE TABLE alt9.tgt (LIKE public.tgt INCLUDING ALL)",
+		 "GRANT ALL ON SCHEMA alt9 TO PUBLIC", "GRANT ALL ON alt9.tgt TO PUBLIC",
+		 "INSERT INTO alt9.tgt (k, v) VALUES (1, 'alt9')"] + FLIP_PATH
+
+	def ext(s, sql, params):
+		s.send(w.parse("", sql) + w.bind("", "", params) + w.describe("P", "") + w.execute("") + w.sync())
+		return [norm(t, p) for t, p in s.read_until("Z")]
+
+	def script(server):
+		with su.Session.to(server) as s:
+			out = [[norm(t, p) for t, p in s.run("BEGIN")]]
+			out.append(ext(s, "INSERT INTO tgt (k, v) VALUES ($1, $2)", ["2", "flip"]))
+			out.append(ext(s, "INSERT INTO tgt (k, v) VALUES ($1, $2) RETURNING k", ["1", "no clause"]))
+			out.append([norm(t, p) for t, p in s.run("ROLLBACK")])
+			return out
+
+	teardown_objects(pg, schemas)
+	setup_objects(pg, setup)
+	try:
+		want = script(pg)
+	finally:
+		teardown_objects(pg, schemas)
+	assert want[2][-2:] == [("E", "ERROR", "23505", 'duplicate key value violates unique constraint "tgt_pkey"',
+				 "Key (k)=(1) already exists."), ("Z", b"E")], want
+	setup_objects(pg, setup)
+	try:
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "conflictmode": "upsert"}},
+					    users=USERS)
+		got = script(proxy)
+		st = su.stats(proxy)
+	finally:
+		teardown_objects(pg, schemas)
+	assert got == want
+	assert st.sink.get("pass_clauses", 0) >= 1, st     # (its clause was asked for)
