@@ -478,7 +478,7 @@ enum intercept_result txn_stage_query(struct client *c, struct ins_stmt *st, str
 	struct txn *t = txn_of(c);
 	struct staged *s;
 
-	if (t && (t->state == TXS_FLUSHING || t->state == TXS_GROUP))
+	if (t && (t->passing || t->state == TXS_FLUSHING || t->state == TXS_GROUP))
 		return INTERCEPT_WAIT;  /* resumed once those rows are written */
 	if (t == NULL || t->state == TXS_FAILED) {
 		ins_stmt_free(st);
@@ -771,6 +771,8 @@ enum txn_gate txn_gate(struct client *c, const char *sql, size_t len)
 
 	if (t == NULL)
 		return TG_GO;
+	if (t->passing)
+		return TG_WAIT;         /* the statements that pass go first (txn_view_done) */
 	switch (t->state) {
 	case TXS_FLUSHING:
 		/* behind the rows, late: their error may be its -- not a
@@ -824,7 +826,7 @@ bool txn_busy(const struct client *c)
 {
 	const struct txn *t = c->txn;
 
-	return t && (t->state == TXS_GROUP || (t->state == TXS_STAGING && t->head));
+	return t && (t->passing || t->state == TXS_GROUP || (t->state == TXS_STAGING && t->head));
 }
 
 /* ------------------------------------------------------------- answers -- */

@@ -1,5 +1,6 @@
 """Transactions, the edges (issue 16): clients that recover from a statement's error with savepoints (psql's ON_ERROR_ROLLBACK), a FunctionCall after staged rows, an empty query after a refused one, a partition's trigger that skips rows, and a group whose re-run would take sequence values twice. Each runs the same client code directly (database "direct") and through pgbatchd (database "postgres") and compares the answers and the tables."""
 
+import pytest
 import psycopg
 import psycopg2
 
@@ -206,3 +207,40 @@ CREATE TRIGGER stt_s AFTER INSERT ON stt FOR EACH STATEMENT EXECUTE FUNCTION stt
 	assert same(pg, "SELECT what, cnt FROM stt_log ORDER BY n") == [("stmt", 3), ("stmt", 4)]
 	st = su.stats(proxy)
 	assert st.sink.get("passthrough_tx_rowwise") == 2 and st.sink.get("tx_rows") == 3, st
+
+
+PASSING_BEHIND = {
+	"select": ["INSERT INTO pb VALUES (1, 'x')", "INSERT INTO pb VALUES (2.0, 'passes')", "SELECT count(*) FROM pb",
+		"COMMIT"],
+	"rollback": ["INSERT INTO pb VALUES (1, 'x')", "INSERT INTO pb VALUES (2.0, 'passes')", "ROLLBACK"],
+	"insert": ["INSERT INTO pb VALUES (1, 'x')", "INSERT INTO pb VALUES (2.0, 'passes')",
+		"INSERT INTO pb VALUES (3, 'taken')", "COMMIT"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(PASSING_BEHIND))
+def test_pipelined_statements_wait_for_a_passing_insert(dbs, make_proxy, name):
+	"""A staged INSERT that passes (2.0 into an int) after a row whose trigger
+	may change the session waits for the view asked again behind the row;
+	what the client pipelined after it (a SELECT, ROLLBACK, an INSERT, a Sync)
+	waits too, and runs after it, as directly: same replies, same rows."""
+	pg = dbs
+	both(pg, "DROP TABLE IF EXISTS pb; CREATE TABLE pb (k int PRIMARY KEY, v text); "
+		"CREATE OR REPLACE FUNCTION pb_noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'; "
+		"CREATE TRIGGER pb_noop AFTER INSERT ON pb FOR EACH ROW EXECUTE FUNCTION pb_noop()")
+	proxy = su.start_sink_proxy(make_proxy, {"pb": {"ackmode": "commit"}})
+	s, d = sessions(pg, proxy)
+	with s, d:
+		for x in (s, d):
+			x.ok("BEGIN")
+		got, want = s.pipeline(PASSING_BEHIND[name]), d.pipeline(PASSING_BEHIND[name])
+		assert got == want, "\n through: %s\n direct:  %s" % (got, want)
+		for x in (s, d):
+			x.ok("BEGIN")
+			x.send(w.msg("Q", b"INSERT INTO pb VALUES (7, 'x')\0") + w.msg("Q", b"INSERT INTO pb VALUES (8.0, 'y')\0")
+			       + w.sync())
+			x.got = [x.read_until("Z") for _ in range(3)]
+			x.ok("ROLLBACK")
+		assert s.got == d.got, "\n through: %s\n direct:  %s" % (s.got, d.got)
+	same(pg, "SELECT * FROM pb ORDER BY k")
+	assert su.stats(proxy).sink.get("tx_rows", 0) >= 2
