@@ -16,6 +16,7 @@ enum exception_mode { EXC_IGNORE = 0, EXC_STRICT };
 enum ack_mode { ACK_COMMIT = 0, ACK_IMMEDIATE };
 /* INSERTs inside a transaction block: batched into it, or run one by one as sent. */
 enum tx_mode { TXMODE_BATCH = 0, TXMODE_PASS };
+enum gather_mode { GATHER_AUTO = 0, GATHER_ON, GATHER_OFF };
 
 /* One [table NAME] section. Keys not set in the section inherit the value set
  * in [backend] or [pgbatchd], else the key table's default. */
@@ -34,6 +35,7 @@ struct table_conf {
 	bool copyclause;            /* COPY ... FROM gets the conflict clause (a staging table) */
 	bool adaptiveflush;
 	bool directwrite;           /* a lone unit goes on its client's own connection (sink/direct.c) */
+	enum gather_mode gatherwait; /* an idle batch waits for the clients of the last (sink/gather.c) */
 	int copystageminrows;       /* writemode 1, keyed: fewer rows skip the stage */
 	char *conflictkey;          /* "col,col" or NULL */
 	char *rejectfile;           /* NULL: none */

@@ -18,12 +18,14 @@ _Static_assert(sizeof(enum write_mode) == sizeof(int), "enum write_mode is not i
 _Static_assert(sizeof(enum exception_mode) == sizeof(int), "enum exception_mode is not int-sized");
 _Static_assert(sizeof(enum ack_mode) == sizeof(int), "enum ack_mode is not int-sized");
 _Static_assert(sizeof(enum tx_mode) == sizeof(int), "enum tx_mode is not int-sized");
+_Static_assert(sizeof(enum gather_mode) == sizeof(int), "enum gather_mode is not int-sized");
 
 static const char *const auth_names[] = { "trust", "md5", "scram-sha-256", NULL };
 static const char *const conflict_names[] = { "upsert", "update", "ignore", "strict", NULL };
 static const char *const exception_names[] = { "ignore", "strict", NULL };
 static const char *const ack_names[] = { "commit", "immediate", NULL };
 static const char *const txmode_names[] = { "batch", "pass", NULL };
+static const char *const gather_names[] = { "auto", "on", "off", NULL };
 
 #define G(field) offsetof(struct config, field)
 #define T(field) offsetof(struct table_conf, field)
@@ -131,6 +133,9 @@ const struct config_key config_keys[] = {
 	{ CONF_TABLE, "directwrite", CONF_BOOL, "1", NOBOUNDS, NULL, 0,
 	  "ackmode=commit, adaptiveflush=1: an INSERT (a Query, or a Sync group outside a transaction block) that arrives while nothing else of its table is queued or being written is written at once on the client's own connection (the batch statement with the table's clause, outside a transaction block: one round trip, as directly) instead of in a batch of its own on a writer; should it fail, the writers write it as usual (rejects, errors). Not for tables with volatile defaults. 0: every row goes through the writers.",
 	  T(directwrite) },
+	{ CONF_TABLE, "gatherwait", CONF_ENUM, "auto", NOBOUNDS, gather_names, 0,
+	  "ackmode=commit, adaptiveflush=1: the clients of an idle batch, answered together, come back together. on: the table's next idle batch waits for them (until each has sent an INSERT again, or for as long as a batch takes, 2 ms at most), so that they make one batch rather than a first row alone and the rest behind it; off: it goes as soon as a writer is idle; auto: both are measured, in turn, and the one that writes more rows per second is kept.",
+	  T(gatherwait) },
 	{ CONF_TABLE, "copystageminrows", CONF_INT, "64", 1, 10000000, NULL, 0,
 	  "writemode 1 on a keyed table (not strict) stages rows in a temp table; a run of fewer rows goes as the equivalent multi-row INSERT ... ON CONFLICT, since the temp table's truncation at each commit costs more than a few rows. 1 always stages.",
 	  T(copystageminrows) },

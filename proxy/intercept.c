@@ -571,6 +571,8 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		return INTERCEPT_FORWARD;
 	if (!ins_looks_like_insert(sql, sqllen)) {
 		intercept_note_statement(c, sql, sqllen);
+		if (c->ss)
+			sink_session_busy(c->ss);       /* (not an INSERT: not waited for) */
 		/* WITH ... INSERT is never carried, but it is counted. */
 		if (starts_with_word(sql, sqllen, "with")) {
 			why = ins_parse(sql, sqllen, &st);

@@ -308,7 +308,7 @@ void sink_catalog_done(struct stable *tab, enum cat_state st, struct tcat *cat, 
 		}
 		tcat_unref(tab->cat);
 		tab->cat = tcat_ref(cat);
-		sched_classify(tab->s);
+		tcat_classify(tab->s);
 		log_debug(SINK_PREFIX, "catalog of %s.%s: %d columns, key of %d columns",
 			  tab->conf.targetschema, tab->conf.name, cat->t.ncols, cat->t.nkey);
 	} else if (st == CAT_FAILED) {

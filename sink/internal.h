@@ -123,6 +123,8 @@ struct tcat {
 /* tcat.c: snapshots built from the catalog connection's answers (no I/O) */
 struct tcat *tcat_ref(struct tcat *c);
 void tcat_unref(struct tcat *c);
+/* Recomputes every table's class from the catalogs (after one loads). */
+void tcat_classify(struct sink *s);
 /* A snapshot with the columns of the column query's rows (catalog.c asks);
  * *attnums gets each column's attnum. NULL when out of memory. */
 struct tcat *tcat_columns(const PGresult *r, uint32_t oid, uint32_t generation, const struct table_conf *conf,
@@ -307,6 +309,8 @@ struct sink_session {
 	bool custom_settings;       /* ... custom ones, which the view does not see (sink_session_custom) */
 	bool seq_taken;             /* took rows into a table with a sequence default */
 	bool seq_pass;              /* such tables' INSERTs pass through (sink_session_seq_pass) */
+	struct stable *gather_tab;  /* a table's next idle flush waits for this session (gather.c) */
+	uint32_t gather_gen;
 	struct sink_session *wnext;
 	struct sink_session *prev, *next;
 };
@@ -345,6 +349,14 @@ struct stable {
 				     * folded to lower case unless casesensitive */
 	bool removed;               /* gone from the config: flushes what it holds */
 	int idle_inflight;          /* its batches flushed for an idle writer, not yet settled */
+	int gather_expect;          /* sessions its idle batches answered, not back yet (gather.c) */
+	uint32_t gather_gen;        /* ... bumped when they are no longer waited for */
+	int64_t gather_until_us;    /* ... waited for until then */
+	bool gather_on;             /* its idle batches wait for them, this epoch */
+	int64_t gather_epoch_us;    /* when the epoch began */
+	uint64_t gather_rows;       /* rows its idle batches wrote in it */
+	int gather_epochs;          /* epochs so far */
+	double gather_rate[2];      /* rows/s of its epochs without and with the wait (moving averages) */
 	int nplaced;                /* statements of placed units into it, not yet settled */
 	enum cat_state cstate;
 	struct tcat *cat;
@@ -353,7 +365,7 @@ struct stable {
 	enum pass_reason cat_pass;  /* CAT_MISSING: why */
 	struct berr *cat_err;       /* CAT_FAILED: the error */
 	struct priv *privs;
-	enum tclass cls;            /* from its catalog and the other tables' (sched_classify) */
+	enum tclass cls;            /* from its catalog and the other tables' (tcat_classify) */
 	bool linked;                /* a foreign key joins it to a configured table (or itself) */
 	struct sink_unit *dom_last;      /* TC_ORDERED: the latest placed unit writing it, not settled */
 	int reject_fd;              /* its rejectfile, open; -1 (rejects.c) */
@@ -381,6 +393,7 @@ struct batch {
 	struct srow **rows;         /* every row, units in order, each unit's rows in order */
 	size_t n;
 	int64_t start_ms;
+	int64_t start_us;
 	int attempts;               /* retries after transient failures */
 	int passes;                 /* isolation passes */
 };
@@ -481,6 +494,7 @@ struct sink {
  * pointer); NULL when out of memory. */
 const char *sink_role(struct sink *s, const char *name);
 int64_t sink_now_ms(void);
+int64_t sink_now_us(void);
 uint64_t sink_random(struct sink *s);
 /* Memory accounting: above max_buffer_bytes the sink is full. */
 void charge(struct sink *s, int64_t bytes);
@@ -569,8 +583,6 @@ bool sched_init(struct sink *s);
 void sched_free(struct sink *s);
 /* A table was added (reload): per-table counters grow. */
 bool sched_add_table(struct sink *s);
-/* Recomputes every table's class from the catalogs (after one loads). */
-void sched_classify(struct sink *s);
 /* A converted unit: it follows its session's last unit, every unit that wrote
  * one of its keys, and (ordered tables) the last unit that wrote its tables. */
 void sched_place(struct sink_unit *u);
@@ -611,6 +623,17 @@ void sched_direct_abort(struct sink *s, struct berr *e);
 /* A unit placed with nothing to follow and nothing else of its tables in
  * the sink: offered to its client (U_DIRECT), or queued as usual. */
 bool sched_direct(struct sink_unit *u);
+
+/* ---- gather.c: group commit waits for the clients of the last batch ---- */
+
+/* An idle batch settles: its sessions whose clients waited are expected back. */
+void gather_batch_done(struct sink *s, const struct batch *b);
+/* The session placed a unit (or closed): true when it was the last expected. */
+bool gather_arrived(struct sink *s, struct sink_session *ss);
+/* Whether the idle batch headed by h waits for them, and until when (*until_us). */
+bool gather_holds(const struct sink_unit *h, int64_t *until_us);
+/* A gather is over: the writers whose queues hold rows look again. */
+void sched_gather_over(struct sink *s);
 /* The client would not write it (declined, or its statement failed): it
  * goes to a writer like any unit, or fails with its cancel. */
 void sched_direct_back(struct sink_unit *u);

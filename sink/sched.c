@@ -33,6 +33,7 @@ struct wqueue {
 	int64_t inflight_ms;        /* when its batch was taken */
 	uint64_t barrier_seq;       /* queued units up to this one are wanted now */
 	struct event *timer;        /* the oldest row's age limit */
+	struct event *gtimer;       /* the end of a gather its head waits for (gather.c) */
 	int64_t armed_due;          /* the deadline timer and age_due were set for; INT64_MIN: none */
 	bool age_due;
 	int ntab;
@@ -48,6 +49,15 @@ static void on_age(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	q->age_due = true;
 	q->armed_due = INT64_MIN;
+	writer_kick(q->s->writers[q->idx]);
+}
+
+static void on_gather(evutil_socket_t fd, short what, void *arg)
+{
+	struct wqueue *q = arg;
+
+	(void)fd;
+	(void)what;
 	writer_kick(q->s->writers[q->idx]);
 }
 
@@ -84,8 +94,9 @@ bool sched_init(struct sink *s)
 		s->wq[i].s = s;
 		s->wq[i].idx = i;
 		s->wq[i].timer = evtimer_new(s->base, on_age, &s->wq[i]);
+		s->wq[i].gtimer = evtimer_new(s->base, on_gather, &s->wq[i]);
 		s->wq[i].armed_due = INT64_MIN;
-		if (s->wq[i].timer == NULL || !wq_grow(&s->wq[i], s->ntables + 1))
+		if (s->wq[i].timer == NULL || s->wq[i].gtimer == NULL || !wq_grow(&s->wq[i], s->ntables + 1))
 			return false;
 	}
 	return true;
@@ -98,6 +109,8 @@ void sched_free(struct sink *s)
 	for (i = 0; s->wq && i < s->nwriters; i++) {
 		if (s->wq[i].timer)
 			event_free(s->wq[i].timer);
+		if (s->wq[i].gtimer)
+			event_free(s->wq[i].gtimer);
 		free(s->wq[i].trows);
 		free(s->wq[i].toldest);
 	}
@@ -401,6 +414,8 @@ void sched_place(struct sink_unit *u)
 	ds.cap = (int)(sizeof(ds.small) / sizeof(ds.small[0]));
 	ds.ok = true;
 	u->seq = ++s->seq;
+	if (gather_arrived(s, u->ss))
+		sched_gather_over(s);
 	dep_add(&ds, u->ss->last);
 	u->ss->last = u;
 	for (i = 0; i < u->nrows; i++) {
@@ -546,9 +561,10 @@ void sched_flush_table(struct sink *s, struct stable *tab)
 
 /* Idle batches of one table in flight at once for rows whose clients wait
  * (ackmode=commit): the rows that arrive while one commits gather for the
- * next. (Two, so that the next started while one committed, made batches
- * half as large and cost more per row than the overlap saved: bench_commit
- * 16 clients 0.53x -> 0.65x direct, 64 clients 1.10x -> 1.62x.) */
+ * next, or wait for the clients of the last one (gather.c). (Two, so that
+ * the next started while one committed, made batches half as large and cost
+ * more per row than the overlap saved: bench_commit 16 clients 0.53x ->
+ * 0.65x direct, 64 clients 1.10x -> 1.62x.) */
 #define COMMIT_IDLE_INFLIGHT 1
 
 static int idle_inflight_max(const struct sink_unit *h)
@@ -596,9 +612,25 @@ static int queue_ready(const struct sink *s, struct wqueue *q)
 		if (h->stmts[i].tab->idle_inflight > 0)
 			idle_ok = false;
 	}
-	if (adaptive && (idle_ok || (h->ack == ACK_COMMIT && idle_inflight_max(h) < COMMIT_IDLE_INFLIGHT)))
-		return FLUSH_IDLE;
+	if (adaptive && (idle_ok || (h->ack == ACK_COMMIT && idle_inflight_max(h) < COMMIT_IDLE_INFLIGHT))) {
+		int64_t until, left;
+		struct timeval tv;
+
+		if (!gather_holds(h, &until))
+			return FLUSH_IDLE;
+		left = until - sink_now_us();
+		tv.tv_sec = left / 1000000;
+		tv.tv_usec = left % 1000000;
+		evtimer_add(q->gtimer, &tv);
+	}
 	return -1;
+}
+
+void sched_gather_over(struct sink *s)
+{
+	for (int i = 0; i < s->nwriters; i++)
+		if (s->wq[i].head)
+			writer_kick(s->writers[i]);
 }
 
 struct batch_build {
@@ -669,6 +701,7 @@ struct batch *sched_take(struct sink *s, int widx)
 	b->reason = (enum flush_reason)reason;
 	b->immediate = true;
 	b->start_ms = sink_now_ms();
+	b->start_us = sink_now_us();
 	b->id = ++s->batch_seq;
 	for (i = 0; i < nu; i++) {
 		u = q->head;
@@ -813,6 +846,7 @@ void sched_batch_done(struct sink *s, struct batch *b, struct berr *failed)
 	if (any_failed)
 		s->st.batches_failed++;
 	log_batch(s, b);
+	gather_batch_done(s, b);
 	for (i = 0; i < b->nunits; i++) {
 		u = b->units[i];
 		if (failed) {
@@ -945,35 +979,4 @@ int64_t sched_batch_timeout(const struct batch *b)
 			least = left;
 	}
 	return least;
-}
-
-/* ---- table classes ---- */
-
-void sched_classify(struct sink *s)
-{
-	struct stable *tab, *o;
-	const struct tcat *c;
-	int i, j, k;
-
-	for (i = 0; i < s->ntables; i++) {
-		tab = s->tables[i];
-		c = tab->cat;
-		if (c == NULL) {
-			tab->cls = TC_FREE;
-			tab->linked = false;
-			continue;
-		}
-		tab->linked = c->tr.self_fk;
-		for (k = 0; k < c->tr.nfk_rels && !tab->linked; k++)
-			for (j = 0; j < s->ntables && !tab->linked; j++) {
-				o = s->tables[j];
-				tab->linked = o != tab && !o->removed && o->cat && o->cat->oid == c->tr.fk_rels[k];
-			}
-		if (tab->linked || c->tr.stmt_triggers)
-			tab->cls = TC_ROWWISE;
-		else if (c->tr.other_unique || c->tr.row_triggers || c->tr.rules || c->tr.volatile_defaults)
-			tab->cls = TC_ORDERED;
-		else
-			tab->cls = TC_FREE;
-	}
 }

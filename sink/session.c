@@ -83,6 +83,12 @@ void sink_session_custom(struct sink_session *ss)
 	ss->custom_settings = true;
 }
 
+void sink_session_busy(struct sink_session *ss)
+{
+	if (ss->gather_tab && gather_arrived(ss->s, ss))
+		sched_gather_over(ss->s);
+}
+
 bool sink_session_seq_taken(const struct sink_session *ss)
 {
 	return ss && ss->seq_taken;
@@ -131,6 +137,8 @@ void sink_session_close(struct sink_session *ss)
 	if (ss == NULL)
 		return;
 	ss->closed = true;
+	if (gather_arrived(ss->s, ss))
+		sched_gather_over(ss->s);
 	if (ss->nunits == 0)
 		session_free(ss);
 }

@@ -112,6 +112,14 @@ int64_t sink_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t sink_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 uint64_t sink_random(struct sink *s)
 {
 	uint64_t x = s->rng;
@@ -250,6 +258,7 @@ static bool tconf_copy(struct table_conf *c, const struct table_conf *tc)
 	c->copyclause = tc->copyclause;
 	c->adaptiveflush = tc->adaptiveflush;
 	c->directwrite = tc->directwrite;
+	c->gatherwait = tc->gatherwait;
 	c->copystageminrows = tc->copystageminrows;
 	c->maxretrytimes = tc->maxretrytimes;
 	c->retrywaittime = tc->retrywaittime;

@@ -100,6 +100,9 @@ void sink_session_private(struct sink_session *ss, bool on);
  * its startup packet), which pg_settings does not list: from now on it has
  * settings of its own (as sink_session_private). */
 void sink_session_custom(struct sink_session *ss);
+/* The session sent a statement other than an INSERT: a batch that waits for
+ * it to come back with one (gatherwait) does not wait for it. */
+void sink_session_busy(struct sink_session *ss);
 /* currval() / lastval(): the session had rows taken (outside a transaction
  * block) into a table with a sequence default, so its own sequence state is
  * not what it would be directly. */

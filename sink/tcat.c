@@ -413,3 +413,33 @@ bool tcat_traits(struct tcat *cat, const PGresult *r)
 	return true;
 }
 
+/* ---- table classes: how their units are ordered, from their catalogs ---- */
+
+void tcat_classify(struct sink *s)
+{
+	struct stable *tab, *o;
+	const struct tcat *c;
+	int i, j, k;
+
+	for (i = 0; i < s->ntables; i++) {
+		tab = s->tables[i];
+		c = tab->cat;
+		if (c == NULL) {
+			tab->cls = TC_FREE;
+			tab->linked = false;
+			continue;
+		}
+		tab->linked = c->tr.self_fk;
+		for (k = 0; k < c->tr.nfk_rels && !tab->linked; k++)
+			for (j = 0; j < s->ntables && !tab->linked; j++) {
+				o = s->tables[j];
+				tab->linked = o != tab && !o->removed && o->cat && o->cat->oid == c->tr.fk_rels[k];
+			}
+		if (tab->linked || c->tr.stmt_triggers)
+			tab->cls = TC_ROWWISE;
+		else if (c->tr.other_unique || c->tr.row_triggers || c->tr.rules || c->tr.volatile_defaults)
+			tab->cls = TC_ORDERED;
+		else
+			tab->cls = TC_FREE;
+	}
+}

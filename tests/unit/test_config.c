@@ -99,6 +99,7 @@ static const char FULL[] =
 	"copyclause = 0\n"
 	"adaptiveflush = no\n"
 	"directwrite = off\n"
+	"gatherwait = on\n"
 	"copystageminrows = 500\n"
 	"conflictkey =  id , \"Region, Zone\" ,x\n"
 	"rejectfile = /var/lib/pgbatchd/rejects.json\n"
@@ -165,6 +166,7 @@ static void test_full_file(void **state)
 	assert_false(t->copyclause);
 	assert_false(t->adaptiveflush);
 	assert_false(t->directwrite);
+	assert_int_equal(t->gatherwait, GATHER_ON);
 	assert_int_equal(t->copystageminrows, 500);
 	assert_string_equal(t->conflictkey, "id,\"Region, Zone\",x");
 	assert_string_equal(t->rejectfile, "/var/lib/pgbatchd/rejects.json");
@@ -220,6 +222,7 @@ static void test_defaults(void **state)
 	assert_int_equal(t->ackmode, ACK_COMMIT);
 	assert_true(t->adaptiveflush);
 	assert_true(t->directwrite);
+	assert_int_equal(t->gatherwait, GATHER_AUTO);
 	assert_int_equal(t->copystageminrows, 64);
 	assert_null(t->conflictkey);
 	assert_null(t->rejectfile);
