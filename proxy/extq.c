@@ -288,8 +288,11 @@ static enum step hold_bind(struct client *c, struct evbuffer *in, size_t total, 
 		g->prefix_bound = true;
 		return ST_FORWARD;
 	}
-	if (!ps->insert)
+	if (!ps->insert) {
+		if (c->ss)
+			sink_session_busy(c->ss);       /* (not an INSERT: not waited for) */
 		return ST_PASS;
+	}
 	/* the session's role, search_path and settings, as its backend has them
 	 * (its own settings matter to a write on the sink's connections only:
 	 * not in a transaction block, whose rows are written in it) */

@@ -504,8 +504,11 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		const char *name;
 
 		rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
-		if (rd_cstring(&r, &name, NULL) && rd_cstring(&r, &sql, &sqllen))
+		if (rd_cstring(&r, &name, NULL) && rd_cstring(&r, &sql, &sqllen)) {
 			intercept_note_statement(c, sql, sqllen);
+			if (c->ss && !ins_looks_like_insert(sql, sqllen))
+				sink_session_busy(c->ss);       /* (not an INSERT: not waited for) */
+		}
 	}
 	if (type != 'Q')
 		return extq_message(c, type, in, total);

@@ -51,7 +51,7 @@ static bool direct_ok(const struct sink_unit *u)
 		if (tab == NULL || tab->removed || !tab->conf.directwrite || !tab->conf.adaptiveflush)
 			return false;
 		/* (the clients of its last batch are coming back: a batch gathers) */
-		if (tab->gather_expect > 0)
+		if (gather_pending(u->stmts[k].tab))
 			return false;
 		/* nothing of the table in the sink but this unit's own statements */
 		for (j = own = 0; j < u->nstmts; j++)

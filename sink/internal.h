@@ -630,6 +630,9 @@ bool sched_direct(struct sink_unit *u);
 void gather_batch_done(struct sink *s, const struct batch *b);
 /* The session placed a unit (or closed): true when it was the last expected. */
 bool gather_arrived(struct sink *s, struct sink_session *ss);
+/* Clients of the table's idle batches are expected back and waited for now
+ * (gatherwait); those past their time are expired. */
+bool gather_pending(struct stable *tab);
 /* Whether the idle batch headed by h waits for them, and until when (*until_us). */
 bool gather_holds(const struct sink_unit *h, int64_t *until_us);
 /* A gather is over: the writers whose queues hold rows look again. */

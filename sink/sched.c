@@ -34,6 +34,7 @@ struct wqueue {
 	uint64_t barrier_seq;       /* queued units up to this one are wanted now */
 	struct event *timer;        /* the oldest row's age limit */
 	struct event *gtimer;       /* the end of a gather its head waits for (gather.c) */
+	int64_t gather_due;         /* ... armed for then */
 	int64_t armed_due;          /* the deadline timer and age_due were set for; INT64_MIN: none */
 	bool age_due;
 	int ntab;
@@ -618,10 +619,14 @@ static int queue_ready(const struct sink *s, struct wqueue *q)
 
 		if (!gather_holds(h, &until))
 			return FLUSH_IDLE;
-		left = until - sink_now_us();
-		tv.tv_sec = left / 1000000;
-		tv.tv_usec = left % 1000000;
-		evtimer_add(q->gtimer, &tv);
+		if (q->gather_due != until || !evtimer_pending(q->gtimer, NULL)) {
+			/* (once per wait, not per row queued while it lasts) */
+			q->gather_due = until;
+			left = until - sink_now_us();
+			tv.tv_sec = left / 1000000;
+			tv.tv_usec = left % 1000000;
+			evtimer_add(q->gtimer, &tv);
+		}
 	}
 	return -1;
 }

@@ -6,6 +6,8 @@ exactly, under the wait as without it."""
 
 import psycopg2
 
+import harness
+import pgwire as w
 import sinkutil as su
 
 # directwrite 0: a lone row goes through a writer's idle batch, whose client
@@ -65,3 +67,41 @@ def test_clients_in_lockstep_under_the_wait(pg, make_proxy):
 	assert pg.sql("SELECT count(*), count(DISTINCT k) FROM g3") == [(480, 480)]
 	st = su.stats(proxy)
 	assert st.sink.get("rows_written") == 480, st
+
+
+def test_clients_that_shared_a_batch_still_write_directly_when_alone(pg, make_proxy):
+	"""A and B are answered by idle batches while X's direct write holds the
+	table (a lock makes it wait), so both are expected back. Then each
+	inserts alone, in turn: with gatherwait = off nothing waits for the
+	other, so each row goes as a direct write on its client's own connection
+	(an expectation of the other client kept them in batches before)."""
+	pg.sql("DROP TABLE IF EXISTS g4; CREATE TABLE g4 (k int PRIMARY KEY, v text)")
+	proxy = su.start_sink_proxy(make_proxy, {"g4": {"ackmode": "commit", "gatherwait": "off"}},
+				    backend={"connectionmaxactive": 1})
+
+	def lock_waiters():
+		return pg.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")[0][0]
+
+	with su.Session.to(proxy) as x, su.Session.to(proxy) as a, su.Session.to(proxy) as b:
+		locker = su.lock_table(pg, "g4")
+		try:
+			x.send(w.msg("Q", b"INSERT INTO g4 VALUES (100, 'x: direct, waits for the lock')\0"))
+			harness.wait_for(lambda: lock_waiters() == 1, what="x's direct write waiting")
+			a.send(w.msg("Q", b"INSERT INTO g4 VALUES (1, 'a')\0"))
+			b.send(w.msg("Q", b"INSERT INTO g4 VALUES (2, 'b')\0"))
+			harness.wait_for(lambda: lock_waiters() == 2 and su.stats(proxy).sink.get("rows_in") == 3,
+					 what="a's and b's rows in the sink, a batch waiting")
+		finally:
+			locker.execute("COMMIT")
+			locker.close()
+		for s in (x, a, b):
+			assert s.read_until("Z") == su.insert_reply(1)
+		before = su.stats(proxy).sink
+		assert before.get("batches", 0) in (1, 2) and before.get("direct_units") == 1, before
+		for i in range(5):
+			a.insert("INSERT INTO g4 VALUES (%d, 'a alone')" % (10 + 2 * i), 1)
+			b.insert("INSERT INTO g4 VALUES (%d, 'b alone')" % (11 + 2 * i), 1)
+		after = su.stats(proxy).sink
+	assert after["direct_units"] - before["direct_units"] == 10, (before, after)
+	assert after["batches"] == before["batches"], (before, after)
+	assert pg.sql("SELECT count(*) FROM g4") == [(13,)]
