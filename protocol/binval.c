@@ -350,13 +350,66 @@ static enum binval_result numeric_text(const uint8_t *p, size_t len, struct bv_t
 	return BV_OK;
 }
 
+/* "%.17g" of v without printf, for the values whose decimal expansion is
+ * short: v = N / 2^j with j <= 10 (JDBC's id / 8.0, money-like halves and
+ * quarters, every integer), 1e-4 <= |v| < 2^53 (printf's fixed notation),
+ * at most 17 significant digits. Such a v is its expansion exactly, which
+ * "%.17g" prints unrounded, trailing zeros stripped. False: printf's turn. */
+static bool put_dyadic(struct bv_text *t, double v)
+{
+	char b[48];
+	double a = fabs(v), scaled = a * 1024.0, frac;
+	uint64_t ip;
+	int n = 0, sig, lead = 0;
+
+	if (!(a >= 1e-4 && a < 9007199254740992.0) || scaled != floor(scaled) || scaled >= 9007199254740992.0)
+		return false;
+	ip = (uint64_t)a;
+	frac = a - (double)ip;          /* exact: a dyadic with few bits */
+	if (v < 0)
+		b[n++] = '-';
+	{
+		char d[24];
+		int k = 0;
+
+		do {
+			d[k++] = (char)('0' + ip % 10);
+			ip /= 10;
+		} while (ip);
+		sig = (int)(a >= 1.0) * k;
+		while (k)
+			b[n++] = d[--k];
+	}
+	if (frac > 0) {
+		b[n++] = '.';
+		while (frac > 0) {      /* each step exact: at most 10 binary digits left */
+			int dgt;
+
+			frac *= 10.0;
+			dgt = (int)frac;
+			frac -= dgt;
+			b[n++] = (char)('0' + dgt);
+			if (sig == 0 && dgt == 0 && lead >= 0)
+				lead++;         /* (leading zeros of 0.00x are not significant) */
+			else {
+				lead = -1;
+				sig++;
+			}
+			if (sig > 17 || n >= (int)sizeof(b) - 1)
+				return false;
+		}
+	}
+	put(t, b, (size_t)n);
+	return true;
+}
+
 static void put_double(struct bv_text *t, double v, int digits)
 {
 	if (isnan(v))
 		put(t, "NaN", 3);
 	else if (isinf(v))
 		put(t, v < 0 ? "-Infinity" : "Infinity", v < 0 ? 9 : 8);
-	else
+	else if (digits != 17 || !put_dyadic(t, v))
 		putf(t, "%.*g", digits, v);
 }
 

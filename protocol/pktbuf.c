@@ -337,3 +337,28 @@ void pkt_error_relayed(struct pktbuf *pb, const uint8_t *body, uint32_t len)
 	pkt_put_u8(pb, 0);
 	pkt_end(pb);
 }
+
+void pkt_insert_complete(struct pktbuf *pb, uint64_t rows)
+{
+	char tag[40] = "INSERT 0 ", digits[24];
+	size_t n = 0, len = 9;
+	uint8_t *p;
+
+	do {
+		digits[n++] = (char)('0' + rows % 10);
+		rows /= 10;
+	} while (rows);
+	while (n)
+		tag[len++] = digits[--n];
+	tag[len++] = '\0';
+	if (!reserve(pb, 5 + len))
+		return;
+	p = pb->data + pb->len;         /* (one reserve, one copy: per intercepted row) */
+	p[0] = 'C';
+	p[1] = 0;
+	p[2] = 0;
+	p[3] = 0;
+	p[4] = (uint8_t)(4 + len);
+	memcpy(p + 5, tag, len);
+	pb->len += 5 + len;
+}

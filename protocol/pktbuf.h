@@ -41,6 +41,8 @@ void pkt_parameter_status(struct pktbuf *pb, const char *name, const char *value
 void pkt_backend_key(struct pktbuf *pb, uint32_t pid, uint32_t key);
 void pkt_ready(struct pktbuf *pb, char tx_status);
 void pkt_command_complete(struct pktbuf *pb, const char *tag);
+/* CommandComplete "INSERT 0 <rows>", without printf (the row path's). */
+void pkt_insert_complete(struct pktbuf *pb, uint64_t rows);
 /* severity: "ERROR", "FATAL", "WARNING", "NOTICE"; detail/hint may be NULL. */
 void pkt_error(struct pktbuf *pb, const char *severity, const char *sqlstate,
 	       const char *message, const char *detail, const char *hint);

@@ -56,19 +56,14 @@ static struct extq *xq(struct client *c)
 static struct held *hold(struct client *c, uint8_t type, struct evbuffer *in, size_t total)
 {
 	struct group *g = c->xq->g;
-	/* (the message right after it: one allocation; held_free frees both) */
-	struct held *h = total <= SIZE_MAX - sizeof(*h) ? malloc(sizeof(*h) + total) : NULL;
+	struct held *h = total <= UINT32_MAX ? held_new(total) : NULL;
 
-	if (h) {
-		memset(h, 0, sizeof(*h));
-		h->msg = (uint8_t *)(h + 1);
-	}
 	if (h == NULL || (h->entry = client_own_reply(c, type)) == NULL) {
-		free(h);
+		if (h)
+			held_free(h);
 		return NULL;
 	}
 	evbuffer_remove(in, h->msg, total);
-	h->len = (uint32_t)total;
 	h->type = type;
 	h->stmt = -1;
 	if (g->tail)

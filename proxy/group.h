@@ -30,6 +30,11 @@ struct held {
 	uint64_t rows;              /* E: the rows of its statement */
 };
 
+/* A held message of len bytes (h->msg, h->len), in one allocation; NULL
+ * when out of memory. held_free frees it (or keeps it for reuse). */
+struct held *held_new(size_t len);
+void held_free(struct held *h);
+
 /* A Sync group held, then handed to the sink as one unit. */
 struct group {
 	struct client *c;

@@ -112,29 +112,11 @@ static void forward_original(struct client *c, struct pending *p)
 }
 
 /* The sink decided: send "INSERT 0 n", the error, or pass the message through. */
-/* "INSERT 0 <rows>" into tag[48], without printf on the row path. */
-static const char *insert_tag(char *tag, uint64_t rows)
-{
-	char digits[24];
-	size_t n = 0;
-
-	do {
-		digits[n++] = (char)('0' + rows % 10);
-		rows /= 10;
-	} while (rows);
-	memcpy(tag, "INSERT 0 ", 9);
-	for (size_t i = 0; i < n; i++)
-		tag[9 + i] = digits[n - 1 - i];
-	tag[9 + n] = '\0';
-	return tag;
-}
-
 static void on_reply(void *arg, const struct sink_reply *r)
 {
 	struct pending *p = arg;
 	struct client *c = p->client;
 	struct rq_entry *e = p->entry;
-	char tag[48];
 
 	p->replied = true;
 	if (p->g) {
@@ -145,7 +127,7 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	case SINK_DONE:
 		if (r->warning)
 			pkt_diag(&e->own, 'N', r->warning);
-		pkt_command_complete(&e->own, insert_tag(tag, r->rows));
+		pkt_insert_complete(&e->own, r->rows);
 		pkt_ready(&e->own, p->tx_status);
 		break;
 	case SINK_ERROR:

@@ -399,7 +399,6 @@ void txn_view_done(struct client *c)
 static void resolve(struct client *c, struct txn *t)
 {
 	struct staged *s;
-	char tag[48];
 
 	while (!t->passing && (s = t->head) != NULL && s->decided) {
 		if (s->passed) {
@@ -409,8 +408,7 @@ static void resolve(struct client *c, struct txn *t)
 		t->head = s->next;
 		if (t->head == NULL)
 			t->tail = NULL;
-		snprintf(tag, sizeof(tag), "INSERT 0 %llu", (unsigned long long)s->rows);
-		pkt_command_complete(&s->entry->own, tag);
+		pkt_insert_complete(&s->entry->own, s->rows);
 		pkt_ready(&s->entry->own, 'T');
 		if (!pkt_ok(&s->entry->own)) {
 			pkt_reset(&s->entry->own);

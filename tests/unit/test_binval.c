@@ -1,4 +1,5 @@
 /* Unit tests for protocol/binval: binary Bind parameters (as PostgreSQL's typsend functions write them) to the text their input functions read. */
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -165,6 +166,55 @@ static void test_interval_of_hours_past_int32_is_unsupported(void **state)
 	bv_text_free(&t);
 }
 
+/* float8 as "%.17g" prints it (PostgreSQL reads that back to the same
+ * double), whichever way binval takes: short dyadic values without printf. */
+static void check_float8(double v)
+{
+	uint8_t buf[8];
+	union { double d; uint64_t u; } f;
+	struct bv_text t = { 0 };
+	char want[64];
+
+	f.d = v;
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)(f.u >> (56 - 8 * i));
+	snprintf(want, sizeof(want), "%.17g", v);
+	assert_int_equal(binval_text(OID_FLOAT8, buf, 8, &t), BV_OK);
+	if (strcmp(t.s, want) != 0)
+		fail_msg("float8 %a: \"%s\", printf \"%s\"", v, t.s, want);
+	bv_text_free(&t);
+}
+
+static void test_float8_as_printf(void **state)
+{
+	static const double fixed[] = { 0, -0.0, 1, -1, 0.5, 0.125, 1e-4, 0.0001220703125, 0.00006103515625,
+		9007199254740991.0, 9007199254740992.0, 4503599627370495.5, 123456789012.0009765625,
+		1e15, 1e16, 1e17, 0.1, 2.5e-5, 1234567.875, 99999999999999.99, 0.3333333333333333,
+		-9876.5432, 1.0 / 1024, 3.0 / 2048, 1e300, 5e-324 };
+	uint64_t x = 88172645463325252ull;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		check_float8(fixed[i]);
+	for (int i = -5000; i < 5000; i++) {
+		check_float8(i / 8.0);
+		check_float8(i / 1024.0);
+		check_float8(i * 1048576.0 + 0.5);
+	}
+	for (int i = 0; i < 200000; i++) {
+		double d;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		d = (double)(int64_t)(x >> (x % 50)) / (double)(1u << (x % 12));
+		check_float8(i & 1 ? -d : d);
+		memcpy(&d, &x, sizeof(d));
+		if (isfinite(d))
+			check_float8(d);
+	}
+}
+
 static void test_text_ok(void **state)
 {
 	(void)state;
@@ -183,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_unsupported),
 		cmocka_unit_test(test_interval_of_hours_past_int32_is_unsupported),
 		cmocka_unit_test(test_text_ok),
+		cmocka_unit_test(test_float8_as_printf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
