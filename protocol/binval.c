@@ -351,10 +351,11 @@ static enum binval_result numeric_text(const uint8_t *p, size_t len, struct bv_t
 }
 
 /* "%.17g" of v without printf, for the values whose decimal expansion is
- * short: v = N / 2^j with j <= 10 (JDBC's id / 8.0, money-like halves and
- * quarters, every integer), 1e-4 <= |v| < 2^53 (printf's fixed notation),
- * at most 17 significant digits. Such a v is its expansion exactly, which
- * "%.17g" prints unrounded, trailing zeros stripped. False: printf's turn. */
+ * short: v = N / 2^j with j <= 10 (JDBC's id / 8.0, halves and quarters,
+ * integers), 1/1024 <= |v| < 2^43 (|v| * 1024 below 2^53; printf's fixed
+ * notation), at most 17 significant digits. Such a v is its expansion
+ * exactly, which "%.17g" prints unrounded, trailing zeros stripped. False:
+ * printf's turn. */
 static bool put_dyadic(struct bv_text *t, double v)
 {
 	char b[48];

@@ -351,6 +351,8 @@ void pkt_insert_complete(struct pktbuf *pb, uint64_t rows)
 	while (n)
 		tag[len++] = digits[--n];
 	tag[len++] = '\0';
+	if (pb->msg_start != SIZE_MAX)
+		pb->failed = true;      /* (a message is open: as put_message) */
 	if (!reserve(pb, 5 + len))
 		return;
 	p = pb->data + pb->len;         /* (one reserve, one copy: per intercepted row) */

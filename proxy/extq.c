@@ -71,7 +71,7 @@ static struct held *hold(struct client *c, uint8_t type, struct evbuffer *in, si
 	else
 		g->head = h;
 	g->tail = h;
-	g->bytes += total + sizeof(*h);
+	g->bytes += held_footprint(total);
 	c->in_group = type != 'S';
 	return h;
 }
@@ -582,7 +582,7 @@ enum intercept_result extq_message(struct client *c, uint8_t type, struct evbuff
 	}
 	msg = evbuffer_pullup(in, (ssize_t)total);
 	if (x->mode == G_HOLD) {
-		if (x->g->bytes + total > (size_t)c->d->cfg->max_buffer_bytes / 4)
+		if (x->g->bytes + held_footprint(total) > (size_t)c->d->cfg->max_buffer_bytes / 4)
 			st = ST_PASS;   /* a group this large is not held */
 		else if (type == 'P')
 			st = hold_parse(c, in, total, msg);

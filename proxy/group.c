@@ -67,7 +67,12 @@ void group_answer_held(struct held *h, uint64_t rows, const struct pkt_diag *war
 /* Freed held messages kept for reuse when small (a pgjdbc batch's Bind,
  * Describe and Execute: three a row): single-threaded, bounded (HELD_SPARE_MAX
  * of HELD_SMALL bytes: 512 KB). */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPARE_UNDER_ASAN 1      /* (clang says so this way, gcc with __SANITIZE_ADDRESS__) */
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(SPARE_UNDER_ASAN)
 #define HELD_SPARE_MAX 0        /* (ASan sees every use after free) */
 #else
 #define HELD_SPARE_MAX 1024
@@ -75,6 +80,11 @@ void group_answer_held(struct held *h, uint64_t rows, const struct pkt_diag *war
 #define HELD_SMALL 512
 static struct held *held_spare;
 static int held_nspare;
+
+size_t held_footprint(size_t len)
+{
+	return sizeof(struct held) + len <= HELD_SMALL ? HELD_SMALL : sizeof(struct held) + len;
+}
 
 struct held *held_new(size_t len)
 {

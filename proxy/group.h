@@ -33,6 +33,8 @@ struct held {
 /* A held message of len bytes (h->msg, h->len), in one allocation; NULL
  * when out of memory. held_free frees it (or keeps it for reuse). */
 struct held *held_new(size_t len);
+/* The bytes it takes (what a group counts against its bound). */
+size_t held_footprint(size_t len);
 void held_free(struct held *h);
 
 /* A Sync group held, then handed to the sink as one unit. */

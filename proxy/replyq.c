@@ -17,7 +17,12 @@ void rq_init(struct replyq *q)
  * bounded (2048 of at most about 400 bytes: under 1 MB). Enough for a
  * pgjdbc batch's Sync group, whose Bind, Describe and Execute entries (3 a
  * row, 256 rows a group) are answered and freed together. */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPARE_UNDER_ASAN 1      /* (clang says so this way, gcc with __SANITIZE_ADDRESS__) */
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(SPARE_UNDER_ASAN)
 #define RQ_SPARE_MAX 0          /* (ASan sees every use after free) */
 #else
 #define RQ_SPARE_MAX 2048
