@@ -1,4 +1,4 @@
-/* Group commit's gather: the clients an idle batch answers come back together; the table's next idle batch waits for them when that costs less than a batch. */
+/* Group commit's gather: the clients an idle batch answers come back together; the table's next idle batch may wait for them, while that is measured to write more. */
 #include "sink/internal.h"
 
 /*
