@@ -138,6 +138,7 @@ static void backend_free(struct backend *be)
 	if (be->on_free)
 		be->on_free(be->free_arg);
 	free(be);
+	daemon_fd_freed(d);
 	if (d->lingering == NULL)
 		daemon_client_gone(d);
 }

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -26,6 +28,8 @@
 #include "sink/sink.h"
 
 #define SHUTDOWN_GRACE_SECONDS 5
+
+static void accept_resume(struct daemon *d);
 
 /* ------------------------------------------------------------ addresses -- */
 
@@ -82,6 +86,8 @@ struct canceller {
 
 static void cancel_free(struct canceller *k)
 {
+	struct daemon *d = k->d;
+
 	if (k->prev)
 		k->prev->next = k->next;
 	else
@@ -90,6 +96,7 @@ static void cancel_free(struct canceller *k)
 		k->next->prev = k->prev;
 	bufferevent_free(k->bev);
 	free(k);
+	accept_resume(d);
 }
 
 static void cancel_end(struct canceller *k)
@@ -181,11 +188,112 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	client_accept(d, fd, sa, salen);
 }
 
+/* Descriptors kept aside from client sessions: the listener, the log, the
+ * sink's catalog connection, cancels in flight, libevent's own. */
+#define FD_RESERVE 32
+
+/* Raises the open-file limit from its soft value to its hard one and says how
+ * many sessions it holds: each session takes its client's socket and its own
+ * backend's, the sink's writers one each. */
+static void raise_fd_limit(struct daemon *d)
+{
+	struct rlimit rl;
+	long spare;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warning(NULL, "cannot read the open-file limit: %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = rl;
+
+		want.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+		else
+			log_warning(NULL, "cannot raise the open-file limit from %llu to %llu: %s",
+				    (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+				    strerror(errno));
+	}
+	d->fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : (long)rl.rlim_cur;
+	spare = d->fd_limit - FD_RESERVE - (d->cfg->ntables > 0 ? d->cfg->connectionmaxactive : 0);
+	d->fd_sessions = spare > 0 ? spare / 2 : 0;
+	log_info(NULL, "open-file limit %ld: room for %ld client sessions (max_client_conn %d)",
+		 d->fd_limit, d->fd_sessions, d->cfg->max_client_conn);
+	daemon_check_capacity(d);
+}
+
+void daemon_check_capacity(struct daemon *d)
+{
+	if (d->fd_limit > 0 && d->fd_sessions < d->cfg->max_client_conn)
+		log_warning(NULL, "max_client_conn %d is more than the open-file limit %ld holds (%ld sessions): "
+			    "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower max_client_conn",
+			    d->cfg->max_client_conn, d->fd_limit, d->fd_sessions);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Accepting again: a descriptor was freed, or a second passed. */
+static void accept_resume(struct daemon *d)
+{
+	if (!d->accept_paused || d->listener == NULL || d->shutting_down)
+		return;
+	d->accept_paused = false;
+	evtimer_del(d->accept_ev);
+	evconnlistener_enable(d->listener);
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	accept_resume(arg);
+}
+
+/* Out of descriptors (or kernel memory): the listening socket stays readable,
+ * so accepting again at once would spin the loop. Not accepting until a
+ * session's descriptor is freed or a second has passed; waiting clients stay
+ * in the kernel's backlog. Logged at most once a second, with a count. */
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	(void)l;
-	(void)arg;
-	log_warning(NULL, "accept failed: %s", strerror(errno));
+	struct daemon *d = arg;
+	int err = errno;
+	int64_t now;
+
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_warning(NULL, "accept failed: %s", strerror(err));
+		return;
+	}
+	d->accept_failures++;
+	now = mono_ms();
+	if (d->accept_logged_ms == 0 || now - d->accept_logged_ms >= 1000) {
+		log_warning(NULL, "accept failed: %s (%llu time%s since the last report; %d sessions open): "
+			    "not accepting until a connection closes",
+			    strerror(err), (unsigned long long)d->accept_failures,
+			    d->accept_failures == 1 ? "" : "s", d->nsessions);
+		d->accept_failures = 0;
+		d->accept_logged_ms = now;
+	}
+	if (d->accept_ev == NULL)
+		d->accept_ev = evtimer_new(d->base, on_accept_retry, d);
+	evconnlistener_disable(l);
+	d->accept_paused = true;
+	if (d->accept_ev) {
+		struct timeval tv = { 1, 0 };
+
+		evtimer_add(d->accept_ev, &tv);
+	}
+}
+
+void daemon_fd_freed(struct daemon *d)
+{
+	accept_resume(d);
 }
 
 static bool open_listener(struct daemon *d)
@@ -310,6 +418,7 @@ bool daemon_init(struct daemon *d, const char *config_path)
 		log_error(NULL, "cannot create the event loop");
 		return false;
 	}
+	raise_fd_limit(d);
 	if (!resolve_backend(d, d->cfg) || !open_listener(d))
 		return false;
 	if (!add_signal(d, &d->sig_term, SIGTERM) || !add_signal(d, &d->sig_int, SIGINT) ||
@@ -353,6 +462,8 @@ void daemon_free(struct daemon *d)
 		sink_free(d->sink);
 	if (d->listener)
 		evconnlistener_free(d->listener);
+	if (d->accept_ev)
+		event_free(d->accept_ev);
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)
@@ -463,6 +574,8 @@ void daemon_shutdown(struct daemon *d, const char *why)
 	d->shutdown_ev = evtimer_new(d->base, on_shutdown_timeout, d);
 	if (d->shutdown_ev)
 		evtimer_add(d->shutdown_ev, &tv);
+	if (d->accept_ev)
+		evtimer_del(d->accept_ev);
 	if (d->listener) {
 		evconnlistener_free(d->listener);
 		d->listener = NULL;
@@ -478,6 +591,7 @@ void daemon_shutdown(struct daemon *d, const char *why)
 
 void daemon_client_gone(struct daemon *d)
 {
+	accept_resume(d);
 	if (d->shutting_down && d->clients == NULL && d->lingering == NULL && d->sig_term == NULL)
 		event_base_loopexit(d->base, NULL);
 }
@@ -559,4 +673,5 @@ void daemon_reload(struct daemon *d)
 	config_free(old);
 	log_info(NULL, "configuration reloaded: verbose=%d max_client_conn=%d tables=%d",
 		 n->verbose, n->max_client_conn, n->ntables);
+	daemon_check_capacity(d);
 }

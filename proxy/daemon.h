@@ -47,6 +47,12 @@ struct daemon {
 	struct event *shutdown_ev;      /* shutdown_timeout */
 	struct intercept_stats istats;
 	unsigned char scram_mock_key[32];
+	long fd_limit;                  /* RLIMIT_NOFILE after raising it */
+	long fd_sessions;               /* sessions that fit in it */
+	bool accept_paused;             /* out of descriptors: listener off until one is freed */
+	struct event *accept_ev;        /* ... or a second passed */
+	uint64_t accept_failures;       /* since the last report */
+	int64_t accept_logged_ms;
 };
 
 /* Sets up everything from the config file; false (after logging why) on failure. */
@@ -61,6 +67,11 @@ void daemon_shutdown(struct daemon *d, const char *why);
 void daemon_abort(struct daemon *d);
 /* Re-reads the config file (SIGHUP). */
 void daemon_reload(struct daemon *d);
+
+/* A descriptor was freed: accepting again if it had stopped (EMFILE). */
+void daemon_fd_freed(struct daemon *d);
+/* Warns when max_client_conn is more than the open-file limit holds. */
+void daemon_check_capacity(struct daemon *d);
 
 /* A client connection, or the last lingering backend, was freed (ends the
  * loop once a shutdown has closed all). */

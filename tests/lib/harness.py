@@ -230,7 +230,8 @@ class Proxy:
 	def __init__(self, backend, name="proxy", binary=None, auth_type="trust", users=None,
 			io_buffer_size=16384, max_client_conn=100, verbose=0, max_inspect_bytes=1048576,
 			backend_url=None, backend_user="postgres", backend_password="postgres",
-			extra_pgbatchd=None, extra_sections="", asan_options=None, env_extra=None):
+			extra_pgbatchd=None, extra_sections="", asan_options=None, env_extra=None,
+			nofile=None):
 		self.backend = backend
 		self.name = name
 		self.binary = binary or pgbatchd_path()
@@ -258,6 +259,7 @@ class Proxy:
 		self.extra_sections = extra_sections
 		self.asan_options = asan_options or {}
 		self.env_extra = env_extra or {}
+		self.nofile = nofile            # (soft, hard) RLIMIT_NOFILE to start it with
 		self.returncode = None
 
 	# -- config
@@ -306,8 +308,14 @@ class Proxy:
 		self.port = free_port()
 		self.write_config()
 		self.stderr = open(self.stderr_path, "ab")
+		preexec = None
+		if self.nofile:
+			import resource
+			soft, hard = self.nofile
+			preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))  # noqa: E731
 		self.proc = subprocess.Popen([self.binary, "-c", self.cfg_path], stdin=subprocess.DEVNULL,
-			stdout=self.stderr, stderr=self.stderr, env=self.env(), cwd=self.dir)
+			stdout=self.stderr, stderr=self.stderr, env=self.env(), cwd=self.dir,
+			preexec_fn=preexec)
 		_live.append(self)
 		deadline = time.monotonic() + 20
 		while True:
