@@ -71,6 +71,8 @@ struct config {
 	int max_insert_bytes;       /* an INSERT Query is, up to this */
 	int authentication_timeout; /* s: from accept to authenticated */
 	int shutdown_timeout;       /* s: SIGTERM's drain, before what is not written is given up */
+	bool lazy_backend;          /* a session's own backend only when something passes through */
+	int login_cache_seconds;    /* logincache.h */
 
 	/* [backend] */
 	char *url;

@@ -71,6 +71,13 @@ const struct config_key config_keys[] = {
 	  "A Query over max_inspect_bytes is still read whole up to this size when tables are configured, so that its size never changes what it means (an INSERT or COPY anywhere in it gets its table's conflict clause); larger ones stream through.",
 	  G(max_insert_bytes) },
 
+	{ CONF_PGBATCHD, "lazy_backend", CONF_BOOL, "1", NOBOUNDS, NULL, 0,
+	  "A session of a database with configured tables opens its own backend connection only when a statement must pass through; until then its INSERTs are written by the sink's writers and it holds no server connection. Off: every session logs in to its own backend at once.",
+	  G(lazy_backend) },
+	{ CONF_PGBATCHD, "login_cache_seconds", CONF_INT, "30", 0, 3600, NULL, 0,
+	  "How long a real backend login's outcome for a (user, database, startup parameters) is reused for sessions without a backend: its ParameterStatus messages and view when accepted, its FATAL when refused as the client's own doing (class 28, 3D000, 42501); never past the role's VALID UNTIL. 0: a login is checked for every session.",
+	  G(login_cache_seconds) },
+
 	/* [backend] */
 	{ CONF_BACKEND, "url", CONF_STRING, NULL, NOBOUNDS, NULL, CONF_F_RESTART | CONF_F_REQUIRED | CONF_F_SECRET,
 	  "Backend address: `jdbc:postgresql://host[:port]/db[?k=v&...]`, "

@@ -22,6 +22,8 @@
 #include "sink/sink.h"
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
+#include "proxy/login.h"
+#include "proxy/logincache.h"
 #include "common/log.h"
 #include "proxy/sock.h"
 
@@ -83,27 +85,36 @@ static size_t out_high(const struct backend *be)
 
 struct evbuffer *backend_output(struct backend *be)
 {
+	if (be->state == BE_CONNECTING || be->state == BE_LOGIN)
+		return be->hold;
 	return sock_output(be->sk);
 }
 
 bool backend_output_full(const struct backend *be)
 {
-	return sock_output_len(be->sk) > out_high(be);
+	return sock_output_len(be->sk) + evbuffer_get_length(be->hold) > out_high(be);
 }
 
-bool backend_open(struct client *c)
+bool backend_open(struct client *c, bool joining)
 {
 	struct daemon *d = c->d;
 	struct backend *be = calloc(1, sizeof(*be));
 
 	if (be == NULL)
 		return false;
+	be->hold = evbuffer_new();
+	if (be->hold == NULL) {
+		free(be);
+		return false;
+	}
 	be->d = d;
 	be->client = c;
+	be->joining = joining;
 	snprintf(be->prefix, sizeof(be->prefix), "S-%llu %s/%s@%s", (unsigned long long)c->id,
 		 c->database, c->user, d->backend_name);
 	be->sk = sock_new(d->base, -1, &backend_ops, be);
 	if (be->sk == NULL) {
+		evbuffer_free(be->hold);
 		free(be);
 		return false;
 	}
@@ -112,6 +123,7 @@ bool backend_open(struct client *c)
 	if (!sock_connect(be->sk, (struct sockaddr *)&d->backend_sa, d->backend_salen)) {
 		log_info(be->prefix, "connect failed: %s", strerror(errno));
 		sock_free(be->sk);
+		evbuffer_free(be->hold);
 		free(be);
 		c->be = NULL;
 		return false;
@@ -134,7 +146,8 @@ static void backend_free(struct backend *be)
 			be->lnext->lprev = be->lprev;
 	}
 	sock_free(be->sk);
-	scram_client_free(be->scram);
+	evbuffer_free(be->hold);
+	login_auth_clear(&be->auth);
 	if (be->on_free)
 		be->on_free(be->free_arg);
 	free(be);
@@ -150,6 +163,8 @@ void backend_terminate(struct backend *be)
 	if (be->terminated)
 		return;
 	be->terminated = true;
+	if (be->state == BE_CONNECTING || be->state == BE_LOGIN)
+		return;         /* after what waits for its login (backend_login) */
 	evbuffer_add(sock_output(be->sk), terminate, sizeof(terminate));
 	sock_shutdown_write(be->sk);
 }
@@ -209,7 +224,6 @@ void backend_kick(struct backend *be)
 	if (be->state != BE_ACTIVE)
 		return;
 	be->paused_for_client = false;
-	be->paused_for_queue = false;
 	sock_read(be->sk, true);
 	if (evbuffer_get_length(sock_input(be->sk)) > 0)
 		sock_kick(be->sk);      /* (backend_relay does nothing without input) */
@@ -228,6 +242,21 @@ static void param_status(struct client *c, const uint8_t *body, uint32_t len)
 		intercept_param(c, name, value);
 }
 
+/* A ParameterStatus of a backend opened later: the same as its login's
+ * check said (the client has it). A value that changed since (ALTER ROLE
+ * ... SET in between) goes to the client, as a SET's would. */
+static bool said_before(struct client *c, const uint8_t *body, uint32_t len)
+{
+	struct pktreader r;
+	const char *name, *value, *was;
+
+	rd_init(&r, body, len);
+	if (c->login == NULL || !rd_cstring(&r, &name, NULL) || !rd_cstring(&r, &value, NULL))
+		return false;
+	was = lc_param(c->login, name);
+	return was && strcmp(was, value) == 0;
+}
+
 static void send_pkt(struct backend *be, struct pktbuf *pb)
 {
 	if (pkt_ok(pb))
@@ -244,21 +273,6 @@ static void send_startup(struct backend *be)
 	send_pkt(be, &pb);
 }
 
-/* The password the proxy logs in with: the auth_file entry for the user, else
- * [backend] password when the user is [backend] username. */
-static const char *login_secret(struct backend *be)
-{
-	struct client *c = be->client;
-	const struct config *cfg = c->d->cfg;
-	const char *s = c->d->users ? userlist_find(c->d->users, c->user) : NULL;
-
-	if (s == NULL && cfg->username && strcmp(cfg->username, c->user) == 0)
-		s = cfg->password;
-	if (s == NULL && cfg->backend.user && strcmp(cfg->backend.user, c->user) == 0)
-		s = cfg->backend.password;
-	return s;
-}
-
 /* Fails the login: the client gets a FATAL, both connections close. */
 static void login_failed(struct backend *be, const char *sqlstate, const char *message, const char *detail)
 {
@@ -268,117 +282,27 @@ static void login_failed(struct backend *be, const char *sqlstate, const char *m
 	client_fatal(c, sqlstate, message, detail);
 }
 
-static bool plain_password(struct backend *be, const char **pw)
-{
-	const char *s = login_secret(be);
-
-	if (s == NULL) {
-		login_failed(be, "28P01", "password authentication failed for the backend",
-			     "pgbatchd has no password for this user (auth_file, or [backend] password)");
-		return false;
-	}
-	if (auth_secret_kind(s) != AUTH_SECRET_PLAIN) {
-		login_failed(be, "28P01", "password authentication failed for the backend",
-			     "the backend asks for a password method that needs the plain password, "
-			     "and auth_file holds only a hash for this user");
-		return false;
-	}
-	*pw = s;
-	return true;
-}
-
-static bool sasl_has_scram(const uint8_t *p, size_t n)
-{
-	struct pktreader r;
-	const char *mech;
-	size_t len;
-
-	rd_init(&r, p, n);
-	while (rd_cstring(&r, &mech, &len) && len > 0)
-		if (strcmp(mech, SCRAM_MECHANISM) == 0)
-			return true;
-	return false;
-}
-
 /* One authentication request from the backend. False when the login failed. */
 static bool login_auth(struct backend *be, const uint8_t *body, uint32_t len)
 {
-	struct pktreader r;
-	uint32_t code;
-	const uint8_t *rest;
-	const char *pw, *out;
-	size_t outlen, restlen;
-	char md5[AUTH_MD5_LEN + 1];
+	struct login_err err;
 	struct pktbuf pb;
-	char msg[128];
+	bool ok;
 
-	rd_init(&r, body, len);
-	if (!rd_u32(&r, &code)) {
-		login_failed(be, "08P01", "backend sent an invalid authentication request", NULL);
-		return false;
-	}
-	restlen = rd_remaining(&r);
-	rest = body + 4;
+	be->auth.user = be->client->user;
+	be->auth.secret = login_secret(be->d, be->client->user);
 	pkt_init(&pb);
-	switch (code) {
-	case 0:
-		log_debug(be->prefix, "backend login authenticated");
-		return true;
-	case 3:
-		if (!plain_password(be, &pw))
-			return false;
-		pkt_password(&pb, pw);
-		break;
-	case 5:
-		pw = login_secret(be);
-		if (restlen != 4 || pw == NULL ||
-		    !auth_md5_response(pw, be->client->user, rest, md5)) {
-			login_failed(be, "28P01", "password authentication failed for the backend",
-				     pw == NULL ? "pgbatchd has no password for this user" :
-				     "auth_file's secret for this user cannot answer md5");
-			return false;
-		}
-		pkt_password(&pb, md5);
-		break;
-	case 10:
-		if (!sasl_has_scram(rest, restlen)) {
-			login_failed(be, "08004", "backend offers no supported SASL mechanism", NULL);
-			return false;
-		}
-		if (!plain_password(be, &pw))
-			return false;
-		scram_client_free(be->scram);
-		be->scram = scram_client_new(pw, NULL);
-		if (be->scram == NULL || !scram_client_first(be->scram, &out, &outlen)) {
-			login_failed(be, "53200", "out of memory", NULL);
-			return false;
-		}
-		pkt_sasl_initial(&pb, SCRAM_MECHANISM, out, outlen);
-		break;
-	case 11:
-		if (be->scram == NULL ||
-		    !scram_client_final(be->scram, (const char *)rest, restlen, &out, &outlen)) {
-			login_failed(be, "08P01", "SCRAM exchange with the backend failed",
-				     be->scram ? auth_err_str(scram_client_error(be->scram)) : NULL);
-			return false;
-		}
-		pkt_sasl_response(&pb, out, outlen);
-		break;
-	case 12:
-		if (be->scram == NULL || !scram_client_verify(be->scram, (const char *)rest, restlen)) {
-			login_failed(be, "08P01", "SCRAM exchange with the backend failed",
-				     be->scram ? auth_err_str(scram_client_error(be->scram)) : NULL);
-			return false;
-		}
-		scram_client_free(be->scram);
-		be->scram = NULL;
-		return true;
-	default:
-		snprintf(msg, sizeof(msg), "backend requested an unsupported authentication method (%u)", code);
-		login_failed(be, "08004", msg, NULL);
+	if (!login_answer(&be->auth, body, len, &pb, &ok, &err)) {
+		pkt_free(&pb);
+		login_failed(be, err.sqlstate, err.message, err.detail);
 		return false;
 	}
-	send_pkt(be, &pb);
+	if (ok)
+		log_debug(be->prefix, "backend login authenticated");
+	if (pb.len > 0)
+		send_pkt(be, &pb);
+	else
+		pkt_free(&pb);
 	return true;
 }
 
@@ -413,6 +337,8 @@ static void backend_login(struct backend *be)
 		case 'E':
 			/* The backend's own error (unknown database, role, ...), as it said it. */
 			log_info(be->prefix, "backend refused the login");
+			if (be->joining)
+				(void)client_pump(c);   /* answers of ours ready before it go first */
 			evbuffer_remove_buffer(in, client_output(c), total);
 			client_finish(c, "backend refused the login");
 			return;
@@ -424,22 +350,47 @@ static void backend_login(struct backend *be)
 			}
 			snprintf(be->prefix + strlen(be->prefix), sizeof(be->prefix) - strlen(be->prefix),
 				 " pid=%u", be->pid);
+			if (be->joining) {
+				evbuffer_drain(in, total);      /* the client has pgbatchd's key */
+				continue;
+			}
 			break;
 		case 'Z':
 			if (len != 1) {
 				login_failed(be, "08P01", "backend sent an invalid ReadyForQuery", NULL);
 				return;
 			}
-			evbuffer_remove_buffer(in, client_output(c), total);
 			set_state(be, BE_ACTIVE);
+			evbuffer_add_buffer(sock_output(be->sk), be->hold);
+			if (be->terminated) {
+				be->terminated = false;
+				backend_terminate(be);  /* its client ended while it logged in */
+			}
+			if (be->joining) {
+				/* the client had its ReadyForQuery at its login */
+				evbuffer_drain(in, total);
+				log_info(c->prefix, "its backend logged in, pid %u", be->pid);
+				client_backend_joined(c);
+				return;
+			}
+			evbuffer_remove_buffer(in, client_output(c), total);
 			log_info(c->prefix, "login: session ready, backend pid %u", be->pid);
 			c->tx_status = (char)p[PKT_HDR_LEN];
 			client_backend_ready(c);
 			return;
 		case 'S':
+			if (be->joining && said_before(c, p + PKT_HDR_LEN, len)) {
+				evbuffer_drain(in, total);      /* told at its login already */
+				continue;
+			}
 			param_status(c, p + PKT_HDR_LEN, len);
 			break;
 		case 'N':
+			if (be->joining) {
+				evbuffer_drain(in, total);      /* its login's, replayed then */
+				continue;
+			}
+			break;
 		case 'v':
 			break;
 		default:
@@ -550,7 +501,6 @@ static void backend_relay(struct backend *be)
 			/* an answer of our own comes first: send it, or hold the backend */
 			if (client_pump(c))
 				continue;
-			be->paused_for_queue = true;
 			sock_read(be->sk, false);
 			return;
 		}

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proxy/login.h"
+
 struct sock;
 struct evbuffer;
 struct client;
@@ -28,12 +30,14 @@ struct backend {
 	enum backend_state state;
 	char prefix[192];
 	uint32_t pid, key;              /* its BackendKeyData, as the client sees it */
-	struct scram_client *scram;
+	struct login_auth auth;         /* its login (login.h) */
+	bool joining;                   /* opened for a session that started without one: its
+	                                   login is not the client's (client_backend_joined) */
+	struct evbuffer *hold;          /* what the session sent before it logged in */
 	uint32_t stream_left;           /* body bytes of a message still to relay */
 	bool stream_drop;               /* ... or to swallow (an answer the client does not hear) */
 	uint8_t last_type;              /* type of the last message relayed to the client */
 	bool paused_for_client;         /* client output full: not reading the backend */
-	bool paused_for_queue;          /* head of the reply queue is our own reply */
 	bool terminated;                /* Terminate sent and the socket half-closed */
 	bool ended;                     /* the server closed (or the socket failed) */
 	void (*on_free)(void *arg);     /* runs when it is freed: the server has run all it was
@@ -41,8 +45,12 @@ struct backend {
 	void *free_arg;
 };
 
-/* Starts connecting for this client. False when the socket cannot even be made. */
-bool backend_open(struct client *c) __attribute__((warn_unused_result));
+/* Starts connecting for this client. False when the socket cannot even be
+ * made. joining: the session is ACTIVE already, without a backend until
+ * now: the login's BackendKeyData, ReadyForQuery, notices and the
+ * ParameterStatus values the client was told are not relayed; what the
+ * session sends meanwhile (backend_output) waits until it has logged in. */
+bool backend_open(struct client *c, bool joining) __attribute__((warn_unused_result));
 /* Leaves the client. A logged-in backend gets what the client sent whole,
  * then Terminate and a half-close, and is read (answers dropped) until the
  * server closes: PostgreSQL runs what its client sent before leaving, and an

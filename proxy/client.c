@@ -21,11 +21,13 @@
 #include "protocol/reader.h"
 #include "protocol/startup.h"
 #include "proxy/backend.h"
+#include "proxy/clogin.h"
 #include "proxy/copyin.h"
 #include "proxy/daemon.h"
 #include "proxy/direct.h"
 #include "proxy/extq.h"
 #include "proxy/intercept.h"
+#include "proxy/logincache.h"
 #include "proxy/pstmt.h"
 #include "proxy/txn.h"
 #include "proxy/view.h"
@@ -33,7 +35,6 @@
 #include "common/log.h"
 #include "proxy/sock.h"
 
-#define AUTH_MSG_MAX 65535      /* PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH */
 
 static void client_read_cb(struct sock *sk, void *arg);
 static void client_write_cb(struct sock *sk, void *arg);
@@ -42,7 +43,7 @@ static const struct sock_ops client_ops = { client_read_cb, client_write_cb, cli
 static void client_relay(struct client *c);
 
 /* Legal transitions only; anything else is a bug. */
-static void set_state(struct client *c, enum client_state to)
+void client_set_state(struct client *c, enum client_state to)
 {
 	static const unsigned allowed[] = {
 		[CL_STARTUP] = 1u << CL_AUTH_MD5 | 1u << CL_AUTH_SASL_INIT | 1u << CL_LOGIN | 1u << CL_CLOSING,
@@ -97,7 +98,7 @@ bool client_output_full(const struct client *c)
 	return sock_output_len(c->sk) > out_high(c);
 }
 
-static void set_prefix(struct client *c)
+void client_set_prefix(struct client *c)
 {
 	snprintf(c->prefix, sizeof(c->prefix), "C-%llu %s/%s@%s", (unsigned long long)c->id,
 		 c->database ? c->database : "?", c->user ? c->user : "?", c->peer);
@@ -178,7 +179,7 @@ void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int sale
 	} else {
 		snprintf(c->peer, sizeof(c->peer), "unix");
 	}
-	set_prefix(c);
+	client_set_prefix(c);
 
 	c->sk = sock_new(d->base, fd, &client_ops, c);
 	if (c->sk == NULL) {
@@ -240,7 +241,7 @@ struct rq_entry *client_own_reply(struct client *c, uint8_t msg)
 void client_continue(struct client *c)
 {
 	client_pump(c);
-	if (c->state == CL_ACTIVE && !c->paused_for_backend &&
+	if (c->state == CL_ACTIVE && !(c->holds & HOLD_BACKEND) &&
 	    (c->gone || evbuffer_get_length(sock_input(c->sk)) > 0))     /* (else nothing to relay) */
 		sock_kick(c->sk);
 }
@@ -274,6 +275,8 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 	else
 		log_info(c->prefix, "closing: %s", reason);
 	direct_session_end(c);
+	if (c->warm)
+		c->d->warm_backends--;
 	if (c->be) {
 		/* not cancelled: what it sent runs, as it does directly */
 		backend_close(c->be, "client closed");
@@ -281,6 +284,7 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 	}
 	if (c->auth_ev)
 		event_free(c->auth_ev);
+	lc_unref(c->login);
 	daemon_cancel_forget(c->canceller);
 	if (c->doom_ev)
 		event_free(c->doom_ev);
@@ -324,7 +328,7 @@ void client_finish(struct client *c, const char *reason)
 		c->be = NULL;
 	}
 	if (c->state != CL_CLOSING)
-		set_state(c, CL_CLOSING);
+		client_set_state(c, CL_CLOSING);
 	sock_read(c->sk, false);
 	sock_set_limits(c->sk, (size_t)c->d->cfg->io_buffer_size, 0, 0);
 	if (sock_output_len(c->sk) == 0)
@@ -391,351 +395,90 @@ void client_backend_lost(struct client *c, const char *reason, bool mid_message)
 	client_fatal(c, "08006", "server closed the connection unexpectedly", reason);
 }
 
-void client_stop_reading(struct client *c)
-{
-	sock_read(c->sk, false);
-}
-
 /* ------------------------------------------------------ startup and auth -- */
 
-static void write_pkt(struct client *c, struct pktbuf *pb)
+static bool open_later(struct client *c, const char *why)
 {
-	if (pkt_ok(pb))
-		evbuffer_add(client_output(c), pb->data, pb->len);
-	pkt_free(pb);
-}
-
-static void auth_ok(struct client *c)
-{
-	struct pktbuf pb;
-
-	pkt_init(&pb);
-	pkt_auth(&pb, 0, NULL, 0);
-	write_pkt(c, &pb);
-	set_state(c, CL_LOGIN);
-	log_info(c->prefix, "login: authenticated (%s)",
-		 c->d->cfg->auth_type == AUTH_TRUST ? "trust" :
-		 c->d->cfg->auth_type == AUTH_MD5 ? "md5" : "scram-sha-256");
-	if (!backend_open(c))
-		client_fatal(c, "08006", "could not connect to the backend", NULL);
-}
-
-static void auth_failed(struct client *c, const char *why)
-{
-	char msg[256];
-
-	log_info(c->prefix, "authentication failed: %s", why);
-	snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", c->user);
-	client_fatal(c, "28P01", msg, NULL);
-}
-
-static const char *user_secret(struct client *c)
-{
-	return c->d->users ? userlist_find(c->d->users, c->user) : NULL;
-}
-
-static void start_auth(struct client *c)
-{
-	struct pktbuf pb;
-	const char *secret;
-	enum auth_err err;
-	static const char *const mechs[] = { SCRAM_MECHANISM, NULL };
-
-	pkt_init(&pb);
-	switch (c->d->cfg->auth_type) {
-	case AUTH_TRUST:
-		pkt_free(&pb);
-		auth_ok(c);
-		return;
-	case AUTH_MD5:
-		if (RAND_bytes(c->md5_salt, sizeof(c->md5_salt)) != 1) {
-			pkt_free(&pb);
-			client_fatal(c, "XX000", "could not generate random salt", NULL);
-			return;
-		}
-		pkt_auth(&pb, 5, c->md5_salt, sizeof(c->md5_salt));
-		write_pkt(c, &pb);
-		set_state(c, CL_AUTH_MD5);
-		return;
-	case AUTH_SCRAM:
-		secret = user_secret(c);
-		c->scram = NULL;
-		if (secret && auth_secret_kind(secret) != AUTH_SECRET_MD5)
-			c->scram = scram_server_new(secret, &err);
-		if (c->scram == NULL)
-			c->scram = scram_server_new_mock(c->user, c->d->scram_mock_key,
-							 sizeof(c->d->scram_mock_key));
-		if (c->scram == NULL) {
-			pkt_free(&pb);
-			client_fatal(c, "53200", "out of memory", NULL);
-			return;
-		}
-		pkt_auth_sasl_mechs(&pb, mechs);
-		write_pkt(c, &pb);
-		set_state(c, CL_AUTH_SASL_INIT);
-		return;
-	}
-}
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-static void take_startup(struct client *c, const struct startup_packet *sp)
-{
-	int i, n = 0;
-
-	c->user = xstrdup(sp->user);
-	c->database = xstrdup(sp->database);
-	c->version = sp->version;
-	c->params = calloc((size_t)sp->nparams * 2 + 5, sizeof(char *));
-	if (c->params == NULL)
-		abort();
-	for (i = 0; i < sp->nparams; i++) {
-		c->params[n++] = xstrdup(sp->params[i].name);
-		c->params[n++] = xstrdup(sp->params[i].value);
-	}
-	/* The backend must see the database even when the client left it implicit. */
-	if (sp->database == sp->user) {
-		bool has_db = false;
-		for (i = 0; i < sp->nparams; i++)
-			if (strcmp(sp->params[i].name, "database") == 0)
-				has_db = true;
-		if (!has_db) {
-			c->params[n++] = xstrdup("database");
-			c->params[n++] = xstrdup(sp->database);
-		}
-	}
-	set_prefix(c);
-}
-
-static void cancel_landed(void *arg)
-{
-	struct client *c = arg;
-
-	c->canceller = NULL;
-	client_close(c, "cancel request handled");
-}
-
-/* The client's connection is closed once the backend's side of the
- * forwarded request was closed by the server, as libpq's PQcancel expects:
- * when it returns, the backend has been signalled. */
-static void handle_cancel(struct client *c, const struct startup_packet *sp)
-{
-	struct client *target = daemon_find_by_key(c->d, sp->cancel_pid, sp->cancel_key);
-
-	if (target) {
-		log_info(target->prefix, "cancel request from %s", c->peer);
-		intercept_cancel(target);
-		c->canceller = daemon_send_cancel(c->d, sp->cancel_pid, sp->cancel_key, cancel_landed, c);
-		if (c->canceller) {
-			sock_read(c->sk, false);
-			return;
-		}
-	} else {
-		log_info(c->prefix, "cancel request for an unknown backend key");
-	}
-	client_close(c, "cancel request handled");
-}
-
-/* A FATAL in the pre-3.0 format, as PostgreSQL answers a client that asked
- * for protocol 2: 'E', the text, a newline and a NUL. */
-static void v2_fatal(struct client *c, const char *message)
-{
-	struct evbuffer *out = client_output(c);
-
-	evbuffer_add_printf(out, "EFATAL:  %s\n", message);
-	evbuffer_add(out, "", 1);
-	client_finish(c, message);
-}
-
-/* Returns false when the client was closed. */
-static bool read_startup(struct client *c)
-{
-	struct evbuffer *in = sock_input(c->sk);
-	struct startup_packet sp;
-	const char *why;
-	uint8_t *p;
-	long n;
-
-	while (c->state == CL_STARTUP) {
-		if (evbuffer_get_length(in) < 4)
-			return true;
-		p = evbuffer_pullup(in, 4);
-		n = startup_packet_length(p, 4);
-		if (n < 0) {
-			/* PostgreSQL closes without a word (it only logs it) */
-			client_close(c, "invalid length of startup packet");
-			return false;
-		}
-		if (evbuffer_get_length(in) < (size_t)n)
-			return true;
-		p = evbuffer_pullup(in, n);
-		if (!startup_parse(p, (size_t)n, &sp, &why)) {
-			if (sp.silent)
-				client_close(c, why);
-			else if (sp.v2)
-				v2_fatal(c, why);
-			else
-				client_fatal(c, sp.sqlstate, why, NULL);
-			return false;
-		}
-		switch (sp.kind) {
-		case STARTUP_SSL:
-		case STARTUP_GSSENC:
-			c->probed_only = c->probed_only && n == 8;
-			evbuffer_drain(in, (size_t)n);
-			evbuffer_add(client_output(c), "N", 1);
-			/* Bytes sent before the answer could not have been encrypted:
-			 * PostgreSQL takes them for an attack (CVE-2021-23214). */
-			if (evbuffer_get_length(in) > 0) {
-				client_fatal(c, "08P01", sp.kind == STARTUP_SSL ?
-					     "received unencrypted data after SSL request" :
-					     "received unencrypted data after GSSAPI encryption request",
-					     "This could be either a client-software bug or evidence of an "
-					     "attempted man-in-the-middle attack.");
-				return false;
-			}
-			continue;
-		case STARTUP_CANCEL:
-			handle_cancel(c, &sp);
-			return false;
-		case STARTUP_MESSAGE:
-			break;
-		}
-		if (c->d->shutting_down) {
-			client_fatal(c, "57P03", "the database system is shutting down", NULL);
-			return false;
-		}
-		take_startup(c, &sp);
-		evbuffer_drain(in, (size_t)n);
-		if (c->d->nsessions >= c->d->cfg->max_client_conn) {
-			client_fatal(c, "53300", "sorry, too many clients already", NULL);
-			return false;
-		}
-		c->counted = true;
-		c->d->nsessions++;
-		start_auth(c);
-		return c->state != CL_CLOSING;
+	c->backendless = false;
+	log_debug(c->prefix, "%s: opening its backend", why);
+	if (!backend_open(c, true)) {
+		client_fatal_soon(c, "08006", "could not connect to the backend");
+		return false;
 	}
 	return true;
 }
 
-static void sasl_step(struct client *c, const uint8_t *body, uint32_t len)
+struct evbuffer *client_backend_output(struct client *c)
 {
-	struct pktreader r;
-	const char *mech, *out;
-	const uint8_t *data;
-	size_t outlen;
-	int32_t dlen;
-	struct pktbuf pb;
-	bool ok;
+	if (c->be)
+		return backend_output(c->be);
+	if (!c->backendless || c->state != CL_ACTIVE || !open_later(c, "a statement passes through"))
+		return NULL;
+	return backend_output(c->be);
+}
 
-	rd_init(&r, body, len);
-	if (c->state == CL_AUTH_SASL_INIT) {
-		if (!rd_cstring(&r, &mech, NULL) || !rd_i32(&r, &dlen) || dlen < 0 ||
-		    !rd_bytes(&r, (size_t)dlen, &data) || !rd_at_end(&r)) {
-			client_fatal(c, "08P01", "malformed SASLInitialResponse message", NULL);
-			return;
-		}
-		if (strcmp(mech, SCRAM_MECHANISM) != 0) {
-			client_fatal(c, "08P01", "client selected an invalid SASL authentication mechanism", NULL);
-			return;
-		}
-		ok = scram_server_first(c->scram, (const char *)data, (size_t)dlen, &out, &outlen);
-	} else {
-		ok = scram_server_final(c->scram, (const char *)body, len, &out, &outlen);
-	}
-	if (!ok) {
-		enum auth_err err = scram_server_error(c->scram);
-		if (err == AUTH_ERR_PROOF) {
-			auth_failed(c, "wrong SCRAM proof");
-		} else {
-			client_fatal(c, "08P01", "malformed SCRAM message", auth_err_str(err));
-		}
+void client_warm_backend(struct client *c)
+{
+	/* a few sessions each on a connection of its own, or many through the
+	 * writers: not both (a fleet holds no backends) */
+	if (!c->backendless || c->state != CL_ACTIVE || c->d->nsessions > c->d->cfg->connectionmaxactive ||
+	    c->d->warm_backends >= c->d->cfg->connectionmaxactive)
 		return;
-	}
-	pkt_init(&pb);
-	pkt_auth(&pb, c->state == CL_AUTH_SASL_INIT ? 11 : 12, out, outlen);
-	write_pkt(c, &pb);
-	if (c->state == CL_AUTH_SASL_INIT) {
-		set_state(c, CL_AUTH_SASL_FINAL);
-	} else {
-		scram_server_free(c->scram);
-		c->scram = NULL;
-		auth_ok(c);
+	if (open_later(c, "alone: its rows may go on its own connection")) {
+		c->warm = true;
+		c->d->warm_backends++;
 	}
 }
 
-static bool read_auth(struct client *c)
+void client_to_backend(struct client *c, const void *data, size_t len)
 {
-	struct evbuffer *in = sock_input(c->sk);
-	uint8_t type, *p;
-	uint32_t len;
-	const char *resp;
-	size_t rlen;
-	struct pktreader r;
-	const char *secret;
+	struct evbuffer *out = client_backend_output(c);
 
-	if (evbuffer_get_length(in) < PKT_HDR_LEN)
-		return true;
-	p = evbuffer_pullup(in, PKT_HDR_LEN);
-	if (pkt_read_header(p, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK || len > AUTH_MSG_MAX) {
-		client_fatal(c, "08P01", "invalid message length", NULL);
-		return false;
-	}
-	if (type != 'p') {
-		char msg[96];
-		snprintf(msg, sizeof(msg), "expected password response, got message type %d", type);
-		client_fatal(c, "08P01", msg, NULL);
-		return false;
-	}
-	if (evbuffer_get_length(in) < PKT_HDR_LEN + (size_t)len)
-		return true;
-	p = evbuffer_pullup(in, PKT_HDR_LEN + (ssize_t)len) + PKT_HDR_LEN;
-
-	if (c->state == CL_AUTH_MD5) {
-		rd_init(&r, p, len);
-		if (!rd_cstring(&r, &resp, &rlen) || !rd_at_end(&r)) {
-			client_fatal(c, "08P01", "invalid password packet size", NULL);
-			return false;
-		}
-		secret = user_secret(c);
-		if (secret == NULL || !auth_md5_verify(secret, c->user, c->md5_salt, resp, rlen)) {
-			auth_failed(c, secret ? "wrong md5 password" : "user not in auth_file");
-			return false;
-		}
-		evbuffer_drain(in, PKT_HDR_LEN + (size_t)len);
-		auth_ok(c);
-	} else {
-		sasl_step(c, p, len);
-		if (c->state == CL_CLOSING)
-			return false;
-		evbuffer_drain(in, PKT_HDR_LEN + (size_t)len);
-	}
-	return c->state != CL_CLOSING;
+	if (out)
+		evbuffer_add(out, data, len);
 }
 
 /* ------------------------------------------------------------ query loop -- */
 
 void client_backend_ready(struct client *c)
 {
-	set_state(c, CL_ACTIVE);
+	client_set_state(c, CL_ACTIVE);
 	log_debug(c->prefix, "session ready, backend pid %u", c->be ? c->be->pid : 0);
 	view_prefetch(c);
 	sock_kick(c->sk);
 }
 
+void client_backend_joined(struct client *c)
+{
+	lc_unref(c->login);
+	c->login = NULL;
+	if (c->warm) {
+		/* opened for direct writes: its view is asked on it now (outside a
+		 * transaction), which also names the backend by its start, as a
+		 * direct write needs (direct.c) */
+		view_joined(c);
+	}
+	sock_kick(c->sk);
+}
+
 void client_resume_reading(struct client *c)
 {
-	if (!c->paused_for_backend)
+	client_release(c, HOLD_BACKEND);
+}
+
+void client_hold(struct client *c, unsigned why)
+{
+	c->holds |= why;
+	sock_read(c->sk, false);
+}
+
+void client_release(struct client *c, unsigned why)
+{
+	if (!(c->holds & why))
 		return;
-	c->paused_for_backend = false;
+	c->holds &= ~why;
+	if (c->holds || c->state != CL_ACTIVE || c->gone || c->terminated)
+		return;         /* (held still, or its input is over) */
 	sock_read(c->sk, true);
 	sock_kick(c->sk);
 }
@@ -784,7 +527,7 @@ static bool end_input(struct client *c, const char *reason)
 {
 	if (!extq_before_forward(c, 'X') || txn_busy(c) || intercept_undecided(c))
 		return false;
-	if (c->state != CL_ACTIVE || c->be == NULL)
+	if (c->state != CL_ACTIVE || (c->be == NULL && !c->backendless))
 		return false;
 	if (reason)
 		snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
@@ -793,38 +536,47 @@ static bool end_input(struct client *c, const char *reason)
 	evbuffer_drain(sock_input(c->sk), evbuffer_get_length(sock_input(c->sk)));
 	sock_read(c->sk, false);
 	txn_abandon(c);
-	backend_terminate(c->be);
+	if (c->be) {
+		backend_terminate(c->be);
+	} else {
+		/* no server session: it ends once its answers are out */
+		char why[sizeof(c->close_reason)];
+
+		snprintf(why, sizeof(why), "%s", c->close_reason[0] ? c->close_reason : "client sent Terminate");
+		(void)client_pump(c);
+		client_finish(c, why);
+	}
 	return true;
 }
 
 /* Relays complete or streamed messages from the client to its backend. */
 static void client_relay(struct client *c)
 {
-	struct evbuffer *in = sock_input(c->sk);
+	struct evbuffer *in = sock_input(c->sk), *out;
 	uint8_t type, *p;
 	uint32_t len;
 	size_t avail, total, n;
 	char msg[96];
 
-	while (c->state == CL_ACTIVE && c->be && !c->terminated) {
+	while (c->state == CL_ACTIVE && (c->be || c->backendless) && !c->terminated) {
 		avail = evbuffer_get_length(in);
 		if (avail == 0)
 			goto idle;
 		if (client_output_full(c) && !c->gone) {
 			/* a client that does not read its answers: no more of its
 			 * requests until it does (its answers stay bounded) */
-			c->paused_for_output = true;
-			sock_read(c->sk, false);
+			client_hold(c, HOLD_OUTPUT);
 			return;
 		}
-		if (backend_output_full(c->be)) {
-			c->paused_for_backend = true;
-			sock_read(c->sk, false);
+		if (c->be && backend_output_full(c->be)) {
+			client_hold(c, HOLD_BACKEND);
 			return;
 		}
 		if (c->stream_left > 0) {
 			n = avail < c->stream_left ? avail : c->stream_left;
-			evbuffer_remove_buffer(in, backend_output(c->be), n);
+			if ((out = client_backend_output(c)) == NULL)
+				return;
+			evbuffer_remove_buffer(in, out, n);
 			c->stream_left -= (uint32_t)n;
 			continue;
 		}
@@ -889,7 +641,9 @@ static void client_relay(struct client *c)
 			return;
 		}
 		n = avail < total ? avail : total;
-		evbuffer_remove_buffer(in, backend_output(c->be), n);
+		if ((out = client_backend_output(c)) == NULL)
+			return;
+		evbuffer_remove_buffer(in, out, n);
 		c->stream_left = (uint32_t)(total - n);
 	}
 	return;
@@ -906,7 +660,7 @@ static void client_read_cb(struct sock *sk, void *arg)
 	(void)sk;
 	switch (c->state) {
 	case CL_STARTUP:
-		if (!read_startup(c) || c->state != CL_LOGIN)
+		if (!clogin_read_startup(c) || c->state != CL_LOGIN)
 			return;
 		/* A client may pipeline its first query behind the startup packet. */
 		return;
@@ -914,7 +668,7 @@ static void client_read_cb(struct sock *sk, void *arg)
 	case CL_AUTH_SASL_INIT:
 	case CL_AUTH_SASL_FINAL:
 		while (c->state >= CL_AUTH_MD5 && c->state <= CL_AUTH_SASL_FINAL)
-			if (!read_auth(c) || evbuffer_get_length(sock_input(c->sk)) == 0)
+			if (!clogin_read_auth(c) || evbuffer_get_length(sock_input(c->sk)) == 0)
 				return;
 		return;
 	case CL_LOGIN:
@@ -939,12 +693,8 @@ static void client_write_cb(struct sock *sk, void *arg)
 	}
 	if (c->be && c->be->paused_for_client && !client_output_full(c))
 		backend_kick(c->be);
-	if (c->paused_for_output && !client_output_full(c)) {
-		c->paused_for_output = false;
-		if (!c->paused_for_backend && !c->waiting_room)
-			sock_read(c->sk, true);
-		sock_kick(c->sk);
-	}
+	if ((c->holds & HOLD_OUTPUT) && !client_output_full(c))
+		client_release(c, HOLD_OUTPUT);
 }
 
 static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *arg)
@@ -963,7 +713,7 @@ static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *
 		}
 		return;
 	}
-	if ((ev == SOCK_EOF || ev == SOCK_ERROR) && c->be && !c->gone &&
+	if ((ev == SOCK_EOF || ev == SOCK_ERROR) && (c->be || c->backendless || c->login) && !c->gone &&
 	    ((c->state == CL_ACTIVE && c->stream_left == 0) ||
 	     (c->state == CL_LOGIN && evbuffer_get_length(sock_input(c->sk)) > 0))) {
 		/* As directly: what the server has read of a departed client

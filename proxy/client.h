@@ -22,6 +22,15 @@ struct view;
 struct direct;
 struct rq_entry;
 struct sockaddr;
+struct lc_entry;
+
+/* Why a session is not read: one bit each, reading only when none is set. */
+enum client_hold {
+	HOLD_OUTPUT = 1u << 0,      /* its answers backed up: it does not read them */
+	HOLD_BACKEND = 1u << 1,     /* its backend's output is full */
+	HOLD_ROOM = 1u << 2,        /* the sink is full (intercept_room releases) */
+	HOLD_SHUTDOWN = 1u << 3,    /* pgbatchd drains: no new messages, ever */
+};
 
 enum client_state {
 	CL_STARTUP = 0,     /* reading SSLRequest / StartupMessage / CancelRequest */
@@ -41,6 +50,12 @@ struct client {
 	enum client_state state;
 	struct sock *sk;
 	struct backend *be;
+	bool warm;                      /* its backend was opened by client_warm_backend */
+	bool backendless;               /* ACTIVE without a backend of its own (yet): one is opened
+	                                   when something must pass through (client_backend_output) */
+	struct lc_entry *login;         /* its login's check (logincache.h): waited for in LOGIN,
+	                                   kept while the backend it opens later logs in */
+	uint32_t key_pid, key_secret;   /* the BackendKeyData pgbatchd gave it (0: the backend's own) */
 	char peer[64];
 	char close_reason[160];         /* CL_CLOSING: logged once the output is flushed */
 	bool probed_only;               /* nothing read but plain SSL/GSS requests (a health check) */
@@ -67,17 +82,14 @@ struct client {
 	bool terminated;                /* input done: the backend got Terminate; the session
 	                                   ends when the server closes */
 	struct event *auth_ev;          /* authentication_timeout, until LOGIN */
-	bool paused_for_output;         /* its answers backed up: not reading it */
-	bool paused_for_backend;        /* backend output full: not reading the client */
+	unsigned holds;                 /* why it is not read (enum client_hold) */
 	struct replyq rq;                /* what the client is owed, in the order it asked */
 	bool in_group;                  /* extended-protocol messages sent since the last Sync */
 	char tx_status;                 /* last ReadyForQuery status: 'I', 'T' or 'E' */
-	int unsettled;                  /* sink tickets whose rows are not yet committed */
 	struct pending *pending;        /* intercepted messages not yet settled, newest first */
 	struct pending *pending_oldest; /* its other end */
 	struct sink_session *ss;        /* its sink session, from its first intercepted INSERT */
 	bool waiting_forward;           /* an INSERT waits for the ReadyForQuery before it */
-	bool waiting_room;              /* stopped reading: the sink is full */
 	bool clause_wait;               /* a statement waits for a table's catalog (clause.c) */
 	bool clause_wait_msg;           /* the Query first in the input is not taken: it waits (staged rows, its clause) */
 	bool custom_settings;           /* it set a custom setting (ins_sets_custom), or its startup did */
@@ -101,6 +113,11 @@ struct client {
 	                                   owned by this (extq.c) */
 };
 
+/* Its state changes here only (an illegal transition aborts). */
+void client_set_state(struct client *c, enum client_state to);
+/* Its log prefix, from its user and database. */
+void client_set_prefix(struct client *c);
+
 /* Takes an accepted socket. */
 void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int salen);
 
@@ -123,8 +140,20 @@ void client_continue(struct client *c);
 /* Sends the answers of our own at the head of the queue; true when any went. */
 bool client_pump(struct client *c);
 
+/* Where bytes for its backend go; a session without one opens it now (what
+ * is written waits until it has logged in). NULL: no backend (the session
+ * is ending). */
+struct evbuffer *client_backend_output(struct client *c);
+/* A session without a backend whose rows the sink would write on its own
+ * connection (it is alone): its backend is opened now, for its next rows --
+ * while pgbatchd holds no more sessions than connectionmaxactive. */
+void client_warm_backend(struct client *c);
+/* The same, for one message of pgbatchd's own or a held one. */
+void client_to_backend(struct client *c, const void *data, size_t len);
+
 /* Called by the backend connection. */
 void client_backend_ready(struct client *c);            /* login done: go ACTIVE */
+void client_backend_joined(struct client *c);           /* a backend opened later logged in */
 void client_ready_for_query(struct client *c, char tx_status);  /* a 'Z' was relayed */
 void client_backend_lost(struct client *c, const char *reason, bool mid_message);
 void client_resume_reading(struct client *c);           /* backend output drained */
@@ -135,7 +164,10 @@ bool client_output_full(const struct client *c);
  * capture entry (the queue's head). */
 void client_capture(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len);
 
-/* Shutdown: stop reading new messages. */
-void client_stop_reading(struct client *c);
+/* Not reading the client, for this reason (enum client_hold), until it is
+ * released; reading goes on when no reason is left (and its input is not
+ * over: Terminate, gone, closing). */
+void client_hold(struct client *c, unsigned why);
+void client_release(struct client *c, unsigned why);
 
 #endif

@@ -24,6 +24,7 @@
 #include "proxy/client.h"
 #include "proxy/direct.h"
 #include "proxy/intercept.h"
+#include "proxy/logincache.h"
 #include "common/log.h"
 #include "sink/sink.h"
 
@@ -168,9 +169,11 @@ struct client *daemon_find_by_key(struct daemon *d, uint32_t pid, uint32_t key)
 {
 	struct client *c;
 
-	for (c = d->clients; c; c = c->next)
-		if (c->be && c->be->state == BE_ACTIVE && c->be->pid == pid && c->be->key == key)
+	for (c = d->clients; c; c = c->next) {
+		if (c->key_pid != 0 ? c->key_pid == pid && c->key_secret == key :
+		    c->be && c->be->state == BE_ACTIVE && c->be->pid == pid && c->be->key == key)
 			return c;
+	}
 	return NULL;
 }
 
@@ -191,6 +194,11 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 /* Descriptors kept aside from client sessions: the listener, the log, the
  * sink's catalog connection, cancels in flight, libevent's own. */
 #define FD_RESERVE 32
+
+/* Connections the kernel completes before pgbatchd accepts them (capped by
+ * net.core.somaxconn): a fleet reconnecting at once is not dropped to SYN
+ * retries. */
+#define LISTEN_BACKLOG 4096
 
 /* Raises the open-file limit from its soft value to its hard one and says how
  * many sessions it holds: each session takes its client's socket and its own
@@ -318,7 +326,7 @@ static bool open_listener(struct daemon *d)
 	}
 	d->listener = evconnlistener_new_bind(d->base, accept_cb, d,
 					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-					      128, res->ai_addr, (int)res->ai_addrlen);
+					      LISTEN_BACKLOG, res->ai_addr, (int)res->ai_addrlen);
 	freeaddrinfo(res);
 	if (d->listener == NULL) {
 		log_error(NULL, "cannot listen on %s:%d: %s", cfg->listen_addr, cfg->listen_port, strerror(errno));
@@ -464,6 +472,7 @@ void daemon_free(struct daemon *d)
 		evconnlistener_free(d->listener);
 	if (d->accept_ev)
 		event_free(d->accept_ev);
+	logincache_free(d);
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)
@@ -582,7 +591,7 @@ void daemon_shutdown(struct daemon *d, const char *why)
 	}
 	for (c = d->clients; c; c = c->next)
 		if (c->state == CL_ACTIVE)
-			client_stop_reading(c);
+			client_hold(c, HOLD_SHUTDOWN);   /* (nothing resumes it: a mask, not a flag) */
 	if (d->sink)
 		sink_drain(d->sink, drained, d);
 	else
@@ -671,6 +680,7 @@ void daemon_reload(struct daemon *d)
 		sink_set_tx_wake(d->sink, intercept_tx_wake, d);
 	}
 	config_free(old);
+	logincache_clear(d);    /* the tables, auth_file, passwords may have changed */
 	log_info(NULL, "configuration reloaded: verbose=%d max_client_conn=%d tables=%d",
 		 n->verbose, n->max_client_conn, n->ntables);
 	daemon_check_capacity(d);

@@ -47,6 +47,8 @@ struct daemon {
 	struct event *shutdown_ev;      /* shutdown_timeout */
 	struct intercept_stats istats;
 	unsigned char scram_mock_key[32];
+	struct logincache *logins;      /* logincache.h */
+	int warm_backends;              /* sessions' backends opened for direct writes */
 	long fd_limit;                  /* RLIMIT_NOFILE after raising it */
 	long fd_sessions;               /* sessions that fit in it */
 	bool accept_paused;             /* out of descriptors: listener off until one is freed */

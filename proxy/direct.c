@@ -47,8 +47,8 @@ static bool idle(const struct client *c, const struct pending *p)
 	    c->terminated || c->tx_status != 'I' || c->in_group || c->stream_left || c->be->stream_left ||
 	    c->copy_next || txn_busy(c) || (c->direct && c->direct->p))
 		return false;
-	if (p->replied || p->pass_deferred)
-		return false;
+	if (p->replied || p->pass_deferred || view_backend_start(c) == 0)
+		return false;   /* (0: its backend not named yet, one opened later) */
 	/* a simple Query, or a Sync group outside a transaction block */
 	if (p->g ? p->g->in_tx || p->g->prefix || p->g->tx_status != 'I' || group_first_entry(p->g) == NULL :
 		   p->entry == NULL)
@@ -67,6 +67,10 @@ bool direct_offer(void *arg, struct sink_unit *u)
 	struct pktbuf m;
 	uint64_t rows = 0;
 
+	if (c->be == NULL) {
+		client_warm_backend(c);         /* (for its next rows) */
+		return false;
+	}
 	if (!idle(c, p))
 		return false;
 	if (c->direct == NULL && (c->direct = calloc(1, sizeof(*c->direct))) == NULL)

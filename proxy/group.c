@@ -24,8 +24,7 @@ static void own_simple(struct rq_entry *e, char type)
 
 static void to_backend(struct client *c, const void *msg, size_t len)
 {
-	if (c->be)
-		evbuffer_add(backend_output(c->be), msg, len);
+	client_to_backend(c, msg, len);
 }
 
 void group_answer_held(struct held *h, uint64_t rows, const struct pkt_diag *warning, char tx_status)

@@ -73,7 +73,6 @@ void pending_link(struct client *c, struct pending *p)
 	else
 		c->pending_oldest = p;
 	c->pending = p;
-	c->unsettled++;
 }
 
 /* O(1): units settle oldest first, and a session may hold thousands. */
@@ -95,7 +94,6 @@ static void unlink_pending(struct client *c, struct pending *p)
 void pending_abandon(struct client *c, struct pending *p)
 {
 	unlink_pending(c, p);
-	c->unsettled--;
 	free(p->orig);
 	free(p);
 }
@@ -105,8 +103,7 @@ static void forward_original(struct client *c, struct pending *p)
 {
 	view_stale(c);
 	p->entry->kind = RQ_FORWARD;
-	if (c->be)
-		evbuffer_add(backend_output(c->be), p->orig, p->orig_len);
+	client_to_backend(c, p->orig, p->orig_len);
 	free(p->orig);
 	p->orig = NULL;
 }
@@ -178,7 +175,6 @@ static void free_settled(struct client *c, struct pending *p)
 		extq_settled(p);
 	free(p->orig);
 	free(p);
-	c->unsettled--;
 }
 
 static void on_settled(void *arg)
@@ -279,7 +275,6 @@ void intercept_session_end(struct client *c)
 		free(p->orig);
 		free(p);
 	}
-	c->unsettled = 0;
 	sink_session_close(c->ss);
 	c->ss = NULL;
 }
@@ -398,9 +393,8 @@ void intercept_room(void *arg)
 	struct client *c;
 
 	for (c = d->clients; c; c = c->next)
-		if (c->waiting_room) {
-			c->waiting_room = false;
-			sock_read(c->sk, true);
+		if (c->holds & HOLD_ROOM) {
+			client_release(c, HOLD_ROOM);
 			client_continue(c);
 		}
 }
@@ -625,8 +619,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	if (sink_full(d->sink)) {
 		/* Backpressure: stop reading this client until the sink drains. */
 		ins_stmt_free(&st);
-		c->waiting_room = true;
-		sock_read(c->sk, false);
+		client_hold(c, HOLD_ROOM);
 		return INTERCEPT_WAIT;
 	}
 	if (c->ss == NULL && !intercept_open_session(c)) {
@@ -668,8 +661,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	if (p->unit == NULL) {
 		/* no memory to take it: the backend runs it */
 		unlink_pending(c, p);
-		c->unsettled--;
-		forward_original(c, p);
+			forward_original(c, p);
 		free(p);
 		return INTERCEPT_TAKEN;
 	}

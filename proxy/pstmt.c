@@ -151,8 +151,7 @@ void pstmt_register(struct client *c, struct pstmt *ps)
 
 static void to_backend(struct client *c, const void *msg, size_t len)
 {
-	if (c->be)
-		evbuffer_add(backend_output(c->be), msg, len);
+	client_to_backend(c, msg, len);
 }
 
 void pstmt_add_clause(struct client *c, struct pstmt *ps)

@@ -262,8 +262,7 @@ static struct rq_entry *send_query(struct client *c, struct txn *t, struct rq_en
 		pkt_reset(&t->error);
 	}
 	pstmt_own_query(c);
-	if (c->be)
-		evbuffer_add(backend_output(c->be), m->data, m->len);
+	client_to_backend(c, m->data, m->len);
 	return e;
 }
 
@@ -344,8 +343,7 @@ static void forward_staged(struct client *c, struct staged *s)
 {
 	(void)clause_query_now(c, &s->orig, &s->orig_len);
 	rq_forward(&c->rq, s->entry);
-	if (c->be)
-		evbuffer_add(backend_output(c->be), s->orig, s->orig_len);
+	client_to_backend(c, s->orig, s->orig_len);
 	s->entry = NULL;
 	view_stale(c);      /* as any statement forwarded (its triggers may change the session) */
 }
@@ -645,8 +643,7 @@ static void group_decided(struct client *c, struct txn *t)
 			client_fatal_soon(c, "53200", "out of memory");
 			return;
 		}
-		if (c->be)
-			evbuffer_add(backend_output(c->be), sync, sizeof(sync));
+		client_to_backend(c, sync, sizeof(sync));
 		g->prefix = false;
 	}
 	if ((e = send_query(c, t, NULL, &m)) == NULL) {

@@ -33,6 +33,7 @@ struct view {
 	bool asked_in_tx;           /* asked in a transaction block, or behind a statement
 	                               still running: true until the transaction ends */
 	bool settings_known;        /* V_FRESH: ... and are known (sink_session_private) */
+	bool keep_settings;         /* V_ASKING: known already (view_joined): true once answered */
 	bool read_only;
 	int64_t statement_timeout;  /* ms, 0: none */
 	int64_t backend_start;      /* the backend's, in us since the epoch; 0: unknown */
@@ -87,6 +88,32 @@ static const char private_settings_sql[] =
 	"'gin_fuzzy_search_limit', 'default_statistics_target', 'force_parallel_mode') "
 	"AND name !~ '^(enable_|log_|track_|geqo|jit|parallel_|max_parallel_|cpu_|debug_|trace_|vacuum_|tcp_)')";
 
+bool view_question(struct sink *s, bool settings, struct pktbuf *q)
+{
+	int i, n = sink_table_count(s);
+
+	pkt_begin(q, 'Q');
+	put_str(q, "SELECT CURRENT_USER::text, pg_catalog.current_setting('transaction_read_only'), "
+		"pg_catalog.current_setting('timezone_abbreviations'), "
+		"pg_catalog.current_setting('xmloption'), "
+		/* in ms; not from pg_settings, a scan of every setting (0.9 ms) */
+		"(pg_catalog.date_part('epoch', pg_catalog.current_setting('statement_timeout')::pg_catalog.interval) "
+		"* 1000)::pg_catalog.int8, ARRAY[0");
+	for (i = 0; i < n; i++) {
+		put_str(q, ", pg_catalog.to_regclass(pg_catalog.quote_ident(");
+		put_literal(q, sink_table_name(s, i));
+		put_str(q, "))::pg_catalog.oid");
+	}
+	put_str(q, "]::pg_catalog.oid[]::text, ");
+	put_str(q, settings ? private_settings_sql : "NULL::pg_catalog.text");
+	/* the backend's start, which with its pid names it past its connection */
+	put_str(q, ", (SELECT (EXTRACT(EPOCH FROM a.backend_start) * 1000000)::pg_catalog.int8 "
+		"FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a)");
+	pkt_put_u8(q, 0);
+	pkt_end(q);
+	return pkt_ok(q);
+}
+
 /* The question: the role, read-only, the two settings the sink compares
  * besides the reported ones, and where each configured table's name resolves
  * without a schema (search_path, temporary tables). */
@@ -95,29 +122,9 @@ static bool ask(struct client *c, struct view *v, bool settings, struct rq_entry
 	struct sink *s = c->d->sink;
 	struct rq_entry *e;
 	struct pktbuf q;
-	int i, n = sink_table_count(s);
 
 	pkt_init(&q);
-	pkt_begin(&q, 'Q');
-	put_str(&q, "SELECT CURRENT_USER::text, pg_catalog.current_setting('transaction_read_only'), "
-		"pg_catalog.current_setting('timezone_abbreviations'), "
-		"pg_catalog.current_setting('xmloption'), "
-		/* in ms; not from pg_settings, a scan of every setting (0.9 ms) */
-		"(pg_catalog.date_part('epoch', pg_catalog.current_setting('statement_timeout')::pg_catalog.interval) "
-		"* 1000)::pg_catalog.int8, ARRAY[0");
-	for (i = 0; i < n; i++) {
-		put_str(&q, ", pg_catalog.to_regclass(pg_catalog.quote_ident(");
-		put_literal(&q, sink_table_name(s, i));
-		put_str(&q, "))::pg_catalog.oid");
-	}
-	put_str(&q, "]::pg_catalog.oid[]::text, ");
-	put_str(&q, settings ? private_settings_sql : "NULL::pg_catalog.text");
-	/* the backend's start, which with its pid names it past its connection */
-	put_str(&q, ", (SELECT (EXTRACT(EPOCH FROM a.backend_start) * 1000000)::pg_catalog.int8 "
-		"FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a)");
-	pkt_put_u8(&q, 0);
-	pkt_end(&q);
-	e = !pkt_ok(&q) ? NULL : before ? rq_push_before(&c->rq, before, RQ_SKIP, 'Q') :
+	e = !view_question(s, settings, &q) ? NULL : before ? rq_push_before(&c->rq, before, RQ_SKIP, 'Q') :
 	    rq_push(&c->rq, RQ_SKIP, 'Q');
 	if (e == NULL) {
 		pkt_free(&q);
@@ -126,15 +133,33 @@ static bool ask(struct client *c, struct view *v, bool settings, struct rq_entry
 	e->capture = true;
 	e->owner = v;
 	pstmt_own_query(c);
-	if (c->be)
-		evbuffer_add(backend_output(c->be), q.data, q.len);
+	client_to_backend(c, q.data, q.len);
 	pkt_free(&q);
-	v->ntables = n;
+	v->ntables = sink_table_count(s);
 	v->asked_in_tx |= c->tx_status != 'I' || rq_relaying(&c->rq);
 	v->answered = v->restale = false;
 	v->asking_settings = settings;
 	v->settings_known = false;
+	v->keep_settings = false;
 	v->state = V_ASKING;
+	return true;
+}
+
+bool view_install(struct client *c, const uint8_t *row, uint32_t len, int ntables)
+{
+	struct view *v = view_of(c);
+
+	if (v == NULL || c->d->sink == NULL || ntables != sink_table_count(c->d->sink) ||
+	    (c->ss == NULL && !intercept_open_session(c)))
+		return false;
+	v->ntables = ntables;
+	v->answered = false;
+	v->asking_settings = true;
+	view_captured(c, NULL, 'D', row, len);
+	if (!v->answered)
+		return false;
+	v->backend_start = 0;           /* (the check's backend, not one of the session's) */
+	v->state = V_FRESH;
 	return true;
 }
 
@@ -177,6 +202,17 @@ void view_prefetch(struct client *c)
 	if (c->ss == NULL && !intercept_open_session(c))
 		return;
 	(void)ask(c, v, true, NULL);
+}
+
+void view_joined(struct client *c)
+{
+	struct view *v = c->view;
+	bool known = v && v->state == V_FRESH && v->settings_known;
+
+	if (v == NULL || v->state == V_ASKING || c->d->sink == NULL || c->ss == NULL)
+		return;
+	if (ask(c, v, false, NULL))
+		v->keep_settings = known;
 }
 
 bool view_ask_before(struct client *c, struct rq_entry *before)
@@ -322,7 +358,7 @@ void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uin
 		v->statement_timeout = digits(f[4], flen[4]);
 		v->backend_start = digits(f[7], flen[7]);
 		v->answered = true;
-		v->settings_known = v->asking_settings;
+		v->settings_known = v->asking_settings || v->keep_settings;
 	}
 	for (int i = 0; i < 4; i++)
 		free(text[i]);

@@ -28,6 +28,19 @@ enum view_result {
  * table's clause, or is written in the client's own transaction, needs only
  * the rest (the role, where names resolve, read-only, statement_timeout). */
 enum view_result view_ready(struct client *c, bool settings);
+/* The question (a Query message, appended to q), for a connection of
+ * pgbatchd's own: a login's check (logincache.c) asks it with settings. */
+struct sink;
+struct pktbuf;
+bool view_question(struct sink *s, bool settings, struct pktbuf *q);
+/* A session without a backend of its own: the answer its login's check got
+ * (a DataRow body, asked for ntables tables). False when it does not fit
+ * (the tables changed since): the view is asked as usual then. */
+bool view_install(struct client *c, const uint8_t *row, uint32_t len, int ntables);
+/* A backend opened later for the session (direct writes): asked now on it,
+ * outside a transaction, which names the backend by its start. Without the
+ * scan of settings when its login's check had them (the same login). */
+void view_joined(struct client *c);
 /* Ask now (not its settings), the question's entry just before `before`:
  * statements already queued after it are to be read by the answer (a
  * transaction's staged statements that pass through behind rows whose

@@ -468,7 +468,6 @@ struct sink {
 	void *drain_arg;
 	uint64_t seq;               /* placement order */
 	uint64_t rng;
-	uint64_t live_units;
 	struct sink_unit *all;           /* every live unit, for sink_free */
 	struct sink_session *sessions;  /* every session not yet freed */
 	struct sink_session *waiting;   /* sessions whose head unit waits for a catalog or privilege */

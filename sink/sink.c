@@ -716,19 +716,6 @@ void sink_flush_unit(struct sink_unit *u)
 		sched_barrier(u);
 }
 
-void sink_flush(struct sink *s, const char *table)
-{
-	int i;
-
-	if (table == NULL) {
-		sched_flush_table(s, NULL);
-		return;
-	}
-	for (i = 0; i < s->ntables; i++)
-		if (strcmp(s->tables[i]->conf.name, table) == 0)
-			sched_flush_table(s, s->tables[i]);
-}
-
 bool sink_full(const struct sink *s)
 {
 	return s->full;

@@ -287,10 +287,6 @@ int sink_resume(struct sink *s);
 /* Read-your-writes barrier: the unit's rows are flushed now. */
 void sink_flush_unit(struct sink_unit *u);
 
-/* Admin FLUSH [table]: every buffer of the table (NULL: of every table) is
- * flushed now (as a barrier). Names as stored (case-resolved). */
-void sink_flush(struct sink *s, const char *table);
-
 /* Backpressure: true while buffered bytes exceed max_buffer_bytes. */
 bool sink_full(const struct sink *s);
 /* fn runs whenever the sink goes from full to not full. */

@@ -249,7 +249,6 @@ void unit_free(struct sink_unit *u)
 	berr_unref(u->err);
 	berr_unref(u->probe_err);
 	free_warnings(u);
-	s->live_units--;
 	if (u->aprev)
 		u->aprev->anext = u->anext;
 	else
@@ -593,7 +592,6 @@ struct sink_unit *unit_alloc(struct sink_session *ss, void *arg)
 	if (s->all)
 		s->all->aprev = u;
 	s->all = u;
-	s->live_units++;
 	s->st.tickets++;
 	ss->nunits++;
 	return u;

@@ -357,13 +357,15 @@ def test_same_as_direct(roles, make_proxy, name):
 def test_ingest_only_session_asks_once(roles, make_proxy):
 	"""A session that only inserts asks for its view once, before its first INSERT;
 	a statement that passes through makes the next INSERT ask again. The count is
-	the backend's own (pg_stat_statements)."""
+	the backend's own (pg_stat_statements). (Sessions with a backend from their
+	login; without one, the login's check asks: test_backendless.py.)"""
 	pg = roles
 	pg.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 	teardown_objects(pg, [])
 	setup_objects(pg, [])
 	try:
-		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "exceptionmode": "strict"}}, users=USERS)
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "exceptionmode": "strict"}}, users=USERS,
+			pgbatchd={"lazy_backend": 0})
 		pg.sql("SELECT pg_stat_statements_reset()")
 
 		def asked():
@@ -411,7 +413,7 @@ def test_returning_inserts_keep_the_view(roles, make_proxy):
 	setup_objects(pg, [])
 	try:
 		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit", "conflictmode": "upsert"}},
-					    users=USERS)
+					    users=USERS, pgbatchd={"lazy_backend": 0})
 		pg.sql("SELECT pg_stat_statements_reset()")
 
 		def asked():
@@ -538,7 +540,8 @@ def test_transactions_keep_the_view(roles, make_proxy):
 	teardown_objects(pg, [])
 	setup_objects(pg, [])
 	try:
-		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit"}}, users=USERS)
+		proxy = su.start_sink_proxy(make_proxy, {"tgt": {"ackmode": "commit"}}, users=USERS,
+			pgbatchd={"lazy_backend": 0})
 		pg.sql("SELECT pg_stat_statements_reset()")
 		with su.Session.to(proxy) as s:
 			s.insert("INSERT INTO tgt (k, v) VALUES (0, 'autocommit')", 1)

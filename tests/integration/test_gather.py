@@ -77,7 +77,8 @@ def test_clients_that_shared_a_batch_still_write_directly_when_alone(pg, make_pr
 	(an expectation of the other client kept them in batches before)."""
 	pg.sql("DROP TABLE IF EXISTS g4; CREATE TABLE g4 (k int PRIMARY KEY, v text)")
 	proxy = su.start_sink_proxy(make_proxy, {"g4": {"ackmode": "commit", "gatherwait": "off"}},
-				    backend={"connectionmaxactive": 1})
+		backend={"connectionmaxactive": 1},
+		pgbatchd={"lazy_backend": 0})   # (direct writes from the first row: sessions with backends)
 
 	def lock_waiters():
 		return pg.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")[0][0]

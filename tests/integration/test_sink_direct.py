@@ -48,6 +48,14 @@ from relay import Relay
 MODES = ["upsert", "update", "ignore", "strict"]
 
 
+def start(make_proxy, tables, **kw):
+	"""Sessions with a backend of their own from their login (lazy_backend =
+	0): direct writes are what is tested here. A session that starts without
+	one: test_backendless.py."""
+	kw["pgbatchd"] = dict(kw.get("pgbatchd") or {}, lazy_backend=0)
+	return su.start_sink_proxy(make_proxy, tables, **kw)
+
+
 def direct_count(proxy):
 	return su.stats(proxy).sink
 
@@ -56,7 +64,7 @@ def direct_count(proxy):
 def test_replies_and_rows_as_direct(pg, make_proxy, mode):
 	t = "dw_" + mode
 	su.twin_tables(pg, t, "CREATE TABLE {t} (k int PRIMARY KEY, a int, b text DEFAULT 'dflt')")
-	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": mode, "ackmode": "commit",
+	proxy = start(make_proxy, {t: {"conflictmode": mode, "ackmode": "commit",
 		"exceptionmode": "strict"}})
 	# (columns named, values): new keys, then the same keys again
 	stmts = [(["k", "a", "b"], "1, 10, 'x'"), (["k", "a"], "2, 20"), (["k", "a", "b"], "1, 11, 'y'"),
@@ -87,7 +95,7 @@ def test_written_by_the_session_itself(pg, make_proxy):
 	pg.sql("CREATE FUNCTION %s_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
 		"INSERT INTO %s_log VALUES (NEW.k, pg_backend_pid(), session_user); RETURN NEW; END $$" % (t, t))
 	pg.sql("CREATE TRIGGER %s_t AFTER INSERT ON %s FOR EACH ROW EXECUTE FUNCTION %s_f()" % (t, t, t))
-	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "commit"}})
+	proxy = start(make_proxy, {t: {"ackmode": "commit"}})
 	with su.Session.to(proxy) as s:
 		pid = int(s.rows("SELECT pg_backend_pid()")[0][0])
 		for k in range(3):
@@ -109,7 +117,7 @@ def test_extended_protocol_unit(pg, make_proxy):
 	pg.sql("CREATE FUNCTION %s_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
 		"INSERT INTO %s_log VALUES (NEW.k, pg_backend_pid()); RETURN NEW; END $$" % (t, t))
 	pg.sql("CREATE TRIGGER %s_t AFTER INSERT ON %s FOR EACH ROW EXECUTE FUNCTION %s_f()" % (t, t, t))
-	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}})
+	proxy = start(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}})
 	with psycopg.connect(host=proxy.host, port=proxy.port, user="postgres", dbname="postgres",
 			autocommit=True) as conn:
 		pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
@@ -134,7 +142,7 @@ def test_refused_row_goes_to_the_writers(pg, make_proxy, tmp_path, exc):
 	for dw in (1, 0):
 		pg.sql("TRUNCATE %s" % t)
 		rejects = str(tmp_path / ("%s_%d.json" % (t, dw)))
-		proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "commit", "exceptionmode": exc,
+		proxy = start(make_proxy, {t: {"ackmode": "commit", "exceptionmode": exc,
 			"directwrite": dw, "rejectfile": rejects}})
 		with su.Session.to(proxy) as s:
 			s.insert("INSERT INTO %s VALUES (1, 1)" % t, 1)
@@ -168,7 +176,7 @@ def test_later_rows_of_its_key_wait_for_it(pg, make_proxy, end):
 	t = "dw_order_" + end.lower()
 	pg.sql("DROP TABLE IF EXISTS %s" % t)
 	pg.sql("CREATE TABLE %s (k int PRIMARY KEY, v text)" % t)
-	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}},
+	proxy = start(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}},
 		backend={"connectionmaxactive": 3})
 	for run in range(5):
 		holder = pg.connect()
@@ -193,7 +201,7 @@ def test_client_gone_while_it_runs(pg, make_proxy):
 	t = "dw_gone"
 	pg.sql("DROP TABLE IF EXISTS %s" % t)
 	pg.sql("CREATE TABLE %s (k int PRIMARY KEY, v text)" % t)
-	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}},
+	proxy = start(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}},
 		backend={"connectionmaxactive": 3})
 	holder = pg.connect()
 	holder.execute("BEGIN")
@@ -264,7 +272,7 @@ def test_session_ended_while_it_runs(pg, make_proxy):
 	t = "dw_ended"
 	pg.sql("DROP TABLE IF EXISTS %s" % t)
 	pg.sql("CREATE TABLE %s (k int PRIMARY KEY, v text)" % t)
-	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}},
+	proxy = start(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}},
 		backend={"connectionmaxactive": 3})
 	holder = pg.connect()
 	holder.execute("BEGIN")
@@ -305,7 +313,7 @@ def test_connection_reset_while_it_runs(pg, make_proxy):
 	relay = Relay(pg)
 	holder = pg.connect()
 	try:
-		proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}},
+		proxy = start(make_proxy, {t: {"ackmode": "commit", "conflictmode": "upsert"}},
 			backend={"connectionmaxactive": 3}, backend_url=relay.url())
 		holder.execute("SELECT pg_advisory_lock(4242)")
 		a, b = su.Session.to(proxy), su.Session.to(proxy)

@@ -18,6 +18,7 @@ bytes with PostgreSQL's own for the same statement.
 
 import pytest
 
+import harness
 import sinkutil as su
 
 DDL_PARENT = "CREATE TABLE {t}_parent (id int PRIMARY KEY)"
@@ -49,6 +50,10 @@ def test_bad_rows_in_a_shared_batch(pg, make_proxy, exc, ack, writemode):
 		backend={"connectionmaxactive": 1})
 	with su.Session.to(proxy) as s:
 		s.insert("INSERT INTO %s VALUES (-1, 0, NULL, 'catalog')" % t, 1)   # the catalog, loaded
+	# (acknowledged at once: written before the lock is taken, so that the
+	# blocker's is the batch it holds)
+	harness.wait_for(lambda: su.direct(pg, "SELECT count(*) FROM %s WHERE k = -1" % t)[0][0] == 1,
+		what="the catalog row written")
 	sessions = [su.Session.to(proxy) for _ in UNITS]
 	sqls = ["INSERT INTO %s VALUES %s" % (t, ", ".join(rows)) for _, rows, _ in UNITS]
 	acks = {}

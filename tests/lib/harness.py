@@ -172,6 +172,15 @@ class PgServer:
 			f.write("host all all ::1/128 %s\n" % tcp_method)
 		self.reload()
 
+	def write_hba(self, tcp_lines):
+		"""Rewrites pg_hba.conf: the Unix socket (the admin path) trusted, then
+		these lines for TCP; reloads. Callers wait for the change to show."""
+		with open(os.path.join(self.datadir, "pg_hba.conf"), "w") as f:
+			f.write("local all all trust\n")
+			for line in tcp_lines:
+				f.write(line + "\n")
+		self._run([pgbin("pg_ctl"), "-D", self.datadir, "reload"])
+
 	def stop(self):
 		if not self.started:
 			self._rmdir()
