@@ -74,6 +74,8 @@ static const char FULL[] =
 	"max_insert_bytes = 4096\n"
 	"authentication_timeout = 5\n"
 	"shutdown_timeout = 7\n"
+	"lazy_backend = 0\n"
+	"login_cache_seconds = 120\n"
 	"\n"
 	"[backend]\n"
 	"url = jdbc:postgresql://db.example.com:5433/analytics?ApplicationName=pgb\n"
@@ -136,6 +138,8 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg->max_inspect_bytes, 2048);
 	assert_int_equal(cfg->max_insert_bytes, 4096);
 	assert_int_equal(cfg->authentication_timeout, 5);
+	assert_false(cfg->lazy_backend);
+	assert_int_equal(cfg->login_cache_seconds, 120);
 
 	assert_string_equal(cfg->url, "jdbc:postgresql://db.example.com:5433/analytics?ApplicationName=pgb");
 	assert_string_equal(cfg->backend.host, "db.example.com");
@@ -192,7 +196,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->listen_port, 6432);
 	assert_int_equal(cfg->auth_type, AUTH_TRUST);
 	assert_null(cfg->auth_file);
-	assert_int_equal(cfg->max_client_conn, 100);
+	assert_int_equal(cfg->max_client_conn, 10000);
+	assert_true(cfg->lazy_backend);
+	assert_int_equal(cfg->login_cache_seconds, 30);
 	assert_null(cfg->logfile);
 	assert_int_equal(cfg->verbose, 0);
 	assert_true(cfg->max_buffer_bytes == 268435456);
