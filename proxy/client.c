@@ -580,6 +580,8 @@ static void client_relay(struct client *c)
 			c->stream_left -= (uint32_t)n;
 			continue;
 		}
+		if (c->holds & HOLD_SHUTDOWN)
+			return;         /* no new message, read or not: the drain ends the session */
 		if (avail < PKT_HDR_LEN)
 			goto idle;
 		p = evbuffer_pullup(in, PKT_HDR_LEN);

@@ -1,11 +1,13 @@
 """Sessions around the sink: replies stay in order in pipelines that mix intercepted INSERTs and other statements, one message larger than batchsize, a client that leaves before its reply (its rows are still written), a configured table created after pgbatchd started, and backpressure at max_buffer_bytes (bounded memory, no stall)."""
 
+import signal
 import socket
 import threading
 import time
 
 import pytest
 
+import harness
 import sinkutil as su
 
 DDL = "CREATE TABLE {t} (k int PRIMARY KEY, v text)"
@@ -127,3 +129,55 @@ def test_backpressure_bounded_and_no_stall(pg, make_proxy, adaptiveflush):
 	# three times the input after the first round: the peak hardly moves
 	assert hwm[2] - hwm[1] < 6 * 1024, "VmHWM %r kB: grows with the input" % hwm
 	assert hwm[2] - hwm[0] < 40 * 1024, "VmHWM %r kB" % hwm
+
+
+def test_shutdown_takes_nothing_more_when_the_sink_has_room_again(pg, make_proxy):
+	"""A client stopped because the sink is full (max_buffer_bytes, its table
+	locked) when SIGTERM starts the drain: once the lock goes and the sink has
+	room again, pgbatchd takes no more of its messages -- neither those still
+	in the socket nor those it had read but not taken. The rows that land are
+	exactly those taken before the signal (each acknowledged), and pgbatchd
+	exits 0."""
+	t = "sd_room"
+	pg.sql(DDL.format(t=t))
+	proxy = su.start_sink_proxy(make_proxy, {t: {"ackmode": "immediate", "batchsize": su.HUGE_BATCH,
+		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS}}, backend={"connectionmaxactive": 1},
+		pgbatchd={"max_buffer_bytes": 1048576, "shutdown_timeout": 60})
+	pad = "x" * 1000
+	locker = su.lock_table(pg, t)
+	s = su.Session.to(proxy, timeout=60)
+	def send_all():
+		try:
+			s.sock.sendall(b"".join(su.w.query(rows(t, i, 1, pad)) for i in range(4000)))
+		except OSError:
+			pass        # (pgbatchd closes the session before reading it all)
+	sender = threading.Thread(target=send_all, daemon=True)
+	try:
+		# the first batch waits on the lock, the rest fills the buffer
+		with su.Session.to(proxy) as first:
+			first.send(su.w.query(rows(t, -1, 1)))
+			harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, what="the first batch waiting")
+		sender.start()
+		harness.wait_for(lambda: su.stats(proxy).sink["buffered_bytes"] > 1048576, what="the sink full")
+		taken = su.stats(proxy).intercept["messages"] - 1
+		assert 500 < taken < 4000
+		proxy.signal(signal.SIGTERM)
+		proxy.wait_log(r"shutdown requested")
+	finally:
+		locker.execute("COMMIT")
+		locker.close()
+	assert proxy.proc.wait(60) == 0
+	acked = 0
+	try:
+		while True:
+			t_, p_ = s.read_msg(timeout=10)
+			if t_ == "C":
+				acked += 1
+			elif t_ == "E":
+				assert su.w.fields(p_)["C"] == "57P01"
+				break
+	except (OSError, su.w.ProtocolError):
+		pass
+	s.close()
+	assert su.count(pg, t) == taken + 1
+	assert acked == taken
