@@ -225,18 +225,21 @@ static void raise_fd_limit(struct daemon *d)
 	}
 	d->fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : (long)rl.rlim_cur;
 	spare = d->fd_limit - FD_RESERVE - (d->cfg->ntables > 0 ? d->cfg->connectionmaxactive : 0);
-	d->fd_sessions = spare > 0 ? spare / 2 : 0;
-	log_info(NULL, "open-file limit %ld: room for %ld client sessions (max_client_conn %d)",
-		 d->fd_limit, d->fd_sessions, d->cfg->max_client_conn);
+	d->fd_spare = spare > 0 ? spare : 0;
+	log_info(NULL, "open-file limit %ld: room for %ld client sessions with a backend each, %ld without "
+		 "(max_client_conn %d)", d->fd_limit, d->fd_spare / 2, d->fd_spare, d->cfg->max_client_conn);
 	daemon_check_capacity(d);
 }
 
 void daemon_check_capacity(struct daemon *d)
 {
-	if (d->fd_limit > 0 && d->fd_sessions < d->cfg->max_client_conn)
+	/* sessions of a database with tables start without a backend (clogin.c) */
+	long room = d->cfg->lazy_backend && d->cfg->ntables > 0 ? d->fd_spare : d->fd_spare / 2;
+
+	if (d->fd_limit > 0 && room < d->cfg->max_client_conn)
 		log_warning(NULL, "max_client_conn %d is more than the open-file limit %ld holds (%ld sessions): "
 			    "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower max_client_conn",
-			    d->cfg->max_client_conn, d->fd_limit, d->fd_sessions);
+			    d->cfg->max_client_conn, d->fd_limit, room);
 }
 
 static int64_t mono_ms(void)

@@ -50,7 +50,7 @@ struct daemon {
 	struct logincache *logins;      /* logincache.h */
 	int warm_backends;              /* sessions' backends opened for direct writes */
 	long fd_limit;                  /* RLIMIT_NOFILE after raising it */
-	long fd_sessions;               /* sessions that fit in it */
+	long fd_spare;                  /* descriptors for client sessions (1 each, 2 with a backend) */
 	bool accept_paused;             /* out of descriptors: listener off until one is freed */
 	struct event *accept_ev;        /* ... or a second passed */
 	uint64_t accept_failures;       /* since the last report */

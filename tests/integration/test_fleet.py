@@ -32,11 +32,12 @@ def cpu_seconds(pid):
 
 def test_open_file_limit_raised_and_reported(pg, make_proxy):
 	"""Soft limit 256, hard 4096: it runs with 4096 and says how many
-	sessions that holds (a client socket and a backend socket each, 32 kept
-	aside); max_client_conn 100 fits, so no warning."""
+	sessions that holds (a client socket, and a backend socket for those with
+	one; 32 kept aside); max_client_conn 100 fits, so no warning."""
 	p = make_proxy(nofile=(256, 4096))
 	assert fd_limits(p.pid) == (4096, 4096)
-	p.wait_log(r"open-file limit 4096: room for 2032 client sessions \(max_client_conn 100\)")
+	p.wait_log(r"open-file limit 4096: room for 2032 client sessions with a backend each, 4064 without "
+		r"\(max_client_conn 100\)")
 	assert "more than the open-file limit" not in p.log()
 	with p.connect() as c:
 		assert c.execute("SELECT 1").fetchone() == (1,)
@@ -49,7 +50,8 @@ def test_default_max_client_conn_is_ten_thousand(pg, make_proxy):
 	del p.opts["max_client_conn"]
 	p.start()
 	try:
-		p.wait_log(r"open-file limit 1024: room for 496 client sessions \(max_client_conn 10000\)")
+		p.wait_log(r"open-file limit 1024: room for 496 client sessions with a backend each, 992 without "
+			r"\(max_client_conn 10000\)")
 		p.wait_log(r"max_client_conn 10000 is more than the open-file limit 1024 holds \(496 sessions\): "
 			r"raise the hard limit")
 	finally:
