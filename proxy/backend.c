@@ -279,6 +279,18 @@ static void login_failed(struct backend *be, const char *sqlstate, const char *m
 	struct client *c = be->client;
 
 	log_info(be->prefix, "backend login failed: %s%s%s", message, detail ? ": " : "", detail ? detail : "");
+	if (be->joining) {
+		struct pktbuf pb;
+
+		pkt_init(&pb);
+		pkt_error(&pb, "FATAL", sqlstate, message, detail, NULL);
+		if (pkt_ok(&pb)) {
+			client_backend_refused(c, pb.data, pb.len);
+			pkt_free(&pb);
+			return;
+		}
+		pkt_free(&pb);
+	}
 	client_fatal(c, sqlstate, message, detail);
 }
 
@@ -337,8 +349,10 @@ static void backend_login(struct backend *be)
 		case 'E':
 			/* The backend's own error (unknown database, role, ...), as it said it. */
 			log_info(be->prefix, "backend refused the login");
-			if (be->joining)
-				(void)client_pump(c);   /* answers of ours ready before it go first */
+			if (be->joining) {
+				client_backend_refused(c, p, total);
+				return;
+			}
 			evbuffer_remove_buffer(in, client_output(c), total);
 			client_finish(c, "backend refused the login");
 			return;
@@ -386,12 +400,11 @@ static void backend_login(struct backend *be)
 			param_status(c, p + PKT_HDR_LEN, len);
 			break;
 		case 'N':
+		case 'v':
 			if (be->joining) {
 				evbuffer_drain(in, total);      /* its login's, replayed then */
 				continue;
 			}
-			break;
-		case 'v':
 			break;
 		default:
 			login_failed(be, "08P01", "backend sent an unexpected message during login", NULL);

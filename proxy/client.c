@@ -205,6 +205,8 @@ void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int sale
 
 /* ---------------------------------------------------------------- replies -- */
 
+static void refusal_due(struct client *c);
+
 bool client_pump(struct client *c)
 {
 	struct rq_entry *e;
@@ -218,6 +220,7 @@ bool client_pump(struct client *c)
 	}
 	if (sent && c->be)
 		backend_kick(c->be);
+	refusal_due(c);
 	return sent;
 }
 
@@ -284,6 +287,7 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 	}
 	if (c->auth_ev)
 		event_free(c->auth_ev);
+	free(c->refusal);
 	lc_unref(c->login);
 	daemon_cancel_forget(c->canceller);
 	if (c->doom_ev)
@@ -364,7 +368,57 @@ static void on_doom(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (c->refusal) {
+		/* the server's words, after the answers of its own ahead of them */
+		evbuffer_add(client_output(c), c->refusal, c->refusal_len);
+		client_finish(c, "backend refused the login");
+		return;
+	}
 	client_fatal(c, c->doom_state, c->doom_msg, NULL);
+}
+
+/* A refusal waits while an answer of pgbatchd's own, ready or not, heads the
+ * queue: it comes after them, where the statement that needed the backend
+ * would have been answered. */
+static void refusal_due(struct client *c)
+{
+	if (c->refusal == NULL || c->doom_ev || (c->rq.head && c->rq.head->kind == RQ_OWN))
+		return;
+	c->doom_ev = event_new(c->d->base, -1, 0, on_doom, c);
+	if (c->doom_ev)
+		event_active(c->doom_ev, EV_TIMEOUT, 0);
+}
+
+void client_backend_refused(struct client *c, const uint8_t *msg, size_t len)
+{
+	struct backend *be = c->be;
+	bool needed = be && evbuffer_get_length(backend_output(be)) > 0;
+
+	c->cancel_on_join = false;
+	if (!needed && c->warm) {
+		/* opened for direct writes only: nothing lost, it goes on without */
+		log_info(c->prefix, "its backend for direct writes was refused: it goes on without one");
+		backend_close(be, "login refused");
+		c->be = NULL;
+		c->warm = false;
+		c->warm_refused = true;
+		c->d->warm_backends--;
+		c->backendless = true;
+		lc_unref(c->login);
+		c->login = NULL;
+		return;
+	}
+	c->refusal = malloc(len);
+	if (c->refusal == NULL) {
+		client_fatal_soon(c, "53200", "out of memory");
+		return;
+	}
+	memcpy(c->refusal, msg, len);
+	c->refusal_len = len;
+	backend_close(be, "login refused");
+	c->be = NULL;
+	client_hold(c, HOLD_ENDING);    /* nothing more of it is taken */
+	refusal_due(c);
 }
 
 void client_fatal_soon(struct client *c, const char *sqlstate, const char *message)
@@ -421,7 +475,8 @@ void client_warm_backend(struct client *c)
 {
 	/* a few sessions each on a connection of its own, or many through the
 	 * writers: not both (a fleet holds no backends) */
-	if (!c->backendless || c->state != CL_ACTIVE || c->d->nsessions > c->d->cfg->connectionmaxactive ||
+	if (!c->backendless || c->state != CL_ACTIVE || c->warm_refused ||
+	    c->d->nsessions > c->d->cfg->connectionmaxactive ||
 	    c->d->warm_backends >= c->d->cfg->connectionmaxactive)
 		return;
 	if (open_later(c, "alone: its rows may go on its own connection")) {
@@ -452,11 +507,21 @@ void client_backend_joined(struct client *c)
 {
 	lc_unref(c->login);
 	c->login = NULL;
+	if (c->cancel_on_join) {
+		/* a CancelRequest came while it logged in: for what it runs now */
+		c->cancel_on_join = false;
+		(void)daemon_send_cancel(c->d, c->be->pid, c->be->key, NULL, NULL);
+	}
 	if (c->warm) {
-		/* opened for direct writes: its view is asked on it now (outside a
-		 * transaction), which also names the backend by its start, as a
-		 * direct write needs (direct.c) */
-		view_joined(c);
+		/* opened for direct writes: its view is asked on it now, which also
+		 * names the backend by its start, as a direct write needs
+		 * (direct.c) -- between two of the client's messages only (this
+		 * runs when the login ends, maybe in the middle of one): else
+		 * before its next INSERT */
+		if (c->stream_left == 0 && !c->in_group && c->tx_status == 'I')
+			view_joined(c);
+		else
+			view_stale(c);
 	}
 	sock_kick(c->sk);
 }
@@ -580,8 +645,8 @@ static void client_relay(struct client *c)
 			c->stream_left -= (uint32_t)n;
 			continue;
 		}
-		if (c->holds & HOLD_SHUTDOWN)
-			return;         /* no new message, read or not: the drain ends the session */
+		if (c->holds & (HOLD_SHUTDOWN | HOLD_ENDING))
+			return;         /* no new message, read or not: the session is ending */
 		if (avail < PKT_HDR_LEN)
 			goto idle;
 		p = evbuffer_pullup(in, PKT_HDR_LEN);

@@ -30,6 +30,7 @@ enum client_hold {
 	HOLD_BACKEND = 1u << 1,     /* its backend's output is full */
 	HOLD_ROOM = 1u << 2,        /* the sink is full (intercept_room releases) */
 	HOLD_SHUTDOWN = 1u << 3,    /* pgbatchd drains: no new messages, ever */
+	HOLD_ENDING = 1u << 4,      /* its session ends (a backend refused): no new messages */
 };
 
 enum client_state {
@@ -51,6 +52,11 @@ struct client {
 	struct sock *sk;
 	struct backend *be;
 	bool warm;                      /* its backend was opened by client_warm_backend */
+	bool cancel_on_join;            /* a CancelRequest came while that backend logged in */
+	bool warm_refused;              /* ... and the server refused it: not tried again */
+	uint8_t *refusal;               /* a backend opened later was refused: the server's
+	                                   ErrorResponse, sent after the answers ahead of it */
+	size_t refusal_len;
 	bool backendless;               /* ACTIVE without a backend of its own (yet): one is opened
 	                                   when something must pass through (client_backend_output) */
 	struct lc_entry *login;         /* its login's check (logincache.h): waited for in LOGIN,
@@ -154,6 +160,10 @@ void client_to_backend(struct client *c, const void *data, size_t len);
 /* Called by the backend connection. */
 void client_backend_ready(struct client *c);            /* login done: go ACTIVE */
 void client_backend_joined(struct client *c);           /* a backend opened later logged in */
+/* ... or could not (msg: the ErrorResponse, whole). One opened for direct
+ * writes that was sent nothing yet is let go; else the session ends with it,
+ * after the answers of pgbatchd's own queued ahead of it. */
+void client_backend_refused(struct client *c, const uint8_t *msg, size_t len);
 void client_ready_for_query(struct client *c, char tx_status);  /* a 'Z' was relayed */
 void client_backend_lost(struct client *c, const char *reason, bool mid_message);
 void client_resume_reading(struct client *c);           /* backend output drained */

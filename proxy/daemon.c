@@ -518,7 +518,7 @@ static void drained(void *arg)
 		next = c->next;
 		if (c->state == CL_CLOSING)
 			continue;
-		if (c->state == CL_ACTIVE && (c->be == NULL || c->be->stream_left == 0))
+		if ((c->state == CL_ACTIVE && (c->be == NULL || c->be->stream_left == 0)) || c->state == CL_LOGIN)
 			client_fatal(c, "57P01", "terminating connection due to administrator command", NULL);
 		else
 			client_close(c, "shutdown");

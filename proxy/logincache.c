@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "common/log.h"
 #include "conf/config.h"
@@ -45,6 +46,7 @@ enum ck_phase {
 struct lc_check {
 	struct lc_entry *e;
 	struct sock *sk;
+	struct event *deadline;     /* authentication_timeout: a server that never answers */
 	enum ck_phase phase;
 	struct login_auth auth;
 	int answered;       /* ReadyForQuery messages after the login's */
@@ -70,6 +72,7 @@ struct lc_entry {
 	int ntables;
 	bool needs_backend;
 	bool keep;                      /* a refusal that stays true (class 28, ...) */
+	uint64_t gen;                   /* the cache's generation when its check started */
 	struct lc_check *check;
 };
 
@@ -79,6 +82,8 @@ struct logincache {
 	int n;
 	int checking;
 	struct lc_entry *qhead, *qtail;
+	uint64_t gen;                   /* a reload: checks started before are kept by no one */
+	unsigned sweep;                 /* the next bucket looked at for expired entries */
 };
 
 static int64_t mono_ms(void)
@@ -204,6 +209,8 @@ static void check_end(struct lc_entry *e, enum lc_state outcome, const char *why
 	int secs = d->cfg->login_cache_seconds;
 
 	if (k) {
+		if (k->deadline)
+			event_free(k->deadline);
 		sock_free(k->sk);
 		login_auth_clear(&k->auth);
 		free(k);
@@ -217,7 +224,7 @@ static void check_end(struct lc_entry *e, enum lc_state outcome, const char *why
 	if (e->expires_ms == 0 || e->expires_ms > mono_ms() + (int64_t)secs * 1000)
 		e->expires_ms = mono_ms() + (int64_t)secs * 1000;
 	lc_ref(e);
-	if (secs == 0 || (outcome == LC_REFUSED && !e->keep))
+	if (secs == 0 || (outcome == LC_REFUSED && !e->keep) || e->gen != lc->gen)
 		unlink_entry(e);         /* told to those waiting, kept for none after */
 	for (c = d->clients; c; c = next) {
 		next = c->next;
@@ -381,6 +388,11 @@ static bool check_message(struct lc_check *k, uint8_t type, const uint8_t *msg, 
 			return true;
 		case 'K':
 			return true;
+		case 'v':
+			/* NegotiateProtocolVersion (a _pq_. option it does not know):
+			 * the client gets it too, as from a backend of its own */
+			pkt_put_bytes(&e->said, msg, PKT_HDR_LEN + len);
+			return true;
 		case 'Z':
 			if (!pkt_ok(&e->said)) {
 				check_failed(e, "53200", "out of memory", NULL);
@@ -479,9 +491,15 @@ static void check_event(struct sock *sk, enum sock_event ev, int err, void *arg)
 		lc_ref(e);
 		check_read(sk, arg);    /* what it said last */
 		ended = e->check != k;
-		if (!ended)
+		if (!ended && k->phase == CK_ASKING) {
+			/* logged in, then gone while asked (terminated): the login
+			 * stands; its sessions get backends of their own */
+			e->needs_backend = true;
+			check_end(e, LC_OK, "the connection ended after the login");
+		} else if (!ended) {
 			check_failed(e, "08006", k->phase == CK_CONNECTING ? "could not connect to the backend" :
 				     "backend closed the connection during login", ev == SOCK_ERROR ? strerror(err) : NULL);
+		}
 		lc_unref(e);
 	}
 }
@@ -492,6 +510,22 @@ static const struct sock_ops check_ops = {
 	.on_event = check_event,
 };
 
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct lc_check *k = arg;
+
+	(void)fd;
+	(void)what;
+	/* as a client connecting directly would give up: not kept */
+	if (k->phase == CK_ASKING) {
+		k->e->needs_backend = true;
+		check_end(k->e, LC_OK, "no answer to its questions in time");
+	} else {
+		check_failed(k->e, "08006", "could not connect to the backend",
+			     "the server did not finish the login within authentication_timeout");
+	}
+}
+
 static void check_start(struct lc_entry *e)
 {
 	struct logincache *lc = e->lc;
@@ -499,6 +533,7 @@ static void check_start(struct lc_entry *e)
 	struct lc_check *k = calloc(1, sizeof(*k));
 
 	e->state = LC_CHECKING;
+	e->gen = lc->gen;
 	if (k == NULL) {
 		check_failed(e, "53200", "out of memory", NULL);
 		return;
@@ -506,6 +541,12 @@ static void check_start(struct lc_entry *e)
 	k->e = e;
 	e->check = k;
 	lc->checking++;
+	k->deadline = evtimer_new(d->base, on_deadline, k);
+	if (k->deadline) {
+		struct timeval tv = { d->cfg->authentication_timeout, 0 };
+
+		evtimer_add(k->deadline, &tv);
+	}
 	k->sk = sock_new(d->base, -1, &check_ops, k);
 	if (k->sk == NULL || !sock_connect(k->sk, (struct sockaddr *)&d->backend_sa, d->backend_salen)) {
 		check_failed(e, "08006", "could not connect to the backend", strerror(errno));
@@ -515,6 +556,19 @@ static void check_start(struct lc_entry *e)
 }
 
 /* ---------------------------------------------------------------- lookup -- */
+
+/* Expired entries of one bucket go (one bucket per lookup, all of them when
+ * the table is full): a fleet of ever new keys does not fill it for good. */
+static void sweep(struct logincache *lc, unsigned b, int64_t now)
+{
+	struct lc_entry *e = lc->buckets[b], *next;
+
+	for (; e; e = next) {
+		next = e->next;
+		if ((e->state == LC_OK || e->state == LC_REFUSED) && now >= e->expires_ms)
+			unlink_entry(e);
+	}
+}
 
 enum lc_verdict logincache_lookup(struct daemon *d, const char *user, char **params, struct lc_entry **out)
 {
@@ -529,6 +583,7 @@ enum lc_verdict logincache_lookup(struct daemon *d, const char *user, char **par
 			return LC_NONE;
 		lc->d = d;
 	}
+	sweep(lc, lc->sweep++ % LC_BUCKETS, now);
 	for (e = lc->buckets[h % LC_BUCKETS]; e; e = e->next)
 		if (e->hash == h && key_equal(e, user, params))
 			break;
@@ -537,6 +592,9 @@ enum lc_verdict logincache_lookup(struct daemon *d, const char *user, char **par
 		e = NULL;
 	}
 	if (e == NULL) {
+		if (lc->n >= LC_MAX)
+			for (unsigned b = 0; b < LC_BUCKETS; b++)
+				sweep(lc, b, now);
 		if (lc->n >= LC_MAX || (e = entry_new(lc, h, user, params)) == NULL)
 			return LC_NONE;
 		lc_ref(e);              /* the session's, from now on */
@@ -616,13 +674,14 @@ void logincache_clear(struct daemon *d)
 
 	if (lc == NULL)
 		return;
+	lc->gen++;      /* checks running finish for those waiting, kept by no one */
 	for (int i = 0; i < LC_BUCKETS; i++) {
 		struct lc_entry *e = lc->buckets[i], *next;
 
 		for (; e; e = next) {
 			next = e->next;
 			if (e->state == LC_OK || e->state == LC_REFUSED)
-				unlink_entry(e);        /* (checks running finish, then go) */
+				unlink_entry(e);
 		}
 	}
 }
@@ -645,6 +704,8 @@ void logincache_free(struct daemon *d)
 		for (; e; e = next) {
 			next = e->next;
 			if (e->check) {
+				if (e->check->deadline)
+					event_free(e->check->deadline);
 				sock_free(e->check->sk);
 				login_auth_clear(&e->check->auth);
 				free(e->check);

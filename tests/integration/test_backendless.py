@@ -19,7 +19,7 @@ import sinkutil as su
 PG_SETTINGS = {"timezone": "UTC", "shared_preload_libraries": "pg_stat_statements",
 	"pg_stat_statements.track": "all"}
 
-ROLES = ["bl_ing", "bl_ps", "bl_nologin", "bl_exp", "bl_noconn", "bl_lim", "bl_hba", "bl_late"]
+ROLES = ["bl_ing", "bl_ps", "bl_nologin", "bl_exp", "bl_noconn", "bl_lim", "bl_hba", "bl_late", "bl_w1", "bl_w2"]
 USERS = dict({"postgres": "postgres"}, **{r: "pw-" + r for r in ROLES})
 TABLES = {"bl_t": {}, "bl_lock": {}, "bl_p": {"targetschema": "bl_s1"}}
 
@@ -349,3 +349,49 @@ def test_sessions_of_one_login_ask_nothing_of_the_server(setup, make_proxy):
 		"WHERE query LIKE '%current_setting%to_regclass%'")[0][0]
 	assert asked == 1
 	assert p.log().count("login: session ready, without a backend of its own") == 21
+
+
+def test_a_protocol_option_the_server_does_not_know(setup, make_proxy):
+	"""A `_pq_.` startup option: the server answers NegotiateProtocolVersion
+	and logs in; through pgbatchd the same (its check relays it)."""
+	pg = setup
+	p = proxy_for(make_proxy)
+	seen = {}
+	for leg, (host, port) in (("direct", (pg.host, pg.port)), ("proxy", (p.host, p.port))):
+		c, said = login(host, port, "bl_ing", {"_pq_.bl_option": "1"})
+		try:
+			seen[leg] = [(m, pl) for m, pl in said if m == "v"]
+			assert c.simple("INSERT INTO bl_t (id) VALUES (1)") == su.insert_reply(1)
+		finally:
+			c.close()
+	assert seen["proxy"] == seen["direct"] and len(seen["direct"]) == 1
+
+
+def test_a_refused_backend_for_direct_writes_is_let_go(setup, make_proxy):
+	"""A lone session's backend for direct writes is refused (the role got
+	CONNECTION LIMIT 0 after its login was checked): the session goes on
+	without one -- every INSERT answered `INSERT 0 1`, every row once. (It
+	ended the session with the server's FATAL in place of an INSERT's
+	answer, while the row was written: a client retrying wrote it twice.)"""
+	pg = setup
+	pg.sql("TRUNCATE public.bl_t")
+	p = su.start_sink_proxy(make_proxy, TABLES, users=USERS, backend={"connectionmaxactive": 2},
+		pgbatchd={"login_cache_seconds": 3600})
+	c, _ = login(p.host, p.port, "bl_w1")
+	c.close()
+	harness.wait_for(lambda: backends_of(pg, "bl_w1") == 0, what="first session gone")
+	pg.sql("ALTER ROLE bl_w1 CONNECTION LIMIT 0")
+	try:
+		c, _ = login(p.host, p.port, "bl_w1")
+		try:
+			for i in range(3):
+				assert c.simple("INSERT INTO bl_t (id) VALUES (%d)" % i) == su.insert_reply(1)
+			p.wait_log(r"its backend for direct writes was refused: it goes on without one")
+			for i in range(3, 6):
+				assert c.simple("INSERT INTO bl_t (id) VALUES (%d)" % i) == su.insert_reply(1)
+		finally:
+			c.close()
+	finally:
+		pg.sql("ALTER ROLE bl_w1 CONNECTION LIMIT -1")
+	assert pg.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM public.bl_t")[0][0] == "0,1,2,3,4,5"
+

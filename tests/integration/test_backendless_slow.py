@@ -1,0 +1,138 @@
+"""Sessions without a backend when the server is slow to log pgbatchd's
+backends in (issue 19): a relay (gaterelay.py) holds back the server's
+answers to a backend login until the test releases them, or never answers
+one user's logins. What the client sees is then decided by that order, not
+by timing."""
+
+import threading
+
+import pytest
+
+import harness
+import pgwire as w
+import sinkutil as su
+from difftest import HANG
+from gaterelay import GateRelay
+
+TABLES = {"sl_t": {}}
+
+
+@pytest.fixture(scope="module")
+def setup(pg):
+	pg.sql("CREATE TABLE sl_t (id int, v text)")
+	pg.sql("CREATE ROLE sl_stall LOGIN")
+	return pg
+
+
+def start(make_proxy, relay, writers, **pgbatchd):
+	return make_proxy(backend=relay, extra_pgbatchd=pgbatchd or None,
+		extra_sections=su.sink_sections(TABLES, {"connectionmaxactive": writers}))
+
+
+def login(p, user="postgres", params=None):
+	c = w.Conn(p.host, p.port, timeout=HANG)
+	c.login(user, "postgres", params=params)
+	return c
+
+
+def test_the_view_question_waits_for_the_end_of_a_message(setup, make_proxy):
+	"""A lone session's INSERT opens its backend for direct writes; its next
+	message, a Bind of 2 MB, streams into that backend while it logs in. The
+	login ends in the middle of the Bind: the view's question pgbatchd asks
+	on the new backend goes after the message, not inside it (it broke the
+	stream: 22021, then 08P01)."""
+	relay = GateRelay(setup)
+	try:
+		p = start(make_proxy, relay, 4)
+		c = login(p)
+		relay.hold()
+		big = "x" * 2000000
+		sender = threading.Thread(target=c.send, args=(w.query("INSERT INTO sl_t (id) VALUES (1)") +
+			w.parse("", "SELECT length($1::text)") + w.bind("", "", [big]) + w.execute("") + w.sync(),),
+			daemon=True)
+		sender.start()
+		assert c.read_until("Z") == su.insert_reply(1)      # by the writers
+		assert relay.waiting.wait(HANG), "no backend login waiting"
+		relay.release()
+		got = c.read_until("Z")
+		assert [m for m, _ in got] == ["1", "2", "D", "C", "Z"], got
+		assert w.datarow(got[2][1]) == [b"2000000"]
+		sender.join(HANG)
+		c.close()
+	finally:
+		relay.close()
+
+
+def test_a_cancel_while_its_backend_logs_in_is_sent_once_it_has(setup, make_proxy):
+	"""A session without a backend sends a SELECT, which opens its backend; a
+	CancelRequest with its key comes while that backend still logs in. The
+	cancel goes to the backend once it has logged in: the SELECT fails with
+	57014, as directly."""
+	relay = GateRelay(setup)
+	try:
+		p = start(make_proxy, relay, 1)
+		companion = login(p)            # more sessions than writers: no backend for direct writes
+		c = login(p)
+		relay.hold()
+		c.send(w.query("SELECT pg_sleep(600)"))
+		assert relay.waiting.wait(HANG), "no backend login waiting"
+		k = w.Conn(p.host, p.port)
+		k.send(w.cancel_request(c.pid, c.secret))
+		k.read_eof_or_error()
+		k.close()
+		relay.release()
+		got = c.read_until("Z")
+		errs = [(w.fields(pl)["C"], w.fields(pl)["M"]) for m, pl in got if m == "E"]
+		assert errs == [("57014", "canceling statement due to user request")], got
+		c.close()
+		companion.close()
+	finally:
+		relay.close()
+
+
+def test_terminate_while_its_backend_logs_in(setup, make_proxy):
+	"""INSERT, SELECT and Terminate in one write; the backend the SELECT opens
+	logs in after the Terminate was read: the SELECT is answered, then the
+	session ends (PostgreSQL runs what was sent before Terminate)."""
+	relay = GateRelay(setup)
+	try:
+		p = start(make_proxy, relay, 1)
+		companion = login(p)
+		c = login(p)
+		relay.hold()
+		c.send(w.query("INSERT INTO sl_t (id) VALUES (7)") + w.query("SELECT 42") + w.terminate())
+		assert relay.waiting.wait(HANG), "no backend login waiting"
+		relay.release()
+		got = c.read_eof_or_error(timeout=HANG)
+		assert [m for m, _ in got] == ["C", "Z", "T", "D", "C", "Z"], got
+		c.close()
+		companion.close()
+	finally:
+		relay.close()
+
+
+def test_a_check_the_server_never_answers_ends_within_authentication_timeout(setup, make_proxy):
+	"""The server never answers sl_stall's logins (a hung authentication): two
+	such checks (two application_names) take both check slots. Each ends
+	after authentication_timeout (1 s here) with 08006 for the session that
+	waited, not kept; a login of another user then goes through."""
+	relay = GateRelay(setup, stall_user="sl_stall")
+	try:
+		p = start(make_proxy, relay, 1, authentication_timeout=1)
+		stuck = []
+		for app in ("a", "b"):
+			k = w.Conn(p.host, p.port, timeout=HANG)
+			k.send(w.startup({"user": "sl_stall", "database": "postgres", "application_name": app}))
+			stuck.append(k)
+		c = login(p)
+		assert c.simple("INSERT INTO sl_t (id) VALUES (9)") == su.insert_reply(1)
+		c.close()
+		for k in stuck:
+			got = k.read_eof_or_error(timeout=HANG)
+			errs = [w.fields(pl) for m, pl in got if m == "E"]
+			assert [(f["S"], f["C"], f["M"], f.get("D")) for f in errs] == \
+				[("FATAL", "08006", "could not connect to the backend",
+				  "the server did not finish the login within authentication_timeout")], got
+			k.close()
+	finally:
+		relay.close()
