@@ -206,6 +206,7 @@ void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int sale
 /* ---------------------------------------------------------------- replies -- */
 
 static void refusal_due(struct client *c);
+static void idle_arm(struct client *c);
 
 bool client_pump(struct client *c)
 {
@@ -221,7 +222,40 @@ bool client_pump(struct client *c)
 	if (sent && c->be)
 		backend_kick(c->be);
 	refusal_due(c);
+	idle_arm(c);
 	return sent;
+}
+
+/* idle_session_timeout, for a session without a backend: the server ends a
+ * session idle that long outside a transaction; its backend, once it has
+ * one, does it itself. */
+static bool idle_now(struct client *c)
+{
+	return c->backendless && c->state == CL_ACTIVE && c->tx_status == 'I' && rq_empty(&c->rq) &&
+	       c->pending == NULL && evbuffer_get_length(sock_input(c->sk)) == 0 && !c->gone && !c->terminated;
+}
+
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (idle_now(c))
+		client_fatal(c, "57P05", "terminating connection due to idle-session timeout", NULL);
+}
+
+static void idle_arm(struct client *c)
+{
+	struct timeval tv;
+
+	if (c->idle_ms <= 0 || !idle_now(c))
+		return;
+	if (c->idle_ev == NULL && (c->idle_ev = evtimer_new(c->d->base, on_idle, c)) == NULL)
+		return;
+	tv.tv_sec = (time_t)(c->idle_ms / 1000);
+	tv.tv_usec = (suseconds_t)(c->idle_ms % 1000) * 1000;
+	evtimer_add(c->idle_ev, &tv);
 }
 
 void client_ready_for_query(struct client *c, char tx_status)
@@ -287,6 +321,8 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 	}
 	if (c->auth_ev)
 		event_free(c->auth_ev);
+	if (c->idle_ev)
+		event_free(c->idle_ev);
 	free(c->refusal);
 	lc_unref(c->login);
 	daemon_cancel_forget(c->canceller);
@@ -507,6 +543,8 @@ void client_backend_joined(struct client *c)
 {
 	lc_unref(c->login);
 	c->login = NULL;
+	if (c->idle_ev)
+		evtimer_del(c->idle_ev);        /* (its backend keeps the time now) */
 	if (c->cancel_on_join) {
 		/* a CancelRequest came while it logged in: for what it runs now */
 		c->cancel_on_join = false;
@@ -647,6 +685,8 @@ static void client_relay(struct client *c)
 		}
 		if (c->holds & (HOLD_SHUTDOWN | HOLD_ENDING))
 			return;         /* no new message, read or not: the session is ending */
+		if (c->idle_ev)
+			evtimer_del(c->idle_ev);        /* not idle: a message comes */
 		if (avail < PKT_HDR_LEN)
 			goto idle;
 		p = evbuffer_pullup(in, PKT_HDR_LEN);
@@ -718,6 +758,8 @@ idle:
 	/* Every whole message the client sent before it left is on its way. */
 	if (c->gone && !c->terminated)
 		(void)end_input(c, NULL);
+	else
+		idle_arm(c);
 }
 
 static void client_read_cb(struct sock *sk, void *arg)

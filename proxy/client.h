@@ -54,6 +54,8 @@ struct client {
 	bool warm;                      /* its backend was opened by client_warm_backend */
 	bool cancel_on_join;            /* a CancelRequest came while that backend logged in */
 	bool warm_refused;              /* ... and the server refused it: not tried again */
+	int64_t idle_ms;                /* without a backend: its idle_session_timeout (0: none) */
+	struct event *idle_ev;          /* ... which ends it when it has been idle that long */
 	uint8_t *refusal;               /* a backend opened later was refused: the server's
 	                                   ErrorResponse, sent after the answers ahead of it */
 	size_t refusal_len;

@@ -134,6 +134,7 @@ void client_login_known(struct client *c)
 	pkt_ready(&pb, 'I');
 	write_pkt(c, &pb);
 	c->backendless = true;
+	c->idle_ms = lc_idle_timeout(e);
 	c->tx_status = 'I';
 	client_set_state(c, CL_ACTIVE);
 	log_info(c->prefix, "login: session ready, without a backend of its own");

@@ -71,6 +71,7 @@ struct lc_entry {
 	bool has_view;
 	int ntables;
 	bool needs_backend;
+	int64_t idle_ms;                /* its idle_session_timeout, 0: none */
 	bool keep;                      /* a refusal that stays true (class 28, ...) */
 	uint64_t gen;                   /* the cache's generation when its check started */
 	struct lc_check *check;
@@ -282,7 +283,9 @@ static void ask(struct lc_check *k)
 {
 	static const char limits[] =
 		"SELECT r.rolconnlimit, d.datconnlimit, "
-		"(pg_catalog.date_part('epoch', LEAST(r.rolvaliduntil, pg_catalog.now() + '1 day')) * 1000)::pg_catalog.int8 "
+		"(pg_catalog.date_part('epoch', LEAST(r.rolvaliduntil, pg_catalog.now() + '1 day')) * 1000)::pg_catalog.int8, "
+		"(pg_catalog.date_part('epoch', pg_catalog.current_setting('idle_session_timeout')::pg_catalog.interval) "
+		"* 1000)::pg_catalog.int8 "
 		"FROM pg_catalog.pg_roles r, pg_catalog.pg_database d "
 		"WHERE r.rolname = SESSION_USER AND d.datname = pg_catalog.current_database()";
 	struct sink *s = k->e->lc->d->sink;
@@ -315,28 +318,30 @@ static int64_t field_int(const uint8_t *p, int32_t n, bool *null)
 	return neg ? -v : v;
 }
 
-/* The limits' DataRow: rolconnlimit, datconnlimit, valid until (ms since the epoch). */
+/* The limits' DataRow: rolconnlimit, datconnlimit, valid until (ms since
+ * the epoch), idle_session_timeout (ms). */
 static void take_limits(struct lc_entry *e, const uint8_t *body, uint32_t len)
 {
 	struct pktreader r;
-	const uint8_t *f[3];
-	int32_t n[3];
+	const uint8_t *f[4];
+	int32_t n[4];
 	uint16_t cols;
 	bool null;
 	struct timespec now;
 
 	rd_init(&r, body, len);
-	if (!rd_u16(&r, &cols) || cols != 3) {
+	if (!rd_u16(&r, &cols) || cols != 4) {
 		e->needs_backend = true;
 		return;
 	}
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (!rd_i32(&r, &n[i]) || (n[i] > 0 && !rd_bytes(&r, (size_t)n[i], &f[i]))) {
 			e->needs_backend = true;
 			return;
 		}
 	if (field_int(f[0], n[0], &null) >= 0 || null || field_int(f[1], n[1], &null) >= 0 || null)
 		e->needs_backend = true;        /* the server counts its sessions */
+	e->idle_ms = field_int(f[3], n[3], &null);
 	{
 		int64_t until = field_int(f[2], n[2], &null);
 
@@ -645,6 +650,11 @@ bool lc_view(const struct lc_entry *e, const uint8_t **row, uint32_t *len, int *
 	*len = (uint32_t)e->view.len;
 	*ntables = e->ntables;
 	return true;
+}
+
+int64_t lc_idle_timeout(const struct lc_entry *e)
+{
+	return e->idle_ms > 0 ? e->idle_ms : 0;
 }
 
 const char *lc_param(const struct lc_entry *e, const char *name)

@@ -46,6 +46,9 @@ void lc_refusal(const struct lc_entry *e, const uint8_t **msg, uint32_t *len);
 bool lc_needs_backend(const struct lc_entry *e);
 /* The view's answer (a DataRow body) and the number of tables it was asked for. */
 bool lc_view(const struct lc_entry *e, const uint8_t **row, uint32_t *len, int *ntables);
+/* Its idle_session_timeout in ms (0: none): a session without a backend is
+ * ended after that long idle, as the server would end it. */
+int64_t lc_idle_timeout(const struct lc_entry *e);
 /* The value the login reported for a ParameterStatus name, or NULL. */
 const char *lc_param(const struct lc_entry *e, const char *name);
 

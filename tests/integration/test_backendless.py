@@ -395,3 +395,24 @@ def test_a_refused_backend_for_direct_writes_is_let_go(setup, make_proxy):
 		pg.sql("ALTER ROLE bl_w1 CONNECTION LIMIT -1")
 	assert pg.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM public.bl_t")[0][0] == "0,1,2,3,4,5"
 
+
+
+def test_idle_session_timeout_ends_a_session_without_a_backend(setup, make_proxy):
+	"""idle_session_timeout (500 ms, from the startup packet): a session that
+	inserted and then waits is ended by FATAL 57P05, as the server ends its
+	own sessions -- also without a backend, where pgbatchd keeps the time."""
+	pg = setup
+	p = proxy_for(make_proxy)
+	seen = {}
+	for leg, (host, port) in (("direct", (pg.host, pg.port)), ("proxy", (p.host, p.port))):
+		c, _ = login(host, port, "bl_ing", {"options": "-c idle_session_timeout=500"})
+		try:
+			assert c.simple("INSERT INTO bl_t (id) VALUES (1)") == su.insert_reply(1)
+			if leg == "proxy":
+				assert backends_of(pg, "bl_ing") == 0
+			got = c.read_eof_or_error(timeout=60)
+		finally:
+			c.close()
+		seen[leg] = [(m, w.fields(pl).get("S"), w.fields(pl).get("C"), w.fields(pl).get("M")) for m, pl in got]
+	assert seen["proxy"] == seen["direct"] == \
+		[("E", "FATAL", "57P05", "terminating connection due to idle-session timeout")], seen
