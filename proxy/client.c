@@ -440,8 +440,17 @@ void client_backend_refused(struct client *c, const uint8_t *msg, size_t len)
 		c->warm_refused = true;
 		c->d->warm_backends--;
 		c->backendless = true;
-		lc_unref(c->login);
-		c->login = NULL;
+		if (c->terminated) {
+			/* it ended meanwhile (Terminate, or gone), waiting for this
+			 * backend to close: no server session, so it ends now */
+			char why[sizeof(c->close_reason)];
+
+			snprintf(why, sizeof(why), "%s", c->close_reason[0] ? c->close_reason : "client sent Terminate");
+			(void)client_pump(c);
+			client_finish(c, why);
+			return;
+		}
+		idle_arm(c);
 		return;
 	}
 	c->refusal = malloc(len);

@@ -259,8 +259,8 @@ static void handle_cancel(struct client *c, const struct startup_packet *sp)
 		 * pgbatchd's own may have opened one since) */
 		if (target->be && target->be->state == BE_ACTIVE)
 			c->canceller = daemon_send_cancel(c->d, target->be->pid, target->be->key, cancel_landed, c);
-		else if (target->be && target->be->joining)
-			target->cancel_on_join = true;  /* sent once it has logged in */
+		else if (target->be && target->be->joining && evbuffer_get_length(backend_output(target->be)) > 0)
+			target->cancel_on_join = true;  /* for what waits for its login: sent then */
 		if (c->canceller) {
 			sock_read(c->sk, false);
 			return;

@@ -41,6 +41,8 @@ enum ck_phase {
 	CK_CONNECTING = 0,
 	CK_LOGIN,           /* startup packet sent: authentication, ParameterStatus... */
 	CK_ASKING,          /* logged in: the view and the limits asked */
+	CK_CLOSING,         /* answered, Terminate sent: until the server closes (its
+	                       backend no longer counted against a connection limit) */
 };
 
 struct lc_check {
@@ -363,6 +365,8 @@ static bool check_message(struct lc_check *k, uint8_t type, const uint8_t *msg, 
 	struct pktbuf pb;
 	bool ok;
 
+	if (k->phase == CK_CLOSING)
+		return true;
 	if (k->phase == CK_LOGIN) {
 		switch (type) {
 		case 'R':
@@ -434,13 +438,14 @@ static bool check_message(struct lc_check *k, uint8_t type, const uint8_t *msg, 
 		if (!e->has_view)
 			e->needs_backend = true;
 		{
-			/* said before the socket closes (check_end), as a client leaves */
+			/* told when the server has closed: a session of a role with a
+			 * connection limit opens its backend then, with this one gone */
 			static const char terminate[5] = { 'X', 0, 0, 0, 4 };
 
-			(void)!send(sock_fd(k->sk), terminate, sizeof(terminate), MSG_NOSIGNAL | MSG_DONTWAIT);
+			evbuffer_add(sock_output(k->sk), terminate, sizeof(terminate));
+			k->phase = CK_CLOSING;
 		}
-		check_end(e, LC_OK, NULL);
-		return false;
+		return true;
 	default:
 		return true;    /* T, C, N, S, ... */
 	}
@@ -496,7 +501,9 @@ static void check_event(struct sock *sk, enum sock_event ev, int err, void *arg)
 		lc_ref(e);
 		check_read(sk, arg);    /* what it said last */
 		ended = e->check != k;
-		if (!ended && k->phase == CK_ASKING) {
+		if (!ended && k->phase == CK_CLOSING) {
+			check_end(e, LC_OK, NULL);
+		} else if (!ended && k->phase == CK_ASKING) {
 			/* logged in, then gone while asked (terminated): the login
 			 * stands; its sessions get backends of their own */
 			e->needs_backend = true;
@@ -522,7 +529,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* as a client connecting directly would give up: not kept */
-	if (k->phase == CK_ASKING) {
+	if (k->phase == CK_CLOSING) {
+		check_end(k->e, LC_OK, NULL);       /* (answered; the server is slow to close) */
+	} else if (k->phase == CK_ASKING) {
 		k->e->needs_backend = true;
 		check_end(k->e, LC_OK, "no answer to its questions in time");
 	} else {

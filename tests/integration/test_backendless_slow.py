@@ -4,6 +4,7 @@ answers to a backend login until the test releases them, or never answers
 one user's logins. What the client sees is then decided by that order, not
 by timing."""
 
+import socket
 import threading
 
 import pytest
@@ -21,6 +22,8 @@ TABLES = {"sl_t": {}}
 def setup(pg):
 	pg.sql("CREATE TABLE sl_t (id int, v text)")
 	pg.sql("CREATE ROLE sl_stall LOGIN")
+	pg.sql("CREATE ROLE sl_lim LOGIN")
+	pg.sql("GRANT ALL ON sl_t TO sl_lim")
 	return pg
 
 
@@ -134,5 +137,65 @@ def test_a_check_the_server_never_answers_ends_within_authentication_timeout(set
 				[("FATAL", "08006", "could not connect to the backend",
 				  "the server did not finish the login within authentication_timeout")], got
 			k.close()
+	finally:
+		relay.close()
+
+
+@pytest.mark.parametrize("how", ["terminate", "half_close"])
+def test_a_session_that_ended_while_its_refused_backend_logged_in_ends(setup, make_proxy, how):
+	"""A lone session's INSERT opens its backend for direct writes; the client
+	sends Terminate (or half-closes) while that backend logs in, and the
+	server then refuses it (CONNECTION LIMIT 0 since the login's check). The
+	session ends: the client reads EOF and pgbatchd lets it go (it stayed,
+	waiting for a backend that was gone)."""
+	pg = setup
+	relay = GateRelay(setup)
+	try:
+		p = start(make_proxy, relay, 2, login_cache_seconds=3600, verbose=2)
+		c = login(p, "sl_lim")
+		c.close()
+		harness.wait_for(lambda: pg.sql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'sl_lim'")[0][0] == 0,
+			what="the first session gone")
+		pg.sql("ALTER ROLE sl_lim CONNECTION LIMIT 0")
+		try:
+			c = login(p, "sl_lim")
+			relay.hold()
+			assert c.simple("INSERT INTO sl_t (id) VALUES (1)") == su.insert_reply(1)
+			assert relay.waiting.wait(HANG), "no backend login waiting"
+			if how == "terminate":
+				c.send(w.terminate())
+			else:
+				c.sock.shutdown(socket.SHUT_WR)
+			p.wait_log(r"sl_lim.*(client sent Terminate|client disconnected): the session ends")
+			relay.release()
+			assert c.read_eof_or_error(timeout=HANG) == []
+			p.wait_log(r"sl_lim@\S+ closing: ")
+			c.close()
+		finally:
+			pg.sql("ALTER ROLE sl_lim CONNECTION LIMIT -1")
+	finally:
+		relay.close()
+
+
+def test_a_cancel_with_nothing_to_cancel_cancels_nothing_later(setup, make_proxy):
+	"""A lone session's backend for direct writes logs in; a CancelRequest
+	comes while nothing of the session runs. The SELECT sent after it is
+	not cancelled (directly, a cancel to an idle session does nothing)."""
+	relay = GateRelay(setup)
+	try:
+		p = start(make_proxy, relay, 2)
+		c = login(p)
+		relay.hold()
+		assert c.simple("INSERT INTO sl_t (id) VALUES (2)") == su.insert_reply(1)
+		assert relay.waiting.wait(HANG), "no backend login waiting"
+		k = w.Conn(p.host, p.port)
+		k.send(w.cancel_request(c.pid, c.secret))
+		k.read_eof_or_error()
+		k.close()
+		c.send(w.query("SELECT pg_sleep(0.1), 7"))
+		relay.release()
+		got = c.read_until("Z")
+		assert [m for m, _ in got] == ["T", "D", "C", "Z"], got
+		c.close()
 	finally:
 		relay.close()
