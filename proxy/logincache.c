@@ -46,7 +46,8 @@ enum ck_phase {
 };
 
 struct lc_check {
-	struct lc_entry *e;
+	struct lc_check *next, *prev;   /* the checks running */
+	struct lc_entry *e;             /* (a reference of the check's) */
 	struct sock *sk;
 	struct event *deadline;     /* authentication_timeout: a server that never answers */
 	enum ck_phase phase;
@@ -86,6 +87,7 @@ struct logincache {
 	int checking;
 	struct lc_entry *qhead, *qtail;
 	uint64_t gen;                   /* a reload: checks started before are kept by no one */
+	struct lc_check *checks;        /* running */
 	unsigned sweep;                 /* the next bucket looked at for expired entries */
 };
 
@@ -212,6 +214,12 @@ static void check_end(struct lc_entry *e, enum lc_state outcome, const char *why
 	int secs = d->cfg->login_cache_seconds;
 
 	if (k) {
+		if (k->prev)
+			k->prev->next = k->next;
+		else
+			lc->checks = k->next;
+		if (k->next)
+			k->next->prev = k->prev;
 		if (k->deadline)
 			event_free(k->deadline);
 		sock_free(k->sk);
@@ -235,6 +243,8 @@ static void check_end(struct lc_entry *e, enum lc_state outcome, const char *why
 			client_login_known(c);
 	}
 	lc_unref(e);
+	if (k)
+		lc_unref(e);            /* the check's */
 	while (lc->qhead && lc->checking < LC_CHECKS) {
 		struct lc_entry *q = lc->qhead;
 
@@ -553,7 +563,12 @@ static void check_start(struct lc_entry *e)
 		return;
 	}
 	k->e = e;
+	lc_ref(e);
 	e->check = k;
+	k->next = lc->checks;
+	if (lc->checks)
+		lc->checks->prev = k;
+	lc->checks = k;
 	lc->checking++;
 	k->deadline = evtimer_new(d->base, on_deadline, k);
 	if (k->deadline) {
@@ -699,8 +714,7 @@ void logincache_clear(struct daemon *d)
 
 		for (; e; e = next) {
 			next = e->next;
-			if (e->state == LC_OK || e->state == LC_REFUSED)
-				unlink_entry(e);
+			unlink_entry(e);        /* (a check running: its own reference) */
 		}
 	}
 }
@@ -717,19 +731,23 @@ void logincache_free(struct daemon *d)
 		lc->qhead = q->qnext;
 		lc_unref(q);
 	}
+	while (lc->checks) {
+		struct lc_check *k = lc->checks;
+
+		lc->checks = k->next;
+		if (k->deadline)
+			event_free(k->deadline);
+		sock_free(k->sk);
+		login_auth_clear(&k->auth);
+		k->e->check = NULL;
+		lc_unref(k->e);
+		free(k);
+	}
 	for (int i = 0; i < LC_BUCKETS; i++) {
 		struct lc_entry *e = lc->buckets[i], *next;
 
 		for (; e; e = next) {
 			next = e->next;
-			if (e->check) {
-				if (e->check->deadline)
-					event_free(e->check->deadline);
-				sock_free(e->check->sk);
-				login_auth_clear(&e->check->auth);
-				free(e->check);
-				e->check = NULL;
-			}
 			unlink_entry(e);
 		}
 	}

@@ -199,3 +199,31 @@ def test_a_cancel_with_nothing_to_cancel_cancels_nothing_later(setup, make_proxy
 		c.close()
 	finally:
 		relay.close()
+
+
+def test_a_reload_does_not_hand_an_older_check_to_a_new_session(setup, make_proxy):
+	"""A login's check is under way (its server answer held) when SIGHUP
+	reloads the configuration: a session of the same login that comes after
+	the reload gets a check of its own, not the one started before it (which
+	answers only the session that waited for it). Both log in."""
+	relay = GateRelay(setup)
+	try:
+		p = start(make_proxy, relay, 1)
+		relay.hold()
+		first = w.Conn(p.host, p.port, timeout=HANG)
+		first.send(w.startup({"user": "postgres", "database": "postgres", "application_name": "rl"}))
+		assert relay.waiting.wait(HANG), "no check waiting"
+		mark = len(p.log())
+		p.reload()
+		p.wait_log(r"configuration reloaded", start=mark)
+		second = w.Conn(p.host, p.port, timeout=HANG)
+		second.send(w.startup({"user": "postgres", "database": "postgres", "application_name": "rl"}))
+		harness.wait_for(lambda: relay.held == 2, timeout=HANG, what="a second check")
+		relay.release()
+		for c in (first, second):
+			got = c.read_until("Z")
+			assert [m for m, _ in got][-2:] == ["K", "Z"], got
+			assert c.simple("INSERT INTO sl_t (id) VALUES (3)") == su.insert_reply(1)
+			c.close()
+	finally:
+		relay.close()

@@ -14,6 +14,7 @@ class GateRelay:
 		self.gate = threading.Event()
 		self.gate.set()                 # open: everything flows
 		self.waiting = threading.Event()    # a held login is waiting for the gate
+		self.held = 0                       # logins held so far
 		self.socks = []
 		self.lsock = socket.socket()
 		self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -87,6 +88,7 @@ class GateRelay:
 				if not d:
 					break
 				if gated:
+					self.held += 1
 					self.waiting.set()
 					self.gate.wait()
 					gated = False
