@@ -1,5 +1,6 @@
 """Malformed and hostile clients, dying backends and connection limits: pgbatchd answers with the right SQLSTATE (or closes), logs a reason, never hangs, leaks no session, and keeps serving others."""
 
+import signal
 import socket
 import struct
 import time
@@ -51,6 +52,14 @@ def assert_healthy(proxy):
 			for c in conns:
 				c.close()
 	harness.wait_for(try_all, timeout=10, interval=0.2, what="%d sessions through the proxy" % MAX_CONN)
+
+	# and they are let go (a backend lingers until its server session ends):
+	# the next test starts with every slot free
+	def sessions():
+		mark = len(proxy.log())
+		proxy.signal(signal.SIGUSR1)
+		return int(proxy.wait_log(r"stats: sessions=(\d+)", timeout=10, start=mark).group(1))
+	harness.wait_for(lambda: sessions() == 0, timeout=30, what="no session left")
 
 
 def assert_close_logged(proxy, client_port):
