@@ -611,7 +611,7 @@ void catalog_columns_sql(struct catalog *c, struct buf *b, const char *oid)
 		 "CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, %s, "
 		 "(SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) "
 		 "FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace "
-		 "WHERE co.oid = a.attcollation) "
+		 "WHERE co.oid = a.attcollation), a.atttypid "
 		 "FROM pg_catalog.pg_attribute a "
 		 "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
 		 "JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "

@@ -340,6 +340,14 @@ static bool iso_text(const char *s, size_t n, bool date, bool time, bool zone)
 	return i == n && (has_zone || !zone);
 }
 
+bool catalog_is_key(const struct tcat *c, int col)
+{
+	for (int k = 0; k < c->t.nkey; k++)
+		if (c->t.key[k] == col)
+			return true;
+	return false;
+}
+
 bool catalog_setting_free(const struct tcat *c, int col, const struct ins_value *v, unsigned diff)
 {
 	const struct ccol *cx = &c->cx[col];

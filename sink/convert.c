@@ -437,7 +437,8 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	int colmap_small[CONVERT_SMALL];
 	struct sg_val vals_small[CONVERT_SMALL];
 	unsigned diff = 0;          /* settings that differ from the sink's connections' */
-	bool ok = false, canon = false, own;
+	const char *ctx = NULL;     /* what sets the session's for its rows (UTX_NONE) */
+	bool ok = false, canon = false, own, key_unfree = false;
 
 	*why = PASS_MEMORY;
 	us->first = u->nrows;
@@ -453,12 +454,18 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 			if (u->ss->settings[i] && s->settings[i] && strcmp(u->ss->settings[i], s->settings[i]) != 0)
 				u->ss->settings_diff |= 1u << i;
 		u->ss->settings_diff_gen = s->settings_gen;
+		u->ss->ctx = u->ss->settings_diff & ~8u ? session_ctx(s, u->ss) : NULL;
 	}
 	diff = u->ss->settings_diff;
 	if (diff & 8u) {
 		*why = PASS_SETTINGS;   /* client_encoding: every text reads otherwise */
 		goto done;
 	}
+	/* Written by the writers, the rows get the session's settings set for
+	 * them: its values, defaults and triggers read what they read directly.
+	 * (In a transaction block the client's own connection writes them.) */
+	if (u->tx == UTX_NONE && diff)
+		ctx = u->ss->ctx;
 	own = u->ss->private_settings || u->ss->custom_settings;
 	if (u->tx == UTX_NONE && (own || cat->tr.session_defaults || (cat->tr.sequence_defaults && u->ss->seq_pass))) {
 		/* what the write reads is the client's connection's: as sent, there */
@@ -512,8 +519,11 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 			const struct ins_value *v = &st->values[(size_t)i * (size_t)nv + (size_t)c];
 
 			if (diff && !catalog_setting_free(cat, colmap[c], v, diff)) {
-				*why = PASS_SETTINGS;
-				goto done;
+				if (ctx == NULL) {
+					*why = PASS_SETTINGS;
+					goto done;
+				}
+				key_unfree |= catalog_is_key(cat, colmap[c]);
 			}
 			if (!catalog_value(cat, colmap[c], v, &vals[colmap[c]], why))
 				goto done;
@@ -537,7 +547,15 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 		if (!r->exact)
 			canon = true;
 	}
+	if (canon && key_unfree) {
+		/* the database reads the key on the sink's connection, whose
+		 * settings read it otherwise: its route (the order of the units
+		 * writing it) would not be the key's */
+		*why = PASS_SETTINGS;
+		goto done;
+	}
 	us->n = u->nrows - us->first;
+	us->ctx = ctx;
 	ok = true;
 	if (u->tx == UTX_NONE && cat->tr.sequence_defaults)
 		u->ss->seq_taken = true;        /* its currval()/lastval() are not the session's now */

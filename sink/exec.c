@@ -118,6 +118,7 @@ static bool plan_piece(struct xrun *x)
 		pr[i].table = tab;
 		pr[i].cat = r->cat;
 		pr[i].role = r->u->ss->role;
+		pr[i].ctx = r->u->stmts[r->stmt].ctx;
 		pr[i].route = r->route;
 		pr[i].has_route = r->has_route;
 		pr[i].keyed = keyed(r, tab);
@@ -256,6 +257,7 @@ static bool emit_run(struct xrun *x, struct buf *sql)
 	struct stable *tab;
 	const struct sg_table *t;
 	struct xstmt *st;
+	const char *ctx, *text;
 	enum conflict_mode mode;
 	enum write_mode wm;
 	enum path path;
@@ -285,6 +287,18 @@ static bool emit_run(struct xrun *x, struct buf *sql)
 		buf_puts(sql, "SET LOCAL ROLE ");
 		sg_ident(sql, first->u->ss->role);
 		x->role = first->u->ss->role;
+	}
+	ctx = first->u->stmts[first->stmt].ctx;
+	if ((ctx != x->ctx || x->ctx_unsure) && (ctx || x->ctx_moved)) {
+		/* its session's settings (or the connection's own again), for
+		 * the rest of the transaction */
+		text = ctx ? ctx : sink_ctx_own(x->s);
+		if (text == NULL || add_stmt(x, sql, X_ROLE) == NULL)
+			goto out;
+		buf_puts(sql, text);
+		x->ctx = ctx;
+		x->ctx_unsure = false;
+		x->ctx_moved = true;
 	}
 	mode = tab->conf.conflictmode;
 	forced = tab->cls != TC_FREE || first->cat->tr.rules || x->singles ||
@@ -423,6 +437,7 @@ static bool next_statement(struct xrun *x, struct buf *sql)
 			simple(x, sql, X_SAVEPOINT, "SAVEPOINT " SAVEPOINT);
 			x->it_open = true;
 			x->role = NULL;     /* rolled back with the savepoint, maybe: said again */
+			x->ctx_unsure = true;
 			return true;
 		}
 		if (x->step < x->plan.nsteps) {

@@ -29,7 +29,8 @@ enum xkind {
 	X_BEGIN = 0, X_LEDGER, X_STAGE_CREATE, X_SAVEPOINT, X_RELEASE, X_UNDO, X_WRITE,
 	X_COPY_STAGE, X_CLEAR_STAGE, X_COMMIT,
 	X_PROBE_UNDO,       /* a probe piece succeeded: its rows are undone */
-	X_ROLE,             /* SET LOCAL ROLE: what follows is written as a client's role */
+	X_ROLE,             /* SET LOCAL ROLE, or set_config(..., true): what follows is
+	                       written as a client's role, with its session's settings */
 	X_CHECK,            /* the catalog fence (fence.h) */
 	X_FENCE_PREP,       /* PREPARE of a fence check (stage_tab, stage_gen name it) */
 	X_FENCE_DROP,       /* DEALLOCATE of the one it replaces */
@@ -112,6 +113,9 @@ struct xrun {
 	bool undo;                  /* the next Query starts by undoing a failed piece */
 	bool probe_wait;            /* a probe piece is sent: nothing follows until its answer */
 	const char *role;           /* the role SET LOCAL last in this transaction (sink_role), or NULL */
+	const char *ctx;            /* the settings set last (session_ctx), NULL: the connection's own */
+	bool ctx_moved;             /* settings were set in this transaction */
+	bool ctx_unsure;            /* ... and a savepoint may have undone the last */
 	bool commit_sent;
 	/* the Query in flight */
 	struct xstmt *q;

@@ -28,6 +28,9 @@ struct berr;
  * are ParameterStatus names, the last two the proxy asks the session for. */
 #define SINK_SETTINGS 6
 extern const char *const sink_setting_names[SINK_SETTINGS];
+/* Distinct sets of session settings the writers set for a batch's rows; the
+ * sessions of any more pass through the INSERTs whose values read them. */
+#define SINK_CTX_MAX 256
 /* A table found missing (or failing) is looked up again after this long. */
 #define RECHECK_MS 1000
 /* Bytes charged per buffered row beyond its values. */
@@ -57,6 +60,7 @@ const char *pass_reason_text(enum pass_reason r);
 /* Extra catalog facts per column, beside struct sg_col. */
 struct ccol {
 	uint32_t basetype;          /* type OID, a domain resolved to its base */
+	uint32_t typid;             /* pg_attribute.atttypid: a domain's own OID */
 	char category;              /* pg_type.typcategory of the base type */
 	char *decl;                 /* format_type(atttypid, atttypmod): the declared type */
 	char *decl_nomod;           /* format_type(atttypid, -1) */
@@ -216,6 +220,8 @@ struct ustmt {
 	void *arg;                  /* sink_unit_add's stmt_arg */
 	bool passed;                /* not taken (a built unit): no rows */
 	enum pass_reason why;       /* passed: why */
+	const char *ctx;            /* the session's settings its rows are written under
+	                               (session_ctx); NULL: the sink's connections' own */
 };
 
 /* Whose transaction a unit's rows are written in: the sink's (a batch on a
@@ -299,6 +305,9 @@ struct sink_session {
 	char *settings[SINK_SETTINGS];
 	unsigned settings_diff;     /* those that differ from the sink's: valid when */
 	uint64_t settings_diff_gen; /* ... this is the sink's settings_gen (0: never) */
+	const char *ctx;            /* settings_diff other than client_encoding: what sets its
+	                               settings in a batch (session_ctx), NULL when too many
+	                               sessions differ otherwise; valid with settings_diff */
 	struct sink_unit *ihead, *itail; /* units in intake, in the order sent */
 	struct sink_unit *last;          /* the latest placed unit not yet settled */
 	int nunits;                 /* live units; closed and 0: freed */
@@ -478,6 +487,10 @@ struct sink {
 	struct sink_unit *fk_last;       /* the latest unit writing a linked table, not settled */
 	char *settings[SINK_SETTINGS];  /* the sink's connections' values, once connected */
 	uint64_t settings_gen;      /* changed with settings[]; never 0 */
+	char **ctxs;                /* every session_ctx text, once each (at most SINK_CTX_MAX) */
+	int nctxs;
+	char *ctx_own;              /* sets the connections' own settings back (sink_ctx_own) */
+	uint64_t ctx_own_gen;       /* ... made for this settings_gen */
 	uint32_t pick_rr;
 	uint32_t npos;              /* live snapshots with a pos or gone (fence.c): rows may have to follow */
 	/* the batch ledger (ledger.c) */
@@ -516,6 +529,16 @@ void unit_ref(struct sink_unit *u);
 void unit_unref(struct sink_unit *u);
 void unit_free(struct sink_unit *u);
 void session_free(struct sink_session *ss);
+/* ---- session.c ---- */
+/* What sets, for the rest of a batch's transaction, the settings of ss that
+ * differ from the connections' (every one a value, a default or a trigger may
+ * read: TimeZone, DateStyle, IntervalStyle, timezone_abbreviations,
+ * xmloption): one text per distinct set, kept by the sink, compared by
+ * pointer. NULL when out of memory or SINK_CTX_MAX sets are kept already. */
+const char *session_ctx(struct sink *s, const struct sink_session *ss);
+/* ... and what sets the connections' own back (DateStyle ISO, as they have
+ * it): NULL when out of memory. */
+const char *sink_ctx_own(struct sink *s);
 /* The unit's client is owed a callback (it runs from the notify event). */
 void unit_notify(struct sink_unit *u);
 /* Freed once told everything and nobody waits for it. */
@@ -699,6 +722,8 @@ bool txbatch_count_stable(const struct sink_unit *u, int i, const int *colmap, i
 /* Does v read the same in a session whose settings differ from the sink's by
  * diff (bit i: sink_setting_names[i])? */
 bool catalog_setting_free(const struct tcat *c, int col, const struct ins_value *v, unsigned diff);
+/* Is column col part of the conflict key? */
+bool catalog_is_key(const struct tcat *c, int col);
 bool catalog_value(const struct tcat *c, int col, const struct ins_value *v, struct sg_val *out,
 		   enum pass_reason *why) __attribute__((warn_unused_result));
 bool catalog_norm_type(const char *in, char *out, size_t outlen, bool *has_mod)

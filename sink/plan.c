@@ -62,6 +62,7 @@ struct tslot {
 	const void *table;
 	const void *cat;
 	const void *role;
+	const void *ctx;
 	uint32_t slot;          /* PLAN_FREE: the current slot of the table */
 	uint32_t run;           /* PLAN_ORDERED: the current run's id */
 	bool run_open;
@@ -169,14 +170,16 @@ bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
 			t->table = r->table;
 			t->cat = r->cat;
 			t->role = r->role;
+			t->ctx = r->ctx;
 			t->slot = nslots++;
 			t->run = ++b.next_id;
 		}
-		if (t->cat != r->cat || t->role != r->role) {
-			/* another catalog or role: the table's earlier rows come first */
+		if (t->cat != r->cat || t->role != r->role || t->ctx != r->ctx) {
+			/* another catalog, role or settings: the table's earlier rows come first */
 			close_run(&b, t, ti);
 			t->cat = r->cat;
 			t->role = r->role;
+			t->ctx = r->ctx;
 			t->slot = nslots++;
 		}
 		if (r->single && r->cls == PLAN_FREE) {

@@ -18,6 +18,7 @@ struct plan_row {
 	const void *table;      /* identity of its table */
 	const void *cat;        /* its catalog snapshot: rows of two never share a statement */
 	const void *role;       /* the role it is written as: rows of two never share a statement */
+	const void *ctx;        /* the settings it is written under: the same */
 	uint64_t route;         /* its key's identity, when has_route */
 	bool has_route;         /* false: it cannot conflict with another row */
 	bool keyed;             /* its statement has an ON CONFLICT clause (keys must be unique in it) */
@@ -48,8 +49,8 @@ struct plan {
  *     or a statement trigger sees exactly what it sees with one row per statement).
  * A row marked single is a step of its own, after its table's rows before it
  * and before those after it. Steps of one table keep the order of its rows'
- * catalogs and roles (rows of another catalog or role than the row before
- * them start a new group). False when out of memory. */
+ * catalogs, roles and settings (rows of another catalog, role or settings
+ * than the row before them start a new group). False when out of memory. */
 bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
 	__attribute__((warn_unused_result));
 void plan_free(struct plan *p);

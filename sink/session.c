@@ -1,4 +1,4 @@
-/* Sink sessions: one per client session, its role, settings and where its table names resolve; freed once closed and without units. */
+/* Sink sessions: one per client session, its role, settings (and what sets them for its rows) and where its table names resolve; freed once closed and without units. */
 #include "sink/internal.h"
 
 #include <stdlib.h>
@@ -143,3 +143,89 @@ void sink_session_close(struct sink_session *ss)
 		session_free(ss);
 }
 
+
+/* ---- the settings a session's rows are written under ---- */
+
+#define SET_DATESTYLE 1
+#define SET_CLIENT_ENCODING 3
+
+/* SELECT set_config(name, value, true), ... for every setting but
+ * client_encoding: the session's value where it has one, else the
+ * connections'. own: the connections' DateStyle as they set it (ISO output,
+ * the server's field order, which alone decides how a date reads). */
+static bool ctx_text(struct buf *b, const struct sink *s, char *const *settings, bool own)
+{
+	const char *v, *order;
+	int i, k = 0;
+
+	buf_puts(b, "SELECT ");
+	for (i = 0; i < SINK_SETTINGS; i++) {
+		if (i == SET_CLIENT_ENCODING)
+			continue;
+		v = settings[i] ? settings[i] : s->settings[i];
+		if (v == NULL)
+			continue;
+		buf_puts(b, k++ ? ", pg_catalog.set_config(" : "pg_catalog.set_config(");
+		sg_literal(b, sink_setting_names[i], strlen(sink_setting_names[i]));
+		buf_puts(b, ", ");
+		if (own && i == SET_DATESTYLE) {
+			order = strchr(v, ',');
+			buf_puts(b, "'ISO");
+			while (order && (*order == ',' || *order == ' '))
+				order++;
+			if (order && *order && strchr(order, '\'') == NULL && strchr(order, '\\') == NULL) {
+				buf_puts(b, ", ");
+				buf_puts(b, order);
+			}
+			buf_putc(b, '\'');
+		} else {
+			sg_literal(b, v, strlen(v));
+		}
+		buf_puts(b, ", true)");
+	}
+	return k > 0 && buf_ok(b);
+}
+
+const char *session_ctx(struct sink *s, const struct sink_session *ss)
+{
+	struct buf b;
+	char **list;
+	const char *found = NULL;
+	int i;
+
+	buf_init(&b);
+	if (!ctx_text(&b, s, ss->settings, false))
+		goto out;
+	for (i = 0; i < s->nctxs && !found; i++)
+		if (strcmp(s->ctxs[i], b.data) == 0)
+			found = s->ctxs[i];
+	if (found || s->nctxs >= SINK_CTX_MAX)
+		goto out;
+	list = realloc(s->ctxs, (size_t)(s->nctxs + 1) * sizeof(*list));
+	if (list == NULL)
+		goto out;
+	s->ctxs = list;
+	s->ctxs[s->nctxs] = strdup(b.data);
+	if (s->ctxs[s->nctxs])
+		found = s->ctxs[s->nctxs++];
+out:
+	buf_free(&b);
+	return found;
+}
+
+const char *sink_ctx_own(struct sink *s)
+{
+	char *none[SINK_SETTINGS] = { NULL };
+	struct buf b;
+
+	if (s->ctx_own && s->ctx_own_gen == s->settings_gen)
+		return s->ctx_own;
+	free(s->ctx_own);
+	s->ctx_own = NULL;
+	buf_init(&b);
+	if (ctx_text(&b, s, none, true))
+		s->ctx_own = strdup(b.data);
+	buf_free(&b);
+	s->ctx_own_gen = s->settings_gen;
+	return s->ctx_own;
+}

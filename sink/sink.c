@@ -561,6 +561,10 @@ void sink_free(struct sink *s)
 	free(s->ledger_config);
 	for (i = 0; i < SINK_SETTINGS; i++)
 		free(s->settings[i]);
+	for (i = 0; i < s->nctxs; i++)
+		free(s->ctxs[i]);
+	free(s->ctxs);
+	free(s->ctx_own);
 	free(s);
 }
 

@@ -77,11 +77,15 @@ bool sink_serves(const struct sink *s, const char *database);
 
 /* A client session. Its units are written in the order it submits them. */
 struct sink_session *sink_session_open(struct sink *s, const struct sink_client *c);
-/* A setting the session's backend reported (ParameterStatus). The ones that
- * change how a literal reads (TimeZone, DateStyle, IntervalStyle,
- * client_encoding) are compared with the sink's connections' values: an INSERT
- * of a session where one differs passes through (reason "session settings"),
- * so a literal always means what it means directly. */
+/* A setting the session's backend reported (ParameterStatus), or one the
+ * proxy asked for (timezone_abbreviations, xmloption). Those that change how a
+ * literal, a default or a trigger reads are compared with the sink's
+ * connections' values: the rows of a session where TimeZone, DateStyle,
+ * IntervalStyle, timezone_abbreviations or xmloption differs are written with
+ * its values set for them (set_config(..., true) in the batch's transaction);
+ * an INSERT of a session whose client_encoding differs passes through (reason
+ * "session settings"), and so does one whose conflict key value reads a
+ * setting that differs. A literal always means what it means directly. */
 void sink_session_setting(struct sink_session *ss, const char *name, const char *value);
 /* The session's current role (SET ROLE, SET SESSION AUTHORIZATION): its rows
  * are written as it. */

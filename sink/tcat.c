@@ -176,6 +176,7 @@ struct tcat *tcat_columns(const PGresult *r, uint32_t oid, uint32_t generation, 
 		cx->decl = dupv(r, i, 2);
 		cx->decl_nomod = dupv(r, i, 3);
 		cx->basetype = (uint32_t)strtoul(PQgetvalue(r, i, 4), NULL, 10);
+		cx->typid = (uint32_t)strtoul(PQgetvalue(r, i, 16), NULL, 10);
 		col->type = dupv(r, i, 5);
 		col->castbase = dupv(r, i, 6);
 		if (!col->name || !cx->decl || !cx->decl_nomod || !col->type || !col->castbase)

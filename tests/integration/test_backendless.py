@@ -140,10 +140,10 @@ def test_parameter_status_and_view_as_a_backend_would_give(setup, make_proxy):
 	without `-c search_path=...` (and `-c DateStyle=...`) in its startup
 	packet: the ParameterStatus messages (in order) are what a backend sends
 	for that login, and the rows land in the schema and with the values
-	PostgreSQL gives them: the first two with no backend of the session's
-	own, the two whose values TimeZone and DateStyle read on one it opens for
-	them. (bl_p is configured in bl_s1; bl_s2 has one too, first in no
-	search_path here.)"""
+	PostgreSQL gives them, all with no backend of the session's own: the
+	values TimeZone and DateStyle read are written with the session's settings
+	set for them (the sink's connections have others). (bl_p is configured
+	in bl_s1; bl_s2 has one too, first in no search_path here.)"""
 	pg = setup
 	p = proxy_for(make_proxy)
 	ins = "INSERT INTO bl_p (id, ts, d) VALUES (%d, '2026-01-02 03:04:05', '03/04/2026')"
@@ -155,11 +155,9 @@ def test_parameter_status_and_view_as_a_backend_would_give(setup, make_proxy):
 			c, said = login(host, port, "bl_ps", params)
 			try:
 				replies = [c.simple("INSERT INTO bl_p (id) VALUES (%d)" % i) for i in range(2)]
+				replies += [c.simple(ins % i) for i in range(2, 4)]
 				if leg == "proxy":
 					assert backends_of(pg, "bl_ps") == 0
-				# values read by TimeZone and DateStyle: the sink's writers have
-				# others, so these pass through (on a backend it opens now)
-				replies += [c.simple(ins % i) for i in range(2, 4)]
 			finally:
 				c.close()
 			harness.wait_for(lambda: backends_of(pg, "bl_ps") == 0, what="session gone")

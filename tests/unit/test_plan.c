@@ -94,9 +94,22 @@ static void test_tables_and_catalogs(void **state)
 		row(TA, C1, 1, PLAN_FREE), row(TA, C2, 1, PLAN_FREE), row(TA, C1, 2, PLAN_FREE),
 	};
 
+	/* ... and so does a change of role or of the settings the rows are
+	 * written under; rows of one role and settings share statements again */
+	struct plan_row ctxs[] = {
+		row(TA, C1, 1, PLAN_FREE), row(TA, C1, 2, PLAN_FREE), row(TA, C1, 3, PLAN_FREE),
+		row(TA, C1, 4, PLAN_FREE), row(TA, C1, 5, PLAN_FREE),
+	};
+
 	(void)state;
 	expect(two, 4, "0|2|1,3");
 	expect(cats, 3, "0|1|2");
+	ctxs[2].ctx = TB;
+	ctxs[3].ctx = TB;
+	expect(ctxs, 5, "0,1|2,3|4");
+	ctxs[3].ctx = NULL;
+	ctxs[3].role = TC;
+	expect(ctxs, 5, "0,1|2|3|4");
 }
 
 static void test_ordered(void **state)
@@ -152,6 +165,8 @@ static void check_invariants(const struct plan_row *rows, size_t n, const struct
 			stepof[r] = i;
 			assert_ptr_equal(rows[r].table, rows[p->order[s->first]].table);
 			assert_ptr_equal(rows[r].cat, rows[p->order[s->first]].cat);
+			assert_ptr_equal(rows[r].role, rows[p->order[s->first]].role);
+			assert_ptr_equal(rows[r].ctx, rows[p->order[s->first]].ctx);
 			if (rows[r].cls == PLAN_ROWWISE)
 				assert_int_equal(s->n, 1);
 			for (k = 0; k < j; k++) {
@@ -170,7 +185,7 @@ static void check_invariants(const struct plan_row *rows, size_t n, const struct
 				assert_true(pos[i] < pos[j]);
 			if (rows[i].cls != PLAN_FREE)
 				assert_true(pos[i] < pos[j]);
-			if (rows[i].cat != rows[j].cat)
+			if (rows[i].cat != rows[j].cat || rows[i].role != rows[j].role || rows[i].ctx != rows[j].ctx)
 				assert_true(pos[i] < pos[j]);
 		}
 	for (i = 0; i < n; i++)
@@ -204,6 +219,7 @@ static void test_random(void **state)
 			rows[i] = row(tabs[t], cats[(x >> 3) % 7 == 0], (x >> 5) % 9, cls);
 			rows[i].keyed = (x >> 9) % 5 != 0 || cls != PLAN_FREE;
 			rows[i].single = (x >> 12) % 23 == 0;
+			rows[i].ctx = (x >> 14) % 11 == 0 ? TC : NULL;
 		}
 		/* one table, one keyed flag per iteration: the sink sets it per table */
 		for (i = 0; i < n; i++)

@@ -1,0 +1,154 @@
+"""Rows of sessions whose settings differ from the sink's connections' (issue
+19, acceptance 4): TimeZone, DateStyle and IntervalStyle change how a literal
+reads, and how a default computes, so the writers set the session's values
+for its rows (set_config(..., true) in the batch's transaction). Sessions of
+four different settings share one batch, and every row lands as it does when
+the same statements run directly; none of the sessions opens a backend of its
+own. A conflict key whose value reads a differing setting is read by the
+database on the sink's connection, so such an INSERT passes through -- and
+lands as directly too."""
+
+import pytest
+
+import harness
+import pgwire as w
+import sinkutil as su
+
+PG_SETTINGS = {"timezone": "UTC", "datestyle": "ISO, MDY"}
+
+USER = "ss_user"
+USERS = {"postgres": "postgres", USER: "pw"}
+
+# (startup options): the server's own, and three others
+SETTINGS = [
+	None,
+	"-c TimeZone=Asia/Tokyo -c DateStyle=SQL,DMY",
+	"-c TimeZone=America/New_York -c IntervalStyle=sql_standard -c DateStyle=German",
+	"-c DateStyle=Postgres,YMD -c IntervalStyle=iso_8601",
+]
+
+# every value reads a setting; so does every default (a cast evaluated per row)
+DDL = """CREATE TABLE {t} (id int PRIMARY KEY, ts timestamptz, tl timestamp, d date, iv interval,
+	d_tl timestamp DEFAULT ('2026-06-01 12:00:00+00'::timestamptz)::timestamp,
+	d_txt text DEFAULT ('2026-01-02 03:04:05+00'::timestamptz)::text,
+	d_iv text DEFAULT ('-1 day 02:03:04'::interval)::text)"""
+
+ROW = "INSERT INTO {t} (id, ts, tl, d, iv) VALUES ({id}, '2026-03-04 05:06:07', '2026-03-04 05:06:07', " \
+	"'{d}', '-1 2:03:04')"
+# per settings: dates that read in its field order (26/03/04 reads in YMD only
+# among these, and is 2026-03-04 there; 03/04/2026 is April 3 in DMY)
+DATES = [["03/04/2026", "04.03.2026"], ["03/04/2026", "26/03/04"], ["04.03.2026", "03/04/2026"],
+	["26/03/04", "2026-03-04"]]
+
+
+@pytest.fixture(scope="module")
+def setup(pg):
+	pg.sql("CREATE ROLE %s LOGIN PASSWORD 'pw' SUPERUSER" % USER)
+	return pg
+
+
+def options(opt):
+	return {"options": opt} if opt else None
+
+
+def backends_of(pg):
+	return pg.sql("SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (USER,))[0][0]
+
+
+def dump(pg, t):
+	return pg.sql("SELECT id, ts, tl, d, iv, d_tl, d_txt, d_iv FROM %s ORDER BY id" % t)
+
+
+def statements(t, dup):
+	"""(settings index, statement) in the order sent: two of each settings;
+	with dup, one repeats the blocker's id (a unique violation: the batch is
+	written piece by piece, each under a savepoint)."""
+	out = []
+	for i in range(8):
+		k = i % len(SETTINGS)
+		out.append((k, ROW.format(t=t, id=0 if dup and i == 5 else 10 + i, d=DATES[k][i // len(SETTINGS)])))
+	return out
+
+
+def run_direct(pg, t, stmts):
+	replies = []
+	for k, sql in stmts:
+		with su.Session.to(pg, user=USER, params=options(SETTINGS[k])) as s:
+			replies.append(s.run(sql))
+	return replies
+
+
+@pytest.mark.parametrize("dup", [False, True], ids=["one_batch", "savepoints"])
+def test_sessions_of_four_settings_share_a_batch(setup, make_proxy, dup):
+	pg = setup
+	t = "ss_b_%d" % dup
+	blocker = "INSERT INTO %s (id) VALUES (0)" % t
+	stmts = statements(t, dup)
+
+	pg.sql(DDL.format(t="d_" + t))
+	with su.Session.to(pg) as s:
+		s.ok(blocker.replace(t, "d_" + t))
+	want = run_direct(pg, "d_" + t, [(k, sql.replace(t, "d_" + t)) for k, sql in stmts])
+	want = [[(m, p.replace(b"d_" + t.encode(), t.encode())) for m, p in msgs] for msgs in want]
+
+	pg.sql(DDL.format(t=t))
+	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": "strict", "exceptionmode": "strict", "verbose": 1, "directwrite": 0, "batchsize": 1000,
+		"batchwritetimeoutms": su.HUGE_TIMEOUT_MS}}, users=USERS, backend={"connectionmaxactive": 1})
+	with su.Session.to(proxy) as s:
+		s.insert("INSERT INTO %s (id) VALUES (-1)" % t, 1)      # the catalog, loaded
+	pg.sql("DELETE FROM %s" % t)
+	sessions = [su.Session.to(proxy, user=USER, params=options(SETTINGS[k])) for k, _ in stmts]
+
+	def send():
+		for s, (_, sql) in zip(sessions, stmts):
+			s.send(w.msg("Q", sql.encode() + b"\0"))
+
+	b = su.one_batch(pg, proxy, t, blocker, send, len(stmts))
+	assert b.read_until("Z") == su.insert_reply(1)
+	b.close()
+	got = [s.read_until("Z") for s in sessions]
+	assert backends_of(pg) == 0, "a session opened a backend of its own"
+	for s in sessions:
+		s.close()
+
+	assert got == want
+	assert [m for m in want if m != su.insert_reply(1)] == ([] if not dup else [want[5]])
+	assert dump(pg, t) == dump(pg, "d_" + t)
+	fl = su.wait_flushes(proxy, lambda fl: any(f["units"] == len(stmts) for f in fl), table=t)
+	assert [f for f in fl if f["units"] == len(stmts)][0]["failed"] == (1 if dup else 0)
+	assert su.stats(proxy).sink.get("passthrough_session_settings", 0) == 0
+
+
+def test_a_conflict_key_that_reads_a_setting_passes_through(setup, make_proxy):
+	"""Upserts from a session in Asia/Tokyo: a key with its zone written is
+	taken (the writers set the session's TimeZone for the local timestamp
+	beside it); a key without one -- an instant only the session's TimeZone
+	tells, the same one here -- passes through with its clause."""
+	pg = setup
+	t = "ss_k"
+	opt = options(SETTINGS[1])
+	sqls = ["INSERT INTO {t} (k, v, tl) VALUES ('2026-01-01 00:00:00+00', 'zoned', '2026-01-01 00:00:00')",
+		"INSERT INTO {t} (k, v, tl) VALUES ('2026-01-01 09:00:00', 'local', '2026-01-01 09:00:00')",
+		"INSERT INTO {t} (k, v, tl) VALUES ('2026-01-02 00:00:00+09', 'zoned2', '02/01/2026 00:00:00')"]
+	ddl = "CREATE TABLE {t} (k timestamptz PRIMARY KEY, v text, tl timestamp)"
+	conflict = " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, tl = EXCLUDED.tl"
+
+	pg.sql(ddl.format(t="d_" + t))
+	with su.Session.to(pg, user=USER, params=opt) as s:
+		want = [s.run(q.format(t="d_" + t) + conflict) for q in sqls]
+
+	pg.sql(ddl.format(t=t))
+	proxy = su.start_sink_proxy(make_proxy, {t: {"conflictmode": "upsert", "directwrite": 0}},
+		users=USERS, backend={"connectionmaxactive": 1})
+	companion = su.Session.to(proxy)    # more sessions than connectionmaxactive: no direct writes
+	with su.Session.to(proxy, user=USER, params=opt) as s:
+		got = [s.run(q.format(t=t)) for q in sqls[:1]]
+		assert backends_of(pg) == 0
+		got += [s.run(q.format(t=t)) for q in sqls[1:]]
+		assert backends_of(pg) == 1         # the one that passed through opened it
+	companion.close()
+	assert got == want == [su.insert_reply(1)] * 3
+	assert pg.sql("SELECT k, v, tl FROM %s ORDER BY k" % t) == pg.sql("SELECT k, v, tl FROM d_%s ORDER BY k" % t)
+	assert [r[1] for r in pg.sql("SELECT k, v FROM %s ORDER BY k" % t)] == ["local", "zoned2"]
+	assert su.stats(proxy).sink["passthrough_session_settings"] == 1
+	harness.wait_for(lambda: backends_of(pg) == 0, what="the session's backend gone")
