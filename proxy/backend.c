@@ -17,6 +17,7 @@
 #include "protocol/auth.h"
 #include "protocol/pktbuf.h"
 #include "protocol/reader.h"
+#include "proxy/absorb.h"
 #include "proxy/client.h"
 #include "proxy/copyin.h"
 #include "sink/sink.h"
@@ -375,6 +376,11 @@ static void backend_login(struct backend *be)
 				return;
 			}
 			set_state(be, BE_ACTIVE);
+			/* the SETs the session had answered without it come first */
+			if (be->joining && !absorb_replay(c, sock_output(be->sk))) {
+				login_failed(be, "53200", "out of memory", NULL);
+				return;
+			}
 			evbuffer_add_buffer(sock_output(be->sk), be->hold);
 			if (be->terminated) {
 				be->terminated = false;
@@ -521,6 +527,10 @@ static void backend_relay(struct backend *be)
 		be->stream_drop = v == RQV_DROP;
 		if (type == 'S' && len <= PARAM_STATUS_MAX) {
 			p = evbuffer_pullup(in, (ssize_t)total);
+			if (c->abs && !absorb_param_new(c, p + PKT_HDR_LEN, len)) {
+				evbuffer_drain(in, total);      /* the client has it (a replayed SET's) */
+				continue;
+			}
 			param_status(c, p + PKT_HDR_LEN, len);
 		} else if (type == 'Z') {
 			p = evbuffer_pullup(in, (ssize_t)total);

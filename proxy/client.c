@@ -20,6 +20,7 @@
 #include "protocol/auth.h"
 #include "protocol/reader.h"
 #include "protocol/startup.h"
+#include "proxy/absorb.h"
 #include "proxy/backend.h"
 #include "proxy/clogin.h"
 #include "proxy/copyin.h"
@@ -333,6 +334,7 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 	intercept_session_end(c);
 	direct_free(c);
 	extq_free(c);
+	absorb_free(c);
 	rq_clear(&c->rq);
 	copyin_free(c->copy_next);
 	unlink_client(c);
@@ -717,6 +719,11 @@ static void client_relay(struct client *c)
 			return;
 		}
 		total = PKT_HDR_LEN + (size_t)len;
+		if (c->backendless && absorb_try(c, in)) {
+			if (c->state != CL_ACTIVE)
+				return;
+			continue;       /* a SET it answers itself */
+		}
 		if (intercept_big_query(c, type, len)) {
 			/* read whole though past the inspection cap: its size must not
 			 * change what it means (the table's conflictmode) */

@@ -61,6 +61,7 @@ struct client {
 	size_t refusal_len;
 	bool backendless;               /* ACTIVE without a backend of its own (yet): one is opened
 	                                   when something must pass through (client_backend_output) */
+	struct absorbed *abs;           /* SETs it had answered without a backend (absorb.h) */
 	struct lc_entry *login;         /* its login's check (logincache.h): waited for in LOGIN,
 	                                   kept while the backend it opens later logs in */
 	uint32_t key_pid, key_secret;   /* the BackendKeyData pgbatchd gave it (0: the backend's own) */

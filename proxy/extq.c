@@ -107,7 +107,8 @@ static enum step hold_flush(struct client *c, struct evbuffer *in, size_t total)
 	if (g->nexec > 0 || g->prefix)
 		return ST_PASS;
 	for (h = g->head; h; h = h->next)
-		if (h->type == 'P' && !h->answered && !h->ps->at_backend && !pstmt_probe_parse(c, h->ps))
+		if (h->type == 'P' && !h->answered && !h->ps->at_backend && !h->ps->local &&
+		    !pstmt_probe_parse(c, h->ps))
 			return ST_FAIL;
 	st = probes_checked(c, g);
 	if (st != ST_HELD)
@@ -176,6 +177,25 @@ static enum txn_gate go_pass(struct client *c)
 /* ------------------------------------------------------- the messages -- */
 
 
+/* A statement of a session without a backend, described from the sink's
+ * catalog when that proves it valid (pstmt_describe_local); WAIT resumes
+ * once the table's catalog is read. */
+static enum sink_clause describe_local(struct client *c, struct pstmt *ps)
+{
+	int r;
+
+	if (ps->local)
+		return SINK_CLAUSE_SOME;
+	if (!c->backendless || c->be != NULL || ps->at_backend || !ps->insert)
+		return SINK_CLAUSE_NONE;
+	if (c->ss == NULL && !intercept_open_session(c))
+		return SINK_CLAUSE_NONE;
+	r = pstmt_describe_local(c, ps);
+	if (r == SINK_CLAUSE_WAIT)
+		c->clause_wait = true;  /* intercept_tx_wake resumes it */
+	return (enum sink_clause)r;
+}
+
 /* Describe of a statement inside a held group. */
 static enum step hold_describe(struct client *c, struct evbuffer *in, size_t total, const uint8_t *msg)
 {
@@ -191,13 +211,21 @@ static enum step hold_describe(struct client *c, struct evbuffer *in, size_t tot
 	ps = pstmt_lookup(c, name);
 	if (ps == NULL || !ps->insert)
 		return ST_PASS;
-	if (intercept_must_wait(c))
-		return ST_WAIT;         /* the probe must not overtake what is decided before it */
+	switch (describe_local(c, ps)) {
+	case SINK_CLAUSE_SOME:
+		break;                  /* no probe */
+	case SINK_CLAUSE_WAIT:
+		return ST_WAIT;
+	default:
+		if (intercept_must_wait(c))
+			return ST_WAIT;         /* the probe must not overtake what is decided before it */
+		break;
+	}
 	h = hold(c, 'D', in, total);
 	if (h == NULL)
 		return ST_FAIL;
 	h->ps = pstmt_ref(ps);
-	if (!pstmt_probe_describe(c, ps))
+	if (!ps->local && !pstmt_probe_describe(c, ps))
 		return ST_FAIL;
 	return ST_HELD;
 }
@@ -393,6 +421,48 @@ static enum intercept_result group_start(struct client *c)
 	return INTERCEPT_TAKEN;
 }
 
+/* Sync of a held group without an Execute: its Parses and Describes of
+ * INSERT statements (a driver preparing one: pgjdbc's batch, asyncpg), in a
+ * session without a backend, are answered from the sink's catalog when it
+ * proves each statement valid; else the group passes through. */
+static enum step described(struct client *c, struct evbuffer *in, size_t total)
+{
+	struct group *g = c->xq->g;
+	struct held *h;
+
+	if (!c->backendless || c->be != NULL || g->in_tx || g->prefix)
+		return ST_PASS;
+	for (h = g->head; h; h = h->next) {
+		if (h->answered)
+			continue;
+		if ((h->type != 'P' && h->type != 'D') || h->ps == NULL)
+			return ST_PASS;
+		switch (describe_local(c, h->ps)) {
+		case SINK_CLAUSE_SOME:
+			break;
+		case SINK_CLAUSE_WAIT:
+			return ST_WAIT;
+		default:
+			return ST_PASS;
+		}
+	}
+	if (hold(c, 'S', in, total) == NULL)
+		return ST_FAIL;
+	for (h = g->head; h; h = h->next) {
+		if (h->answered)
+			continue;
+		group_answer_held(h, 0, NULL, g->tx_status);
+		h->entry = NULL;
+		h->answered = true;
+	}
+	group_free(g);
+	c->xq->g = NULL;
+	c->xq->mode = G_NONE;
+	c->in_group = false;
+	client_pump(c);
+	return ST_HELD;
+}
+
 /* Sync of a held group: its Executes become one unit (autocommit), or are
  * written into the client's transaction (txn_group). */
 static enum step submit(struct client *c, struct evbuffer *in, size_t total)
@@ -403,7 +473,7 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 	enum step st;
 
 	if (g->nexec == 0)
-		return ST_PASS;
+		return described(c, in, total);
 	st = probes_checked(c, g);
 	if (st != ST_HELD)
 		return st;

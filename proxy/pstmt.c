@@ -256,6 +256,45 @@ bool pstmt_probe_describe(struct client *c, struct pstmt *ps)
 	return ok;
 }
 
+int pstmt_describe_local(struct client *c, struct pstmt *ps)
+{
+	int n = ps->tmpl.nparams > ps->ntypes ? ps->tmpl.nparams : ps->ntypes;
+	uint32_t *types;
+	enum sink_clause r;
+
+	if (ps->local)
+		return SINK_CLAUSE_SOME;
+	if (!ps->insert || ps->at_backend || ps->failed || c->be != NULL || c->ss == NULL)
+		return SINK_CLAUSE_NONE;
+	types = calloc((size_t)n + 1, sizeof(*types));
+	if (types == NULL)
+		return SINK_CLAUSE_NONE;
+	r = sink_describe(c->ss, &ps->tmpl, c->database, ps->types, ps->ntypes, types, n);
+	if (r != SINK_CLAUSE_SOME) {
+		free(types);
+		return r == SINK_CLAUSE_WAIT ? SINK_CLAUSE_WAIT : SINK_CLAUSE_NONE;
+	}
+	/* ParameterDescription and NoData (an INSERT without RETURNING) */
+	pkt_reset(&ps->describe);
+	pkt_begin(&ps->describe, 't');
+	pkt_put_u16(&ps->describe, (uint16_t)n);
+	for (int i = 0; i < n; i++)
+		pkt_put_u32(&ps->describe, types[i]);
+	pkt_end(&ps->describe);
+	pkt_begin(&ps->describe, 'n');
+	pkt_end(&ps->describe);
+	if (!pkt_ok(&ps->describe)) {
+		pkt_reset(&ps->describe);
+		free(types);
+		return SINK_CLAUSE_NONE;
+	}
+	free(ps->types);
+	ps->types = types;
+	ps->ntypes = n;
+	ps->local = true;
+	return SINK_CLAUSE_SOME;
+}
+
 /* The backend still owes answers to messages pgbatchd sent for itself. */
 bool pstmt_probes_pending(const struct client *c)
 {

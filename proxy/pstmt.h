@@ -33,6 +33,8 @@ struct pstmt {
 	int ntypes;
 	bool at_backend;            /* its Parse went to the backend */
 	bool clause_done;           /* `parse` has its table's conflict clause (pstmt_add_clause) */
+	bool local;                 /* described from the sink's catalog, which proves the Parse
+	                               valid (pstmt_describe_local): no probe is needed */
 	bool failed;                /* a Parse pgbatchd sent failed: `error` holds the answer */
 	struct pktbuf error;
 	struct pktbuf describe;     /* the backend's answer to a Describe of it: 't' and 'n' */
@@ -67,6 +69,11 @@ bool pstmt_ensure_at_backend(struct client *c, const char *name);
 /* Describe of ps asked of the backend on the side (Parse if needed,
  * Describe, Sync; every answer swallowed, the Describe's kept in ps). */
 bool pstmt_probe_describe(struct client *c, struct pstmt *ps);
+/* A session without a backend: ps described from the sink's catalog (its
+ * parameter types, NoData) when that proves the backend would parse it --
+ * SINK_CLAUSE_SOME, ps->local set; WAIT: its table's catalog is being read;
+ * NONE: the backend must be asked. */
+int pstmt_describe_local(struct client *c, struct pstmt *ps);
 /* The backend still owes answers to messages pgbatchd sent for itself. */
 bool pstmt_probes_pending(const struct client *c);
 /* The answer to the client's Describe of ps, from the probe's. */

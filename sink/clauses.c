@@ -33,6 +33,26 @@ enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *hea
 	return *clause ? SINK_CLAUSE_SOME : SINK_CLAUSE_NONE;
 }
 
+enum sink_clause sink_describe(struct sink_session *ss, const struct ins_stmt *tmpl, const char *database,
+			       const uint32_t *declared, int ndeclared, uint32_t *out, int nout)
+{
+	struct sink *s = ss ? ss->s : NULL;
+	struct stable *tab;
+
+	if (s == NULL || !sink_wants(s, tmpl, database) || (tab = find_table(s, tmpl)) == NULL)
+		return SINK_CLAUSE_NONE;
+	if (table_loading(tab, sink_now_ms())) {
+		s->tx_waiting = true;   /* sink_catalog_done wakes the sessions */
+		return SINK_CLAUSE_WAIT;
+	}
+	if (tab->cstate != CAT_READY || tab->cat == NULL)
+		return SINK_CLAUSE_NONE;
+	if (tmpl->schema.name == NULL && !session_resolves(ss, tab))
+		return SINK_CLAUSE_NONE;    /* the name resolves elsewhere, or where is not known */
+	return convert_describe(tab->cat, tmpl, declared, ndeclared, out, nout) ? SINK_CLAUSE_SOME :
+										  SINK_CLAUSE_NONE;
+}
+
 /* Nothing of the table's, as last read, runs user code on an INSERT. */
 static bool table_inert(const struct stable *tab)
 {

@@ -152,9 +152,7 @@ static bool zero_text(const char *s, size_t n)
 	return true;
 }
 
-/* A parameter of declared type `from` into a column of base type `to`: does
- * its text read by the column's input give what the assignment cast gives? */
-static bool param_type_ok(uint32_t from, uint32_t to)
+bool catalog_param_ok(uint32_t from, uint32_t to)
 {
 	if (from == to || from == OID_UNKNOWN)
 		return true;
@@ -194,7 +192,7 @@ bool catalog_value(const struct tcat *c, int col, const struct ins_value *v, str
 		*why = PASS_CAST;
 		return false;
 	}
-	if (v->typoid && !param_type_ok(v->typoid, cx->basetype)) {
+	if (v->typoid && v->typoid != cx->typid && !catalog_param_ok(v->typoid, cx->basetype)) {
 		*why = PASS_PARAM_TYPE;
 		return false;
 	}

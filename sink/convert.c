@@ -175,6 +175,69 @@ static bool find_column(const struct tcat *cat, const char *name, int *col)
 	return find_column_at(cat, name, -1, col);
 }
 
+bool convert_describe(const struct tcat *cat, const struct ins_stmt *st, const uint32_t *declared, int ndeclared,
+		      uint32_t *out, int nout)
+{
+	int colmap[CONVERT_SMALL], nv = st->nvals, i, c, k;
+	bool seen[CONVERT_SMALL];
+	const struct ccol *cx;
+	char name[64];
+	uint32_t t;
+
+	/* (a statement of more columns or parameters: the backend describes it) */
+	if (cat->tr.rules || nv <= 0 || nv >= CONVERT_SMALL || nout >= CONVERT_SMALL || ndeclared > nout ||
+	    (st->ncols > 0 && st->ncols != nv) || nv > cat->t.ncols)
+		return false;
+	for (i = 0; i < nv; i++) {
+		if (st->ncols == 0) {
+			colmap[i] = i;
+			continue;
+		}
+		ins_name_resolve(&st->cols[i], false, name, sizeof(name));
+		if (!find_column_at(cat, name, i ? colmap[i - 1] + 1 : 0, &colmap[i]))
+			return false;
+		for (c = 0; c < i; c++)
+			if (colmap[c] == colmap[i])
+				return false;
+	}
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < st->nrows; i++)
+		for (c = 0; c < nv; c++) {
+			const struct ins_value *v = &st->values[(size_t)i * (size_t)nv + (size_t)c];
+
+			cx = &cat->cx[colmap[c]];
+			if (v->kind == INS_DEFAULT)
+				continue;
+			/* a value for a generated column: the rewriter's error, at Parse */
+			if (cx->generated || cx->identity_always || v->cast)
+				return false;
+			if (v->kind == INS_NULL)
+				continue;
+			if (v->kind != INS_PARAM)
+				return false;           /* a literal is read at Parse: the backend says */
+			k = v->param - 1;
+			if (k < 0 || k >= nout || seen[k])
+				return false;
+			seen[k] = true;
+			t = k < ndeclared ? declared[k] : 0;
+			if (t == 0)
+				out[k] = cx->typid;     /* an unknown parameter takes the column's type */
+			else if (t == cx->typid || catalog_param_ok(t, cx->basetype))
+				out[k] = t;
+			else
+				return false;           /* maybe no assignment cast: the backend says */
+			if (out[k] == 0)
+				return false;
+		}
+	for (k = 0; k < nout; k++)
+		if (!seen[k]) {
+			if (k >= ndeclared || declared[k] == 0)
+				return false;           /* 42P18: its type cannot be told */
+			out[k] = declared[k];
+		}
+	return true;
+}
+
 static struct srow *make_row(const struct tcat *cat, const struct sg_val *vals)
 {
 	size_t nc = (size_t)cat->t.ncols, text = 0, size, i;

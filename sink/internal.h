@@ -583,6 +583,13 @@ struct stable *find_table(const struct sink *s, const struct ins_stmt *st);
 /* The conflict clause of tab for an INSERT's head (ins_find), from the
  * loaded catalog; NULL when there is none or it cannot be known. */
 char *convert_head_clause(struct sink *s, const struct stable *tab, const struct ins_stmt *st);
+/* The parameter types PostgreSQL gives a Parse of st (its declared ones
+ * declared[0..ndeclared)) into out[0..nout), when the catalog proves the
+ * Parse valid: every value a parameter (each once) or DEFAULT, the columns
+ * the table's, each declared type one the column takes by assignment, no
+ * rules. False: the backend must be asked. */
+bool convert_describe(const struct tcat *cat, const struct ins_stmt *st, const uint32_t *declared, int ndeclared,
+		      uint32_t *out, int nout);
 /* The INSERT ... SELECT that moves the rows of a COPY into tab (its columns
  * from head) out of the temp table `stage`, with the table's conflict
  * clause. False when out of memory. */
@@ -722,6 +729,10 @@ bool txbatch_count_stable(const struct sink_unit *u, int i, const int *colmap, i
 /* Does v read the same in a session whose settings differ from the sink's by
  * diff (bit i: sink_setting_names[i])? */
 bool catalog_setting_free(const struct tcat *c, int col, const struct ins_value *v, unsigned diff);
+/* A parameter of declared type `from` into a column of base type `to`: does
+ * its text read by the column's input give what the assignment cast gives?
+ * (Each such pair has an assignment cast: a Parse with it is valid.) */
+bool catalog_param_ok(uint32_t from, uint32_t to);
 /* Is column col part of the conflict key? */
 bool catalog_is_key(const struct tcat *c, int col);
 bool catalog_value(const struct tcat *c, int col, const struct ins_value *v, struct sg_val *out,

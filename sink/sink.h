@@ -282,6 +282,15 @@ bool sink_unit_inert(const struct sink_unit *u);
 bool sink_copies(struct sink_session *ss, const struct ins_stmt *head);
 /* As sink_clause, for a head whose columns are known; NULL unless SOME. */
 char *sink_head_clause(struct sink_session *ss, const struct ins_stmt *head, const char *database);
+/* A Parse of an INSERT into a configured table (tmpl: its template;
+ * declared[0..ndeclared): the parameter types it names) in a session that
+ * has no backend to describe it: SOME when the sink's catalog proves that
+ * the backend would parse it, out[0..nout) then holding the parameter types
+ * it would describe (an undeclared one takes its column's type); WAIT: the
+ * table's catalog is being read (ask again once sink_catalog_done wakes the
+ * sessions); NONE: the backend must be asked. */
+enum sink_clause sink_describe(struct sink_session *ss, const struct ins_stmt *tmpl, const char *database,
+			       const uint32_t *declared, int ndeclared, uint32_t *out, int nout);
 
 /* SIGUSR2: tables stopped after a rejected row of an acknowledged statement
  * (exceptionmode = strict, ackmode = immediate) take rows again. Returns how
