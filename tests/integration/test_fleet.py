@@ -5,6 +5,7 @@ second, the loop does not spin) and accepts again as soon as one is freed."""
 import os
 import re
 import socket
+import subprocess
 import threading
 
 import psycopg
@@ -306,3 +307,45 @@ def test_mixed_fleet_only_the_mixed_clients_get_backends(dbs, make_proxy):
 		assert adm.execute("SELECT count(*), count(DISTINCT (client, n)) FROM fleet WHERE client < 100000"
 			).fetchone() == (3 * n, 3 * n)
 		assert adm.execute("SELECT count(*) FROM fleet WHERE client >= 100000").fetchone() == (2 * m,)
+
+
+JDBC_JAR = "/usr/share/java/postgresql.jar"
+
+
+def test_pgjdbc_fleet_beyond_max_connections(pg, make_proxy, tmp_path):
+	"""300 pgjdbc connections open at once (its connect-time SETs, prepared
+	INSERTs run one by one and in a batch: Parse, Describe, Bind, Execute),
+	against a server with max_connections = 100: every row is acknowledged
+	and lands once, and the server never sees more than connectionmaxactive
+	+ 2 connections from pgbatchd."""
+	n = 300
+	assert pg.sql("SHOW max_connections")[0][0] == "100"
+	res = harness.run(["javac", "-Xlint:all", "-Werror", "-cp", JDBC_JAR, "-d", str(tmp_path),
+		os.path.join(harness.REPO, "tests", "clients", "JdbcFleet.java")], timeout=300)
+	assert res.returncode == 0, (res.stdout + res.stderr).decode()
+	pg.sql("DROP TABLE IF EXISTS fleet")
+	pg.sql("CREATE TABLE fleet (client int, n int)")
+	p = su.start_sink_proxy(make_proxy, {"fleet": {"ackmode": "commit"}}, backend={"connectionmaxactive": 5},
+		max_client_conn=n + 100)
+	watch = MaxBackends(pg)
+	watch.start()
+	url = "jdbc:postgresql://%s:%d/postgres?sslmode=disable" % (p.host, p.port)
+	proc = subprocess.Popen(["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", "%s:%s" % (tmp_path, JDBC_JAR),
+		"JdbcFleet", url, "postgres", "postgres", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+		stderr=subprocess.PIPE, text=True)
+	try:
+		line = proc.stdout.readline()
+		own = pg.sql("SELECT count(*) FROM pg_stat_activity WHERE client_addr IS NOT NULL "
+			"AND application_name <> 'pgbatchd-sink'")[0][0]
+		proc.stdin.write("\n")
+		proc.stdin.flush()
+		assert proc.wait(timeout=300) == 0, proc.stderr.read()
+	finally:
+		most = watch.stop()
+		if proc.poll() is None:
+			proc.kill()
+			proc.wait()
+	assert line == "READY %d\n" % (10 * n), line + proc.stderr.read()
+	assert own == 0
+	assert pg.sql("SELECT count(*), count(DISTINCT (client, n)) FROM fleet")[0] == (10 * n, 10 * n)
+	assert most <= 5 + 2, "%d connections from pgbatchd at once" % most
