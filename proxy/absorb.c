@@ -150,10 +150,10 @@ static bool try_query(struct client *c, struct evbuffer *in, size_t total)
 	bool changed;
 	int efd = 0;
 
-	if (len == 0 || sql[len - 1] != '\0' || memchr(sql, '\0', len - 1) != NULL)
+	if (len == 0 || sql[len - 1] != '\0')
 		return false;
 	w = parse_set(sql, len - 1, &efd, app);
-	if (w == SET_NONE || !remember(c, w, efd, app, &changed))
+	if (w == SET_NONE || memchr(sql, '\0', len - 1) != NULL || !remember(c, w, efd, app, &changed))
 		return false;
 	if ((e = client_own_reply(c, 'Q')) == NULL)
 		return false;

@@ -566,8 +566,12 @@ static bool pass_message(struct client *c, uint8_t type, const uint8_t *msg, siz
 		if (ps == NULL)
 			return true;
 		if (ps->name[0] && pstmt_lookup(c, ps->name)) {
-			pstmt_unref(ps);           /* 42P05: the old one stays */
-			return true;
+			/* 42P05: the old one stays. The backend says so only if it
+			 * has it: one pgbatchd answered itself goes there first */
+			bool ok = pstmt_ensure_at_backend(c, ps->name);
+
+			pstmt_unref(ps);
+			return ok;
 		}
 		pstmt_register(c, ps);
 		ps->at_backend = true;

@@ -75,6 +75,12 @@ def _cases():
 		w.parse("s5", "INSERT INTO ts (id) VALUES ($1)", [INT4]), w.sync(),
 		w.parse("s5", "INSERT INTO ts (id) VALUES ($1)", [INT4]), *ins("s5", ["80"]), w.sync(),
 		*ins("s5", ["81"]), w.sync()), until("Z", 3)] + q(ROWS)
+	# (a statement pgbatchd answered itself, taken or described: the backend
+	# learns it first, then says 42P05)
+	c["reparse_taken_is_an_error"] = [send(
+		w.parse("s9", "INSERT INTO ts (id) VALUES ($1)", [INT4]), *ins("s9", ["70"]), w.sync()), until(),
+		send(w.parse("s9", "INSERT INTO ts (id) VALUES ($1)"), w.describe("S", "s9"), w.sync()), until(),
+		send(*ins("s9", ["71"]), w.sync()), until()] + q(ROWS)
 	c["deallocate_and_discard"] = [send(
 		w.parse("s6", "INSERT INTO ts (id) VALUES ($1)", [INT4]), *ins("s6", ["90"]), w.sync()), until()] + q(
 		"DEALLOCATE s6") + [send(*ins("s6", ["91"]), w.sync()), until(),
