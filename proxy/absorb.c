@@ -9,7 +9,9 @@
 #include "protocol/reader.h"
 #include "protocol/sqllex.h"
 #include "sink/buf.h"
+#include "proxy/backend.h"
 #include "proxy/client.h"
+#include "proxy/daemon.h"
 #include "proxy/logincache.h"
 #include "proxy/pstmt.h"
 #include "proxy/replyq.h"
@@ -26,6 +28,8 @@ struct absorbed {
 	int efd;                    /* extra_float_digits to replay */
 	char *app;                  /* application_name to replay (NULL: none) */
 	char *told_app;             /* the application_name the client was told last */
+	bool replaying;             /* the replay's answer is not all in yet */
+	bool cancel_after;          /* ... and a CancelRequest waits for it */
 };
 
 static bool op_is(const struct sql_lexer *lx, const struct sql_token *t, char ch)
@@ -201,8 +205,8 @@ static bool try_group(struct client *c, struct evbuffer *in, size_t avail)
 	if ((w = parse_set(sql, sqllen, &efd, app)) == SET_NONE || (name[0] && pstmt_lookup(c, name)))
 		return false;
 	if (!next_msg(p, n, &at, &type, &r) || type != 'B' || !rd_cstring(&r, &s, NULL) || s[0] ||
-	    !rd_cstring(&r, &s, NULL) || strcmp(s, name) != 0 || !rd_u16(&r, &nfmt))
-		return false;
+	    !rd_cstring(&r, &s, NULL) || strcmp(s, name) != 0 || !rd_u16(&r, &nfmt) || nfmt > 1)
+		return false;       /* (more formats than parameters: the server's 08P01) */
 	while (nfmt-- > 0)
 		if (!rd_u16(&r, &k))
 			return false;
@@ -315,11 +319,38 @@ bool absorb_replay(struct client *c, struct evbuffer *to_backend)
 		pkt_free(&m);
 		return false;
 	}
+	e->capture = true;      /* (absorb_entry_done) */
+	e->owner = a;
+	a->replaying = true;
 	evbuffer_add(to_backend, m.data, m.len);
 	pkt_free(&m);
 	a->has_efd = false;
 	free(a->app);
 	a->app = NULL;
+	return true;
+}
+
+bool absorb_owns(const struct client *c, const struct rq_entry *e)
+{
+	return c->abs != NULL && e->owner == c->abs;
+}
+
+void absorb_entry_done(struct client *c)
+{
+	struct absorbed *a = c->abs;
+
+	a->replaying = false;
+	if (a->cancel_after && c->be) {
+		a->cancel_after = false;
+		(void)daemon_send_cancel(c->d, c->be->pid, c->be->key, NULL, NULL);
+	}
+}
+
+bool absorb_cancel_after(struct client *c)
+{
+	if (c->abs == NULL || !c->abs->replaying)
+		return false;
+	c->abs->cancel_after = true;
 	return true;
 }
 

@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 
 struct client;
+struct rq_entry;
 
 /*
  * pgjdbc (without assumeMinServerVersion) starts every connection with
@@ -28,6 +29,13 @@ bool absorb_try(struct client *c, struct evbuffer *in);
 /* The backend it opened has logged in: the SETs go ahead of everything the
  * session holds for it. */
 bool absorb_replay(struct client *c, struct evbuffer *to_backend);
+/* The replay's entry (absorb_owns) has its answer: a CancelRequest that
+ * waited for it (absorb_cancel_after) goes now. */
+bool absorb_owns(const struct client *c, const struct rq_entry *e);
+void absorb_entry_done(struct client *c);
+/* A CancelRequest came while the backend logged in: true when the replay
+ * runs first (the cancel is sent once it is done, for the client's own). */
+bool absorb_cancel_after(struct client *c);
 /* A ParameterStatus the backend sends (body): false when the client was
  * told that value last already (the replay's), so it is not sent again. */
 bool absorb_param_new(struct client *c, const uint8_t *body, uint32_t len);

@@ -119,7 +119,9 @@ static void rq_done(void *arg, struct rq_entry *e)
 {
 	struct client *c = arg;
 
-	if (view_owns(c, e)) {
+	if (absorb_owns(c, e)) {
+		absorb_entry_done(c);
+	} else if (view_owns(c, e)) {
 		view_entry_done(c, e);
 		txn_view_done(c);
 	} else if (direct_owns(c, e))
@@ -138,6 +140,8 @@ static bool rq_late(void *arg, struct rq_entry *e)
 
 void client_capture(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
 {
+	if (absorb_owns(c, e))
+		return;         /* (the replay's answers: nothing to learn) */
 	if (view_owns(c, e))
 		view_captured(c, e, type, body, len);
 	else if (direct_owns(c, e))
@@ -559,7 +563,8 @@ void client_backend_joined(struct client *c)
 	if (c->cancel_on_join) {
 		/* a CancelRequest came while it logged in: for what it runs now */
 		c->cancel_on_join = false;
-		(void)daemon_send_cancel(c->d, c->be->pid, c->be->key, NULL, NULL);
+		if (!absorb_cancel_after(c))    /* (not the SETs replayed first) */
+			(void)daemon_send_cancel(c->d, c->be->pid, c->be->key, NULL, NULL);
 	}
 	if (c->warm) {
 		/* opened for direct writes: its view is asked on it now, which also

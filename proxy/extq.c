@@ -586,7 +586,9 @@ static bool pass_message(struct client *c, uint8_t type, const uint8_t *msg, siz
 	case 'C':
 		if (!rd_u8(&r, &what) || what != 'S' || !rd_cstring(&r, &name, NULL))
 			return true;
-		if (!pstmt_ensure_at_backend(c, name))
+		/* (a Close needs no Parse first: closing a statement the backend
+		 * does not have is no error) */
+		if (type == 'D' && !pstmt_ensure_at_backend(c, name))
 			return false;
 		ps = pstmt_lookup(c, name);
 		if (ps && type == 'C')

@@ -143,7 +143,7 @@ static bool forward_answered(struct client *c, struct held *h)
 
 	if (h->type == 'D' || (h->type == 'P' && h->ps->at_backend && h->ps->name[0]))
 		return true;    /* nothing to do at the backend */
-	if (h->type == 'B' && !h->ps->at_backend && !pstmt_inject_parse(c, h->ps, NULL))
+	if (h->type == 'B' && !h->ps->at_backend && !pstmt_inject_parse(c, h->ps, NULL, false))
 		return false;
 	e = rq_push(&c->rq, RQ_SKIP, h->type);
 	if (e == NULL)
@@ -196,7 +196,7 @@ bool group_forward_held(struct client *c, struct group *g)
 			to_backend(c, h->ps->parse, h->ps->parse_len);
 			h->entry = NULL;
 			continue;
-		} else if (h->type == 'B' && !h->ps->at_backend && !pstmt_inject_parse(c, h->ps, h->entry)) {
+		} else if (h->type == 'B' && !h->ps->at_backend && !pstmt_inject_parse(c, h->ps, h->entry, true)) {
 			return false;
 		}
 		rq_forward(&c->rq, h->entry);

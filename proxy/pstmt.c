@@ -199,7 +199,7 @@ void pstmt_add_clause(struct client *c, struct pstmt *ps)
 
 /* The backend gets the statement's Parse (before entry `before`, or at the
  * tail); the client never hears its answer. */
-bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *before)
+bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *before, bool relay_error)
 {
 	struct rq_entry *e = before ? rq_push_before(&c->rq, before, RQ_SKIP, 'P') :
 				      rq_push(&c->rq, RQ_SKIP, 'P');
@@ -207,6 +207,7 @@ bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *bef
 	if (e == NULL)
 		return false;
 	e->capture = true;
+	e->relay_error = relay_error;
 	e->owner = pstmt_ref(ps);
 	pstmt_add_clause(c, ps);
 	to_backend(c, ps->parse, ps->parse_len);
@@ -221,7 +222,7 @@ bool pstmt_probe_parse(struct client *c, struct pstmt *ps)
 {
 	static const uint8_t sync[] = { 'S', 0, 0, 0, 4 };
 
-	if (!pstmt_inject_parse(c, ps, NULL) || rq_push(&c->rq, RQ_SKIP, 'S') == NULL)
+	if (!pstmt_inject_parse(c, ps, NULL, false) || rq_push(&c->rq, RQ_SKIP, 'S') == NULL)
 		return false;
 	to_backend(c, sync, sizeof(sync));
 	return true;
@@ -233,7 +234,7 @@ bool pstmt_probe_describe(struct client *c, struct pstmt *ps)
 	struct rq_entry *e;
 	bool ok;
 
-	if (!ps->at_backend && !pstmt_inject_parse(c, ps, NULL))
+	if (!ps->at_backend && !pstmt_inject_parse(c, ps, NULL, false))
 		return false;
 	pkt_init(&m);
 	pkt_begin(&m, 'D');
@@ -321,7 +322,7 @@ bool pstmt_ensure_at_backend(struct client *c, const char *name)
 {
 	struct pstmt *ps = pstmt_lookup(c, name);
 
-	return ps == NULL || ps->at_backend || pstmt_inject_parse(c, ps, NULL);
+	return ps == NULL || ps->at_backend || pstmt_inject_parse(c, ps, NULL, true);
 }
 
 

@@ -59,8 +59,10 @@ void pstmt_unregister_all(struct client *c);
  * nothing when the clause cannot be known yet). */
 void pstmt_add_clause(struct client *c, struct pstmt *ps);
 /* The backend gets ps's Parse, before queue entry `before` (NULL: at the
- * tail); its answer is swallowed. */
-bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *before);
+ * tail); its answer is swallowed -- but for an error when relay_error (it
+ * goes ahead of a message of the client's that names ps: the backend then
+ * skips that message, whose answer the error is, as directly). */
+bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *before, bool relay_error);
 /* The backend checks ps's Parse on the side (Parse, Sync; answers
  * swallowed; a failure kept in ps). */
 bool pstmt_probe_parse(struct client *c, struct pstmt *ps);

@@ -360,7 +360,7 @@ enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg)
 	e = target(q, t, &prev);
 	if (e == NULL)
 		return RQV_WAIT;
-	quiet = (e->kind == RQ_SKIP && !(t == 'N' && e->notices)) || e->muted;
+	quiet = (e->kind == RQ_SKIP && !(t == 'N' && e->notices) && !(t == 'E' && e->relay_error)) || e->muted;
 	if (t == 'S' || t == 'A')
 		return RQV_RELAY;   /* the session's settings and notifications */
 	if (e->late && (t == 'E' || t == 'C' || t == 'I')) {

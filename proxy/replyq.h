@@ -46,6 +46,9 @@ struct rq_entry {
 	                               CommandComplete are shown to the session first
 	                               (client_capture) */
 	bool notices;               /* RQ_SKIP: its NoticeResponses reach the client */
+	bool relay_error;           /* RQ_SKIP: its ErrorResponse reaches the client (a Parse
+	                               sent ahead of a message of the client's, which fails
+	                               with it, as that message would directly) */
 	bool late;                  /* RQ_FORWARD: the first ErrorResponse, CommandComplete
 	                               or EmptyQueryResponse of its answer may be replaced (on_late) */
 	struct pktbuf own;          /* RQ_OWN: the answer */

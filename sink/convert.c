@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/binval.h"
+
 /* Statements with fewer values and tables with fewer columns convert with no
  * allocation but their rows. */
 #define CONVERT_SMALL 32
@@ -220,6 +222,8 @@ bool convert_describe(const struct tcat *cat, const struct ins_stmt *st, const u
 				return false;
 			seen[k] = true;
 			t = k < ndeclared ? declared[k] : 0;
+			if (t == OID_UNKNOWN)
+				t = 0;                  /* declared unknown: as undeclared */
 			if (t == 0)
 				out[k] = cx->typid;     /* an unknown parameter takes the column's type */
 			else if (t == cx->typid || catalog_param_ok(t, cx->basetype))
@@ -231,7 +235,7 @@ bool convert_describe(const struct tcat *cat, const struct ins_stmt *st, const u
 		}
 	for (k = 0; k < nout; k++)
 		if (!seen[k]) {
-			if (k >= ndeclared || declared[k] == 0)
+			if (k >= ndeclared || declared[k] == 0 || declared[k] == OID_UNKNOWN)
 				return false;           /* 42P18: its type cannot be told */
 			out[k] = declared[k];
 		}

@@ -293,7 +293,16 @@ static bool emit_run(struct xrun *x, struct buf *sql)
 		/* its session's settings (or the connection's own again), for
 		 * the rest of the transaction */
 		text = ctx ? ctx : sink_ctx_own(x->s);
-		if (text == NULL || add_stmt(x, sql, X_ROLE) == NULL)
+		if (text == NULL)
+			goto out;
+		if (!x->ctx_moved && !x->isolating) {
+			/* deferred triggers would fire at COMMIT with the settings
+			 * set last: those of the rows so far fire now, with theirs,
+			 * and later ones at their statement's end, with its (as
+			 * directly, where each statement commits right after it) */
+			simple(x, sql, X_BEGIN, "SET CONSTRAINTS ALL IMMEDIATE");
+		}
+		if (add_stmt(x, sql, X_ROLE) == NULL)
 			goto out;
 		buf_puts(sql, text);
 		x->ctx = ctx;

@@ -227,3 +227,71 @@ def test_messages_equal_direct(setup, make_proxy):
 	assert [w.fields(m[1])["C"] for step in want["refused"] for m in step if m[0] == "E"] == \
 		["42804", "42703", "42P18", "428C9", "42804"]
 	assert len(want["rows"]) == 5
+
+
+# ------------------------------------------------------------ edge cases, each on a session of its own
+
+def s_(*msgs):
+	return b"".join(msgs)
+
+
+INS = "INSERT INTO bx_d (id, c) VALUES ($1, $2)"
+
+EDGES = {
+	# declared `unknown` (705) is undeclared: described with the column's type
+	"unknown_declared": (0, [s_(w.parse("a", INS, [705, 0]), w.describe("S", "a"), w.sync())]),
+	# ... and unused, its type cannot be told: 42P18
+	"unknown_unused": (1, [s_(w.parse("a", "INSERT INTO bx_d (id) VALUES ($1)", [0, 705]), w.describe("S", "a"),
+		w.sync())]),
+	# a name parsed twice: 42P05 (the first never reached a backend)
+	"parse_twice": (1, [s_(w.parse("a", INS), w.describe("S", "a"), w.sync()),
+		s_(w.parse("a", "INSERT INTO bx_d (id) VALUES ($1)"), w.describe("S", "a"), w.sync()),
+		s_(w.bind("", "a", [b"1", b"x"]), w.execute(""), w.sync())]),
+	"set_name_reused": (1, [s_(w.parse("q", "SET application_name = 'x1'"), w.bind("", "q"), w.execute(""), w.sync()),
+		s_(w.parse("q", "SELECT 1"), w.bind("", "q"), w.execute(""), w.sync())]),
+	# a Bind with more parameter formats than parameters: 08P01
+	"set_bind_formats": (1, [s_(w.parse("", "SET extra_float_digits = 3"), w.bind("", "", [], [0, 0]), w.execute(""),
+		w.sync())]),
+	# Close of a statement described here, then a Describe of it: 26000
+	"close_described": (1, [s_(w.parse("a", INS), w.describe("S", "a"), w.sync()), s_(w.close("S", "a"), w.sync()),
+		s_(w.describe("S", "a"), w.sync())]),
+	# ... after its table changed (a Parse of it would fail now): the Close
+	# still closes, what follows it is answered
+	"close_after_ddl": (1, [s_(w.parse("a", "INSERT INTO bx_e (id, n) VALUES ($1, $2)"), w.describe("S", "a"),
+		w.sync()), lambda pg: pg.sql("ALTER TABLE bx_e DROP COLUMN n"),
+		s_(w.close("S", "a"), w.parse("", "SELECT 1"), w.bind("", ""), w.execute(""), w.sync())]),
+	# asyncpg's way: Parse, Describe, Flush; then run
+	"flush_prepare": (0, [s_(w.parse("a", INS), w.describe("S", "a"), w.flush(), w.sync()),
+		s_(w.bind("", "a", [b"4", b"y"]), w.execute(""), w.sync())]),
+	# a schema the role may not use: 42501 at Parse
+	"schema_usage": (1, [s_(w.parse("a", "INSERT INTO bx_hidden.bx_h (id) VALUES ($1)"), w.describe("S", "a"),
+		w.sync())]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_edge_cases_equal_direct(setup, make_proxy, name):
+	pg = setup
+	pg.sql("CREATE SCHEMA IF NOT EXISTS bx_hidden")
+	pg.sql("CREATE TABLE IF NOT EXISTS bx_hidden.bx_h (id int)")
+	pg.sql("REVOKE ALL ON SCHEMA bx_hidden FROM PUBLIC")
+	own, steps = EDGES[name]
+	outs = []
+	for leg in ("direct", "proxy"):
+		host, port = pg.host, pg.port
+		if leg == "proxy":
+			p = su.start_sink_proxy(make_proxy, {"bx_d": {"conflictmode": "strict"},
+				"bx_h": {"conflictmode": "strict", "targetschema": "bx_hidden"}, "bx_e": {}}, users=USERS, backend={"connectionmaxactive": 1})
+			p.companion = su.Session.to(p)
+			host, port = p.host, p.port
+		pg.sql("TRUNCATE bx_d")
+		with w.Conn(host, port) as c:
+			c.login(USER, "postgres", password="pw")
+			pg.sql("DROP TABLE IF EXISTS bx_e")
+			pg.sql("CREATE TABLE bx_e (id int, n int)")
+			pg.sql("GRANT ALL ON bx_e TO %s" % USER)
+			said = [m(pg) if callable(m) else exchange(c, m) for m in steps]
+			outs.append((said, su.dump(pg, "bx_d", "id"), backends(pg)))
+	(want, want_rows, _), (got, got_rows, got_own) = outs
+	assert got == want and got_rows == want_rows
+	assert got_own == own, "backends of the session's own"

@@ -152,3 +152,51 @@ def test_a_conflict_key_that_reads_a_setting_passes_through(setup, make_proxy):
 	assert [r[1] for r in pg.sql("SELECT k, v FROM %s ORDER BY k" % t)] == ["local", "zoned2"]
 	assert su.stats(proxy).sink["passthrough_session_settings"] == 1
 	harness.wait_for(lambda: backends_of(pg) == 0, what="the session's backend gone")
+
+
+AUDIT = """CREATE OR REPLACE FUNCTION ss_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO ss_audit VALUES (NEW.id, current_setting('TimeZone')); RETURN NULL; END $$"""
+
+
+def test_a_deferred_trigger_reads_its_rows_settings(setup, make_proxy):
+	"""A deferred constraint trigger runs at COMMIT: a batch that sets a
+	session's settings makes constraints immediate first, so that each row's
+	trigger runs with its own session's settings (as directly, where each
+	INSERT commits right after it), not with the settings set last."""
+	pg = setup
+	pg.sql("CREATE TABLE ss_audit (id int, tz text)")
+	pg.sql(AUDIT)
+	opts = [SETTINGS[1], None, SETTINGS[2]]
+
+	def make(t):
+		pg.sql("CREATE TABLE %s (id int PRIMARY KEY, v text)" % t)
+		pg.sql("CREATE CONSTRAINT TRIGGER %s_tr AFTER INSERT ON %s DEFERRABLE INITIALLY DEFERRED "
+			"FOR EACH ROW EXECUTE FUNCTION ss_audit()" % (t, t))
+
+	make("d_ss_def")
+	for i, o in enumerate(opts):
+		with su.Session.to(pg, user=USER, params=options(o)) as s:
+			s.insert("INSERT INTO d_ss_def VALUES (%d, 'x')" % (10 + i), 1)
+	want = pg.sql("SELECT id, tz FROM ss_audit ORDER BY id")
+	assert [r[1] for r in want] == ["Asia/Tokyo", "UTC", "America/New_York"]
+	pg.sql("TRUNCATE ss_audit")
+	make("ss_def")
+	proxy = su.start_sink_proxy(make_proxy, {"ss_def": {"conflictmode": "strict", "directwrite": 0,
+		"batchsize": 1000, "verbose": 1, "batchwritetimeoutms": su.HUGE_TIMEOUT_MS}}, users=USERS,
+		backend={"connectionmaxactive": 1})
+	with su.Session.to(proxy) as s:
+		s.insert("INSERT INTO ss_def (id) VALUES (-1)", 1)      # the catalog, loaded
+	sessions = [su.Session.to(proxy, user=USER, params=options(o)) for o in opts]
+
+	def send():
+		for i, s in enumerate(sessions):
+			s.send(w.msg("Q", ("INSERT INTO ss_def VALUES (%d, 'x')" % (10 + i)).encode() + b"\0"))
+
+	b = su.one_batch(pg, proxy, "ss_def", "INSERT INTO ss_def (id) VALUES (0)", send, len(opts))
+	assert b.read_until("Z") == su.insert_reply(1)
+	b.close()
+	assert [s.read_until("Z") for s in sessions] == [su.insert_reply(1)] * len(opts)
+	for s in sessions:
+		s.close()
+	su.wait_flushes(proxy, lambda fl: any(f["units"] == len(opts) for f in fl), table="ss_def")
+	assert pg.sql("SELECT id, tz FROM ss_audit WHERE id >= 10 ORDER BY id") == want
