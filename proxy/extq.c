@@ -567,8 +567,13 @@ static bool pass_message(struct client *c, uint8_t type, const uint8_t *msg, siz
 			return true;
 		if (ps->name[0] && pstmt_lookup(c, ps->name)) {
 			/* 42P05: the old one stays. The backend says so only if it
-			 * has it: one pgbatchd answered itself goes there first */
-			bool ok = pstmt_ensure_at_backend(c, ps->name);
+			 * has it: one pgbatchd answered itself goes there first, its
+			 * answer swallowed -- with a Sync of its own when nothing of
+			 * the group went before, so that if it fails now (its table
+			 * changed) the client's Parse is still answered */
+			struct pstmt *old = pstmt_lookup(c, ps->name);
+			bool ok = old->at_backend || (c->in_group ? pstmt_inject_parse(c, old, NULL, false) :
+							     pstmt_probe_parse(c, old));
 
 			pstmt_unref(ps);
 			return ok;

@@ -495,8 +495,8 @@ void pstmt_entry_done(struct client *c, struct rq_entry *e)
 			if (e->error) {
 				/* the backend has no such statement */
 				ps->at_backend = false;
-				if (e->kind == RQ_SKIP)
-					ps->failed = true;
+				if (e->kind == RQ_SKIP && !e->relay_error)
+					ps->failed = true;      /* (a relayed one the client has heard) */
 				else
 					pstmt_unregister(c, ps);
 			}
@@ -519,6 +519,8 @@ void pstmt_captured(struct client *c, struct rq_entry *e, uint8_t type, const ui
 	if (ps == NULL)
 		return;
 	if (type == 'E' && e->kind == RQ_SKIP) {
+		if (e->relay_error)
+			return;         /* the client's message's answer, not the statement's */
 		pkt_reset(&ps->error);
 		pkt_begin(&ps->error, 'E');
 		pkt_put_bytes(&ps->error, body, len);

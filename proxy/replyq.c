@@ -324,8 +324,9 @@ static struct rq_entry *target(struct replyq *q, uint8_t t, struct rq_entry **pr
 			prev = e;
 			e = e->next;
 		}
-		if (e == NULL || e->kind != RQ_SKIP || e == q->head || t == 'S' || t == 'A')
-			return NULL;
+		if (e == NULL || e->kind != RQ_SKIP || e == q->head || t == 'S' || t == 'A' ||
+		    (t == 'E' && e->relay_error))
+			return NULL;    /* (an error the client hears waits its turn) */
 	}
 	*prevp = prev;
 	return e;

@@ -33,9 +33,6 @@ enum sink_clause sink_clause(struct sink_session *ss, const struct ins_stmt *hea
 	return *clause ? SINK_CLAUSE_SOME : SINK_CLAUSE_NONE;
 }
 
-/* How old a table's catalog may be to describe a statement from it. */
-#define DESCRIBE_FRESH_MS 1000
-
 enum sink_clause sink_describe(struct sink_session *ss, const struct ins_stmt *tmpl, const char *database,
 			       const uint32_t *declared, int ndeclared, uint32_t *out, int nout)
 {
@@ -44,10 +41,6 @@ enum sink_clause sink_describe(struct sink_session *ss, const struct ins_stmt *t
 
 	if (s == NULL || !sink_wants(s, tmpl, database) || (tab = find_table(s, tmpl)) == NULL)
 		return SINK_CLAUSE_NONE;
-	/* a catalog read within the last second: DDL since is seen (as a
-	 * Parse racing it would), at most one read a second per table */
-	if (tab->cstate == CAT_READY && sink_now_ms() - tab->cat_ms >= DESCRIBE_FRESH_MS)
-		tab->stale = true;
 	if (table_loading(tab, sink_now_ms())) {
 		s->tx_waiting = true;   /* sink_catalog_done wakes the sessions */
 		return SINK_CLAUSE_WAIT;

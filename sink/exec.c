@@ -258,6 +258,7 @@ static bool emit_run(struct xrun *x, struct buf *sql)
 	const struct sg_table *t;
 	struct xstmt *st;
 	const char *ctx, *text;
+	bool ctx_switch, role_switch;
 	enum conflict_mode mode;
 	enum write_mode wm;
 	enum path path;
@@ -278,7 +279,18 @@ static bool emit_run(struct xrun *x, struct buf *sql)
 	first = rows[0];
 	tab = first->u->stmts[first->stmt].tab;
 	t = &first->cat->t;
-	if (x->role != first->u->ss->role && first->u->ss->role) {
+	ctx = first->u->stmts[first->stmt].ctx;
+	ctx_switch = (ctx != x->ctx || x->ctx_unsure) && (ctx || x->ctx_moved);
+	role_switch = x->role != first->u->ss->role && first->u->ss->role;
+	if ((ctx_switch || role_switch) && x->wrote && !x->immediate && !x->isolating) {
+		/* deferred triggers fire at COMMIT, as the role and with the
+		 * settings set last: those of the rows so far fire now, as theirs,
+		 * and later ones at their statement's end (as directly, where each
+		 * statement commits right after it; isolating says it at BEGIN) */
+		simple(x, sql, X_IMMEDIATE, "SET CONSTRAINTS ALL IMMEDIATE");
+		x->immediate = true;
+	}
+	if (role_switch) {
 		/* written as the client's role: its privileges, policies and
 		 * role-dependent defaults apply, as they would directly */
 		st = add_stmt(x, sql, X_ROLE);
@@ -288,27 +300,18 @@ static bool emit_run(struct xrun *x, struct buf *sql)
 		sg_ident(sql, first->u->ss->role);
 		x->role = first->u->ss->role;
 	}
-	ctx = first->u->stmts[first->stmt].ctx;
-	if ((ctx != x->ctx || x->ctx_unsure) && (ctx || x->ctx_moved)) {
+	if (ctx_switch) {
 		/* its session's settings (or the connection's own again), for
 		 * the rest of the transaction */
 		text = ctx ? ctx : sink_ctx_own(x->s);
-		if (text == NULL)
-			goto out;
-		if (!x->ctx_moved && !x->isolating) {
-			/* deferred triggers would fire at COMMIT with the settings
-			 * set last: those of the rows so far fire now, with theirs,
-			 * and later ones at their statement's end, with its (as
-			 * directly, where each statement commits right after it) */
-			simple(x, sql, X_BEGIN, "SET CONSTRAINTS ALL IMMEDIATE");
-		}
-		if (add_stmt(x, sql, X_ROLE) == NULL)
+		if (text == NULL || add_stmt(x, sql, X_ROLE) == NULL)
 			goto out;
 		buf_puts(sql, text);
 		x->ctx = ctx;
 		x->ctx_unsure = false;
 		x->ctx_moved = true;
 	}
+	x->wrote = true;
 	mode = tab->conf.conflictmode;
 	forced = tab->cls != TC_FREE || first->cat->tr.rules || x->singles ||
 		 (x->isolating && x->nprows <= SMALL_PIECE);

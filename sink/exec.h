@@ -29,6 +29,8 @@ enum xkind {
 	X_BEGIN = 0, X_LEDGER, X_STAGE_CREATE, X_SAVEPOINT, X_RELEASE, X_UNDO, X_WRITE,
 	X_COPY_STAGE, X_CLEAR_STAGE, X_COMMIT,
 	X_PROBE_UNDO,       /* a probe piece succeeded: its rows are undone */
+	X_IMMEDIATE,        /* SET CONSTRAINTS ALL IMMEDIATE before a change of role or
+	                       settings: the rows before's deferred triggers fire now */
 	X_ROLE,             /* SET LOCAL ROLE, or set_config(..., true): what follows is
 	                       written as a client's role, with its session's settings */
 	X_CHECK,            /* the catalog fence (fence.h) */
@@ -116,6 +118,8 @@ struct xrun {
 	const char *ctx;            /* the settings set last (session_ctx), NULL: the connection's own */
 	bool ctx_moved;             /* settings were set in this transaction */
 	bool ctx_unsure;            /* ... and a savepoint may have undone the last */
+	bool wrote;                 /* rows were written in this transaction */
+	bool immediate;             /* SET CONSTRAINTS ALL IMMEDIATE was said in it */
 	bool commit_sent;
 	/* the Query in flight */
 	struct xstmt *q;

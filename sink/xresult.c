@@ -360,6 +360,7 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 	case X_CLEAR_STAGE:
 		break;
 	case X_COMMIT:
+	case X_IMMEDIATE:
 		/* a deferred constraint: isolating sets them immediate */
 		if (!x->isolating && sqlstate_row_level(state))
 			return XR_ISOLATE;

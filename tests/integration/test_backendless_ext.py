@@ -295,3 +295,42 @@ def test_edge_cases_equal_direct(setup, make_proxy, name):
 	(want, want_rows, _), (got, got_rows, got_own) = outs
 	assert got == want and got_rows == want_rows
 	assert got_own == own, "backends of the session's own"
+
+
+def test_an_error_said_for_a_later_message_waits_for_the_answers_before_it(setup, make_proxy):
+	"""A statement described here is not at the backend; its table is dropped
+	(through pgbatchd); the session's next group binds it, while the answer
+	to its INSERT before is still owed (a lock holds its batch). The Parse
+	sent ahead of the Bind fails: that error is the Bind's answer, after the
+	INSERT's."""
+	pg = setup
+	for t in ("bx_o1", "bx_o2"):
+		pg.sql("DROP TABLE IF EXISTS %s" % t)
+		pg.sql("CREATE TABLE %s (id int)" % t)
+		pg.sql("GRANT ALL ON %s TO %s" % (t, USER))
+	p = su.start_sink_proxy(make_proxy, {
+		"bx_o1": {"conflictmode": "strict", "directwrite": 0, "batchsize": 1},
+		"bx_o2": {"conflictmode": "strict", "directwrite": 0}}, users=USERS, backend={"connectionmaxactive": 1})
+	p.companion = su.Session.to(p)
+	with su.Session.to(p) as s:
+		s.insert("INSERT INTO bx_o1 VALUES (-1)", 1)        # the catalog, loaded
+	with w.Conn(p.host, p.port) as c:
+		c.login(USER, "postgres", password="pw")
+		exchange(c, s_(w.parse("s2", "INSERT INTO bx_o2 (id) VALUES ($1)"), w.describe("S", "s2"), w.sync()))
+		locker = su.lock_table(pg, "bx_o1")
+		try:
+			c.send(w.query("INSERT INTO bx_o1 VALUES (1)"))
+			harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, what="the INSERT's batch waiting")
+			with su.Session.to(p) as d:
+				d.ok("DROP TABLE bx_o2")
+			gone = 'relation "bx_o2" does not exist'
+			seen = pg.server_log().count(gone)
+			c.send(s_(w.bind("", "s2", [b"5"]), w.execute(""), w.sync()))
+			harness.wait_for(lambda: pg.server_log().count(gone) > seen,
+				what="the Parse sent ahead of the Bind failed")
+		finally:
+			locker.execute("COMMIT")
+			locker.close()
+		got = w.normalize(c.read_until("Z")) + w.normalize(c.read_until("Z"))
+	assert [t for t, _ in got] == ["C", "Z", "E", "Z"], got
+	assert w.fields(got[2][1])["C"] == "42P01"

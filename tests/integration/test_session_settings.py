@@ -200,3 +200,37 @@ def test_a_deferred_trigger_reads_its_rows_settings(setup, make_proxy):
 		s.close()
 	su.wait_flushes(proxy, lambda fl: any(f["units"] == len(opts) for f in fl), table="ss_def")
 	assert pg.sql("SELECT id, tz FROM ss_audit WHERE id >= 10 ORDER BY id") == want
+
+
+def test_a_deferred_violation_met_at_a_change_of_settings_is_its_rows_alone(setup, make_proxy):
+	"""A deferred foreign key one session's row violates fires where the
+	batch changes to another session's settings (SET CONSTRAINTS ALL
+	IMMEDIATE): the batch is isolated, that row's statement gets the error,
+	the other session's row is written -- as directly."""
+	pg = setup
+	pg.sql("CREATE TABLE ss_parent (id int PRIMARY KEY)")
+	pg.sql("INSERT INTO ss_parent VALUES (1)")
+	pg.sql("CREATE TABLE ss_child (id int PRIMARY KEY, p int REFERENCES ss_parent DEFERRABLE INITIALLY DEFERRED)")
+	proxy = su.start_sink_proxy(make_proxy, {"ss_child": {"conflictmode": "strict", "exceptionmode": "strict",
+		"directwrite": 0, "batchsize": 1000, "verbose": 1, "batchwritetimeoutms": su.HUGE_TIMEOUT_MS}},
+		users=USERS, backend={"connectionmaxactive": 1})
+	with su.Session.to(proxy) as s:
+		s.insert("INSERT INTO ss_child (id, p) VALUES (-1, 1)", 1)     # the catalog, loaded
+	opts = [None, SETTINGS[1]]
+	sessions = [su.Session.to(proxy, user=USER, params=options(o)) for o in opts]
+	rows = ["INSERT INTO ss_child VALUES (10, 999)", "INSERT INTO ss_child VALUES (11, 1)"]
+
+	def send():
+		for k, (s, q) in enumerate(zip(sessions, rows)):
+			s.send(w.msg("Q", q.encode() + b"\0"))
+			harness.wait_for(lambda: su.stats(proxy).sink["queued_rows"] == k + 1, what="in order")
+
+	b = su.one_batch(pg, proxy, "ss_child", "INSERT INTO ss_child (id, p) VALUES (0, 1)", send, 2)
+	assert b.read_until("Z") == su.insert_reply(1)
+	b.close()
+	got = [s.read_until("Z") for s in sessions]
+	for s in sessions:
+		s.close()
+	assert su.error_of(got[0])["C"] == "23503" and got[0][-1] == su.READY_IDLE
+	assert got[1] == su.insert_reply(1)
+	assert [r[0] for r in pg.sql("SELECT id FROM ss_child ORDER BY id")] == [-1, 0, 11]
