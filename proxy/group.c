@@ -165,6 +165,13 @@ bool group_forward_held(struct client *c, struct group *g)
 	view_stale(c);
 	struct held *h;
 
+	/* what pgbatchd sent the backend while the group was held (the view's
+	 * question, a probe) is answered before the group, sent now */
+	for (h = g->head; h && (h->answered || h->entry == NULL); h = h->next)
+		;
+	if (h)
+		rq_hoist_sent(&c->rq, h->entry);
+
 	for (h = g->head; h; h = h->next) {
 		if (h->answered) {
 			if (!forward_answered(c, h))

@@ -399,6 +399,36 @@ struct rq_entry *rq_own_head(struct replyq *q)
 	return e && e->kind == RQ_OWN && e->ready ? e : NULL;
 }
 
+void rq_hoist_sent(struct replyq *q, struct rq_entry *first)
+{
+	struct rq_entry *e, *prev = NULL, *at, *next;
+
+	for (e = q->head; e && e != first; e = e->next)
+		prev = e;
+	if (e == NULL)
+		return;
+	at = prev;              /* hoisted entries go after `at` (NULL: at the head) */
+	prev = first;
+	for (e = first->next; e && e->kind != RQ_FORWARD; e = next) {
+		next = e->next;
+		if (e->kind != RQ_SKIP) {
+			prev = e;
+			continue;
+		}
+		prev->next = next;
+		if (q->tail == e)
+			q->tail = prev;
+		if (at) {
+			e->next = at->next;
+			at->next = e;
+		} else {
+			e->next = q->head;
+			q->head = e;
+		}
+		at = e;
+	}
+}
+
 void rq_own_error(struct replyq *q, struct rq_entry *e)
 {
 	for (e = e->next; e && (extended(e->msg) || e->kind == RQ_SKIP); e = e->next) {

@@ -88,6 +88,12 @@ struct rq_entry *rq_push(struct replyq *q, enum rq_kind kind, uint8_t msg);
  * one already queued); NULL when out of memory. */
 struct rq_entry *rq_push_before(struct replyq *q, struct rq_entry *before, enum rq_kind kind,
 				uint8_t msg);
+/* Entries of ours from `first` on are about to become ones the backend
+ * answers (rq_forward), their messages sent now: the RQ_SKIP entries after
+ * `first` (up to the next RQ_FORWARD one), whose messages went to the backend
+ * before, move ahead of it, so that the queue keeps the order the backend
+ * answers in (the client sees no SKIP entry's answer: nothing it sees moves). */
+void rq_hoist_sent(struct replyq *q, struct rq_entry *first);
 /* An entry of ours becomes one the backend answers (late in late_mode). */
 void rq_forward(struct replyq *q, struct rq_entry *e);
 /* True when frontend message `type` is owed an answer (gets an entry). */

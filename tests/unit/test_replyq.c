@@ -286,6 +286,38 @@ static void test_skip_behind_own(void **state)
 	rq_clear(&q);
 }
 
+/* A held group (entries of ours) forwarded after pgbatchd sent a question of
+ * its own (the view's) behind it: the question's answer comes first, and is
+ * swallowed; the group's answers reach the client. Without the hoist the
+ * question's RowDescription would be relayed as the group's Parse's answer. */
+static void test_hoist_sent(void **state)
+{
+	struct replyq q;
+	struct rq_entry *e[8];
+	int i;
+
+	(void)state;
+	init(&q);
+	push(&q, "pbes!Q", e);
+	rq_hoist_sent(&q, e[0]);
+	for (i = 0; i < 4; i++)
+		rq_forward(&q, e[i]);
+	assert_ptr_equal(q.head, e[4]);
+	assert_ptr_equal(q.tail, e[3]);
+	feed(&q, "TDCZ12CZ", "DDDD.R.R.R.R.");
+	assert_int_equal(q.n, 0);
+	/* a FORWARD entry stops it: what follows it was sent after it */
+	init(&q);
+	push(&q, "p!QB!Q", e);
+	rq_hoist_sent(&q, e[0]);
+	assert_ptr_equal(q.head, e[1]);
+	assert_ptr_equal(e[1]->next, e[0]);
+	assert_ptr_equal(e[0]->next, e[2]);
+	assert_ptr_equal(e[2]->next, e[3]);
+	assert_ptr_equal(q.tail, e[3]);
+	rq_clear(&q);
+}
+
 /* A probe's Parse fails: its Describe is skipped by the backend, up to the
  * probe's own Sync; the client's entries around it are untouched. */
 static void test_skip_behind_own_fails(void **state)
@@ -491,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_skip),
 		cmocka_unit_test(test_answered),
 		cmocka_unit_test(test_skip_behind_own),
+		cmocka_unit_test(test_hoist_sent),
 		cmocka_unit_test(test_skip_behind_own_fails),
 		cmocka_unit_test(test_push_before),
 		cmocka_unit_test(test_skipped_as_they_come),
