@@ -362,8 +362,9 @@ class Proxy:
 	def stop(self, timeout=30):
 		"""SIGTERM, wait, then return a list of problems (empty when the
 		process exited 0 with no sanitizer report)."""
-		if self.proc is None:
-			return []
+		if self.proc is None or getattr(self, "stopped", False):
+			return []               # (stopped and checked already: by the test itself)
+		self.stopped = True
 		problems = []
 		if self.proc.poll() is None:
 			self.proc.send_signal(signal.SIGTERM)
