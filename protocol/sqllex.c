@@ -937,6 +937,12 @@ void sql_token_decode(const struct sql_lexer *lx, const struct sql_token *t, cha
 		memcpy(dst, s + t->body, t->declen);
 		return;
 	}
+	/* A plain literal whose decoded length is its body's has no doubled
+	 * quote and no continuation: its body is its text. */
+	if ((t->str == SQL_STR_PLAIN || t->str == SQL_STR_NCHAR) && t->body_end - t->body == t->declen) {
+		memcpy(dst, s + t->body, t->declen);
+		return;
+	}
 	char quote = s[t->body - 1];
 	if (t->str == SQL_STR_ESCAPE) {
 		(void)walk_escape(s, len, t->body, &o);
@@ -946,20 +952,4 @@ void sql_token_decode(const struct sql_lexer *lx, const struct sql_token *t, cha
 	} else {
 		(void)walk_quoted(s, len, t->body, quote, quote == '\'', NULL, &o);
 	}
-}
-
-bool sql_word_is_at(const struct sql_lexer *lx, const struct sql_token *t, const char *kw)
-{
-	size_t n;
-
-	/* (the first letter first: most words asked about are other words) */
-	if (t->type != SQL_WORD || lower((unsigned char)lx->s[t->pos]) != (unsigned char)kw[0])
-		return false;
-	n = strlen(kw);
-	if (t->end - t->pos != n)
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if (lower((unsigned char)lx->s[t->pos + i]) != (unsigned char)kw[i])
-			return false;
-	return true;
 }

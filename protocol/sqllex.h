@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 /* PostgreSQL's NAMEDATALEN - 1: identifiers longer than this are truncated. */
 #define SQL_IDENT_MAX 63
@@ -73,14 +74,24 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t);
  * (exactly t->declen bytes, no NUL) to dst. The token must come from lx. */
 void sql_token_decode(const struct sql_lexer *lx, const struct sql_token *t, char *dst);
 
-/* Whether a SQL_WORD token is the keyword kw (lower case ASCII), ignoring case.
- * (Inline, the test most tokens fail: the parser asks it many times a token.) */
-bool sql_word_is_at(const struct sql_lexer *lx, const struct sql_token *t, const char *kw);
+/* Whether a SQL_WORD token is the keyword kw (lower case ASCII, starting with
+ * a letter), ignoring case. Inline, with kw's length known where kw is a
+ * literal: the parser asks it many times a token, and most tokens fail on
+ * the length or the first letter. */
 static inline bool sql_word_is(const struct sql_lexer *lx, const struct sql_token *t, const char *kw)
 {
-	/* (kw starts with a letter: c | 0x20 is c in lower case, or no letter) */
-	return t->type == SQL_WORD && ((unsigned char)lx->s[t->pos] | 0x20) == (unsigned char)kw[0] &&
-	       sql_word_is_at(lx, t, kw);
+	size_t n = strlen(kw);
+	const unsigned char *w = (const unsigned char *)lx->s + t->pos;
+
+	if (t->type != SQL_WORD || t->end - t->pos != n || (w[0] | 0x20) != (unsigned char)kw[0])
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		unsigned char c = w[i];
+
+		if ((c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c) != (unsigned char)kw[i])
+			return false;
+	}
+	return true;
 }
 
 /* The keyword class of a word (any case). */

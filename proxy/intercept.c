@@ -25,6 +25,7 @@
 #include "proxy/txn.h"
 #include "proxy/view.h"
 #include "common/log.h"
+#include "common/pool.h"
 #include "proxy/sock.h"
 #include "sink/sink.h"
 
@@ -53,9 +54,44 @@ void intercept_count_pass(struct client *c, int slot, const char *why)
 	log_debug(c->prefix, "INSERT passes through: %s", why);
 }
 
+/* (pendings and their messages come from the pool: one of each per row,
+ * freed when its batch commits) */
+static void orig_free(struct pending *p)
+{
+	if (p->orig_pooled)
+		pool_free(p->orig, p->orig_len);
+	else
+		free(p->orig);
+	p->orig = NULL;
+	p->orig_pooled = false;
+}
+
+/* orig made a malloc'd block (what clause_query_now replaces); false when
+ * out of memory (it stays as it was). */
+static bool orig_unpool(struct pending *p)
+{
+	uint8_t *m;
+
+	if (!p->orig_pooled)
+		return true;
+	if ((m = malloc(p->orig_len)) == NULL)
+		return false;
+	memcpy(m, p->orig, p->orig_len);
+	pool_free(p->orig, p->orig_len);
+	p->orig = m;
+	p->orig_pooled = false;
+	return true;
+}
+
+static void pending_free(struct pending *p)
+{
+	orig_free(p);
+	pool_free(p, sizeof(*p));
+}
+
 struct pending *pending_new(struct client *c)
 {
-	struct pending *p = calloc(1, sizeof(*p));
+	struct pending *p = pool_zalloc(sizeof(*p));
 
 	if (p == NULL)
 		return NULL;
@@ -94,8 +130,7 @@ static void unlink_pending(struct client *c, struct pending *p)
 void pending_abandon(struct client *c, struct pending *p)
 {
 	unlink_pending(c, p);
-	free(p->orig);
-	free(p);
+	pending_free(p);
 }
 
 /* The message taken goes to the backend after all, in its place in the queue. */
@@ -104,8 +139,7 @@ static void forward_original(struct client *c, struct pending *p)
 	view_stale(c);
 	p->entry->kind = RQ_FORWARD;
 	client_to_backend(c, p->orig, p->orig_len);
-	free(p->orig);
-	p->orig = NULL;
+	orig_free(p);
 }
 
 /* The sink decided: send "INSERT 0 n", the error, or pass the message through. */
@@ -134,7 +168,8 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	case SINK_PASSTHROUGH:
 		/* Later messages waited for this decision, so order holds. */
 		intercept_count_pass(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
-		(void)clause_query_now(c, &p->orig, &p->orig_len);     /* its conflict clauses */
+		if (orig_unpool(p))
+			(void)clause_query_now(c, &p->orig, &p->orig_len);     /* its conflict clauses */
 		if (p->next) {
 			/* a session's statements commit in the order sent: this one runs
 			 * after the rows of its earlier INSERTs are written */
@@ -155,8 +190,7 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	}
 	e->ready = true;
 	p->entry = NULL;
-	free(p->orig);
-	p->orig = NULL;
+	orig_free(p);
 	client_continue(c);
 }
 
@@ -173,8 +207,7 @@ static void free_settled(struct client *c, struct pending *p)
 	unlink_pending(c, p);
 	if (p->g)
 		extq_settled(p);
-	free(p->orig);
-	free(p);
+	pending_free(p);
 }
 
 static void on_settled(void *arg)
@@ -272,8 +305,7 @@ void intercept_session_end(struct client *c)
 			c->pending_oldest = NULL;
 		if (p->g)
 			extq_settled(p);
-		free(p->orig);
-		free(p);
+		pending_free(p);
 	}
 	sink_session_close(c->ss);
 	c->ss = NULL;
@@ -640,13 +672,12 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 			ins_stmt_free(&st);
 		return res;
 	}
-	p = calloc(1, sizeof(*p));
-	if (p)
-		p->orig = malloc(total);
+	p = pool_zalloc(sizeof(*p));
+	if (p && (p->orig = pool_alloc(total)) != NULL)
+		p->orig_pooled = true;
 	if (p == NULL || p->orig == NULL || (p->entry = client_own_reply(c, 'Q')) == NULL) {
 		if (p)
-			free(p->orig);
-		free(p);
+			pending_free(p);
 		ins_stmt_free(&st);
 		return INTERCEPT_FORWARD;   /* no memory to take it: the backend runs it */
 	}
@@ -661,8 +692,8 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	if (p->unit == NULL) {
 		/* no memory to take it: the backend runs it */
 		unlink_pending(c, p);
-			forward_original(c, p);
-		free(p);
+		forward_original(c, p);
+		pending_free(p);
 		return INTERCEPT_TAKEN;
 	}
 	sink_unit_set_timeout(p->unit, view_statement_timeout(c));

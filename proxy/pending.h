@@ -22,6 +22,7 @@ struct pending {
 	struct rq_entry *entry;         /* our place in the reply queue, until the reply is made */
 	uint8_t *orig;                  /* the message taken, in case it passes through */
 	uint32_t orig_len;
+	bool orig_pooled;               /* orig came from pool_alloc(orig_len), else malloc */
 	bool pass_deferred;             /* passes through once the units before it are settled */
 	bool unit_gone;                 /* its unit settled while it waited so */
 	char tx_status;                 /* the session's, when the message was taken */

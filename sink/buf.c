@@ -69,7 +69,7 @@ void buf_advance(struct buf *b, size_t n)
 	b->data[b->len] = '\0';
 }
 
-void buf_append(struct buf *b, const void *p, size_t n)
+void buf_append_slow(struct buf *b, const void *p, size_t n)
 {
 	char *dst = buf_reserve(b, n);
 
@@ -83,11 +83,6 @@ void buf_append(struct buf *b, const void *p, size_t n)
 void buf_puts(struct buf *b, const char *s)
 {
 	buf_append(b, s, strlen(s));
-}
-
-void buf_putc(struct buf *b, char c)
-{
-	buf_append(b, &c, 1);
 }
 
 void buf_printf(struct buf *b, const char *fmt, ...)

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 /* Every append is a no-op once `failed` is set (allocation failure or the
  * BUF_MAX_LEN cap); callers check buf_ok() once at the end. data is always
@@ -26,9 +27,32 @@ bool buf_ok(const struct buf *b) __attribute__((warn_unused_result));
  * the free space or NULL (and sets the error). Commit with buf_advance. */
 char *buf_reserve(struct buf *b, size_t n);
 void buf_advance(struct buf *b, size_t n);
-void buf_append(struct buf *b, const void *p, size_t n);
+void buf_append_slow(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
-void buf_putc(struct buf *b, char c);
+
+/* (inline: COPY rows and key tokens are built a few bytes at a time; the
+ * call is made only when the buffer must grow or has failed) */
+static inline void buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (n < b->cap - b->len && !b->failed) {
+		if (n)
+			memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return;
+	}
+	buf_append_slow(b, p, n);
+}
+
+static inline void buf_putc(struct buf *b, char c)
+{
+	if (1 < b->cap - b->len && !b->failed) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+		return;
+	}
+	buf_append_slow(b, &c, 1);
+}
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Hands the contents to the caller (NUL-terminated, free() it) and empties b;
  * NULL when the buffer failed. */

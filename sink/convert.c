@@ -1,5 +1,6 @@
 /* Conversion: a unit's statement into typed rows with the table's catalog, and each row's key identity (route). */
 #include "sink/internal.h"
+#include "common/pool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -252,11 +253,12 @@ static struct srow *make_row(const struct tcat *cat, const struct sg_val *vals)
 		if (vals[i].state == SG_VALUE)
 			text += vals[i].len + 1;
 	size = sizeof(*r) + nc * sizeof(struct sg_val) + text;
-	r = malloc(size);
+	r = pool_alloc(size);
 	if (r == NULL)
 		return NULL;
 	memset(r, 0, sizeof(*r));
 	r->bytes = size + ROW_OVERHEAD;
+	r->alloc = size;
 	p = (char *)r + sizeof(*r) + nc * sizeof(struct sg_val);
 	for (i = 0; i < nc; i++) {
 		r->vals[i] = vals[i];

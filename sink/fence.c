@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/pool.h"
 #include "sink/sqlgen.h"
 
 /* The distinct snapshots of b's rows (first FENCE_MAX), each with its table. */
@@ -168,10 +169,11 @@ static bool follow_row(struct batch *b, size_t i)
 		if (r->vals[c].state == SG_VALUE)
 			text += r->vals[c].len + 1;
 	size = sizeof(*nr) + (size_t)cat->t.ncols * sizeof(struct sg_val) + text;
-	if ((nr = malloc(size)) == NULL)
+	if ((nr = pool_alloc(size)) == NULL)
 		return false;
 	*nr = *r;
 	nr->bytes = r->bytes;       /* charged as it was */
+	nr->alloc = size;
 	p = (char *)nr + sizeof(*nr) + (size_t)cat->t.ncols * sizeof(struct sg_val);
 	for (c = 0; c < cat->t.ncols; c++) {
 		memset(&nr->vals[c], 0, sizeof(nr->vals[c]));
@@ -194,7 +196,7 @@ static bool follow_row(struct batch *b, size_t i)
 		}
 	b->rows[i] = nr;
 	tcat_unref(r->cat);
-	free(r);
+	pool_free(r, r->alloc);
 	return true;
 }
 

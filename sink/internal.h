@@ -193,7 +193,8 @@ struct srow {
 	uint8_t outcome;            /* enum row_outcome */
 	bool positional;            /* its INSERT has no column list: values go by position */
 	struct berr *err;           /* ROW_FAILED: why */
-	size_t bytes;
+	size_t bytes;               /* charged */
+	size_t alloc;               /* asked of pool_alloc (row_free gives it back) */
 	struct sg_val vals[];
 };
 

@@ -92,6 +92,17 @@ bool key_parse_int(const char *s, size_t n, int64_t min, int64_t max, int64_t *o
 	if (i == n)
 		return false;
 	lim = neg ? (uint64_t)(-(min + 1)) + 1 : (uint64_t)max;
+	/* (up to 18 digits cannot overflow 64 bits: checked against lim once) */
+	if (n - i <= 18) {
+		for (; i < n; i++) {
+			if (!is_digit(s[i]))
+				return false;
+			v = v * 10 + (uint64_t)(s[i] - '0');
+		}
+		if (v > lim)
+			return false;
+		i = n;
+	}
 	for (; i < n; i++) {
 		if (!is_digit(s[i]))
 			return false;

@@ -1,6 +1,7 @@
 /* The batching sink's API: configuration copies, tables, writers, submission, drain, reload, stats. */
 #include "sink/internal.h"
 #include "sink/rejects.h"
+#include "protocol/sqllex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -568,22 +569,36 @@ void sink_free(struct sink *s)
 	free(s);
 }
 
+/* Whether n names conf (a folded, configured name): as ins_name_resolve()
+ * would fold and clip it, compared without a copy. */
+static bool name_is(const struct ins_name *n, const char *conf)
+{
+	const char *p = n->name;
+	size_t i;
+
+	for (i = 0; i < SQL_IDENT_MAX && p[i]; i++) {
+		char c = p[i];
+
+		if (!n->quoted && c >= 'A' && c <= 'Z')
+			c = (char)(c + ('a' - 'A'));
+		if (c != conf[i])
+			return false;
+	}
+	return conf[i] == '\0';
+}
+
 struct stable *find_table(const struct sink *s, const struct ins_stmt *st)
 {
 	struct stable *tab;
-	char name[64], schema[64];
 	int i;
 
 	if (st->table.name == NULL)
 		return NULL;
-	ins_name_resolve(&st->table, false, name, sizeof(name));
-	if (st->schema.name)
-		ins_name_resolve(&st->schema, false, schema, sizeof(schema));
 	for (i = 0; i < s->ntables; i++) {
 		tab = s->tables[i];
-		if (tab->removed || strcmp(name, tab->conf.name) != 0)
+		if (tab->removed || !name_is(&st->table, tab->conf.name))
 			continue;
-		if (st->schema.name && strcmp(schema, tab->conf.targetschema) != 0)
+		if (st->schema.name && !name_is(&st->schema, tab->conf.targetschema))
 			continue;
 		/* an unqualified name is the session's search_path's to resolve:
 		 * the unit's intake checks where it resolves (sink_session_resolved) */

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "common/pool.h"
 
 /* ---- the unit's life ---- */
 
@@ -170,7 +171,7 @@ void row_free(struct sink *s, struct srow *r)
 	charge(s, -(int64_t)r->bytes);
 	berr_unref(r->err);
 	tcat_unref(r->cat);
-	free(r);
+	pool_free(r, r->alloc);
 }
 
 static void drop_rows(struct sink_unit *u)
@@ -255,7 +256,7 @@ void unit_free(struct sink_unit *u)
 		s->all = u->anext;
 	if (u->anext)
 		u->anext->aprev = u->aprev;
-	free(u);
+	pool_free(u, sizeof(*u));
 	if (--ss->nunits == 0 && ss->closed)
 		session_free(ss);
 }
@@ -575,7 +576,7 @@ void unit_settle(struct sink_unit *u)
 struct sink_unit *unit_alloc(struct sink_session *ss, void *arg)
 {
 	struct sink *s = ss->s;
-	struct sink_unit *u = calloc(1, sizeof(*u));
+	struct sink_unit *u = pool_zalloc(sizeof(*u));
 
 	if (u == NULL)
 		return NULL;

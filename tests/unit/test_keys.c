@@ -72,6 +72,17 @@ static void test_integers(void **state)
 	assert_true(v == INT64_MIN);
 	assert_false(key_parse_int("9223372036854775808", 19, INT64_MIN, INT64_MAX, &v));
 	assert_false(key_parse_int("32768", 5, -32768, 32767, &v));
+	assert_true(key_parse_int("-32768", 6, -32768, 32767, &v));
+	assert_true(v == -32768);
+	assert_false(key_parse_int("-32769", 6, -32768, 32767, &v));
+	/* 18 digits and fewer are read without a check per digit; more with it */
+	assert_true(key_parse_int("999999999999999999", 18, INT64_MIN, INT64_MAX, &v));
+	assert_true(v == 999999999999999999LL);
+	assert_true(key_parse_int("9223372036854775807", 19, INT64_MIN, INT64_MAX, &v));
+	assert_true(v == INT64_MAX);
+	assert_false(key_parse_int("99999999999999999999", 20, INT64_MIN, INT64_MAX, &v));
+	assert_true(key_parse_int("000000000000000000000042", 24, INT32_MIN, INT32_MAX, &v));
+	assert_true(v == 42);
 	assert_false(key_parse_int("1.0", 3, INT32_MIN, INT32_MAX, &v));
 	assert_false(key_parse_int("", 0, INT32_MIN, INT32_MAX, &v));
 	assert_false(key_parse_int("-", 1, INT32_MIN, INT32_MAX, &v));
