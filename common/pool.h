@@ -19,7 +19,8 @@ void *pool_zalloc(size_t n) __attribute__((malloc, warn_unused_result));
 void pool_free(void *p, size_t n);
 /* Bytes held on the free lists (for the tests and the stats line). */
 size_t pool_kept(void);
-/* Every kept block back to malloc (at exit, so that leak checkers see none). */
+/* Every kept block back to malloc. (Not called at exit: the lists are
+ * reachable, and freeing them would only cost time.) */
 void pool_trim(void);
 
 #endif

@@ -708,7 +708,7 @@ static enum sql_tok lex_number(const char *s, size_t len, size_t *pos)
 
 /* Operator run at pos, cut at an embedded comment start, trailing + and -
  * dropped unless the operator has a character SQL operators lack. */
-static size_t lex_operator(const char *s, size_t len, size_t pos)
+static __attribute__((noinline)) size_t lex_operator(const char *s, size_t len, size_t pos)
 {
 	size_t n = 0;
 
@@ -747,8 +747,10 @@ static enum sql_tok finish(struct sql_lexer *lx, struct sql_token *t, enum sql_t
 	return type;
 }
 
-/* A quoted literal whose opening quote is at q (the token starts at t->pos). */
-static enum sql_tok lex_quoted(struct sql_lexer *lx, struct sql_token *t, size_t q, enum sql_str kind)
+/* A quoted literal whose opening quote is at q (the token starts at t->pos).
+ * (This, lex_dollar and lex_operator are kept out of sql_lex_next: inlined,
+ * they made every token pay for their registers.) */
+static __attribute__((noinline)) enum sql_tok lex_quoted(struct sql_lexer *lx, struct sql_token *t, size_t q, enum sql_str kind)
 {
 	const char *s = lx->s;
 	size_t len = lx->len;
@@ -792,7 +794,7 @@ static enum sql_tok lex_quoted(struct sql_lexer *lx, struct sql_token *t, size_t
 }
 
 /* $tag$...$tag$ at pos; a '$' that starts no dollar quote is a token alone. */
-static enum sql_tok lex_dollar(struct sql_lexer *lx, struct sql_token *t, size_t pos)
+static __attribute__((noinline)) enum sql_tok lex_dollar(struct sql_lexer *lx, struct sql_token *t, size_t pos)
 {
 	size_t body, body_end;
 	size_t end = dollar_end(lx->s, lx->len, pos, &body, &body_end);
@@ -837,8 +839,9 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 		return finish(lx, t, SQL_EOF, 0);
 
 	unsigned char c = (unsigned char)s[p];
-	unsigned char c1 = p + 1 < len ? (unsigned char)s[p + 1] : 0;
-	unsigned char c2 = p + 2 < len ? (unsigned char)s[p + 2] : 0;
+/* (the next two bytes, read only by the cases that look at them) */
+#define AT1 (p + 1 < len ? (unsigned char)s[p + 1] : 0)
+#define AT2 (p + 2 < len ? (unsigned char)s[p + 2] : 0)
 	t->ch = (char)c;
 	/* (one jump on the first byte: the prefixed literals and punctuation;
 	 * digits, words and operators after) */
@@ -851,26 +854,26 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 		return lex_quoted(lx, t, p, SQL_STR_PLAIN);
 	case 'e':
 	case 'E':
-		if (c1 == '\'')
+		if (AT1 == '\'')
 			return lex_quoted(lx, t, p + 1, SQL_STR_ESCAPE);
 		break;
 	case 'n':
 	case 'N':
-		if (c1 == '\'')        /* with scs off, read as E'' */
+		if (AT1 == '\'')        /* with scs off, read as E'' */
 			return lex_quoted(lx, t, p + 1, lx->scs_off ? SQL_STR_ESCAPE : SQL_STR_NCHAR);
 		break;
 	case 'u':
 	case 'U':
-		if (c1 == '&' && c2 == '\'' && lx->scs_off)
+		if (AT1 == '&' && AT2 == '\'' && lx->scs_off)
 			return finish(lx, t, SQL_ERROR, 0);  /* "unsafe use of string constant with Unicode escapes" */
-		if (c1 == '&' && (c2 == '\'' || c2 == '"'))
+		if (AT1 == '&' && (AT2 == '\'' || AT2 == '"'))
 			return lex_quoted(lx, t, p + 2, SQL_STR_UNICODE);
 		break;
 	case 'b':
 	case 'B':
 	case 'x':
 	case 'X':
-		if (c1 == '\'') {
+		if (AT1 == '\'') {
 			struct out o = {0};
 			size_t end = walk_quoted(s, len, p + 2, '\'', true, NULL, &o);
 			if (end == SIZE_MAX)
@@ -879,7 +882,7 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 		}
 		break;
 	case '$':
-		if (is_digit(c1)) {
+		if (is_digit(AT1)) {
 			size_t q = p + 1;
 			while (q < len && is_digit((unsigned char)s[q]))
 				q++;
@@ -889,15 +892,15 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 		}
 		return lex_dollar(lx, t, p);
 	case ':':
-		if (c1 == ':')
+		if (AT1 == ':')
 			return finish(lx, t, SQL_TYPECAST, p + 2);
-		if (c1 == '=')
+		if (AT1 == '=')
 			return finish(lx, t, SQL_OP, p + 2);
 		return finish(lx, t, SQL_PUNCT, p + 1);
 	case '.':
-		if (is_digit(c1))
+		if (is_digit(AT1))
 			break;              /* a number */
-		return finish(lx, t, c1 == '.' ? SQL_OP : SQL_PUNCT, p + (c1 == '.' ? 2 : 1));
+		return finish(lx, t, AT1 == '.' ? SQL_OP : SQL_PUNCT, p + (AT1 == '.' ? 2 : 1));
 	case '(':
 	case ')':
 	case '[':
@@ -925,6 +928,8 @@ enum sql_tok sql_lex_next(struct sql_lexer *lx, struct sql_token *t)
 	if (is_op_char(c))
 		return finish(lx, t, SQL_OP, p + lex_operator(s, len, p));
 	return finish(lx, t, SQL_OTHER, p + 1);
+#undef AT1
+#undef AT2
 }
 
 void sql_token_decode(const struct sql_lexer *lx, const struct sql_token *t, char *dst)

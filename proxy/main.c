@@ -14,7 +14,6 @@
 
 #include "conf/config.h"
 #include "proxy/daemon.h"
-#include "common/pool.h"
 
 #define PGBATCHD_VERSION "0.1.0"
 
@@ -151,6 +150,5 @@ int main(int argc, char **argv)
 	}
 	rc = daemon_run(&d);
 	daemon_free(&d);
-	pool_trim();
 	return rc;
 }

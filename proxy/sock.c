@@ -285,7 +285,7 @@ static bool make_events(struct sock *s)
 {
 	s->rev = event_new(s->base, s->fd, EV_READ | EV_PERSIST, on_readable, s);
 	s->wev = event_new(s->base, s->fd, EV_WRITE | EV_PERSIST, on_writable, s);
-	s->kev = event_new(s->base, -1, 0, on_kick, s);
+	s->kev = event_new(s->base, -1, EV_PERSIST, on_kick, s);
 	return s->rev && s->wev && s->kev;
 }
 
@@ -296,7 +296,8 @@ struct sock *sock_new(struct event_base *base, evutil_socket_t fd, const struct 
 	if (s == NULL)
 		return NULL;
 	if (flusher == NULL) {
-		flusher = event_new(base, -1, 0, flush_all, NULL);
+		/* (activated by hand: EV_PERSIST, no delete after each run) */
+		flusher = event_new(base, -1, EV_PERSIST, flush_all, NULL);
 		if (flusher == NULL) {
 			free(s);
 			return NULL;

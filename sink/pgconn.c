@@ -321,7 +321,7 @@ struct pgconn *pc_new(struct event_base *base, const char *prefix,
 	buf_init(&pc->chunk);
 	pc->prefix = strdup(prefix ? prefix : "sink");
 	pc->ev_timer = evtimer_new(base, on_timer, pc);
-	pc->ev_defer = event_new(base, -1, 0, on_defer, pc);
+	pc->ev_defer = event_new(base, -1, EV_PERSIST, on_defer, pc);
 	if (pc->prefix == NULL || pc->ev_timer == NULL || pc->ev_defer == NULL) {
 		pc_free(pc);
 		return NULL;

@@ -478,7 +478,9 @@ struct sink *sink_new(struct event_base *base, const struct config *cfg)
 		if (s->ledger_config == NULL || s->ledger == NULL)
 			goto fail;
 	}
-	s->notify_ev = event_new(base, -1, 0, sink_on_notify, s);
+	/* (activated by hand, never added: EV_PERSIST spares libevent a delete
+	 * after each run, once per loop turn) */
+	s->notify_ev = event_new(base, -1, EV_PERSIST, sink_on_notify, s);
 	s->writers = calloc((size_t)s->nwriters, sizeof(*s->writers));
 	if (s->notify_ev == NULL || s->writers == NULL || !build_conninfo(s, cfg))
 		goto fail;

@@ -151,7 +151,7 @@ struct writer *writer_new(struct sink *s, int idx)
 	snprintf(w->prefix, sizeof(w->prefix), "sink W-%d", idx);
 	buf_init(&w->sql);
 	w->pc = pc_new(s->base, w->prefix, on_pc, w);
-	w->kick_ev = event_new(s->base, -1, 0, on_kick, w);
+	w->kick_ev = event_new(s->base, -1, EV_PERSIST, on_kick, w);
 	w->retry_ev = evtimer_new(s->base, on_retry, w);
 	w->wait_ev = evtimer_new(s->base, on_wait, w);
 	if (!w->pc || !w->kick_ev || !w->retry_ev || !w->wait_ev) {
