@@ -673,8 +673,10 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		return res;
 	}
 	p = pool_zalloc(sizeof(*p));
-	if (p && (p->orig = pool_alloc(total)) != NULL)
+	if (p && (p->orig = pool_alloc(total)) != NULL) {
 		p->orig_pooled = true;
+		p->orig_len = (uint32_t)total;      /* (what pool_free is given back) */
+	}
 	if (p == NULL || p->orig == NULL || (p->entry = client_own_reply(c, 'Q')) == NULL) {
 		if (p)
 			pending_free(p);
@@ -682,7 +684,6 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		return INTERCEPT_FORWARD;   /* no memory to take it: the backend runs it */
 	}
 	evbuffer_remove(in, p->orig, total);
-	p->orig_len = (uint32_t)total;
 	pending_link(c, p);
 	d->istats.messages++;
 	d->istats.rows += (uint64_t)st.nrows;

@@ -49,6 +49,10 @@ char *buf_reserve(struct buf *b, size_t n)
 		cap = b->cap ? b->cap : 256;
 		while (cap < need)
 			cap *= 2;
+		/* (never room past the cap: buf_append's inline path checks only
+		 * the room) */
+		if (cap > BUF_MAX_LEN + 1)
+			cap = BUF_MAX_LEN + 1;
 		p = realloc(b->data, cap);
 		if (p == NULL) {
 			b->failed = true;

@@ -362,9 +362,10 @@ class Proxy:
 	def stop(self, timeout=30):
 		"""SIGTERM, wait, then return a list of problems (empty when the
 		process exited 0 with no sanitizer report)."""
-		if self.proc is None or getattr(self, "stopped", False):
-			return []               # (stopped and checked already: by the test itself)
-		self.stopped = True
+		if self.proc is None:
+			return []
+		if getattr(self, "problems", None) is not None:
+			return self.problems    # (stopped and checked already, by the test itself)
 		problems = []
 		if self.proc.poll() is None:
 			self.proc.send_signal(signal.SIGTERM)
@@ -381,6 +382,7 @@ class Proxy:
 		if self.returncode != 0:
 			problems.append("pgbatchd exited with %s (expected 0)" % self.returncode)
 		problems += self.sanitizer_reports()
+		self.problems = problems
 		return problems
 
 	def kill(self):
