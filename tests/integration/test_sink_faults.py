@@ -1,7 +1,11 @@
 """The sink's connections fail mid-batch, and no acknowledged row is lost or written twice.
 
-- pg_terminate_backend() keeps killing every pgbatchd-sink backend while clients
-  insert one row at a time (ackmode=commit): pgbatchd retries on new connections.
+- pg_terminate_backend() kills pgbatchd-sink backends in the middle of their
+  batches' transactions while clients insert one row at a time (ackmode=commit):
+  pgbatchd retries on new connections. The kills are paced by progress (a round
+  only after more rows were acknowledged) and bounded in number, so that a batch
+  is not killed so often that its backoff (retrywaittime doubled per retry, up
+  to 30 s) dominates the test's duration.
 - A relay in front of the server (tests/lib/cutrelay.py) delivers a batch's
   COMMIT and then drops the connection before the answer: the batch did commit,
   and pgbatchd must find that out (txid_status()) instead of writing it again.
@@ -37,10 +41,12 @@ def make_table(pg, prefix, writemode, kind):
 	return table, {table: opts}
 
 
-def insert_rows(proxy, table, nclients):
+def insert_rows(proxy, table, nclients, acked=None):
 	"""nclients sessions, each inserting PER_CLIENT rows one at a time; returns
-	the keys acknowledged and (key, sqlstate, message) of those answered with an error."""
-	acked, failed = [], []
+	the keys acknowledged (appended to acked as they are) and (key, sqlstate,
+	message) of those answered with an error."""
+	acked = [] if acked is None else acked
+	failed = []
 
 	def client(base):
 		# a batch whose connection is killed again and again backs off up to
@@ -70,14 +76,30 @@ def assert_exactly_once(pg, table, acked, failed, nclients):
 	assert len(acked) == len(present) == nclients * PER_CLIENT
 
 
-def killer(pg, stop, killed):
-	"""Terminates the sink's backends every 40 ms until stop is set."""
+KILL_ROUNDS = 24     # rounds of kills in all
+KILL_STEP = 20       # rows acknowledged between two rounds
+
+
+def killer(pg, stop, killed, acked):
+	"""Terminates the sink backends that are inside a transaction (a batch in
+	flight), at most KILL_ROUNDS times, each round only after KILL_STEP more
+	rows were acknowledged since the last: every batch gets through eventually
+	without waiting out a long backoff."""
 	with pg.connect() as c:
-		while not stop.is_set():
+		last = -KILL_STEP
+		while not stop.is_set() and killed[0] < KILL_ROUNDS:
+			if len(acked) - last < KILL_STEP:
+				stop.wait(0.01)
+				continue
 			rows = c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-				"WHERE application_name = 'pgbatchd-sink' AND pid <> pg_backend_pid()").fetchall()
-			killed[0] += sum(1 for (ok,) in rows if ok)
-			time.sleep(0.04)
+				"WHERE application_name = 'pgbatchd-sink' AND xact_start IS NOT NULL "
+				"AND pid <> pg_backend_pid()").fetchall()
+			n = sum(1 for (ok,) in rows if ok)
+			if n:
+				killed[0] += n
+				last = len(acked)
+			else:
+				stop.wait(0.002)
 
 
 @pytest.mark.parametrize("writemode,kind", CASES, ids=IDS)
@@ -85,11 +107,11 @@ def test_sink_backends_killed_mid_stream(pg, make_proxy, writemode, kind):
 	table, tables = make_table(pg, "fault", writemode, kind)
 	proxy = su.start_sink_proxy(make_proxy, tables,
 		backend={"connectionmaxactive": 2, "maxretrytimes": 100, "retrywaittime": 5})
-	killed, stop = [0], threading.Event()
-	kt = threading.Thread(target=killer, args=(pg, stop, killed))
+	killed, stop, acked = [0], threading.Event(), []
+	kt = threading.Thread(target=killer, args=(pg, stop, killed, acked))
 	kt.start()
 	try:
-		acked, failed = insert_rows(proxy, table, CLIENTS)
+		acked, failed = insert_rows(proxy, table, CLIENTS, acked)
 	finally:
 		stop.set()
 		kt.join()
