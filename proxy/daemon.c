@@ -414,13 +414,13 @@ bool daemon_init(struct daemon *d, const char *config_path)
 	{
 		/* The changelist folds an add and a delete of the same event within one
 		 * loop turn into no epoll_ctl at all: fewer syscalls per relayed message.
-		 * The precise timer: libevent's default clock (CLOCK_MONOTONIC_COARSE)
-		 * ticks every 4 ms here, too coarse for group commit's waits of a
-		 * fraction of a millisecond (sink/gather.c). */
+		 * Not EVENT_BASE_FLAG_PRECISE_TIMER: it sets a timerfd before every
+		 * epoll_wait. The one wait that needs better than the default clock's
+		 * 4 ms, group commit's gather (sink/gather.c), has a timer of its own
+		 * (common/ptimer.h). */
 		struct event_config *ec = event_config_new();
 		if (ec) {
 			event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-			event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
 			d->base = event_base_new_with_config(ec);
 			event_config_free(ec);
 		}

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "common/ptimer.h"
 
 /*
  * A unit is placed once converted. It must commit after (1) its session's
@@ -33,7 +34,7 @@ struct wqueue {
 	int64_t inflight_ms;        /* when its batch was taken */
 	uint64_t barrier_seq;       /* queued units up to this one are wanted now */
 	struct event *timer;        /* the oldest row's age limit */
-	struct event *gtimer;       /* the end of a gather its head waits for (gather.c) */
+	struct ptimer *gtimer;      /* the end of a gather its head waits for (gather.c; precise) */
 	int64_t gather_due;         /* ... armed for then */
 	int64_t armed_due;          /* the deadline timer and age_due were set for; INT64_MIN: none */
 	bool age_due;
@@ -53,12 +54,10 @@ static void on_age(evutil_socket_t fd, short what, void *arg)
 	writer_kick(q->s->writers[q->idx]);
 }
 
-static void on_gather(evutil_socket_t fd, short what, void *arg)
+static void on_gather(void *arg)
 {
 	struct wqueue *q = arg;
 
-	(void)fd;
-	(void)what;
 	writer_kick(q->s->writers[q->idx]);
 }
 
@@ -95,7 +94,7 @@ bool sched_init(struct sink *s)
 		s->wq[i].s = s;
 		s->wq[i].idx = i;
 		s->wq[i].timer = evtimer_new(s->base, on_age, &s->wq[i]);
-		s->wq[i].gtimer = evtimer_new(s->base, on_gather, &s->wq[i]);
+		s->wq[i].gtimer = ptimer_new(s->base, on_gather, &s->wq[i]);
 		s->wq[i].armed_due = INT64_MIN;
 		if (s->wq[i].timer == NULL || s->wq[i].gtimer == NULL || !wq_grow(&s->wq[i], s->ntables + 1))
 			return false;
@@ -110,8 +109,7 @@ void sched_free(struct sink *s)
 	for (i = 0; s->wq && i < s->nwriters; i++) {
 		if (s->wq[i].timer)
 			event_free(s->wq[i].timer);
-		if (s->wq[i].gtimer)
-			event_free(s->wq[i].gtimer);
+		ptimer_free(s->wq[i].gtimer);
 		free(s->wq[i].trows);
 		free(s->wq[i].toldest);
 	}
@@ -614,18 +612,15 @@ static int queue_ready(const struct sink *s, struct wqueue *q)
 			idle_ok = false;
 	}
 	if (adaptive && (idle_ok || (h->ack == ACK_COMMIT && idle_inflight_max(h) < COMMIT_IDLE_INFLIGHT))) {
-		int64_t until, left;
-		struct timeval tv;
+		int64_t until;
 
 		if (!gather_holds(h, &until))
 			return FLUSH_IDLE;
-		if (q->gather_due != until || !evtimer_pending(q->gtimer, NULL)) {
+		if (q->gather_due != until || !ptimer_armed(q->gtimer)) {
 			/* (once per wait, not per row queued while it lasts) */
 			q->gather_due = until;
-			left = until - sink_now_us();
-			tv.tv_sec = left / 1000000;
-			tv.tv_usec = left % 1000000;
-			evtimer_add(q->gtimer, &tv);
+			if (!ptimer_arm(q->gtimer, until - sink_now_us()))
+				return FLUSH_IDLE;      /* (no timer: no wait) */
 		}
 	}
 	return -1;
