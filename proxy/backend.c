@@ -422,6 +422,68 @@ static void backend_login(struct backend *be)
 
 /* ----------------------------------------------------------------- relay -- */
 
+/* A backend message the client hears as it is when its entry is plain
+ * (rq_plain_head): nothing in backend_relay below looks at it. */
+static bool plain_type(uint8_t type)
+{
+	switch (type) {
+	case '1': case '2': case '3': case 'n': case 's': case 't': case 'T': case 'D': case 'C':
+	case 'I': case 'Z':
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The answers to plain entries at the front of the input, whole in its first
+ * chunk, moved to the client in one go (per message they were a third of
+ * a relayed transaction's instructions): the replyq is moved on for each, as
+ * backend_relay would, and what it would do after each (client_pump once an
+ * entry is answered, client_ready_for_query after a ReadyForQuery) is done
+ * once after the move, which is the same while the head stays plain (then no
+ * answer of ours is due and the session is not idle). False: nothing moved
+ * (backend_relay reads the first message itself). */
+static bool relay_plain(struct backend *be, struct client *c, struct evbuffer *in,
+				     struct evbuffer *out)
+{
+	struct evbuffer_iovec v;
+	const uint8_t *p;
+	uint8_t type, done, any_done = 0;
+	uint32_t len;
+	size_t run = 0, total;
+	bool ready = false;
+	char status = 0;
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+		return false;
+	p = v.iov_base;
+	while (v.iov_len - run >= PKT_HDR_LEN && rq_plain_head(&c->rq)) {
+		if (pkt_read_header(p + run, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK || !plain_type(type))
+			break;
+		total = PKT_HDR_LEN + (size_t)len;
+		if (total > v.iov_len - run || (type == 'Z' && len != 1))
+			break;
+		(void)rq_backend(&c->rq, type, &done);  /* RQV_RELAY: a plain head */
+		be->last_type = type;
+		any_done |= done;
+		run += total;
+		if (type == 'Z') {
+			status = (char)p[run - 1];
+			ready = true;
+			break;
+		}
+	}
+	if (run == 0)
+		return false;
+	be->stream_drop = false;
+	evbuffer_remove_buffer(in, out, run);
+	if (ready)
+		client_ready_for_query(c, status);
+	else if (any_done)
+		client_pump(c);
+	return true;
+}
+
 static void backend_relay(struct backend *be)
 {
 	struct evbuffer *in = sock_input(be->sk);
@@ -454,6 +516,8 @@ static void backend_relay(struct backend *be)
 		}
 		if (avail < PKT_HDR_LEN)
 			return;
+		if (rq_plain_head(&c->rq) && relay_plain(be, c, in, out))
+			continue;
 		p = evbuffer_pullup(in, PKT_HDR_LEN);
 		if (pkt_read_header(p, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK) {
 			client_backend_lost(c, "backend sent an invalid message length", false);

@@ -332,6 +332,14 @@ static struct rq_entry *target(struct replyq *q, uint8_t t, struct rq_entry **pr
 	return e;
 }
 
+bool rq_plain_head(const struct replyq *q)
+{
+	const struct rq_entry *e = q->head;
+
+	return e && q->nskipped == 0 && e->kind == RQ_FORWARD && !e->muted && !e->capture && !e->late &&
+	       e->copy == NULL;
+}
+
 struct rq_entry *rq_target(struct replyq *q, uint8_t t)
 {
 	struct done_list dl = { NULL, NULL };

@@ -114,6 +114,12 @@ enum rq_verdict rq_backend(struct replyq *q, uint8_t t, uint8_t *done_msg);
  * must wait). */
 struct rq_entry *rq_target(struct replyq *q, uint8_t t);
 
+/* The head entry is one the backend answers and the client hears as it is,
+ * no hook running when its answer ends (not captured, muted, late or a
+ * COPY's; nothing skipped waits to be reaped): for backend messages other
+ * than ErrorResponse, NoticeResponse, ParameterStatus and
+ * NotificationResponse, rq_backend then says RQV_RELAY and calls nothing. */
+bool rq_plain_head(const struct replyq *q);
 /* The head entry, when it is an answer of our own ready to go (or cancelled);
  * NULL otherwise. The caller sends its bytes unless cancelled, then pops it. */
 struct rq_entry *rq_own_head(struct replyq *q);
