@@ -54,7 +54,13 @@ class CutRelay:
 				c, _ = self.lsock.accept()
 			except OSError:
 				return
-			s = socket.create_connection(self.target)
+			try:
+				s = socket.create_connection(self.target)
+			except OSError:
+				# the server is down (a test restarts it): the client sees
+				# its connection close, as when it connects to a dead server
+				c.close()
+				continue
 			for x in (c, s):
 				x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 			cut = threading.Event()
