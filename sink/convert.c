@@ -491,6 +491,57 @@ bool convert_copy_stage(const struct stable *tab, int version, const char *stage
 	return buf_ok(out) && strstr(out->data + start + 4, "$pgbatchd$") == out->data + out->len - 10;
 }
 
+/* Whether st's column list is the one tab->cmap was made for, against cat. */
+static bool cmap_hit(const struct stable *tab, const struct tcat *cat, const struct ins_stmt *st)
+{
+	const char *p = tab->cmap_names, *end = p + tab->cmap_len;
+	size_t n;
+
+	if (tab->cmap_gen == 0 || tab->cmap_gen != cat->gen || tab->cmap_n != st->ncols)
+		return false;
+	for (int i = 0; i < st->ncols; i++) {
+		n = strlen(st->cols[i].name);
+		if ((size_t)(end - p) < n + 2 || p[0] != (st->cols[i].quoted ? 'q' : 'u') ||
+		    memcmp(p + 1, st->cols[i].name, n + 1) != 0)
+			return false;
+		p += n + 2;
+	}
+	return p == end;
+}
+
+/* Keeps st's column list and its map (valid: no unknown or repeated column). */
+static void cmap_keep(struct stable *tab, const struct tcat *cat, const struct ins_stmt *st, const int *colmap)
+{
+	size_t len = 0, n;
+	char *names, *p;
+	int *map;
+
+	for (int i = 0; i < st->ncols; i++)
+		len += strlen(st->cols[i].name) + 2;
+	names = malloc(len ? len : 1);
+	map = malloc((size_t)st->ncols * sizeof(int));
+	if (names == NULL || map == NULL) {
+		free(names);
+		free(map);
+		return;
+	}
+	p = names;
+	for (int i = 0; i < st->ncols; i++) {
+		n = strlen(st->cols[i].name);
+		*p = st->cols[i].quoted ? 'q' : 'u';
+		memcpy(p + 1, st->cols[i].name, n + 1);
+		p += n + 2;
+	}
+	memcpy(map, colmap, (size_t)st->ncols * sizeof(int));
+	free(tab->cmap);
+	free(tab->cmap_names);
+	tab->cmap = map;
+	tab->cmap_names = names;
+	tab->cmap_len = len;
+	tab->cmap_n = st->ncols;
+	tab->cmap_gen = cat->gen;
+}
+
 enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *why)
 {
 	struct sink *s = u->s;
@@ -547,7 +598,9 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 	}
 	if (diff & 16u)
 		diff |= 1u;             /* zone abbreviations: as another TimeZone */
-	if (st->ncols > 0) {
+	if (st->ncols > 0 && cmap_hit(tab, cat, st)) {
+		memcpy(colmap, tab->cmap, (size_t)st->ncols * sizeof(int));
+	} else if (st->ncols > 0) {
 		for (i = 0; i < st->ncols; i++) {
 			ins_name_resolve(&st->cols[i], false, name, sizeof(name));
 			if (!find_column_at(cat, name, i ? colmap[i - 1] + 1 : 0, &colmap[i])) {
@@ -563,6 +616,7 @@ enum convert_result convert_stmt(struct sink_unit *u, int si, enum pass_reason *
 					goto done;
 				}
 		}
+		cmap_keep(tab, cat, st, colmap);
 	} else {
 		if (nv > cat->t.ncols) {
 			*why = PASS_TOO_MANY_VALUES;

@@ -384,6 +384,14 @@ struct stable {
 	int acked;                  /* statements of acknowledged units (ackmode = immediate)
 	                               into it, not yet written: a transaction's rows wait */
 	bool reject_said;           /* a failure to open or write it was logged */
+	/* the column list convert_stmt last mapped, against snapshot cmap_gen:
+	 * a statement naming the same columns the same way (a prepared
+	 * statement's every Bind, a client's every INSERT) maps the same */
+	uint32_t cmap_gen;          /* 0: none */
+	int cmap_n;
+	int *cmap;                  /* [cmap_n] */
+	char *cmap_names;           /* per column: its quoted flag ('q' or 'u'), its name, NUL */
+	size_t cmap_len;
 };
 
 /* ---- batches ---- */

@@ -418,6 +418,8 @@ static void table_free(struct stable *tab)
 	tcat_unref(tab->cat);
 	berr_unref(tab->cat_err);
 	tconf_clear(&tab->conf);
+	free(tab->cmap);
+	free(tab->cmap_names);
 	if (tab->reject_fd >= 0)
 		close(tab->reject_fd);
 	free(tab);
