@@ -1,160 +1,12 @@
 /* The INSERT recognizer: one Query's SQL text to table, columns and decoded VALUES rows, or a reason. */
 #include "protocol/insert.h"
+#include "protocol/insparse.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "protocol/sqllex.h"
-
-/* PostgreSQL's MaxHeapAttributeNumber: no table has more columns, so a longer
- * column or value list can only fail. Keeps the duplicate check bounded. */
-#define INS_MAX_COLS 1600
-
-/* One pass writes into scratch areas on the stack, as far as they reach; a
- * statement that fits (nearly every one) is then copied into one arena of
- * exactly its size. One that does not is parsed a second time with the same
- * code, into an arena of the size the first pass counted. */
-struct parser {
-	struct sql_lexer lx;
-	struct sql_token t;         /* current token */
-	bool fill;                  /* write (as far as the capacities below reach) */
-	char *text;                 /* the text area */
-	size_t tcap;                /* its size */
-	size_t tlen;                /* text bytes used so far */
-	size_t tpeak;               /* most text bytes ever used (a type may be rolled back) */
-	struct ins_stmt *st;        /* arrays to fill */
-	size_t vcap;                /* st->values' size */
-	int ccap;                   /* st->cols' size */
-	bool overflow;              /* something did not fit: nothing of this pass is kept */
-	int ncols, nvals, nrows;
-	size_t nv;                  /* values parsed so far */
-	bool params;                /* $n is a value (extended protocol) */
-	int maxparam;
-};
-
-#define SCRATCH_TEXT 4096
-#define SCRATCH_VALUES 256
-#define SCRATCH_COLS 64
-
-/* PostgreSQL's Bind carries at most this many parameters (an Int16 count). */
-#define INS_MAX_PARAM 65535
-
-static const char cast_bpchar[] = "pg_catalog.bpchar";
-static const char cast_bit[] = "pg_catalog.bit";
-
-static void adv(struct parser *p)
-{
-	(void)sql_lex_next(&p->lx, &p->t);
-}
-
-static enum sql_tok peek(const struct parser *p, struct sql_token *t)
-{
-	struct sql_lexer lx = p->lx;
-	return sql_lex_next(&lx, t);
-}
-
-static bool is_punct(const struct parser *p, char c)
-{
-	return p->t.type == SQL_PUNCT && p->t.ch == c;
-}
-
-static bool is_word(const struct parser *p, const char *kw)
-{
-	return sql_word_is(&p->lx, &p->t, kw);
-}
-
-static bool is_minus(const struct parser *p)
-{
-	return p->t.type == SQL_OP && p->t.end - p->t.pos == 1 && p->t.ch == '-';
-}
-
-static bool word_in(const struct parser *p, const char *const *list)
-{
-	for (; *list; list++)
-		if (is_word(p, *list))
-			return true;
-	return false;
-}
-
-/* ---- text area ---- */
-
-static void grow(struct parser *p, size_t n)
-{
-	p->tlen += n;
-	if (p->tlen > p->tpeak)
-		p->tpeak = p->tlen;
-}
-
-/* Whether n more text bytes are written (else the pass overflows). */
-static bool room(struct parser *p, size_t n)
-{
-	if (!p->fill || p->overflow)
-		return false;
-	if (p->tlen + n > p->tcap) {
-		p->overflow = true;
-		return false;
-	}
-	return true;
-}
-
-static void put(struct parser *p, const char *b, size_t n)
-{
-	if (room(p, n))
-		memcpy(p->text + p->tlen, b, n);
-	grow(p, n);
-}
-
-static void put_lower(struct parser *p, const char *b, size_t n)
-{
-	if (room(p, n))
-		for (size_t i = 0; i < n; i++) {
-			char c = b[i];
-			p->text[p->tlen + i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-		}
-	grow(p, n);
-}
-
-static const char *put_end(struct parser *p, size_t mark)
-{
-	put(p, "", 1);
-	return p->fill && !p->overflow ? p->text + mark : NULL;
-}
-
-static void put_token(struct parser *p)
-{
-	if (room(p, p->t.declen))
-		sql_token_decode(&p->lx, &p->t, p->text + p->tlen);
-	grow(p, p->t.declen);
-}
-
-/* The current word in lower case, or a quoted identifier quoted again. */
-static void put_type_name(struct parser *p)
-{
-	if (p->t.type == SQL_WORD) {
-		put_lower(p, p->lx.s + p->t.pos, p->t.declen);
-		return;
-	}
-	char name[SQL_IDENT_MAX + 1];
-	sql_token_decode(&p->lx, &p->t, name);
-	put(p, "\"", 1);
-	for (size_t i = 0; i < p->t.declen; i++)
-		put(p, name[i] == '"' ? "\"\"" : &name[i], name[i] == '"' ? 2 : 1);
-	put(p, "\"", 1);
-}
-
-/* Whether the current name resolves to "interval". */
-static bool names_interval(const struct parser *p)
-{
-	char name[SQL_IDENT_MAX + 1];
-
-	if (p->t.type == SQL_WORD)
-		return is_word(p, "interval");
-	if (p->t.declen != 8)
-		return false;
-	sql_token_decode(&p->lx, &p->t, name);
-	return memcmp(name, "interval", 8) == 0;
-}
 
 static void take_name(struct parser *p, struct ins_name *n)
 {
@@ -173,288 +25,6 @@ static bool is_colid(const struct parser *p)
 		return false;
 	enum sql_kw kw = sql_keyword(p->lx.s + p->t.pos, p->t.end - p->t.pos);
 	return kw == SQL_KW_NONE || kw == SQL_KW_COL_NAME;
-}
-
-/* ---- type names ---- */
-
-/* An integer token that fits PostgreSQL's int4 (an Iconst), as a number. */
-static bool iconst(const struct parser *p, long *v)
-{
-	if (p->t.type != SQL_INTEGER)
-		return false;
-	long n = 0;
-	for (size_t i = p->t.pos; i < p->t.end; i++) {
-		n = n * 10 + (p->lx.s[i] - '0');
-		if (n > INT32_MAX)
-			return false;
-	}
-	*v = n;
-	return true;
-}
-
-static void put_long(struct parser *p, long v)
-{
-	char b[24];
-	size_t n = sizeof(b);
-	do {
-		b[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	put(p, b + n, sizeof(b) - n);
-}
-
-/* '(' Iconst ')' at the current token, written as "(n)". */
-static enum ins_reason paren_iconst(struct parser *p, long min, long max)
-{
-	long v;
-	adv(p);
-	if (!iconst(p, &v) || v < min || v > max)
-		return INS_SYNTAX;
-	adv(p);
-	if (!is_punct(p, ')'))
-		return INS_SYNTAX;
-	adv(p);
-	put(p, "(", 1);
-	put_long(p, v);
-	put(p, ")", 1);
-	return INS_OK;
-}
-
-/* Type modifiers: '(' Iconst [, Iconst ...] ')'. Other modifiers are
- * expressions (or a function call, when this was not a type after all). */
-static enum ins_reason typmods(struct parser *p)
-{
-	put(p, "(", 1);
-	for (;;) {
-		long v;
-		adv(p);
-		if (!iconst(p, &v))
-			return INS_EXPRESSION;
-		put_long(p, v);
-		adv(p);
-		if (is_punct(p, ')'))
-			break;
-		if (!is_punct(p, ','))
-			return INS_EXPRESSION;
-		put(p, ",", 1);
-	}
-	put(p, ")", 1);
-	adv(p);
-	return INS_OK;
-}
-
-static const char *const interval_fields[] = {
-	"year", "month", "day", "hour", "minute", "second", NULL
-};
-
-/* WITH TIME ZONE / WITHOUT TIME ZONE after timestamp or time. libpg_query
- * only takes WITH as WITH_LA when TIME follows without a comment between. */
-static enum ins_reason time_zone(struct parser *p)
-{
-	bool with = is_word(p, "with");
-	if (!with && !is_word(p, "without"))
-		return INS_OK;
-	size_t gap = p->t.end;
-	adv(p);
-	for (size_t i = gap; with && i < p->t.pos; i++)
-		if (p->lx.s[i] != ' ' && p->lx.s[i] != '\t' && p->lx.s[i] != '\n' &&
-		    p->lx.s[i] != '\r' && p->lx.s[i] != '\f')
-			return INS_SYNTAX;
-	if (!is_word(p, "time"))
-		return INS_SYNTAX;
-	adv(p);
-	if (!is_word(p, "zone"))
-		return INS_SYNTAX;
-	adv(p);
-	put(p, with ? " with time zone" : " without time zone", with ? 15 : 18);
-	return INS_OK;
-}
-
-/* The SQL-standard type names that are keywords (gram.y: Numeric, Bit,
- * Character, ConstDatetime, ConstInterval). *special is set to a static cast
- * when the literal form means another type than the cast form. */
-static enum ins_reason keyword_type(struct parser *p, bool cast_mode, bool *matched,
-				    const char **special, bool *interval)
-{
-	static const char *const plain[] = {
-		"int", "integer", "smallint", "bigint", "real", "boolean", NULL
-	};
-	static const char *const character[] = {
-		"character", "char", "nchar", "varchar", "national", NULL
-	};
-	struct sql_token next;
-	enum ins_reason r = INS_OK;
-
-	*matched = true;
-	if (is_word(p, "double") && peek(p, &next) == SQL_WORD &&
-	    sql_word_is(&p->lx, &next, "precision")) {
-		put(p, "double precision", 16);
-		adv(p);
-		adv(p);
-	} else if (word_in(p, plain)) {
-		put_lower(p, p->lx.s + p->t.pos, p->t.end - p->t.pos);
-		adv(p);
-	} else if (is_word(p, "float")) {
-		put(p, "float", 5);
-		adv(p);
-		if (is_punct(p, '('))
-			r = paren_iconst(p, 1, 53);
-	} else if (is_word(p, "decimal") || is_word(p, "dec") || is_word(p, "numeric")) {
-		put_lower(p, p->lx.s + p->t.pos, p->t.end - p->t.pos);
-		adv(p);
-		if (is_punct(p, '('))
-			r = typmods(p);
-	} else if (is_word(p, "bit")) {
-		put(p, "bit", 3);
-		adv(p);
-		bool varying = is_word(p, "varying");
-		if (varying) {
-			put(p, " varying", 8);
-			adv(p);
-		}
-		if (is_punct(p, '('))
-			r = typmods(p);
-		else if (!cast_mode && !varying)
-			*special = cast_bit;    /* bit '..' has no length limit; '..'::bit is bit(1) */
-	} else if (word_in(p, character)) {
-		bool varchar = is_word(p, "varchar"), varying = false;
-		if (is_word(p, "national")) {
-			put(p, "national ", 9);
-			adv(p);
-			if (!is_word(p, "character") && !is_word(p, "char"))
-				return INS_SYNTAX;
-		}
-		put_lower(p, p->lx.s + p->t.pos, p->t.end - p->t.pos);
-		adv(p);
-		if (!varchar && is_word(p, "varying")) {
-			put(p, " varying", 8);
-			adv(p);
-			varying = true;
-		}
-		if (is_punct(p, '('))
-			r = paren_iconst(p, 0, INT32_MAX);
-		else if (!cast_mode && !varying && !varchar)
-			*special = cast_bpchar; /* char '..' has no length limit; '..'::char is char(1) */
-	} else if (is_word(p, "timestamp") || is_word(p, "time")) {
-		put_lower(p, p->lx.s + p->t.pos, p->t.end - p->t.pos);
-		adv(p);
-		if (is_punct(p, '('))
-			r = paren_iconst(p, 0, INT32_MAX);
-		if (r == INS_OK)
-			r = time_zone(p);
-	} else if (is_word(p, "interval")) {
-		put(p, "interval", 8);
-		adv(p);
-		*interval = true;
-		if (is_punct(p, '('))
-			r = paren_iconst(p, 0, INT32_MAX);
-		if (r == INS_OK && cast_mode && word_in(p, interval_fields))
-			r = INS_EXPRESSION;     /* a qualifier changes how the text is read */
-	} else {
-		*matched = false;
-	}
-	return r;
-}
-
-/* A type name at the current token, written normalized to the text area.
- * cast_mode: after :: or AS (arrays allowed); else the type of a typed
- * literal (type 'text'). Leaves the token after the type current. When the
- * text is not a type at all, returns INS_EXPRESSION (literal form: it was a
- * column or a function) or INS_SYNTAX (cast form). */
-static enum ins_reason parse_type(struct parser *p, bool cast_mode, const char **cast, bool *interval)
-{
-	size_t mark = p->tlen;
-	const char *special = NULL;
-	enum ins_reason not_type = cast_mode ? INS_SYNTAX : INS_EXPRESSION;
-	bool matched;
-	enum ins_reason r;
-
-	*interval = false;
-	if (cast_mode && is_word(p, "setof"))
-		return INS_EXPRESSION;
-	if (p->t.type == SQL_WORD) {
-		r = keyword_type(p, cast_mode, &matched, &special, interval);
-		if (r != INS_OK)
-			return r;
-	} else {
-		matched = false;
-	}
-	if (!matched) {
-		/* GenericType / func_name: name[.name] [(typmods)] */
-		enum sql_kw kw = SQL_KW_NONE;
-		if (p->t.type == SQL_WORD)
-			kw = sql_keyword(p->lx.s + p->t.pos, p->t.end - p->t.pos);
-		else if (p->t.type != SQL_QIDENT)
-			return not_type;
-		if (kw == SQL_KW_RESERVED || kw == SQL_KW_COL_NAME)
-			return not_type;
-		int nparts = 1;
-		bool last_interval;
-		for (;;) {
-			last_interval = names_interval(p);
-			put_type_name(p);
-			adv(p);
-			if (!is_punct(p, '.'))
-				break;
-			adv(p);
-			if (p->t.type != SQL_WORD && p->t.type != SQL_QIDENT)
-				return not_type;
-			if (++nparts > 2)
-				return INS_SYNTAX;
-			put(p, ".", 1);
-		}
-		/* A qualified literal type starts with a ColId, not a type_func keyword. */
-		if (nparts == 2 && !cast_mode && kw != SQL_KW_NONE)
-			return INS_SYNTAX;
-		if (is_punct(p, '(')) {
-			r = typmods(p);
-			if (r != INS_OK)
-				return r;
-			if (last_interval)
-				return INS_EXPRESSION;   /* interval(n) spelled as a name: a range mask */
-		}
-		*interval = last_interval;
-	}
-	if (cast_mode) {
-		bool bounds = false;
-		while (is_punct(p, '[')) {
-			long v;
-			bounds = true;
-			adv(p);
-			put(p, "[", 1);
-			if (iconst(p, &v)) {
-				put_long(p, v);
-				adv(p);
-			}
-			if (!is_punct(p, ']'))
-				return INS_SYNTAX;
-			put(p, "]", 1);
-			adv(p);
-		}
-		if (!bounds && is_word(p, "array")) {
-			adv(p);
-			put(p, "[", 1);
-			if (is_punct(p, '[')) {
-				long v;
-				adv(p);
-				if (!iconst(p, &v))
-					return INS_SYNTAX;
-				put_long(p, v);
-				adv(p);
-				if (!is_punct(p, ']'))
-					return INS_SYNTAX;
-				adv(p);
-			}
-			put(p, "]", 1);
-		}
-	}
-	if (special) {
-		p->tlen = mark;
-		*cast = special;
-	} else {
-		*cast = put_end(p, mark);
-	}
-	return INS_OK;
 }
 
 /* ---- values ---- */
@@ -505,7 +75,7 @@ static enum ins_reason parse_value(struct parser *p, struct ins_value *v)
 		v->len = p->t.declen;
 		v->text = put_end(p, mark);
 		if (p->t.str == SQL_STR_NCHAR) {
-			v->cast = cast_bpchar;
+			v->cast = ins_cast_bpchar;
 			ncasts = 1;
 		}
 		adv(p);
@@ -535,7 +105,7 @@ static enum ins_reason parse_value(struct parser *p, struct ins_value *v)
 			break;
 		}
 		/* type 'text': a typed literal; any other word starts an expression */
-		r = parse_type(p, false, &v->cast, &interval);
+		r = ins_parse_type(p, false, &v->cast, &interval);
 		if (r != INS_OK)
 			return r;
 		if (p->t.type != SQL_STRING || p->t.str == SQL_STR_NCHAR)
@@ -547,7 +117,7 @@ static enum ins_reason parse_value(struct parser *p, struct ins_value *v)
 		v->len = p->t.declen;
 		v->text = put_end(p, mark);
 		adv(p);
-		if (interval && word_in(p, interval_fields))
+		if (interval && word_in(p, ins_interval_fields))
 			return INS_EXPRESSION;  /* interval '1' day */
 		break;
 	case SQL_ERROR:
@@ -596,7 +166,7 @@ static enum ins_reason parse_value(struct parser *p, struct ins_value *v)
 			if (!castable || ncasts > 0)
 				return INS_EXPRESSION;  /* a cast of a number, or a chained cast */
 			adv(p);
-			r = parse_type(p, true, &v->cast, &interval);
+			r = ins_parse_type(p, true, &v->cast, &interval);
 			if (r != INS_OK)
 				return r;
 			ncasts = 1;
@@ -787,7 +357,9 @@ static enum ins_reason parse_rows(struct parser *p)
 	}
 }
 
-static enum ins_reason parse_statement(struct parser *p)
+/* Everything up to VALUES: the statement's head. The current token is then
+ * VALUES; *nparen: the parentheses opened before it ((VALUES ...)). */
+static enum ins_reason parse_head(struct parser *p, size_t *nparen)
 {
 	enum ins_reason r;
 
@@ -813,9 +385,9 @@ static enum ins_reason parse_statement(struct parser *p)
 	if (is_word(p, "overriding"))
 		return INS_OVERRIDING;
 	/* The source: VALUES, possibly in parentheses ((VALUES ...)). */
-	size_t nparen = 0;
+	*nparen = 0;
 	while (is_punct(p, '(') && query_in_parens(p)) {
-		nparen++;
+		(*nparen)++;
 		adv(p);
 	}
 	if (is_word(p, "default") || is_word(p, "select") || is_word(p, "with") ||
@@ -823,6 +395,117 @@ static enum ins_reason parse_statement(struct parser *p)
 		return INS_SELECT;
 	if (!is_word(p, "values"))
 		return INS_SYNTAX;
+	return INS_OK;
+}
+
+/*
+ * The head of the last statement parsed, when it was plain (no parentheses
+ * around VALUES, a few columns): a client's next INSERT into the same table
+ * usually starts with the same bytes, and the same bytes up to the end of the
+ * VALUES keyword, followed by a byte that cannot continue it, lex and parse
+ * the same (nothing in the head looks past VALUES; the lexer has no state
+ * there but its position). Then the head's names are taken from here and
+ * parsing goes on from the first row. One entry for the process (it is
+ * single-threaded).
+ */
+#define HEAD_MAX 256
+#define HEAD_COLS 32
+
+static struct {
+	size_t len;                 /* 0: none */
+	bool params;
+	char sql[HEAD_MAX];
+	size_t tlen;                /* the text its names took */
+	char text[2 * HEAD_MAX];
+	bool has_schema;
+	struct ins_name schema, table;  /* names: offsets into text, as pointers from text */
+	int ncols;
+	struct ins_name cols[HEAD_COLS];
+} kept;
+
+void ins_parse_forget(void)
+{
+	kept.len = 0;
+}
+
+static bool head_follows(char c)
+{
+	return c == ' ' || c == '(' || c == '\n' || c == '\t' || c == '\r';
+}
+
+static const char *head_offset(const struct parser *p, const char *name)
+{
+	return name ? kept.text + (name - p->text) : NULL;
+}
+
+/* The head just parsed (its current token VALUES) is kept for the next. */
+static void head_keep(struct parser *p, size_t nparen)
+{
+	const struct ins_stmt *st = p->st;
+
+	kept.len = 0;
+	if (nparen > 0 || !p->fill || p->overflow || st == NULL || p->t.end > HEAD_MAX ||
+	    p->tlen > sizeof(kept.text) || p->ncols > HEAD_COLS || p->ncols > p->ccap || p->tlen != p->tpeak ||
+	    st->table.name == NULL)
+		return;
+	memcpy(kept.sql, p->lx.s, p->t.end);
+	memcpy(kept.text, p->text, p->tlen);
+	kept.tlen = p->tlen;
+	kept.params = p->params;
+	kept.has_schema = st->schema.name != NULL;
+	kept.schema = (struct ins_name){ head_offset(p, st->schema.name), st->schema.quoted };
+	kept.table = (struct ins_name){ head_offset(p, st->table.name), st->table.quoted };
+	kept.ncols = p->ncols;
+	for (int i = 0; i < p->ncols; i++)
+		kept.cols[i] = (struct ins_name){ head_offset(p, st->cols[i].name), st->cols[i].quoted };
+	kept.len = p->t.end;
+}
+
+static const char *head_name(const struct parser *p, const char *name)
+{
+	return name && p->fill && !p->overflow ? p->text + (name - kept.text) : NULL;
+}
+
+/* When the statement starts with the kept head: its state, as parse_head
+ * would have left it, the lexer right after VALUES. */
+static bool head_restore(struct parser *p)
+{
+	const char *sql = p->lx.s;
+	size_t len = p->lx.len;
+
+	if (kept.len == 0 || len <= kept.len || kept.params != p->params || p->tlen != 0 ||
+	    !head_follows(sql[kept.len]) || memcmp(sql, kept.sql, kept.len) != 0)
+		return false;
+	put(p, kept.text, kept.tlen);
+	if (p->st) {
+		p->st->schema = (struct ins_name){ kept.has_schema ? head_name(p, kept.schema.name) : NULL,
+						   kept.schema.quoted };
+		p->st->table = (struct ins_name){ head_name(p, kept.table.name), kept.table.quoted };
+		for (int i = 0; i < kept.ncols; i++) {
+			if (i < p->ccap)
+				p->st->cols[i] = (struct ins_name){ head_name(p, kept.cols[i].name),
+								    kept.cols[i].quoted };
+			else
+				p->overflow = true;
+		}
+	}
+	p->ncols = kept.ncols;
+	p->lx.pos = kept.len;
+	p->t.type = SQL_WORD;
+	return true;
+}
+
+static enum ins_reason parse_statement(struct parser *p)
+{
+	enum ins_reason r;
+	size_t nparen = 0;
+
+	if (!head_restore(p)) {
+		r = parse_head(p, &nparen);
+		if (r != INS_OK)
+			return r;
+		head_keep(p, nparen);
+	}
 	adv(p);
 	r = parse_rows(p);
 	if (r != INS_OK)

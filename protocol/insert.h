@@ -66,6 +66,10 @@ enum ins_reason {
  * otherwise *out is left empty and needs no freeing. */
 enum ins_reason ins_parse(const char *sql, size_t len, struct ins_stmt *out)
 	__attribute__((warn_unused_result));
+/* The parser keeps the last plain statement's head (up to VALUES) and starts
+ * a next statement with the same bytes after it; this forgets it (for tests
+ * that compare with a parse from scratch). */
+void ins_parse_forget(void);
 void ins_stmt_free(struct ins_stmt *st);
 
 /* The statement of an extended-protocol Parse: as ins_parse, and a value may

@@ -44,6 +44,20 @@ struct tcase {
 static const struct tcase cases[] = {
 	/* plain statements */
 	{"INSERT INTO t VALUES (1)", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	/* heads alike up to VALUES, but not the statement (the kept head) */
+	{"INSERT INTO t VALUES_x (1)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES$1 (1)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES(2, 'b')", OK, NULL, "t", {NULL}, 1, {N("2"), S("b")}},
+	{"INSERT INTO t VALUES", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES\n(3) RETURNING *", NO(INS_RETURNING)},
+	{"INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING", NO(INS_ON_CONFLICT)},
+	{"INSERT INTO t (a, \"B\") VALUES (1, 2)", OK, NULL, "t", {"a", "\"B"}, 1, {N("1"), N("2")}},
+	{"INSERT INTO t (a, \"B\") VALUES (1, 2, 3)", NO(INS_SHAPE)},
+	{"INSERT INTO t (a, \"B\") VALUES (4, 5), (6, 7)", OK, NULL, "t", {"a", "\"B"}, 2,
+	 {N("4"), N("5"), N("6"), N("7")}},
+	{"INSERT INTO s.t (a, \"B\") VALUES (4, 5)", OK, "s", "t", {"a", "\"B"}, 1, {N("4"), N("5")}},
+	{"INSERT INTO t ((VALUES (1)))", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"INSERT INTO t ((VALUES (1)) UNION SELECT 2)", NO(INS_SELECT)},
 	{"insert into T values (1, 'a')", OK, NULL, "T", {NULL}, 1, {N("1"), S("a")}},
 	{"InSeRt InTo s.t (a, b) VALUES (1, 2), (3, 4)", OK, "s", "t", {"a", "b"}, 2,
 	 {N("1"), N("2"), N("3"), N("4")}},
@@ -271,11 +285,9 @@ static void check_name(const struct ins_name *n, const char *want, const char *s
 			 n->quoted ? " (quoted)" : "", want);
 }
 
-static void test_cases(void **state)
+static void check_case(size_t i)
 {
-	(void)state;
-	size_t ncases = sizeof(cases) / sizeof(cases[0]);
-	for (size_t i = 0; i < ncases; i++) {
+	{
 		const struct tcase *c = &cases[i];
 		struct ins_stmt st;
 		enum ins_reason r = ins_parse(c->sql, strlen(c->sql), &st);
@@ -285,7 +297,7 @@ static void test_cases(void **state)
 		if (r != INS_OK) {
 			assert_null(st.arena);
 			assert_null(st.values);
-			continue;
+			return;
 		}
 		check_name(&st.schema, c->schema, c->sql);
 		check_name(&st.table, c->table, c->sql);
@@ -319,7 +331,33 @@ static void test_cases(void **state)
 		ins_stmt_free(&st);
 		assert_null(st.arena);
 	}
+}
+
+static void test_cases(void **state)
+{
+	(void)state;
+	size_t ncases = sizeof(cases) / sizeof(cases[0]);
+	for (size_t i = 0; i < ncases; i++)
+		check_case(i);
 	printf("%zu table-driven cases\n", ncases);
+}
+
+/* The parser keeps the last statement's head (up to VALUES) and takes it
+ * from there when the next statement starts with the same bytes: every case
+ * parses as alone right after itself and right after every other case. */
+static void test_cases_after_others(void **state)
+{
+	(void)state;
+	size_t ncases = sizeof(cases) / sizeof(cases[0]);
+	struct ins_stmt st;
+
+	for (size_t i = 0; i < ncases; i++) {
+		for (size_t j = 0; j < ncases; j++) {
+			if (ins_parse(cases[i].sql, strlen(cases[i].sql), &st) == INS_OK)
+				ins_stmt_free(&st);
+			check_case(j);
+		}
+	}
 }
 
 static void test_looks_like_insert(void **state)
@@ -756,6 +794,7 @@ int main(void)
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_bind),
 		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_cases_after_others),
 		cmocka_unit_test(test_looks_like_insert),
 		cmocka_unit_test(test_name_resolve),
 		cmocka_unit_test(test_reason_names),
