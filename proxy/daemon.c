@@ -202,7 +202,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 /* Raises the open-file limit from its soft value to its hard one and says how
  * many sessions it holds: each session takes its client's socket and its own
- * backend's, the sink's writers one each. */
+ * backend's, the sink's writers two each (a connection, a precise timer). */
 static void raise_fd_limit(struct daemon *d)
 {
 	struct rlimit rl;
@@ -224,7 +224,7 @@ static void raise_fd_limit(struct daemon *d)
 				    strerror(errno));
 	}
 	d->fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : (long)rl.rlim_cur;
-	spare = d->fd_limit - FD_RESERVE - (d->cfg->ntables > 0 ? d->cfg->connectionmaxactive : 0);
+	spare = d->fd_limit - FD_RESERVE - (d->cfg->ntables > 0 ? 2L * d->cfg->connectionmaxactive : 0);
 	d->fd_spare = spare > 0 ? spare : 0;
 	log_info(NULL, "open-file limit %ld: room for %ld client sessions with a backend each, %ld without "
 		 "(max_client_conn %d)", d->fd_limit, d->fd_spare / 2, d->fd_spare, d->cfg->max_client_conn);
