@@ -7,6 +7,7 @@
 const char ins_cast_bpchar[] = "pg_catalog.bpchar";
 const char ins_cast_bit[] = "pg_catalog.bit";
 
+/* The current word in lower case, or a quoted identifier quoted again. */
 static void put_type_name(struct parser *p)
 {
 	if (p->t.type == SQL_WORD) {

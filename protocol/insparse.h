@@ -131,8 +131,6 @@ static inline void put_token(struct parser *p)
 	grow(p, p->t.declen);
 }
 
-/* The current word in lower case, or a quoted identifier quoted again. */
-
 /* The type names PostgreSQL allows after INTERVAL 'x' (insert_type.c). */
 extern const char *const ins_interval_fields[];
 

@@ -232,7 +232,7 @@ bool fence_rebase(struct sink *s, const struct batch *b, const struct pc_result 
 	struct stable *tabs[FENCE_MAX];
 	int n = fence_snapshots(b, cats, tabs), k;
 	const PGresult *cols, *idx;
-	bool whole, changed;
+	bool whole, changed, ok = true;
 
 	*rekeyed = false;
 	if (r->nresults < 4 * n)
@@ -253,15 +253,19 @@ bool fence_rebase(struct sink *s, const struct batch *b, const struct pc_result 
 				cat->pos = pos;
 			}
 		}
-		if (!tcat_rebase(cat, cols, 0, PQntuples(cols), catalog_next_generation(s->catalog), &whole))
-			return false;
+		if (!tcat_rebase(cat, cols, 0, PQntuples(cols), catalog_next_generation(s->catalog), &whole)) {
+			ok = false;     /* (out of memory, maybe half renamed under its old generation) */
+			break;
+		}
 		if ((cat->pos || cat->gone) && cat->npos == NULL) {
 			cat->npos = &s->npos;
 			s->npos++;
 		}
 		changed = false;
-		if (whole && !tcat_rekey(cat, idx, &tabs[k]->conf, &changed))
-			return false;
+		if (whole && !tcat_rekey(cat, idx, &tabs[k]->conf, &changed)) {
+			ok = false;
+			break;
+		}
 		*rekeyed |= changed;
 		log_info(prefix, "table %s.%s changed while rows for it were buffered: %s%s%s",
 			 cat->t.schema, cat->t.name, whole ? "named columns are followed by attnum" :
@@ -269,8 +273,9 @@ bool fence_rebase(struct sink *s, const struct batch *b, const struct pc_result 
 			 pos ? "; positional rows fill the columns now at their positions" : "",
 			 changed ? "; its key changed: rows are written one by one" : "");
 	}
-	/* rows still to come are read with a fresh catalog */
+	/* rows still to come are read with a fresh catalog (a new generation:
+	 * nothing keyed by the old one, like convert.c's column maps, is used) */
 	for (k = 0; k < n; k++)
 		sink_table_stale(tabs[k]);
-	return true;
+	return ok;
 }
