@@ -443,8 +443,7 @@ static bool plain_type(uint8_t type)
  * once after the move, which is the same while the head stays plain (then no
  * answer of ours is due and the session is not idle). False: nothing moved
  * (backend_relay reads the first message itself). */
-static bool relay_plain(struct backend *be, struct client *c, struct evbuffer *in,
-				     struct evbuffer *out)
+static bool relay_plain(struct backend *be, struct client *c, struct evbuffer *in, struct evbuffer *out)
 {
 	struct evbuffer_iovec v;
 	const uint8_t *p;
