@@ -495,6 +495,156 @@ static bool head_restore(struct parser *p)
 	return true;
 }
 
+/*
+ * The rows' fast path: rows whose values are only plain 'strings', integers
+ * (maybe with one '-' before them), NULL, TRUE, FALSE and DEFAULT, separated
+ * by commas, spaces, tabs and newlines, are read straight from the bytes,
+ * writing what parse_rows would write (the same text, in the same order).
+ * At anything else (a comment, a cast, another kind of constant or spelling,
+ * rows of different lengths) it undoes what it wrote and returns false, and
+ * parse_rows reads the rows again from the start. On success the current
+ * token is the one after the last row.
+ */
+static bool rows_slow;
+
+void ins_parse_slow(bool on)
+{
+	rows_slow = on;
+}
+
+static bool fast_space(unsigned char c)
+{
+	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f';
+}
+
+static bool fast_delim(unsigned char c)
+{
+	return c == ',' || c == ')' || fast_space(c);
+}
+
+/* A keyword value (lower case kw) at s[i..], ending at a delimiter. */
+static bool fast_word(const char *s, size_t i, size_t len, const char *kw, size_t n)
+{
+	if (len - i <= n)
+		return false;
+	for (size_t k = 0; k < n; k++)
+		if (((unsigned char)s[i + k] | 0x20) != (unsigned char)kw[k])
+			return false;
+	return fast_delim((unsigned char)s[i + n]);
+}
+
+static bool fast_rows(struct parser *p)
+{
+	const char *s = p->lx.s;
+	size_t len = p->lx.len, i = p->lx.pos, after = 0;
+	size_t tlen = p->tlen, tpeak = p->tpeak, nv = p->nv;
+	bool overflow = p->overflow;
+	int nrows = 0, nvals = 0;
+
+	if (rows_slow || p->nrows != 0)
+		return false;
+	for (;;) {
+		while (i < len && fast_space((unsigned char)s[i]))
+			i++;
+		if (i == len || s[i] != '(')
+			goto slow;
+		i++;
+		int n = 0;
+		for (;;) {
+			struct ins_value v = {0};
+			size_t mark = p->tlen;
+
+			while (i < len && fast_space((unsigned char)s[i]))
+				i++;
+			if (i == len)
+				goto slow;
+			unsigned char c = (unsigned char)s[i];
+			if (c == '\'') {
+				i++;
+				for (;;) {
+					const char *q = memchr(s + i, '\'', len - i);
+					if (!q)
+						goto slow;
+					put(p, s + i, (size_t)(q - s) - i);
+					i = (size_t)(q - s) + 1;
+					if (i < len && s[i] == '\'') {
+						put(p, "'", 1);
+						i++;
+						continue;
+					}
+					break;
+				}
+				v.kind = INS_STRING;
+				v.len = p->tlen - mark;
+				v.text = put_end(p, mark);
+			} else if ((c >= '0' && c <= '9') || (c == '-' && i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9')) {
+				size_t from = i++;
+				while (i < len && s[i] >= '0' && s[i] <= '9')
+					i++;
+				if (i == len || !fast_delim((unsigned char)s[i]))
+					goto slow;
+				v.kind = INS_NUMBER;
+				put(p, s + from, i - from);
+				v.len = i - from;
+				v.text = put_end(p, mark);
+			} else if (fast_word(s, i, len, "null", 4)) {
+				v.kind = INS_NULL;
+				i += 4;
+			} else if (fast_word(s, i, len, "true", 4) || fast_word(s, i, len, "false", 5)) {
+				v.kind = INS_BOOL;
+				v.text = (c | 0x20) == 't' ? "true" : "false";
+				v.len = strlen(v.text);
+				i += v.len;
+			} else if (fast_word(s, i, len, "default", 7)) {
+				v.kind = INS_DEFAULT;
+				i += 7;
+			} else {
+				goto slow;
+			}
+			while (i < len && fast_space((unsigned char)s[i]))
+				i++;
+			if (i == len || (s[i] != ',' && s[i] != ')'))
+				goto slow;
+			if (++n > INS_MAX_COLS || (nrows > 0 && n > nvals))
+				goto slow;
+			if (p->st && p->nv < p->vcap)
+				p->st->values[p->nv] = v;
+			else if (p->st)
+				p->overflow = true;
+			p->nv++;
+			if (s[i++] == ')')
+				break;
+		}
+		if (nrows == 0) {
+			if (p->ncols > 0 && n != p->ncols)
+				goto slow;
+			nvals = n;
+		} else if (n != nvals) {
+			goto slow;
+		}
+		nrows++;
+		after = i;
+		while (i < len && fast_space((unsigned char)s[i]))
+			i++;
+		if (i < len && (s[i] == '/' || s[i] == '-'))
+			goto slow;      /* a comment may hide a ',' and more rows */
+		if (i == len || s[i] != ',')
+			break;
+		i++;
+	}
+	p->nrows = nrows;
+	p->nvals = nvals;
+	p->lx.pos = after;
+	adv(p);
+	return true;
+slow:
+	p->tlen = tlen;
+	p->tpeak = tpeak;
+	p->nv = nv;
+	p->overflow = overflow;
+	return false;
+}
+
 static enum ins_reason parse_statement(struct parser *p)
 {
 	enum ins_reason r;
@@ -506,10 +656,12 @@ static enum ins_reason parse_statement(struct parser *p)
 			return r;
 		head_keep(p, nparen);
 	}
-	adv(p);
-	r = parse_rows(p);
-	if (r != INS_OK)
-		return r;
+	if (!fast_rows(p)) {
+		adv(p);
+		r = parse_rows(p);
+		if (r != INS_OK)
+			return r;
+	}
 	for (; nparen > 0; nparen--) {
 		if (word_in(p, select_tail))
 			return INS_SELECT;

@@ -70,6 +70,9 @@ enum ins_reason ins_parse(const char *sql, size_t len, struct ins_stmt *out)
  * a next statement with the same bytes after it; this forgets it (for tests
  * that compare with a parse from scratch). */
 void ins_parse_forget(void);
+/* on: rows are always read by the general parser, never the fast path for
+ * plain constants (for tests that compare the two). */
+void ins_parse_slow(bool on);
 void ins_stmt_free(struct ins_stmt *st);
 
 /* The statement of an extended-protocol Parse: as ins_parse, and a value may

@@ -57,6 +57,34 @@ static const struct tcase cases[] = {
 	 {N("4"), N("5"), N("6"), N("7")}},
 	{"INSERT INTO s.t (a, \"B\") VALUES (4, 5)", OK, "s", "t", {"a", "\"B"}, 1, {N("4"), N("5")}},
 	{"INSERT INTO t ((VALUES (1)))", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	/* the rows' fast path, and where it hands over to the general parser */
+	{"INSERT INTO t VALUES (1,-2,'a''b',NULL,true,FALSE,DEFAULT,'')", OK, NULL, "t", {NULL}, 1,
+	 {N("1"), N("-2"), S("a'b"), NUL, T, F, DEF, S("")}},
+	{"INSERT INTO t VALUES\t(007)\r\n,\f( -0 ) ;", OK, NULL, "t", {NULL}, 2, {N("007"), N("-0")}},
+	{"INSERT INTO t VALUES ('it''s', '''', 'a\\b', 'é')", OK, NULL, "t", {NULL}, 1,
+	 {S("it's"), S("'"), S("a\\b"), S("é")}},
+	{"INSERT INTO t VALUES ('a'\n'b', 'c')", OK, NULL, "t", {NULL}, 1, {S("ab"), S("c")}},
+	{"INSERT INTO t VALUES ('a' 'b')", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ('a)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (1 2)", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (1), (2, 3)", NO(INS_SHAPE)},
+	{"INSERT INTO t VALUES (1, 2), (3)", NO(INS_SHAPE)},
+	{"INSERT INTO t (a) VALUES (1, 2)", NO(INS_SHAPE)},
+	{"INSERT INTO t VALUES (1) , 2", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (1),", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES ()", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (1", NO(INS_SYNTAX)},
+	{"INSERT INTO t VALUES (5abc)", NO(INS_SYNTAX)},  /* PostgreSQL 15: junk after a number */
+	{"INSERT INTO t VALUES (nulls)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (1+2)", NO(INS_EXPRESSION)},
+	{"INSERT INTO t VALUES (- 5, --c\n 6, -/*c*/7)", OK, NULL, "t", {NULL}, 1, {N("-5"), N("6"), N("-7")}},
+	{"INSERT INTO t VALUES (1.5, 1e3, 'x'::text, null::int, (8))", OK, NULL, "t", {NULL}, 1,
+	 {N("1.5"), N("1e3"), SC("x", "text"), NULC("int"), N("8")}},
+	{"INSERT INTO t VALUES (1)/*c*/", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"INSERT INTO t VALUES (1)/*c*/, (2) --c\n, (3)", OK, NULL, "t", {NULL}, 3, {N("1"), N("2"), N("3")}},
+	{"INSERT INTO t VALUES (1) RETURNING a", NO(INS_RETURNING)},
+	{"INSERT INTO t VALUES (1);;", OK, NULL, "t", {NULL}, 1, {N("1")}},
+	{"INSERT INTO t VALUES (1); SELECT 1", NO(INS_MULTI_STMT)},
 	{"INSERT INTO t ((VALUES (1)) UNION SELECT 2)", NO(INS_SELECT)},
 	{"insert into T values (1, 'a')", OK, NULL, "T", {NULL}, 1, {N("1"), S("a")}},
 	{"InSeRt InTo s.t (a, b) VALUES (1, 2), (3, 4)", OK, "s", "t", {"a", "b"}, 2,
@@ -340,6 +368,19 @@ static void test_cases(void **state)
 	for (size_t i = 0; i < ncases; i++)
 		check_case(i);
 	printf("%zu table-driven cases\n", ncases);
+}
+
+/* Every case again with the rows read by the general parser only: the
+ * fast path for plain constants reads what it reads. */
+static void test_cases_slow(void **state)
+{
+	(void)state;
+	size_t ncases = sizeof(cases) / sizeof(cases[0]);
+
+	ins_parse_slow(true);
+	for (size_t i = 0; i < ncases; i++)
+		check_case(i);
+	ins_parse_slow(false);
 }
 
 /* The parser keeps the last statement's head (up to VALUES) and takes it
@@ -794,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_bind),
 		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_cases_slow),
 		cmocka_unit_test(test_cases_after_others),
 		cmocka_unit_test(test_looks_like_insert),
 		cmocka_unit_test(test_name_resolve),
