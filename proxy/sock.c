@@ -1,4 +1,4 @@
-/* Sockets for sessions: evbuffers on raw events, reads capped, writes coalesced once per loop turn. */
+/* Sockets for sessions: evbuffers on raw events, reads capped, writes coalesced per callback. */
 #include "proxy/sock.h"
 
 #include <errno.h>
@@ -11,6 +11,8 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+
+#include "common/later.h"
 
 struct sock {
 	struct event_base *base;
@@ -33,10 +35,10 @@ struct sock {
 	struct sock *next_dirty;
 };
 
-/* Sockets with output appended during this loop turn; written by one event
- * that runs after the callback that appended (same priority, same turn). */
+/* Sockets with output appended during the current callback; written when it
+ * returns (common/later.h), or from the loop when no callback of ours runs. */
 static struct sock *dirty_list;
-static struct event *flusher;
+static struct later *flusher;
 
 static bool sock_write_now(struct sock *s);
 
@@ -81,12 +83,10 @@ static void release(struct sock *s)
 	}
 }
 
-static void flush_all(evutil_socket_t fd, short what, void *arg)
+static void flush_all(void *arg)
 {
 	struct sock *s;
 
-	(void)fd;
-	(void)what;
 	(void)arg;
 	while ((s = dirty_list) != NULL) {
 		dirty_list = s->next_dirty;
@@ -108,7 +108,7 @@ void sock_flush_later(struct sock *s)
 	s->next_dirty = dirty_list;
 	dirty_list = s;
 	if (flusher)
-		event_active(flusher, EV_WRITE, 0);
+		later_ask(flusher);
 }
 
 /* Writes what the kernel takes; the rest waits for writability. Errors are
@@ -141,16 +141,26 @@ static bool sock_write_now(struct sock *s)
 	return wrote;
 }
 
+static void on_readable_in(evutil_socket_t fd, struct sock *s);
+
+/* The callbacks of the loop bracket themselves: what they ask for (a flush,
+ * the sink's notifications) runs when they return. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
-	struct sock *s = arg;
+	(void)what;
+	later_enter();
+	on_readable_in(fd, arg);
+	later_leave();
+}
+
+static void on_readable_in(evutil_socket_t fd, struct sock *s)
+{
 	struct evbuffer_iovec vec;
 	static char stage[16384];   /* single-threaded: one read at a time */
 	ssize_t n;
 	size_t want = s->max_read;
 	bool staged;
 
-	(void)what;
 	/* An empty input buffer has no chain left to read into: a reserve would
 	 * allocate (and the drain free) a chain of max_read bytes per read. Small
 	 * reads are the common case (a message per round trip); they go through
@@ -193,14 +203,22 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 	release(s);
 }
 
+static void on_writable_in(evutil_socket_t fd, struct sock *s);
+
 static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
-	struct sock *s = arg;
+	(void)what;
+	later_enter();
+	on_writable_in(fd, arg);
+	later_leave();
+}
+
+static void on_writable_in(evutil_socket_t fd, struct sock *s)
+{
 	int err = 0;
 	socklen_t len = sizeof(err);
 	int n;
 
-	(void)what;
 	s->busy++;
 	if (s->connecting) {
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
@@ -250,11 +268,13 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	later_enter();
 	s->busy++;
 	s->ops->on_read(s, s->arg);
 	if (!s->dead)
 		update_read(s);
 	release(s);
+	later_leave();
 }
 
 void sock_peer_gone(struct sock *s)
@@ -296,8 +316,7 @@ struct sock *sock_new(struct event_base *base, evutil_socket_t fd, const struct 
 	if (s == NULL)
 		return NULL;
 	if (flusher == NULL) {
-		/* (activated by hand: EV_PERSIST, no delete after each run) */
-		flusher = event_new(base, -1, EV_PERSIST, flush_all, NULL);
+		flusher = later_new(base, flush_all, NULL);
 		if (flusher == NULL) {
 			free(s);
 			return NULL;

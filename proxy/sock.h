@@ -1,4 +1,4 @@
-/* Sockets for sessions: evbuffers on raw events, reads capped, writes coalesced once per loop turn. */
+/* Sockets for sessions: evbuffers on raw events, reads capped, writes coalesced per callback. */
 #ifndef PGBATCHD_PROXY_SOCK_H
 #define PGBATCHD_PROXY_SOCK_H
 
@@ -21,7 +21,7 @@ struct sock_ops {
 };
 
 /* Output appended by the owner is written when the current callback returns
- * (one write per socket per loop turn, however many messages were added); what
+ * (one write per socket per callback, however many messages were added); what
  * the kernel does not take waits for writability. Reading stops while the
  * input holds in_cap bytes or more, or while the owner disabled it. A sock
  * may be freed from inside its own callbacks. */
@@ -33,7 +33,7 @@ bool sock_connect(struct sock *s, const struct sockaddr *sa, socklen_t len) __at
 void sock_free(struct sock *s);
 
 struct evbuffer *sock_input(struct sock *s);
-/* The output, to append to: it is written this loop turn (taking it marks the
+/* The output, to append to: it is written when the callback returns (taking it marks the
  * socket for the flush; no evbuffer callback per append). */
 struct evbuffer *sock_output(struct sock *s);
 /* Bytes not yet written (no mark). */

@@ -467,8 +467,7 @@ struct sink {
 	struct catalog *catalog;
 	enum backend_kind kind;
 	struct sink_unit *nhead, *ntail; /* units whose client is owed a callback */
-	struct event *notify_ev;
-	bool notify_armed;          /* notify_ev is active: sink_on_notify runs this turn */
+	struct later *notify;       /* runs sink_on_notify (common/later.h) */
 	struct counters st;
 	int64_t buffered_bytes;
 	bool full;
@@ -531,7 +530,7 @@ bool unit_add_stmt(struct sink_unit *u, struct stable *tab, struct ins_stmt *st,
 void unit_submit(struct sink_unit *u);
 /* A built unit got a statement: its intake goes on. */
 void unit_built_add(struct sink_unit *u);
-void sink_on_notify(evutil_socket_t fd, short what, void *arg);
+void sink_on_notify(void *arg);
 void schedule_notify(struct sink *s);
 void unit_set_state(struct sink_unit *u, enum unit_state to);
 void unit_ref(struct sink_unit *u);
@@ -548,7 +547,7 @@ const char *session_ctx(struct sink *s, const struct sink_session *ss);
 /* ... and what sets the connections' own back (DateStyle ISO, as they have
  * it): NULL when out of memory. */
 const char *sink_ctx_own(struct sink *s);
-/* The unit's client is owed a callback (it runs from the notify event). */
+/* The unit's client is owed a callback (it runs from sink_on_notify, common/later.h). */
 void unit_notify(struct sink_unit *u);
 /* Freed once told everything and nobody waits for it. */
 void unit_maybe_free(struct sink_unit *u);

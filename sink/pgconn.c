@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 
+#include "common/later.h"
 #include "common/log.h"
 
 enum pc_state { S_NONE = 0, S_CONNECTING, S_IDLE, S_BUSY };
@@ -542,13 +543,23 @@ static void pump(struct pgconn *pc)
 	}
 }
 
+static void on_read_in(struct pgconn *pc);
+
+/* What the results ask for (the sink's notifications, the clients' flushes)
+ * runs when this returns (common/later.h). */
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
-	struct pgconn *pc = arg;
-	PGnotify *n;
-
 	(void)fd;
 	(void)what;
+	later_enter();
+	on_read_in(arg);
+	later_leave();
+}
+
+static void on_read_in(struct pgconn *pc)
+{
+	PGnotify *n;
+
 	if (pc->state == S_CONNECTING) {
 		connect_poll(pc);
 		return;

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "common/later.h"
 #include "common/log.h"
 
 /*
@@ -480,11 +481,9 @@ struct sink *sink_new(struct event_base *base, const struct config *cfg)
 		if (s->ledger_config == NULL || s->ledger == NULL)
 			goto fail;
 	}
-	/* (activated by hand, never added: EV_PERSIST spares libevent a delete
-	 * after each run, once per loop turn) */
-	s->notify_ev = event_new(base, -1, EV_PERSIST, sink_on_notify, s);
+	s->notify = later_new(base, sink_on_notify, s);
 	s->writers = calloc((size_t)s->nwriters, sizeof(*s->writers));
-	if (s->notify_ev == NULL || s->writers == NULL || !build_conninfo(s, cfg))
+	if (s->notify == NULL || s->writers == NULL || !build_conninfo(s, cfg))
 		goto fail;
 	for (i = 0; i < s->nwriters; i++) {
 		s->writers[i] = writer_new(s, i);
@@ -552,8 +551,7 @@ void sink_free(struct sink *s)
 		free(s->roles[i]);
 	free(s->roles);
 	free(s->writers);
-	if (s->notify_ev)
-		event_free(s->notify_ev);
+	later_free(s->notify);
 	for (i = 0; s->kw && s->val && (s->kw[i] || s->val[i]); i++) {
 		free((char *)s->kw[i]);
 		free((char *)s->val[i]);

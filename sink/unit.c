@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "common/later.h"
 #include "common/log.h"
 #include "common/pool.h"
 
@@ -42,10 +43,7 @@ void unit_set_state(struct sink_unit *u, enum unit_state to)
 
 void schedule_notify(struct sink *s)
 {
-	if (s->notify_armed)
-		return;                 /* (once per loop turn, not per unit) */
-	s->notify_armed = true;
-	event_active(s->notify_ev, EV_TIMEOUT, 0);
+	later_ask(s->notify);   /* (once, however many units) */
 }
 
 void unit_notify(struct sink_unit *u)
@@ -85,15 +83,12 @@ void unit_maybe_free(struct sink_unit *u)
 		unit_free(u);
 }
 
-void sink_on_notify(evutil_socket_t fd, short what, void *arg)
+void sink_on_notify(void *arg)
 {
 	struct sink *s = arg;
 	struct sink_unit *u;
 	bool told;
 
-	(void)fd;
-	(void)what;
-	s->notify_armed = false;
 	while ((u = s->nhead) != NULL) {
 		s->nhead = u->nnext;
 		if (s->nhead == NULL)
