@@ -19,7 +19,7 @@ static bool cmap_init(struct cmap *m, size_t n)
 	while (cap < 2 * n + 16)
 		cap *= 2;
 	m->keys = calloc(cap, sizeof(*m->keys));
-	m->counts = calloc(cap, sizeof(*m->counts));
+	m->counts = malloc(cap * sizeof(*m->counts));  /* (set with its key) */
 	m->mask = cap - 1;
 	return m->keys && m->counts;
 }
@@ -50,7 +50,10 @@ static uint32_t cmap_bump(struct cmap *m, uint64_t key)
 
 	while (m->keys[i] && m->keys[i] != key)
 		i = (i + 1) & m->mask;
-	m->keys[i] = key;
+	if (m->keys[i] == 0) {
+		m->keys[i] = key;
+		m->counts[i] = 0;
+	}
 	return m->counts[i]++;
 }
 
@@ -86,12 +89,55 @@ static int cmp_fkey(const void *a, const void *b)
 struct builder {
 	struct plan *p;
 	const struct plan_row *rows;
-	struct cmap map;
+	size_t n;
+	struct cmap map;        /* made at the first keyed row */
 	uint32_t next_id;
+	/* the batch's tables, in order of their first row (a batch has few: the
+	 * arrays grow, they are not sized by its rows) */
+	struct tslot *tabs;
+	size_t ntabs, tcap;
 	/* PLAN_ORDERED runs: the open run of each table keeps its rows here */
 	uint32_t **runs;
 	size_t *nruns;
 };
+
+/* Room for one more table. */
+static bool tabs_room(struct builder *b)
+{
+	size_t cap = b->tcap ? 2 * b->tcap : 4;
+	struct tslot *t;
+	uint32_t **r;
+	size_t *nr;
+
+	if (b->ntabs < b->tcap)
+		return true;
+	t = realloc(b->tabs, cap * sizeof(*t));
+	if (t == NULL)
+		return false;
+	b->tabs = t;
+	r = realloc(b->runs, cap * sizeof(*r));
+	if (r == NULL)
+		return false;
+	b->runs = r;
+	nr = realloc(b->nruns, cap * sizeof(*nr));
+	if (nr == NULL)
+		return false;
+	b->nruns = nr;
+	memset(b->tabs + b->tcap, 0, (cap - b->tcap) * sizeof(*t));
+	memset(b->runs + b->tcap, 0, (cap - b->tcap) * sizeof(*r));
+	memset(b->nruns + b->tcap, 0, (cap - b->tcap) * sizeof(*nr));
+	b->tcap = cap;
+	return true;
+}
+
+/* The count of key before this row (cmap_bump), the map made when first needed. */
+static bool bump(struct builder *b, uint64_t key, uint32_t *count)
+{
+	if (b->map.keys == NULL && !cmap_init(&b->map, b->n))
+		return false;
+	*count = cmap_bump(&b->map, key);
+	return true;
+}
 
 static void emit(struct builder *b, const uint32_t *rows, size_t n)
 {
@@ -138,10 +184,10 @@ static void close_run(struct builder *b, struct tslot *t, size_t ti)
 bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
 {
 	struct builder b;
-	struct tslot *tabs = NULL, *t;
+	struct tslot *t;
 	struct fkey *free_keys = NULL;
-	uint32_t *scratch = NULL, one;
-	size_t ntabs = 0, nfree = 0, i, ti;
+	uint32_t *scratch = NULL, one, count;
+	size_t nfree = 0, i, ti;
 	uint32_t nslots = 0;
 	bool ok = false;
 
@@ -149,24 +195,24 @@ bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
 	memset(&b, 0, sizeof(b));
 	b.p = p;
 	b.rows = rows;
-	p->order = calloc(n + 1, sizeof(*p->order));
-	p->steps = calloc(n + 1, sizeof(*p->steps));
-	tabs = calloc(n + 1, sizeof(*tabs));
-	free_keys = calloc(n + 1, sizeof(*free_keys));
-	scratch = calloc(n + 1, sizeof(*scratch));
-	b.runs = calloc(n + 1, sizeof(*b.runs));
-	b.nruns = calloc(n + 1, sizeof(*b.nruns));
-	if (!p->order || !p->steps || !tabs || !free_keys || !scratch || !b.runs || !b.nruns ||
-	    !cmap_init(&b.map, n))
+	b.n = n;
+	/* (every entry below is written before it is read: no zeroing per row) */
+	p->order = malloc((n + 1) * sizeof(*p->order));
+	p->steps = malloc((n + 1) * sizeof(*p->steps));
+	free_keys = malloc((n + 1) * sizeof(*free_keys));
+	scratch = malloc((n + 1) * sizeof(*scratch));
+	if (!p->order || !p->steps || !free_keys || !scratch)
 		goto out;
 	for (i = 0; i < n; i++) {
 		const struct plan_row *r = &rows[i];
 
-		for (ti = 0; ti < ntabs && tabs[ti].table != r->table; ti++)
+		for (ti = 0; ti < b.ntabs && b.tabs[ti].table != r->table; ti++)
 			;
-		t = &tabs[ti];
-		if (ti == ntabs) {
-			ntabs++;
+		if (ti == b.ntabs && !tabs_room(&b))
+			goto out;
+		t = &b.tabs[ti];
+		if (ti == b.ntabs) {
+			b.ntabs++;
 			t->table = r->table;
 			t->cat = r->cat;
 			t->role = r->role;
@@ -199,21 +245,25 @@ bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
 		}
 		switch ((enum plan_class)r->cls) {
 		case PLAN_FREE:
+			count = 0;
+			if (r->keyed && r->has_route && !bump(&b, mix(TAG_FREE, t->slot, r->route), &count))
+				goto out;
 			free_keys[nfree].slot = t->slot;
-			free_keys[nfree].gen = r->keyed && r->has_route ?
-					       cmap_bump(&b.map, mix(TAG_FREE, t->slot, r->route)) : 0;
+			free_keys[nfree].gen = count;
 			free_keys[nfree].row = (uint32_t)i;
 			nfree++;
 			break;
 		case PLAN_ORDERED:
-			if (r->keyed && r->has_route &&
-			    cmap_bump(&b.map, mix(TAG_RUN, t->run, r->route)) > 0) {
+			count = 0;
+			if (r->keyed && r->has_route && !bump(&b, mix(TAG_RUN, t->run, r->route), &count))
+				goto out;
+			if (count > 0) {
 				/* the key repeats: a new run, which starts with it */
 				close_run(&b, t, ti);
 				(void)cmap_bump(&b.map, mix(TAG_RUN, t->run, r->route));
 			}
 			if (b.runs[ti] == NULL) {
-				b.runs[ti] = calloc(n + 1, sizeof(uint32_t));
+				b.runs[ti] = malloc((n + 1) * sizeof(uint32_t));
 				if (b.runs[ti] == NULL)
 					goto out;
 			}
@@ -224,18 +274,17 @@ bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
 			break;
 		}
 	}
-	for (ti = 0; ti < ntabs; ti++)
-		close_run(&b, &tabs[ti], ti);
+	for (ti = 0; ti < b.ntabs; ti++)
+		close_run(&b, &b.tabs[ti], ti);
 	emit_generations(&b, free_keys, nfree, scratch);
 	ok = true;
 out:
-	if (b.runs)
-		for (ti = 0; ti < n + 1; ti++)
-			free(b.runs[ti]);
+	for (ti = 0; ti < b.tcap; ti++)
+		free(b.runs[ti]);
 	free(b.runs);
 	free(b.nruns);
 	cmap_free(&b.map);
-	free(tabs);
+	free(b.tabs);
 	free(free_keys);
 	free(scratch);
 	if (!ok)
