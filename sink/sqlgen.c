@@ -246,9 +246,35 @@ void sg_copy_row(struct buf *b, const struct sg_shape *sh, sg_row row)
 {
 	const struct sg_val *v;
 	char *dst;
-	size_t n;
+	size_t n, worst = 1;
 	int i;
 
+	/* A row of small values (the usual): room for its worst case (every
+	 * byte escaped) reserved once, the row written in one pass. */
+	for (i = 0; i < sh->nins && worst <= COPY_ONE_PASS; i++) {
+		v = &row[sh->ins[i]];
+		worst += 1 + (v->state == SG_VALUE ? 2 * (size_t)v->len : COPYTEXT_NULL_LEN);
+	}
+	if (worst <= COPY_ONE_PASS) {
+		dst = buf_reserve(b, worst);
+		if (dst == NULL)
+			return;
+		n = 0;
+		for (i = 0; i < sh->nins; i++) {
+			v = &row[sh->ins[i]];
+			if (i)
+				dst[n++] = COPYTEXT_DELIM;
+			if (v->state == SG_VALUE) {
+				n += copytext_escape(dst + n, v->text, v->len);
+			} else {
+				memcpy(dst + n, COPYTEXT_NULL, COPYTEXT_NULL_LEN);
+				n += COPYTEXT_NULL_LEN;
+			}
+		}
+		dst[n++] = COPYTEXT_EOL;
+		buf_advance(b, n);
+		return;
+	}
 	for (i = 0; i < sh->nins; i++) {
 		v = &row[sh->ins[i]];
 		if (v->state == SG_VALUE && v->len <= COPY_ONE_PASS) {
