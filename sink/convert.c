@@ -23,10 +23,7 @@
 
 static void put_token(struct buf *tok, const void *p, size_t n)
 {
-	uint32_t l = (uint32_t)n;
-
-	buf_append(tok, &l, sizeof(l));
-	buf_append(tok, p, n);
+	key_token_put(tok, p, n);
 }
 
 /* varchar(n): characters past n that are all spaces are cut off on input. */
@@ -96,6 +93,15 @@ void row_route(struct srow *r, const char *const *over, const int64_t *dbh, cons
 		r->has_route = false;
 		r->exact = true;
 		return;
+	}
+	if (cat->t.nkey == 1 && cat->kmodes[0] == KM_CANON && cat->kmaxlen[0] < 0 && !(over && over[0])) {
+		/* one integer column (the usual key): no buffers */
+		v = &r->vals[cat->t.key[0]];
+		if (v->state == SG_VALUE && key_route_int(cat->kinds[0], v->text, v->len, &r->route)) {
+			r->has_route = true;
+			r->exact = true;
+			return;
+		}
 	}
 	buf_reset(tok);
 	buf_reset(scratch);

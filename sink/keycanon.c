@@ -471,11 +471,38 @@ static void put_i64(struct buf *out, char tag, int64_t v)
 	buf_append(out, &v, sizeof(v));
 }
 
+static const int64_t int_lim[][2] = {
+	{ -32768, 32767 }, { INT32_MIN, INT32_MAX }, { INT64_MIN, INT64_MAX },
+};
+
+void key_token_put(struct buf *tok, const void *p, size_t n)
+{
+	uint32_t l = (uint32_t)n;
+
+	buf_append(tok, &l, sizeof(l));
+	buf_append(tok, p, n);
+}
+
+bool key_route_int(enum key_kind k, const char *text, size_t len, uint64_t *route)
+{
+	unsigned char t[sizeof(uint32_t) + 1 + sizeof(int64_t)];
+	uint32_t l = 1 + sizeof(int64_t);
+	int64_t v;
+
+	if ((k != KEY_INT2 && k != KEY_INT4 && k != KEY_INT8) ||
+	    !key_parse_int(text, len, int_lim[k - KEY_INT2][0], int_lim[k - KEY_INT2][1], &v))
+		return false;
+	/* key_token_put of put_i64's form, in place */
+	memcpy(t, &l, sizeof(l));
+	t[sizeof(l)] = TAG_INT;
+	memcpy(t + sizeof(l) + 1, &v, sizeof(v));
+	*route = key_hash(t, sizeof(t));
+	return true;
+}
+
 bool key_canon(enum key_kind k, const char *text, size_t len, struct buf *out)
 {
-	static const int64_t lim[][2] = {
-		{ -32768, 32767 }, { INT32_MIN, INT32_MAX }, { INT64_MIN, INT64_MAX },
-	};
+	const int64_t (*lim)[2] = int_lim;
 	size_t mark = out->len, n;
 	int64_t v;
 	uint8_t u[16];

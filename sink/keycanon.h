@@ -46,6 +46,15 @@ bool key_kind_parses(enum key_kind k);
  * spelling kept raw for a type that has other spellings is not. */
 bool key_canon(enum key_kind k, const char *text, size_t len, struct buf *out);
 
+/* A key's token is each column's canonical form (or a marker) framed by its
+ * length (4 bytes, host order); the key's route is key_hash of its token. */
+void key_token_put(struct buf *tok, const void *p, size_t n);
+/* The route of a one-column key of an integer kind, from its text, without a
+ * buffer: what key_hash of the token of key_canon's form gives. False when
+ * the kind is not an integer or the text is not an exact one of it. */
+bool key_route_int(enum key_kind k, const char *text, size_t len, uint64_t *route)
+	__attribute__((warn_unused_result));
+
 /* Parsers behind key_canon, exposed for tests. Each returns false when the text
  * is not in the form it takes exactly. */
 bool key_parse_int(const char *s, size_t n, int64_t min, int64_t max, int64_t *out)

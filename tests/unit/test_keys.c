@@ -99,6 +99,47 @@ static void test_integers(void **state)
 	assert_false(same(KEY_INT4, "1", "1") != same(KEY_INT8, "1", "1"));
 }
 
+/* The one-column integer route without buffers is the route of the token
+ * built from key_canon's form; texts that are not exact integers of the kind
+ * (and other kinds) are left to that general path. */
+static void test_route_int(void **state)
+{
+	static const char *const texts[] = {
+		"0", "1", "-1", "+7", " 42 ", "007", "32767", "32768", "-32768", "-32769",
+		"2147483647", "2147483648", "-2147483648", "9223372036854775807",
+		"-9223372036854775808", "9223372036854775808", "1.0", "1e3", "", "-", "12a", "0x10",
+	};
+	static const enum key_kind kinds[] = { KEY_INT2, KEY_INT4, KEY_INT8, KEY_NUMERIC, KEY_TEXT };
+	(void)state;
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+			struct buf form, tok;
+			uint64_t fast = 0;
+			size_t len = strlen(texts[i]);
+			bool ok = key_route_int(kinds[k], texts[i], len, &fast);
+
+			buf_init(&form);
+			buf_init(&tok);
+			bool exact = key_canon(kinds[k], texts[i], len, &form);
+			key_token_put(&tok, form.data, form.len);
+			if (ok) {
+				assert_true(exact);
+				assert_int_equal(fast, key_hash(tok.data, tok.len));
+			} else {
+				/* only a text the integer parser refuses, or another kind */
+				assert_true(kinds[k] > KEY_INT8 || form.len == 0 || form.data[0] != 'i');
+			}
+			buf_free(&form);
+			buf_free(&tok);
+		}
+	}
+	uint64_t r;
+	assert_true(key_route_int(KEY_INT4, "5", 1, &r));
+	assert_false(key_route_int(KEY_INT2, "40000", 5, &r));
+	assert_false(key_route_int(KEY_NUMERIC, "5", 1, &r));
+}
+
 static void test_numeric(void **state)
 {
 	struct buf b;
@@ -276,6 +317,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_integers),
+		cmocka_unit_test(test_route_int),
 		cmocka_unit_test(test_numeric),
 		cmocka_unit_test(test_floats),
 		cmocka_unit_test(test_bool_uuid_bpchar),
