@@ -89,6 +89,38 @@ static void test_roundtrip_all_bytes(void **state)
 	}
 }
 
+/* The escaper reads 8 bytes at a time where it can: every byte value at
+ * every position of fields up to 24 bytes long is escaped exactly as a byte
+ * by byte reference does. */
+static void test_every_byte_everywhere(void **state)
+{
+	static const char letters[256] = {
+		['\\'] = '\\', ['\t'] = 't', ['\n'] = 'n', ['\r'] = 'r', ['\b'] = 'b', ['\f'] = 'f', ['\v'] = 'v',
+	};
+	char in[24], want[48], got[48];
+	size_t n, pos, w, k, outlen;
+
+	(void)state;
+	for (n = 1; n <= sizeof(in); n++)
+		for (pos = 0; pos < n; pos++)
+			for (int b = 1; b < 256; b++) {
+				memset(in, 'x', n);
+				in[pos] = (char)b;
+				for (k = 0, w = 0; k < n; k++) {
+					if (letters[(unsigned char)in[k]]) {
+						want[w++] = '\\';
+						want[w++] = letters[(unsigned char)in[k]];
+					} else {
+						want[w++] = in[k];
+					}
+				}
+				assert_int_equal(copytext_escaped_len(in, n), w);
+				outlen = copytext_escape(got, in, n);
+				assert_int_equal(outlen, w);
+				assert_memory_equal(got, want, w);
+			}
+}
+
 static void test_null_and_bool(void **state)
 {
 	char dec[8];
@@ -148,6 +180,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escape_table),
 		cmocka_unit_test(test_roundtrip_all_bytes),
+		cmocka_unit_test(test_every_byte_everywhere),
 		cmocka_unit_test(test_null_and_bool),
 		cmocka_unit_test(test_bytea),
 		cmocka_unit_test(test_unescape_rejects),
