@@ -21,14 +21,17 @@
 #define TZDISP_LIMIT (16 * 3600)
 
 /* one-dimensional arrays: array type, element type */
-static const uint32_t array_types[][2] = {
-	{ 1000, OID_BOOL }, { 1001, OID_BYTEA }, { 1003, OID_NAME }, { 1005, OID_INT2 },
-	{ 1007, OID_INT4 }, { 1009, OID_TEXT }, { 1014, OID_BPCHAR }, { 1015, OID_VARCHAR },
-	{ 1016, OID_INT8 }, { 1021, OID_FLOAT4 }, { 1022, OID_FLOAT8 }, { 1115, OID_TIMESTAMP },
-	{ 1182, OID_DATE }, { 1183, OID_TIME }, { 1185, OID_TIMESTAMPTZ }, { 1187, OID_INTERVAL },
-	{ 1231, OID_NUMERIC }, { 1270, OID_TIMETZ }, { 199, OID_JSON }, { 2951, OID_UUID },
-	{ 3807, OID_JSONB },
-};
+#define ARRAY_TYPES(X) \
+	X(1000, OID_BOOL) X(1001, OID_BYTEA) X(1003, OID_NAME) X(1005, OID_INT2) \
+	X(1007, OID_INT4) X(1009, OID_TEXT) X(1014, OID_BPCHAR) X(1015, OID_VARCHAR) \
+	X(1016, OID_INT8) X(1021, OID_FLOAT4) X(1022, OID_FLOAT8) X(1115, OID_TIMESTAMP) \
+	X(1182, OID_DATE) X(1183, OID_TIME) X(1185, OID_TIMESTAMPTZ) X(1187, OID_INTERVAL) \
+	X(1231, OID_NUMERIC) X(1270, OID_TIMETZ) X(199, OID_JSON) X(2951, OID_UUID) \
+	X(3807, OID_JSONB)
+
+#define ARRAY_ROW(a, e) { a, e },
+static const uint32_t array_types[][2] = { ARRAY_TYPES(ARRAY_ROW) };
+#undef ARRAY_ROW
 
 void bv_text_free(struct bv_text *t)
 {
@@ -523,12 +526,16 @@ static enum binval_result scalar_text(uint32_t oid, const uint8_t *p, size_t len
 	}
 }
 
+/* (a switch: asked for every binary parameter of every Bind) */
 static uint32_t element_type(uint32_t oid)
 {
-	for (size_t i = 0; i < sizeof(array_types) / sizeof(array_types[0]); i++)
-		if (array_types[i][0] == oid)
-			return array_types[i][1];
-	return 0;
+#define ARRAY_CASE(a, e) case a: return e;
+	switch (oid) {
+	ARRAY_TYPES(ARRAY_CASE)
+	default:
+		return 0;
+	}
+#undef ARRAY_CASE
 }
 
 /* An element as array_out writes it: quoted when it would not read back alone. */

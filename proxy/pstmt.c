@@ -358,7 +358,11 @@ bool pstmt_bind(const struct pstmt *ps, struct pktreader *r, struct ins_stmt *ou
 		params = params_small;
 		texts = texts_small;
 		memset(params, 0, (size_t)nparams * sizeof(*params));
-		memset(texts, 0, (size_t)nparams * sizeof(*texts));
+		for (i = 0; i < nparams; i++) {    /* (their small areas need no zeroing) */
+			texts[i].s = NULL;
+			texts[i].len = texts[i].cap = 0;
+			texts[i].failed = false;
+		}
 	} else {
 		params = calloc((size_t)nparams + 1, sizeof(*params));
 		texts = calloc((size_t)nparams + 1, sizeof(*texts));
