@@ -656,6 +656,7 @@ static enum ins_reason parse_statement(struct parser *p)
 			return r;
 		head_keep(p, nparen);
 	}
+	p->head_tlen = p->tlen == p->tpeak ? p->tlen : 0;
 	if (!fast_rows(p)) {
 		adv(p);
 		r = parse_rows(p);
@@ -792,6 +793,10 @@ static enum ins_reason parse(const char *sql, size_t len, struct ins_stmt *out, 
 		out->nparams = q.maxparam;
 	}
 	out->arena = arena;
+	if (p.head_tlen > 0) {
+		out->names = arena + head;
+		out->names_len = p.head_tlen;
+	}
 	for (int i = 0; i < out->ncols; i++)
 		for (int j = 0; j < i; j++)
 			if (same_column(&out->cols[i], &out->cols[j])) {

@@ -22,6 +22,28 @@ static const char *copy_text(char **at, const char *s, size_t n)
 	return d;
 }
 
+static bool in_block(const struct ins_stmt *st, const char *name)
+{
+	return name == NULL || (name >= st->names && name < st->names + st->names_len);
+}
+
+/* Whether the template's names all lie in its one block of names (the parser
+ * writes them first): then they are copied with one memcpy, no strlen. */
+static bool names_block(const struct ins_stmt *st)
+{
+	if (st->names == NULL || !in_block(st, st->schema.name) || !in_block(st, st->table.name))
+		return false;
+	for (int i = 0; i < st->ncols; i++)
+		if (!in_block(st, st->cols[i].name))
+			return false;
+	return true;
+}
+
+static const char *moved(const struct ins_stmt *tmpl, const char *name, const char *to)
+{
+	return name ? to + (name - tmpl->names) : NULL;
+}
+
 bool ins_bind(const struct ins_stmt *tmpl, const struct ins_param *params, int nparams,
 	      struct ins_stmt *out)
 {
@@ -29,13 +51,18 @@ bool ins_bind(const struct ins_stmt *tmpl, const struct ins_param *params, int n
 	const struct ins_value *v;
 	struct ins_value *w;
 	char *arena, *at;
+	bool block = names_block(tmpl);
 
 	memset(out, 0, sizeof(*out));
 	if (tmpl->nparams > nparams)
 		return false;
-	text += text_size(tmpl->schema.name) + text_size(tmpl->table.name);
-	for (i = 0; i < (size_t)tmpl->ncols; i++)
-		text += text_size(tmpl->cols[i].name);
+	if (block) {
+		text += tmpl->names_len;
+	} else {
+		text += text_size(tmpl->schema.name) + text_size(tmpl->table.name);
+		for (i = 0; i < (size_t)tmpl->ncols; i++)
+			text += text_size(tmpl->cols[i].name);
+	}
 	for (i = 0; i < nv; i++) {
 		v = &tmpl->values[i];
 		if (v->kind == INS_PARAM) {
@@ -56,11 +83,26 @@ bool ins_bind(const struct ins_stmt *tmpl, const struct ins_param *params, int n
 	out->cols = tmpl->ncols ? (struct ins_name *)(void *)arena : NULL;
 	out->values = (struct ins_value *)(void *)(arena + (size_t)tmpl->ncols * sizeof(struct ins_name));
 	at = (char *)(out->values + nv);
-	out->schema.name = copy_text(&at, tmpl->schema.name, text_size(tmpl->schema.name) - 1);
-	out->table.name = copy_text(&at, tmpl->table.name, text_size(tmpl->table.name) - 1);
-	for (i = 0; i < (size_t)tmpl->ncols; i++) {
-		out->cols[i] = tmpl->cols[i];
-		out->cols[i].name = copy_text(&at, tmpl->cols[i].name, text_size(tmpl->cols[i].name) - 1);
+	if (block) {
+		memcpy(at, tmpl->names, tmpl->names_len);
+		out->schema.name = moved(tmpl, tmpl->schema.name, at);
+		out->table.name = moved(tmpl, tmpl->table.name, at);
+		for (i = 0; i < (size_t)tmpl->ncols; i++) {
+			out->cols[i] = tmpl->cols[i];
+			out->cols[i].name = moved(tmpl, tmpl->cols[i].name, at);
+		}
+		out->names = at;
+		out->names_len = tmpl->names_len;
+		at += tmpl->names_len;
+	} else {
+		out->names = NULL;
+		out->names_len = 0;
+		out->schema.name = copy_text(&at, tmpl->schema.name, text_size(tmpl->schema.name) - 1);
+		out->table.name = copy_text(&at, tmpl->table.name, text_size(tmpl->table.name) - 1);
+		for (i = 0; i < (size_t)tmpl->ncols; i++) {
+			out->cols[i] = tmpl->cols[i];
+			out->cols[i].name = copy_text(&at, tmpl->cols[i].name, text_size(tmpl->cols[i].name) - 1);
+		}
 	}
 	for (i = 0; i < nv; i++) {
 		v = &tmpl->values[i];

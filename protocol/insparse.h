@@ -33,6 +33,7 @@ struct parser {
 	size_t nv;                  /* values parsed so far */
 	bool params;                /* $n is a value (extended protocol) */
 	int maxparam;
+	size_t head_tlen;           /* text bytes the head's names took (they come first) */
 };
 
 #define SCRATCH_TEXT 4096

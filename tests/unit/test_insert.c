@@ -684,6 +684,60 @@ static void test_bind(void **state)
 	ins_stmt_free(&tmpl);
 }
 
+/* The names of a bound copy, whether the template's names are one block (they
+ * are copied at once) or not (a template put together otherwise): each name
+ * and its quoting as in the template, in memory of the copy's own; a copy
+ * of a copy too. */
+static void test_bind_names(void **state)
+{
+	static const char *const sqls[] = {
+		"INSERT INTO \"S\".t (a, \"B c\", d) VALUES ($1, $2, $1)",
+		"INSERT INTO t VALUES ($1, $2)",
+		"INSERT INTO sch.\"T\" (\"x\"\"y\", z) VALUES ($1, 'k')",
+	};
+	struct ins_param p[2] = { { "1", 1, 0 }, { "2", 1, 0 } };
+	(void)state;
+
+	for (size_t k = 0; k < sizeof(sqls) / sizeof(sqls[0]); k++) {
+		for (int blockless = 0; blockless < 2; blockless++) {
+			struct ins_stmt tmpl, ref, st, st2;
+
+			ins_parse_forget();
+			assert_int_equal(parse_params(sqls[k], &tmpl), INS_OK);
+			assert_int_equal(parse_params(sqls[k], &ref), INS_OK);
+			if (blockless) {
+				assert_non_null(tmpl.names);
+				tmpl.names = NULL;
+				tmpl.names_len = 0;
+			}
+			assert_true(ins_bind(&tmpl, p, 2, &st));
+			ins_stmt_free(&tmpl);
+			assert_true(ins_bind(&st, p, 2, &st2));
+			for (int copy = 0; copy < 2; copy++) {
+				const struct ins_stmt *b = copy ? &st2 : &st;
+
+				assert_int_equal(b->schema.name == NULL, ref.schema.name == NULL);
+				if (ref.schema.name)
+					assert_string_equal(b->schema.name, ref.schema.name);
+				assert_int_equal(b->schema.quoted, ref.schema.quoted);
+				assert_string_equal(b->table.name, ref.table.name);
+				assert_int_equal(b->table.quoted, ref.table.quoted);
+				assert_int_equal(b->ncols, ref.ncols);
+				for (int i = 0; i < ref.ncols; i++) {
+					assert_string_equal(b->cols[i].name, ref.cols[i].name);
+					assert_int_equal(b->cols[i].quoted, ref.cols[i].quoted);
+				}
+			}
+			ins_stmt_free(&st);
+			/* the copy of a copy stands alone too (ASan would see a name
+			 * left in the freed one) */
+			assert_string_equal(st2.table.name, ref.table.name);
+			ins_stmt_free(&st2);
+			ins_stmt_free(&ref);
+		}
+	}
+}
+
 /* The keyword lookup: every class, any case, the fullest bucket (first letter
  * and length), and words that are not keywords though close to one. */
 static void test_keywords(void **state)
@@ -834,6 +888,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_bind),
+		cmocka_unit_test(test_bind_names),
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_cases_slow),
 		cmocka_unit_test(test_cases_after_others),
