@@ -500,17 +500,19 @@ bool convert_copy_stage(const struct stable *tab, int version, const char *stage
 /* Whether st's column list is the one tab->cmap was made for, against cat. */
 static bool cmap_hit(const struct stable *tab, const struct tcat *cat, const struct ins_stmt *st)
 {
-	const char *p = tab->cmap_names, *end = p + tab->cmap_len;
-	size_t n;
+	const char *p = tab->cmap_names, *end = p + tab->cmap_len, *q;
 
 	if (tab->cmap_gen == 0 || tab->cmap_gen != cat->gen || tab->cmap_n != st->ncols)
 		return false;
 	for (int i = 0; i < st->ncols; i++) {
-		n = strlen(st->cols[i].name);
-		if ((size_t)(end - p) < n + 2 || p[0] != (st->cols[i].quoted ? 'q' : 'u') ||
-		    memcmp(p + 1, st->cols[i].name, n + 1) != 0)
+		/* (one pass over each short name: no strlen and memcmp calls) */
+		if (p == end || *p++ != (st->cols[i].quoted ? 'q' : 'u'))
 			return false;
-		p += n + 2;
+		for (q = st->cols[i].name; p < end && *q != '\0' && *p == *q; p++, q++)
+			;
+		if (p == end || *p != '\0' || *q != '\0')
+			return false;
+		p++;
 	}
 	return p == end;
 }
