@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/pool.h"
 #include "protocol/sqllex.h"
 
 static void take_name(struct parser *p, struct ins_name *n)
@@ -741,7 +742,7 @@ static enum ins_reason parse(const char *sql, size_t len, struct ins_stmt *out, 
 	if (nvalues > (SIZE_MAX / 2 - p.tpeak) / sizeof(struct ins_value))
 		return INS_SHAPE;
 	size_t head = (size_t)p.ncols * sizeof(struct ins_name) + nvalues * sizeof(struct ins_value);
-	char *arena = malloc(head + p.tpeak);
+	char *arena = pool_alloc(head + p.tpeak);    /* (one per row-path statement) */
 	if (!arena)
 		return INS_SYNTAX;      /* cannot carry it: let it pass through */
 
@@ -783,7 +784,7 @@ static enum ins_reason parse(const char *sql, size_t len, struct ins_stmt *out, 
 		sql_lex_init(&q.lx, sql, len);
 		r = parse_statement(&q);
 		if (r != INS_OK || q.overflow || q.tpeak != p.tpeak || q.nv != nvalues || q.ncols != p.ncols) {
-			free(arena);
+			pool_free(arena, head + p.tpeak);
 			memset(out, 0, sizeof(*out));
 			return INS_SYNTAX;
 		}
@@ -793,6 +794,7 @@ static enum ins_reason parse(const char *sql, size_t len, struct ins_stmt *out, 
 		out->nparams = q.maxparam;
 	}
 	out->arena = arena;
+	out->arena_len = head + p.tpeak;
 	if (p.head_tlen > 0) {
 		out->names = arena + head;
 		out->names_len = p.head_tlen;
@@ -820,6 +822,9 @@ void ins_stmt_free(struct ins_stmt *st)
 {
 	if (!st)
 		return;
-	free(st->arena);
+	if (st->arena_len)
+		pool_free(st->arena, st->arena_len);
+	else
+		free(st->arena);
 	memset(st, 0, sizeof(*st));
 }

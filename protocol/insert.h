@@ -44,6 +44,7 @@ struct ins_stmt {
 	int nparams;                /* the highest $n (ins_parse_params), else 0 */
 	size_t end;                 /* where its VALUES end: a clause may be inserted here */
 	void *arena;                /* private: owns every string above */
+	size_t arena_len;           /* private: its size when it came from common/pool.h, else 0 */
 	const char *names;          /* private: the schema, table and column names' text, one
 	                               block in the arena (NULL: not known) */
 	size_t names_len;

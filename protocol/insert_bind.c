@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/pool.h"
+
 /* Bytes a string needs in the bound copy's arena (NUL included). */
 static size_t text_size(const char *s)
 {
@@ -73,13 +75,15 @@ bool ins_bind(const struct ins_stmt *tmpl, const struct ins_param *params, int n
 		}
 		text += text_size(v->cast);
 	}
-	arena = malloc((size_t)tmpl->ncols * sizeof(struct ins_name) + nv * sizeof(struct ins_value) +
-		       text + 1);
+	size_t size = (size_t)tmpl->ncols * sizeof(struct ins_name) + nv * sizeof(struct ins_value) + text + 1;
+
+	arena = pool_alloc(size);       /* (one per Bind) */
 	if (arena == NULL)
 		return false;
 	*out = *tmpl;
 	out->nparams = 0;
 	out->arena = arena;
+	out->arena_len = size;
 	out->cols = tmpl->ncols ? (struct ins_name *)(void *)arena : NULL;
 	out->values = (struct ins_value *)(void *)(arena + (size_t)tmpl->ncols * sizeof(struct ins_name));
 	at = (char *)(out->values + nv);
