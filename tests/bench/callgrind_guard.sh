@@ -7,12 +7,12 @@
 # with batchsize SMALL and with batchsize LARGE. It fails when the first is
 # over GUARD_ROW_MAX instructions, or the second more than 10% over the first
 # (a cost that grows with the units a session holds: a list walk per unit).
-# GUARD_ROW_MAX (15000) sits above today's figure (about 12,100) so that
-# noise never fails it; issue 18 lowers it as the row path gets cheaper.
+# GUARD_ROW_MAX (10000) is twice issue 18's goal of 5,000, as the issue asks;
+# today's figure is about 9,100 to 9,300 (run to run noise: about 100).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-LIMIT=${GUARD_ROW_MAX:-15000}
+LIMIT=${GUARD_ROW_MAX:-10000}
 SMALL=${GUARD_SMALL:-500} LARGE=${GUARD_LARGE:-8000}
 
 marginal() {
