@@ -94,6 +94,11 @@ struct evbuffer *client_output(struct client *c)
 	return sock_output(c->sk);
 }
 
+void client_put(struct client *c, const void *p, size_t n)
+{
+	sock_put(c->sk, p, n);
+}
+
 bool client_output_full(const struct client *c)
 {
 	return sock_output_len(c->sk) > out_high(c);
@@ -220,7 +225,7 @@ bool client_pump(struct client *c)
 
 	while ((e = rq_own_head(&c->rq)) != NULL) {
 		if (!e->cancelled)
-			evbuffer_add(client_output(c), e->own.data, e->own.len);
+			client_put(c, e->own.data, e->own.len);
 		rq_pop(&c->rq);
 		sent = true;
 	}
@@ -389,7 +394,7 @@ static void send_error(struct client *c, const char *severity, const char *sqlst
 	pkt_init(&pb);
 	pkt_error(&pb, severity, sqlstate, message, detail, NULL);
 	if (pkt_ok(&pb))
-		evbuffer_add(client_output(c), pb.data, pb.len);
+		client_put(c, pb.data, pb.len);
 	pkt_free(&pb);
 }
 
@@ -412,7 +417,7 @@ static void on_doom(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (c->refusal) {
 		/* the server's words, after the answers of its own ahead of them */
-		evbuffer_add(client_output(c), c->refusal, c->refusal_len);
+		client_put(c, c->refusal, c->refusal_len);
 		client_finish(c, "backend refused the login");
 		return;
 	}

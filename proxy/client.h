@@ -171,6 +171,8 @@ void client_ready_for_query(struct client *c, char tx_status);  /* a 'Z' was rel
 void client_backend_lost(struct client *c, const char *reason, bool mid_message);
 void client_resume_reading(struct client *c);           /* backend output drained */
 struct evbuffer *client_output(struct client *c);
+/* Appends to the output (sock_put): the way for answers of pgbatchd's own. */
+void client_put(struct client *c, const void *p, size_t n);
 bool client_output_full(const struct client *c);
 
 /* The backend sent an ErrorResponse or ParameterDescription that answers a

@@ -28,7 +28,7 @@
 static void write_pkt(struct client *c, struct pktbuf *pb)
 {
 	if (pkt_ok(pb))
-		evbuffer_add(client_output(c), pb->data, pb->len);
+		client_put(c, pb->data, pb->len);
 	pkt_free(pb);
 }
 
@@ -101,7 +101,7 @@ void client_login_known(struct client *c)
 	if (!lc_accepted(e)) {
 		/* the server's own words for this login, as it said them */
 		lc_refusal(e, &m, &n);
-		evbuffer_add(client_output(c), m, n);
+		client_put(c, m, n);
 		client_finish(c, "backend refused the login");
 		return;
 	}
@@ -114,7 +114,7 @@ void client_login_known(struct client *c)
 	/* what a backend logging in with this startup packet says, then a key
 	 * of pgbatchd's own and ReadyForQuery */
 	lc_said(e, &m, &n);
-	evbuffer_add(client_output(c), m, n);
+	client_put(c, m, n);
 	rd_init(&r, m, n);
 	for (;;) {
 		uint8_t type;
@@ -318,7 +318,7 @@ bool clogin_read_startup(struct client *c)
 		case STARTUP_GSSENC:
 			c->probed_only = c->probed_only && n == 8;
 			evbuffer_drain(in, (size_t)n);
-			evbuffer_add(client_output(c), "N", 1);
+			client_put(c, "N", 1);
 			/* Bytes sent before the answer could not have been encrypted:
 			 * PostgreSQL takes them for an attack (CVE-2021-23214). */
 			if (evbuffer_get_length(in) > 0) {

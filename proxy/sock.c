@@ -19,6 +19,12 @@ struct sock {
 	evutil_socket_t fd;
 	struct event *rev, *wev, *kev;
 	struct evbuffer *in, *out;
+	/* Small output written by sock_put while out is empty: a flat area of
+	 * the socket's own, kept from write to write, so that an answer of a
+	 * few bytes costs no evbuffer chain (a malloc, a copy, a free). At most
+	 * one of obuf and out holds bytes; obuf's come first. */
+	char *obuf;
+	size_t olen, ocap;
 	const struct sock_ops *ops;
 	void *arg;
 	size_t max_read, in_cap, out_low;
@@ -42,10 +48,44 @@ static struct later *flusher;
 
 static bool sock_write_now(struct sock *s);
 
+#define OBUF_FIRST 512
+#define OBUF_MAX 4096           /* more goes to the evbuffer */
+
+static size_t out_len(const struct sock *s)
+{
+	return s->olen + evbuffer_get_length(s->out);
+}
+
+/* The flat bytes move to the front of the evbuffer, which then holds all the
+ * output. (Out of memory they stay, and nothing behind them is written.) */
+static void obuf_spill(struct sock *s)
+{
+	if (s->olen == 0 || evbuffer_prepend(s->out, s->obuf, s->olen) < 0)
+		return;
+	s->olen = 0;
+}
+
+/* Sends what the kernel takes of the flat bytes; false on an error (errno). */
+static bool obuf_send(struct sock *s, bool *wrote)
+{
+	ssize_t k;
+
+	if (s->olen == 0)
+		return true;
+	k = send(s->fd, s->obuf, s->olen, MSG_NOSIGNAL);
+	if (k < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+	if ((size_t)k < s->olen)
+		memmove(s->obuf, s->obuf + k, s->olen - (size_t)k);
+	s->olen -= (size_t)k;
+	*wrote = *wrote || k > 0;
+	return true;
+}
+
 /* The output is all written and the owner asked for a half-close: the peer reads EOF. */
 static void maybe_shut(struct sock *s)
 {
-	if (s->shut_wr && !s->shut_done && s->fd >= 0 && evbuffer_get_length(s->out) == 0) {
+	if (s->shut_wr && !s->shut_done && s->fd >= 0 && out_len(s) == 0) {
 		s->shut_done = true;
 		(void)shutdown(s->fd, SHUT_WR);
 	}
@@ -79,6 +119,7 @@ static void release(struct sock *s)
 	if (--s->busy == 0 && s->dead) {
 		evbuffer_free(s->in);
 		evbuffer_free(s->out);
+		free(s->obuf);
 		free(s);
 	}
 }
@@ -94,7 +135,7 @@ static void flush_all(void *arg)
 		s->dirty = false;
 		s->busy++;
 		if (!s->dead && !s->connecting && sock_write_now(s) && !s->dead &&
-		    evbuffer_get_length(s->out) <= s->out_low && s->ops->on_drain)
+		    out_len(s) <= s->out_low && s->ops->on_drain)
 			s->ops->on_drain(s, s->arg);
 		release(s);
 	}
@@ -120,10 +161,15 @@ static bool sock_write_now(struct sock *s)
 
 	if (s->gone) {
 		evbuffer_drain(s->out, evbuffer_get_length(s->out));
+		s->olen = 0;
 		set_writing(s, false);
 		return true;
 	}
-	while (evbuffer_get_length(s->out) > 0) {
+	/* the usual answer: a few flat bytes, one send; what is left (or an
+	 * error, which the evbuffer's write then meets) goes the evbuffer's way */
+	(void)obuf_send(s, &wrote);
+	obuf_spill(s);
+	while (s->olen == 0 && evbuffer_get_length(s->out) > 0) {
 		n = evbuffer_write(s->out, s->fd);
 		if (n > 0) {
 			wrote = true;
@@ -136,7 +182,7 @@ static bool sock_write_now(struct sock *s)
 		event_active(s->wev, EV_WRITE, 0);
 		return false;
 	}
-	set_writing(s, evbuffer_get_length(s->out) > 0);
+	set_writing(s, out_len(s) > 0);
 	maybe_shut(s);
 	return wrote;
 }
@@ -232,7 +278,7 @@ static void on_writable_in(evutil_socket_t fd, struct sock *s)
 		s->ops->on_event(s, err ? SOCK_ERROR : SOCK_CONNECTED, err, s->arg);
 		if (!s->dead) {
 			update_read(s);
-			if (evbuffer_get_length(s->out) > 0)
+			if (out_len(s) > 0)
 				(void)sock_write_now(s);
 		}
 		release(s);
@@ -243,7 +289,9 @@ static void on_writable_in(evutil_socket_t fd, struct sock *s)
 		release(s);
 		return;
 	}
-	while (evbuffer_get_length(s->out) > 0) {
+	(void)obuf_send(s, &(bool){ false });
+	obuf_spill(s);
+	while (s->olen == 0 && evbuffer_get_length(s->out) > 0) {
 		n = evbuffer_write(s->out, fd);
 		if (n > 0)
 			continue;
@@ -255,9 +303,9 @@ static void on_writable_in(evutil_socket_t fd, struct sock *s)
 		release(s);
 		return;
 	}
-	set_writing(s, evbuffer_get_length(s->out) > 0);
+	set_writing(s, out_len(s) > 0);
 	maybe_shut(s);
-	if (evbuffer_get_length(s->out) <= s->out_low && s->ops->on_drain)
+	if (out_len(s) <= s->out_low && s->ops->on_drain)
 		s->ops->on_drain(s, s->arg);
 	release(s);
 }
@@ -283,13 +331,14 @@ void sock_peer_gone(struct sock *s)
 	s->want_read = false;
 	update_read(s);
 	evbuffer_drain(s->out, evbuffer_get_length(s->out));
+	s->olen = 0;
 	set_writing(s, false);
 }
 
 void sock_shutdown_write(struct sock *s)
 {
 	s->shut_wr = true;
-	if (evbuffer_get_length(s->out) > 0)
+	if (out_len(s) > 0)
 		sock_flush_later(s);
 	else
 		maybe_shut(s);
@@ -402,12 +451,39 @@ struct evbuffer *sock_input(struct sock *s)
 struct evbuffer *sock_output(struct sock *s)
 {
 	sock_flush_later(s);
+	obuf_spill(s);          /* (what is appended here goes after it) */
 	return s->out;
+}
+
+void sock_put(struct sock *s, const void *p, size_t n)
+{
+	char *b;
+	size_t cap;
+
+	sock_flush_later(s);
+	if (evbuffer_get_length(s->out) == 0 && s->olen + n <= OBUF_MAX) {
+		if (s->olen + n > s->ocap) {
+			for (cap = s->ocap ? s->ocap : OBUF_FIRST; cap < s->olen + n; cap *= 2)
+				;
+			b = realloc(s->obuf, cap);
+			if (b != NULL) {
+				s->obuf = b;
+				s->ocap = cap;
+			}
+		}
+		if (s->olen + n <= s->ocap) {
+			memcpy(s->obuf + s->olen, p, n);
+			s->olen += n;
+			return;
+		}
+	}
+	obuf_spill(s);
+	evbuffer_add(s->out, p, n);
 }
 
 size_t sock_output_len(const struct sock *s)
 {
-	return evbuffer_get_length(s->out);
+	return out_len(s);
 }
 
 evutil_socket_t sock_fd(const struct sock *s)

@@ -36,6 +36,10 @@ struct evbuffer *sock_input(struct sock *s);
 /* The output, to append to: it is written when the callback returns (taking it marks the
  * socket for the flush; no evbuffer callback per append). */
 struct evbuffer *sock_output(struct sock *s);
+/* Appends n bytes to the output, as appending to sock_output's evbuffer does;
+ * a few bytes while nothing else waits go to a flat area of the socket's own
+ * instead, which costs no evbuffer chain. */
+void sock_put(struct sock *s, const void *p, size_t n);
 /* Bytes not yet written (no mark). */
 size_t sock_output_len(const struct sock *s);
 evutil_socket_t sock_fd(const struct sock *s);

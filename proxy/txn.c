@@ -706,7 +706,7 @@ static void group_written(struct client *c, struct txn *t, bool ok)
 		group_done(t);
 		set_state(t, TXS_NONE);
 		if (t->notes.len)
-			evbuffer_add(client_output(c), t->notes.data, t->notes.len);
+			client_put(c, t->notes.data, t->notes.len);
 		pkt_reset(&t->notes);
 		group_answer(c, g);
 		return;
@@ -881,7 +881,7 @@ bool txn_late(struct client *c, struct rq_entry *e)
 	(void)e;
 	if (t == NULL || t->state != TXS_FAILED || t->error.len == 0)
 		return false;
-	evbuffer_add(client_output(c), t->error.data, t->error.len);
+	client_put(c, t->error.data, t->error.len);
 	pkt_reset(&t->error);
 	set_state(t, TXS_NONE);
 	return true;
