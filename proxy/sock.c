@@ -21,8 +21,10 @@ struct sock {
 	struct evbuffer *in, *out;
 	/* Small output written by sock_put while out is empty: a flat area of
 	 * the socket's own, kept from write to write, so that an answer of a
-	 * few bytes costs no evbuffer chain (a malloc, a copy, a free). At most
-	 * one of obuf and out holds bytes; obuf's come first. */
+	 * few bytes costs no evbuffer chain (a malloc, a copy, a free). Its
+	 * bytes always come before out's: it takes bytes only while out is
+	 * empty, and moves to out's front before anything is appended there
+	 * (out of memory it stays, and out waits behind it). */
 	char *obuf;
 	size_t olen, ocap;
 	const struct sock_ops *ops;
