@@ -33,6 +33,7 @@ lib_cleanup() {
 		on_cleanup
 	fi
 	pgbatchd_stop
+	pgbouncer_stop
 	pg_stop
 	rm -rf "$WORK"
 }
@@ -74,6 +75,43 @@ pg_start() {
 pg_stop() {
 	if [ -f "$PGDATA/postmaster.pid" ]; then
 		"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1
+	fi
+}
+
+# pgbouncer_start MAX_CLIENTS: PgBouncer in session mode (one server
+# connection per client, no batching: one hop and nothing else) on
+# 127.0.0.1:$BNCPORT (chosen here) in front of the server, trust auth. It
+# refuses to run as root, like the server: it runs as postgres (AS_PG).
+pgbouncer_start() {
+	command -v pgbouncer >/dev/null || { echo "$LIB_NAME: pgbouncer not installed (run make deps)" >&2; return 1; }
+	BNCPORT=$(free_port)
+	printf '"postgres" ""\n' >"$WORK/pgbouncer.users"
+	cat >"$WORK/pgbouncer.ini" <<EOT
+[databases]
+* = host=127.0.0.1 port=$PGPORT
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BNCPORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $WORK/pgbouncer.users
+pool_mode = session
+max_client_conn = $1
+default_pool_size = $1
+logfile = $WORK/pgbouncer.log
+pidfile = $WORK/pgbouncer.pid
+EOT
+	[ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/pgbouncer.ini" "$WORK/pgbouncer.users"
+	"${AS_PG[@]}" pgbouncer -d "$WORK/pgbouncer.ini"
+	wait_port "$BNCPORT"
+}
+
+# pgbouncer_stop: SIGTERM, then until its pid file is gone (5 s at most).
+pgbouncer_stop() {
+	if [ -f "$WORK/pgbouncer.pid" ]; then
+		kill -TERM "$(cat "$WORK/pgbouncer.pid")" 2>/dev/null
+		for _ in $(seq 50); do [ -f "$WORK/pgbouncer.pid" ] || break; sleep 0.1; done
 	fi
 }
 

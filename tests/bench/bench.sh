@@ -17,16 +17,6 @@ CLIENTS=${BENCH_CLIENTS:-8}
 THREADS=${BENCH_THREADS:-2}
 . "$REPO/scripts/lib.sh"
 lib_init bench
-command -v pgbouncer >/dev/null || { echo "bench: pgbouncer not installed (run make deps)" >&2; exit 1; }
-
-# PgBouncer, like the server, refuses to run as root: it runs as postgres (AS_PG).
-on_cleanup() {
-	if [ -f "$WORK/pgbouncer.pid" ]; then
-		kill -TERM "$(cat "$WORK/pgbouncer.pid")" 2>/dev/null
-		for _ in $(seq 50); do [ -f "$WORK/pgbouncer.pid" ] || break; sleep 0.1; done
-	fi
-}
-
 pg_start max_connections=100 shared_buffers=128MB
 echo "== PostgreSQL 15 on 127.0.0.1:$PGPORT (scale $SCALE)"
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s "$SCALE" -q postgres 2>&1 | tail -1
@@ -37,27 +27,7 @@ pgbatchd_conf "$PXPORT" max_client_conn=200 verbose=0 >"$WORK/pgbatchd.ini"
 pgbatchd_start "$WORK/pgbatchd.ini" "$PXPORT"
 
 # PgBouncer in session mode: one server connection per client, like pgbatchd.
-BNCPORT=$(free_port)
-printf '"postgres" ""\n' >"$WORK/pgbouncer.users"
-cat >"$WORK/pgbouncer.ini" <<EOF
-[databases]
-* = host=127.0.0.1 port=$PGPORT
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $BNCPORT
-unix_socket_dir =
-auth_type = trust
-auth_file = $WORK/pgbouncer.users
-pool_mode = session
-max_client_conn = 200
-default_pool_size = 20
-logfile = $WORK/pgbouncer.log
-pidfile = $WORK/pgbouncer.pid
-EOF
-[ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/pgbouncer.ini" "$WORK/pgbouncer.users"
-"${AS_PG[@]}" pgbouncer -d "$WORK/pgbouncer.ini"
-wait_port "$BNCPORT"
+pgbouncer_start 200
 
 # One pgbench run; sets TPS (excluding connection time) and prints it.
 TPS=""

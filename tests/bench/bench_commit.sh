@@ -1,10 +1,14 @@
 #!/bin/bash
 # make bench (commit-mode part): issue 18's goal 1 — single-row INSERTs, one per round trip, through pgbatchd with ackmode=commit against the same clients direct, at several concurrencies, on a durable server; each ratio printed beside its target, with rows per batch.
 #
-# For each client count: pgbench -T BENCH_COMMIT_SECONDS directly, then through
-# a fresh pgbatchd (ackmode=commit, the defaults otherwise: adaptiveflush,
-# connectionmaxactive 5), the table (b1 bigint primary key, b2 bigint, b3 text)
-# truncated before each run. Twice: with synchronous_commit on (fsync on, as in
+# For each client count: pgbench -T BENCH_COMMIT_SECONDS directly, through
+# PgBouncer in session mode, then through a fresh pgbatchd (ackmode=commit, the
+# defaults otherwise: adaptiveflush, connectionmaxactive 5), the table (b1
+# bigint primary key, b2 bigint, b3 text) truncated before each run. PgBouncer
+# batches nothing: its column is the price of one hop on this machine, which
+# is what the goal at 1 client allows ("the price of one hop, no more"); at 1
+# client pgbatchd's rows go on the client's own connection (direct% 100), so
+# there pgbatchd is a hop too and its ratio to PgBouncer's is the figure. Twice: with synchronous_commit on (fsync on, as in
 # production) and off. Knobs: BENCH_COMMIT_CLIENTS ("1 16 64 256"),
 # BENCH_COMMIT_SECONDS (10), BENCH_THREADS (2), PGBATCHD (./pgbatchd). Speed is
 # reported, never asserted.
@@ -28,6 +32,8 @@ cat >"$WORK/insert.sql" <<'EOF'
 \set b2 :n * 7
 INSERT INTO commit_bench VALUES (:b1, :b2, 'abcdefghij');
 EOF
+
+pgbouncer_start $((MAXC + 10))
 
 PXPORT=$(free_port)
 start_pgbatchd() {
@@ -64,11 +70,15 @@ target() {
 for sync in on off; do
 	psql_direct -c "ALTER SYSTEM SET synchronous_commit = $sync" -c "SELECT pg_reload_conf()" >/dev/null
 	echo "== ackmode=commit, one INSERT per round trip, synchronous_commit=$sync, $SECS s per run"
-	printf '  %7s %12s %12s %7s %7s %14s %9s\n' clients direct pgbatchd ratio target "rows/batch" "direct%"
+	printf '  %7s %9s %16s %9s %7s %7s %10s %8s %7s\n' clients direct "pgbouncer (hop)" pgbatchd ratio target "/pgbouncer" \
+		"rows/b" "direct%"
 	for c in $CLIENT_COUNTS; do
 		psql_direct -c "TRUNCATE commit_bench" >/dev/null
 		pgbench_for "$PGPORT" "$c"
 		direct=$RATE
+		psql_direct -c "TRUNCATE commit_bench" >/dev/null
+		pgbench_for "$BNCPORT" "$c"
+		hop=$RATE
 		psql_direct -c "TRUNCATE commit_bench" >/dev/null
 		start_pgbatchd
 		pgbench_for "$PXPORT" "$c"
@@ -79,10 +89,10 @@ for sync in on off; do
 		drows=$(grep -o 'direct_rows=[0-9]*' "$WORK/pgbatchd.log" | tail -1 | cut -d= -f2)
 		# rows per batch: of the rows the writers wrote; direct%: the rows
 		# written alone on their client's own connection (directwrite)
-		awk -v c="$c" -v d="$direct" -v p="$proxy" -v t="$(target "$sync" "$c")" -v r="${rows:-0}" \
+		awk -v c="$c" -v d="$direct" -v h="$hop" -v p="$proxy" -v t="$(target "$sync" "$c")" -v r="${rows:-0}" \
 			-v b="${batches:-0}" -v dr="${drows:-0}" 'BEGIN {
-			printf "  %7d %12.0f %12.0f %7.2f %7s %14.1f %8.0f%%\n", c, d, p, p / d, (t == "-" ? "-" : ">= " t),
-				(b > 0 ? (r - dr) / b : 0), (r > 0 ? 100 * dr / r : 0)
+			printf "  %7d %9.0f %9.0f (%4.2f) %9.0f %7.2f %7s %10.2f %8.1f %6.0f%%\n", c, d, h, h / d, p, p / d,
+				(t == "-" ? "-" : ">= " t), p / h, (b > 0 ? (r - dr) / b : 0), (r > 0 ? 100 * dr / r : 0)
 		}'
 	done
 done
