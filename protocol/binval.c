@@ -102,10 +102,24 @@ static void put_int(struct bv_text *t, int64_t v, int width)
 	size_t n = sizeof(b);
 	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
 
-	do {
-		b[--n] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
+	static const char pairs[] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
+
+	while (u >= 100) {      /* (two digits a division) */
+		unsigned r = (unsigned)(u % 100);
+
+		u /= 100;
+		b[--n] = pairs[2 * r + 1];
+		b[--n] = pairs[2 * r];
+	}
+	if (u >= 10) {
+		b[--n] = pairs[2 * u + 1];
+		b[--n] = pairs[2 * u];
+	} else {
+		b[--n] = (char)('0' + u);
+	}
 	while (sizeof(b) - n < (size_t)width && n > 1)
 		b[--n] = '0';
 	if (v < 0)

@@ -75,6 +75,8 @@ static inline bool is_minus(const struct parser *p)
 
 static inline bool word_in(const struct parser *p, const char *const *list)
 {
+	if (p->t.type != SQL_WORD)
+		return false;   /* (most often ';' or the end: no strlen per keyword) */
 	for (; *list; list++)
 		if (is_word(p, *list))
 			return true;

@@ -215,6 +215,58 @@ static void test_float8_as_printf(void **state)
 	}
 }
 
+/* Integers as "%lld" prints them, at every digit count's edges (10^k - 1,
+ * 10^k, 10^k + 1, both signs) and at random, in each width. */
+static void check_int(uint32_t oid, int64_t v)
+{
+	uint8_t buf[8];
+	int size = oid == OID_INT8 ? 8 : oid == OID_INT4 ? 4 : 2;
+	struct bv_text t = { 0 };
+	char want[32];
+
+	for (int i = 0; i < size; i++)
+		buf[i] = (uint8_t)((uint64_t)v >> (8 * (size - 1 - i)));
+	snprintf(want, sizeof(want), "%lld", (long long)v);
+	assert_int_equal(binval_text(oid, buf, (size_t)size, &t), BV_OK);
+	if (strcmp(t.s, want) != 0)
+		fail_msg("int%d %lld: \"%s\"", size, (long long)v, t.s);
+	bv_text_free(&t);
+}
+
+static void test_integers_as_printf(void **state)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int64_t p = 1;
+
+	(void)state;
+	check_int(OID_INT8, INT64_MIN);
+	check_int(OID_INT8, INT64_MAX);
+	check_int(OID_INT4, INT32_MIN);
+	check_int(OID_INT2, INT16_MIN);
+	for (int k = 0; k <= 18; k++, p = k <= 18 ? p * 10 : p)
+		for (int64_t d = -1; d <= 1; d++) {
+			check_int(OID_INT8, p + d);
+			check_int(OID_INT8, -(p + d));
+			if (p + d <= INT32_MAX) {
+				check_int(OID_INT4, (int32_t)(p + d));
+				check_int(OID_INT4, -(int32_t)(p + d));
+			}
+			if (p + d <= INT16_MAX) {
+				check_int(OID_INT2, (int16_t)(p + d));
+				check_int(OID_INT2, -(int16_t)(p + d));
+			}
+		}
+	for (int i = -1000; i <= 1000; i++)
+		check_int(OID_INT2, i);
+	for (int i = 0; i < 100000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		check_int(OID_INT8, (int64_t)(x >> (x % 64)) * (i & 1 ? -1 : 1));
+		check_int(OID_INT4, (int32_t)(uint32_t)x);
+	}
+}
+
 static void test_text_ok(void **state)
 {
 	(void)state;
@@ -234,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_interval_of_hours_past_int32_is_unsupported),
 		cmocka_unit_test(test_text_ok),
 		cmocka_unit_test(test_float8_as_printf),
+		cmocka_unit_test(test_integers_as_printf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
