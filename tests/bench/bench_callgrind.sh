@@ -14,9 +14,13 @@
 #          with the table's conflict clause placed by proxy/clause.c;
 #   jdbc   pgjdbc executeBatch with autoCommit off, then commit (Bind/Execute
 #          per row, 7 columns of 7 types; ackmode=commit, the rows written into
-#          the client's transaction).
-# Knobs: BENCH_CG_N1 (2000), BENCH_CG_N2 (22000), BENCH_CG_LEGS ("row tx pass
-# clause jdbc"), BENCH_CG_BATCH (the table's batchsize, 5000), BENCH_CG_KEEP (a directory: the callgrind outputs are kept there,
+#          the client's transaction);
+#   pile   the row leg with batchsize and batchwritetimeoutms raised so far
+#          that every unit stays queued until shutdown writes them: a third run
+#          of N3 rows, and the marginal cost to N3 against the one to N2 (issue
+#          18: no superlinear cost, within 10%).
+# Knobs: BENCH_CG_N1 (2000), BENCH_CG_N2 (22000), BENCH_CG_N3 (202000),
+# BENCH_CG_LEGS ("row tx pass clause jdbc pile"), BENCH_CG_BATCH (the table's batchsize, 5000), BENCH_CG_KEEP (a directory: the callgrind outputs are kept there,
 # for callgrind_annotate), PGBATCHD (./pgbatchd). Counts
 # are reported, never asserted.
 set -euo pipefail
@@ -25,6 +29,8 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 PGBATCHD=${PGBATCHD:-$REPO/pgbatchd}
 N1=${BENCH_CG_N1:-2000}
 N2=${BENCH_CG_N2:-22000}
+N3=${BENCH_CG_N3:-202000}
+LEGS=${BENCH_CG_LEGS:-row tx pass clause jdbc pile}
 . "$REPO/scripts/lib.sh"
 lib_init bench-callgrind
 command -v valgrind >/dev/null || { echo "bench: valgrind not installed" >&2; exit 1; }
@@ -34,7 +40,7 @@ pg_start shared_buffers=128MB
 psql_direct -c "CREATE TABLE cg (b1 bigint PRIMARY KEY, b2 bigint, b3 text)"
 psql_direct -c "CREATE TABLE jt (id int PRIMARY KEY, n bigint, s text, f float8, ts timestamptz, b boolean, d numeric)"
 JAR=/usr/share/java/postgresql.jar
-case " ${BENCH_CG_LEGS:-row tx pass clause jdbc} " in
+case " $LEGS " in
 *" jdbc "*) javac -d "$WORK" -cp "$JAR" "$REPO/tests/clients/JdbcLoad.java" ;;
 esac
 
@@ -63,6 +69,11 @@ instructions() {
 			pgbatchd_conf "$port"
 			printf '\n[table jt]\nconflictmode = strict\nexceptionmode = strict\nackmode = commit\nbatchsize = 50000\n'
 		} >"$WORK/pgbatchd.ini"
+	elif [ "$leg" = pile ]; then
+		{
+			pgbatchd_conf "$port" max_buffer_bytes=4294967296
+			printf '\n[table cg]\nackmode = immediate\nbatchsize = 10000000\nbatchwritetimeoutms = 86400000\nadaptiveflush = 0\n'
+		} >"$WORK/pgbatchd.ini"
 	else
 		{
 			pgbatchd_conf "$port"
@@ -72,7 +83,7 @@ instructions() {
 	psql_direct -c "TRUNCATE cg, jt"
 	under_callgrind "$WORK/pgbatchd.ini" "$port"
 	case $leg in
-	row) "$PYTHON" -c 'import sys
+	row | pile) "$PYTHON" -c 'import sys
 for i in range(int(sys.argv[1])):
     print("INSERT INTO cg VALUES (%d, %d, %s);" % (i, i * 7, repr("row %d" % i)))' "$n" |
 		"$PGBIN/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null ;;
@@ -98,9 +109,18 @@ for i in range(int(sys.argv[1])):
 }
 
 echo "== (c) pgbatchd instructions (callgrind), marginal between $N1 and $N2"
-for leg in ${BENCH_CG_LEGS:-row tx pass clause jdbc}; do
+for leg in $LEGS; do
 	a=$(instructions "$leg" "$N1")
 	b=$(instructions "$leg" "$N2")
+	if [ "$leg" = pile ]; then
+		c=$(instructions "$leg" "$N3")
+		awk -v a="$a" -v b="$b" -v c="$c" -v n1="$N1" -v n2="$N2" -v n3="$N3" 'BEGIN {
+			m2 = (b - a) / (n2 - n1); m3 = (c - a) / (n3 - n1)
+			printf "  %-48s %10.0f instructions to %d rows, %.0f to %d: %.3fx   (issue 18 goal: <= 1.10x)\n",
+				"per INSERT, every unit queued until shutdown", m2, n2, m3, n3, m3 / m2
+		}'
+		continue
+	fi
 	awk -v a="$a" -v b="$b" -v n1="$N1" -v n2="$N2" -v leg="$leg" 'BEGIN {
 		unit = "per INSERT (autocommit)"
 		if (leg == "tx") unit = "per INSERT in a transaction block"
