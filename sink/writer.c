@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 
+#include "common/later.h"
 #include "common/log.h"
 #include "sink/exec.h"
 #include "sink/fence.h"
@@ -45,6 +46,7 @@ struct writer {
 	struct pgconn *pc;
 	enum wstate state;
 	struct event *kick_ev;
+	struct later *take;         /* a batch settled: the next taken before its answers go */
 	struct event *retry_ev;
 	struct event *wait_ev;      /* WAIT_LOG_MS after its batch began */
 	uint64_t wait_logged;       /* the batch whose wait was logged */
@@ -103,6 +105,7 @@ static void set_state(struct writer *w, enum wstate to)
 
 static void on_pc(void *arg, const struct pc_result *r);
 static void on_kick(evutil_socket_t fd, short what, void *arg);
+static void on_take(void *arg);
 static void on_retry(evutil_socket_t fd, short what, void *arg);
 static void begin_attempt(struct writer *w);
 static void finish(struct writer *w, struct berr *failed);
@@ -152,9 +155,10 @@ struct writer *writer_new(struct sink *s, int idx)
 	buf_init(&w->sql);
 	w->pc = pc_new(s->base, w->prefix, on_pc, w);
 	w->kick_ev = event_new(s->base, -1, EV_PERSIST, on_kick, w);
+	w->take = later_new(s->base, on_take, w);
 	w->retry_ev = evtimer_new(s->base, on_retry, w);
 	w->wait_ev = evtimer_new(s->base, on_wait, w);
-	if (!w->pc || !w->kick_ev || !w->retry_ev || !w->wait_ev) {
+	if (!w->pc || !w->kick_ev || !w->take || !w->retry_ev || !w->wait_ev) {
 		writer_free(w);
 		return NULL;
 	}
@@ -172,6 +176,7 @@ void writer_free(struct writer *w)
 	pc_free(w->pc);
 	if (w->kick_ev)
 		event_free(w->kick_ev);
+	later_free(w->take);
 	if (w->retry_ev)
 		event_free(w->retry_ev);
 	if (w->wait_ev)
@@ -253,6 +258,14 @@ static void reset_outcomes(struct batch *b)
 static void finish(struct writer *w, struct berr *failed)
 {
 	struct batch *b = w->b;
+
+	/* Every idle writer takes what waits for it before the settled batch's
+	 * clients are answered (asked first, so run first when the callback
+	 * leaves; the answers, asked by the settling below, follow): the rows
+	 * that arrived while this batch ran are on their way to the server
+	 * while pgbatchd writes hundreds of answers, instead of after. */
+	for (int i = 0; i < w->s->nwriters; i++)
+		later_ask(w->s->writers[i]->take);
 
 	xrun_clear(&w->x);
 	evtimer_del(w->wait_ev);
@@ -661,6 +674,11 @@ static void setup_done(struct writer *w, const struct pc_result *r)
 	}
 	set_state(w, W_IDLE);
 	writer_kick(w);
+}
+
+static void on_take(void *arg)
+{
+	on_kick(-1, 0, arg);
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
