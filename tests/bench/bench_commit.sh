@@ -33,8 +33,6 @@ cat >"$WORK/insert.sql" <<'EOF'
 INSERT INTO commit_bench VALUES (:b1, :b2, 'abcdefghij');
 EOF
 
-pgbouncer_start $((MAXC + 10))
-
 PXPORT=$(free_port)
 start_pgbatchd() {
 	{
@@ -77,8 +75,12 @@ for sync in on off; do
 		pgbench_for "$PGPORT" "$c"
 		direct=$RATE
 		psql_direct -c "TRUNCATE commit_bench" >/dev/null
+		# (started per run: its pooled server connections, idle after a
+		# run, would hold max_connections' slots through the next ones)
+		pgbouncer_start $((c + 10))
 		pgbench_for "$BNCPORT" "$c"
 		hop=$RATE
+		pgbouncer_stop
 		psql_direct -c "TRUNCATE commit_bench" >/dev/null
 		start_pgbatchd
 		pgbench_for "$PXPORT" "$c"
