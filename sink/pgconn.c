@@ -624,6 +624,8 @@ static bool start_op(struct pgconn *pc)
 
 static void sent(struct pgconn *pc, int ok)
 {
+	int r;
+
 	if (!ok) {
 		set_failure(pc, "08006", PQerrorMessage(pc->conn), NULL, NULL);
 		drop(pc);
@@ -631,15 +633,19 @@ static void sent(struct pgconn *pc, int ok)
 		return;
 	}
 	pc->state = S_BUSY;
-	if (PQflush(pc->conn) < 0) {
+	r = PQflush(pc->conn);
+	if (r < 0) {
 		set_failure(pc, "08006", PQerrorMessage(pc->conn), NULL, NULL);
 		drop(pc);
 		defer_report(pc, PC_LOST);
 		return;
 	}
-	/* Results (and the rest of a long query) come through the events. */
-	pc->flushing = true;
-	event_add(pc->ev_write, NULL);
+	/* Results come through the read event (persistent since the connection
+	 * was made); the rest of a long query, when writable. A query sent whole
+	 * asks for no EPOLLOUT wake-up, which would find nothing to do. */
+	pc->flushing = r == 1;
+	if (pc->flushing)
+		event_add(pc->ev_write, NULL);
 }
 
 void pc_query(struct pgconn *pc, const char *sql)
