@@ -31,7 +31,7 @@ UNITS    = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 REL_OBJ  = $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
 ASAN_OBJ = $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
 
-.PHONY: all asan units test check-unit check-integration check-callgrind demo demo-proxy bench clean install deps help \
+.PHONY: all asan units test check-unit check-integration check-callgrind check-structure demo demo-proxy bench clean install deps help \
         record-trace record-traces fuzz fuzz-smoke docker-test
 
 # libFuzzer targets (clang): the parsers that read what a client sends.
@@ -107,12 +107,19 @@ units: $(patsubst %,build/asan/tests/%,$(UNITS))
 check-unit: units
 	@set -e; for t in $(UNITS); do echo "== $$t"; build/asan/tests/$$t; done
 
+# The seams of the tree (file sizes, includes, the reply queue's and the
+# interception session's boundaries), and a self-test that breaks each once.
+check-structure:
+	scripts/structure.sh
+	scripts/structure.sh --self-test
+
 # Integration tests: a real PostgreSQL 15 per test module, real clients.
 # PGBATCHD selects the binary; by default the ASan build, then the release build.
 check-integration: pgbatchd asan
 	PGBATCHD=$(CURDIR)/build/asan/pgbatchd $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 test: deps
+	$(MAKE) check-structure
 	$(MAKE) all asan units
 	$(MAKE) check-unit
 	$(MAKE) fuzz-smoke

@@ -207,12 +207,6 @@ void pkt_error(struct pktbuf *pb, const char *severity, const char *sqlstate,
 	error_like(pb, 'E', severity, sqlstate, message, detail, hint);
 }
 
-void pkt_notice(struct pktbuf *pb, const char *severity, const char *sqlstate,
-		const char *message, const char *detail)
-{
-	error_like(pb, 'N', severity, sqlstate, message, detail, NULL);
-}
-
 _Static_assert(sizeof(PKT_DIAG_CODES) - 1 == PKT_DIAG_N, "PKT_DIAG_N is the number of field codes");
 
 int pkt_diag_index(char code)
@@ -274,12 +268,6 @@ void pkt_sasl_response(struct pktbuf *pb, const void *data, size_t n)
 {
 	pkt_begin(pb, 'p');
 	pkt_put_bytes(pb, data, n);
-	pkt_end(pb);
-}
-
-void pkt_terminate(struct pktbuf *pb)
-{
-	pkt_begin(pb, 'X');
 	pkt_end(pb);
 }
 

@@ -46,8 +46,6 @@ void pkt_insert_complete(struct pktbuf *pb, uint64_t rows);
 /* severity: "ERROR", "FATAL", "WARNING", "NOTICE"; detail/hint may be NULL. */
 void pkt_error(struct pktbuf *pb, const char *severity, const char *sqlstate,
 	       const char *message, const char *detail, const char *hint);
-void pkt_notice(struct pktbuf *pb, const char *severity, const char *sqlstate,
-		const char *message, const char *detail);
 
 /* The fields of an ErrorResponse or NoticeResponse by their one-letter codes,
  * in the order PostgreSQL writes them: PKT_DIAG_CODES[i] is the code of f[i].
@@ -74,7 +72,6 @@ void pkt_cancel_request(struct pktbuf *pb, uint32_t pid, uint32_t key);
 void pkt_password(struct pktbuf *pb, const char *password);
 void pkt_sasl_initial(struct pktbuf *pb, const char *mech, const void *data, size_t n);
 void pkt_sasl_response(struct pktbuf *pb, const void *data, size_t n);
-void pkt_terminate(struct pktbuf *pb);
 void pkt_query(struct pktbuf *pb, const char *sql);
 
 #endif

@@ -108,11 +108,6 @@ bool pkt_frontend_type_small(uint8_t type)
 	return type != 0 && strchr("SHEDCXcf", type) != NULL;
 }
 
-bool pkt_backend_type_known(uint8_t type)
-{
-	return type != 0 && strchr("R123ACDEGHIKNnrstSTVWZcdv", type) != NULL;
-}
-
 uint64_t pkt_tag_count(const uint8_t *body, uint32_t len)
 {
 	uint64_t n = 0;

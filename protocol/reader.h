@@ -49,6 +49,5 @@ uint64_t pkt_tag_count(const uint8_t *body, uint32_t len);
 /* ... of an INSERT or a COPY only. */
 uint64_t pkt_tag_inserted(const uint8_t *body, uint32_t len);
 bool pkt_frontend_type_small(uint8_t type);
-bool pkt_backend_type_known(uint8_t type);
 
 #endif

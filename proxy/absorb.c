@@ -9,7 +9,6 @@
 #include "protocol/reader.h"
 #include "protocol/sqllex.h"
 #include "sink/buf.h"
-#include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/logincache.h"
@@ -83,9 +82,9 @@ static const char *app_now(const struct client *c)
 {
 	const char *v;
 
-	if (c->abs && c->abs->told_app)
-		return c->abs->told_app;
-	v = c->login ? lc_param(c->login, "application_name") : NULL;
+	if (c->is.abs && c->is.abs->told_app)
+		return c->is.abs->told_app;
+	v = client_login(c) ? lc_param(client_login(c), "application_name") : NULL;
 	return v ? v : "";
 }
 
@@ -93,11 +92,11 @@ static const char *app_now(const struct client *c)
  * client is told it). False when out of memory. */
 static bool remember(struct client *c, enum which w, int efd, const char *app, bool *changed)
 {
-	struct absorbed *a = c->abs;
+	struct absorbed *a = c->is.abs;
 	char *copy, *told;
 
 	*changed = false;
-	if (a == NULL && (a = c->abs = calloc(1, sizeof(*a))) == NULL)
+	if (a == NULL && (a = c->is.abs = calloc(1, sizeof(*a))) == NULL)
 		return false;
 	if (w == SET_EFD) {
 		a->has_efd = true;
@@ -137,10 +136,9 @@ static bool answer(struct client *c, uint8_t msg, uint8_t type)
 
 	if (e == NULL)
 		return false;
-	pkt_begin(&e->own, type);
-	pkt_end(&e->own);
-	e->ready = pkt_ok(&e->own);
-	return e->ready;
+	pkt_begin(rq_answer(e), type);
+	pkt_end(rq_answer(e));
+	return rq_ready_if_whole(e);
 }
 
 static bool try_query(struct client *c, struct evbuffer *in, size_t total)
@@ -161,8 +159,8 @@ static bool try_query(struct client *c, struct evbuffer *in, size_t total)
 		return false;
 	if ((e = client_own_reply(c, 'Q')) == NULL)
 		return false;
-	put_done(&e->own, changed, app, true);
-	e->ready = pkt_ok(&e->own);
+	put_done(rq_answer(e), changed, app, true);
+	(void)rq_ready_if_whole(e);
 	pstmt_client_query(c);          /* a Query drops the unnamed statement */
 	evbuffer_drain(in, total);
 	return e->ready;
@@ -243,12 +241,12 @@ static bool try_group(struct client *c, struct evbuffer *in, size_t avail)
 
 		if (e == NULL)
 			return false;
-		pkt_command_complete(&e->own, "SET");
-		e->ready = pkt_ok(&e->own);
+		pkt_command_complete(rq_answer(e), "SET");
+		(void)rq_ready_if_whole(e);
 		if ((z = client_own_reply(c, 'S')) == NULL)
 			return false;
-		put_done(&z->own, changed, app, false);
-		z->ready = pkt_ok(&z->own);
+		put_done(rq_answer(z), changed, app, false);
+		(void)rq_ready_if_whole(z);
 		if (!e->ready || !z->ready)
 			return false;
 	}
@@ -264,8 +262,8 @@ bool absorb_try(struct client *c, struct evbuffer *in)
 	uint32_t len;
 	bool ok;
 
-	if (!c->backendless || c->be != NULL || c->login == NULL || c->tx_status != 'I' || c->in_group ||
-	    c->pending != NULL || !rq_empty(&c->rq) || c->enc_odd || c->scs_odd || avail < PKT_HDR_LEN)
+	if (!client_without_backend(c) || client_login(c) == NULL || c->tx_status != 'I' || c->is.in_group ||
+	    c->is.pending != NULL || !rq_empty(&c->rq) || c->is.enc_odd || c->is.scs_odd || avail < PKT_HDR_LEN)
 		return false;
 	p = evbuffer_pullup(in, PKT_HDR_LEN);
 	if (pkt_read_header(p, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK || (type != 'Q' && type != 'P'))
@@ -288,7 +286,7 @@ bool absorb_try(struct client *c, struct evbuffer *in)
 
 bool absorb_replay(struct client *c, struct evbuffer *to_backend)
 {
-	struct absorbed *a = c->abs;
+	struct absorbed *a = c->is.abs;
 	struct rq_entry *e;
 	struct pktbuf m;
 	struct buf q;
@@ -314,13 +312,12 @@ bool absorb_replay(struct client *c, struct evbuffer *to_backend)
 	buf_free(&q);
 	e = NULL;
 	if (m.len > 0 && pkt_ok(&m))
-		e = c->rq.head ? rq_push_before(&c->rq, c->rq.head, RQ_SKIP, 'Q') : rq_push(&c->rq, RQ_SKIP, 'Q');
+		e = rq_push_first(&c->rq, RQ_SKIP, 'Q');
 	if (e == NULL) {
 		pkt_free(&m);
 		return false;
 	}
-	e->capture = true;      /* (absorb_entry_done) */
-	e->owner = a;
+	rq_capture(e, a);      /* (absorb_entry_done) */
 	a->replaying = true;
 	evbuffer_add(to_backend, m.data, m.len);
 	pkt_free(&m);
@@ -332,31 +329,29 @@ bool absorb_replay(struct client *c, struct evbuffer *to_backend)
 
 bool absorb_owns(const struct client *c, const struct rq_entry *e)
 {
-	return c->abs != NULL && e->owner == c->abs;
+	return c->is.abs != NULL && e->owner == c->is.abs;
 }
 
 void absorb_entry_done(struct client *c)
 {
-	struct absorbed *a = c->abs;
+	struct absorbed *a = c->is.abs;
 
 	a->replaying = false;
-	if (a->cancel_after && c->be) {
+	if (a->cancel_after && client_cancel_backend(c))
 		a->cancel_after = false;
-		(void)daemon_send_cancel(c->d, c->be->pid, c->be->key, NULL, NULL);
-	}
 }
 
 bool absorb_cancel_after(struct client *c)
 {
-	if (c->abs == NULL || !c->abs->replaying)
+	if (c->is.abs == NULL || !c->is.abs->replaying)
 		return false;
-	c->abs->cancel_after = true;
+	c->is.abs->cancel_after = true;
 	return true;
 }
 
 bool absorb_param_new(struct client *c, const uint8_t *body, uint32_t len)
 {
-	struct absorbed *a = c->abs;
+	struct absorbed *a = c->is.abs;
 	struct pktreader r;
 	const char *name, *value;
 	char *copy;
@@ -377,10 +372,10 @@ bool absorb_param_new(struct client *c, const uint8_t *body, uint32_t len)
 
 void absorb_free(struct client *c)
 {
-	if (c->abs == NULL)
+	if (c->is.abs == NULL)
 		return;
-	free(c->abs->app);
-	free(c->abs->told_app);
-	free(c->abs);
-	c->abs = NULL;
+	free(c->is.abs->app);
+	free(c->is.abs->told_app);
+	free(c->is.abs);
+	c->is.abs = NULL;
 }

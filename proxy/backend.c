@@ -17,12 +17,12 @@
 #include "protocol/auth.h"
 #include "protocol/pktbuf.h"
 #include "protocol/reader.h"
-#include "proxy/absorb.h"
 #include "proxy/client.h"
-#include "proxy/copyin.h"
 #include "sink/sink.h"
+#include "proxy/copyin.h"
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
+#include "proxy/isess.h"
 #include "proxy/login.h"
 #include "proxy/logincache.h"
 #include "common/log.h"
@@ -377,7 +377,7 @@ static void backend_login(struct backend *be)
 			}
 			set_state(be, BE_ACTIVE);
 			/* the SETs the session had answered without it come first */
-			if (be->joining && !absorb_replay(c, sock_output(be->sk))) {
+			if (be->joining && !isess_replay(c, sock_output(be->sk))) {
 				login_failed(be, "53200", "out of memory", NULL);
 				return;
 			}
@@ -538,7 +538,7 @@ static void backend_relay(struct backend *be)
 				if (avail < total)
 					return;
 				p = evbuffer_pullup(in, (ssize_t)total);
-				client_capture(c, e, type, p + PKT_HDR_LEN, len);
+				isess_captured(c, e, type, p + PKT_HDR_LEN, len);
 				if (c->state != CL_ACTIVE || be->client != c)
 					return;
 			}
@@ -590,7 +590,7 @@ static void backend_relay(struct backend *be)
 		be->stream_drop = v == RQV_DROP;
 		if (type == 'S' && len <= PARAM_STATUS_MAX) {
 			p = evbuffer_pullup(in, (ssize_t)total);
-			if (c->abs && !absorb_param_new(c, p + PKT_HDR_LEN, len)) {
+			if (!isess_param_relayed(c, p + PKT_HDR_LEN, len)) {
 				evbuffer_drain(in, total);      /* the client has it (a replayed SET's) */
 				continue;
 			}

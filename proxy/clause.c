@@ -60,7 +60,7 @@ static void plan_free(struct plan *p)
 
 static const char *encoding(const struct client *c)
 {
-	return c->settings[3] ? c->settings[3] : "UTF8";
+	return c->is.settings[3] ? c->is.settings[3] : "UTF8";
 }
 
 static void table_name(const struct ins_stmt *h, char *buf, size_t len)
@@ -102,7 +102,7 @@ static enum clause_result no_catalog(struct client *c, struct plan *p, int i)
 	char name[160], why[256];
 
 	table_name(&p->sites.v[i].head, name, sizeof(name));
-	sink_clause_error(c->ss, &p->sites.v[i].head, p->state, why, sizeof(why));
+	sink_clause_error(c->is.ss, &p->sites.v[i].head, p->state, why, sizeof(why));
 	p->sqlstate = p->state;
 	p->err_site = i;
 	if (why[0])
@@ -125,15 +125,15 @@ static enum clause_result ask_copy(struct client *c, struct plan *p, int i, cons
 	if (!p->query || !alone(sql, len, s)) {
 		/* (no way to tell its CommandComplete from the others', nor to stage in a Parse) */
 		char *cl = NULL;
-		enum sink_clause r = sink_clause(c->ss, &s->head, true, can_wait, c->database, &cl);
+		enum sink_clause r = sink_clause(c->is.ss, &s->head, true, can_wait, c->database, &cl);
 
 		free(cl);
-		if (r == SINK_CLAUSE_NONE || !sink_copies(c->ss, &s->head))
+		if (r == SINK_CLAUSE_NONE || !sink_copies(c->is.ss, &s->head))
 			return CLAUSE_AS_SENT;
 		if (r == SINK_CLAUSE_UNKNOWN)
 			return no_catalog(c, p, i);
 		if (r == SINK_CLAUSE_WAIT) {
-			c->clause_wait = true;
+			c->is.clause_wait = true;
 			return CLAUSE_WAIT;
 		}
 		p->err_site = i;
@@ -143,14 +143,14 @@ static enum clause_result ask_copy(struct client *c, struct plan *p, int i, cons
 			 "for the table.");
 		return CLAUSE_NEW;
 	}
-	switch (sink_copy(c->ss, &s->head, can_wait, c->database, COPYIN_STAGE, &p->cp)) {
+	switch (sink_copy(c->is.ss, &s->head, can_wait, c->database, COPYIN_STAGE, &p->cp)) {
 	case SINK_CLAUSE_UNKNOWN:
 		return no_catalog(c, p, i);
 	case SINK_CLAUSE_NONE:
 	case SINK_CLAUSE_COLUMNS:
 		return CLAUSE_AS_SENT;
 	case SINK_CLAUSE_WAIT:
-		c->clause_wait = true;
+		c->is.clause_wait = true;
 		return CLAUSE_WAIT;
 	case SINK_CLAUSE_SOME:
 		break;
@@ -197,13 +197,13 @@ static enum clause_result ask(struct client *c, struct plan *p, const char *sql,
 				 "INSERT into \"%s\" goes", name);
 			return CLAUSE_NEW;
 		}
-		switch (sink_clause(c->ss, &s->head, s->width_known && !s->odd, can_wait, c->database, &cl)) {
+		switch (sink_clause(c->is.ss, &s->head, s->width_known && !s->odd, can_wait, c->database, &cl)) {
 		case SINK_CLAUSE_NONE:
 			continue;
 		case SINK_CLAUSE_UNKNOWN:
 			return no_catalog(c, p, i);
 		case SINK_CLAUSE_WAIT:
-			c->clause_wait = true;  /* intercept_tx_wake resumes it */
+			c->is.clause_wait = true;  /* intercept_tx_wake resumes it */
 			return CLAUSE_WAIT;
 		case SINK_CLAUSE_COLUMNS:
 			p->err_site = i;
@@ -258,9 +258,9 @@ static bool reads_sequence(const char *sql, size_t len, bool scs_off)
  * error instead, and that table's INSERTs pass through from now on. */
 static bool stale_sequence(struct client *c, const char *sql, size_t len, struct plan *p)
 {
-	if (!sink_session_seq_taken(c->ss) || !reads_sequence(sql, len, c->scs_odd))
+	if (!sink_session_seq_taken(c->is.ss) || !reads_sequence(sql, len, c->is.scs_odd))
 		return false;
-	sink_session_seq_pass(c->ss);
+	sink_session_seq_pass(c->is.ss);
 	p->sqlstate = "55000";
 	snprintf(p->error, sizeof(p->error), "currval() and lastval() do not follow INSERTs that pgbatchd "
 		 "batched into a table with a sequence default: they were written by another connection");
@@ -285,7 +285,7 @@ static enum clause_result plan_text(struct client *c, const char *sql, size_t le
 		converted = pgenc_to_utf8(enc, sql, len, &p->u8);
 		if (!converted) {
 			/* read as it is: a site of a configured table is not placed for certain */
-			fr = ins_find(sql, len, c->scs_odd, &p->sites);
+			fr = ins_find(sql, len, c->is.scs_odd, &p->sites);
 			for (int i = 0; fr == INS_FIND_OK && i < p->sites.n; i++)
 				if (wanted(c, &p->sites.v[i])) {
 					snprintf(p->error, sizeof(p->error),
@@ -300,7 +300,7 @@ static enum clause_result plan_text(struct client *c, const char *sql, size_t le
 	}
 	if (stale_sequence(c, sql, len, p))
 		return CLAUSE_NEW;
-	fr = ins_find(sql, len, c->scs_odd, &p->sites);
+	fr = ins_find(sql, len, c->is.scs_odd, &p->sites);
 	if (fr == INS_FIND_LEXERR)
 		return CLAUSE_AS_SENT;      /* PostgreSQL refuses the whole text */
 	if (fr == INS_FIND_NOMEM) {
@@ -312,7 +312,7 @@ static enum clause_result plan_text(struct client *c, const char *sql, size_t le
 	if (!any)
 		return CLAUSE_AS_SENT;
 	/* an unqualified name resolves by the session's search_path */
-	if (c->ss == NULL && !intercept_open_session(c)) {
+	if (c->is.ss == NULL && !intercept_open_session(c)) {
 		snprintf(p->error, sizeof(p->error), "out of memory");
 		return CLAUSE_NEW;
 	}
@@ -418,7 +418,7 @@ static bool nothing_to_do(const struct client *c, const char *sql, size_t len)
 {
 	return c->d->sink == NULL || !sink_serves(c->d->sink, c->database) ||
 	       (!ins_mentions2(sql, len, "insert", "copy") &&
-		!(sink_session_seq_taken(c->ss) && (ins_mentions(sql, len, "currval") || ins_mentions(sql, len, "lastval"))));
+		!(sink_session_seq_taken(c->is.ss) && (ins_mentions(sql, len, "currval") || ins_mentions(sql, len, "lastval"))));
 }
 
 /* The Query is one INSERT of constants into a configured table that changes
@@ -430,7 +430,7 @@ static bool inert(const struct client *c, const char *sql, size_t len, const str
 	struct ins_stmt st;
 	enum ins_reason why;
 
-	if (p->sites.n != 1 || p->error[0] || p->u8.s || c->scs_odd || !view_fresh(c) ||
+	if (p->sites.n != 1 || p->error[0] || p->u8.s || c->is.scs_odd || !view_fresh(c) ||
 	    p->sites.v[0].copy || !wanted(c, &p->sites.v[0]) || !alone(sql, len, &p->sites.v[0]))
 		return false;
 	why = ins_parse(sql, len, &st);
@@ -438,7 +438,7 @@ static bool inert(const struct client *c, const char *sql, size_t len, const str
 		ins_stmt_free(&st);
 	else if (why != INS_RETURNING || !ins_returning_plain(sql, len, false))
 		return false;
-	return sink_insert_inert(c->ss, &p->sites.v[0].head, c->database);
+	return sink_insert_inert(c->is.ss, &p->sites.v[0].head, c->database);
 }
 
 /* A Query message with every clause in place (malloc'd), or NULL: as sent. */
@@ -456,7 +456,7 @@ static struct pktbuf *query_rewrite(struct client *c, const uint8_t *msg, size_t
 	rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
 	if (!rd_cstring(&r, &sql, &len) || !rd_at_end(&r) || nothing_to_do(c, sql, len))
 		return NULL;
-	*res = plan_text(c, sql, len, true, can_wait, can_wait && !c->in_group, &p);
+	*res = plan_text(c, sql, len, true, can_wait, can_wait && !c->is.in_group, &p);
 	if (*res != CLAUSE_WAIT && inert_out)
 		*inert_out = inert(c, sql, len, &p);
 	if (*res == CLAUSE_WAIT && !can_wait) {
@@ -489,8 +489,8 @@ static struct pktbuf *query_rewrite(struct client *c, const uint8_t *msg, size_t
 		return NULL;
 	}
 	if (p.copy_info) {
-		copyin_free(c->copy_next);
-		c->copy_next = p.copy_info;     /* its Query's entry takes it (expect_reply) */
+		copyin_free(c->is.copy_next);
+		c->is.copy_next = p.copy_info;     /* its Query's entry takes it (expect_reply) */
 		p.copy_info = NULL;
 	}
 	plan_free(&p);
@@ -504,7 +504,7 @@ enum clause_result clause_query(struct client *c, struct evbuffer *in, size_t to
 	struct pktbuf *m = query_rewrite(c, evbuffer_pullup(in, (ssize_t)total), total, true, &res,
 					 &inert_query);
 
-	c->inert_query = inert_query && res != CLAUSE_WAIT;
+	c->is.inert_query = inert_query && res != CLAUSE_WAIT;
 	if (m == NULL)
 		return res;
 	evbuffer_drain(in, total);
@@ -564,14 +564,14 @@ enum clause_result clause_parse(struct client *c, const uint8_t *msg, size_t tot
 	if (!rd_cstring(&r, &name, NULL) || !rd_cstring(&r, &sql, &len) || !rd_u16(&r, &ntypes) ||
 	    nothing_to_do(c, sql, len))
 		return CLAUSE_AS_SENT;
-	res = plan_text(c, sql, len, false, true, !c->in_group, &p);
+	res = plan_text(c, sql, len, false, true, !c->is.in_group, &p);
 	if (res != CLAUSE_NEW) {
 		plan_free(&p);
 		return res;
 	}
 	/* the failing statement takes the parameters the client will bind */
 	if (p.error[0])
-		pad = max_param(sql, len, c->scs_odd) - ntypes;
+		pad = max_param(sql, len, c->is.scs_odd) - ntypes;
 	buf_init(&out);
 	pkt_init(&m);
 	if (build(c, sql, len, &p, &out)) {

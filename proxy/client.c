@@ -20,18 +20,12 @@
 #include "protocol/auth.h"
 #include "protocol/reader.h"
 #include "protocol/startup.h"
-#include "proxy/absorb.h"
 #include "proxy/backend.h"
 #include "proxy/clogin.h"
-#include "proxy/copyin.h"
 #include "proxy/daemon.h"
-#include "proxy/direct.h"
-#include "proxy/extq.h"
 #include "proxy/intercept.h"
+#include "proxy/isess.h"
 #include "proxy/logincache.h"
-#include "proxy/pstmt.h"
-#include "proxy/txn.h"
-#include "proxy/view.h"
 #include "protocol/insert.h"
 #include "common/log.h"
 #include "proxy/sock.h"
@@ -118,43 +112,24 @@ static void apply_socket_limits(struct client *c)
 			out_high(c) / 2);
 }
 
-/* Entries with an owner: the session view's question, a prepared
- * statement's (Parse, Describe) or the transaction's (a Query it sent). */
 static void rq_done(void *arg, struct rq_entry *e)
 {
-	struct client *c = arg;
-
-	if (absorb_owns(c, e)) {
-		absorb_entry_done(c);
-	} else if (view_owns(c, e)) {
-		view_entry_done(c, e);
-		txn_view_done(c);
-	} else if (direct_owns(c, e))
-		direct_entry_done(c, e);
-	else if (e->msg == 'Q')
-		txn_entry_done(c, e);
-	else
-		pstmt_entry_done(c, e);
-	extq_probe_done(c);
+	isess_entry_done(arg, e);
 }
 
+/* A late entry's message replaced: the replacement goes in its place. */
 static bool rq_late(void *arg, struct rq_entry *e)
 {
-	return txn_late(arg, e);
-}
+	struct client *c = arg;
+	struct pktbuf r;
+	bool replaced;
 
-void client_capture(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
-{
-	if (absorb_owns(c, e))
-		return;         /* (the replay's answers: nothing to learn) */
-	if (view_owns(c, e))
-		view_captured(c, e, type, body, len);
-	else if (direct_owns(c, e))
-		direct_captured(c, e, type, body, len);
-	else if (e->msg == 'Q')
-		txn_captured(c, e, type, body, len);
-	else
-		pstmt_captured(c, e, type, body, len);
+	pkt_init(&r);
+	replaced = isess_late(c, e, &r);
+	if (replaced)
+		client_put(c, r.data, r.len);
+	pkt_free(&r);
+	return replaced;
 }
 
 void client_accept(struct daemon *d, int fd, const struct sockaddr *sa, int salen)
@@ -242,7 +217,7 @@ bool client_pump(struct client *c)
 static bool idle_now(struct client *c)
 {
 	return c->backendless && c->state == CL_ACTIVE && c->tx_status == 'I' && rq_empty(&c->rq) &&
-	       c->pending == NULL && evbuffer_get_length(sock_input(c->sk)) == 0 && !c->gone && !c->terminated;
+	       isess_settled(c) && evbuffer_get_length(sock_input(c->sk)) == 0 && !c->gone && !c->terminated;
 }
 
 static void on_idle(evutil_socket_t fd, short what, void *arg)
@@ -271,13 +246,10 @@ static void idle_arm(struct client *c)
 void client_ready_for_query(struct client *c, char tx_status)
 {
 	c->tx_status = tx_status;
-	txn_ready(c, tx_status);
-	intercept_ready(c, tx_status);
+	isess_ready(c, tx_status);
 	client_pump(c);
-	if (c->waiting_forward) {
-		c->waiting_forward = false;
+	if (isess_forward_woken(c))
 		sock_kick(c->sk);
-	}
 }
 
 struct rq_entry *client_own_reply(struct client *c, uint8_t msg)
@@ -321,7 +293,7 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 		log_debug(c->prefix, "closing: %s", reason);
 	else
 		log_info(c->prefix, "closing: %s", reason);
-	direct_session_end(c);
+	isess_backend_closing(c);
 	if (c->warm)
 		c->d->warm_backends--;
 	if (c->be) {
@@ -338,14 +310,8 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 	daemon_cancel_forget(c->canceller);
 	if (c->doom_ev)
 		event_free(c->doom_ev);
-	txn_free(c);
-	view_free(c);
-	intercept_session_end(c);
-	direct_free(c);
-	extq_free(c);
-	absorb_free(c);
+	isess_end(c);
 	rq_clear(&c->rq);
-	copyin_free(c->copy_next);
 	unlink_client(c);
 	sock_free(c->sk);
 	scram_server_free(c->scram);
@@ -353,8 +319,6 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 		for (p = c->params; *p; p++)
 			free(*p);
 	free(c->params);
-	for (int i = 0; i < 4; i++)
-		free(c->settings[i]);
 	free(c->user);
 	free(c->database);
 	{
@@ -373,7 +337,7 @@ void client_close(struct client *c, const char *reason)
 void client_finish(struct client *c, const char *reason)
 {
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-	direct_session_end(c);
+	isess_backend_closing(c);
 	if (c->be) {
 		backend_close(c->be, "client session ending");
 		c->be = NULL;
@@ -492,7 +456,7 @@ void client_fatal_soon(struct client *c, const char *sqlstate, const char *messa
 void client_backend_lost(struct client *c, const char *reason, bool mid_message)
 {
 	log_info(c->prefix, "backend connection lost: %s", reason);
-	direct_session_end(c);
+	isess_backend_closing(c);
 	if (c->be) {
 		backend_close(c->be, reason);
 		c->be = NULL;
@@ -549,13 +513,86 @@ void client_to_backend(struct client *c, const void *data, size_t len)
 		evbuffer_add(out, data, len);
 }
 
+/* ------------------------------------------ for the interception modules -- */
+
+bool client_has_backend(const struct client *c)
+{
+	return c->be != NULL;
+}
+
+bool client_without_backend(const struct client *c)
+{
+	return c->backendless && c->be == NULL;
+}
+
+struct lc_entry *client_login(const struct client *c)
+{
+	return c->login;
+}
+
+bool client_backend_quiet(const struct client *c)
+{
+	return c->state == CL_ACTIVE && c->be && c->be->state == BE_ACTIVE && !c->be->terminated &&
+	       !backend_output_full(c->be) && !c->terminated && c->tx_status == 'I' && c->stream_left == 0 &&
+	       c->be->stream_left == 0;
+}
+
+uint32_t client_backend_pid(const struct client *c)
+{
+	return c->be ? c->be->pid : 0;
+}
+
+void client_backend_send(struct client *c, const void *data, size_t len)
+{
+	evbuffer_add(backend_output(c->be), data, len);
+	backend_kick(c->be);
+}
+
+bool client_cancel_backend(struct client *c)
+{
+	if (c->be == NULL)
+		return false;
+	(void)daemon_send_cancel(c->d, c->be->pid, c->be->key, NULL, NULL);
+	return true;
+}
+
+bool client_backend_linger(struct client *c, void (*fn)(void *arg), void *arg)
+{
+	if (c->be == NULL || c->be->on_free)
+		return false;
+	c->be->on_free = fn;
+	c->be->free_arg = arg;
+	return true;
+}
+
+void client_release_all(struct daemon *d, unsigned why)
+{
+	struct client *c;
+
+	for (c = d->clients; c; c = c->next)
+		if (c->holds & why) {
+			client_release(c, why);
+			client_continue(c);
+		}
+}
+
+void client_each(struct daemon *d, void (*fn)(struct client *c))
+{
+	struct client *c, *next;
+
+	for (c = d->clients; c; c = next) {
+		next = c->next;
+		fn(c);
+	}
+}
+
 /* ------------------------------------------------------------ query loop -- */
 
 void client_backend_ready(struct client *c)
 {
 	client_set_state(c, CL_ACTIVE);
 	log_debug(c->prefix, "session ready, backend pid %u", c->be ? c->be->pid : 0);
-	view_prefetch(c);
+	isess_backend_ready(c);
 	sock_kick(c->sk);
 }
 
@@ -568,20 +605,14 @@ void client_backend_joined(struct client *c)
 	if (c->cancel_on_join) {
 		/* a CancelRequest came while it logged in: for what it runs now */
 		c->cancel_on_join = false;
-		if (!absorb_cancel_after(c))    /* (not the SETs replayed first) */
+		if (!isess_cancel_after_replay(c))      /* (not the SETs replayed first) */
 			(void)daemon_send_cancel(c->d, c->be->pid, c->be->key, NULL, NULL);
 	}
-	if (c->warm) {
-		/* opened for direct writes: its view is asked on it now, which also
-		 * names the backend by its start, as a direct write needs
-		 * (direct.c) -- between two of the client's messages only (this
-		 * runs when the login ends, maybe in the middle of one): else
-		 * before its next INSERT */
-		if (c->stream_left == 0 && !c->in_group && c->tx_status == 'I')
-			view_joined(c);
-		else
-			view_stale(c);
-	}
+	/* opened for direct writes: its view is asked on it now, which also
+	 * names the backend by its start, as a direct write needs (direct.c)
+	 * -- between two of the client's messages only (this runs when the
+	 * login ends, maybe in the middle of one): else before its next INSERT */
+	isess_backend_joined(c, c->warm, c->stream_left == 0 && c->tx_status == 'I');
 	sock_kick(c->sk);
 }
 
@@ -616,27 +647,12 @@ static void protocol_violation(struct client *c, const char *message)
 static bool expect_reply(struct client *c, uint8_t type)
 {
 	struct rq_entry *e;
-	bool inert = type == 'Q' && c->inert_query;     /* an INSERT of constants (clause.c) */
-
-	c->inert_query = false;
-	if (type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C')
-		c->in_group = true;
-	else if (type == 'S' || type == 'Q')
-		c->in_group = false;
+	isess_message(c, type, rq_answered(type));
 	if (!rq_answered(type))
 		return true;
-	if (!inert && type != 'S' && type != 'D' && type != 'C')
-		view_stale(c);      /* it may change the role, search_path, a setting */
 	e = rq_push(&c->rq, RQ_FORWARD, type);
-	if (e && type == 'Q' && c->copy_next) {
-		e->copy = c->copy_next;
-		c->copy_next = NULL;
-	}
-	if (e && c->capture_owner) {
-		e->capture = true;
-		e->owner = c->capture_owner;
-		c->capture_owner = NULL;
-	}
+	if (e)
+		isess_entry(c, e, type);
 	return e != NULL;
 }
 
@@ -649,7 +665,7 @@ static bool expect_reply(struct client *c, uint8_t type)
  * session is resumed when they are done). */
 static bool end_input(struct client *c, const char *reason)
 {
-	if (!extq_before_forward(c, 'X') || txn_busy(c) || intercept_undecided(c))
+	if (!isess_may_end(c))
 		return false;
 	if (c->state != CL_ACTIVE || (c->be == NULL && !c->backendless))
 		return false;
@@ -659,7 +675,7 @@ static bool end_input(struct client *c, const char *reason)
 	c->terminated = true;
 	evbuffer_drain(sock_input(c->sk), evbuffer_get_length(sock_input(c->sk)));
 	sock_read(c->sk, false);
-	txn_abandon(c);
+	isess_input_ended(c);
 	if (c->be) {
 		backend_terminate(c->be);
 	} else {
@@ -689,7 +705,7 @@ static bool forward_run(struct client *c, struct evbuffer *in)
 	uint32_t len;
 	size_t run = 0, total;
 
-	if (c->d->sink || c->xq || c->txn || c->pending || c->be == NULL || c->stream_left > 0 ||
+	if (c->d->sink || !isess_bare(c) || c->be == NULL || c->stream_left > 0 ||
 	    evbuffer_peek(in, -1, NULL, &v, 1) < 1 || (out = client_backend_output(c)) == NULL)
 		return false;
 	p = v.iov_base;
@@ -768,7 +784,7 @@ static void client_relay(struct client *c)
 			return;
 		}
 		total = PKT_HDR_LEN + (size_t)len;
-		if (c->backendless && absorb_try(c, in)) {
+		if (c->backendless && isess_absorb(c, in)) {
 			if (c->state != CL_ACTIVE)
 				return;
 			continue;       /* a SET it answers itself */
@@ -802,7 +818,7 @@ static void client_relay(struct client *c)
 				return;
 			total = PKT_HDR_LEN + (size_t)len;
 			avail = evbuffer_get_length(in);
-		} else if (!extq_before_forward(c, type) || (type == 'Q' && txn_gate(c, NULL, 0) != TG_GO)) {
+		} else if (!isess_may_forward(c, type)) {
 			return;   /* a held group, or a transaction's staged rows, go first; resumed when they may */
 		}
 		if (intercept_must_wait(c))

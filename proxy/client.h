@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "protocol/pktbuf.h"
+#include "proxy/isess.h"
 #include "proxy/replyq.h"
 
 struct sock;
@@ -61,7 +62,6 @@ struct client {
 	size_t refusal_len;
 	bool backendless;               /* ACTIVE without a backend of its own (yet): one is opened
 	                                   when something must pass through (client_backend_output) */
-	struct absorbed *abs;           /* SETs it had answered without a backend (absorb.h) */
 	struct lc_entry *login;         /* its login's check (logincache.h): waited for in LOGIN,
 	                                   kept while the backend it opens later logs in */
 	uint32_t key_pid, key_secret;   /* the BackendKeyData pgbatchd gave it (0: the backend's own) */
@@ -93,33 +93,8 @@ struct client {
 	struct event *auth_ev;          /* authentication_timeout, until LOGIN */
 	unsigned holds;                 /* why it is not read (enum client_hold) */
 	struct replyq rq;                /* what the client is owed, in the order it asked */
-	bool in_group;                  /* extended-protocol messages sent since the last Sync */
 	char tx_status;                 /* last ReadyForQuery status: 'I', 'T' or 'E' */
-	struct pending *pending;        /* intercepted messages not yet settled, newest first */
-	struct pending *pending_oldest; /* its other end */
-	struct sink_session *ss;        /* its sink session, from its first intercepted INSERT */
-	bool waiting_forward;           /* an INSERT waits for the ReadyForQuery before it */
-	bool clause_wait;               /* a statement waits for a table's catalog (clause.c) */
-	bool clause_wait_msg;           /* the Query first in the input is not taken: it waits (staged rows, its clause) */
-	bool custom_settings;           /* it set a custom setting (ins_sets_custom), or its startup did */
-	bool inert_query;               /* the Query about to go changes nothing of the session
-	                                   (clause.c): its view stays true */
-	bool enc_odd, scs_odd;
-	bool odd_settings;              /* client_encoding not UTF8 or standard_conforming_strings
-	                                   off: the recognizer's assumptions do not hold */
-	bool ddl_seen;                  /* DDL/GRANT/REVOKE passed: the sink's catalog is stale */
-	bool tx_ddl;                    /* ALTER/CREATE/DROP passed since the last idle ReadyForQuery */
-	bool tx_savepoint;              /* SAVEPOINT passed since then: simple-Query INSERTs not staged */
-	char *settings[4];              /* TimeZone, DateStyle, IntervalStyle, client_encoding */
-	struct extq *xq;                /* its held extended-protocol group (extq.c) */
-	struct pstmt *stmts;            /* its prepared statements (pstmt.c) */
-	struct txn *txn;                /* its transaction block's staged INSERTs (txn.c) */
-	struct view *view;              /* its role, search_path, settings as asked (view.c) */
-	struct direct *direct;          /* its INSERT written on its own connection (direct.c) */
-	struct copyin *copy_next;       /* the next forwarded Query is a COPY given its table's
-	                                   clause: its entry takes this (copyin.h) */
-	void *capture_owner;            /* the next forwarded message's entry is a capture one,
-	                                   owned by this (extq.c) */
+	struct isess is;                /* its interception session (isess.h) */
 };
 
 /* Its state changes here only (an illegal transition aborts). */
@@ -175,9 +150,32 @@ struct evbuffer *client_output(struct client *c);
 void client_put(struct client *c, const void *p, size_t n);
 bool client_output_full(const struct client *c);
 
-/* The backend sent an ErrorResponse or ParameterDescription that answers a
- * capture entry (the queue's head). */
-void client_capture(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len);
+/*
+ * What the interception modules (isess.h) may ask of a session, instead of
+ * reading its fields: they change nothing of it but through these, the
+ * functions above and its reply queue.
+ */
+bool client_has_backend(const struct client *c);
+/* ACTIVE without a backend of its own, none being opened. */
+bool client_without_backend(const struct client *c);
+/* Its login's check (logincache.h), kept until a backend of its own logs in; NULL after. */
+struct lc_entry *client_login(const struct client *c);
+/* Its backend is logged in and idle between two client messages, outside a
+ * transaction block, with room in its output: a Query of pgbatchd's own runs
+ * there at once and alone. */
+bool client_backend_quiet(const struct client *c);
+uint32_t client_backend_pid(const struct client *c);        /* 0: none */
+/* A message to its backend (it has one), sent now. */
+void client_backend_send(struct client *c, const void *data, size_t len);
+/* A CancelRequest for what its backend runs; false when it has none. */
+bool client_cancel_backend(struct client *c);
+/* fn(arg) runs when its backend is freed (the server ran all it was sent);
+ * false when it has none, or one already waits. */
+bool client_backend_linger(struct client *c, void (*fn)(void *arg), void *arg);
+/* Every session held for `why` is released and resumed. */
+void client_release_all(struct daemon *d, unsigned why);
+/* fn for every session (it must not free one). */
+void client_each(struct daemon *d, void (*fn)(struct client *c));
 
 /* Not reading the client, for this reason (enum client_hold), until it is
  * released; reading goes on when no reason is left (and its input is not

@@ -18,9 +18,9 @@
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
+#include "proxy/isess.h"
 #include "proxy/logincache.h"
 #include "proxy/sock.h"
-#include "proxy/view.h"
 #include "sink/sink.h"
 
 #define AUTH_MSG_MAX 65535      /* PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH */
@@ -139,7 +139,7 @@ void client_login_known(struct client *c)
 	client_set_state(c, CL_ACTIVE);
 	log_info(c->prefix, "login: session ready, without a backend of its own");
 	if (lc_view(e, &row, &rowlen, &ntables))
-		(void)view_install(c, row, rowlen, ntables);
+		isess_login_view(c, row, rowlen, ntables);
 	sock_kick(c->sk);
 }
 

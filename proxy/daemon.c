@@ -22,8 +22,8 @@
 #include "protocol/pktbuf.h"
 #include "proxy/backend.h"
 #include "proxy/client.h"
-#include "proxy/direct.h"
 #include "proxy/intercept.h"
+#include "proxy/isess.h"
 #include "proxy/logincache.h"
 #include "common/log.h"
 #include "sink/sink.h"
@@ -553,7 +553,7 @@ void daemon_abort(struct daemon *d)
 	backend_abort_lingering(d);
 	for (c = d->clients; c; c = next) {
 		next = c->next;
-		direct_abort(c);
+		isess_abort(c);
 		if (c->state == CL_CLOSING)
 			continue;
 		if (c->state == CL_ACTIVE && (c->be == NULL || c->be->stream_left == 0))

@@ -9,7 +9,6 @@
 #include "common/log.h"
 #include "protocol/pktbuf.h"
 #include "protocol/reader.h"
-#include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/group.h"
@@ -40,12 +39,8 @@ struct lost {
  * block: a Query of ours runs at once and alone. */
 static bool idle(const struct client *c, const struct pending *p)
 {
-	const struct rq_entry *e;
-
-	if (c->state != CL_ACTIVE || c->be == NULL || c->be->state != BE_ACTIVE || c->be->terminated ||
-	    backend_output_full(c->be) ||
-	    c->terminated || c->tx_status != 'I' || c->in_group || c->stream_left || c->be->stream_left ||
-	    c->copy_next || txn_busy(c) || (c->direct && c->direct->p))
+	if (!client_backend_quiet(c) || c->is.in_group || c->is.copy_next || txn_busy(c) ||
+	    (c->is.direct && c->is.direct->p))
 		return false;
 	if (p->replied || p->pass_deferred || view_backend_start(c) == 0)
 		return false;   /* (0: its backend not named yet, one opened later) */
@@ -53,10 +48,7 @@ static bool idle(const struct client *c, const struct pending *p)
 	if (p->g ? p->g->in_tx || p->g->prefix || p->g->tx_status != 'I' || group_first_entry(p->g) == NULL :
 		   p->entry == NULL)
 		return false;
-	for (e = c->rq.head; e; e = e->next)
-		if (e->kind != RQ_OWN)
-			return false;   /* the backend still answers something */
-	return true;
+	return !rq_backend_owes(&c->rq);    /* (the backend still answers something) */
 }
 
 bool direct_offer(void *arg, struct sink_unit *u)
@@ -67,13 +59,13 @@ bool direct_offer(void *arg, struct sink_unit *u)
 	struct pktbuf m;
 	uint64_t rows = 0;
 
-	if (c->be == NULL) {
+	if (!client_has_backend(c)) {
 		client_warm_backend(c);         /* (for its next rows) */
 		return false;
 	}
 	if (!idle(c, p))
 		return false;
-	if (c->direct == NULL && (c->direct = calloc(1, sizeof(*c->direct))) == NULL)
+	if (c->is.direct == NULL && (c->is.direct = calloc(1, sizeof(*c->is.direct))) == NULL)
 		return false;
 	pkt_init(&m);
 	if (!sink_tx_batch(u, sink_unit_statements(u), NULL, NULL, &m, &rows) || rows == 0 ||
@@ -81,35 +73,34 @@ bool direct_offer(void *arg, struct sink_unit *u)
 		pkt_free(&m);
 		return false;
 	}
-	e->capture = true;      /* (its notices are not the client's: a failed attempt is
-				   written again by the writers, whose notices nobody hears) */
-	e->owner = c->direct;
-	c->direct->p = p;
-	c->direct->entry = e;
-	c->direct->rows = 0;
-	c->direct->failed = false;
-	c->direct->pid = (int)c->be->pid;
-	c->direct->start = view_backend_start(c);
+	/* (its notices are not the client's: a failed attempt is written again
+	 * by the writers, whose notices nobody hears) */
+	rq_capture(e, c->is.direct);
+	c->is.direct->p = p;
+	c->is.direct->entry = e;
+	c->is.direct->rows = 0;
+	c->is.direct->failed = false;
+	c->is.direct->pid = (int)client_backend_pid(c);
+	c->is.direct->start = view_backend_start(c);
 	pstmt_own_query(c);
-	evbuffer_add(backend_output(c->be), m.data, m.len);
+	client_backend_send(c, m.data, m.len);
 	pkt_free(&m);
 	/* (the view is not made stale for a table whose triggers could change
 	 * the session: asking it again after every lone row, the settings scan
 	 * included, made such a table's single writer ten times slower; see
 	 * docs/ARCHITECTURE.md) */
-	backend_kick(c->be);
 	log_debug(c->prefix, "INSERT written on the session's own connection (%llu rows)", (unsigned long long)rows);
 	return true;
 }
 
 bool direct_owns(const struct client *c, const struct rq_entry *e)
 {
-	return c->direct && e->owner == c->direct;
+	return c->is.direct && e->owner == c->is.direct;
 }
 
 void direct_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
 {
-	struct direct *d = c->direct;
+	struct direct *d = c->is.direct;
 
 	if (!direct_owns(c, e))
 		return;
@@ -121,12 +112,12 @@ void direct_captured(struct client *c, struct rq_entry *e, uint8_t type, const u
 
 void direct_entry_done(struct client *c, struct rq_entry *e)
 {
-	struct direct *d = c->direct;
+	struct direct *d = c->is.direct;
 	struct pending *p;
 
 	if (!direct_owns(c, e))
 		return;
-	e->owner = NULL;
+	rq_set_owner(e, NULL);
 	p = d->p;
 	d->p = NULL;
 	d->entry = NULL;
@@ -136,8 +127,8 @@ void direct_entry_done(struct client *c, struct rq_entry *e)
 
 void direct_forget(struct client *c, struct pending *p)
 {
-	if (c->direct && c->direct->p == p)
-		c->direct->p = NULL;
+	if (c->is.direct && c->is.direct->p == p)
+		c->is.direct->p = NULL;
 }
 
 #define LOST_MESSAGE "the session ended while its INSERT ran"
@@ -156,7 +147,7 @@ static void backend_freed(void *arg)
 
 void direct_session_end(struct client *c)
 {
-	struct direct *d = c->direct;
+	struct direct *d = c->is.direct;
 	struct sink_unit *u;
 	struct lost *l = NULL;
 
@@ -165,30 +156,31 @@ void direct_session_end(struct client *c)
 	u = d->p->unit;
 	d->p = NULL;
 	if (d->entry)
-		d->entry->owner = NULL;
+		rq_set_owner(d->entry, NULL);
 	d->entry = NULL;
-	if (c->be == NULL || c->be->on_free || (l = malloc(sizeof(*l))) == NULL) {
+	if ((l = malloc(sizeof(*l))) != NULL) {
+		l->u = u;
+		l->pid = d->pid;
+		l->start = d->start;
+	}
+	if (l == NULL || !client_backend_linger(c, backend_freed, l)) {
 		/* its connection is gone (or cannot be waited for) */
+		free(l);
 		sink_direct_reap(u, d->pid, d->start, "08006", LOST_MESSAGE);
 		return;
 	}
 	/* the server runs what it was sent: the unit is done when it closes */
-	l->u = u;
-	l->pid = d->pid;
-	l->start = d->start;
 	sink_direct_hold(u);
-	c->be->on_free = backend_freed;
-	c->be->free_arg = l;
 }
 
 void direct_abort(struct client *c)
 {
-	if (c->direct && c->direct->p && c->be)
-		(void)daemon_send_cancel(c->d, c->be->pid, c->be->key, NULL, NULL);
+	if (c->is.direct && c->is.direct->p)
+		(void)client_cancel_backend(c);
 }
 
 void direct_free(struct client *c)
 {
-	free(c->direct);
-	c->direct = NULL;
+	free(c->is.direct);
+	c->is.direct = NULL;
 }

@@ -17,7 +17,6 @@
 #include "protocol/pktbuf.h"
 #include "protocol/reader.h"
 #include "protocol/sqllex.h"
-#include "proxy/backend.h"
 #include "proxy/clause.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
@@ -48,14 +47,14 @@ struct extq {
 
 static struct extq *xq(struct client *c)
 {
-	if (c->xq == NULL)
-		c->xq = calloc(1, sizeof(struct extq));
-	return c->xq;
+	if (c->is.xq == NULL)
+		c->is.xq = calloc(1, sizeof(struct extq));
+	return c->is.xq;
 }
 
 static struct held *hold(struct client *c, uint8_t type, struct evbuffer *in, size_t total)
 {
-	struct group *g = c->xq->g;
+	struct group *g = c->is.xq->g;
 	struct held *h = total <= UINT32_MAX ? held_new(total) : NULL;
 
 	if (h == NULL || (h->entry = client_own_reply(c, type)) == NULL) {
@@ -72,7 +71,7 @@ static struct held *hold(struct client *c, uint8_t type, struct evbuffer *in, si
 		g->head = h;
 	g->tail = h;
 	g->bytes += held_footprint(total);
-	c->in_group = type != 'S';
+	c->is.in_group = type != 'S';
 	return h;
 }
 
@@ -85,8 +84,8 @@ static enum step probes_checked(struct client *c, const struct group *g)
 	const struct held *h;
 
 	if (pstmt_probes_pending(c)) {
-		c->xq->waiting = true;
-		c->waiting_forward = true;
+		c->is.xq->waiting = true;
+		c->is.waiting_forward = true;
 		return ST_WAIT;
 	}
 	for (h = g->head; h; h = h->next)
@@ -100,7 +99,7 @@ static enum step probes_checked(struct client *c, const struct group *g)
  * the backend first (a Parse of ours, its answer swallowed). */
 static enum step hold_flush(struct client *c, struct evbuffer *in, size_t total)
 {
-	struct group *g = c->xq->g;
+	struct group *g = c->is.xq->g;
 	struct held *h;
 	enum step st;
 
@@ -129,7 +128,7 @@ static enum step hold_flush(struct client *c, struct evbuffer *in, size_t total)
  * transaction's staged rows go first (txn_gate of each held statement). */
 static enum txn_gate go_pass(struct client *c)
 {
-	struct extq *x = c->xq;
+	struct extq *x = c->is.xq;
 	struct group *g = x->g;
 	enum txn_gate tg;
 	struct held *h;
@@ -142,10 +141,10 @@ static enum txn_gate go_pass(struct client *c)
 		for (h = g->head; h; h = h->next) {
 			char *cl = NULL;
 
-			if (h->type != 'P' || !h->ps->insert || h->ps->clause_done || c->ss == NULL)
+			if (h->type != 'P' || !h->ps->insert || h->ps->clause_done || c->is.ss == NULL)
 				continue;
-			if (sink_clause(c->ss, &h->ps->tmpl, true, true, c->database, &cl) == SINK_CLAUSE_WAIT) {
-				c->clause_wait = true;      /* intercept_tx_wake resumes it */
+			if (sink_clause(c->is.ss, &h->ps->tmpl, true, true, c->database, &cl) == SINK_CLAUSE_WAIT) {
+				c->is.clause_wait = true;      /* intercept_tx_wake resumes it */
 				return TG_WAIT;
 			}
 			free(cl);
@@ -170,12 +169,11 @@ static enum txn_gate go_pass(struct client *c)
 	x->mode = G_PASS;
 	/* (none of it sent yet: the view may still be asked ahead of it, for
 	 * the clauses of the message that made it pass) */
-	c->in_group |= sent;
+	c->is.in_group |= sent;
 	return TG_GO;
 }
 
 /* ------------------------------------------------------- the messages -- */
-
 
 /* A statement of a session without a backend, described from the sink's
  * catalog when that proves it valid (pstmt_describe_local); WAIT resumes
@@ -186,13 +184,13 @@ static enum sink_clause describe_local(struct client *c, struct pstmt *ps)
 
 	if (ps->local)
 		return SINK_CLAUSE_SOME;
-	if (!c->backendless || c->be != NULL || ps->at_backend || !ps->insert)
+	if (!client_without_backend(c) || ps->at_backend || !ps->insert)
 		return SINK_CLAUSE_NONE;
-	if (c->ss == NULL && !intercept_open_session(c))
+	if (c->is.ss == NULL && !intercept_open_session(c))
 		return SINK_CLAUSE_NONE;
 	r = pstmt_describe_local(c, ps);
 	if (r == SINK_CLAUSE_WAIT)
-		c->clause_wait = true;  /* intercept_tx_wake resumes it */
+		c->is.clause_wait = true;  /* intercept_tx_wake resumes it */
 	return (enum sink_clause)r;
 }
 
@@ -250,7 +248,7 @@ static bool parse_text(const uint8_t *msg, size_t total, const char **name, cons
 
 static enum step hold_parse(struct client *c, struct evbuffer *in, size_t total, const uint8_t *msg)
 {
-	struct group *g = c->xq->g;
+	struct group *g = c->is.xq->g;
 	struct pstmt *ps;
 	enum txn_class cls;
 	enum step st = ST_PASS;
@@ -292,7 +290,7 @@ static enum step hold_parse(struct client *c, struct evbuffer *in, size_t total,
 
 static enum step hold_bind(struct client *c, struct evbuffer *in, size_t total, const uint8_t *msg)
 {
-	struct group *g = c->xq->g;
+	struct group *g = c->is.xq->g;
 	struct pktreader r;
 	const char *portal, *name;
 	struct pstmt *ps;
@@ -312,8 +310,8 @@ static enum step hold_bind(struct client *c, struct evbuffer *in, size_t total, 
 		return ST_FORWARD;
 	}
 	if (!ps->insert) {
-		if (c->ss)
-			sink_session_busy(c->ss);       /* (not an INSERT: not waited for) */
+		if (c->is.ss)
+			sink_session_busy(c->is.ss);       /* (not an INSERT: not waited for) */
 		return ST_PASS;
 	}
 	/* the session's role, search_path and settings, as its backend has them
@@ -347,7 +345,7 @@ static enum step hold_bind(struct client *c, struct evbuffer *in, size_t total, 
 static enum step hold_portal(struct client *c, uint8_t type, struct evbuffer *in, size_t total,
 			     const uint8_t *msg)
 {
-	struct group *g = c->xq->g;
+	struct group *g = c->is.xq->g;
 	struct pktreader r;
 	const char *name;
 	uint8_t what = 'P';
@@ -386,18 +384,16 @@ static enum step hold_portal(struct client *c, uint8_t type, struct evbuffer *in
  * is still running (its outcome decides the transaction state). */
 static enum intercept_result group_start(struct client *c)
 {
-	struct extq *x = c->xq;
-	const struct rq_entry *e;
+	struct extq *x = c->is.xq;
 
-	if (c->d->sink == NULL || c->odd_settings || c->tx_status == 'E') {
+	if (c->d->sink == NULL || c->is.odd_settings || c->tx_status == 'E') {
 		x->mode = G_PASS;
 		return INTERCEPT_FORWARD;
 	}
-	for (e = c->rq.head; e; e = e->next)
-		if (e->kind != RQ_OWN) {
-			c->waiting_forward = true;
-			return INTERCEPT_WAIT;
-		}
+	if (rq_backend_owes(&c->rq)) {
+		c->is.waiting_forward = true;
+		return INTERCEPT_WAIT;
+	}
 	if (c->tx_status == 'T') {
 		switch (txn_group_gate(c)) {
 		case TGG_HOLD:
@@ -427,10 +423,10 @@ static enum intercept_result group_start(struct client *c)
  * proves each statement valid; else the group passes through. */
 static enum step described(struct client *c, struct evbuffer *in, size_t total)
 {
-	struct group *g = c->xq->g;
+	struct group *g = c->is.xq->g;
 	struct held *h;
 
-	if (!c->backendless || c->be != NULL || g->in_tx || g->prefix)
+	if (!client_without_backend(c) || g->in_tx || g->prefix)
 		return ST_PASS;
 	for (h = g->head; h; h = h->next) {
 		if (h->answered)
@@ -456,9 +452,9 @@ static enum step described(struct client *c, struct evbuffer *in, size_t total)
 		h->answered = true;
 	}
 	group_free(g);
-	c->xq->g = NULL;
-	c->xq->mode = G_NONE;
-	c->in_group = false;
+	c->is.xq->g = NULL;
+	c->is.xq->mode = G_NONE;
+	c->is.in_group = false;
 	client_pump(c);
 	return ST_HELD;
 }
@@ -467,7 +463,7 @@ static enum step described(struct client *c, struct evbuffer *in, size_t total)
  * written into the client's transaction (txn_group). */
 static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 {
-	struct extq *x = c->xq;
+	struct extq *x = c->is.xq;
 	struct group *g = x->g;
 	struct pending *p;
 	enum step st;
@@ -477,7 +473,7 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 	st = probes_checked(c, g);
 	if (st != ST_HELD)
 		return st;
-	if (c->ss == NULL && !intercept_open_session(c))
+	if (c->is.ss == NULL && !intercept_open_session(c))
 		return ST_PASS;
 	if (g->in_tx) {
 		/* a session's statements keep their order: its earlier units first */
@@ -487,7 +483,7 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 			return ST_FAIL;
 		x->g = NULL;
 		x->mode = G_NONE;
-		c->in_group = false;
+		c->is.in_group = false;
 		if (!txn_group(c, g))
 			group_forward(c, g);    /* not taken after all: as the client sent it */
 		return ST_HELD;
@@ -495,7 +491,7 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 	p = pending_new(c);
 	if (p == NULL)
 		return ST_PASS;
-	p->unit = sink_unit_open(c->ss, p);
+	p->unit = sink_unit_open(c->is.ss, p);
 	if (p->unit == NULL || hold(c, 'S', in, total) == NULL) {
 		if (p->unit)
 			sink_unit_drop(p->unit);
@@ -507,7 +503,7 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 	p->tx_status = g->tx_status;
 	x->g = NULL;
 	x->mode = G_NONE;
-	c->in_group = false;
+	c->is.in_group = false;
 	if (group_add(g, p->unit, NULL, NULL) < 0) {
 		sink_unit_drop(p->unit);
 		p->g = NULL;
@@ -520,7 +516,6 @@ static enum step submit(struct client *c, struct evbuffer *in, size_t total)
 	sink_unit_close(p->unit);
 	return ST_HELD;
 }
-
 
 /* The transaction gate for a message about to pass through: staged rows of
  * the transaction go ahead of it (a ROLLBACK drops them). */
@@ -572,7 +567,7 @@ static bool pass_message(struct client *c, uint8_t type, const uint8_t *msg, siz
 			 * the group went before, so that if it fails now (its table
 			 * changed) the client's Parse is still answered */
 			struct pstmt *old = pstmt_lookup(c, ps->name);
-			bool ok = old->at_backend || (c->in_group ? pstmt_inject_parse(c, old, NULL, false) :
+			bool ok = old->at_backend || (c->is.in_group ? pstmt_inject_parse(c, old, NULL, false) :
 							     pstmt_probe_parse(c, old));
 
 			pstmt_unref(ps);
@@ -580,7 +575,7 @@ static bool pass_message(struct client *c, uint8_t type, const uint8_t *msg, siz
 		}
 		pstmt_register(c, ps);
 		ps->at_backend = true;
-		c->capture_owner = pstmt_ref(ps);  /* its entry learns whether it worked */
+		c->is.capture_owner = pstmt_ref(ps);  /* its entry learns whether it worked */
 		pstmt_unref(ps);
 		return true;
 	case 'B':
@@ -599,7 +594,7 @@ static bool pass_message(struct client *c, uint8_t type, const uint8_t *msg, siz
 		if (ps && type == 'C')
 			pstmt_unregister(c, ps);
 		else if (ps && ps->insert)
-			c->capture_owner = pstmt_ref(ps);   /* learns its parameter types */
+			c->is.capture_owner = pstmt_ref(ps);   /* learns its parameter types */
 		return true;
 	default:
 		return true;
@@ -653,7 +648,7 @@ enum intercept_result extq_message(struct client *c, uint8_t type, struct evbuff
 			return INTERCEPT_TAKEN;
 		}
 		x->mode = G_NONE;
-		c->in_group = false;
+		c->is.in_group = false;
 		return INTERCEPT_FORWARD;
 	}
 	if (x->mode == G_NONE && type != 'S' && type != 'H') {
@@ -701,7 +696,7 @@ enum intercept_result extq_message(struct client *c, uint8_t type, struct evbuff
 		if (pstmt_probes_pending(c)) {
 			/* what was held goes to the backend only behind the probes' answers */
 			x->waiting = true;
-			c->waiting_forward = true;
+			c->is.waiting_forward = true;
 			return INTERCEPT_WAIT;
 		}
 		if (intercept_must_wait(c))
@@ -735,7 +730,7 @@ enum intercept_result extq_message(struct client *c, uint8_t type, struct evbuff
 
 bool extq_before_forward(struct client *c, uint8_t type)
 {
-	struct extq *x = c->xq;
+	struct extq *x = c->is.xq;
 
 	/* a message too large to read first, or a FunctionCall: the staged
 	 * rows go ahead of it */
@@ -746,7 +741,7 @@ bool extq_before_forward(struct client *c, uint8_t type)
 	if (x->mode == G_HOLD) {
 		if (pstmt_probes_pending(c)) {
 			x->waiting = true;
-			c->waiting_forward = true;
+			c->is.waiting_forward = true;
 			return false;
 		}
 		if (intercept_must_wait(c))
@@ -759,11 +754,6 @@ bool extq_before_forward(struct client *c, uint8_t type)
 	else if (type == 'P' || type == 'B' || type == 'E' || type == 'D' || type == 'C')
 		x->mode = G_PASS;
 	return true;
-}
-
-bool extq_holding(const struct client *c)
-{
-	return c->xq && c->xq->mode == G_HOLD;
 }
 
 /* ------------------------------------------------------------- answers -- */
@@ -782,7 +772,7 @@ void extq_reply(struct pending *p, const struct sink_reply *r)
 {
 	struct client *c = p->client;
 	struct group *g = p->g;
-	struct extq *x = c->xq;
+	struct extq *x = c->is.xq;
 	struct held *h;
 	bool failed = false;
 
@@ -808,8 +798,8 @@ void extq_reply(struct pending *p, const struct sink_reply *r)
 		if (e == NULL || e->cancelled || (failed && h->type != 'S'))
 			continue;
 		if (h->type == 'E' && r->status == SINK_ERROR && h->stmt == r->stmt) {
-			pkt_diag(&e->own, 'E', r->error);
-			e->ready = true;
+			pkt_diag(rq_answer(e), 'E', r->error);
+			rq_ready(e);
 			failed = true;
 			rq_own_error(&c->rq, e);
 			continue;
@@ -832,20 +822,20 @@ void extq_settled(struct pending *p)
 
 void extq_free(struct client *c)
 {
-	struct extq *x = c->xq;
+	struct extq *x = c->is.xq;
 
 	pstmt_free_all(c);
 	if (x == NULL)
 		return;
 	group_free(x->g);
 	free(x);
-	c->xq = NULL;
+	c->is.xq = NULL;
 }
 
 void extq_probe_done(struct client *c)
 {
-	if (c->xq && c->xq->waiting) {
-		c->xq->waiting = false;
+	if (c->is.xq && c->is.xq->waiting) {
+		c->is.xq->waiting = false;
 		client_continue(c);
 	}
 }

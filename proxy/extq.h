@@ -46,9 +46,6 @@ void extq_settled(struct pending *p);
  * its probes goes on. */
 void extq_probe_done(struct client *c);
 
-/* True while a group is held (the client is inside an unsynced group). */
-bool extq_holding(const struct client *c);
-
 /* The session ends. */
 void extq_free(struct client *c);
 

@@ -8,7 +8,6 @@
 #include <event2/buffer.h>
 
 #include "protocol/pktbuf.h"
-#include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/pstmt.h"
@@ -18,8 +17,8 @@
 
 static void own_simple(struct rq_entry *e, char type)
 {
-	pkt_begin(&e->own, type);
-	pkt_end(&e->own);
+	pkt_begin(rq_answer(e), type);
+	pkt_end(rq_answer(e));
 }
 
 static void to_backend(struct client *c, const void *msg, size_t len)
@@ -40,7 +39,7 @@ void group_answer_held(struct held *h, uint64_t rows, const struct pkt_diag *war
 		break;
 	case 'D':
 		if (h->ps)
-			pstmt_describe_answer(&e->own, h->ps);
+			pstmt_describe_answer(rq_answer(e), h->ps);
 		else
 			own_simple(e, 'n');
 		break;
@@ -49,18 +48,18 @@ void group_answer_held(struct held *h, uint64_t rows, const struct pkt_diag *war
 		break;
 	case 'E':
 		if (warning)
-			pkt_diag(&e->own, 'N', warning);
-		pkt_insert_complete(&e->own, rows);
+			pkt_diag(rq_answer(e), 'N', warning);
+		pkt_insert_complete(rq_answer(e), rows);
 		break;
 	case 'S':
-		pkt_ready(&e->own, tx_status);
+		pkt_ready(rq_answer(e), tx_status);
 		break;
 	}
-	if (!pkt_ok(&e->own)) {
-		pkt_reset(&e->own);
-		pkt_error(&e->own, "ERROR", "53200", "out of memory", NULL, NULL);
+	if (!pkt_ok(rq_answer(e))) {
+		pkt_reset(rq_answer(e));
+		pkt_error(rq_answer(e), "ERROR", "53200", "out of memory", NULL, NULL);
 	}
-	e->ready = true;
+	rq_ready(e);
 }
 
 /* Freed held messages kept for reuse when small (a pgjdbc batch's Bind,
@@ -149,8 +148,7 @@ static bool forward_answered(struct client *c, struct held *h)
 	if (e == NULL)
 		return false;
 	if (h->type == 'P') {
-		e->capture = true;
-		e->owner = pstmt_ref(h->ps);
+		rq_capture(e, pstmt_ref(h->ps));
 		pstmt_add_clause(c, h->ps);
 		h->ps->at_backend = true;
 		to_backend(c, h->ps->parse, h->ps->parse_len);
@@ -181,21 +179,20 @@ bool group_forward_held(struct client *c, struct group *g)
 		if (h->entry == NULL)
 			continue;
 		if (h->type == 'D' && h->ps) {
-			pstmt_describe_answer(&h->entry->own, h->ps);
-			h->entry->ready = true;
+			pstmt_describe_answer(rq_answer(h->entry), h->ps);
+			rq_ready(h->entry);
 			h->entry = NULL;
 			continue;
 		}
 		if (h->type == 'P' && h->ps->at_backend && h->ps->name[0]) {
 			/* parsed already for a Describe of it: answered as the backend did */
 			own_simple(h->entry, '1');
-			h->entry->ready = true;
+			rq_ready(h->entry);
 			h->entry = NULL;
 			continue;
 		}
 		if (h->type == 'P') {
-			h->entry->capture = true;
-			h->entry->owner = pstmt_ref(h->ps);
+			rq_capture(h->entry, pstmt_ref(h->ps));
 			/* the statement as the backend gets it: with its table's clause */
 			pstmt_add_clause(c, h->ps);
 			h->ps->at_backend = true;
@@ -253,13 +250,13 @@ void group_fail_at_execute(struct client *c, struct group *g, const struct pktbu
 			continue;
 		}
 		if (h->type == 'S') {
-			pkt_ready(&e->own, 'E');
-			e->ready = true;
+			pkt_ready(rq_answer(e), 'E');
+			rq_ready(e);
 		} else if (failed) {
 			;
 		} else if (h->type == 'E') {
-			pkt_put_bytes(&e->own, err->data, err->len);
-			e->ready = true;
+			pkt_put_bytes(rq_answer(e), err->data, err->len);
+			rq_ready(e);
 			rq_own_error(&c->rq, e);
 			failed = true;
 		} else {

@@ -14,7 +14,6 @@
 #include "protocol/pktbuf.h"
 #include "protocol/reader.h"
 #include "protocol/sqllex.h"
-#include "proxy/backend.h"
 #include "proxy/clause.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
@@ -26,7 +25,6 @@
 #include "proxy/view.h"
 #include "common/log.h"
 #include "common/pool.h"
-#include "proxy/sock.h"
 #include "sink/sink.h"
 
 static bool starts_with_word(const char *sql, size_t len, const char *word);
@@ -103,12 +101,12 @@ void pending_link(struct client *c, struct pending *p)
 {
 	p->client = c;
 	p->prev = NULL;
-	p->next = c->pending;
-	if (c->pending)
-		c->pending->prev = p;
+	p->next = c->is.pending;
+	if (c->is.pending)
+		c->is.pending->prev = p;
 	else
-		c->pending_oldest = p;
-	c->pending = p;
+		c->is.pending_oldest = p;
+	c->is.pending = p;
 }
 
 /* O(1): units settle oldest first, and a session may hold thousands. */
@@ -116,14 +114,14 @@ static void unlink_pending(struct client *c, struct pending *p)
 {
 	if (p->prev)
 		p->prev->next = p->next;
-	else if (c->pending == p)
-		c->pending = p->next;
+	else if (c->is.pending == p)
+		c->is.pending = p->next;
 	else
 		return;                 /* not linked */
 	if (p->next)
 		p->next->prev = p->prev;
 	else
-		c->pending_oldest = p->prev;
+		c->is.pending_oldest = p->prev;
 	p->next = p->prev = NULL;
 }
 
@@ -137,7 +135,7 @@ void pending_abandon(struct client *c, struct pending *p)
 static void forward_original(struct client *c, struct pending *p)
 {
 	view_stale(c);
-	p->entry->kind = RQ_FORWARD;
+	rq_forward(&c->rq, p->entry);
 	client_to_backend(c, p->orig, p->orig_len);
 	orig_free(p);
 }
@@ -157,13 +155,13 @@ static void on_reply(void *arg, const struct sink_reply *r)
 	switch (r->status) {
 	case SINK_DONE:
 		if (r->warning)
-			pkt_diag(&e->own, 'N', r->warning);
-		pkt_insert_complete(&e->own, r->rows);
-		pkt_ready(&e->own, p->tx_status);
+			pkt_diag(rq_answer(e), 'N', r->warning);
+		pkt_insert_complete(rq_answer(e), r->rows);
+		pkt_ready(rq_answer(e), p->tx_status);
 		break;
 	case SINK_ERROR:
-		pkt_diag(&e->own, 'E', r->error);
-		pkt_ready(&e->own, p->tx_status);
+		pkt_diag(rq_answer(e), 'E', r->error);
+		pkt_ready(rq_answer(e), p->tx_status);
 		break;
 	case SINK_PASSTHROUGH:
 		/* Later messages waited for this decision, so order holds. */
@@ -183,12 +181,12 @@ static void on_reply(void *arg, const struct sink_reply *r)
 		client_continue(c);
 		return;
 	}
-	if (!pkt_ok(&e->own)) {
-		pkt_reset(&e->own);
-		pkt_error(&e->own, "ERROR", "53200", "out of memory", NULL, NULL);
-		pkt_ready(&e->own, p->tx_status);
+	if (!pkt_ok(rq_answer(e))) {
+		pkt_reset(rq_answer(e));
+		pkt_error(rq_answer(e), "ERROR", "53200", "out of memory", NULL, NULL);
+		pkt_ready(rq_answer(e), p->tx_status);
 	}
-	e->ready = true;
+	rq_ready(e);
 	p->entry = NULL;
 	orig_free(p);
 	client_continue(c);
@@ -196,9 +194,9 @@ static void on_reply(void *arg, const struct sink_reply *r)
 
 bool intercept_unsettled(struct client *c)
 {
-	for (struct pending *p = c->pending; p; p = p->next)
+	for (struct pending *p = c->is.pending; p; p = p->next)
 		sink_flush_unit(p->unit);
-	return c->pending != NULL;
+	return c->is.pending != NULL;
 }
 
 static void free_settled(struct client *c, struct pending *p)
@@ -223,7 +221,7 @@ static void on_settled(void *arg)
 	free_settled(c, p);
 	/* the oldest units left may be pass-throughs that waited for this one */
 	for (;;) {
-		q = c->pending_oldest;
+		q = c->is.pending_oldest;
 		if (q == NULL || !q->pass_deferred)
 			break;
 		q->pass_deferred = false;
@@ -249,9 +247,9 @@ bool intercept_must_wait(struct client *c)
 	struct pending *p;
 	bool wait = false;
 
-	if (c->pending == NULL)
+	if (c->is.pending == NULL)
 		return false;
-	for (p = c->pending; p; p = p->next) {
+	for (p = c->is.pending; p; p = p->next) {
 		if (!p->replied || c->d->cfg->readyourwrites) {
 			sink_flush_unit(p->unit);
 			wait = true;
@@ -264,7 +262,7 @@ bool intercept_undecided(struct client *c)
 {
 	bool wait = false;
 
-	for (struct pending *p = c->pending; p; p = p->next)
+	for (struct pending *p = c->is.pending; p; p = p->next)
 		if (!p->replied) {
 			sink_flush_unit(p->unit);
 			wait = true;
@@ -277,7 +275,7 @@ void intercept_cancel(struct client *c)
 	struct pending *p, *oldest = NULL;
 
 	/* the statement running is the oldest one not yet answered */
-	for (p = c->pending; p; p = p->next)
+	for (p = c->is.pending; p; p = p->next)
 		if (!p->replied && p->unit)
 			oldest = p;
 	if (oldest)
@@ -286,7 +284,7 @@ void intercept_cancel(struct client *c)
 
 void intercept_server_gone(struct client *c)
 {
-	for (struct pending *p = c->pending; p; p = p->next)
+	for (struct pending *p = c->is.pending; p; p = p->next)
 		if (!p->replied && p->unit)
 			sink_unit_cancel(p->unit, "57P01", "terminating connection due to administrator command");
 	direct_session_end(c);
@@ -298,33 +296,33 @@ void intercept_session_end(struct client *c)
 {
 	struct pending *p;
 
-	while ((p = c->pending) != NULL) {
+	while ((p = c->is.pending) != NULL) {
 		direct_forget(c, p);
-		c->pending = p->next;
-		if (c->pending == NULL)
-			c->pending_oldest = NULL;
+		c->is.pending = p->next;
+		if (c->is.pending == NULL)
+			c->is.pending_oldest = NULL;
 		if (p->g)
 			extq_settled(p);
 		pending_free(p);
 	}
-	sink_session_close(c->ss);
-	c->ss = NULL;
+	sink_session_close(c->is.ss);
+	c->is.ss = NULL;
 }
 
 /* The settings that change how a literal reads, as the session's backend reports them. */
 void intercept_param(struct client *c, const char *name, const char *value)
 {
-	if (c->ss)
-		sink_session_setting(c->ss, name, value);
+	if (c->is.ss)
+		sink_session_setting(c->is.ss, name, value);
 	if (strcmp(name, "client_encoding") == 0)
-		c->enc_odd = !(strcasecmp(value, "UTF8") == 0 || strcasecmp(value, "UTF-8") == 0);
+		c->is.enc_odd = !(strcasecmp(value, "UTF8") == 0 || strcasecmp(value, "UTF-8") == 0);
 	else if (strcmp(name, "standard_conforming_strings") == 0)
-		c->scs_odd = strcmp(value, "on") != 0;
-	c->odd_settings = c->enc_odd || c->scs_odd;
+		c->is.scs_odd = strcmp(value, "on") != 0;
+	c->is.odd_settings = c->is.enc_odd || c->is.scs_odd;
 	for (int i = 0; i < 4; i++)
 		if (strcmp(name, setting_names[i]) == 0) {
-			free(c->settings[i]);
-			c->settings[i] = strdup(value);
+			free(c->is.settings[i]);
+			c->is.settings[i] = strdup(value);
 		}
 }
 
@@ -356,12 +354,12 @@ static bool startup_custom(const struct client *c)
  * pass through from now on, where a trigger reads it as directly. */
 static void note_custom(struct client *c, const char *sql, size_t len)
 {
-	if (c->custom_settings || !ins_sets_custom(sql, len, c->scs_odd))
+	if (c->is.custom_settings || !ins_sets_custom(sql, len, c->is.scs_odd))
 		return;
-	c->custom_settings = true;
+	c->is.custom_settings = true;
 	log_debug(c->prefix, "a custom setting: its INSERTs pass through");
-	if (c->ss)
-		sink_session_custom(c->ss);
+	if (c->is.ss)
+		sink_session_custom(c->is.ss);
 }
 
 void intercept_note_statement(struct client *c, const char *sql, size_t len)
@@ -375,60 +373,52 @@ void intercept_note_statement(struct client *c, const char *sql, size_t len)
 	note_custom(c, sql, len);
 	for (w = ddl; *w; w++)
 		if (starts_with_word(sql, len, *w)) {
-			c->ddl_seen = true;
+			c->is.ddl_seen = true;
 			break;
 		}
 	/* the sink's catalog cannot see DDL of this transaction: its INSERTs
 	 * are not staged any more, until it ends */
 	if (starts_with_word(sql, len, "alter") || starts_with_word(sql, len, "drop") ||
 	    starts_with_word(sql, len, "create"))
-		c->tx_ddl = true;
+		c->is.tx_ddl = true;
 	/* a client that sets savepoints recovers from a statement's error by
 	 * rolling back to one (psql's ON_ERROR_ROLLBACK, pgjdbc's autosave,
 	 * ORMs): each INSERT's error must be its own from now on, so its
 	 * INSERTs are not staged any more in this transaction */
 	if (starts_with_word(sql, len, "savepoint"))
-		c->tx_savepoint = true;
+		c->is.tx_savepoint = true;
 }
 
 /* ReadyForQuery: DDL seen in this session is committed (or rolled back) now. */
 void intercept_ready(struct client *c, char tx_status)
 {
 	if (tx_status == 'I') {
-		c->tx_ddl = c->tx_savepoint = false;
+		c->is.tx_ddl = c->is.tx_savepoint = false;
 		view_tx_end(c);
 	}
-	if (c->ddl_seen && tx_status == 'I' && c->d->sink) {
-		c->ddl_seen = false;
+	if (c->is.ddl_seen && tx_status == 'I' && c->d->sink) {
+		c->is.ddl_seen = false;
 		sink_catalog_invalidate(c->d->sink, NULL, NULL);
 	}
 }
 
+static void tx_wake(struct client *c)
+{
+	if (c->is.clause_wait) {
+		c->is.clause_wait = false;
+		client_continue(c);
+	}
+	txn_wake(c);
+}
+
 void intercept_tx_wake(void *arg)
 {
-	struct daemon *d = arg;
-	struct client *c, *next;
-
-	for (c = d->clients; c; c = next) {
-		next = c->next;
-		if (c->clause_wait) {
-			c->clause_wait = false;
-			client_continue(c);
-		}
-		txn_wake(c);
-	}
+	client_each(arg, tx_wake);
 }
 
 void intercept_room(void *arg)
 {
-	struct daemon *d = arg;
-	struct client *c;
-
-	for (c = d->clients; c; c = c->next)
-		if (c->holds & HOLD_ROOM) {
-			client_release(c, HOLD_ROOM);
-			client_continue(c);
-		}
+	client_release_all(arg, HOLD_ROOM);
 }
 
 /* A forwarded statement's answer is still due: the transaction state after it
@@ -437,14 +427,9 @@ enum fwd_state { FWD_NONE, FWD_RUNNING, FWD_OPEN_GROUP };
 
 static enum fwd_state forward_pending(const struct client *c)
 {
-	const struct rq_entry *e;
-
-	if (c->in_group)
+	if (c->is.in_group)
 		return FWD_OPEN_GROUP;
-	for (e = c->rq.head; e; e = e->next)
-		if (e->kind != RQ_OWN)
-			return FWD_RUNNING;
-	return FWD_NONE;
+	return rq_backend_owes(&c->rq) ? FWD_RUNNING : FWD_NONE;
 }
 
 static bool starts_with_word(const char *sql, size_t len, const char *word)
@@ -484,14 +469,14 @@ bool intercept_open_session(struct client *c)
 	sc.settled = on_settled;
 	sc.decided = on_decided;
 	sc.direct = direct_offer;
-	c->ss = sink_session_open(c->d->sink, &sc);
-	if (c->ss == NULL)
+	c->is.ss = sink_session_open(c->d->sink, &sc);
+	if (c->is.ss == NULL)
 		return false;
-	if (c->custom_settings || startup_custom(c))
-		sink_session_custom(c->ss);
+	if (c->is.custom_settings || startup_custom(c))
+		sink_session_custom(c->is.ss);
 	for (int i = 0; i < 4; i++)
-		if (c->settings[i])
-			sink_session_setting(c->ss, setting_names[i], c->settings[i]);
+		if (c->is.settings[i])
+			sink_session_setting(c->is.ss, setting_names[i], c->is.settings[i]);
 	return true;
 }
 
@@ -514,20 +499,20 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		rd_init(&r, msg + PKT_HDR_LEN, total - PKT_HDR_LEN);
 		if (rd_cstring(&r, &name, NULL) && rd_cstring(&r, &sql, &sqllen)) {
 			intercept_note_statement(c, sql, sqllen);
-			if (c->ss && !ins_looks_like_insert(sql, sqllen))
-				sink_session_busy(c->ss);       /* (not an INSERT: not waited for) */
+			if (c->is.ss && !ins_looks_like_insert(sql, sqllen))
+				sink_session_busy(c->is.ss);       /* (not an INSERT: not waited for) */
 		}
 	}
 	if (type != 'Q')
 		return extq_message(c, type, in, total);
-	c->inert_query = false;         /* (clause_query says, for this one) */
+	c->is.inert_query = false;         /* (clause_query says, for this one) */
 	pstmt_client_query(c);
 	/* a Query ends an unsynced group: what it held goes first */
 	if (!extq_before_forward(c, 'Q'))
 		return INTERCEPT_WAIT;
 	/* decided already when it waited for its clause (a catalog, the view) */
-	res = c->clause_wait_msg ? INTERCEPT_FORWARD : query_message(c, in, total);
-	c->clause_wait_msg = false;
+	res = c->is.clause_wait_msg ? INTERCEPT_FORWARD : query_message(c, in, total);
+	c->is.clause_wait_msg = false;
 	if (res != INTERCEPT_FORWARD)
 		return res;
 	/* not taken. In a transaction block the staged rows go first: their
@@ -535,13 +520,13 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	msg = evbuffer_pullup(in, (ssize_t)total);
 	sql = query_text(msg + PKT_HDR_LEN, total - PKT_HDR_LEN, &sqllen);
 	if (txn_gate(c, sql, sqllen) != TG_GO) {
-		c->clause_wait_msg = true;
+		c->is.clause_wait_msg = true;
 		return INTERCEPT_WAIT;
 	}
 	/* it passes through with its tables' conflict clauses */
 	switch (clause_query(c, in, total)) {
 	case CLAUSE_WAIT:
-		c->clause_wait_msg = true;
+		c->is.clause_wait_msg = true;
 		return INTERCEPT_WAIT;
 	case CLAUSE_NEW:
 		msg = evbuffer_pullup(in, PKT_HDR_LEN);
@@ -557,10 +542,10 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	 * need not wait for its ReadyForQuery: clause.c) */
 	switch (ins_tx_plain(sql, sqllen)) {
 	case 1:
-		c->inert_query = true;
+		c->is.inert_query = true;
 		break;
 	case 2:
-		c->inert_query = !view_asked_in_tx(c);
+		c->is.inert_query = !view_asked_in_tx(c);
 		break;
 	}
 	return INTERCEPT_FORWARD;
@@ -582,8 +567,8 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		return INTERCEPT_FORWARD;
 	if (!ins_looks_like_insert(sql, sqllen)) {
 		intercept_note_statement(c, sql, sqllen);
-		if (c->ss)
-			sink_session_busy(c->ss);       /* (not an INSERT: not waited for) */
+		if (c->is.ss)
+			sink_session_busy(c->is.ss);       /* (not an INSERT: not waited for) */
 		/* WITH ... INSERT is never carried, but it is counted. */
 		if (starts_with_word(sql, sqllen, "with")) {
 			why = ins_parse(sql, sqllen, &st);
@@ -594,7 +579,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		}
 		return INTERCEPT_FORWARD;
 	}
-	if (c->odd_settings) {
+	if (c->is.odd_settings) {
 		note_custom(c, sql, sqllen);
 		intercept_count_pass(c, INS_REASON_COUNT + 2, "client_encoding or standard_conforming_strings");
 		return INTERCEPT_FORWARD;
@@ -605,7 +590,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	case FWD_RUNNING:
 		/* The transaction state after the statements still running decides
 		 * whether this INSERT may be taken: wait for their ReadyForQuery. */
-		c->waiting_forward = true;
+		c->is.waiting_forward = true;
 		return INTERCEPT_WAIT;
 	case FWD_OPEN_GROUP:
 		/* Extended-protocol messages without their Sync yet: no ReadyForQuery
@@ -654,7 +639,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		client_hold(c, HOLD_ROOM);
 		return INTERCEPT_WAIT;
 	}
-	if (c->ss == NULL && !intercept_open_session(c)) {
+	if (c->is.ss == NULL && !intercept_open_session(c)) {
 		ins_stmt_free(&st);
 		return INTERCEPT_FORWARD;   /* no memory to take it: the backend runs it */
 	}
@@ -666,7 +651,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 			ins_stmt_free(&st);
 			return INTERCEPT_WAIT;
 		}
-		sink_session_seq_own(c->ss, &st);     /* its nextval() is the session's own */
+		sink_session_seq_own(c->is.ss, &st);     /* its nextval() is the session's own */
 		res = txn_stage_query(c, &st, in, total);
 		if (res == INTERCEPT_WAIT)
 			ins_stmt_free(&st);
@@ -689,7 +674,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	d->istats.rows += (uint64_t)st.nrows;
 
 	p->tx_status = c->tx_status;
-	p->unit = sink_submit(c->ss, &st, p);
+	p->unit = sink_submit(c->is.ss, &st, p);
 	if (p->unit == NULL) {
 		/* no memory to take it: the backend runs it */
 		unlink_pending(c, p);
@@ -706,7 +691,7 @@ void intercept_forwarding(struct client *c, uint8_t type, struct evbuffer *in, s
 	const char *sql;
 	size_t sqllen;
 
-	if (type != 'Q' || c->stmts == NULL)
+	if (type != 'Q' || c->is.stmts == NULL)
 		return;
 	pstmt_client_query(c);
 	if (evbuffer_get_length(in) < total)

@@ -10,7 +10,6 @@
 #include "protocol/binval.h"
 #include "protocol/reader.h"
 #include "protocol/sqllex.h"
-#include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/pending.h"
@@ -42,7 +41,7 @@ struct pstmt *pstmt_lookup(struct client *c, const char *name)
 {
 	struct pstmt *ps;
 
-	for (ps = c->stmts; ps; ps = ps->next)
+	for (ps = c->is.stmts; ps; ps = ps->next)
 		if (strcmp(ps->name, name) == 0)
 			return ps;
 	return NULL;
@@ -65,7 +64,7 @@ void pstmt_unregister(struct client *c, struct pstmt *ps)
 
 	if (!ps->registered)
 		return;
-	for (pp = &c->stmts; *pp; pp = &(*pp)->next)
+	for (pp = &c->is.stmts; *pp; pp = &(*pp)->next)
 		if (*pp == ps) {
 			*pp = ps->next;
 			break;
@@ -77,8 +76,8 @@ void pstmt_unregister(struct client *c, struct pstmt *ps)
 
 void pstmt_unregister_all(struct client *c)
 {
-	while (c->stmts)
-		pstmt_unregister(c, c->stmts);
+	while (c->is.stmts)
+		pstmt_unregister(c, c->is.stmts);
 }
 
 /* A statement of the Parse message body; NULL when malformed. */
@@ -120,7 +119,7 @@ struct pstmt *pstmt_new(struct client *c, const uint8_t *msg, uint32_t len)
 		pstmt_unref(ps);
 		return NULL;
 	}
-	if (c->d->sink && !c->odd_settings && ins_looks_like_insert(sql, sqllen)) {
+	if (c->d->sink && !c->is.odd_settings && ins_looks_like_insert(sql, sqllen)) {
 		enum ins_reason why = ins_parse_params(sql, sqllen, &ps->tmpl);
 
 		if (why != INS_OK) {
@@ -141,8 +140,8 @@ void pstmt_register(struct client *c, struct pstmt *ps)
 
 	if (old)
 		pstmt_unregister(c, old);
-	ps->next = c->stmts;
-	c->stmts = pstmt_ref(ps);
+	ps->next = c->is.stmts;
+	c->is.stmts = pstmt_ref(ps);
 	ps->registered = true;
 }
 
@@ -163,9 +162,9 @@ void pstmt_add_clause(struct client *c, struct pstmt *ps)
 	uint16_t n;
 	char *clause;
 
-	if (!ps->insert || ps->clause_done || ps->at_backend || c->ss == NULL)
+	if (!ps->insert || ps->clause_done || ps->at_backend || c->is.ss == NULL)
 		return;
-	clause = sink_head_clause(c->ss, &ps->tmpl, c->database);
+	clause = sink_head_clause(c->is.ss, &ps->tmpl, c->database);
 	if (clause == NULL)
 		return;
 	rd_init(&r, ps->parse + PKT_HDR_LEN, ps->parse_len - PKT_HDR_LEN);
@@ -206,9 +205,8 @@ bool pstmt_inject_parse(struct client *c, struct pstmt *ps, struct rq_entry *bef
 
 	if (e == NULL)
 		return false;
-	e->capture = true;
-	e->relay_error = relay_error;
-	e->owner = pstmt_ref(ps);
+	rq_capture(e, pstmt_ref(ps));
+	rq_relay_error(e, relay_error);
 	pstmt_add_clause(c, ps);
 	to_backend(c, ps->parse, ps->parse_len);
 	ps->at_backend = true;
@@ -245,8 +243,7 @@ bool pstmt_probe_describe(struct client *c, struct pstmt *ps)
 	pkt_end(&m);
 	ok = pkt_ok(&m) && (e = rq_push(&c->rq, RQ_SKIP, 'D')) != NULL;
 	if (ok) {
-		e->capture = true;
-		e->owner = pstmt_ref(ps);
+		rq_capture(e, pstmt_ref(ps));
 		ok = rq_push(&c->rq, RQ_SKIP, 'S') != NULL;
 	}
 	if (ok) {
@@ -265,12 +262,12 @@ int pstmt_describe_local(struct client *c, struct pstmt *ps)
 
 	if (ps->local)
 		return SINK_CLAUSE_SOME;
-	if (!ps->insert || ps->at_backend || ps->failed || c->be != NULL || c->ss == NULL)
+	if (!ps->insert || ps->at_backend || ps->failed || client_has_backend(c) || c->is.ss == NULL)
 		return SINK_CLAUSE_NONE;
 	types = calloc((size_t)n + 1, sizeof(*types));
 	if (types == NULL)
 		return SINK_CLAUSE_NONE;
-	r = sink_describe(c->ss, &ps->tmpl, c->database, ps->types, ps->ntypes, types, n);
+	r = sink_describe(c->is.ss, &ps->tmpl, c->database, ps->types, ps->ntypes, types, n);
 	if (r != SINK_CLAUSE_SOME) {
 		free(types);
 		return r == SINK_CLAUSE_WAIT ? SINK_CLAUSE_WAIT : SINK_CLAUSE_NONE;
@@ -299,10 +296,7 @@ int pstmt_describe_local(struct client *c, struct pstmt *ps)
 /* The backend still owes answers to messages pgbatchd sent for itself. */
 bool pstmt_probes_pending(const struct client *c)
 {
-	for (const struct rq_entry *e = c->rq.head; e; e = e->next)
-		if (e->kind == RQ_SKIP)
-			return true;
-	return false;
+	return rq_skip_owed(&c->rq);
 }
 
 /* The answer to a held Describe of a statement, from the probe's answers. */
@@ -436,14 +430,14 @@ void pstmt_query(struct client *c, const char *sql, size_t len)
 	char name[SQL_IDENT_MAX + 1];
 	char w[16];
 
-	if (c->stmts == NULL)
+	if (c->is.stmts == NULL)
 		return;
 	word_at(sql, len, 0, w, sizeof(w));
 	if (strcmp(w, "deallocate") != 0 && strcmp(w, "execute") != 0 && strcmp(w, "discard") != 0 &&
 	    strcmp(w, "explain") != 0)
 		return;
 	/* statements the backend does not know yet go first: the query may name them */
-	for (ps = c->stmts; ps; ps = ps->next)
+	for (ps = c->is.stmts; ps; ps = ps->next)
 		if (!ps->at_backend && ps->name[0])
 			(void)pstmt_probe_parse(c, ps);
 	sql_lex_init(&lx, sql, len);
@@ -473,7 +467,7 @@ void pstmt_query(struct client *c, const char *sql, size_t len)
 
 void pstmt_client_query(struct client *c)
 {
-	struct pstmt *ps = c->stmts ? pstmt_lookup(c, "") : NULL;
+	struct pstmt *ps = c->is.stmts ? pstmt_lookup(c, "") : NULL;
 
 	if (ps)
 		pstmt_unregister(c, ps);
@@ -481,7 +475,7 @@ void pstmt_client_query(struct client *c)
 
 void pstmt_own_query(struct client *c)
 {
-	struct pstmt *ps = c->stmts ? pstmt_lookup(c, "") : NULL;
+	struct pstmt *ps = c->is.stmts ? pstmt_lookup(c, "") : NULL;
 
 	if (ps)
 		ps->at_backend = false;
@@ -494,7 +488,7 @@ void pstmt_entry_done(struct client *c, struct rq_entry *e)
 	struct pstmt *ps = e->owner;
 
 	if (ps != NULL) {
-		e->owner = NULL;
+		rq_set_owner(e, NULL);
 		if (e->msg == 'P') {
 			if (e->error) {
 				/* the backend has no such statement */
@@ -560,14 +554,14 @@ void pstmt_free_all(struct client *c)
 {
 	struct rq_entry *e;
 
-	for (e = c->rq.head; e; e = e->next)
+	for (e = rq_first(&c->rq); e; e = rq_next(e))
 		if (e->capture && e->owner && e->kind != RQ_OWN && e->msg != 'Q') {
 			pstmt_unref(e->owner);
-			e->owner = NULL;
+			rq_set_owner(e, NULL);
 		}
-	if (c->capture_owner) {
-		pstmt_unref(c->capture_owner);
-		c->capture_owner = NULL;
+	if (c->is.capture_owner) {
+		pstmt_unref(c->is.capture_owner);
+		c->is.capture_owner = NULL;
 	}
 	pstmt_unregister_all(c);
 }

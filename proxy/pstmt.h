@@ -15,7 +15,7 @@ struct rq_entry;
 
 /*
  * Every statement a Parse made (named, and the unnamed one) is in the
- * session's registry, c->stmts. A statement of an INSERT that pgbatchd may
+ * session's registry, c->is.stmts. A statement of an INSERT that pgbatchd may
  * take keeps its template; its Parse is kept too, because a statement
  * pgbatchd answered itself is not at the backend until something needs it
  * there: then the Parse goes first and its answer is swallowed.

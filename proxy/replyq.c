@@ -145,6 +145,19 @@ struct rq_entry *rq_push_before(struct replyq *q, struct rq_entry *before, enum 
 	return e;
 }
 
+bool rq_inject(struct replyq *q, struct rq_entry *before, const void *bytes, size_t len)
+{
+	struct rq_entry *e = rq_push_before(q, before, RQ_OWN, 0);
+
+	if (e == NULL)
+		return false;
+	pkt_put_bytes(&e->own, bytes, len);
+	if (!pkt_ok(&e->own))
+		pkt_reset(&e->own);     /* (nothing rather than a part) */
+	e->ready = true;
+	return pkt_ok(&e->own) && e->own.len == len;
+}
+
 void rq_forward(struct replyq *q, struct rq_entry *e)
 {
 	e->kind = RQ_FORWARD;
@@ -175,6 +188,27 @@ bool rq_relaying(const struct replyq *q)
 		if (e->kind == RQ_FORWARD)
 			return true;
 	return false;
+}
+
+bool rq_backend_owes(const struct replyq *q)
+{
+	for (const struct rq_entry *e = q->head; e; e = e->next)
+		if (e->kind != RQ_OWN)
+			return true;
+	return false;
+}
+
+bool rq_skip_owed(const struct replyq *q)
+{
+	for (const struct rq_entry *e = q->head; e; e = e->next)
+		if (e->kind == RQ_SKIP)
+			return true;
+	return false;
+}
+
+struct rq_entry *rq_push_first(struct replyq *q, enum rq_kind kind, uint8_t msg)
+{
+	return q->head ? rq_push_before(q, q->head, kind, msg) : rq_push(q, kind, msg);
 }
 
 /* Does backend message t end the answer to frontend message msg? */

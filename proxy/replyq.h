@@ -44,7 +44,7 @@ struct rq_entry {
 	bool skipped;               /* the backend skipped it (an error before it in its group) */
 	bool capture;               /* its ErrorResponse, ParameterDescription and
 	                               CommandComplete are shown to the session first
-	                               (client_capture) */
+	                               (isess_captured) */
 	bool notices;               /* RQ_SKIP: its NoticeResponses reach the client */
 	bool relay_error;           /* RQ_SKIP: its ErrorResponse reaches the client (a Parse
 	                               sent ahead of a message of the client's, which fails
@@ -79,15 +79,78 @@ struct replyq {
 	size_t nskipped;            /* entries it skipped as they came, not yet done */
 };
 
+/*
+ * An entry is changed only by the functions of this header: its maker
+ * writes an answer of its own into rq_answer() and marks it ready, or makes
+ * it a capture one; the queue does the rest.
+ */
+static inline struct pktbuf *rq_answer(struct rq_entry *e)     /* RQ_OWN: where its answer goes */
+{
+	return &e->own;
+}
+
+/* Its answer of our own is complete (rq_answer): it may go. */
+static inline void rq_ready(struct rq_entry *e)
+{
+	e->ready = true;
+}
+
+/* The same, when the answer was built whole (no allocation failed); false
+ * otherwise, the entry not ready. */
+static inline bool rq_ready_if_whole(struct rq_entry *e)
+{
+	e->ready = pkt_ok(&e->own);
+	return e->ready;
+}
+
+/* Its ErrorResponse, ParameterDescription and CommandComplete are shown to
+ * the session first (isess_captured); owner says whose. */
+static inline void rq_capture(struct rq_entry *e, void *owner)
+{
+	e->capture = true;
+	e->owner = owner;
+}
+
+static inline void rq_set_owner(struct rq_entry *e, void *owner)
+{
+	e->owner = owner;
+}
+
+/* RQ_SKIP: whether its NoticeResponses reach the client. */
+static inline void rq_relay_notices(struct rq_entry *e, bool relay)
+{
+	e->notices = relay;
+}
+
+/* RQ_SKIP: whether its ErrorResponse reaches the client. */
+static inline void rq_relay_error(struct rq_entry *e, bool relay)
+{
+	e->relay_error = relay;
+}
+
+/* A COPY given its table's clause: its answer is rewritten (copyin.h); the
+ * entry frees it. */
+static inline void rq_attach_copy(struct rq_entry *e, struct copyin *copy)
+{
+	e->copy = copy;
+}
+
 void rq_init(struct replyq *q);
 /* Frees every entry (the session ends): no callback. */
 void rq_clear(struct replyq *q);
 /* A new entry at the tail; NULL when out of memory. */
 struct rq_entry *rq_push(struct replyq *q, enum rq_kind kind, uint8_t msg);
+/* A new entry at the head (a message sent to the backend ahead of all
+ * that is queued); NULL when out of memory. */
+struct rq_entry *rq_push_first(struct replyq *q, enum rq_kind kind, uint8_t msg);
 /* A new entry just before `before` (a message sent to the backend ahead of
  * one already queued); NULL when out of memory. */
 struct rq_entry *rq_push_before(struct replyq *q, struct rq_entry *before, enum rq_kind kind,
 				uint8_t msg);
+/* Bytes of pgbatchd's own that answer no message (a batch's notices), sent
+ * when the turn of `before` comes (of the tail, when NULL): a ready RQ_OWN
+ * entry. False when out of memory. */
+bool rq_inject(struct replyq *q, struct rq_entry *before, const void *bytes, size_t len);
 /* Entries of ours from `first` on are about to become ones the backend
  * answers (rq_forward), their messages sent now: the RQ_SKIP entries after
  * `first` (up to the next RQ_FORWARD one), whose messages went to the backend
@@ -133,5 +196,28 @@ void rq_own_error(struct replyq *q, struct rq_entry *e);
 bool rq_empty(const struct replyq *q);
 /* Whether a message relayed to the backend is still unanswered. */
 bool rq_relaying(const struct replyq *q);
+/* Whether the backend still owes an answer: to the client's message or to
+ * one pgbatchd sent (RQ_SKIP). */
+bool rq_backend_owes(const struct replyq *q);
+/* Whether it owes one to a message pgbatchd sent. */
+bool rq_skip_owed(const struct replyq *q);
+
+/* The entries, oldest first, to read (changed only by the functions above). */
+static inline struct rq_entry *rq_first(const struct replyq *q)
+{
+	return q->head;
+}
+
+static inline struct rq_entry *rq_next(const struct rq_entry *e)
+{
+	return e->next;
+}
+
+/* Entries pushed as RQ_FORWARD from now on are late ones (a transaction's
+ * staged rows are being written: their answers may replace what follows). */
+static inline void rq_set_late_mode(struct replyq *q, bool on)
+{
+	q->late_mode = on;
+}
 
 #endif

@@ -14,7 +14,6 @@
 #include "protocol/pktbuf.h"
 #include "protocol/reader.h"
 #include "protocol/sqllex.h"
-#include "proxy/backend.h"
 #include "proxy/clause.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
@@ -110,22 +109,22 @@ static void set_state(struct txn *t, enum txn_state to)
 	}
 	t->state = to;
 	/* what passes through behind rows of ours may get their error */
-	t->c->rq.late_mode = to == TXS_FLUSHING || to == TXS_FAILED;
+	rq_set_late_mode(&t->c->rq, to == TXS_FLUSHING || to == TXS_FAILED);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
 static struct txn *txn_of(struct client *c)
 {
-	if (c->txn == NULL) {
-		c->txn = calloc(1, sizeof(struct txn));
-		if (c->txn) {
-			c->txn->c = c;
-			pkt_init(&c->txn->error);
-			pkt_init(&c->txn->notes);
+	if (c->is.txn == NULL) {
+		c->is.txn = calloc(1, sizeof(struct txn));
+		if (c->is.txn) {
+			c->is.txn->c = c;
+			pkt_init(&c->is.txn->error);
+			pkt_init(&c->is.txn->notes);
 		}
 	}
-	return c->txn;
+	return c->is.txn;
 }
 
 static void staged_free(struct staged *s)
@@ -234,9 +233,9 @@ enum txn_class txn_classify(const char *sql, size_t len)
 
 bool txn_can_stage(const struct client *c)
 {
-	const struct txn *t = c->txn;
+	const struct txn *t = c->is.txn;
 
-	if (c->tx_status != 'T' || c->tx_ddl || c->tx_savepoint)
+	if (c->tx_status != 'T' || c->is.tx_ddl || c->is.tx_savepoint)
 		return false;
 	if (t && t->state != TXS_NONE && t->state != TXS_STAGING && t->state != TXS_FLUSHING &&
 	    t->state != TXS_GROUP)
@@ -254,9 +253,8 @@ static struct rq_entry *send_query(struct client *c, struct txn *t, struct rq_en
 	if (e == NULL)
 		return NULL;
 	if (t) {
-		e->capture = true;
-		e->notices = true;  /* a trigger's NOTICE reaches the client, as it would */
-		e->owner = t;
+		rq_capture(e, t);
+		rq_relay_notices(e, true);  /* a trigger's NOTICE reaches the client, as it would */
 		t->wentry = e;
 		t->got = 0;
 		pkt_reset(&t->error);
@@ -387,7 +385,7 @@ static void pass_from(struct client *c, struct txn *t)
 
 void txn_view_done(struct client *c)
 {
-	struct txn *t = c->txn;
+	struct txn *t = c->is.txn;
 
 	if (t && t->passing && t->head && !view_asking(c))
 		pass_rest(c, t);
@@ -406,14 +404,14 @@ static void resolve(struct client *c, struct txn *t)
 		t->head = s->next;
 		if (t->head == NULL)
 			t->tail = NULL;
-		pkt_insert_complete(&s->entry->own, s->rows);
-		pkt_ready(&s->entry->own, 'T');
-		if (!pkt_ok(&s->entry->own)) {
-			pkt_reset(&s->entry->own);
-			pkt_error(&s->entry->own, "ERROR", "53200", "out of memory", NULL, NULL);
-			pkt_ready(&s->entry->own, 'E');
+		pkt_insert_complete(rq_answer(s->entry), s->rows);
+		pkt_ready(rq_answer(s->entry), 'T');
+		if (!pkt_ok(rq_answer(s->entry))) {
+			pkt_reset(rq_answer(s->entry));
+			pkt_error(rq_answer(s->entry), "ERROR", "53200", "out of memory", NULL, NULL);
+			pkt_ready(rq_answer(s->entry), 'E');
 		}
-		s->entry->ready = true;
+		rq_ready(s->entry);
 		staged_free(s);
 	}
 	if (t->head == NULL && t->state == TXS_STAGING && t->due && flush(c, t, NULL) == FL_OOM)
@@ -481,7 +479,7 @@ enum intercept_result txn_stage_query(struct client *c, struct ins_stmt *st, str
 		return INTERCEPT_FORWARD;
 	}
 	if (t->unit == NULL) {
-		t->unit = sink_tx_open(c->ss, t, true);
+		t->unit = sink_tx_open(c->is.ss, t, true);
 		if (t->unit == NULL) {
 			ins_stmt_free(st);
 			return INTERCEPT_FORWARD;
@@ -524,9 +522,9 @@ enum intercept_result txn_stage_query(struct client *c, struct ins_stmt *st, str
 
 enum txn_group_gate txn_group_gate(struct client *c)
 {
-	struct txn *t = c->txn;
+	struct txn *t = c->is.txn;
 
-	if (c->tx_ddl)
+	if (c->is.tx_ddl)
 		return TGG_PASS;
 	if (t == NULL)
 		return TGG_HOLD;
@@ -558,14 +556,14 @@ bool txn_group(struct client *c, struct group *g)
 	struct txgroup *tg;
 	int n;
 
-	if (t == NULL || t->state != TXS_NONE || c->ss == NULL)
+	if (t == NULL || t->state != TXS_NONE || c->is.ss == NULL)
 		return false;
 	tg = calloc(1, sizeof(*tg));
 	if (tg == NULL)
 		return false;
 	tg->kind = SK_GROUP;
 	tg->t = t;
-	tg->unit = sink_tx_open(c->ss, tg, false);
+	tg->unit = sink_tx_open(c->is.ss, tg, false);
 	if (tg->unit == NULL) {
 		free(tg);
 		return false;
@@ -652,7 +650,7 @@ static void group_decided(struct client *c, struct txn *t)
 		return;
 	}
 	pkt_free(&m);
-	e->notices = false;     /* held: the group's answers may come from a run as sent */
+	rq_relay_notices(e, false);     /* held: the group's answers may come from a run as sent */
 	pkt_reset(&t->notes);
 	t->work = W_BATCH;
 	t->expect = rows;
@@ -705,8 +703,9 @@ static void group_written(struct client *c, struct txn *t, bool ok)
 		tg->g = NULL;
 		group_done(t);
 		set_state(t, TXS_NONE);
-		if (t->notes.len)
-			client_put(c, t->notes.data, t->notes.len);
+		/* the batch's notices, ahead of the group's answers */
+		if (t->notes.len && !rq_inject(&c->rq, group_first_entry(g), t->notes.data, t->notes.len))
+			log_warning(c->prefix, "out of memory: a transaction's group's notices are not relayed");
 		pkt_reset(&t->notes);
 		group_answer(c, g);
 		return;
@@ -762,7 +761,7 @@ void txn_decided(void *stmt_arg, const char *reason)
 
 enum txn_gate txn_gate(struct client *c, const char *sql, size_t len)
 {
-	struct txn *t = c->txn;
+	struct txn *t = c->is.txn;
 
 	if (t == NULL)
 		return TG_GO;
@@ -809,7 +808,7 @@ enum txn_gate txn_gate(struct client *c, const char *sql, size_t len)
 
 void txn_abandon(struct client *c)
 {
-	struct txn *t = c->txn;
+	struct txn *t = c->is.txn;
 
 	if (t && t->state == TXS_STAGING && t->head == NULL) {
 		drop_unit(t);
@@ -819,7 +818,7 @@ void txn_abandon(struct client *c)
 
 bool txn_busy(const struct client *c)
 {
-	const struct txn *t = c->txn;
+	const struct txn *t = c->is.txn;
 
 	return t && (t->passing || t->state == TXS_GROUP || (t->state == TXS_STAGING && t->head));
 }
@@ -828,12 +827,12 @@ bool txn_busy(const struct client *c)
 
 void txn_entry_done(struct client *c, struct rq_entry *e)
 {
-	struct txn *t = c->txn;
+	struct txn *t = c->is.txn;
 	enum work w;
 
 	if (t == NULL || e->owner != t || e != t->wentry)
 		return;
-	e->owner = NULL;
+	rq_set_owner(e, NULL);
 	t->wentry = NULL;
 	w = t->work;
 	t->work = W_NONE;
@@ -859,7 +858,7 @@ void txn_entry_done(struct client *c, struct rq_entry *e)
 
 void txn_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
 {
-	struct txn *t = c->txn;
+	struct txn *t = c->is.txn;
 
 	if (t == NULL || e->owner != t)
 		return;
@@ -874,14 +873,14 @@ void txn_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint
 	}
 }
 
-bool txn_late(struct client *c, struct rq_entry *e)
+bool txn_late(struct client *c, struct rq_entry *e, struct pktbuf *out)
 {
-	struct txn *t = c->txn;
+	struct txn *t = c->is.txn;
 
 	(void)e;
 	if (t == NULL || t->state != TXS_FAILED || t->error.len == 0)
 		return false;
-	client_put(c, t->error.data, t->error.len);
+	pkt_put_bytes(out, t->error.data, t->error.len);
 	pkt_reset(&t->error);
 	set_state(t, TXS_NONE);
 	return true;
@@ -889,7 +888,7 @@ bool txn_late(struct client *c, struct rq_entry *e)
 
 void txn_wake(struct client *c)
 {
-	struct txn *t = c->txn;
+	struct txn *t = c->is.txn;
 
 	if (t == NULL || !t->waiting)
 		return;
@@ -905,7 +904,7 @@ void txn_wake(struct client *c)
 
 void txn_ready(struct client *c, char status)
 {
-	struct txn *t = c->txn;
+	struct txn *t = c->is.txn;
 
 	if (t == NULL || status == 'T')
 		return;
@@ -926,7 +925,7 @@ void txn_ready(struct client *c, char status)
 
 void txn_free(struct client *c)
 {
-	struct txn *t = c->txn;
+	struct txn *t = c->is.txn;
 
 	if (t == NULL)
 		return;
@@ -940,5 +939,5 @@ void txn_free(struct client *c)
 	pkt_free(&t->error);
 	pkt_free(&t->notes);
 	free(t);
-	c->txn = NULL;
+	c->is.txn = NULL;
 }

@@ -12,6 +12,7 @@ struct client;
 struct evbuffer;
 struct group;
 struct ins_stmt;
+struct pktbuf;
 struct rq_entry;
 
 /*
@@ -98,7 +99,7 @@ void txn_entry_done(struct client *c, struct rq_entry *e);
 void txn_view_done(struct client *c);
 void txn_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len);
 /* A late entry's first ErrorResponse or CommandComplete (rq on_late). */
-bool txn_late(struct client *c, struct rq_entry *e);
+bool txn_late(struct client *c, struct rq_entry *e, struct pktbuf *out);
 /* Rows acknowledged to other clients that the transaction's rows waited
  * for are written: they go now. */
 void txn_wake(struct client *c);

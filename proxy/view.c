@@ -10,7 +10,6 @@
 #include "common/log.h"
 #include "protocol/pktbuf.h"
 #include "protocol/reader.h"
-#include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/pstmt.h"
 #include "proxy/daemon.h"
@@ -40,11 +39,22 @@ struct view {
 	int ntables;                /* the sink's tables when asked */
 };
 
+/* Its state changes here only: a question may be asked, or the view made
+ * stale or installed (FRESH), in any state; it fails only while asked. */
+static void set_state(struct view *v, enum vstate to)
+{
+	if (to == V_FAILED && v->state != V_ASKING) {
+		log_error("view", "illegal state transition %d -> %d", (int)v->state, (int)to);
+		abort();
+	}
+	v->state = to;
+}
+
 static struct view *view_of(struct client *c)
 {
-	if (c->view == NULL)
-		c->view = calloc(1, sizeof(struct view));
-	return c->view;
+	if (c->is.view == NULL)
+		c->is.view = calloc(1, sizeof(struct view));
+	return c->is.view;
 }
 
 static void put_str(struct pktbuf *b, const char *s)
@@ -130,8 +140,7 @@ static bool ask(struct client *c, struct view *v, bool settings, struct rq_entry
 		pkt_free(&q);
 		return false;
 	}
-	e->capture = true;
-	e->owner = v;
+	rq_capture(e, v);
 	pstmt_own_query(c);
 	client_to_backend(c, q.data, q.len);
 	pkt_free(&q);
@@ -141,7 +150,7 @@ static bool ask(struct client *c, struct view *v, bool settings, struct rq_entry
 	v->asking_settings = settings;
 	v->settings_known = false;
 	v->keep_settings = false;
-	v->state = V_ASKING;
+	set_state(v, V_ASKING);
 	return true;
 }
 
@@ -150,7 +159,7 @@ bool view_install(struct client *c, const uint8_t *row, uint32_t len, int ntable
 	struct view *v = view_of(c);
 
 	if (v == NULL || c->d->sink == NULL || ntables != sink_table_count(c->d->sink) ||
-	    (c->ss == NULL && !intercept_open_session(c)))
+	    (c->is.ss == NULL && !intercept_open_session(c)))
 		return false;
 	v->ntables = ntables;
 	v->answered = false;
@@ -159,7 +168,7 @@ bool view_install(struct client *c, const uint8_t *row, uint32_t len, int ntable
 	if (!v->answered)
 		return false;
 	v->backend_start = 0;           /* (the check's backend, not one of the session's) */
-	v->state = V_FRESH;
+	set_state(v, V_FRESH);
 	return true;
 }
 
@@ -177,16 +186,16 @@ enum view_result view_ready(struct client *c, bool settings)
 	case V_FAILED:
 		return VIEW_NONE;
 	case V_ASKING:
-		c->waiting_forward = true;
+		c->is.waiting_forward = true;
 		return VIEW_WAIT;
 	case V_STALE:
 		break;
 	}
-	if (c->ss == NULL && !intercept_open_session(c))
+	if (c->is.ss == NULL && !intercept_open_session(c))
 		return VIEW_NONE;
 	if (!ask(c, v, settings, NULL))
 		return VIEW_NONE;
-	c->waiting_forward = true;
+	c->is.waiting_forward = true;
 	return VIEW_WAIT;
 }
 
@@ -194,22 +203,22 @@ void view_prefetch(struct client *c)
 {
 	struct view *v;
 
-	if (!sink_serves(c->d->sink, c->database) || c->odd_settings)
+	if (!sink_serves(c->d->sink, c->database) || c->is.odd_settings)
 		return;
 	v = view_of(c);
 	if (v == NULL || v->state != V_STALE)
 		return;
-	if (c->ss == NULL && !intercept_open_session(c))
+	if (c->is.ss == NULL && !intercept_open_session(c))
 		return;
 	(void)ask(c, v, true, NULL);
 }
 
 void view_joined(struct client *c)
 {
-	struct view *v = c->view;
+	struct view *v = c->is.view;
 	bool known = v && v->state == V_FRESH && v->settings_known;
 
-	if (v == NULL || v->state == V_ASKING || c->d->sink == NULL || c->ss == NULL)
+	if (v == NULL || v->state == V_ASKING || c->d->sink == NULL || c->is.ss == NULL)
 		return;
 	if (ask(c, v, false, NULL))
 		v->keep_settings = known;
@@ -217,64 +226,64 @@ void view_joined(struct client *c)
 
 bool view_ask_before(struct client *c, struct rq_entry *before)
 {
-	struct view *v = c->view;
+	struct view *v = c->is.view;
 
-	if (v == NULL || v->state == V_ASKING || c->d->sink == NULL || c->ss == NULL)
+	if (v == NULL || v->state == V_ASKING || c->d->sink == NULL || c->is.ss == NULL)
 		return false;
 	return ask(c, v, false, before);
 }
 
 bool view_asking(const struct client *c)
 {
-	return c->view && c->view->state == V_ASKING;
+	return c->is.view && c->is.view->state == V_ASKING;
 }
 
 void view_tx_end(struct client *c)
 {
-	if (c->view == NULL || !c->view->asked_in_tx)
+	if (c->is.view == NULL || !c->is.view->asked_in_tx)
 		return;
-	c->view->asked_in_tx = false;
+	c->is.view->asked_in_tx = false;
 	view_stale(c);
 }
 
 bool view_asked_in_tx(const struct client *c)
 {
-	return c->view && c->view->asked_in_tx;
+	return c->is.view && c->is.view->asked_in_tx;
 }
 
 bool view_fresh(const struct client *c)
 {
-	return c->view && c->view->state == V_FRESH;
+	return c->is.view && c->is.view->state == V_FRESH;
 }
 
 void view_stale(struct client *c)
 {
-	if (c->view == NULL)
+	if (c->is.view == NULL)
 		return;
-	if (c->view->state == V_ASKING)
-		c->view->restale = true;        /* asked before it: ask again after */
+	if (c->is.view->state == V_ASKING)
+		c->is.view->restale = true;        /* asked before it: ask again after */
 	else
-		c->view->state = V_STALE;
+		set_state(c->is.view, V_STALE);
 }
 
 bool view_read_only(const struct client *c)
 {
-	return c->view && c->view->read_only;
+	return c->is.view && c->is.view->read_only;
 }
 
 int64_t view_statement_timeout(const struct client *c)
 {
-	return c->view ? c->view->statement_timeout : 0;
+	return c->is.view ? c->is.view->statement_timeout : 0;
 }
 
 int64_t view_backend_start(const struct client *c)
 {
-	return c->view ? c->view->backend_start : 0;
+	return c->is.view ? c->is.view->backend_start : 0;
 }
 
 bool view_owns(const struct client *c, const struct rq_entry *e)
 {
-	return c->view && e->owner == c->view;
+	return c->is.view && e->owner == c->is.view;
 }
 
 /* A text array of OIDs ("{16384,NULL,0}") into oids[0..n); false when not one. */
@@ -313,7 +322,7 @@ static int64_t digits(const uint8_t *s, int32_t len)
 
 void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len)
 {
-	struct view *v = c->view;
+	struct view *v = c->is.view;
 	struct pktreader r;
 	const uint8_t *f[8];
 	int32_t flen[8];
@@ -322,7 +331,7 @@ void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uin
 	char *text[4];
 
 	(void)e;
-	if (v == NULL || type != 'D' || c->ss == NULL)
+	if (v == NULL || type != 'D' || c->is.ss == NULL)
 		return;
 	rd_init(&r, body, len);
 	if (!rd_u16(&r, &n) || n != 8)
@@ -343,15 +352,15 @@ void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uin
 	}
 	if (oids && text[0] && text[1] && text[2] && text[3] &&
 	    parse_oids((const char *)f[5], (size_t)flen[5], oids, v->ntables + 1)) {
-		sink_session_role(c->ss, text[0]);
-		sink_session_setting(c->ss, "timezone_abbreviations", text[2]);
-		sink_session_setting(c->ss, "xmloption", text[3]);
-		sink_session_resolved(c->ss, oids + 1, v->ntables);
+		sink_session_role(c->is.ss, text[0]);
+		sink_session_setting(c->is.ss, "timezone_abbreviations", text[2]);
+		sink_session_setting(c->is.ss, "xmloption", text[3]);
+		sink_session_resolved(c->is.ss, oids + 1, v->ntables);
 		v->read_only = strcmp(text[1], "on") == 0;
 		/* NULL: none of its own (or not asked: as known before, not used
 		 * before they are asked) */
 		if (v->asking_settings)
-			sink_session_private(c->ss, flen[6] > 0);
+			sink_session_private(c->is.ss, flen[6] > 0);
 		if (v->asking_settings && flen[6] > 0)
 			log_debug(c->prefix, "settings of its own (%.*s): its INSERTs pass through", (int)flen[6],
 				  (const char *)f[6]);
@@ -367,13 +376,13 @@ void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uin
 
 void view_entry_done(struct client *c, struct rq_entry *e)
 {
-	struct view *v = c->view;
+	struct view *v = c->is.view;
 
 	if (v == NULL || e->owner != v)
 		return;
-	e->owner = NULL;
+	rq_set_owner(e, NULL);
 	if (v->state == V_ASKING) {
-		v->state = e->error || !v->answered ? V_FAILED : v->restale ? V_STALE : V_FRESH;
+		set_state(v, e->error || !v->answered ? V_FAILED : v->restale ? V_STALE : V_FRESH);
 		if (v->state == V_FAILED)
 			log_debug(c->prefix, "the session's view could not be asked: INSERTs pass through");
 	}
@@ -384,9 +393,9 @@ void view_free(struct client *c)
 {
 	struct rq_entry *e;
 
-	for (e = c->rq.head; e; e = e->next)
-		if (c->view && e->owner == c->view)
-			e->owner = NULL;
-	free(c->view);
-	c->view = NULL;
+	for (e = rq_first(&c->rq); e; e = rq_next(e))
+		if (c->is.view && e->owner == c->is.view)
+			rq_set_owner(e, NULL);
+	free(c->is.view);
+	c->is.view = NULL;
 }

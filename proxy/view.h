@@ -67,7 +67,7 @@ int64_t view_statement_timeout(const struct client *c);
 /* Its backend's start (microseconds since the epoch), 0 when not asked yet. */
 int64_t view_backend_start(const struct client *c);
 
-/* Reply-queue hooks for the question's entry (its owner is c->view). */
+/* Reply-queue hooks for the question's entry (its owner is c->is.view). */
 bool view_owns(const struct client *c, const struct rq_entry *e);
 void view_entry_done(struct client *c, struct rq_entry *e);
 void view_captured(struct client *c, struct rq_entry *e, uint8_t type, const uint8_t *body, uint32_t len);

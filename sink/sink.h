@@ -143,8 +143,6 @@ void sink_unit_close(struct sink_unit *u);
 /* The unit is not written (ROLLBACK, or its rows went elsewhere): no callback
  * runs for it any more, and it is freed. */
 void sink_unit_drop(struct sink_unit *u);
-/* True once every statement added is decided. */
-bool sink_unit_decided(const struct sink_unit *u);
 /*
  * A transaction block's unit: built statement by statement like
  * sink_unit_open's, but never written by the sink. Its rows go into the

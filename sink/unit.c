@@ -683,11 +683,6 @@ void sink_unit_close(struct sink_unit *u)
 	intake_run(u->ss);
 }
 
-bool sink_unit_decided(const struct sink_unit *u)
-{
-	return u->cur >= u->nstmts;
-}
-
 void sink_unit_drop(struct sink_unit *u)
 {
 	struct sink_session *ss = u->ss;

@@ -156,6 +156,40 @@ def test_refused_row_in_a_group_lands_on_its_execute(dbs, make_proxy):
 	assert st.sink["tx_batches"] >= 4, st
 
 
+def test_trigger_notices_of_a_groups_batch(dbs, make_proxy):
+	"""A transaction's Sync group written as one batch: the NOTICEs its rows'
+	trigger raised reach the client, each as the server sent it and in the
+	rows' order, ahead of the group's answers (which the batch answers
+	together); every other message is the direct session's, byte for byte."""
+	pg = dbs
+	both(pg, """CREATE TABLE tn (id int PRIMARY KEY, v text);
+		CREATE FUNCTION tn_note() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE NOTICE 'row % is %', NEW.id, NEW.v; RETURN NEW; END $$;
+		CREATE TRIGGER tn_b BEFORE INSERT ON tn FOR EACH ROW EXECUTE FUNCTION tn_note()""")
+	proxy = tx_proxy(make_proxy, {"tn": {"conflictmode": "strict"}})
+	ins = "INSERT INTO tn (id, v) VALUES ($1, $2)"
+	group = b"".join([w.parse("", ins)] + [w.bind("", "", [str(i), "v%d" % i]) + w.execute("")
+		for i in (1, 2, 3)]) + w.sync()
+
+	def run(port, db):
+		with su.Session("127.0.0.1", port, database=db, timeout=HANG) as s:
+			s.ok("BEGIN")
+			s.send(group)
+			got = s.read_until("Z")
+			assert su.tags_of(s.run("COMMIT")) == ["COMMIT"]
+		return got
+
+	via, direct = run(proxy.port, "postgres"), run(pg.port, "direct")
+	notices = [p for t, p in via if t == "N"]
+	assert notices == [p for t, p in direct if t == "N"] and len(notices) == 3, \
+		"through: %s\n direct:  %s" % (su.show(via), su.show(direct))
+	assert [m for m in via if m[0] != "N"] == [m for m in direct if m[0] != "N"], \
+		"through: %s\n direct:  %s" % (su.show(via), su.show(direct))
+	assert [t for t, _ in via[:3]] == ["N", "N", "N"], su.show(via)     # ahead of the answers
+	assert same(pg, "SELECT * FROM tn ORDER BY id") == [(1, "v1"), (2, "v2"), (3, "v3")]
+	assert su.stats(proxy).sink["tx_batches"] >= 1
+
+
 # ---------------------------------------------------------------- the client's own locks
 
 LOCKERS = {
