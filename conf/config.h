@@ -59,6 +59,7 @@ struct config {
 	/* [pgbatchd] */
 	char *listen_addr;
 	int listen_port;
+	char *unix_socket_dir;
 	enum auth_type auth_type;
 	char *auth_file;
 	int max_client_conn;

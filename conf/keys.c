@@ -34,9 +34,12 @@ static const char *const gather_names[] = { "auto", "on", "off", NULL };
 const struct config_key config_keys[] = {
 	/* [pgbatchd] */
 	{ CONF_PGBATCHD, "listen_addr", CONF_STRING, "127.0.0.1", NOBOUNDS, NULL, CONF_F_RESTART,
-	  "IP address or host name to accept client connections on.", G(listen_addr) },
+	  "IP address or host name to accept client connections on (* for every address).", G(listen_addr) },
 	{ CONF_PGBATCHD, "listen_port", CONF_INT, "6432", 1, 65535, NULL, CONF_F_RESTART,
-	  "TCP port to accept client connections on.", G(listen_port) },
+	  "TCP port to accept client connections on; also the number in the unix socket's name.", G(listen_port) },
+	{ CONF_PGBATCHD, "unix_socket_dir", CONF_STRING, NULL, NOBOUNDS, NULL, CONF_F_RESTART,
+	  "Directory of a unix socket to accept client connections on, named .s.PGSQL.<listen_port> as PostgreSQL names its own (so `psql -h DIR -p PORT` finds it); unset: none. Anyone may connect to it (mode 0777, as PostgreSQL's default): the directory's permissions and authentication decide.",
+	  G(unix_socket_dir) },
 	{ CONF_PGBATCHD, "auth_type", CONF_ENUM, "trust", NOBOUNDS, auth_names, 0,
 	  "How clients authenticate to pgbatchd; md5 and scram-sha-256 check passwords from auth_file (then required).",
 	  G(auth_type) },

@@ -15,6 +15,9 @@
 #include "proxy/pstmt.h"
 #include "proxy/replyq.h"
 
+#define SEAM_INTERCEPTION
+#include "proxy/seam.h"
+
 /* (longer application_names pass through) */
 #define APP_MAX 256
 /* a group of ours is small: more than this in the input is not one */

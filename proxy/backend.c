@@ -21,12 +21,16 @@
 #include "sink/sink.h"
 #include "proxy/copyin.h"
 #include "proxy/daemon.h"
+#include "proxy/listen.h"
 #include "proxy/intercept.h"
 #include "proxy/isess.h"
 #include "proxy/login.h"
 #include "proxy/logincache.h"
 #include "common/log.h"
 #include "proxy/sock.h"
+
+#define SEAM_CORE
+#include "proxy/seam.h"
 
 #define LOGIN_MSG_MAX (1024 * 1024)
 #define PARAM_STATUS_MAX 8192
@@ -152,7 +156,7 @@ static void backend_free(struct backend *be)
 	if (be->on_free)
 		be->on_free(be->free_arg);
 	free(be);
-	daemon_fd_freed(d);
+	listen_fd_freed(d);
 	if (d->lingering == NULL)
 		daemon_client_gone(d);
 }

@@ -22,6 +22,9 @@
 #include "sink/buf.h"
 #include "sink/sink.h"
 
+#define SEAM_INTERCEPTION
+#include "proxy/seam.h"
+
 struct edit {
 	size_t at;                  /* in the client's text */
 	char *clause;               /* in the client's encoding */

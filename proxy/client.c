@@ -30,6 +30,9 @@
 #include "common/log.h"
 #include "proxy/sock.h"
 
+#define SEAM_CORE
+#include "proxy/seam.h"
+
 
 static void client_read_cb(struct sock *sk, void *arg);
 static void client_write_cb(struct sock *sk, void *arg);
@@ -393,7 +396,7 @@ static void on_doom(evutil_socket_t fd, short what, void *arg)
  * would have been answered. */
 static void refusal_due(struct client *c)
 {
-	if (c->refusal == NULL || c->doom_ev || (c->rq.head && c->rq.head->kind == RQ_OWN))
+	if (c->refusal == NULL || c->doom_ev || (rq_first(&c->rq) && rq_first(&c->rq)->kind == RQ_OWN))
 		return;
 	c->doom_ev = event_new(c->d->base, -1, 0, on_doom, c);
 	if (c->doom_ev)

@@ -156,7 +156,7 @@ bool client_output_full(const struct client *c);
  * functions above and its reply queue.
  */
 bool client_has_backend(const struct client *c);
-/* ACTIVE without a backend of its own, none being opened. */
+/* Without a backend of its own, none being opened (a session that logged in without one). */
 bool client_without_backend(const struct client *c);
 /* Its login's check (logincache.h), kept until a backend of its own logs in; NULL after. */
 struct lc_entry *client_login(const struct client *c);

@@ -23,6 +23,9 @@
 #include "proxy/sock.h"
 #include "sink/sink.h"
 
+#define SEAM_CORE
+#include "proxy/seam.h"
+
 #define AUTH_MSG_MAX 65535      /* PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH */
 
 static void write_pkt(struct client *c, struct pktbuf *pb)

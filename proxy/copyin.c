@@ -11,6 +11,9 @@
 #include "protocol/pktbuf.h"
 #include "protocol/reader.h"
 
+#define SEAM_INTERCEPTION
+#include "proxy/seam.h"
+
 #define STAGE_REF "pg_temp." COPYIN_STAGE
 #define STAGE_REF_CHARS (sizeof(STAGE_REF) - 1)
 

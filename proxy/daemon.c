@@ -1,21 +1,16 @@
 /* The daemon: event loop, configuration and reload, listener, client registry, signals, cancels. */
 #include "proxy/daemon.h"
 
-#include <errno.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <openssl/rand.h>
 
 #include "conf/config.h"
@@ -24,13 +19,15 @@
 #include "proxy/client.h"
 #include "proxy/intercept.h"
 #include "proxy/isess.h"
+#include "proxy/listen.h"
 #include "proxy/logincache.h"
 #include "common/log.h"
 #include "sink/sink.h"
 
-#define SHUTDOWN_GRACE_SECONDS 5
+#define SEAM_CORE
+#include "proxy/seam.h"
 
-static void accept_resume(struct daemon *d);
+#define SHUTDOWN_GRACE_SECONDS 5
 
 /* ------------------------------------------------------------ addresses -- */
 
@@ -97,7 +94,7 @@ static void cancel_free(struct canceller *k)
 		k->next->prev = k->prev;
 	bufferevent_free(k->bev);
 	free(k);
-	accept_resume(d);
+	listen_fd_freed(d);
 }
 
 static void cancel_end(struct canceller *k)
@@ -175,169 +172,6 @@ struct client *daemon_find_by_key(struct daemon *d, uint32_t pid, uint32_t key)
 			return c;
 	}
 	return NULL;
-}
-
-/* -------------------------------------------------------------- listener -- */
-
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
-{
-	struct daemon *d = arg;
-
-	(void)l;
-	if (d->shutting_down) {
-		close(fd);
-		return;
-	}
-	client_accept(d, fd, sa, salen);
-}
-
-/* Descriptors kept aside from client sessions: the listener, the log, the
- * sink's catalog connection, cancels in flight, libevent's own. */
-#define FD_RESERVE 32
-
-/* Connections the kernel completes before pgbatchd accepts them (capped by
- * net.core.somaxconn): a fleet reconnecting at once is not dropped to SYN
- * retries. */
-#define LISTEN_BACKLOG 4096
-
-/* Raises the open-file limit from its soft value to its hard one and says how
- * many sessions it holds: each session takes its client's socket and its own
- * backend's, the sink's writers two each (a connection, a precise timer). */
-static void raise_fd_limit(struct daemon *d)
-{
-	struct rlimit rl;
-	long spare;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-		log_warning(NULL, "cannot read the open-file limit: %s", strerror(errno));
-		return;
-	}
-	if (rl.rlim_cur < rl.rlim_max) {
-		struct rlimit want = rl;
-
-		want.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-			rl = want;
-		else
-			log_warning(NULL, "cannot raise the open-file limit from %llu to %llu: %s",
-				    (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
-				    strerror(errno));
-	}
-	d->fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1L << 30 : (long)rl.rlim_cur;
-	spare = d->fd_limit - FD_RESERVE - (d->cfg->ntables > 0 ? 2L * d->cfg->connectionmaxactive : 0);
-	d->fd_spare = spare > 0 ? spare : 0;
-	log_info(NULL, "open-file limit %ld: room for %ld client sessions with a backend each, %ld without "
-		 "(max_client_conn %d)", d->fd_limit, d->fd_spare / 2, d->fd_spare, d->cfg->max_client_conn);
-	daemon_check_capacity(d);
-}
-
-void daemon_check_capacity(struct daemon *d)
-{
-	/* sessions of a database with tables start without a backend (clogin.c) */
-	long room = d->cfg->lazy_backend && d->cfg->ntables > 0 ? d->fd_spare : d->fd_spare / 2;
-
-	if (d->fd_limit > 0 && room < d->cfg->max_client_conn)
-		log_warning(NULL, "max_client_conn %d is more than the open-file limit %ld holds (%ld sessions): "
-			    "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower max_client_conn",
-			    d->cfg->max_client_conn, d->fd_limit, room);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Accepting again: a descriptor was freed, or a second passed. */
-static void accept_resume(struct daemon *d)
-{
-	if (!d->accept_paused || d->listener == NULL || d->shutting_down)
-		return;
-	d->accept_paused = false;
-	evtimer_del(d->accept_ev);
-	evconnlistener_enable(d->listener);
-}
-
-static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	accept_resume(arg);
-}
-
-/* Out of descriptors (or kernel memory): the listening socket stays readable,
- * so accepting again at once would spin the loop. Not accepting until a
- * session's descriptor is freed or a second has passed; waiting clients stay
- * in the kernel's backlog. Logged at most once a second, with a count. */
-static void accept_error_cb(struct evconnlistener *l, void *arg)
-{
-	struct daemon *d = arg;
-	int err = errno;
-	int64_t now;
-
-	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
-		log_warning(NULL, "accept failed: %s", strerror(err));
-		return;
-	}
-	d->accept_failures++;
-	now = mono_ms();
-	if (d->accept_logged_ms == 0 || now - d->accept_logged_ms >= 1000) {
-		log_warning(NULL, "accept failed: %s (%llu time%s since the last report; %d sessions open): "
-			    "not accepting until a connection closes",
-			    strerror(err), (unsigned long long)d->accept_failures,
-			    d->accept_failures == 1 ? "" : "s", d->nsessions);
-		d->accept_failures = 0;
-		d->accept_logged_ms = now;
-	}
-	if (d->accept_ev == NULL)
-		d->accept_ev = evtimer_new(d->base, on_accept_retry, d);
-	evconnlistener_disable(l);
-	d->accept_paused = true;
-	if (d->accept_ev) {
-		struct timeval tv = { 1, 0 };
-
-		evtimer_add(d->accept_ev, &tv);
-	}
-}
-
-void daemon_fd_freed(struct daemon *d)
-{
-	accept_resume(d);
-}
-
-static bool open_listener(struct daemon *d)
-{
-	const struct config *cfg = d->cfg;
-	struct addrinfo hints, *res = NULL;
-	char port[16];
-	const char *host = cfg->listen_addr;
-	int rc;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	if (host && strcmp(host, "*") == 0)
-		host = NULL;
-	snprintf(port, sizeof(port), "%d", cfg->listen_port);
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0 || res == NULL) {
-		log_error(NULL, "cannot resolve listen_addr %s: %s", cfg->listen_addr, gai_strerror(rc));
-		return false;
-	}
-	d->listener = evconnlistener_new_bind(d->base, accept_cb, d,
-					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-					      LISTEN_BACKLOG, res->ai_addr, (int)res->ai_addrlen);
-	freeaddrinfo(res);
-	if (d->listener == NULL) {
-		log_error(NULL, "cannot listen on %s:%d: %s", cfg->listen_addr, cfg->listen_port, strerror(errno));
-		return false;
-	}
-	evconnlistener_set_error_cb(d->listener, accept_error_cb);
-	log_info(NULL, "listening on %s:%d, backend %s", cfg->listen_addr, cfg->listen_port, d->backend_name);
-	return true;
 }
 
 /* --------------------------------------------------------------- signals -- */
@@ -429,8 +263,8 @@ bool daemon_init(struct daemon *d, const char *config_path)
 		log_error(NULL, "cannot create the event loop");
 		return false;
 	}
-	raise_fd_limit(d);
-	if (!resolve_backend(d, d->cfg) || !open_listener(d))
+	listen_raise_fd_limit(d);
+	if (!resolve_backend(d, d->cfg) || !listen_open(d))
 		return false;
 	if (!add_signal(d, &d->sig_term, SIGTERM) || !add_signal(d, &d->sig_int, SIGINT) ||
 	    !add_signal(d, &d->sig_hup, SIGHUP) || !add_signal(d, &d->sig_usr1, SIGUSR1) ||
@@ -471,8 +305,7 @@ void daemon_free(struct daemon *d)
 		cancel_free(d->cancellers);     /* (done does not run: its client is gone) */
 	if (d->sink)
 		sink_free(d->sink);
-	if (d->listener)
-		evconnlistener_free(d->listener);
+	listen_close(d);
 	if (d->accept_ev)
 		event_free(d->accept_ev);
 	logincache_free(d);
@@ -586,12 +419,7 @@ void daemon_shutdown(struct daemon *d, const char *why)
 	d->shutdown_ev = evtimer_new(d->base, on_shutdown_timeout, d);
 	if (d->shutdown_ev)
 		evtimer_add(d->shutdown_ev, &tv);
-	if (d->accept_ev)
-		evtimer_del(d->accept_ev);
-	if (d->listener) {
-		evconnlistener_free(d->listener);
-		d->listener = NULL;
-	}
+	listen_close(d);
 	for (c = d->clients; c; c = c->next)
 		if (c->state == CL_ACTIVE)
 			client_hold(c, HOLD_SHUTDOWN);   /* (nothing resumes it: a mask, not a flag) */
@@ -603,7 +431,7 @@ void daemon_shutdown(struct daemon *d, const char *why)
 
 void daemon_client_gone(struct daemon *d)
 {
-	accept_resume(d);
+	listen_fd_freed(d);
 	if (d->shutting_down && d->clients == NULL && d->lingering == NULL && d->sig_term == NULL)
 		event_base_loopexit(d->base, NULL);
 }
@@ -686,5 +514,5 @@ void daemon_reload(struct daemon *d)
 	logincache_clear(d);    /* the tables, auth_file, passwords may have changed */
 	log_info(NULL, "configuration reloaded: verbose=%d max_client_conn=%d tables=%d",
 		 n->verbose, n->max_client_conn, n->ntables);
-	daemon_check_capacity(d);
+	listen_check_capacity(d);
 }

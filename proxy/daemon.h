@@ -30,7 +30,9 @@ struct daemon {
 	struct event_base *base;
 	struct config *cfg;             /* swapped whole on reload; never cached by sessions */
 	struct userlist *users;         /* NULL without auth_file */
-	struct evconnlistener *listener;
+	struct evconnlistener *listeners[2];   /* listen.h: TCP, unix */
+	int nlisteners;
+	char unix_path[108];            /* the unix socket's file, removed when closed */
 	struct sockaddr_storage backend_sa;
 	socklen_t backend_salen;
 	char backend_name[128];         /* host:port for log prefixes */
@@ -51,7 +53,7 @@ struct daemon {
 	int warm_backends;              /* sessions' backends opened for direct writes */
 	long fd_limit;                  /* RLIMIT_NOFILE after raising it */
 	long fd_spare;                  /* descriptors for client sessions (1 each, 2 with a backend) */
-	bool accept_paused;             /* out of descriptors: listener off until one is freed */
+	bool accept_paused;             /* out of descriptors: listeners off until one is freed */
 	struct event *accept_ev;        /* ... or a second passed */
 	uint64_t accept_failures;       /* since the last report */
 	int64_t accept_logged_ms;
@@ -70,10 +72,6 @@ void daemon_abort(struct daemon *d);
 /* Re-reads the config file (SIGHUP). */
 void daemon_reload(struct daemon *d);
 
-/* A descriptor was freed: accepting again if it had stopped (EMFILE). */
-void daemon_fd_freed(struct daemon *d);
-/* Warns when max_client_conn is more than the open-file limit holds. */
-void daemon_check_capacity(struct daemon *d);
 
 /* A client connection, or the last lingering backend, was freed (ends the
  * loop once a shutdown has closed all). */

@@ -19,6 +19,9 @@
 #include "proxy/view.h"
 #include "sink/sink.h"
 
+#define SEAM_INTERCEPTION
+#include "proxy/seam.h"
+
 struct direct {
 	struct pending *p;          /* the unit written, until its answer (NULL: none) */
 	struct rq_entry *entry;     /* our Query's place in the reply queue */

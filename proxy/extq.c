@@ -27,6 +27,9 @@
 #include "proxy/replyq.h"
 #include "sink/sink.h"
 
+#define SEAM_INTERCEPTION
+#include "proxy/seam.h"
+
 /* What becomes of a message offered while a group is held. */
 enum step { ST_HELD, ST_PASS, ST_FAIL, ST_WAIT, ST_FORWARD };
 

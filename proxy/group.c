@@ -15,6 +15,9 @@
 #include "proxy/view.h"
 #include "sink/sink.h"
 
+#define SEAM_INTERCEPTION
+#include "proxy/seam.h"
+
 static void own_simple(struct rq_entry *e, char type)
 {
 	pkt_begin(rq_answer(e), type);

@@ -27,6 +27,9 @@
 #include "common/pool.h"
 #include "sink/sink.h"
 
+#define SEAM_INTERCEPTION
+#include "proxy/seam.h"
+
 static bool starts_with_word(const char *sql, size_t len, const char *word);
 static const char *query_text(const uint8_t *body, size_t len, size_t *sqllen);
 

@@ -14,6 +14,9 @@
 #include "proxy/txn.h"
 #include "proxy/view.h"
 
+#define SEAM_INTERCEPTION
+#include "proxy/seam.h"
+
 /* ---------------------------------------------------------- its life -- */
 
 void isess_end(struct client *c)
@@ -54,14 +57,19 @@ void isess_login_view(struct client *c, const uint8_t *row, uint32_t len, int nt
 	(void)view_install(c, row, len, ntables);   /* (else asked as usual) */
 }
 
-void isess_backend_joined(struct client *c, bool warm, bool quiet)
+void isess_backend_joined(struct client *c, bool for_direct, bool quiet)
 {
-	if (!warm)
+	if (!for_direct)
 		return;
 	if (quiet && !c->is.in_group)
 		view_joined(c);
 	else
 		view_stale(c);
+}
+
+bool isess_view_question(struct sink *s, struct pktbuf *q)
+{
+	return view_question(s, true, q);
 }
 
 bool isess_cancel_after_replay(struct client *c)

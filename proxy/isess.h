@@ -77,13 +77,17 @@ void isess_abort(struct client *c);
 void isess_backend_ready(struct client *c);
 /* ... without one: the view its login's check read (view_install). */
 void isess_login_view(struct client *c, const uint8_t *row, uint32_t len, int ntables);
-/* A backend opened later logged in; warm: opened for direct writes, its view
+/* A backend opened later logged in; for_direct: opened for direct writes, its view
  * asked on it now when between two messages (quiet), else before the next
  * INSERT. */
-void isess_backend_joined(struct client *c, bool warm, bool quiet);
+void isess_backend_joined(struct client *c, bool for_direct, bool quiet);
 /* A CancelRequest came while that backend logged in: true when the SETs
  * replayed there run first (the cancel goes once they are done). */
 bool isess_cancel_after_replay(struct client *c);
+/* The question a login's check asks on its own connection (view.h), with
+ * the session's settings: a Query appended to q. */
+struct sink;
+bool isess_view_question(struct sink *s, struct pktbuf *q);
 /* ... the SETs it answered itself go to it first. False: out of memory. */
 bool isess_replay(struct client *c, struct evbuffer *to_backend);
 /* A ParameterStatus from the backend (body): false when the client was told

@@ -10,6 +10,9 @@
 #include "protocol/reader.h"
 #include "proxy/daemon.h"
 
+#define SEAM_CORE
+#include "proxy/seam.h"
+
 const char *login_secret(const struct daemon *d, const char *user)
 {
 	const struct config *cfg = d->cfg;

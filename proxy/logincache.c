@@ -20,10 +20,14 @@
 #include "proxy/client.h"
 #include "proxy/clogin.h"
 #include "proxy/daemon.h"
+#include "proxy/isess.h"
+#include "proxy/listen.h"
 #include "proxy/login.h"
 #include "proxy/sock.h"
-#include "proxy/view.h"
 #include "sink/sink.h"
+
+#define SEAM_CORE
+#include "proxy/seam.h"
 
 #define LC_BUCKETS 1024
 #define LC_MAX 20000            /* entries kept at most; past it, sessions log in as before */
@@ -227,7 +231,7 @@ static void check_end(struct lc_entry *e, enum lc_state outcome, const char *why
 		free(k);
 		e->check = NULL;
 		lc->checking--;
-		daemon_fd_freed(d);
+		listen_fd_freed(d);
 	}
 	e->state = outcome;
 	if (why)
@@ -304,7 +308,7 @@ static void ask(struct lc_check *k)
 	struct pktbuf q;
 
 	pkt_init(&q);
-	if (s && view_question(s, true, &q) && pkt_ok(&q)) {
+	if (s && isess_view_question(s, &q) && pkt_ok(&q)) {
 		evbuffer_add(sock_output(k->sk), q.data, q.len);
 		k->e->ntables = sink_table_count(s);
 	} else {

@@ -16,6 +16,9 @@
 #include "proxy/replyq.h"
 #include "sink/sink.h"
 
+#define SEAM_INTERCEPTION
+#include "proxy/seam.h"
+
 /* ---------------------------------------------------------- statements -- */
 
 void pstmt_unref(struct pstmt *ps)

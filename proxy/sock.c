@@ -14,6 +14,9 @@
 
 #include "common/later.h"
 
+#define SEAM_CORE
+#include "proxy/seam.h"
+
 struct sock {
 	struct event_base *base;
 	evutil_socket_t fd;

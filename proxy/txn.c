@@ -24,6 +24,9 @@
 #include "proxy/view.h"
 #include "sink/sink.h"
 
+#define SEAM_INTERCEPTION
+#include "proxy/seam.h"
+
 /* The savepoint a group's batch runs in (released before the client's next message). */
 #define GROUP_SAVEPOINT "pgbatchd_tx"
 /* Staged rows are written once they take this many bytes (or batchsize rows). */

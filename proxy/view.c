@@ -17,6 +17,9 @@
 #include "proxy/replyq.h"
 #include "sink/sink.h"
 
+#define SEAM_INTERCEPTION
+#include "proxy/seam.h"
+
 enum vstate {
 	V_STALE = 0,    /* to be asked before the next INSERT */
 	V_ASKING,       /* the question is on its way */

@@ -62,6 +62,7 @@ static const char FULL[] =
 	"[pgbatchd]\n"
 	"listen_addr = 0.0.0.0\n"
 	"listen_port = 7432\n"
+	"unix_socket_dir = /run/pgbatchd\n"
 	"auth_type = scram-sha-256\n"
 	"auth_file = /etc/pgbatchd/userlist.txt\n"
 	"max_client_conn = 500\n"
@@ -127,6 +128,7 @@ static void test_full_file(void **state)
 	cfg = load_ok(FULL);
 	assert_string_equal(cfg->listen_addr, "0.0.0.0");
 	assert_int_equal(cfg->listen_port, 7432);
+	assert_string_equal(cfg->unix_socket_dir, "/run/pgbatchd");
 	assert_int_equal(cfg->auth_type, AUTH_SCRAM);
 	assert_string_equal(cfg->auth_file, "/etc/pgbatchd/userlist.txt");
 	assert_int_equal(cfg->max_client_conn, 500);
@@ -194,6 +196,7 @@ static void test_defaults(void **state)
 	cfg = load_ok("[backend]\nurl = postgresql://alice:pw@db/app\n[table t1]\n");
 	assert_string_equal(cfg->listen_addr, "127.0.0.1");
 	assert_int_equal(cfg->listen_port, 6432);
+	assert_null(cfg->unix_socket_dir);
 	assert_int_equal(cfg->auth_type, AUTH_TRUST);
 	assert_null(cfg->auth_file);
 	assert_int_equal(cfg->max_client_conn, 10000);
@@ -668,7 +671,7 @@ static void test_reloadable(void **state)
 {
 	static const struct { const char *sec, *key; bool live; } cases[] = {
 		{ "pgbatchd", "listen_addr", false }, { "pgbatchd", "listen_port", false },
-		{ "pgbatchd", "io_buffer_size", false }, { "pgbatchd", "verbose", true },
+		{ "pgbatchd", "unix_socket_dir", false }, { "pgbatchd", "io_buffer_size", false }, { "pgbatchd", "verbose", true },
 		{ "pgbatchd", "auth_file", true }, { "pgbatchd", "auth_type", true },
 		{ "pgbatchd", "max_buffer_bytes", true }, { "pgbatchd", "max_inspect_bytes", true },
 		{ "backend", "url", false }, { "backend", "username", false }, { "backend", "password", false },
@@ -687,7 +690,8 @@ static void test_reloadable(void **state)
 	for (size_t i = 0; i < config_nkeys; i++) {
 		const struct config_key *k = &config_keys[i];
 		bool restart = (k->section == CONF_PGBATCHD && (strcmp(k->name, "listen_addr") == 0
-				|| strcmp(k->name, "listen_port") == 0 || strcmp(k->name, "io_buffer_size") == 0))
+				|| strcmp(k->name, "listen_port") == 0 || strcmp(k->name, "unix_socket_dir") == 0
+				|| strcmp(k->name, "io_buffer_size") == 0))
 			|| (k->section == CONF_BACKEND && strcmp(k->name, "maxretrytimes") != 0
 				&& strcmp(k->name, "retrywaittime") != 0);
 
