@@ -453,6 +453,23 @@ static bool finish(struct loader *L)
 			"required when auth_type is %s", k->names[cfg->auth_type]);
 	}
 
+	if (cfg->client_tls_sslmode != TLS_DISABLE) {
+		const struct config_key *k = config_key_find(CONF_PGBATCHD, "client_tls_sslmode");
+		const char *need = cfg->client_tls_key_file == NULL ? "client_tls_key_file" :
+				   cfg->client_tls_cert_file == NULL ? "client_tls_cert_file" :
+				   cfg->client_tls_ca_file == NULL && cfg->client_tls_sslmode >= TLS_VERIFY_CA ?
+				   "client_tls_ca_file" : NULL;
+
+		if (need)
+			return fail(L, L->glob_set[k - config_keys], need, "required when client_tls_sslmode is %s",
+				k->names[cfg->client_tls_sslmode]);
+		if (strcmp(cfg->client_tls_protocols, "secure") != 0 && strcmp(cfg->client_tls_protocols, "tlsv1.2") != 0 &&
+		    strcmp(cfg->client_tls_protocols, "tlsv1.3") != 0)
+			return fail(L, L->glob_set[config_key_find(CONF_PGBATCHD, "client_tls_protocols") - config_keys],
+				"client_tls_protocols", "\"%s\" is not one of secure, tlsv1.2, tlsv1.3",
+				cfg->client_tls_protocols);
+	}
+
 	for (int t = 0; t < cfg->ntables; t++) {
 		struct table_conf *tc = &cfg->tables[t];
 

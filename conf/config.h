@@ -17,6 +17,8 @@ enum ack_mode { ACK_COMMIT = 0, ACK_IMMEDIATE };
 /* INSERTs inside a transaction block: batched into it, or run one by one as sent. */
 enum tx_mode { TXMODE_BATCH = 0, TXMODE_PASS };
 enum gather_mode { GATHER_AUTO = 0, GATHER_ON, GATHER_OFF };
+/* client_tls_sslmode, PgBouncer's names: the server side of a client's TLS */
+enum tls_mode { TLS_DISABLE = 0, TLS_ALLOW, TLS_PREFER, TLS_REQUIRE, TLS_VERIFY_CA, TLS_VERIFY_FULL };
 
 /* One [table NAME] section. Keys not set in the section inherit the value set
  * in [backend] or [pgbatchd], else the key table's default. */
@@ -60,6 +62,12 @@ struct config {
 	char *listen_addr;
 	int listen_port;
 	char *unix_socket_dir;
+	enum tls_mode client_tls_sslmode;
+	char *client_tls_key_file;
+	char *client_tls_cert_file;
+	char *client_tls_ca_file;
+	char *client_tls_protocols;
+	char *client_tls_ciphers;
 	enum auth_type auth_type;
 	char *auth_file;
 	int max_client_conn;

@@ -19,6 +19,7 @@ _Static_assert(sizeof(enum exception_mode) == sizeof(int), "enum exception_mode 
 _Static_assert(sizeof(enum ack_mode) == sizeof(int), "enum ack_mode is not int-sized");
 _Static_assert(sizeof(enum tx_mode) == sizeof(int), "enum tx_mode is not int-sized");
 _Static_assert(sizeof(enum gather_mode) == sizeof(int), "enum gather_mode is not int-sized");
+_Static_assert(sizeof(enum tls_mode) == sizeof(int), "enum tls_mode is not int-sized");
 
 static const char *const auth_names[] = { "trust", "md5", "scram-sha-256", NULL };
 static const char *const conflict_names[] = { "upsert", "update", "ignore", "strict", NULL };
@@ -26,6 +27,7 @@ static const char *const exception_names[] = { "ignore", "strict", NULL };
 static const char *const ack_names[] = { "commit", "immediate", NULL };
 static const char *const txmode_names[] = { "batch", "pass", NULL };
 static const char *const gather_names[] = { "auto", "on", "off", NULL };
+static const char *const tls_names[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL };
 
 #define G(field) offsetof(struct config, field)
 #define T(field) offsetof(struct table_conf, field)
@@ -40,6 +42,19 @@ const struct config_key config_keys[] = {
 	{ CONF_PGBATCHD, "unix_socket_dir", CONF_STRING, NULL, NOBOUNDS, NULL, CONF_F_RESTART,
 	  "Directory of a unix socket to accept client connections on, named .s.PGSQL.<listen_port> as PostgreSQL names its own (so `psql -h DIR -p PORT` finds it); unset: none. Anyone may connect to it (mode 0777, as PostgreSQL's default): the directory's permissions and authentication decide.",
 	  G(unix_socket_dir) },
+	{ CONF_PGBATCHD, "client_tls_sslmode", CONF_ENUM, "disable", NOBOUNDS, tls_names, 0,
+	  "TLS with clients over TCP, PgBouncer's modes: disable answers SSLRequest N; allow and prefer take TLS when the client asks; require refuses a client without it (FATAL 28000, as PostgreSQL with only hostssl lines); verify-ca also asks for a client certificate signed by client_tls_ca_file; verify-full also wants its CN to be the user name. Unix-socket clients never use TLS. Certificates are read again on reload.",
+	  G(client_tls_sslmode) },
+	{ CONF_PGBATCHD, "client_tls_key_file", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
+	  "Private key of pgbatchd's certificate (PEM); required unless client_tls_sslmode is disable.", G(client_tls_key_file) },
+	{ CONF_PGBATCHD, "client_tls_cert_file", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
+	  "pgbatchd's certificate (PEM, its chain after it); required unless client_tls_sslmode is disable.", G(client_tls_cert_file) },
+	{ CONF_PGBATCHD, "client_tls_ca_file", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
+	  "CA certificates (PEM) that client certificates must chain to; required by verify-ca and verify-full.", G(client_tls_ca_file) },
+	{ CONF_PGBATCHD, "client_tls_protocols", CONF_STRING, "secure", NOBOUNDS, NULL, 0,
+	  "Lowest TLS version taken from clients: secure or tlsv1.2 (TLS 1.2 and 1.3), tlsv1.3.", G(client_tls_protocols) },
+	{ CONF_PGBATCHD, "client_tls_ciphers", CONF_STRING, "HIGH:!aNULL:!MD5", NOBOUNDS, NULL, 0,
+	  "OpenSSL cipher list for TLS 1.2 (TLS 1.3 uses OpenSSL's own suites).", G(client_tls_ciphers) },
 	{ CONF_PGBATCHD, "auth_type", CONF_ENUM, "trust", NOBOUNDS, auth_names, 0,
 	  "How clients authenticate to pgbatchd; md5 and scram-sha-256 check passwords from auth_file (then required).",
 	  G(auth_type) },

@@ -938,7 +938,8 @@ static void client_event_cb(struct sock *sk, enum sock_event ev, int err, void *
 			snprintf(reason, sizeof(reason), "client disconnected during startup");
 		close_client(c, reason, probe);
 	} else if (ev == SOCK_ERROR) {
-		snprintf(reason, sizeof(reason), "client socket error: %s", strerror(err));
+		snprintf(reason, sizeof(reason), "client socket error: %s",
+			 *sock_tls_error(c->sk) ? sock_tls_error(c->sk) : strerror(err));
 		close_client(c, reason, probe);
 	}
 }

@@ -212,6 +212,50 @@ static char *xstrdup(const char *s)
 	return p;
 }
 
+static bool over_tcp(const struct client *c)
+{
+	return strcmp(c->peer, "unix") != 0;
+}
+
+/* client_tls_sslmode, once the user is known: false when the session is
+ * refused (with PostgreSQL's words for a hostssl-only pg_hba.conf and for
+ * clientcert=verify-ca / verify-full). */
+static bool tls_allows(struct client *c)
+{
+	enum tls_mode mode = c->d->tls_ctx ? c->d->cfg->client_tls_sslmode : TLS_DISABLE;
+	char msg[512], host[64], cn[256];
+	size_t hl;
+
+	if (mode < TLS_REQUIRE || !over_tcp(c))
+		return true;
+	if (!sock_tls(c->sk)) {
+		/* the peer's address without its port: "a.b.c.d:p" or "[v6]:p" */
+		snprintf(host, sizeof(host), "%s", c->peer[0] == '[' ? c->peer + 1 : c->peer);
+		hl = strlen(host);
+		while (hl > 0 && host[hl - 1] != ':')
+			hl--;
+		if (hl > 0)
+			host[hl - 1 - (c->peer[0] == '[')] = '\0';
+		snprintf(msg, sizeof(msg), "no pg_hba.conf entry for host \"%s\", user \"%s\", database \"%s\", no encryption",
+			 host, c->user, c->database);
+		client_fatal(c, "28000", msg, NULL);
+		return false;
+	}
+	if (mode < TLS_VERIFY_CA)
+		return true;
+	if (!sock_tls_peer_cn(c->sk, cn, sizeof(cn))) {
+		client_fatal(c, "28000", "connection requires a valid client certificate", NULL);
+		return false;
+	}
+	if (mode == TLS_VERIFY_FULL && strcmp(cn, c->user) != 0) {
+		snprintf(msg, sizeof(msg), "certificate validation (clientcert=verify-full) failed for user \"%s\": CN mismatch",
+			 c->user);
+		client_fatal(c, "28000", msg, NULL);
+		return false;
+	}
+	return true;
+}
+
 static void take_startup(struct client *c, const struct startup_packet *sp)
 {
 	int i, n = 0;
@@ -293,6 +337,7 @@ bool clogin_read_startup(struct client *c)
 	const char *why;
 	uint8_t *p;
 	long n;
+	bool tls;
 
 	while (c->state == CL_STARTUP) {
 		if (evbuffer_get_length(in) < 4)
@@ -321,7 +366,14 @@ bool clogin_read_startup(struct client *c)
 		case STARTUP_GSSENC:
 			c->probed_only = c->probed_only && n == 8;
 			evbuffer_drain(in, (size_t)n);
-			client_put(c, "N", 1);
+			tls = sp.kind == STARTUP_SSL && c->d->tls_ctx && over_tcp(c);
+			if (tls && sock_tls(c->sk)) {
+				/* inside TLS already: PostgreSQL reads it as a startup packet */
+				client_fatal(c, "08P01", "unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0",
+					     NULL);
+				return false;
+			}
+			client_put(c, tls ? "S" : "N", 1);
 			/* Bytes sent before the answer could not have been encrypted:
 			 * PostgreSQL takes them for an attack (CVE-2021-23214). */
 			if (evbuffer_get_length(in) > 0) {
@@ -330,6 +382,10 @@ bool clogin_read_startup(struct client *c)
 					     "received unencrypted data after GSSAPI encryption request",
 					     "This could be either a client-software bug or evidence of an "
 					     "attempted man-in-the-middle attack.");
+				return false;
+			}
+			if (tls && !sock_start_tls(c->sk, c->d->tls_ctx)) {
+				client_close(c, "cannot start TLS");
 				return false;
 			}
 			continue;
@@ -345,6 +401,8 @@ bool clogin_read_startup(struct client *c)
 		}
 		take_startup(c, &sp);
 		evbuffer_drain(in, (size_t)n);
+		if (!tls_allows(c))
+			return false;
 		if (c->d->nsessions >= c->d->cfg->max_client_conn) {
 			client_fatal(c, "53300", "sorry, too many clients already", NULL);
 			return false;

@@ -20,6 +20,7 @@
 #include "proxy/intercept.h"
 #include "proxy/isess.h"
 #include "proxy/listen.h"
+#include "proxy/tls.h"
 #include "proxy/logincache.h"
 #include "common/log.h"
 #include "sink/sink.h"
@@ -241,6 +242,10 @@ bool daemon_init(struct daemon *d, const char *config_path)
 			  d->cfg->auth_type == AUTH_MD5 ? "md5" : "scram-sha-256");
 		return false;
 	}
+	if (!tls_server_ctx(d->cfg, &d->tls_ctx, err, sizeof(err))) {
+		log_error(NULL, "%s", err);
+		return false;
+	}
 	if (RAND_bytes(d->scram_mock_key, sizeof(d->scram_mock_key)) != 1) {
 		log_error(NULL, "no random source");
 		return false;
@@ -323,6 +328,7 @@ void daemon_free(struct daemon *d)
 		event_base_free(d->base);
 	if (d->users)
 		userlist_free(d->users);
+	tls_ctx_free(d->tls_ctx);
 	config_free(d->cfg);
 	log_close();
 	memset(d, 0, sizeof(*d));
@@ -462,6 +468,7 @@ void daemon_reload(struct daemon *d)
 	struct config *n, *old = d->cfg;
 	struct userlist *users = NULL;
 	struct backend_addr tmp;
+	struct ssl_ctx_st *tls = NULL;
 
 	log_info(NULL, "reloading %s", old->path);
 	n = config_load(old->path, err, sizeof(err));
@@ -478,6 +485,13 @@ void daemon_reload(struct daemon *d)
 		}
 	} else if (n->auth_type != AUTH_TRUST) {
 		log_error(NULL, "reload failed: auth_type needs an auth_file; keeping the old configuration");
+		config_free(n);
+		return;
+	}
+	if (!tls_server_ctx(n, &tls, err, sizeof(err))) {
+		log_error(NULL, "reload failed, keeping the old configuration: %s", err);
+		if (users)
+			userlist_free(users);
 		config_free(n);
 		return;
 	}
@@ -503,6 +517,8 @@ void daemon_reload(struct daemon *d)
 	if (d->users)
 		userlist_free(d->users);
 	d->users = users;
+	tls_ctx_free(d->tls_ctx);       /* (sessions in TLS keep it until they end) */
+	d->tls_ctx = tls;               /* certificates read again */
 	d->cfg = n;
 	if (d->sink)
 		sink_reload(d->sink, n);

@@ -33,6 +33,7 @@ struct daemon {
 	struct evconnlistener *listeners[2];   /* listen.h: TCP, unix */
 	int nlisteners;
 	char unix_path[108];            /* the unix socket's file, removed when closed */
+	struct ssl_ctx_st *tls_ctx;     /* client_tls_* (tls.h); NULL: no TLS with clients */
 	struct sockaddr_storage backend_sa;
 	socklen_t backend_salen;
 	char backend_name[128];         /* host:port for log prefixes */

@@ -1,8 +1,10 @@
-/* Sockets for sessions: evbuffers on raw events, reads capped, writes coalesced per callback. */
+/* Sockets for sessions: evbuffers on raw events, reads capped, writes coalesced per callback, TLS when asked. */
 #include "proxy/sock.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,9 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "common/later.h"
 
@@ -44,6 +49,14 @@ struct sock {
 	bool shut_done;
 	int busy;               /* callbacks of ours on the stack */
 	struct sock *next_dirty;
+	/* TLS (sock_start_tls): the server side of a handshake, then every
+	 * byte through it */
+	SSL *ssl;
+	bool hs;                /* the handshake runs */
+	bool hs_wants_write;    /* ... and waits for writability */
+	bool rd_wants_write;    /* a read waits for writability */
+	bool wr_wants_read;     /* a write waits for readability */
+	char tls_err[160];
 };
 
 /* Sockets with output appended during the current callback; written when it
@@ -52,6 +65,104 @@ static struct sock *dirty_list;
 static struct later *flusher;
 
 static bool sock_write_now(struct sock *s);
+static void set_writing(struct sock *s, bool on);
+
+/* ---------------------------------------------------------------- TLS -- */
+
+static void tls_note(struct sock *s, const char *what, int err)
+{
+	unsigned long e = ERR_get_error();
+	char buf[120];
+
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	else
+		snprintf(buf, sizeof(buf), "%s", err ? strerror(err) : "the peer closed the connection");
+	snprintf(s->tls_err, sizeof(s->tls_err), "%s: %s", what, buf);
+	ERR_clear_error();
+}
+
+/* Reads up to n bytes: > 0 read, 0 at EOF, -1 with errno (EAGAIN: not now). */
+static ssize_t io_read(struct sock *s, void *buf, size_t n)
+{
+	int k, e;
+
+	if (s->ssl == NULL)
+		return recv(s->fd, buf, n, 0);
+	ERR_clear_error();
+	errno = 0;
+	k = SSL_read(s->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+	if (k > 0)
+		return k;
+	e = SSL_get_error(s->ssl, k);
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		s->rd_wants_write = true;
+		set_writing(s, true);
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (ERR_peek_error() == 0 && errno == 0)
+			return 0;       /* (closed without close_notify) */
+		e = errno ? errno : EPROTO;
+		tls_note(s, "TLS read", e);
+		errno = e;
+		return -1;
+	default:
+		tls_note(s, "TLS read", 0);
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+/* Writes up to n (> 0) bytes: the count written, or -1 with errno. */
+static ssize_t io_write(struct sock *s, const void *buf, size_t n)
+{
+	int k, e;
+
+	if (s->ssl == NULL)
+		return send(s->fd, buf, n, MSG_NOSIGNAL);
+	ERR_clear_error();
+	errno = 0;
+	k = SSL_write(s->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+	if (k > 0)
+		return k;
+	e = SSL_get_error(s->ssl, k);
+	if (e == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_WANT_READ) {
+		s->wr_wants_read = true;        /* (the read event is on while it is read) */
+		errno = EAGAIN;
+		return -1;
+	}
+	e = e == SSL_ERROR_SYSCALL && errno ? errno : EPIPE;
+	tls_note(s, "TLS write", e);
+	errno = e;
+	return -1;
+}
+
+/* The output's first chunk through TLS (evbuffer_write's way without it). */
+static int out_write(struct sock *s)
+{
+	struct evbuffer_iovec v;
+	ssize_t k;
+
+	if (s->ssl == NULL)
+		return evbuffer_write(s->out, s->fd);
+	if (evbuffer_peek(s->out, -1, NULL, &v, 1) < 1)
+		return 0;
+	k = io_write(s, v.iov_base, v.iov_len);
+	if (k > 0)
+		evbuffer_drain(s->out, (size_t)k);
+	return (int)k;
+}
 
 #define OBUF_FIRST 512
 #define OBUF_MAX 4096           /* more goes to the evbuffer */
@@ -77,7 +188,7 @@ static bool obuf_send(struct sock *s, bool *wrote)
 
 	if (s->olen == 0)
 		return true;
-	k = send(s->fd, s->obuf, s->olen, MSG_NOSIGNAL);
+	k = io_write(s, s->obuf, s->olen);
 	if (k < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 	if ((size_t)k < s->olen)
@@ -92,6 +203,10 @@ static void maybe_shut(struct sock *s)
 {
 	if (s->shut_wr && !s->shut_done && s->fd >= 0 && out_len(s) == 0) {
 		s->shut_done = true;
+		if (s->ssl && !s->hs) {
+			ERR_clear_error();
+			(void)SSL_shutdown(s->ssl);     /* close_notify first */
+		}
 		(void)shutdown(s->fd, SHUT_WR);
 	}
 }
@@ -112,6 +227,9 @@ static void update_read(struct sock *s)
 {
 	toggle(s->rev, &s->reading, s->want_read && !s->dead && !s->connecting && s->fd >= 0 &&
 				    evbuffer_get_length(s->in) < s->in_cap);
+	/* bytes OpenSSL read from the socket already are no readable event */
+	if (s->reading && s->ssl && !s->hs && SSL_has_pending(s->ssl))
+		event_active(s->rev, EV_READ, 0);
 }
 
 static void set_writing(struct sock *s, bool on)
@@ -125,6 +243,7 @@ static void release(struct sock *s)
 		evbuffer_free(s->in);
 		evbuffer_free(s->out);
 		free(s->obuf);
+		SSL_free(s->ssl);
 		free(s);
 	}
 }
@@ -170,12 +289,14 @@ static bool sock_write_now(struct sock *s)
 		set_writing(s, false);
 		return true;
 	}
+	if (s->hs)
+		return false;   /* (written once the handshake is done) */
 	/* the usual answer: a few flat bytes, one send; what is left (or an
 	 * error, which the evbuffer's write then meets) goes the evbuffer's way */
 	(void)obuf_send(s, &wrote);
 	obuf_spill(s);
 	while (s->olen == 0 && evbuffer_get_length(s->out) > 0) {
-		n = evbuffer_write(s->out, s->fd);
+		n = out_write(s);
 		if (n > 0) {
 			wrote = true;
 			continue;
@@ -187,12 +308,53 @@ static bool sock_write_now(struct sock *s)
 		event_active(s->wev, EV_WRITE, 0);
 		return false;
 	}
-	set_writing(s, out_len(s) > 0);
+	set_writing(s, out_len(s) > 0 || s->rd_wants_write);
 	maybe_shut(s);
 	return wrote;
 }
 
 static void on_readable_in(evutil_socket_t fd, struct sock *s);
+
+/* A step of the server side of the handshake (the caller holds s). */
+static void handshake(struct sock *s)
+{
+	int r;
+
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_accept(s->ssl);
+	if (r == 1) {
+		s->hs = s->hs_wants_write = false;
+		set_writing(s, out_len(s) > 0);
+		update_read(s);
+		if (s->reading)
+			event_active(s->rev, EV_READ, 0);  /* its first message may be in already */
+		return;
+	}
+	switch (SSL_get_error(s->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		s->hs_wants_write = false;
+		set_writing(s, false);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		s->hs_wants_write = true;
+		set_writing(s, true);
+		return;
+	case SSL_ERROR_ZERO_RETURN:
+	case SSL_ERROR_SYSCALL:
+		if (ERR_peek_error() == 0 && errno == 0) {
+			/* gone before a word of TLS (pgbatchd --ping, a health check) */
+			s->want_read = false;
+			update_read(s);
+			s->ops->on_event(s, SOCK_EOF, 0, s->arg);
+			return;
+		}
+		/* fall through */
+	default:
+		tls_note(s, "TLS handshake", errno);
+		s->ops->on_event(s, SOCK_ERROR, EPROTO, s->arg);
+	}
+}
 
 /* The callbacks of the loop bracket themselves: what they ask for (a flush,
  * the sink's notifications) runs when they return. */
@@ -212,6 +374,18 @@ static void on_readable_in(evutil_socket_t fd, struct sock *s)
 	size_t want = s->max_read;
 	bool staged;
 
+	if (s->ssl) {
+		if (s->hs) {
+			s->busy++;
+			handshake(s);
+			release(s);
+			return;
+		}
+		if (s->wr_wants_read) {
+			s->wr_wants_read = false;
+			sock_flush_later(s);    /* (the write waited for this) */
+		}
+	}
 	/* An empty input buffer has no chain left to read into: a reserve would
 	 * allocate (and the drain free) a chain of max_read bytes per read. Small
 	 * reads are the common case (a message per round trip); they go through
@@ -225,7 +399,8 @@ static void on_readable_in(evutil_socket_t fd, struct sock *s)
 	}
 	if (vec.iov_len < want)
 		want = vec.iov_len;
-	n = recv(fd, vec.iov_base, want, 0);
+	(void)fd;
+	n = io_read(s, vec.iov_base, want);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
@@ -271,6 +446,16 @@ static void on_writable_in(evutil_socket_t fd, struct sock *s)
 	int n;
 
 	s->busy++;
+	if (s->ssl && s->hs) {
+		handshake(s);
+		release(s);
+		return;
+	}
+	if (s->rd_wants_write) {
+		s->rd_wants_write = false;
+		if (s->reading)
+			event_active(s->rev, EV_READ, 0);       /* the read waited for this */
+	}
 	if (s->connecting) {
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
@@ -297,7 +482,7 @@ static void on_writable_in(evutil_socket_t fd, struct sock *s)
 	(void)obuf_send(s, &(bool){ false });
 	obuf_spill(s);
 	while (s->olen == 0 && evbuffer_get_length(s->out) > 0) {
-		n = evbuffer_write(s->out, fd);
+		n = out_write(s);
 		if (n > 0)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -308,7 +493,7 @@ static void on_writable_in(evutil_socket_t fd, struct sock *s)
 		release(s);
 		return;
 	}
-	set_writing(s, out_len(s) > 0);
+	set_writing(s, out_len(s) > 0 || s->rd_wants_write);
 	maybe_shut(s);
 	if (out_len(s) <= s->out_low && s->ops->on_drain)
 		s->ops->on_drain(s, s->arg);
@@ -510,4 +695,54 @@ void sock_read(struct sock *s, bool enable)
 	s->want_read = enable;
 	if (!s->dead)
 		update_read(s);
+}
+
+/* ---------------------------------------------------------- TLS start -- */
+
+bool sock_start_tls(struct sock *s, SSL_CTX *ctx)
+{
+	bool wrote = false;
+
+	if (s->ssl || s->dead || s->fd < 0)
+		return false;
+	/* the answer 'S', in the clear, before anything of TLS */
+	if (!obuf_send(s, &wrote) || s->olen > 0)
+		return false;
+	while (evbuffer_get_length(s->out) > 0)
+		if (evbuffer_write(s->out, s->fd) <= 0)
+			return false;
+	if ((s->ssl = SSL_new(ctx)) == NULL || !SSL_set_fd(s->ssl, s->fd)) {
+		tls_note(s, "TLS start", ENOMEM);
+		return false;
+	}
+	SSL_set_accept_state(s->ssl);
+	s->hs = true;
+	set_writing(s, false);
+	update_read(s);
+	return true;
+}
+
+bool sock_tls(const struct sock *s)
+{
+	return s->ssl != NULL;
+}
+
+bool sock_tls_peer_cn(const struct sock *s, char *buf, size_t len)
+{
+	X509 *cert;
+	int n;
+
+	if (s->ssl == NULL || s->hs || SSL_get_verify_result(s->ssl) != X509_V_OK ||
+	    (cert = SSL_get1_peer_certificate(s->ssl)) == NULL)
+		return false;
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, (int)len);
+	X509_free(cert);
+	if (n < 0 || (size_t)n >= len || strlen(buf) != (size_t)n)
+		buf[0] = '\0';         /* (verified, without a usable common name) */
+	return true;
+}
+
+const char *sock_tls_error(const struct sock *s)
+{
+	return s->tls_err;
 }

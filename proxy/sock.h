@@ -1,4 +1,4 @@
-/* Sockets for sessions: evbuffers on raw events, reads capped, writes coalesced per callback. */
+/* Sockets for sessions: evbuffers on raw events, reads capped, writes coalesced per callback, TLS when asked. */
 #ifndef PGBATCHD_PROXY_SOCK_H
 #define PGBATCHD_PROXY_SOCK_H
 
@@ -57,5 +57,19 @@ void sock_peer_gone(struct sock *s);
 void sock_shutdown_write(struct sock *s);
 /* Marks the output as having new bytes (sock_output does it). */
 void sock_flush_later(struct sock *s);
+
+/* TLS from now on, the server side (pgbatchd answered a client's
+ * SSLRequest with 'S'): what is in the output is written first, in the
+ * clear; the handshake then runs from the loop (a failure is SOCK_ERROR,
+ * sock_tls_error says why) and every byte after it goes through TLS. False
+ * when it cannot start (the output not written at once, no memory). */
+struct ssl_ctx_st;
+bool sock_start_tls(struct sock *s, struct ssl_ctx_st *ctx) __attribute__((warn_unused_result));
+bool sock_tls(const struct sock *s);
+/* The client sent a certificate that verified: true, and its common name
+ * in buf ("" when it has none, or one with a NUL); false otherwise. */
+bool sock_tls_peer_cn(const struct sock *s, char *buf, size_t len);
+/* Why the last TLS operation failed, in OpenSSL's words ("" when none). */
+const char *sock_tls_error(const struct sock *s);
 
 #endif

@@ -12,6 +12,9 @@ const mode = process.argv[4];
 const n = parseInt(process.argv[5] || '50', 10);
 const first = parseInt(process.argv[6] || '1', 10);
 const conf = { host: '127.0.0.1', port, user: 'postgres', database };
+// NODE_PG_CA: TLS, pgbatchd's certificate checked against that CA (its name too)
+if (process.env.NODE_PG_CA)
+	conf.ssl = { ca: require('fs').readFileSync(process.env.NODE_PG_CA), rejectUnauthorized: true };
 
 async function pool() {
 	const p = new Pool({ ...conf, max: 10 });

@@ -63,6 +63,12 @@ static const char FULL[] =
 	"listen_addr = 0.0.0.0\n"
 	"listen_port = 7432\n"
 	"unix_socket_dir = /run/pgbatchd\n"
+	"client_tls_sslmode = verify-full\n"
+	"client_tls_key_file = /etc/pgbatchd/server.key\n"
+	"client_tls_cert_file = /etc/pgbatchd/server.crt\n"
+	"client_tls_ca_file = /etc/pgbatchd/ca.crt\n"
+	"client_tls_protocols = tlsv1.3\n"
+	"client_tls_ciphers = HIGH\n"
 	"auth_type = scram-sha-256\n"
 	"auth_file = /etc/pgbatchd/userlist.txt\n"
 	"max_client_conn = 500\n"
@@ -129,6 +135,9 @@ static void test_full_file(void **state)
 	assert_string_equal(cfg->listen_addr, "0.0.0.0");
 	assert_int_equal(cfg->listen_port, 7432);
 	assert_string_equal(cfg->unix_socket_dir, "/run/pgbatchd");
+	assert_int_equal(cfg->client_tls_sslmode, TLS_VERIFY_FULL);
+	assert_string_equal(cfg->client_tls_ca_file, "/etc/pgbatchd/ca.crt");
+	assert_string_equal(cfg->client_tls_protocols, "tlsv1.3");
 	assert_int_equal(cfg->auth_type, AUTH_SCRAM);
 	assert_string_equal(cfg->auth_file, "/etc/pgbatchd/userlist.txt");
 	assert_int_equal(cfg->max_client_conn, 500);
@@ -197,6 +206,8 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->listen_addr, "127.0.0.1");
 	assert_int_equal(cfg->listen_port, 6432);
 	assert_null(cfg->unix_socket_dir);
+	assert_int_equal(cfg->client_tls_sslmode, TLS_DISABLE);
+	assert_string_equal(cfg->client_tls_protocols, "secure");
 	assert_int_equal(cfg->auth_type, AUTH_TRUST);
 	assert_null(cfg->auth_file);
 	assert_int_equal(cfg->max_client_conn, 10000);
@@ -355,6 +366,12 @@ static const struct err_case err_cases[] = {
 	  "out of range" },
 	{ "int garbage", "[pgbatchd]\nlisten_port = 64x32\n", 2, "listen_port", "\"64x32\" is not an integer" },
 	{ "int hex", "[pgbatchd]\nlisten_port = 0x10\n", 2, "listen_port", "not an integer" },
+	{ "tls without its key", "[pgbatchd]\nclient_tls_sslmode = require\n[backend]\n" BU, 2, "client_tls_key_file",
+	  "required when client_tls_sslmode is require" },
+	{ "verify-ca without a CA", "[pgbatchd]\nclient_tls_sslmode = verify-ca\nclient_tls_key_file = k\n"
+	  "client_tls_cert_file = c\n[backend]\n" BU, 2, "client_tls_ca_file", "required when client_tls_sslmode is verify-ca" },
+	{ "tls protocols", "[pgbatchd]\nclient_tls_sslmode = allow\nclient_tls_key_file = k\nclient_tls_cert_file = c\n"
+	  "client_tls_protocols = sslv3\n[backend]\n" BU, 5, "client_tls_protocols", "is not one of secure, tlsv1.2, tlsv1.3" },
 	{ "int float", "[table t]\nbatchsize = 1e3\n", 2, "batchsize", "not an integer" },
 	{ "int empty", "[pgbatchd]\nverbose =\n", 2, "verbose", "not an integer" },
 	{ "int inner space", "[pgbatchd]\nverbose = 1 2\n", 2, "verbose", "not an integer" },
