@@ -68,6 +68,10 @@ struct config {
 	char *client_tls_ca_file;
 	char *client_tls_protocols;
 	char *client_tls_ciphers;
+	enum tls_mode server_tls_sslmode;   /* the url's sslmode, when it has one, wins */
+	char *server_tls_ca_file;
+	char *server_tls_cert_file;
+	char *server_tls_key_file;
 	enum auth_type auth_type;
 	char *auth_file;
 	int max_client_conn;
@@ -109,6 +113,13 @@ void config_free(struct config *cfg);
  * password. host is always set on success; port defaults to 5432. */
 bool config_parse_url(const char *url, struct backend_addr *out, char *err, size_t errlen) MUST_CHECK;
 void backend_addr_clear(struct backend_addr *a);
+/* The value of one of the url's other parameters (options), into val;
+ * false when the url has none (or it does not fit). */
+bool backend_addr_option(const struct backend_addr *a, const char *key, char *val, size_t len);
+/* TLS with the server: the url's sslmode when it has one, else server_tls_sslmode. */
+enum tls_mode config_server_tls_mode(const struct config *cfg);
+/* libpq's (and PgBouncer's) name of a TLS mode. */
+const char *config_tls_mode_name(enum tls_mode m);
 
 /* True when a key may change on SIGHUP without a restart. */
 bool config_key_reloadable(const char *section_kind, const char *key);

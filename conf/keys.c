@@ -55,6 +55,16 @@ const struct config_key config_keys[] = {
 	  "Lowest TLS version taken from clients: secure or tlsv1.2 (TLS 1.2 and 1.3), tlsv1.3.", G(client_tls_protocols) },
 	{ CONF_PGBATCHD, "client_tls_ciphers", CONF_STRING, "HIGH:!aNULL:!MD5", NOBOUNDS, NULL, 0,
 	  "OpenSSL cipher list for TLS 1.2 (TLS 1.3 uses OpenSSL's own suites).", G(client_tls_ciphers) },
+	{ CONF_PGBATCHD, "server_tls_sslmode", CONF_ENUM, "prefer", NOBOUNDS, tls_names, 0,
+	  "TLS with the server, libpq's sslmode (its default, prefer: TLS when the server offers it), for the pass-through connections and login checks as for the sink's; a url's own sslmode wins. verify-ca and verify-full check the server's certificate against server_tls_ca_file (verify-full: and its name against the url's host). Unix sockets never use TLS.",
+	  G(server_tls_sslmode) },
+	{ CONF_PGBATCHD, "server_tls_ca_file", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
+	  "CA certificates (PEM) the server's certificate must chain to (libpq's sslrootcert); required by verify-ca and verify-full.",
+	  G(server_tls_ca_file) },
+	{ CONF_PGBATCHD, "server_tls_cert_file", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
+	  "pgbatchd's client certificate for the server (PEM, libpq's sslcert), when the server asks for one.", G(server_tls_cert_file) },
+	{ CONF_PGBATCHD, "server_tls_key_file", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
+	  "Its private key (libpq's sslkey).", G(server_tls_key_file) },
 	{ CONF_PGBATCHD, "auth_type", CONF_ENUM, "trust", NOBOUNDS, auth_names, 0,
 	  "How clients authenticate to pgbatchd; md5 and scram-sha-256 check passwords from auth_file (then required).",
 	  G(auth_type) },
@@ -187,6 +197,22 @@ const char *config_section_name(enum config_section sec)
 	if ((unsigned)sec >= CONF_SECTION_COUNT)
 		return "?";
 	return section_names[sec];
+}
+
+const char *config_tls_mode_name(enum tls_mode m)
+{
+	return (unsigned)m < sizeof(tls_names) / sizeof(tls_names[0]) - 1 ? tls_names[m] : "disable";
+}
+
+enum tls_mode config_server_tls_mode(const struct config *cfg)
+{
+	char v[32];
+
+	if (backend_addr_option(&cfg->backend, "sslmode", v, sizeof(v)))
+		for (int i = 0; tls_names[i]; i++)
+			if (strcmp(v, tls_names[i]) == 0)
+				return (enum tls_mode)i;
+	return cfg->server_tls_sslmode;
 }
 
 const struct config_key *config_key_find(enum config_section sec, const char *name)

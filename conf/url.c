@@ -422,6 +422,42 @@ bool config_parse_url(const char *url, struct backend_addr *out, char *err, size
 	return true;
 }
 
+bool backend_addr_option(const struct backend_addr *a, const char *key, char *val, size_t len)
+{
+	const char *p = a->options, *k, *eq;
+	size_t n;
+	bool fits;
+
+	/* options is "k='v' k='v'", quotes and backslashes escaped (apply_param) */
+	while (p && *p) {
+		k = p;
+		if ((eq = strchr(k, '=')) == NULL || eq[1] != '\'')
+			return false;
+		n = 0;
+		fits = true;
+		for (p = eq + 2; *p && *p != '\''; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			if (n + 1 < len)
+				val[n++] = *p;
+			else
+				fits = false;
+		}
+		if (*p != '\'')
+			return false;
+		p++;
+		if ((size_t)(eq - k) == strlen(key) && strncmp(k, key, (size_t)(eq - k)) == 0) {
+			if (!fits || len == 0)
+				return false;
+			val[n] = '\0';
+			return true;
+		}
+		while (*p == ' ')
+			p++;
+	}
+	return false;
+}
+
 void backend_addr_clear(struct backend_addr *a)
 {
 	if (a == NULL)

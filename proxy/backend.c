@@ -125,7 +125,7 @@ bool backend_open(struct client *c, bool joining)
 	}
 	sock_set_limits(be->sk, (size_t)d->cfg->io_buffer_size, 0, out_high(be) / 2);
 	c->be = be;
-	if (!sock_connect(be->sk, (struct sockaddr *)&d->backend_sa, d->backend_salen)) {
+	if (!daemon_connect_backend(d, be->sk)) {
 		log_info(be->prefix, "connect failed: %s", strerror(errno));
 		sock_free(be->sk);
 		evbuffer_free(be->hold);
@@ -665,7 +665,7 @@ static void backend_event_cb(struct sock *sk, enum sock_event ev, int err, void 
 		return;
 	}
 	if (ev == SOCK_ERROR)
-		snprintf(reason, sizeof(reason), "%s", strerror(err));
+		snprintf(reason, sizeof(reason), "%s", *sock_tls_error(sk) ? sock_tls_error(sk) : strerror(err));
 	else
 		snprintf(reason, sizeof(reason), "backend closed the connection");
 	be->ended = true;

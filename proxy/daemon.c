@@ -20,6 +20,7 @@
 #include "proxy/intercept.h"
 #include "proxy/isess.h"
 #include "proxy/listen.h"
+#include "proxy/sock.h"
 #include "proxy/tls.h"
 #include "proxy/logincache.h"
 #include "common/log.h"
@@ -163,6 +164,16 @@ void daemon_cancel_forget(struct canceller *k)
 		k->done = NULL;
 }
 
+bool daemon_connect_backend(struct daemon *d, struct sock *sk)
+{
+	enum tls_mode mode = config_server_tls_mode(d->cfg);
+
+	if (d->server_tls_ctx == NULL || d->backend_sa.ss_family == AF_UNIX)
+		return sock_connect(sk, (struct sockaddr *)&d->backend_sa, d->backend_salen);
+	return sock_connect_pg(sk, (struct sockaddr *)&d->backend_sa, d->backend_salen, d->server_tls_ctx,
+			       mode >= TLS_REQUIRE, d->cfg->backend.host, mode == TLS_VERIFY_FULL);
+}
+
 struct client *daemon_find_by_key(struct daemon *d, uint32_t pid, uint32_t key)
 {
 	struct client *c;
@@ -242,7 +253,8 @@ bool daemon_init(struct daemon *d, const char *config_path)
 			  d->cfg->auth_type == AUTH_MD5 ? "md5" : "scram-sha-256");
 		return false;
 	}
-	if (!tls_server_ctx(d->cfg, &d->tls_ctx, err, sizeof(err))) {
+	if (!tls_server_ctx(d->cfg, &d->tls_ctx, err, sizeof(err)) ||
+	    !tls_backend_ctx(d->cfg, &d->server_tls_ctx, err, sizeof(err))) {
 		log_error(NULL, "%s", err);
 		return false;
 	}
@@ -329,6 +341,7 @@ void daemon_free(struct daemon *d)
 	if (d->users)
 		userlist_free(d->users);
 	tls_ctx_free(d->tls_ctx);
+	tls_ctx_free(d->server_tls_ctx);
 	config_free(d->cfg);
 	log_close();
 	memset(d, 0, sizeof(*d));
@@ -468,7 +481,7 @@ void daemon_reload(struct daemon *d)
 	struct config *n, *old = d->cfg;
 	struct userlist *users = NULL;
 	struct backend_addr tmp;
-	struct ssl_ctx_st *tls = NULL;
+	struct ssl_ctx_st *tls = NULL, *server_tls = NULL;
 
 	log_info(NULL, "reloading %s", old->path);
 	n = config_load(old->path, err, sizeof(err));
@@ -488,7 +501,8 @@ void daemon_reload(struct daemon *d)
 		config_free(n);
 		return;
 	}
-	if (!tls_server_ctx(n, &tls, err, sizeof(err))) {
+	if (!tls_server_ctx(n, &tls, err, sizeof(err)) || !tls_backend_ctx(n, &server_tls, err, sizeof(err))) {
+		tls_ctx_free(tls);
 		log_error(NULL, "reload failed, keeping the old configuration: %s", err);
 		if (users)
 			userlist_free(users);
@@ -519,6 +533,8 @@ void daemon_reload(struct daemon *d)
 	d->users = users;
 	tls_ctx_free(d->tls_ctx);       /* (sessions in TLS keep it until they end) */
 	d->tls_ctx = tls;               /* certificates read again */
+	tls_ctx_free(d->server_tls_ctx);
+	d->server_tls_ctx = server_tls;
 	d->cfg = n;
 	if (d->sink)
 		sink_reload(d->sink, n);

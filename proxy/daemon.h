@@ -34,6 +34,7 @@ struct daemon {
 	int nlisteners;
 	char unix_path[108];            /* the unix socket's file, removed when closed */
 	struct ssl_ctx_st *tls_ctx;     /* client_tls_* (tls.h); NULL: no TLS with clients */
+	struct ssl_ctx_st *server_tls_ctx;      /* TLS with the server (tls_backend_ctx); NULL: none */
 	struct sockaddr_storage backend_sa;
 	socklen_t backend_salen;
 	char backend_name[128];         /* host:port for log prefixes */
@@ -73,6 +74,12 @@ void daemon_abort(struct daemon *d);
 /* Re-reads the config file (SIGHUP). */
 void daemon_reload(struct daemon *d);
 
+
+/* Connects a socket of pgbatchd's own to the server (a session's backend, a
+ * login's check): TLS first as config_server_tls_mode says (a TCP server).
+ * False when the connect cannot start (errno). */
+struct sock;
+bool daemon_connect_backend(struct daemon *d, struct sock *sk) __attribute__((warn_unused_result));
 
 /* A client connection, or the last lingering backend, was freed (ends the
  * loop once a shutdown has closed all). */

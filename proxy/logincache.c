@@ -524,7 +524,8 @@ static void check_event(struct sock *sk, enum sock_event ev, int err, void *arg)
 			check_end(e, LC_OK, "the connection ended after the login");
 		} else if (!ended) {
 			check_failed(e, "08006", k->phase == CK_CONNECTING ? "could not connect to the backend" :
-				     "backend closed the connection during login", ev == SOCK_ERROR ? strerror(err) : NULL);
+				     "backend closed the connection during login",
+				     ev != SOCK_ERROR ? NULL : *sock_tls_error(sk) ? sock_tls_error(sk) : strerror(err));
 		}
 		lc_unref(e);
 	}
@@ -581,7 +582,7 @@ static void check_start(struct lc_entry *e)
 		evtimer_add(k->deadline, &tv);
 	}
 	k->sk = sock_new(d->base, -1, &check_ops, k);
-	if (k->sk == NULL || !sock_connect(k->sk, (struct sockaddr *)&d->backend_sa, d->backend_salen)) {
+	if (k->sk == NULL || !daemon_connect_backend(d, k->sk)) {
 		check_failed(e, "08006", "could not connect to the backend", strerror(errno));
 		return;
 	}

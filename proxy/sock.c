@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -56,6 +57,12 @@ struct sock {
 	bool hs_wants_write;    /* ... and waits for writability */
 	bool rd_wants_write;    /* a read waits for writability */
 	bool wr_wants_read;     /* a write waits for readability */
+	bool hs_client;         /* the handshake is the client side's (sock_connect_pg) */
+	bool negotiating;       /* SSLRequest sent: the server's one-byte answer is due */
+	bool tls_required;      /* ... and 'N' is a failure */
+	SSL_CTX *cctx;          /* sock_connect_pg's context (a reference) */
+	char *tls_host;         /* ... the server's name (SNI) */
+	bool tls_check_name;    /* ... which its certificate must bear (verify-full) */
 	char tls_err[160];
 };
 
@@ -225,8 +232,8 @@ static void toggle(struct event *ev, bool *on, bool want)
 
 static void update_read(struct sock *s)
 {
-	toggle(s->rev, &s->reading, s->want_read && !s->dead && !s->connecting && s->fd >= 0 &&
-				    evbuffer_get_length(s->in) < s->in_cap);
+	toggle(s->rev, &s->reading, (s->want_read || s->negotiating || s->hs) && !s->dead && !s->connecting &&
+				    s->fd >= 0 && evbuffer_get_length(s->in) < s->in_cap);
 	/* bytes OpenSSL read from the socket already are no readable event */
 	if (s->reading && s->ssl && !s->hs && SSL_has_pending(s->ssl))
 		event_active(s->rev, EV_READ, 0);
@@ -244,6 +251,8 @@ static void release(struct sock *s)
 		evbuffer_free(s->out);
 		free(s->obuf);
 		SSL_free(s->ssl);
+		SSL_CTX_free(s->cctx);
+		free(s->tls_host);
 		free(s);
 	}
 }
@@ -315,18 +324,99 @@ static bool sock_write_now(struct sock *s)
 
 static void on_readable_in(evutil_socket_t fd, struct sock *s);
 
-/* A step of the server side of the handshake (the caller holds s). */
+/* Connected, in the clear or through TLS: the owner may write. */
+static void connected(struct sock *s)
+{
+	s->ops->on_event(s, SOCK_CONNECTED, 0, s->arg);
+	if (!s->dead) {
+		update_read(s);
+		if (out_len(s) > 0)
+			(void)sock_write_now(s);
+	}
+}
+
+static void handshake(struct sock *s);
+
+/* Connected: an SSLRequest, its answer read by negotiate(). */
+static void ask_tls(struct sock *s)
+{
+	static const unsigned char ssl_request[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+
+	if (send(s->fd, ssl_request, sizeof(ssl_request), MSG_NOSIGNAL) != (ssize_t)sizeof(ssl_request)) {
+		s->ops->on_event(s, SOCK_ERROR, errno ? errno : EIO, s->arg);
+		return;
+	}
+	s->negotiating = true;
+	update_read(s);
+}
+
+/* The server's answer to the SSLRequest: 'S' starts the client side of the
+ * handshake, 'N' goes on in the clear unless TLS is required (libpq's words
+ * for what fails). One byte only: what follows 'S' is the server's TLS. */
+static void negotiate(struct sock *s)
+{
+	unsigned char b;
+	ssize_t n = recv(s->fd, &b, 1, 0);
+	struct in6_addr ip;
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	s->negotiating = false;
+	if (n <= 0) {
+		snprintf(s->tls_err, sizeof(s->tls_err), "server closed the connection during SSL negotiation");
+		s->ops->on_event(s, SOCK_ERROR, n < 0 ? errno : ECONNRESET, s->arg);
+		return;
+	}
+	if (b == 'N' && !s->tls_required) {
+		connected(s);
+		return;
+	}
+	if (b != 'S') {
+		snprintf(s->tls_err, sizeof(s->tls_err), b == 'N' ? "server does not support SSL, but SSL was required" :
+			 "received invalid response to SSL negotiation: %c", b);
+		s->ops->on_event(s, SOCK_ERROR, EPROTO, s->arg);
+		return;
+	}
+	if ((s->ssl = SSL_new(s->cctx)) == NULL || !SSL_set_fd(s->ssl, s->fd)) {
+		tls_note(s, "TLS start", ENOMEM);
+		s->ops->on_event(s, SOCK_ERROR, ENOMEM, s->arg);
+		return;
+	}
+	SSL_set_connect_state(s->ssl);
+	if (s->tls_host) {
+		bool is_ip = inet_pton(AF_INET, s->tls_host, &ip) == 1 || inet_pton(AF_INET6, s->tls_host, &ip) == 1;
+
+		if (!is_ip)
+			(void)SSL_set_tlsext_host_name(s->ssl, s->tls_host);    /* SNI, as libpq sends it */
+		if (s->tls_check_name &&
+		    !(is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), s->tls_host) :
+			      SSL_set1_host(s->ssl, s->tls_host))) {
+			tls_note(s, "TLS start", EINVAL);
+			s->ops->on_event(s, SOCK_ERROR, EINVAL, s->arg);
+			return;
+		}
+	}
+	s->hs = s->hs_client = true;
+	handshake(s);
+}
+
+/* A step of the handshake, either side (the caller holds s). */
 static void handshake(struct sock *s)
 {
 	int r;
 
 	ERR_clear_error();
 	errno = 0;
-	r = SSL_accept(s->ssl);
+	r = SSL_do_handshake(s->ssl);
 	if (r == 1) {
 		s->hs = s->hs_wants_write = false;
 		set_writing(s, out_len(s) > 0);
 		update_read(s);
+		if (s->hs_client) {
+			s->hs_client = false;
+			connected(s);
+			return;
+		}
 		if (s->reading)
 			event_active(s->rev, EV_READ, 0);  /* its first message may be in already */
 		return;
@@ -374,6 +464,12 @@ static void on_readable_in(evutil_socket_t fd, struct sock *s)
 	size_t want = s->max_read;
 	bool staged;
 
+	if (s->negotiating) {
+		s->busy++;
+		negotiate(s);
+		release(s);
+		return;
+	}
 	if (s->ssl) {
 		if (s->hs) {
 			s->busy++;
@@ -465,12 +561,12 @@ static void on_writable_in(evutil_socket_t fd, struct sock *s)
 		}
 		s->connecting = false;
 		set_writing(s, false);
-		s->ops->on_event(s, err ? SOCK_ERROR : SOCK_CONNECTED, err, s->arg);
-		if (!s->dead) {
-			update_read(s);
-			if (out_len(s) > 0)
-				(void)sock_write_now(s);
-		}
+		if (err)
+			s->ops->on_event(s, SOCK_ERROR, err, s->arg);
+		else if (s->cctx)
+			ask_tls(s);
+		else
+			connected(s);
 		release(s);
 		return;
 	}
@@ -599,6 +695,21 @@ bool sock_connect(struct sock *s, const struct sockaddr *sa, socklen_t len)
 	s->connecting = true;
 	set_writing(s, true);   /* writability tells that the connect finished */
 	return true;
+}
+
+bool sock_connect_pg(struct sock *s, const struct sockaddr *sa, socklen_t len, SSL_CTX *ctx, bool required,
+		     const char *host, bool check_name)
+{
+	if (ctx) {
+		if (!SSL_CTX_up_ref(ctx))
+			return false;
+		s->cctx = ctx;
+		s->tls_required = required;
+		s->tls_check_name = check_name;
+		if (host && (s->tls_host = strdup(host)) == NULL)
+			return false;
+	}
+	return sock_connect(s, sa, len);
 }
 
 void sock_free(struct sock *s)

@@ -64,6 +64,14 @@ void sock_flush_later(struct sock *s);
  * sock_tls_error says why) and every byte after it goes through TLS. False
  * when it cannot start (the output not written at once, no memory). */
 struct ssl_ctx_st;
+/* sock_connect as a PostgreSQL client that wants TLS (ctx not NULL): once
+ * connected it sends an SSLRequest; 'S' starts the client side of the
+ * handshake (the server's certificate checked as ctx says; with check_name,
+ * its name against host, which also goes as SNI), 'N' goes on in the clear
+ * unless required. SOCK_CONNECTED comes when the StartupMessage may be
+ * sent; a failure is SOCK_ERROR, sock_tls_error saying why. */
+bool sock_connect_pg(struct sock *s, const struct sockaddr *sa, socklen_t len, struct ssl_ctx_st *ctx,
+		     bool required, const char *host, bool check_name) __attribute__((warn_unused_result));
 bool sock_start_tls(struct sock *s, struct ssl_ctx_st *ctx) __attribute__((warn_unused_result));
 bool sock_tls(const struct sock *s);
 /* The client sent a certificate that verified: true, and its common name

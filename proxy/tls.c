@@ -71,6 +71,48 @@ bool tls_server_ctx(const struct config *cfg, SSL_CTX **out, char *err, size_t e
 	return true;
 }
 
+bool tls_backend_ctx(const struct config *cfg, SSL_CTX **out, char *err, size_t errlen)
+{
+	enum tls_mode mode = config_server_tls_mode(cfg);
+	const char *host = cfg->backend.host;
+	char ca[1024];
+	SSL_CTX *ctx;
+
+	*out = NULL;
+	if (mode == TLS_DISABLE || host == NULL || host[0] == '/' || host[0] == '@')
+		return true;
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return ssl_fail(NULL, err, errlen, "cannot create a TLS context", NULL);
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			      SSL_MODE_RELEASE_BUFFERS);
+	if (cfg->server_tls_cert_file &&
+	    SSL_CTX_use_certificate_chain_file(ctx, cfg->server_tls_cert_file) != 1)
+		return ssl_fail(ctx, err, errlen, "cannot read server_tls_cert_file", cfg->server_tls_cert_file);
+	if (cfg->server_tls_key_file &&
+	    SSL_CTX_use_PrivateKey_file(ctx, cfg->server_tls_key_file, SSL_FILETYPE_PEM) != 1)
+		return ssl_fail(ctx, err, errlen, "cannot read server_tls_key_file", cfg->server_tls_key_file);
+	if (mode >= TLS_VERIFY_CA) {
+		const char *file = cfg->server_tls_ca_file;
+
+		if (file == NULL && backend_addr_option(&cfg->backend, "sslrootcert", ca, sizeof(ca)))
+			file = ca;
+		if (file == NULL) {
+			snprintf(err, errlen, "server_tls_ca_file is required when TLS with the server is %s",
+				 mode == TLS_VERIFY_CA ? "verify-ca" : "verify-full");
+			SSL_CTX_free(ctx);
+			return false;
+		}
+		if (SSL_CTX_load_verify_locations(ctx, file, NULL) != 1)
+			return ssl_fail(ctx, err, errlen, "cannot read server_tls_ca_file", file);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	*out = ctx;
+	return true;
+}
+
 void tls_ctx_free(SSL_CTX *ctx)
 {
 	SSL_CTX_free(ctx);

@@ -13,6 +13,12 @@ struct ssl_ctx_st;
  * read or the key does not match the certificate. */
 bool tls_server_ctx(const struct config *cfg, struct ssl_ctx_st **out, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+/* The context for pgbatchd's own connections to the server (pass-through
+ * sessions, login checks) by config_server_tls_mode: *out NULL when they
+ * do not use TLS (disable, or a unix-socket server). False (err says why)
+ * when a file cannot be read. */
+bool tls_backend_ctx(const struct config *cfg, struct ssl_ctx_st **out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 /* Let go (the sessions using it keep it until they end). */
 void tls_ctx_free(struct ssl_ctx_st *ctx);
 

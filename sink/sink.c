@@ -325,7 +325,7 @@ static bool build_conninfo(struct sink *s, const struct config *cfg)
 	PQconninfoOption *opts = NULL, *o;
 	struct buf logline, hosts, addrs;
 	char port[16];
-	int n = 0, max = 9;
+	int n = 0, max = 13;
 	bool resolved;
 
 	if (a->options && a->options[0]) {
@@ -371,6 +371,22 @@ static bool build_conninfo(struct sink *s, const struct config *cfg)
 		goto fail;
 	if (!add_param(s, &n, "application_name", "pgbatchd-sink"))
 		goto fail;
+	/* TLS as the pass-through connections have it (server_tls_*), where
+	 * the url says nothing of its own */
+	{
+		char v[1024];
+		const struct { const char *kw, *val; } tls[] = {
+			{ "sslmode", config_tls_mode_name(cfg->server_tls_sslmode) },
+			{ "sslrootcert", cfg->server_tls_ca_file },
+			{ "sslcert", cfg->server_tls_cert_file },
+			{ "sslkey", cfg->server_tls_key_file },
+		};
+
+		for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
+			if (tls[i].val && !backend_addr_option(a, tls[i].kw, v, sizeof(v)) &&
+			    !add_param(s, &n, tls[i].kw, tls[i].val))
+				goto fail;
+	}
 	s->kw[n] = NULL;
 	s->val[n] = NULL;
 	if (opts)

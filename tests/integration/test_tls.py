@@ -1,4 +1,4 @@
-"""TLS with clients (issue 20): SSLRequest answered 'S' and the handshake done when client_tls_sslmode asks for it. pgjdbc (ssl=true, verify-full), psycopg 3 + psycopg2 and psql through TLS print exactly what they print directly; node-postgres writes through it; require refuses a plain client as PostgreSQL with only hostssl lines does; verify-ca / verify-full want a client certificate (and its CN); bytes sent after the SSLRequest, before the handshake, close the connection. Certificates are made by the test with the openssl CLI."""
+"""TLS on both sides (issue 20). With clients: SSLRequest answered 'S' and the handshake done when client_tls_sslmode asks for it. pgjdbc (ssl=true, verify-full), psycopg 3 + psycopg2 and psql through TLS print exactly what they print directly; node-postgres writes through it; require refuses a plain client as PostgreSQL with only hostssl lines does; verify-ca / verify-full want a client certificate (and its CN); bytes sent after the SSLRequest, before the handshake, close the connection. With the server: a server that takes TCP only through TLS is reached by pass-through sessions, login checks and the sink (prefer, verify-full), and refuses pgbatchd as it refuses a plain client when TLS is off. Certificates are made by the test with the openssl CLI."""
 
 import os
 import socket
@@ -221,3 +221,78 @@ def test_ping_and_probes_with_tls(pg, make_proxy, certs):
 	proxy.wait_log(r":%d closing: client disconnected during startup" % half_port)
 	assert proxy.log().count("closing: ") == 1, proxy.log()
 	assert "TLS handshake" not in proxy.log()
+
+
+# ---------------------------------------------------------------- TLS with the server
+
+@pytest.fixture(scope="module")
+def tls_pg(certs):
+	"""A server with ssl = on whose pg_hba.conf takes TCP only through TLS
+	(hostssl; hostnossl rejected), as a managed service's does."""
+	import pwd
+	import shutil as sh
+	server = harness.PgServer(name="tls_server")
+	pw = pwd.getpwnam("postgres")
+	for f in ("server.crt", "server.key"):
+		dst = os.path.join(server.dir, f)
+		sh.copyfile(certs[f], dst)
+		os.chown(dst, pw.pw_uid, pw.pw_gid)
+		os.chmod(dst, 0o600)
+	server.settings.update({"ssl": "on", "ssl_cert_file": os.path.join(server.dir, "server.crt"),
+		"ssl_key_file": os.path.join(server.dir, "server.key")})
+	try:
+		server.start()
+		server.write_hba(["hostssl all all 127.0.0.1/32 trust", "hostnossl all all 127.0.0.1/32 reject"])
+		harness.wait_for(lambda: harness.psql(server.host, server.port, ["-Atc", "SELECT 1"],
+			env={"PGSSLMODE": "disable"}).returncode != 0, 20, what="hostnossl rejected")
+		server.sql("CREATE TABLE ts_t (id int PRIMARY KEY, v text)")
+		yield server
+	finally:
+		server.stop()
+
+
+def ssl_of_sessions(server):
+	"""ssl (true/false) of every client backend but this one, by application_name."""
+	return sorted(server.sql("SELECT a.application_name, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s "
+		"USING (pid) WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()"))
+
+
+def test_server_tls_pass_through_and_sink(tls_pg, make_proxy, certs):
+	"""A server that takes TCP only through TLS, reached as libpq would by
+	default (prefer) and with verify-full against the test's CA: a plain
+	client's pass-through session and the sink's writers all use TLS; rows
+	land; a certificate of another CA fails the login with OpenSSL's reason."""
+	for opts in ({}, {"server_tls_sslmode": "verify-full", "server_tls_ca_file": certs["ca.crt"]}):
+		proxy = make_proxy(backend=tls_pg, extra_sections=su.sink_sections({"ts_t": {"conflictmode": "upsert"}}),
+			extra_pgbatchd=opts or None)
+		base = tls_pg.sql("SELECT count(*) FROM ts_t")[0][0]
+		with w.Conn(proxy.host, proxy.port) as c:
+			c.login("postgres", "postgres")
+			assert c.scalar("SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == "true"
+			for i in range(5):
+				c.simple("INSERT INTO ts_t VALUES (%d, 'x') ON CONFLICT (id) DO NOTHING" % (100 * len(opts) + i))
+		su.wait_count(tls_pg, "ts_t", base + 5)
+		sessions = ssl_of_sessions(tls_pg)
+		assert ("pgbatchd-sink", True) in sessions and all(ssl for _, ssl in sessions), sessions
+		harness.stop_proxy_checked(proxy)
+	bad = make_proxy(backend=tls_pg, extra_sections=su.sink_sections({"ts_t": {}}),
+		extra_pgbatchd={"server_tls_sslmode": "verify-full", "server_tls_ca_file": certs["postgres.crt"]})
+	r = harness.psql(bad.host, bad.port, ["-Atc", "SELECT 1"], env={"PGSSLMODE": "disable"})
+	assert r.returncode != 0 and b"certificate verify failed" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("how", ["server_tls_sslmode", "url"])
+def test_server_tls_disable_meets_the_servers_refusal(tls_pg, make_proxy, how):
+	"""TLS with the server off -- server_tls_sslmode = disable, or the url's
+	own sslmode=disable over the default prefer -- against that server: the
+	client gets the server's own FATAL, as directly without TLS."""
+	if how == "url":
+		proxy = make_proxy(backend=tls_pg,
+			backend_url="postgresql://127.0.0.1:%d/postgres?sslmode=disable" % tls_pg.port)
+	else:
+		proxy = make_proxy(backend=tls_pg, extra_pgbatchd={"server_tls_sslmode": "disable"})
+	via = harness.psql(proxy.host, proxy.port, ["-Atc", "SELECT 1"], env={"PGSSLMODE": "disable"})
+	direct = harness.psql(tls_pg.host, tls_pg.port, ["-Atc", "SELECT 1"], env={"PGSSLMODE": "disable"})
+	assert via.returncode == direct.returncode == 2
+	assert b"pg_hba.conf rejects connection" in direct.stderr and b"no encryption" in direct.stderr
+	assert via.stderr.replace(str(proxy.port).encode(), b"P") == direct.stderr.replace(str(tls_pg.port).encode(), b"P")

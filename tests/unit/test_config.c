@@ -69,6 +69,10 @@ static const char FULL[] =
 	"client_tls_ca_file = /etc/pgbatchd/ca.crt\n"
 	"client_tls_protocols = tlsv1.3\n"
 	"client_tls_ciphers = HIGH\n"
+	"server_tls_sslmode = verify-ca\n"
+	"server_tls_ca_file = /etc/pgbatchd/server-ca.crt\n"
+	"server_tls_cert_file = /etc/pgbatchd/client.crt\n"
+	"server_tls_key_file = /etc/pgbatchd/client.key\n"
 	"auth_type = scram-sha-256\n"
 	"auth_file = /etc/pgbatchd/userlist.txt\n"
 	"max_client_conn = 500\n"
@@ -138,6 +142,9 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg->client_tls_sslmode, TLS_VERIFY_FULL);
 	assert_string_equal(cfg->client_tls_ca_file, "/etc/pgbatchd/ca.crt");
 	assert_string_equal(cfg->client_tls_protocols, "tlsv1.3");
+	assert_int_equal(cfg->server_tls_sslmode, TLS_VERIFY_CA);
+	assert_int_equal(config_server_tls_mode(cfg), TLS_VERIFY_CA);
+	assert_string_equal(cfg->server_tls_key_file, "/etc/pgbatchd/client.key");
 	assert_int_equal(cfg->auth_type, AUTH_SCRAM);
 	assert_string_equal(cfg->auth_file, "/etc/pgbatchd/userlist.txt");
 	assert_int_equal(cfg->max_client_conn, 500);
@@ -208,6 +215,7 @@ static void test_defaults(void **state)
 	assert_null(cfg->unix_socket_dir);
 	assert_int_equal(cfg->client_tls_sslmode, TLS_DISABLE);
 	assert_string_equal(cfg->client_tls_protocols, "secure");
+	assert_int_equal(cfg->server_tls_sslmode, TLS_PREFER);
 	assert_int_equal(cfg->auth_type, AUTH_TRUST);
 	assert_null(cfg->auth_file);
 	assert_int_equal(cfg->max_client_conn, 10000);
@@ -684,6 +692,32 @@ static void test_url_errors(void **state)
 
 /* ---- reload rules ---- */
 
+/* TLS with the server: a url's sslmode wins over server_tls_sslmode; its
+ * other parameters are read back as written (quotes, backslashes). */
+static void test_server_tls_mode(void **state)
+{
+	struct config *cfg;
+	char v[64];
+
+	(void)state;
+	cfg = load_ok("[pgbatchd]\nserver_tls_sslmode = verify-full\n[backend]\n"
+		      "url = postgresql://h/db?sslmode=require&sslrootcert=/x/it%27s%5C.crt&application_name=a\n"
+		      "username = u\n[table t]\n");
+	assert_int_equal(cfg->server_tls_sslmode, TLS_VERIFY_FULL);
+	assert_int_equal(config_server_tls_mode(cfg), TLS_REQUIRE);
+	assert_true(backend_addr_option(&cfg->backend, "sslrootcert", v, sizeof(v)));
+	assert_string_equal(v, "/x/it's\\.crt");
+	assert_true(backend_addr_option(&cfg->backend, "application_name", v, sizeof(v)));
+	assert_string_equal(v, "a");
+	assert_false(backend_addr_option(&cfg->backend, "sslcert", v, sizeof(v)));
+	assert_false(backend_addr_option(&cfg->backend, "sslrootcert", v, 4));     /* does not fit */
+	assert_string_equal(config_tls_mode_name(config_server_tls_mode(cfg)), "require");
+	config_free(cfg);
+	cfg = load_ok("[backend]\nurl = postgresql://h/db\nusername = u\n[table t]\n");
+	assert_int_equal(config_server_tls_mode(cfg), TLS_PREFER);
+	config_free(cfg);
+}
+
 static void test_reloadable(void **state)
 {
 	static const struct { const char *sec, *key; bool live; } cases[] = {
@@ -923,6 +957,7 @@ int main(void)
 		cmocka_unit_test(test_url_errors),
 		cmocka_unit_test(test_reloadable),
 		cmocka_unit_test(test_restart_diff),
+		cmocka_unit_test(test_server_tls_mode),
 		cmocka_unit_test(test_reference),
 		cmocka_unit_test(test_userlist),
 		cmocka_unit_test(test_userlist_errors),
