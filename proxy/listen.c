@@ -262,7 +262,9 @@ static bool open_unix(struct daemon *d)
 bool listen_open(struct daemon *d)
 {
 	const struct config *cfg = d->cfg;
-	if (!open_tcp(d) || (cfg->unix_socket_dir && !open_unix(d))) {
+	/* the unix socket first: a client that sees the TCP port accept (a
+	 * readiness check) finds the socket there too */
+	if ((cfg->unix_socket_dir && !open_unix(d)) || !open_tcp(d)) {
 		listen_close(d);
 		return false;
 	}

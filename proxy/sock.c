@@ -58,6 +58,7 @@ struct sock {
 	bool rd_wants_write;    /* a read waits for writability */
 	bool wr_wants_read;     /* a write waits for readability */
 	bool hs_client;         /* the handshake is the client side's (sock_connect_pg) */
+	bool tls_failed;        /* a fatal TLS error: no close_notify then */
 	bool negotiating;       /* SSLRequest sent: the server's one-byte answer is due */
 	bool tls_required;      /* ... and 'N' is a failure */
 	SSL_CTX *cctx;          /* sock_connect_pg's context (a reference) */
@@ -73,6 +74,7 @@ static struct later *flusher;
 
 static bool sock_write_now(struct sock *s);
 static void set_writing(struct sock *s, bool on);
+static void update_read(struct sock *s);
 
 /* ---------------------------------------------------------------- TLS -- */
 
@@ -86,6 +88,7 @@ static void tls_note(struct sock *s, const char *what, int err)
 	else
 		snprintf(buf, sizeof(buf), "%s", err ? strerror(err) : "the peer closed the connection");
 	snprintf(s->tls_err, sizeof(s->tls_err), "%s: %s", what, buf);
+	s->tls_failed = true;
 	ERR_clear_error();
 }
 
@@ -109,6 +112,7 @@ static ssize_t io_read(struct sock *s, void *buf, size_t n)
 	case SSL_ERROR_WANT_WRITE:
 		s->rd_wants_write = true;
 		set_writing(s, true);
+		update_read(s);
 		errno = EAGAIN;
 		return -1;
 	case SSL_ERROR_ZERO_RETURN:
@@ -145,7 +149,8 @@ static ssize_t io_write(struct sock *s, const void *buf, size_t n)
 		return -1;
 	}
 	if (e == SSL_ERROR_WANT_READ) {
-		s->wr_wants_read = true;        /* (the read event is on while it is read) */
+		s->wr_wants_read = true;        /* (the write event is off meanwhile) */
+		update_read(s);
 		errno = EAGAIN;
 		return -1;
 	}
@@ -155,15 +160,18 @@ static ssize_t io_write(struct sock *s, const void *buf, size_t n)
 	return -1;
 }
 
-/* The output's first chunk through TLS (evbuffer_write's way without it). */
-static int out_write(struct sock *s)
+/* The output through TLS (evbuffer_write is the way without it). */
+static int out_write_tls(struct sock *s)
 {
 	struct evbuffer_iovec v;
 	ssize_t k;
 
-	if (s->ssl == NULL)
-		return evbuffer_write(s->out, s->fd);
-	if (evbuffer_peek(s->out, -1, NULL, &v, 1) < 1)
+	/* up to a record's worth at once: one record and one write, not one a
+	 * chain (a retry then passes the same bytes first, perhaps more) */
+	v.iov_len = evbuffer_get_length(s->out);
+	if (v.iov_len > 16384)
+		v.iov_len = 16384;
+	if (v.iov_len == 0 || (v.iov_base = evbuffer_pullup(s->out, (ev_ssize_t)v.iov_len)) == NULL)
 		return 0;
 	k = io_write(s, v.iov_base, v.iov_len);
 	if (k > 0)
@@ -232,8 +240,11 @@ static void toggle(struct event *ev, bool *on, bool want)
 
 static void update_read(struct sock *s)
 {
-	toggle(s->rev, &s->reading, (s->want_read || s->negotiating || s->hs) && !s->dead && !s->connecting &&
-				    s->fd >= 0 && evbuffer_get_length(s->in) < s->in_cap);
+	/* (while TLS waits for writability to read, the read event is off: it
+	 * would fire again and again with the bytes the read cannot take yet) */
+	toggle(s->rev, &s->reading, (s->want_read || s->negotiating || s->hs || s->wr_wants_read) && !s->dead &&
+				    !s->connecting && s->fd >= 0 && evbuffer_get_length(s->in) < s->in_cap &&
+				    !s->rd_wants_write && !s->hs_wants_write);
 	/* bytes OpenSSL read from the socket already are no readable event */
 	if (s->reading && s->ssl && !s->hs && SSL_has_pending(s->ssl))
 		event_active(s->rev, EV_READ, 0);
@@ -244,17 +255,21 @@ static void set_writing(struct sock *s, bool on)
 	toggle(s->wev, &s->writing, on);
 }
 
+__attribute__((noinline)) static void destroy(struct sock *s)
+{
+	evbuffer_free(s->in);
+	evbuffer_free(s->out);
+	free(s->obuf);
+	SSL_free(s->ssl);
+	SSL_CTX_free(s->cctx);
+	free(s->tls_host);
+	free(s);
+}
+
 static void release(struct sock *s)
 {
-	if (--s->busy == 0 && s->dead) {
-		evbuffer_free(s->in);
-		evbuffer_free(s->out);
-		free(s->obuf);
-		SSL_free(s->ssl);
-		SSL_CTX_free(s->cctx);
-		free(s->tls_host);
-		free(s);
-	}
+	if (--s->busy == 0 && s->dead)
+		destroy(s);
 }
 
 static void flush_all(void *arg)
@@ -305,7 +320,7 @@ static bool sock_write_now(struct sock *s)
 	(void)obuf_send(s, &wrote);
 	obuf_spill(s);
 	while (s->olen == 0 && evbuffer_get_length(s->out) > 0) {
-		n = out_write(s);
+		n = s->ssl ? out_write_tls(s) : evbuffer_write(s->out, s->fd);
 		if (n > 0) {
 			wrote = true;
 			continue;
@@ -317,7 +332,7 @@ static bool sock_write_now(struct sock *s)
 		event_active(s->wev, EV_WRITE, 0);
 		return false;
 	}
-	set_writing(s, out_len(s) > 0 || s->rd_wants_write);
+	set_writing(s, (out_len(s) > 0 && !s->wr_wants_read) || s->rd_wants_write);
 	maybe_shut(s);
 	return wrote;
 }
@@ -403,7 +418,8 @@ static void negotiate(struct sock *s)
 /* A step of the handshake, either side (the caller holds s). */
 static void handshake(struct sock *s)
 {
-	int r;
+	bool queued;
+	int r, err;
 
 	ERR_clear_error();
 	errno = 0;
@@ -421,18 +437,22 @@ static void handshake(struct sock *s)
 			event_active(s->rev, EV_READ, 0);  /* its first message may be in already */
 		return;
 	}
+	err = errno;
+	queued = ERR_peek_error() != 0;
 	switch (SSL_get_error(s->ssl, r)) {
 	case SSL_ERROR_WANT_READ:
 		s->hs_wants_write = false;
 		set_writing(s, false);
+		update_read(s);
 		return;
 	case SSL_ERROR_WANT_WRITE:
 		s->hs_wants_write = true;
 		set_writing(s, true);
+		update_read(s);
 		return;
 	case SSL_ERROR_ZERO_RETURN:
 	case SSL_ERROR_SYSCALL:
-		if (ERR_peek_error() == 0 && errno == 0) {
+		if (!queued && err == 0) {
 			/* gone before a word of TLS (pgbatchd --ping, a health check) */
 			s->want_read = false;
 			update_read(s);
@@ -441,8 +461,9 @@ static void handshake(struct sock *s)
 		}
 		/* fall through */
 	default:
-		tls_note(s, "TLS handshake", errno);
-		s->ops->on_event(s, SOCK_ERROR, EPROTO, s->arg);
+		tls_note(s, "TLS handshake", err);
+		/* a reset is the peer's (a health check's), as in the clear */
+		s->ops->on_event(s, SOCK_ERROR, !queued && err ? err : EPROTO, s->arg);
 	}
 }
 
@@ -479,6 +500,7 @@ static void on_readable_in(evutil_socket_t fd, struct sock *s)
 		}
 		if (s->wr_wants_read) {
 			s->wr_wants_read = false;
+			update_read(s);
 			sock_flush_later(s);    /* (the write waited for this) */
 		}
 	}
@@ -549,6 +571,7 @@ static void on_writable_in(evutil_socket_t fd, struct sock *s)
 	}
 	if (s->rd_wants_write) {
 		s->rd_wants_write = false;
+		update_read(s);
 		if (s->reading)
 			event_active(s->rev, EV_READ, 0);       /* the read waited for this */
 	}
@@ -578,7 +601,7 @@ static void on_writable_in(evutil_socket_t fd, struct sock *s)
 	(void)obuf_send(s, &(bool){ false });
 	obuf_spill(s);
 	while (s->olen == 0 && evbuffer_get_length(s->out) > 0) {
-		n = out_write(s);
+		n = s->ssl ? out_write_tls(s) : evbuffer_write(s->out, s->fd);
 		if (n > 0)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -589,7 +612,7 @@ static void on_writable_in(evutil_socket_t fd, struct sock *s)
 		release(s);
 		return;
 	}
-	set_writing(s, out_len(s) > 0 || s->rd_wants_write);
+	set_writing(s, (out_len(s) > 0 && !s->wr_wants_read) || s->rd_wants_write);
 	maybe_shut(s);
 	if (out_len(s) <= s->out_low && s->ops->on_drain)
 		s->ops->on_drain(s, s->arg);
@@ -734,6 +757,12 @@ void sock_free(struct sock *s)
 		event_free(s->kev);
 	s->rev = s->wev = s->kev = NULL;
 	s->reading = s->writing = false;
+	if (s->ssl && !s->hs && !s->tls_failed && !s->gone && !s->shut_done && s->fd >= 0) {
+		/* close_notify, as PostgreSQL ends its side (best effort) */
+		ERR_clear_error();
+		(void)SSL_shutdown(s->ssl);
+		ERR_clear_error();
+	}
 	if (s->fd >= 0)
 		evutil_closesocket(s->fd);
 	s->fd = -1;
@@ -846,10 +875,18 @@ bool sock_tls_peer_cn(const struct sock *s, char *buf, size_t len)
 	if (s->ssl == NULL || s->hs || SSL_get_verify_result(s->ssl) != X509_V_OK ||
 	    (cert = SSL_get1_peer_certificate(s->ssl)) == NULL)
 		return false;
-	n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, (int)len);
+	buf[0] = '\0';         /* (verified, without a usable common name) */
+	n = X509_NAME_get_index_by_NID(X509_get_subject_name(cert), NID_commonName, -1);
+	if (n >= 0 && len > 0) {
+		const ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(X509_get_subject_name(cert), n));
+		int cl = ASN1_STRING_length(cn);
+
+		if (cl >= 0 && (size_t)cl < len && memchr(ASN1_STRING_get0_data(cn), '\0', (size_t)cl) == NULL) {
+			memcpy(buf, ASN1_STRING_get0_data(cn), (size_t)cl);
+			buf[cl] = '\0';
+		}
+	}
 	X509_free(cert);
-	if (n < 0 || (size_t)n >= len || strlen(buf) != (size_t)n)
-		buf[0] = '\0';         /* (verified, without a usable common name) */
 	return true;
 }
 

@@ -82,6 +82,7 @@ pg_stop() {
 # connection per client, no batching: one hop and nothing else) on
 # 127.0.0.1:$BNCPORT (chosen here) in front of the server, trust auth. It
 # refuses to run as root, like the server: it runs as postgres (AS_PG).
+# BNC_EXTRA: more [pgbouncer] lines (TLS keys, ...).
 pgbouncer_start() {
 	command -v pgbouncer >/dev/null || { echo "$LIB_NAME: pgbouncer not installed (run make deps)" >&2; return 1; }
 	BNCPORT=$(free_port)
@@ -101,6 +102,7 @@ max_client_conn = $1
 default_pool_size = $1
 logfile = $WORK/pgbouncer.log
 pidfile = $WORK/pgbouncer.pid
+${BNC_EXTRA:-}
 EOT
 	[ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/pgbouncer.ini" "$WORK/pgbouncer.users"
 	"${AS_PG[@]}" pgbouncer -d "$WORK/pgbouncer.ini"

@@ -207,14 +207,19 @@ def test_node_postgres_through_tls(pg, make_proxy, certs):
 
 
 def test_ping_and_probes_with_tls(pg, make_proxy, certs):
-	"""`pgbatchd --ping` against a pgbatchd with TLS: 'S' is an answer, and
-	the probe, gone before its handshake, leaves no line at the normal log
-	level (one loop, in order: once a later half-sent packet's line is there,
+	"""`pgbatchd --ping` against a pgbatchd with TLS: 'S' is an answer; the
+	probe, gone before its handshake, and a check that resets after 'S' leave
+	no line at the normal log level (one loop, in order: once a later half-sent packet's line is there,
 	the probe's would be)."""
 	proxy = tls_proxy(make_proxy, certs, "require")
 	res = subprocess.run([proxy.binary, "--ping", "-c", proxy.cfg_path], stdout=subprocess.PIPE,
 		stderr=subprocess.PIPE, env=proxy.env(), timeout=60)
 	assert (res.returncode, res.stdout.decode()) == (0, "127.0.0.1:%d - accepting connections\n" % proxy.port)
+	# a check that asks for TLS, is told 'S', then resets
+	with socket.create_connection((proxy.host, proxy.port)) as s:
+		s.sendall(struct.pack("!II", 8, 80877103))
+		assert s.recv(1) == b"S"
+		s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 	with socket.create_connection((proxy.host, proxy.port)) as s:
 		half_port = s.getsockname()[1]
 		s.sendall(b"\x00\x00\x00")
@@ -296,3 +301,17 @@ def test_server_tls_disable_meets_the_servers_refusal(tls_pg, make_proxy, how):
 	assert via.returncode == direct.returncode == 2
 	assert b"pg_hba.conf rejects connection" in direct.stderr and b"no encryption" in direct.stderr
 	assert via.stderr.replace(str(proxy.port).encode(), b"P") == direct.stderr.replace(str(tls_pg.port).encode(), b"P")
+
+
+def test_session_ended_by_the_server_closes_tls_as_postgres_does(tls_pg, make_proxy, certs):
+	"""pg_terminate_backend of one's own session through TLS: psql says what
+	it says directly to a server with ssl = on -- the FATAL, then a TLS
+	connection closed cleanly (close_notify), not an EOF in the middle."""
+	proxy = make_proxy(backend=tls_pg, extra_pgbatchd={
+		"client_tls_sslmode": "require", "client_tls_key_file": certs["server.key"],
+		"client_tls_cert_file": certs["server.crt"]})
+	args = ["-c", "SELECT pg_terminate_backend(pg_backend_pid())"]
+	via = harness.psql(proxy.host, proxy.port, args, env={"PGSSLMODE": "require"})
+	direct = harness.psql(tls_pg.host, tls_pg.port, args, env={"PGSSLMODE": "require"})
+	assert b"terminating connection due to administrator command" in direct.stderr, direct.stderr
+	assert (via.returncode, via.stdout, via.stderr) == (direct.returncode, direct.stdout, direct.stderr)
