@@ -50,8 +50,9 @@ struct sock {
 	bool shut_done;
 	int busy;               /* callbacks of ours on the stack */
 	struct sock *next_dirty;
-	/* TLS (sock_start_tls): the server side of a handshake, then every
-	 * byte through it */
+	/* TLS (sock_start_tls, sock_connect_pg): a handshake, then every byte
+	 * through it; none of it is looked at while tls_on is false */
+	bool tls_on;
 	SSL *ssl;
 	bool hs;                /* the handshake runs */
 	bool hs_wants_write;    /* ... and waits for writability */
@@ -242,11 +243,14 @@ static void update_read(struct sock *s)
 {
 	/* (while TLS waits for writability to read, the read event is off: it
 	 * would fire again and again with the bytes the read cannot take yet) */
-	toggle(s->rev, &s->reading, (s->want_read || s->negotiating || s->hs || s->wr_wants_read) && !s->dead &&
-				    !s->connecting && s->fd >= 0 && evbuffer_get_length(s->in) < s->in_cap &&
-				    !s->rd_wants_write && !s->hs_wants_write);
+	bool want = s->want_read;
+
+	if (s->tls_on)
+		want = (want || s->negotiating || s->hs || s->wr_wants_read) && !s->rd_wants_write && !s->hs_wants_write;
+	toggle(s->rev, &s->reading, want && !s->dead && !s->connecting && s->fd >= 0 &&
+				    evbuffer_get_length(s->in) < s->in_cap);
 	/* bytes OpenSSL read from the socket already are no readable event */
-	if (s->reading && s->ssl && !s->hs && SSL_has_pending(s->ssl))
+	if (s->tls_on && s->reading && s->ssl && !s->hs && SSL_has_pending(s->ssl))
 		event_active(s->rev, EV_READ, 0);
 }
 
@@ -485,13 +489,13 @@ static void on_readable_in(evutil_socket_t fd, struct sock *s)
 	size_t want = s->max_read;
 	bool staged;
 
-	if (s->negotiating) {
-		s->busy++;
-		negotiate(s);
-		release(s);
-		return;
-	}
-	if (s->ssl) {
+	if (s->tls_on) {
+		if (s->negotiating) {
+			s->busy++;
+			negotiate(s);
+			release(s);
+			return;
+		}
 		if (s->hs) {
 			s->busy++;
 			handshake(s);
@@ -564,7 +568,7 @@ static void on_writable_in(evutil_socket_t fd, struct sock *s)
 	int n;
 
 	s->busy++;
-	if (s->ssl && s->hs) {
+	if (s->tls_on && s->hs) {
 		handshake(s);
 		release(s);
 		return;
@@ -727,6 +731,7 @@ bool sock_connect_pg(struct sock *s, const struct sockaddr *sa, socklen_t len, S
 		if (!SSL_CTX_up_ref(ctx))
 			return false;
 		s->cctx = ctx;
+		s->tls_on = true;
 		s->tls_required = required;
 		s->tls_check_name = check_name;
 		if (host && (s->tls_host = strdup(host)) == NULL)
@@ -856,7 +861,7 @@ bool sock_start_tls(struct sock *s, SSL_CTX *ctx)
 		return false;
 	}
 	SSL_set_accept_state(s->ssl);
-	s->hs = true;
+	s->hs = s->tls_on = true;
 	set_writing(s, false);
 	update_read(s);
 	return true;
