@@ -64,18 +64,35 @@ class GateRelay:
 		return data
 
 	def _serve(self, c):
+		s = None
 		try:
 			first = self._read_startup(c)
 			if first is None:
 				return
+			if first == struct.pack("!II", 8, 80877103):
+				# an SSLRequest (libpq's, and pgbatchd's own with
+				# server_tls_sslmode = prefer): relayed with its answer, then
+				# the StartupMessage after an 'N' is looked at as before
+				s = socket.create_connection(self.target)
+				self.socks.append(s)
+				s.sendall(first)
+				answer = s.recv(1)
+				c.sendall(answer)
+				if answer != b"N":
+					first = b""     # (TLS: nothing to look at, nothing gated)
+				else:
+					first = self._read_startup(c)
+					if first is None:
+						return
 			if self.stall and self.stall in first:
 				return                  # never answered (the socket stays open)
-			s = socket.create_connection(self.target)
-			self.socks.append(s)
+			if s is None:
+				s = socket.create_connection(self.target)
+				self.socks.append(s)
 			s.sendall(first)
 		except OSError:
 			return
-		# (a v3 StartupMessage: libpq's SSLRequest comes first, its own packet)
+		# pgbatchd's own login (a session's backend), not the sink's
 		gated = first[4:8] == struct.pack("!I", 196608) and b"pgbatchd-sink" not in first and \
 			not self.gate.is_set()
 		threading.Thread(target=self._pump, args=(c, s, False), daemon=True).start()
