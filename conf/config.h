@@ -74,6 +74,10 @@ struct config {
 	char *server_tls_key_file;
 	enum auth_type auth_type;
 	char *auth_file;
+	char *admin_users;          /* "a, b": the console's users (everything); NULL: none */
+	char *stats_users;          /* ... and its read-only users (SHOW) */
+	char *metrics_addr;
+	int metrics_port;           /* 0: no metrics endpoint */
 	int max_client_conn;
 	char *logfile;              /* NULL: stderr */
 	int verbose;
@@ -175,6 +179,9 @@ const char *config_section_name(enum config_section sec);
  * unchanged and why says what is wrong (without the value for secret keys). */
 bool config_key_set(const struct config_key *k, void *base, const char *text,
 	char *why, size_t whylen) MUST_CHECK;
+/* Its value at base, as the file would write it ("********" for a secret
+ * that is set; "" for none). */
+void config_key_format(const struct config_key *k, const void *base, char *out, size_t len);
 
 /* The auth_file: PgBouncer-style lines `"user" "secret"`, where the secret is
  * a plain password, "md5" + md5(password || user), or a SCRAM-SHA-256 verifier. */

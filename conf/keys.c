@@ -71,6 +71,16 @@ const struct config_key config_keys[] = {
 	{ CONF_PGBATCHD, "auth_file", CONF_STRING, NULL, NOBOUNDS, NULL, 0,
 	  "PgBouncer-style userlist: lines of \"user\" \"secret\" (plain, md5 or SCRAM-SHA-256 secret).",
 	  G(auth_file) },
+	{ CONF_PGBATCHD, "admin_users", CONF_LIST, NULL, NOBOUNDS, NULL, 0,
+	  "Comma-separated users who may use the admin console (the virtual database pgbatchd, as PgBouncer's pgbouncer): every SHOW, FLUSH, PAUSE, RESUME, RELOAD, SHUTDOWN. They authenticate as any client does (auth_type).",
+	  G(admin_users) },
+	{ CONF_PGBATCHD, "stats_users", CONF_LIST, NULL, NOBOUNDS, NULL, 0,
+	  "Comma-separated users who may use the admin console read-only (SHOW). Anyone else gets 42501.", G(stats_users) },
+	{ CONF_PGBATCHD, "metrics_addr", CONF_STRING, "127.0.0.1", NOBOUNDS, NULL, CONF_F_RESTART,
+	  "IP address the Prometheus metrics endpoint listens on (* for every address).", G(metrics_addr) },
+	{ CONF_PGBATCHD, "metrics_port", CONF_INT, "0", 0, 65535, NULL, CONF_F_RESTART,
+	  "TCP port of the Prometheus metrics endpoint (GET /metrics, text exposition format); 0: none.",
+	  G(metrics_port) },
 	{ CONF_PGBATCHD, "max_client_conn", CONF_INT, "10000", 1, 1000000, NULL, 0,
 	  "Most client sessions open at once (a session whose client left counts until its server session ends); further ones are refused with 53300. pgbatchd raises its open-file limit to the hard limit and warns at start-up when this is more than it holds.",
 	  G(max_client_conn) },
@@ -340,6 +350,45 @@ static char *normalize_list(const char *s, char *why, size_t whylen)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+void config_key_format(const struct config_key *k, const void *base, char *out, size_t len)
+{
+	const char *field = (const char *)base + k->offset;
+	const char *str;
+	int v;
+
+	if (len == 0)
+		return;
+	out[0] = '\0';
+	switch (k->type) {
+	case CONF_STRING:
+	case CONF_LIST:
+		str = *(char *const *)(const void *)field;
+		if (str && str[0] && (k->flags & CONF_F_SECRET))
+			snprintf(out, len, "********");
+		else
+			snprintf(out, len, "%s", str ? str : "");
+		return;
+	case CONF_INT:
+		snprintf(out, len, "%d", *(const int *)(const void *)field);
+		return;
+	case CONF_INT64:
+		snprintf(out, len, "%" PRId64, *(const int64_t *)(const void *)field);
+		return;
+	case CONF_BOOL:
+		snprintf(out, len, "%s", *(const bool *)(const void *)field ? "1" : "0");
+		return;
+	case CONF_ENUM:
+		v = *(const int *)(const void *)field;
+		for (int i = 0; k->names[i]; i++)
+			if (i == v) {
+				snprintf(out, len, "%s", k->names[i]);
+				return;
+			}
+		snprintf(out, len, "%d", v);
+		return;
+	}
 }
 
 bool config_key_set(const struct config_key *k, void *base, const char *text,

@@ -22,6 +22,7 @@
 #include "protocol/startup.h"
 #include "proxy/backend.h"
 #include "proxy/clogin.h"
+#include "proxy/console.h"
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
 #include "proxy/isess.h"
@@ -314,6 +315,7 @@ static void close_client(struct client *c, const char *reason, bool quiet)
 	if (c->doom_ev)
 		event_free(c->doom_ev);
 	isess_end(c);
+	console_free(c);
 	rq_clear(&c->rq);
 	unlink_client(c);
 	sock_free(c->sk);
@@ -867,7 +869,10 @@ static void client_read_cb(struct sock *sk, void *arg)
 	case CL_LOGIN:
 		return;  /* kept until the backend is ready; the watermark bounds it */
 	case CL_ACTIVE:
-		client_relay(c);
+		if (c->console)
+			console_read(c);
+		else
+			client_relay(c);
 		return;
 	case CL_CLOSING:
 		evbuffer_drain(sock_input(c->sk), evbuffer_get_length(sock_input(c->sk)));

@@ -95,6 +95,7 @@ struct client {
 	struct replyq rq;                /* what the client is owed, in the order it asked */
 	char tx_status;                 /* last ReadyForQuery status: 'I', 'T' or 'E' */
 	struct isess is;                /* its interception session (isess.h) */
+	struct console *console;        /* a session of the admin console (console.h), else NULL */
 };
 
 /* Its state changes here only (an illegal transition aborts). */

@@ -16,6 +16,7 @@
 #include "protocol/startup.h"
 #include "proxy/backend.h"
 #include "proxy/client.h"
+#include "proxy/console.h"
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
 #include "proxy/isess.h"
@@ -64,6 +65,10 @@ static void auth_ok(struct client *c)
 	log_info(c->prefix, "login: authenticated (%s)",
 		 c->d->cfg->auth_type == AUTH_TRUST ? "trust" :
 		 c->d->cfg->auth_type == AUTH_MD5 ? "md5" : "scram-sha-256");
+	if (console_wanted(c)) {
+		console_login(c);
+		return;
+	}
 	if (may_start_backendless(c)) {
 		switch (logincache_lookup(c->d, c->user, c->params, &c->login)) {
 		case LC_KNOWN:
@@ -301,7 +306,10 @@ static void handle_cancel(struct client *c, const struct startup_packet *sp)
 
 	if (target) {
 		log_info(target->prefix, "cancel request from %s", c->peer);
-		intercept_cancel(target);
+		if (target->console)
+			console_cancel(target);
+		else
+			intercept_cancel(target);
 		/* to its backend with the backend's key (a session given a key of
 		 * pgbatchd's own may have opened one since) */
 		if (target->be && target->be->state == BE_ACTIVE)

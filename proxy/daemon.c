@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -17,9 +18,11 @@
 #include "protocol/pktbuf.h"
 #include "proxy/backend.h"
 #include "proxy/client.h"
+#include "proxy/cshow.h"
 #include "proxy/intercept.h"
 #include "proxy/isess.h"
 #include "proxy/listen.h"
+#include "proxy/metrics.h"
 #include "proxy/sock.h"
 #include "proxy/tls.h"
 #include "proxy/logincache.h"
@@ -204,7 +207,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		daemon_shutdown(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		return;
 	case SIGHUP:
-		daemon_reload(d);
+		(void)daemon_reload(d, NULL, 0);
 		return;
 	case SIGUSR2:
 		log_info(NULL, "SIGUSR2: %d stopped table(s) resume", d->sink ? sink_resume(d->sink) : 0);
@@ -218,6 +221,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	default:
 		return;
 	}
+}
+
+static void on_sample(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	cshow_sample(arg);
 }
 
 static bool add_signal(struct daemon *d, struct event **ev, int sig)
@@ -298,7 +308,15 @@ bool daemon_init(struct daemon *d, const char *config_path)
 		sink_set_room_callback(d->sink, intercept_room, d);
 		sink_set_tx_wake(d->sink, intercept_tx_wake, d);
 	}
-	return true;
+	d->started = time(NULL);
+	cshow_sample(d);
+	d->sample_ev = event_new(d->base, -1, EV_PERSIST, on_sample, d);
+	if (d->sample_ev) {
+		struct timeval every = { CSHOW_SAMPLE_SECONDS, 0 };
+
+		event_add(d->sample_ev, &every);
+	}
+	return metrics_start(d);
 }
 
 int daemon_run(struct daemon *d)
@@ -313,6 +331,10 @@ int daemon_run(struct daemon *d)
 
 void daemon_free(struct daemon *d)
 {
+	metrics_stop(d);
+	if (d->sample_ev)
+		event_free(d->sample_ev);
+	d->sample_ev = NULL;
 	if (d->shutdown_ev)
 		event_free(d->shutdown_ev);
 	while (d->clients)
@@ -383,6 +405,9 @@ static void drained(void *arg)
 	event_free(d->sig_hup);
 	event_free(d->sig_usr1);
 	d->sig_term = d->sig_int = d->sig_hup = d->sig_usr1 = NULL;
+	if (d->sample_ev)
+		event_free(d->sample_ev);
+	d->sample_ev = NULL;
 	/* The loop ends when the last socket is gone, or after the grace period. */
 	event_base_once(d->base, -1, EV_TIMEOUT, shutdown_timeout, d, &grace);
 	if (d->clients == NULL && d->lingering == NULL)
@@ -475,7 +500,15 @@ static void keep_int(int *fresh, int old, const char *key)
 	*fresh = old;
 }
 
-void daemon_reload(struct daemon *d)
+static bool reload_failed(const char *err, char *why, size_t whylen)
+{
+	log_error(NULL, "reload failed, keeping the old configuration: %s", err);
+	if (why && whylen)
+		snprintf(why, whylen, "%s", err);
+	return false;
+}
+
+bool daemon_reload(struct daemon *d, char *why, size_t whylen)
 {
 	char err[512];
 	struct config *n, *old = d->cfg;
@@ -486,32 +519,30 @@ void daemon_reload(struct daemon *d)
 	log_info(NULL, "reloading %s", old->path);
 	n = config_load(old->path, err, sizeof(err));
 	if (n == NULL) {
-		log_error(NULL, "reload failed, keeping the old configuration: %s", err);
-		return;
+		return reload_failed(err, why, whylen);
 	}
 	if (n->auth_file) {
 		users = userlist_load(n->auth_file, err, sizeof(err));
 		if (users == NULL) {
-			log_error(NULL, "reload failed, keeping the old configuration: %s", err);
 			config_free(n);
-			return;
+			return reload_failed(err, why, whylen);
 		}
 	} else if (n->auth_type != AUTH_TRUST) {
-		log_error(NULL, "reload failed: auth_type needs an auth_file; keeping the old configuration");
 		config_free(n);
-		return;
+		return reload_failed("auth_type needs an auth_file", why, whylen);
 	}
 	if (!tls_server_ctx(n, &tls, err, sizeof(err)) || !tls_backend_ctx(n, &server_tls, err, sizeof(err))) {
 		tls_ctx_free(tls);
-		log_error(NULL, "reload failed, keeping the old configuration: %s", err);
 		if (users)
 			userlist_free(users);
 		config_free(n);
-		return;
+		return reload_failed(err, why, whylen);
 	}
 	keep_str(&n->listen_addr, &old->listen_addr, "listen_addr");
 	keep_int(&n->listen_port, old->listen_port, "listen_port");
 	keep_int(&n->io_buffer_size, old->io_buffer_size, "io_buffer_size");
+	keep_str(&n->metrics_addr, &old->metrics_addr, "metrics_addr");
+	keep_int(&n->metrics_port, old->metrics_port, "metrics_port");
 	keep_str(&n->url, &old->url, "url");
 	keep_str(&n->username, &old->username, "username");
 	keep_str(&n->password, &old->password, "password");
@@ -547,4 +578,5 @@ void daemon_reload(struct daemon *d)
 	log_info(NULL, "configuration reloaded: verbose=%d max_client_conn=%d tables=%d",
 		 n->verbose, n->max_client_conn, n->ntables);
 	listen_check_capacity(d);
+	return true;
 }

@@ -14,10 +14,8 @@ struct userlist;
 struct sink;
 struct client;
 
-/* INSERT interception counters; passthrough is indexed by enum ins_reason, then
- * [INS_REASON_COUNT] inside a transaction block, [INS_REASON_COUNT + 1] decided by the sink,
- * [INS_REASON_COUNT + 2] session settings the recognizer cannot honour,
- * [INS_REASON_COUNT + 3] an extended-protocol group holding other messages. */
+/* INSERT interception counters; passthrough is indexed by enum ins_reason,
+ * then enum pass_slot (intercept.h, intercept_pass_name). */
 struct intercept_stats {
 	uint64_t messages;
 	uint64_t rows;
@@ -25,6 +23,12 @@ struct intercept_stats {
 };
 
 struct backend;
+
+/* Totals at one moment, for the console's rates (console_sample). */
+struct stat_sample {
+	int64_t ms;                 /* monotonic; 0: none yet */
+	uint64_t rows_in, rows_written, batches;
+};
 
 struct daemon {
 	struct event_base *base;
@@ -50,6 +54,10 @@ struct daemon {
 	bool aborted;                   /* past shutdown_timeout, or a second signal */
 	struct event *shutdown_ev;      /* shutdown_timeout */
 	struct intercept_stats istats;
+	int64_t started;                /* time(NULL) at start (uptime) */
+	struct stat_sample samples[2];  /* the previous and the latest sample */
+	struct event *sample_ev;        /* every CONSOLE_SAMPLE_SECONDS */
+	struct metrics *metrics;        /* the Prometheus endpoint (metrics.h), NULL: none */
 	unsigned char scram_mock_key[32];
 	struct logincache *logins;      /* logincache.h */
 	int warm_backends;              /* sessions' backends opened for direct writes */
@@ -71,8 +79,9 @@ void daemon_shutdown(struct daemon *d, const char *why);
 /* Ends it now: what is not written is given up, every session gets 57P01
  * (shutdown_timeout passed, or a second signal). */
 void daemon_abort(struct daemon *d);
-/* Re-reads the config file (SIGHUP). */
-void daemon_reload(struct daemon *d);
+/* Re-reads the config file (SIGHUP, RELOAD). False: the old one is kept,
+ * why says what is wrong with the new (why may be NULL). */
+bool daemon_reload(struct daemon *d, char *why, size_t whylen);
 
 
 /* Connects a socket of pgbatchd's own to the server (a session's backend, a

@@ -161,7 +161,7 @@ static enum txn_gate go_pass(struct client *c)
 				return TG_WAIT;
 		}
 		if (g->nexec)
-			intercept_count_pass(c, INS_REASON_COUNT + 3, "the group holds other messages");
+			intercept_count_pass(c, PASS_AT_GROUP, "the group holds other messages");
 		sent = g->head != NULL;
 		if (!group_forward_held(c, g))
 			client_fatal(c, "53200", "out of memory", NULL);
@@ -786,7 +786,7 @@ void extq_reply(struct pending *p, const struct sink_reply *r)
 		 * each message exactly (a value's error at its Bind, a constraint's
 		 * at its Execute). */
 		if (r->status == SINK_PASSTHROUGH)
-			intercept_count_pass(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
+			intercept_count_pass(c, PASS_AT_SINK, r->reason ? r->reason : "sink");
 		if (!group_forward_held(c, g))
 			client_fatal(c, "53200", "out of memory", NULL);
 		client_continue(c);

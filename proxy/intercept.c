@@ -168,7 +168,7 @@ static void on_reply(void *arg, const struct sink_reply *r)
 		break;
 	case SINK_PASSTHROUGH:
 		/* Later messages waited for this decision, so order holds. */
-		intercept_count_pass(c, INS_REASON_COUNT + 1, r->reason ? r->reason : "sink");
+		intercept_count_pass(c, PASS_AT_SINK, r->reason ? r->reason : "sink");
 		if (orig_unpool(p))
 			(void)clause_query_now(c, &p->orig, &p->orig_len);     /* its conflict clauses */
 		if (p->next) {
@@ -584,7 +584,7 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 	}
 	if (c->is.odd_settings) {
 		note_custom(c, sql, sqllen);
-		intercept_count_pass(c, INS_REASON_COUNT + 2, "client_encoding or standard_conforming_strings");
+		intercept_count_pass(c, PASS_AT_SETTINGS, "client_encoding or standard_conforming_strings");
 		return INTERCEPT_FORWARD;
 	}
 	switch (forward_pending(c)) {
@@ -599,13 +599,13 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		/* Extended-protocol messages without their Sync yet: no ReadyForQuery
 		 * will come before this Query is relayed. */
 		note_custom(c, sql, sqllen);
-		intercept_count_pass(c, INS_REASON_COUNT, "inside an unsynced extended-protocol group");
+		intercept_count_pass(c, PASS_AT_TXBLOCK, "inside an unsynced extended-protocol group");
 		return INTERCEPT_FORWARD;
 	}
 	if (c->tx_status != 'I' && !txn_can_stage(c)) {
 		/* it runs as sent, with its table's conflict clause (clause.c) */
 		note_custom(c, sql, sqllen);
-		intercept_count_pass(c, INS_REASON_COUNT, "in a transaction block");
+		intercept_count_pass(c, PASS_AT_TXBLOCK, "in a transaction block");
 		return INTERCEPT_FORWARD;
 	}
 	why = ins_parse(sql, sqllen, &st);
@@ -628,12 +628,12 @@ static enum intercept_result query_message(struct client *c, struct evbuffer *in
 		return INTERCEPT_WAIT;
 	case VIEW_NONE:
 		ins_stmt_free(&st);
-		intercept_count_pass(c, INS_REASON_COUNT + 2, "the session's settings are not known");
+		intercept_count_pass(c, PASS_AT_SETTINGS, "the session's settings are not known");
 		return INTERCEPT_FORWARD;
 	}
 	if (view_read_only(c)) {
 		ins_stmt_free(&st);
-		intercept_count_pass(c, INS_REASON_COUNT + 2, "a read-only transaction");
+		intercept_count_pass(c, PASS_AT_SETTINGS, "a read-only transaction");
 		return INTERCEPT_FORWARD;
 	}
 	if (sink_full(d->sink)) {
@@ -704,6 +704,26 @@ void intercept_forwarding(struct client *c, uint8_t type, struct evbuffer *in, s
 		pstmt_query(c, sql, sqllen);
 }
 
+_Static_assert((int)PASS_AT_TXBLOCK == (int)INS_REASON_COUNT, "enum pass_slot follows enum ins_reason");
+_Static_assert(PASS_SLOTS <= sizeof(((struct intercept_stats *)0)->passthrough) / sizeof(uint64_t),
+	       "intercept_stats.passthrough is too short");
+
+const char *intercept_pass_name(int slot)
+{
+	static const char *const names[] = {
+		[PASS_AT_TXBLOCK - PASS_AT_TXBLOCK] = "transaction",
+		[PASS_AT_SINK - PASS_AT_TXBLOCK] = "sink",
+		[PASS_AT_SETTINGS - PASS_AT_TXBLOCK] = "settings",
+		[PASS_AT_GROUP - PASS_AT_TXBLOCK] = "group",
+	};
+
+	if (slot >= 0 && slot < INS_REASON_COUNT)
+		return ins_reason_name((enum ins_reason)slot);
+	if (slot >= PASS_AT_TXBLOCK && slot < PASS_SLOTS)
+		return names[slot - PASS_AT_TXBLOCK];
+	return NULL;
+}
+
 void intercept_log_stats(const struct daemon *d)
 {
 	char line[1024];
@@ -712,13 +732,8 @@ void intercept_log_stats(const struct daemon *d)
 
 	n = (size_t)snprintf(line, sizeof(line), "intercepted messages=%llu rows=%llu; passthrough:",
 			     (unsigned long long)d->istats.messages, (unsigned long long)d->istats.rows);
-	for (i = 1; i < INS_REASON_COUNT + 4 && n < sizeof(line); i++) {
-		const char *name = i < INS_REASON_COUNT ? ins_reason_name((enum ins_reason)i) :
-				   i == INS_REASON_COUNT ? "transaction" :
-				   i == INS_REASON_COUNT + 1 ? "sink" :
-				   i == INS_REASON_COUNT + 2 ? "settings" : "group";
-		n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu", name,
+	for (i = 1; i < PASS_SLOTS && n < sizeof(line); i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%llu", intercept_pass_name(i),
 				      (unsigned long long)d->istats.passthrough[i]);
-	}
 	log_info(NULL, "stats: %s", line);
 }

@@ -66,6 +66,19 @@ void intercept_room(void *daemon);
 /* Rows a transaction waited for are written: its session goes on. */
 void intercept_tx_wake(void *daemon);
 
+/* Why an INSERT into a configured table passed through: the recognizer's
+ * enum ins_reason (0 .. INS_REASON_COUNT), then these. Counted in the
+ * daemon's intercept_stats.passthrough. */
+enum pass_slot {
+	PASS_AT_TXBLOCK = 11,       /* (INS_REASON_COUNT) in a transaction block, or a group's */
+	PASS_AT_SINK,               /* the sink gave it back (its own reasons, sink/stats.h) */
+	PASS_AT_SETTINGS,           /* session settings the recognizer cannot honour */
+	PASS_AT_GROUP,              /* an extended-protocol group holding other messages */
+	PASS_SLOTS
+};
+/* A slot's name in snake case (ins_reason_name's for the recognizer's). */
+const char *intercept_pass_name(int slot);
+
 /* Counters, logged on SIGUSR1 and at exit. */
 void intercept_log_stats(const struct daemon *d);
 

@@ -15,7 +15,7 @@
 #include "conf/config.h"
 #include "proxy/daemon.h"
 
-#define PGBATCHD_VERSION "0.1.0"
+#include "common/version.h"
 
 static void usage(FILE *out)
 {

@@ -39,7 +39,7 @@ void pending_abandon(struct client *c, struct pending *p);
 
 /* The session as the sink sees it, opened at its first intercepted INSERT. */
 bool intercept_open_session(struct client *c);
-/* An INSERT passes through; slot is an ins_reason or INS_REASON_COUNT + k. */
+/* An INSERT passes through; slot is an ins_reason or an enum pass_slot. */
 void intercept_count_pass(struct client *c, int slot, const char *why);
 /* True (and the units flushed now) while the session has intercepted units
  * not yet committed or failed: a transaction's rows follow them. The session

@@ -355,7 +355,7 @@ static void pass_rest(struct client *c, struct txn *t)
 	struct staged *s;
 
 	t->passing = false;
-	intercept_count_pass(c, INS_REASON_COUNT, "an INSERT of the transaction is not taken");
+	intercept_count_pass(c, PASS_AT_TXBLOCK, "an INSERT of the transaction is not taken");
 	while ((s = t->head) != NULL) {
 		t->head = s->next;
 		forward_staged(c, s);
@@ -612,7 +612,7 @@ static void group_decided(struct client *c, struct txn *t)
 
 	if (tg->passed || group_rows(g) <= 1 || group_answered(g)) {
 		if (tg->passed)
-			intercept_count_pass(c, INS_REASON_COUNT + 3, "an INSERT of the group is not taken");
+			intercept_count_pass(c, PASS_AT_GROUP, "an INSERT of the group is not taken");
 		group_as_sent(c, t);
 		return;
 	}
@@ -622,7 +622,7 @@ static void group_decided(struct client *c, struct txn *t)
 	if (!exact && !sink_tx_rerun_safe(tg->unit, tg->n)) {
 		/* its count may fall short (a row skipped), and running it again
 		 * then would take values of its defaults twice */
-		intercept_count_pass(c, INS_REASON_COUNT, "an INSERT of the transaction is not taken");
+		intercept_count_pass(c, PASS_AT_TXBLOCK, "an INSERT of the transaction is not taken");
 		group_as_sent(c, t);
 		return;
 	}

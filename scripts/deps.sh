@@ -5,7 +5,7 @@ set -eu
 PKGS="gcc make pkg-config libevent-dev libssl-dev libpq-dev libcmocka-dev
 postgresql-15 postgresql-client-15 pgbouncer libpg-query-dev
 python3 python3-pytest python3-psycopg2 python3-psycopg python3-asyncpg
-default-jdk-headless libpostgresql-jdbc-java nodejs npm clang libclang-rt-14-dev valgrind"
+default-jdk-headless libpostgresql-jdbc-java nodejs npm clang libclang-rt-14-dev valgrind prometheus"
 
 missing=""
 for p in $PKGS; do

@@ -18,7 +18,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 INTERCEPTION="absorb clause copyin direct extq group intercept isess pstmt txn view"
-CORE="client clogin backend daemon listen logincache login sock tls"
+CORE="client clogin backend console cshow daemon listen logincache login metrics sock tls"
 NEITHER="main replyq"
 CFLAGS_SYNTAX="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -I/usr/include/postgresql"
 

@@ -48,7 +48,7 @@ static bool direct_ok(const struct sink_unit *u)
 		const struct stable *tab = u->stmts[k].tab;
 
 		/* (adaptiveflush = 0 asks rows to wait for batchsize or their age) */
-		if (tab == NULL || tab->removed || !tab->conf.directwrite || !tab->conf.adaptiveflush)
+		if (tab == NULL || tab->removed || tab->paused || !tab->conf.directwrite || !tab->conf.adaptiveflush)
 			return false;
 		/* (the clients of its last batch are coming back: a batch gathers) */
 		if (gather_pending(u->stmts[k].tab))

@@ -13,6 +13,7 @@
 #include "sink/keycanon.h"
 #include "sink/sink.h"
 #include "sink/sqlgen.h"
+#include "sink/stats.h"
 
 #include <event2/util.h>
 #include <libpq-fe.h>
@@ -280,6 +281,7 @@ struct sink_unit {
 	uint32_t nrejected;
 	int canon_pending;          /* catalog jobs reading its key values */
 	int64_t arrival_ms;
+	int64_t arrival_us;         /* (the same, finer: ack latency, stats.c) */
 	int64_t deadline_ms;        /* statement_timeout: fails with 57014 past it (0: none) */
 	struct berr *cancel;        /* cancelled (57014): never written; decided or dropped as
 	                               soon as its state allows */
@@ -352,6 +354,14 @@ enum tclass {
 			   see with one row per statement */
 };
 
+/* One table's share of the counters (sink_stats_take). */
+struct tab_counters {
+	uint64_t rows_in, rows_written, rows_skipped, rows_rejected;
+	uint64_t batches, flush[FLUSH_REASONS], retries, held;
+	int64_t last_flush_ms;      /* 0: none */
+	int last_flush_reason;
+};
+
 struct stable {
 	struct sink *s;
 	int idx;
@@ -392,6 +402,8 @@ struct stable {
 	int *cmap;                  /* [cmap_n] */
 	char *cmap_names;           /* per column: its quoted flag ('q' or 'u'), its name, NUL */
 	size_t cmap_len;
+	bool paused;                /* PAUSE (sink_pause): its rows are buffered, not written */
+	struct tab_counters tc;     /* stats.c */
 };
 
 /* ---- batches ---- */
@@ -507,6 +519,11 @@ struct sink {
 	bool ledger_ok;             /* created (or found) and writable */
 	uint64_t instance;          /* this process's ledger id */
 	uint64_t batch_seq;
+	/* stats.c */
+	struct sink_hist hist[HIST_KINDS];
+	struct sink_reject *rejects;    /* ring of SINK_REJECTS_KEPT, NULL until the first */
+	int rej_next, rej_n;
+	struct flushwait *flushes;      /* FLUSHes waiting for their rows */
 };
 
 /* ---- sink.c ---- */
@@ -627,6 +644,9 @@ void sched_place(struct sink_unit *u);
 void sched_barrier(struct sink_unit *u);
 /* The latest unit placed to write (tab, route), not yet settled; NULL: none. */
 struct sink_unit *sched_key_last(struct sink *s, const struct stable *tab, uint64_t route);
+/* A FLUSH waits: a queued unit placed up to seq upto, of tab (NULL: any),
+ * is not held behind a paused one in its writer's queue. */
+bool sched_flush_pending(const struct sink *s, const struct stable *tab, uint64_t upto);
 void sched_flush_table(struct sink *s, struct stable *tab);
 /* The writer is idle: its next batch, or NULL (nothing due: its timer is armed). */
 struct batch *sched_take(struct sink *s, int widx);
@@ -778,5 +798,24 @@ void writer_abort(struct writer *w, struct berr *e);
 bool writer_busy(const struct writer *w);
 /* The ledger id of its batch, 0 when none. */
 uint64_t writer_batch_id(const struct writer *w);
+/* What SHOW WRITERS says of it. */
+void writer_stats(const struct writer *w, struct sink_writer_stats *out);
+
+/* ---- stats.c ---- */
+void stats_observe(struct sink *s, enum sink_hist_kind k, double v);
+/* A row not written, with why (NULL: unknown): kept among the recent rejects. */
+void stats_reject(struct sink *s, const struct sink_unit *u, const struct srow *r, const struct berr *e);
+/* A batch was taken (tables[t] held taken[t] rows) / settled: the tables' counters. */
+void stats_batch_taken(struct sink *s, const uint32_t *taken, enum flush_reason why);
+/* A batch settled: the histograms, and its line in the log (per table:
+ * verbose = 1 logs it at info level). */
+void stats_batch_done(struct sink *s, const struct batch *b);
+/* The head unit of a queue is paused (a flush due is held, counted when due). */
+bool stats_unit_paused(const struct sink_unit *u);
+/* Units settled: FLUSHes whose rows are all written are told (from sink_on_notify). */
+void stats_flushes_check(struct sink *s);
+/* u has rows of tab (NULL: of any table). */
+bool stats_unit_writes(const struct sink_unit *u, const struct stable *tab);
+void stats_free(struct sink *s);
 
 #endif

@@ -556,6 +556,18 @@ void sched_flush_table(struct sink *s, struct stable *tab)
 					sched_barrier(u);
 }
 
+bool sched_flush_pending(const struct sink *s, const struct stable *tab, uint64_t upto)
+{
+	for (int w = 0; w < s->nwriters; w++)
+		for (const struct sink_unit *u = s->wq[w].head; u; u = u->qnext) {
+			if (!s->draining && stats_unit_paused(u))
+				break;      /* it and what follows wait for RESUME */
+			if (u->seq <= upto && stats_unit_writes(u, tab))
+				return true;
+		}
+	return false;
+}
+
 /* ---- the flush policy ---- */
 
 /* Idle batches of one table in flight at once for rows whose clients wait
@@ -586,6 +598,14 @@ static int queue_ready(const struct sink *s, struct wqueue *q)
 
 	if (h == NULL)
 		return -1;
+	if (!s->draining && stats_unit_paused(h)) {
+		/* PAUSE: sink_pause's RESUME kicks the writers. A flush that is
+		 * due is counted as held (the gather wait is not looked at). */
+		if (q->barrier_seq >= h->seq || s->full || q->age_due || age_deadline(q) <= sink_now_ms())
+			for (i = 0; i < h->nstmts; i++)
+				h->stmts[i].tab->tc.held += h->stmts[i].tab->paused;
+		return -1;
+	}
 	for (t = 0; t < q->ntab && t < s->ntables; t++)
 		if (q->trows[t] && q->trows[t] >= (uint32_t)s->tables[t]->conf.batchsize)
 			return FLUSH_BATCHSIZE;
@@ -685,6 +705,8 @@ struct batch *sched_take(struct sink *s, int widx)
 	/* whole units from the head, within every table's batchsize (one unit
 	 * larger than that goes alone: a unit is never split) */
 	for (u = q->head; u; u = u->qnext) {
+		if (nu > 0 && !s->draining && stats_unit_paused(u))
+			break;      /* (its rows wait for RESUME; the ones before it go) */
 		bb.fits = true;
 		unit_tables(u, check_fit, &bb);
 		if (!bb.fits && nu > 0)
@@ -738,6 +760,7 @@ struct batch *sched_take(struct sink *s, int widx)
 				b->idle_tabs[t] = 1;
 			}
 	}
+	stats_batch_taken(s, bb.taken, b->reason);
 	free(bb.taken);
 	s->st.flush[b->reason]++;
 	s->st.batches++;
@@ -774,38 +797,6 @@ uint64_t sched_queued_rows(const struct sink *s)
 /* ---- settlement ---- */
 
 /* One line per table of the batch (the format tests and operators read). */
-static void log_batch(struct sink *s, const struct batch *b)
-{
-	struct stable *tab;
-	size_t rows, failed, skipped, units, i;
-	int t;
-
-	for (t = 0; t < s->ntables; t++) {
-		tab = s->tables[t];
-		rows = failed = skipped = units = 0;
-		for (i = 0; i < b->n; i++) {
-			const struct srow *r = b->rows[i];
-
-			if (r->u->stmts[r->stmt].tab != tab)
-				continue;
-			rows++;
-			failed += r->outcome == ROW_FAILED || r->outcome == ROW_DROPPED ||
-				  r->outcome == ROW_PENDING;
-			skipped += r->outcome == ROW_SKIPPED;
-		}
-		if (rows == 0)
-			continue;
-		for (i = 0; i < b->nunits; i++)
-			for (int k = 0; k < b->units[i]->nstmts; k++)
-				units += b->units[i]->stmts[k].tab == tab;
-		log_at(tab->conf.verbose ? LOG_INFO : LOG_DEBUG, SINK_PREFIX,
-		       "flush table=%s.%s writer=%d reason=%s rows=%zu ms=%lld units=%zu failed=%zu skipped=%zu attempts=%d passes=%d batch=%llu",
-		       tab->conf.targetschema, tab->conf.name, b->widx, flush_reason_name(b->reason), rows,
-		       (long long)(sink_now_ms() - b->start_ms), units, failed, skipped, b->attempts,
-		       b->passes, (unsigned long long)b->id);
-	}
-}
-
 void sched_forget(struct sink *s, struct sink_unit *u)
 {
 	struct srow *r;
@@ -845,7 +836,7 @@ void sched_batch_done(struct sink *s, struct batch *b, struct berr *failed)
 	}
 	if (any_failed)
 		s->st.batches_failed++;
-	log_batch(s, b);
+	stats_batch_done(s, b);
 	gather_batch_done(s, b);
 	for (i = 0; i < b->nunits; i++) {
 		u = b->units[i];

@@ -96,6 +96,11 @@ static const char *const flush_names[FLUSH_REASONS] = {
 	"batchsize", "age", "idle", "barrier", "shutdown", "full",
 };
 
+const char *sink_pass_reason_key(int i)
+{
+	return i >= 0 && i < PASS_REASONS ? pass_keys[i] : NULL;
+}
+
 const char *pass_reason_text(enum pass_reason r)
 {
 	return r < PASS_REASONS ? pass_names[r] : "sink";
@@ -559,6 +564,7 @@ void sink_free(struct sink *s)
 	while (s->sessions)
 		session_free(s->sessions);
 	sched_free(s);
+	stats_free(s);
 	for (i = 0; i < s->ntables; i++)
 		table_free(s->tables[i]);
 	s->nhead = s->ntail = NULL;

@@ -219,6 +219,9 @@ bool sink_tx_batch(const struct sink_unit *u, int upto, const char *prefix, cons
 	*rows = x.rows;
 	if (ok && u->tx) {         /* (a direct write's rows were counted when placed) */
 		u->s->st.rows_in += x.rows;
+		for (uint32_t ri = 0; ri < u->nrows; ri++)
+			if ((int)u->rows[ri]->stmt < upto)
+				u->stmts[u->rows[ri]->stmt].tab->tc.rows_in++;
 		u->s->st.tx_rows += x.rows;
 		u->s->st.tx_batches++;
 	}

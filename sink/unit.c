@@ -117,8 +117,11 @@ void sink_on_notify(void *arg)
 		}
 		if (u->reply_due && !u->replied) {
 			u->replied = true;
-			if (told)
+			if (told) {
+				stats_observe(s, u->ack == ACK_IMMEDIATE ? HIST_ACK_IMMEDIATE : HIST_ACK_COMMIT,
+					      (double)(sink_now_us() - u->arrival_us) / 1e6);
 				u->ss->c.reply(u->arg, &u->reply);
+			}
 		}
 		if (u->settle_due) {
 			if (told && u->ss->c.settled)
@@ -131,6 +134,8 @@ void sink_on_notify(void *arg)
 		if (s->room_fn)
 			s->room_fn(s->room_arg);
 	}
+	if (s->flushes)
+		stats_flushes_check(s);
 	if (s->tx_wake_due) {
 		s->tx_wake_due = false;
 		s->tx_waiting = false;
@@ -342,6 +347,9 @@ void unit_decide_empty(struct sink_unit *u)
 void unit_buffered(struct sink_unit *u)
 {
 	u->s->st.rows_in += u->nrows;
+	for (int i = 0; i < u->nstmts; i++)
+		if (u->stmts[i].tab)
+			u->stmts[i].tab->tc.rows_in += u->stmts[i].n;
 	if (u->ack != ACK_IMMEDIATE)
 		return;
 	/* acknowledged before written: a transaction writing its tables follows it */
@@ -521,16 +529,20 @@ void unit_settle(struct sink_unit *u)
 		switch ((enum row_outcome)r->outcome) {
 		case ROW_OK:
 			s->st.rows_written++;
+			u->stmts[r->stmt].tab->tc.rows_written++;
 			u->stmts[r->stmt].written++;
 			written++;
 			break;
 		case ROW_SKIPPED:
 			s->st.rows_skipped++;
+			u->stmts[r->stmt].tab->tc.rows_skipped++;
 			break;
 		case ROW_PENDING:
 		case ROW_FAILED:
 		case ROW_DROPPED:
 			s->st.rows_failed++;
+			u->stmts[r->stmt].tab->tc.rows_rejected++;
+			stats_reject(s, u, r, r->err ? r->err : u->err);
 			/* a row the database refused goes to its table's rejects file; an
 			 * acknowledged row not written is said in the log otherwise */
 			if (r->outcome == ROW_FAILED && r->err && rejects_write(s, u, r, r->err, true))
@@ -580,7 +592,8 @@ struct sink_unit *unit_alloc(struct sink_session *ss, void *arg)
 	u->arg = arg;
 	u->widx = -1;
 	u->state = U_INTAKE;
-	u->arrival_ms = sink_now_ms();
+	u->arrival_us = sink_now_us();
+	u->arrival_ms = u->arrival_us / 1000;
 	u->ack = ACK_IMMEDIATE;
 	u->charged = (int64_t)sizeof(*u);
 	charge(s, u->charged);

@@ -72,6 +72,7 @@ struct writer {
 	uint32_t *stage_gen;        /* per table index: the staging table's catalog generation */
 	int nstage;
 	struct buf sql;
+	char last_error[256];       /* its last failure, for SHOW WRITERS */
 };
 
 static const char *const wstate_names[W_STATES] = {
@@ -197,6 +198,22 @@ uint64_t writer_batch_id(const struct writer *w)
 	return w->b ? w->b->id : 0;
 }
 
+void writer_stats(const struct writer *w, struct sink_writer_stats *out)
+{
+	const struct table_conf *tc;
+
+	memset(out, 0, sizeof(*out));
+	out->idx = w->idx;
+	out->state = wstate_names[w->state];
+	out->backend_pid = w->pc && w->state >= W_IDLE && w->state != W_BACKOFF ? w->backend_pid : 0;
+	if (w->b && w->b->n > 0) {
+		out->rows_in_flight = w->b->n;
+		tc = &w->b->rows[0]->u->stmts[w->b->rows[0]->stmt].tab->conf;
+		snprintf(out->table, sizeof(out->table), "%s.%s", tc->targetschema, tc->name);
+	}
+	snprintf(out->last_error, sizeof(out->last_error), "%s", w->last_error);
+}
+
 void writer_cancel(struct writer *w)
 {
 	/* only a statement of a batch's transaction: a cancel meant for it that
@@ -233,6 +250,9 @@ static void set_fail(struct writer *w, struct berr *e)
 {
 	berr_unref(w->fail_err);
 	w->fail_err = e;
+	if (e)
+		snprintf(w->last_error, sizeof(w->last_error), "%s: %s", e->sqlstate,
+			 berr_field(e, 'M') ? berr_field(e, 'M') : "");
 }
 
 /* Every row back to unwritten, every decision about units undone. */
@@ -326,6 +346,14 @@ static void schedule_retry(struct writer *w)
 	if (!w->unknown)
 		reset_outcomes(b);
 	s->st.retries++;
+	for (int t = 0; t < s->ntables; t++) {
+		bool in = false;    /* (once per table the batch writes; a rare path) */
+
+		for (size_t i = 0; i < b->nunits && !in; i++)
+			for (int k = 0; k < b->units[i]->nstmts && !in; k++)
+				in = b->units[i]->stmts[k].tab == s->tables[t];
+		s->tables[t]->tc.retries += in;
+	}
 	shift = b->attempts - 1 < 20 ? b->attempts - 1 : 20;
 	wait = (int64_t)(base > 0 ? base : 1) << shift;
 	if (wait > RETRY_CAP_MS)

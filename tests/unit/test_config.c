@@ -75,6 +75,10 @@ static const char FULL[] =
 	"server_tls_key_file = /etc/pgbatchd/client.key\n"
 	"auth_type = scram-sha-256\n"
 	"auth_file = /etc/pgbatchd/userlist.txt\n"
+	"admin_users = alice, bob\n"
+	"stats_users = carol\n"
+	"metrics_addr = 0.0.0.0\n"
+	"metrics_port = 9127\n"
 	"max_client_conn = 500\n"
 	"logfile = \"/var/log/pgbatchd.log\"\n"
 	"verbose = 2\n"
@@ -147,6 +151,10 @@ static void test_full_file(void **state)
 	assert_string_equal(cfg->server_tls_key_file, "/etc/pgbatchd/client.key");
 	assert_int_equal(cfg->auth_type, AUTH_SCRAM);
 	assert_string_equal(cfg->auth_file, "/etc/pgbatchd/userlist.txt");
+	assert_string_equal(cfg->admin_users, "alice,bob");
+	assert_string_equal(cfg->stats_users, "carol");
+	assert_string_equal(cfg->metrics_addr, "0.0.0.0");
+	assert_int_equal(cfg->metrics_port, 9127);
 	assert_int_equal(cfg->max_client_conn, 500);
 	assert_string_equal(cfg->logfile, "/var/log/pgbatchd.log");
 	assert_int_equal(cfg->verbose, 2);
@@ -742,7 +750,8 @@ static void test_reloadable(void **state)
 		const struct config_key *k = &config_keys[i];
 		bool restart = (k->section == CONF_PGBATCHD && (strcmp(k->name, "listen_addr") == 0
 				|| strcmp(k->name, "listen_port") == 0 || strcmp(k->name, "unix_socket_dir") == 0
-				|| strcmp(k->name, "io_buffer_size") == 0))
+				|| strcmp(k->name, "io_buffer_size") == 0 || strcmp(k->name, "metrics_addr") == 0
+				|| strcmp(k->name, "metrics_port") == 0))
 			|| (k->section == CONF_BACKEND && strcmp(k->name, "maxretrytimes") != 0
 				&& strcmp(k->name, "retrywaittime") != 0);
 
