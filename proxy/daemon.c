@@ -230,6 +230,20 @@ static void on_sample(evutil_socket_t fd, short what, void *arg)
 	cshow_sample(arg);
 }
 
+/* Idle TLS sessions give their record buffers back (sock_tls_trim). */
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	for (struct client *c = d->clients; c; c = c->next) {
+		sock_tls_trim(c->sk);
+		if (c->be)
+			sock_tls_trim(c->be->sk);
+	}
+}
+
 static bool add_signal(struct daemon *d, struct event **ev, int sig)
 {
 	*ev = evsignal_new(d->base, sig, on_signal, d);
@@ -291,7 +305,9 @@ bool daemon_init(struct daemon *d, const char *config_path)
 		return false;
 	}
 	listen_raise_fd_limit(d);
-	if (!resolve_backend(d, d->cfg) || !listen_open(d))
+	/* the metrics endpoint before the listeners: a client that reaches
+	 * pgbatchd's port finds it listening too */
+	if (!resolve_backend(d, d->cfg) || !metrics_start(d) || !listen_open(d))
 		return false;
 	if (!add_signal(d, &d->sig_term, SIGTERM) || !add_signal(d, &d->sig_int, SIGINT) ||
 	    !add_signal(d, &d->sig_hup, SIGHUP) || !add_signal(d, &d->sig_usr1, SIGUSR1) ||
@@ -316,7 +332,14 @@ bool daemon_init(struct daemon *d, const char *config_path)
 
 		event_add(d->sample_ev, &every);
 	}
-	return metrics_start(d);
+	/* (always: a reload may turn TLS on; without it the sweep finds none) */
+	d->trim_ev = event_new(d->base, -1, EV_PERSIST, on_trim, d);
+	if (d->trim_ev) {
+		struct timeval every = { SOCK_TLS_TRIM_SECONDS, 0 };
+
+		event_add(d->trim_ev, &every);
+	}
+	return true;
 }
 
 int daemon_run(struct daemon *d)
@@ -335,6 +358,9 @@ void daemon_free(struct daemon *d)
 	if (d->sample_ev)
 		event_free(d->sample_ev);
 	d->sample_ev = NULL;
+	if (d->trim_ev)
+		event_free(d->trim_ev);
+	d->trim_ev = NULL;
 	if (d->shutdown_ev)
 		event_free(d->shutdown_ev);
 	while (d->clients)
@@ -408,6 +434,9 @@ static void drained(void *arg)
 	if (d->sample_ev)
 		event_free(d->sample_ev);
 	d->sample_ev = NULL;
+	if (d->trim_ev)
+		event_free(d->trim_ev);
+	d->trim_ev = NULL;
 	/* The loop ends when the last socket is gone, or after the grace period. */
 	event_base_once(d->base, -1, EV_TIMEOUT, shutdown_timeout, d, &grace);
 	if (d->clients == NULL && d->lingering == NULL)

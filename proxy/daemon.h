@@ -56,7 +56,8 @@ struct daemon {
 	struct intercept_stats istats;
 	int64_t started;                /* time(NULL) at start (uptime) */
 	struct stat_sample samples[2];  /* the previous and the latest sample */
-	struct event *sample_ev;        /* every CONSOLE_SAMPLE_SECONDS */
+	struct event *sample_ev;        /* every CSHOW_SAMPLE_SECONDS */
+	struct event *trim_ev;          /* every SOCK_TLS_TRIM_SECONDS (sock_tls_trim) */
 	struct metrics *metrics;        /* the Prometheus endpoint (metrics.h), NULL: none */
 	unsigned char scram_mock_key[32];
 	struct logincache *logins;      /* logincache.h */

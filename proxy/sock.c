@@ -63,6 +63,8 @@ struct sock {
 	bool negotiating;       /* SSLRequest sent: the server's one-byte answer is due */
 	bool tls_required;      /* ... and 'N' is a failure */
 	SSL_CTX *cctx;          /* sock_connect_pg's context (a reference) */
+	uint32_t tls_io;        /* SSL reads and writes so far (sock_tls_trim) */
+	uint32_t tls_io_seen;   /* ... at the last trim */
 	char *tls_host;         /* ... the server's name (SNI) */
 	bool tls_check_name;    /* ... which its certificate must bear (verify-full) */
 	char tls_err[160];
@@ -93,6 +95,16 @@ static void tls_note(struct sock *s, const char *what, int err)
 	ERR_clear_error();
 }
 
+/* SSL_get_error reads the thread's error queue, which libpq's connections
+ * (the sink's) share: it must be empty before each SSL call. Emptying it
+ * costs a walk of all its slots; looking costs a read of two indexes (and
+ * after a failure of ours, tls_note emptied it). */
+static void tls_clear_errors(void)
+{
+	if (ERR_peek_error() != 0)
+		ERR_clear_error();
+}
+
 /* Reads up to n bytes: > 0 read, 0 at EOF, -1 with errno (EAGAIN: not now). */
 static ssize_t io_read(struct sock *s, void *buf, size_t n)
 {
@@ -100,7 +112,8 @@ static ssize_t io_read(struct sock *s, void *buf, size_t n)
 
 	if (s->ssl == NULL)
 		return recv(s->fd, buf, n, 0);
-	ERR_clear_error();
+	tls_clear_errors();
+	s->tls_io++;
 	errno = 0;
 	k = SSL_read(s->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
 	if (k > 0)
@@ -139,7 +152,8 @@ static ssize_t io_write(struct sock *s, const void *buf, size_t n)
 
 	if (s->ssl == NULL)
 		return send(s->fd, buf, n, MSG_NOSIGNAL);
-	ERR_clear_error();
+	tls_clear_errors();
+	s->tls_io++;
 	errno = 0;
 	k = SSL_write(s->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
 	if (k > 0)
@@ -870,6 +884,15 @@ bool sock_start_tls(struct sock *s, SSL_CTX *ctx)
 bool sock_tls(const struct sock *s)
 {
 	return s->ssl != NULL;
+}
+
+void sock_tls_trim(struct sock *s)
+{
+	if (s->ssl == NULL || s->hs)
+		return;
+	if (s->tls_io == s->tls_io_seen && !SSL_has_pending(s->ssl))
+		(void)SSL_free_buffers(s->ssl);         /* (refused while a record is half read) */
+	s->tls_io_seen = s->tls_io;
 }
 
 bool sock_tls_peer_cn(const struct sock *s, char *buf, size_t len)

@@ -1,4 +1,4 @@
-"""The compose stack (docker/docker-compose.yml) under podman-compose: the seed scenario end to end, the image's properties, SIGTERM mid-stream, the `scale` profile behind HAProxy, and nothing left behind. Run by `make docker-test` (scripts/docker-test.sh), which provides podman and the base images.
+"""The compose stack (docker/docker-compose.yml) under podman-compose: the seed scenario end to end, the image's properties, SIGTERM mid-stream, the `scale` profile behind HAProxy, the `monitoring` profile's Prometheus scraping every replica, and nothing left behind. Run by `make docker-test` (scripts/docker-test.sh), which provides podman and the base images.
 
 One stack for the module, and the tests are steps of one story, in file order: each starts from where the one before left the stack (run the module whole, not with -k)."""
 
@@ -10,6 +10,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 import tempfile
 import time
 
@@ -55,6 +57,7 @@ class Stack:
 		self.env.update({
 			"PGBATCHD_PORT": str(free_port()),
 			"PGBATCHD_SCALE_PORT": str(free_port()),
+			"PROMETHEUS_PORT": str(free_port()),
 			"POSTGRES_PASSWORD": "pw-" + secrets.token_hex(8),
 			"DATAGEN_ROWS_PER_SECOND": "250",
 		})
@@ -154,7 +157,7 @@ def stack():
 	s = Stack(tmp)
 	# Built every run (the layer cache makes an unchanged tree quick): `up`
 	# alone would reuse an image of an older tree.
-	s.compose("build", "pgbatchd", "datagen", "haproxy", timeout=1200)
+	s.compose("build", "pgbatchd", "datagen", "haproxy", "prometheus", timeout=1200)
 	try:
 		yield s
 	finally:
@@ -348,8 +351,52 @@ def test_scale_profile(stack):
 		batches, forced, len(writes)), file=sys.stderr)
 
 
+# ------------------------------------------------------- profile monitoring
+
+def prometheus_get(stack, path):
+	url = "http://127.0.0.1:%s%s" % (stack.env["PROMETHEUS_PORT"], path)
+	try:
+		with urllib.request.urlopen(url, timeout=10) as r:
+			return json.loads(r.read().decode())
+	except (OSError, ValueError):
+		return None
+
+
+def targets_up(stack, want):
+	"""{instance: health} of Prometheus's active targets, once every one in want is up."""
+	t = prometheus_get(stack, "/api/v1/targets?state=active")
+	if not t or t.get("status") != "success":
+		return None
+	health = {a["labels"]["instance"]: a["health"] for a in t["data"]["activeTargets"]}
+	return health if all(health.get(w) == "up" for w in want) else None
+
+
+def test_monitoring_profile(stack):
+	"""Prometheus (Debian's, in the monitoring profile) finds every pgbatchd
+	of the stack by its compose name, scrapes each one's /metrics (its
+	targets API says up), and has the rows the scale test wrote through
+	them, per replica and table."""
+	replicas = ["pgbatchd-1", "pgbatchd-2", "pgbatchd-3"]
+	stack.up("prometheus")
+	health = wait_for(lambda: targets_up(stack, replicas), 180, "Prometheus to scrape the three replicas")
+	assert all(h == "up" for h in health.values()), health
+	assert set(replicas) <= set(health)
+
+	def written():
+		q = prometheus_get(stack, "/api/v1/query?query=" + urllib.parse.quote(
+			'sum by (instance) (pgbatchd_rows_written_total{table="public.test_adbpg_table"})'))
+		if not q or q.get("status") != "success":
+			return None
+		per = {r["metric"]["instance"]: float(r["value"][1]) for r in q["data"]["result"]}
+		return per if set(replicas) <= set(per) else None
+	per = wait_for(written, 60, "the replicas' series in Prometheus")
+	assert sum(per[r] for r in replicas) == 4500, per      # the scale test's rows, each written once
+	assert all(per[r] > 0 for r in replicas), per
+
+
 def test_down_leaves_nothing(stack):
-	assert len(stack.containers()) == 7     # postgres, pgbatchd, datagen, 3 replicas, haproxy
+	# postgres, pgbatchd, datagen, 3 replicas, haproxy, prometheus
+	assert len(stack.containers()) == 8
 	vols = stack.down()
 	assert vols
 	assert stack.containers() == []
