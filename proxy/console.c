@@ -315,8 +315,8 @@ static int run(struct client *c, const char *sql, int mode)
 	}
 	if (commands[i].show)
 		return commands[i].show(c->d, &k->o, mode);
-	if (mode & OUT_DESC) {
-		pkt_begin(&k->o.pb, 'n');        /* NoData */
+	if (mode == OUT_DESC) {
+		pkt_begin(&k->o.pb, 'n');        /* NoData (a Describe's) */
 		pkt_end(&k->o.pb);
 	}
 	r = commands[i].fn(c, arg[0] ? arg : NULL, mode);
@@ -657,15 +657,26 @@ void console_read(struct client *c)
 		case 'H':
 			rr = RUN_OK;
 			break;
+		case 'F':
+			/* a simple-protocol message: its error, then ReadyForQuery */
+			rr = cout_fail(&k->o, "0A000", "the console has no functions", NULL);
+			ready(k);
+			break;
+		case 'd':
+		case 'c':
+		case 'f':
+			rr = RUN_OK;    /* COPY messages outside a COPY: ignored, as PostgreSQL does */
+			break;
 		default: {
 			char msg[80];
 
-			snprintf(msg, sizeof(msg), "the console does not take message type '%c'", type);
-			rr = cout_fail(&k->o, "0A000", msg, NULL);
-			break;
+			send_out(c);
+			snprintf(msg, sizeof(msg), "invalid frontend message type %d", type);
+			client_fatal(c, "08P01", msg, NULL);
+			return;
 		}
 		}
-		if (rr == RUN_ERROR && type != 'Q')
+		if (rr == RUN_ERROR && type != 'Q' && type != 'F')
 			k->skip = true;
 		evbuffer_drain(in, PKT_HDR_LEN + (size_t)len);
 		if (!pkt_ok(&k->o.pb)) {

@@ -364,3 +364,74 @@ def test_reload_and_shutdown(pg, make_proxy):
 	assert r.stdout.decode().startswith("SHUTDOWN"), r.stdout
 	assert proxy.proc.wait(60) == 0
 	assert su.count(pg, "cr_t") == 3
+
+
+def test_protocol_edges(pg, make_proxy):
+	"""The raw protocol: a Bind with a parameter fails and the rest of the
+	group is skipped to Sync; a FunctionCall gets its error and
+	ReadyForQuery; COPY messages outside a COPY are ignored; an unknown
+	message type ends the session with PostgreSQL's FATAL 08P01; two FLUSHes
+	in one Query each answer."""
+	pg.sql("DROP TABLE IF EXISTS ce_t; CREATE TABLE ce_t (id int PRIMARY KEY)")
+	proxy = su.start_sink_proxy(make_proxy, {"ce_t": {}}, pgbatchd={"admin_users": "postgres"})
+	conn = w.Conn(proxy.host, proxy.port)
+	try:
+		conn.login("postgres", "pgbatchd")
+		assert conn.params["server_encoding"] == "UTF8" and conn.params["integer_datetimes"] == "on"
+		conn.send(w.parse("", "SHOW VERSION") + w.bind("", "", params=[b"1"]) + w.execute("") + w.sync())
+		got = conn.read_until("Z")
+		assert [t for t, _ in got] == ["1", "E", "Z"]
+		assert w.fields(got[1][1])["C"] == "0A000"
+		conn.send(w.parse("s1", "SHOW VERSION") + w.describe("S", "s1") + w.bind("", "s1", result_formats=[1])
+			+ w.describe("P", "") + w.execute("") + w.close("S", "s1") + w.sync())
+		got = conn.read_until("Z")
+		assert [t for t, _ in got] == ["1", "t", "T", "2", "T", "D", "C", "3", "Z"]
+		assert w.datarow(got[5][1])[0].startswith(b"pgbatchd ")
+		conn.send(w.function_call(1234))
+		got = conn.read_until("Z")
+		assert [t for t, _ in got] == ["E", "Z"] and w.fields(got[0][1])["C"] == "0A000"
+		conn.send(w.copy_data(b"x") + w.copy_done() + w.query("FLUSH; FLUSH ce_t"))
+		got = conn.read_until("Z")
+		assert [(t, p) for t, p in got] == [("C", b"FLUSH\0"), ("C", b"FLUSH\0"), ("Z", b"I")]
+		conn.send(w.msg("y", b""))
+		t, p = conn.read_msg()
+		assert t == "E" and w.fields(p)["C"] == "08P01" and w.fields(p)["S"] == "FATAL"
+		assert w.fields(p)["M"] == "invalid frontend message type 121"
+	finally:
+		conn.close()
+
+
+def test_cancel_ends_a_waiting_flush(pg, make_proxy):
+	"""A FLUSH whose batch waits for a lock waits with it; a CancelRequest
+	with the console session's key ends it with 57014 and the session goes
+	on; the rows are written once the lock goes."""
+	pg.sql("DROP TABLE IF EXISTS cc_t; CREATE TABLE cc_t (id int PRIMARY KEY)")
+	proxy = su.start_sink_proxy(make_proxy, {"cc_t": {"ackmode": "immediate", "batchwritetimeoutms": 86400000,
+		"adaptiveflush": 0}}, pgbatchd={"admin_users": "postgres"})
+	with psycopg.connect(host=proxy.host, port=proxy.port, user="postgres", dbname="postgres",
+			autocommit=True) as c:
+		c.execute("INSERT INTO cc_t VALUES (1)")
+	blocker = su.lock_table(pg, "cc_t")
+	try:
+		with console(proxy) as k:
+			result = {}
+
+			def flush():
+				try:
+					k.execute("FLUSH cc_t")
+					result["ok"] = True
+				except psycopg.Error as e:
+					result["err"] = e
+
+			th = threading.Thread(target=flush)
+			th.start()
+			harness.wait_for(lambda: su.waiting_on_lock(pg) == 1, timeout=30, what="the batch to wait for the lock")
+			assert th.is_alive()
+			k.cancel()
+			th.join(30)
+			assert isinstance(result.get("err"), psycopg.errors.QueryCanceled), result
+			assert k.execute("SHOW VERSION").fetchone()[0].startswith("pgbatchd ")
+	finally:
+		blocker.rollback()
+		blocker.close()
+	su.wait_count(pg, "cc_t", 1)
