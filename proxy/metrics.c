@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "conf/config.h"
+#include "proxy/backend.h"
 #include "proxy/client.h"
 #include "proxy/daemon.h"
 #include "proxy/intercept.h"
@@ -133,6 +134,19 @@ bool metrics_render(struct daemon *d, struct evbuffer *out)
 	evbuffer_add_printf(out, "pgbatchd_client_sessions{kind=\"console\"} %d\n", consoles);
 	evbuffer_add_printf(out, "pgbatchd_client_sessions{kind=\"without_backend\"} %d\n",
 			    sessions - with_backend - consoles);
+	{
+		int writers = 0, lingering = 0;
+
+		for (int w = 0; w < st.nwriters; w++)
+			writers += st.writers[w].backend_pid != 0;
+		for (struct backend *b = d->lingering; b; b = b->lnext)
+			lingering++;
+		family(out, "pgbatchd_server_connections", "gauge",
+		       "Connections to the server: sessions' own, the sink's writers, and those of sessions that left (until the server ends them).");
+		evbuffer_add_printf(out, "pgbatchd_server_connections{kind=\"session\"} %d\n", with_backend);
+		evbuffer_add_printf(out, "pgbatchd_server_connections{kind=\"writer\"} %d\n", writers);
+		evbuffer_add_printf(out, "pgbatchd_server_connections{kind=\"lingering\"} %d\n", lingering);
+	}
 	family(out, "pgbatchd_max_client_conn", "gauge", "The max_client_conn setting.");
 	evbuffer_add_printf(out, "pgbatchd_max_client_conn %d\n", d->cfg->max_client_conn);
 

@@ -82,6 +82,10 @@ def test_counters_after_a_known_workload(pg, make_proxy):
 	assert s[("pgbatchd_batch_rows_count", "")] == s[("pgbatchd_batch_duration_seconds_count", "")] >= 1
 	assert s[("pgbatchd_batch_rows_bucket", '{le="+Inf"}')] == s[("pgbatchd_batch_rows_count", "")]
 	assert s[("pgbatchd_client_sessions", '{kind="console"}')] == 0
+	# (the sink's catalog reader is a connection of its own, not a writer's)
+	sink_conns = pg.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgbatchd-sink'")[0][0]
+	assert 1 <= s[("pgbatchd_server_connections", '{kind="writer"}')] <= min(sink_conns, 5)
+	assert s[("pgbatchd_server_connections", '{kind="session"}')] == 0       # psycopg's session has ended
 	assert sum(v for (n, _), v in s.items() if n == "pgbatchd_writers") == 5    # connectionmaxactive
 	assert s[("pgbatchd_info", '{version="0.1.0"}')] == 1
 
