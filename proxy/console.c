@@ -1,15 +1,11 @@
 /* The admin console: a session of the virtual database pgbatchd, answered by pgbatchd alone over the simple and extended protocols. */
 #include "proxy/console.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <openssl/rand.h>
 
 #include "common/log.h"
@@ -17,12 +13,12 @@
 #include "conf/config.h"
 #include "protocol/pktbuf.h"
 #include "protocol/reader.h"
+#include "proxy/ccmd.h"
 #include "proxy/client.h"
 #include "proxy/cshow.h"
+#include "proxy/csql.h"
 #include "proxy/daemon.h"
-#include "proxy/intercept.h"
 #include "proxy/sock.h"
-#include "sink/sink.h"
 #include "sink/stats.h"
 
 #define SEAM_CORE
@@ -30,33 +26,36 @@
 
 /*
  * What a driver needs of a server to run a statement and read its rows is
- * all the console speaks: Query; Parse, Bind, Describe, Execute, Close, Sync
- * and Flush without parameters and with text results (pgjdbc, psycopg 3 and
- * asyncpg use these even for SHOW); BEGIN, COMMIT, ROLLBACK and SET are taken
- * and change nothing (drivers send them on their own). Every reply is a real
- * RowDescription / DataRow / CommandComplete, so psql's \x, a JDBC ResultSet
- * and a psycopg cursor read it. FLUSH answers once its rows are written.
+ * all the console speaks: Query; Parse, Bind, Describe, Execute (with its row
+ * limit: PortalSuspended), Close, Sync and Flush, without parameters, results
+ * in text or binary (pgjdbc, psycopg 3 and asyncpg use these even for SHOW);
+ * BEGIN, COMMIT, ROLLBACK and SET are taken and change nothing (drivers send
+ * them on their own). Every reply is a real RowDescription / DataRow /
+ * CommandComplete, so psql's \x, a JDBC ResultSet and a psycopg cursor read
+ * it. A portal is run once, at its first Execute, and its answer kept: a
+ * later Execute takes the next rows. FLUSH answers once its rows are
+ * written; meanwhile the session reads on but runs nothing.
  */
 
-#define MAX_STMTS 32
-#define MAX_NAME 64
-
-
-struct cstmt {
-	char name[MAX_NAME];
+/* A prepared statement, or a portal (its answer once run). */
+struct cnamed {
+	struct cnamed *next;
+	char *name;
 	char *sql;
+	bool run;                   /* portal: run, its answer in out */
+	struct pktbuf out;          /* ... DataRows, then its last message */
+	size_t pos;                 /* ... the next one to send */
+	uint16_t nfmt;              /* ... its Bind's result formats */
+	uint8_t fmt[COUT_MAX_COLS];
 };
 
 struct console {
-	bool admin;                 /* admin_users (else stats_users: SHOW only) */
-	char tx;                    /* 'I', or 'T' after BEGIN */
-	bool skip;                  /* extended protocol: an error, skipping to Sync */
-	bool waiting;               /* a FLUSH waits for its rows */
-	bool wait_query;            /* ... sent in a Query: ReadyForQuery follows */
-	char *rest;                 /* ... and the statements of that Query after it */
-	struct cstmt stmts[MAX_STMTS];
-	char *portal;               /* the unnamed portal's statement */
+	struct ccmd_session cs;
 	struct cout o;              /* replies, and the portal's result formats */
+	bool skip;                  /* extended protocol: an error, skipping to Sync */
+	bool wait_query;            /* a FLUSH of a Query waits: the rest of it, then ReadyForQuery */
+	char *rest;                 /* ... its statements after the FLUSH */
+	struct cnamed *stmts, *portals;
 };
 
 /* ---------------------------------------------------------------- output -- */
@@ -70,347 +69,154 @@ static void send_out(struct client *c)
 	pkt_reset(&k->o.pb);
 }
 
-static int show_help(struct daemon *d, struct cout *o, int mode);
+static int fail(struct console *k, const char *sqlstate, const char *message)
+{
+	return cout_fail(&k->o, sqlstate, message, NULL);
+}
 
-/* -------------------------------------------------------------- commands -- */
+static void simple_msg(struct console *k, char type)
+{
+	pkt_begin(&k->o.pb, type);
+	pkt_end(&k->o.pb);
+}
 
-static void flushed(void *arg)
+void console_flushed(void *arg, bool paused)
 {
 	struct client *c = arg;
 	struct console *k = c->console;
 
-	k->waiting = false;
-	pkt_command_complete(&k->o.pb, "FLUSH");
-	console_read(c);        /* what waited behind it (a Query's ReadyForQuery) */
-}
-
-static int do_flush(struct client *c, const char *arg, int mode)
-{
-	struct console *k = c->console;
-	char msg[400];
-
-	if (!(mode & OUT_ROWS))
-		return RUN_OK;
-	if (c->d->sink == NULL) {
-		if (arg) {
-			snprintf(msg, sizeof(msg), "table \"%s\" is not configured", arg);
-			return cout_fail(&k->o, "42P01", msg, NULL);
+	k->cs.waiting = false;
+	if (paused) {
+		cout_fail(&k->o, "55000", "the table was paused before its rows were written", NULL);
+		if (k->wait_query) {
+			free(k->rest);
+			k->rest = NULL;         /* (a Query stops at its error) */
+		} else {
+			k->skip = true;         /* (an Execute's: to the Sync) */
 		}
-		cout_complete(&k->o, "FLUSH", mode);
-		return RUN_OK;
-	}
-	switch (sink_flush_now(c->d->sink, arg, flushed, c)) {
-	case 0:
-		k->waiting = true;
-		return RUN_WAIT;
-	case -1:
-		snprintf(msg, sizeof(msg), "table \"%s\" is not configured", arg);
-		return cout_fail(&k->o, "42P01", msg, NULL);
-	case -2:
-		snprintf(msg, sizeof(msg), "table \"%s\" is paused", arg);
-		return cout_fail(&k->o, "55000", msg, "RESUME it first.");
-	default:
-		return cout_fail(&k->o, "53200", "out of memory", NULL);
-	}
-}
-
-static int do_pause(struct client *c, const char *arg, int mode, bool pause)
-{
-	struct console *k = c->console;
-	char msg[400];
-
-	if (!(mode & OUT_ROWS))
-		return RUN_OK;
-	if (c->d->sink == NULL || sink_pause(c->d->sink, arg, pause) < 0) {
-		if (arg == NULL) {
-			cout_complete(&k->o, pause ? "PAUSE" : "RESUME", mode);
-			return RUN_OK;
-		}
-		snprintf(msg, sizeof(msg), "table \"%s\" is not configured", arg);
-		return cout_fail(&k->o, "42P01", msg, NULL);
-	}
-	log_info(c->prefix, "console: %s %s", pause ? "PAUSE" : "RESUME", arg ? arg : "(every table)");
-	cout_complete(&k->o, pause ? "PAUSE" : "RESUME", mode);
-	return RUN_OK;
-}
-
-static int do_pause_cmd(struct client *c, const char *arg, int mode)
-{
-	return do_pause(c, arg, mode, true);
-}
-
-static int do_resume(struct client *c, const char *arg, int mode)
-{
-	return do_pause(c, arg, mode, false);
-}
-
-static int do_reload(struct client *c, const char *arg, int mode)
-{
-	struct console *k = c->console;
-	char why[512];
-
-	(void)arg;
-	if (!(mode & OUT_ROWS))
-		return RUN_OK;
-	log_info(c->prefix, "console: RELOAD");
-	if (!daemon_reload(c->d, why, sizeof(why)))
-		return cout_fail(&k->o, "F0000", why, "The old configuration stays in effect.");
-	cout_complete(&k->o, "RELOAD", mode);
-	return RUN_OK;
-}
-
-static int do_shutdown(struct client *c, const char *arg, int mode)
-{
-	(void)arg;
-	cout_complete(&c->console->o, "SHUTDOWN", mode);     /* (run() starts it once answered) */
-	return RUN_OK;
-}
-
-struct ccmd {
-	const char *verb;
-	const char *object;         /* SHOW's; NULL: the verb alone, with an optional argument */
-	bool admin;                 /* admin_users only */
-	bool arg;                   /* takes a table name */
-	int (*show)(struct daemon *d, struct cout *o, int mode);        /* SHOW: its rows */
-	int (*fn)(struct client *c, const char *arg, int mode);         /* the others */
-	const char *help;
-};
-
-static const struct ccmd commands[] = {
-	{ "SHOW", "STATS", false, false, cshow_stats, NULL, "totals and rates" },
-	{ "SHOW", "TABLES", false, false, cshow_tables, NULL, "per configured table: modes, rows, buffer, batches, state" },
-	{ "SHOW", "CLIENTS", false, false, cshow_clients, NULL, "every client session" },
-	{ "SHOW", "WRITERS", false, false, cshow_writers, NULL, "the sink's writer connections" },
-	{ "SHOW", "CONFIG", false, false, cshow_config, NULL, "every setting: value, default, reloadable" },
-	{ "SHOW", "PASSTHROUGH", false, false, cshow_passthrough, NULL,
-	  "INSERTs into configured tables passed through, by reason" },
-	{ "SHOW", "REJECTS", false, false, cshow_rejects, NULL, "the rows refused last, newest first" },
-	{ "SHOW", "VERSION", false, false, cshow_version, NULL, "pgbatchd's version" },
-	{ "SHOW", "HELP", false, false, show_help, NULL, "this list" },
-	{ "FLUSH", NULL, true, true, NULL, do_flush, "FLUSH [table]: write buffered rows now; answers once written" },
-	{ "PAUSE", NULL, true, true, NULL, do_pause_cmd, "PAUSE [table]: buffer rows, write none" },
-	{ "RESUME", NULL, true, true, NULL, do_resume,
-	  "RESUME [table]: write again (also ends an exceptionmode=strict stop)" },
-	{ "RELOAD", NULL, true, false, NULL, do_reload, "read the configuration file again (as SIGHUP)" },
-	{ "SHUTDOWN", NULL, true, false, NULL, do_shutdown, "write every buffered row, then exit (as SIGTERM)" },
-};
-#define NCOMMANDS (int)(sizeof(commands) / sizeof(commands[0]))
-
-static int show_help(struct daemon *d, struct cout *o, int mode)
-{
-	static const struct ccol cols[] = { { "command", OID_TEXT }, { "description", OID_TEXT } };
-	char name[64];
-
-	(void)d;
-	cout_columns(o, cols, 2, mode);
-	for (int i = 0; i < NCOMMANDS && (mode & OUT_ROWS); i++) {
-		snprintf(name, sizeof(name), "%s%s%s", commands[i].verb, commands[i].object ? " " : "",
-			 commands[i].object ? commands[i].object : "");
-		cout_row_begin(o, 2);
-		cout_cell(o, name);
-		cout_cell(o, commands[i].help);
-		cout_row_end(o);
-	}
-	cout_complete_rows(o, "SHOW", (uint64_t)NCOMMANDS, mode);
-	return RUN_OK;
-}
-
-/* ---------------------------------------------------------------- parser -- */
-
-/* The next word of *p (letters, digits, _ . $, or a "quoted" name) into
- * word; false at the end. */
-static bool next_word(const char **p, char *word, size_t size, bool *quoted)
-{
-	const char *s = *p;
-	size_t n = 0;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	*quoted = false;
-	if (*s == '\0')
-		return false;
-	if (*s == '"') {
-		*quoted = true;
-		for (s++; *s && !(*s == '"' && s[1] != '"'); s++) {
-			if (*s == '"')
-				s++;
-			if (n + 1 < size)
-				word[n++] = *s;
-		}
-		if (*s == '"')
-			s++;
 	} else {
-		while (*s && !isspace((unsigned char)*s) && n + 1 < size)
-			word[n++] = *s++;
+		pkt_command_complete(&k->o.pb, "FLUSH");
 	}
-	word[n] = '\0';
-	*p = s;
-	return true;
+	/* the rest from the loop, through the socket: reading is turned on
+	 * again there if the input filled up meanwhile */
+	sock_kick(c->sk);
 }
 
-static bool is_word(const char *w, const char *x)
-{
-	return strcasecmp(w, x) == 0;
-}
+/* --------------------------------------------------------------- queries -- */
 
-/* One statement (no ';'). */
-static int run(struct client *c, const char *sql, int mode)
+/* The statements of a Query from sql on; RUN_WAIT when a FLUSH waits (the
+ * rest kept for then). */
+static int run_query(struct client *c, const char *sql)
 {
 	struct console *k = c->console;
-	char verb[64], obj[64], arg[260], extra[8], msg[400];
-	const char *p = sql;
-	bool q;
-	int i, r;
-
-	if (!next_word(&p, verb, sizeof(verb), &q)) {
-		if (mode & OUT_ROWS)
-			pkt_begin(&k->o.pb, 'I'), pkt_end(&k->o.pb);     /* EmptyQueryResponse */
-		return RUN_OK;
-	}
-	if (is_word(verb, "BEGIN") || is_word(verb, "START")) {
-		k->tx = 'T';
-		cout_complete(&k->o, is_word(verb, "BEGIN") ? "BEGIN" : "START TRANSACTION", mode);
-		return RUN_OK;
-	}
-	if (is_word(verb, "COMMIT") || is_word(verb, "END") || is_word(verb, "ROLLBACK") || is_word(verb, "ABORT")) {
-		k->tx = 'I';
-		cout_complete(&k->o, is_word(verb, "COMMIT") || is_word(verb, "END") ? "COMMIT" : "ROLLBACK", mode);
-		return RUN_OK;
-	}
-	if (is_word(verb, "SET") || is_word(verb, "RESET") || is_word(verb, "DISCARD")) {
-		cout_complete(&k->o, is_word(verb, "SET") ? "SET" : is_word(verb, "RESET") ? "RESET" : "DISCARD ALL", mode);
-		return RUN_OK;
-	}
-	obj[0] = arg[0] = '\0';
-	for (i = 0; i < NCOMMANDS; i++) {
-		if (!is_word(verb, commands[i].verb))
-			continue;
-		if (commands[i].object) {
-			const char *save = p;
-
-			if (!next_word(&p, obj, sizeof(obj), &q) || q || !is_word(obj, commands[i].object)) {
-				p = save;
-				continue;
-			}
-		}
-		break;
-	}
-	if (i == NCOMMANDS) {
-		if (is_word(verb, "SHOW"))
-			snprintf(msg, sizeof(msg), "unrecognized SHOW item \"%s\"", next_word(&p, obj, sizeof(obj), &q) ? obj : "");
-		else
-			snprintf(msg, sizeof(msg), "unrecognized console command \"%s\"", verb);
-		return cout_fail(&k->o, "42601", msg, "SHOW HELP lists the commands.");
-	}
-	if (commands[i].arg && next_word(&p, arg, sizeof(arg), &q) && !q)
-		for (char *a = arg; *a; a++)
-			*a = (char)tolower((unsigned char)*a);
-	if (next_word(&p, extra, sizeof(extra), &q)) {
-		snprintf(msg, sizeof(msg), "syntax error at or near \"%s\"", extra);
-		return cout_fail(&k->o, "42601", msg, NULL);
-	}
-	if (commands[i].admin && !k->admin) {
-		snprintf(msg, sizeof(msg), "permission denied to run %s", commands[i].verb);
-		return cout_fail(&k->o, "42501", msg, "Only the users of admin_users may; stats_users may SHOW.");
-	}
-	if (commands[i].show)
-		return commands[i].show(c->d, &k->o, mode);
-	if (mode == OUT_DESC) {
-		pkt_begin(&k->o.pb, 'n');        /* NoData (a Describe's) */
-		pkt_end(&k->o.pb);
-	}
-	r = commands[i].fn(c, arg[0] ? arg : NULL, mode);
-	if (r == RUN_OK && (mode & OUT_ROWS) && commands[i].fn == do_shutdown) {
-		log_info(c->prefix, "console: SHUTDOWN");
-		r = RUN_WAIT + 1;       /* told to the caller: shut down once the answer is out */
-	}
-	return r;
-}
-
-/* The statements of a Query, from sql on: RUN_WAIT when a FLUSH waits. */
-static int run_query(struct client *c, const char *sql, bool *shutdown)
-{
-	struct console *k = c->console;
-	const char *p = sql;
+	const char *err;
+	size_t pos = 0;
 	char *one;
 	int r = RUN_OK;
 	bool ran = false;
 
-	while (*p) {
-		const char *semi = strchr(p, ';');
-		size_t n = semi ? (size_t)(semi - p) : strlen(p);
-		bool blank = true;
-
-		for (size_t i = 0; i < n; i++)
-			blank &= isspace((unsigned char)p[i]) != 0;
-		if (blank) {
-			p += n + (semi != NULL);
-			continue;
-		}
-		if ((one = strndup(p, n)) == NULL)
-			return cout_fail(&k->o, "53200", "out of memory", NULL);
-		r = run(c, one, OUT_DESC | OUT_ROWS);
+	while ((one = csql_next(sql, &pos, &err)) != NULL) {
+		r = ccmd_run(&k->cs, one, OUT_DESC | OUT_ROWS);
 		free(one);
 		ran = true;
-		p += n + (semi != NULL);
-		if (r == RUN_WAIT + 1) {
-			*shutdown = true;
-			r = RUN_OK;
-		}
 		if (r == RUN_WAIT) {
 			free(k->rest);
-			k->rest = *p ? strdup(p) : NULL;
+			k->rest = sql[pos] ? strdup(sql + pos) : NULL;
 			return RUN_WAIT;
 		}
 		if (r == RUN_ERROR)
 			return r;
 	}
+	if (err) {
+		r = cout_fail(&k->o, "42601", err, NULL);
+		if (k->cs.tx == 'T')
+			k->cs.tx = 'E';
+		return r;
+	}
 	if (!ran)
-		return run(c, "", OUT_ROWS);
+		simple_msg(k, 'I');     /* EmptyQueryResponse */
 	return r;
 }
 
 /* ------------------------------------------------------- extended protocol -- */
 
-static struct cstmt *find_stmt(struct console *k, const char *name)
+static struct cnamed *find(struct cnamed *list, const char *name)
 {
-	for (int i = 0; i < MAX_STMTS; i++)
-		if (k->stmts[i].sql && strcmp(k->stmts[i].name, name) == 0)
-			return &k->stmts[i];
+	for (; list; list = list->next)
+		if (strcmp(list->name, name) == 0)
+			return list;
 	return NULL;
+}
+
+static void drop(struct cnamed **list, const char *name)
+{
+	for (struct cnamed **p = list; *p; p = &(*p)->next)
+		if (strcmp((*p)->name, name) == 0) {
+			struct cnamed *n = *p;
+
+			*p = n->next;
+			free(n->name);
+			free(n->sql);
+			pkt_free(&n->out);
+			free(n);
+			return;
+		}
+}
+
+static struct cnamed *add(struct cnamed **list, const char *name, const char *sql)
+{
+	struct cnamed *n = calloc(1, sizeof(*n));
+
+	if (n == NULL || (n->name = strdup(name)) == NULL || (n->sql = strdup(sql)) == NULL) {
+		if (n)
+			free(n->name);
+		free(n);
+		return NULL;
+	}
+	pkt_init(&n->out);
+	n->next = *list;
+	*list = n;
+	return n;
+}
+
+static int bad_message(struct console *k, const char *what)
+{
+	char msg[80];
+
+	snprintf(msg, sizeof(msg), "invalid %s message format", what);
+	return fail(k, "08P01", msg);
 }
 
 static int ext_parse(struct client *c, struct pktreader *r)
 {
 	struct console *k = c->console;
-	const char *name, *sql;
+	const char *name, *sql, *err;
 	uint16_t ntypes;
-	struct cstmt *s;
+	uint32_t t;
+	char msg[128];
+	int n;
 
 	if (!rd_cstring(r, &name, NULL) || !rd_cstring(r, &sql, NULL) || !rd_u16(r, &ntypes))
-		return cout_fail(&k->o, "08P01", "invalid Parse message", NULL);
-	if (ntypes > 0 || strchr(sql, '$'))
-		return cout_fail(&k->o, "0A000", "the console takes no parameters", NULL);
-	if (strlen(name) >= MAX_NAME)
-		return cout_fail(&k->o, "42602", "prepared statement name too long", NULL);
-	if ((s = find_stmt(k, name)) != NULL && name[0]) {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "prepared statement \"%s\" already exists", name);
-		return cout_fail(&k->o, "42P05", msg, NULL);
+		return bad_message(k, "Parse");
+	for (int i = 0; i < ntypes; i++)
+		if (!rd_u32(r, &t))
+			return bad_message(k, "Parse");
+	if (!rd_at_end(r))
+		return bad_message(k, "Parse");
+	if (ntypes > 0)
+		return fail(k, "0A000", "the console takes no parameters");
+	if ((n = csql_count(sql, &err)) < 0)
+		return fail(k, "42601", err);
+	if (n > 1)
+		return fail(k, "42601", "cannot insert multiple commands into a prepared statement");
+	if (name[0] && find(k->stmts, name)) {
+		snprintf(msg, sizeof(msg), "prepared statement \"%.80s\" already exists", name);
+		return fail(k, "42P05", msg);
 	}
-	if (s == NULL)
-		for (int i = 0; i < MAX_STMTS && s == NULL; i++)
-			if (k->stmts[i].sql == NULL)
-				s = &k->stmts[i];
-	if (s == NULL)
-		return cout_fail(&k->o, "54000", "too many prepared statements in a console session", NULL);
-	free(s->sql);
-	snprintf(s->name, sizeof(s->name), "%s", name);
-	if ((s->sql = strdup(sql)) == NULL)
-		return cout_fail(&k->o, "53200", "out of memory", NULL);
-	pkt_begin(&k->o.pb, '1');
-	pkt_end(&k->o.pb);
+	drop(&k->stmts, "");         /* (the unnamed one is replaced) */
+	if (add(&k->stmts, name, sql) == NULL)
+		return fail(k, "53200", "out of memory");
+	simple_msg(k, '1');
 	return RUN_OK;
 }
 
@@ -419,128 +225,190 @@ static int ext_bind(struct client *c, struct pktreader *r)
 	struct console *k = c->console;
 	const char *portal, *name;
 	uint16_t nf, np, nr, f;
-	struct cstmt *s;
+	uint8_t fmt[COUT_MAX_COLS];
+	struct cnamed *s, *p;
 	char msg[128];
 
 	if (!rd_cstring(r, &portal, NULL) || !rd_cstring(r, &name, NULL) || !rd_u16(r, &nf))
-		return cout_fail(&k->o, "08P01", "invalid Bind message", NULL);
+		return bad_message(k, "Bind");
 	for (int i = 0; i < nf; i++)
 		if (!rd_u16(r, &f))
-			return cout_fail(&k->o, "08P01", "invalid Bind message", NULL);
-	if (!rd_u16(r, &np) || np > 0)
-		return cout_fail(&k->o, "0A000", "the console takes no parameters", NULL);
+			return bad_message(k, "Bind");
+	if (!rd_u16(r, &np))
+		return bad_message(k, "Bind");
+	if (np > 0)
+		return fail(k, "0A000", "the console takes no parameters");
 	if (!rd_u16(r, &nr))
-		return cout_fail(&k->o, "08P01", "invalid Bind message", NULL);
-	if (nr > COUT_MAX_COLS)
-		return cout_fail(&k->o, "54000", "too many result formats", NULL);
+		return bad_message(k, "Bind");
 	for (int i = 0; i < nr; i++) {
 		if (!rd_u16(r, &f))
-			return cout_fail(&k->o, "08P01", "invalid Bind message", NULL);
+			return bad_message(k, "Bind");
 		if (f > 1) {
 			snprintf(msg, sizeof(msg), "unsupported format code: %u", f);
-			return cout_fail(&k->o, "22023", msg, NULL);
+			return fail(k, "22023", msg);
 		}
-		k->o.fmt[i] = (uint8_t)f;
+		if (i < COUT_MAX_COLS)
+			fmt[i] = (uint8_t)f;
 	}
-	k->o.nfmt = nr;
-	if (portal[0])
-		return cout_fail(&k->o, "0A000", "the console has only the unnamed portal", NULL);
-	if ((s = find_stmt(k, name)) == NULL) {
-		snprintf(msg, sizeof(msg), "prepared statement \"%s\" does not exist", name);
-		return cout_fail(&k->o, "26000", msg, NULL);
+	if (!rd_at_end(r))
+		return bad_message(k, "Bind");
+	if ((s = find(k->stmts, name)) == NULL) {
+		snprintf(msg, sizeof(msg), "prepared statement \"%.80s\" does not exist", name);
+		return fail(k, "26000", msg);
 	}
-	free(k->portal);
-	if ((k->portal = strdup(s->sql)) == NULL)
-		return cout_fail(&k->o, "53200", "out of memory", NULL);
-	pkt_begin(&k->o.pb, '2');
-	pkt_end(&k->o.pb);
+	if (portal[0] && find(k->portals, portal)) {
+		snprintf(msg, sizeof(msg), "portal \"%.80s\" already exists", portal);
+		return fail(k, "42P03", msg);
+	}
+	drop(&k->portals, "");
+	if ((p = add(&k->portals, portal, s->sql)) == NULL)
+		return fail(k, "53200", "out of memory");
+	/* (more formats than the console has columns: one per column cannot be) */
+	p->nfmt = nr > COUT_MAX_COLS ? COUT_MAX_COLS + 1 : nr;
+	memcpy(p->fmt, fmt, nr < COUT_MAX_COLS ? nr : COUT_MAX_COLS);
+	simple_msg(k, '2');
 	return RUN_OK;
+}
+
+/* Runs sql for a portal's formats (p NULL: text); an ErrorResponse in place
+ * of what it wrote when the formats do not fit its columns. */
+static int run_formatted(struct console *k, struct cnamed *p, const char *sql, int mode)
+{
+	size_t start = k->o.pb.len;
+	char msg[128];
+	int r;
+
+	k->o.fmt_on = p != NULL;
+	k->o.fmt_bad = false;
+	if (p) {
+		k->o.nfmt = p->nfmt;
+		memcpy(k->o.fmt, p->fmt, sizeof(k->o.fmt));
+	}
+	r = ccmd_run(&k->cs, sql, mode);
+	k->o.fmt_on = false;
+	if (k->o.fmt_bad) {
+		k->o.pb.len = start;
+		snprintf(msg, sizeof(msg), "bind message has %d result formats but query has %d columns",
+			 p->nfmt, k->o.fmt_cols);
+		return fail(k, "08P01", msg);
+	}
+	return r;
 }
 
 static int ext_describe(struct client *c, struct pktreader *r)
 {
 	struct console *k = c->console;
 	uint8_t what;
-	const char *name, *sql;
-	struct cstmt *s;
-	char msg[128];
+	const char *name, *err;
+	struct cnamed *n;
+	char msg[128], *one;
+	size_t pos = 0;
+	int rr;
 
-	if (!rd_u8(r, &what) || !rd_cstring(r, &name, NULL) || (what != 'S' && what != 'P'))
-		return cout_fail(&k->o, "08P01", "invalid Describe message", NULL);
+	if (!rd_u8(r, &what) || !rd_cstring(r, &name, NULL) || !rd_at_end(r))
+		return bad_message(k, "Describe");
+	if (what != 'S' && what != 'P') {
+		snprintf(msg, sizeof(msg), "invalid DESCRIBE message subtype %d", what);
+		return fail(k, "08P01", msg);
+	}
+	if ((n = find(what == 'S' ? k->stmts : k->portals, name)) == NULL) {
+		snprintf(msg, sizeof(msg), what == 'S' ? "prepared statement \"%.80s\" does not exist" :
+			 "portal \"%.80s\" does not exist", name);
+		return fail(k, what == 'S' ? "26000" : "34000", msg);
+	}
 	if (what == 'S') {
-		if ((s = find_stmt(k, name)) == NULL) {
-			snprintf(msg, sizeof(msg), "prepared statement \"%s\" does not exist", name);
-			return cout_fail(&k->o, "26000", msg, NULL);
-		}
-		sql = s->sql;
-		pkt_begin(&k->o.pb, 't');        /* ParameterDescription: none */
+		pkt_begin(&k->o.pb, 't');       /* ParameterDescription: none */
 		pkt_put_u16(&k->o.pb, 0);
 		pkt_end(&k->o.pb);
-	} else {
-		if (name[0] || k->portal == NULL) {
-			snprintf(msg, sizeof(msg), "portal \"%s\" does not exist", name);
-			return cout_fail(&k->o, "34000", msg, NULL);
-		}
-		sql = k->portal;
 	}
-	if (strchr(sql, ';') && strspn(strchr(sql, ';'), "; \t\r\n") != strlen(strchr(sql, ';')))
-		return cout_fail(&k->o, "42601", "cannot insert multiple commands into a prepared statement", NULL);
+	if ((one = csql_next(n->sql, &pos, &err)) == NULL) {
+		if (err)
+			return fail(k, "42601", err);
+		simple_msg(k, 'n');             /* an empty statement: NoData */
+		return RUN_OK;
+	}
 	{
-		char *one = strndup(sql, strcspn(sql, ";"));
-		bool empty;
-		int rr;
+		size_t before = k->o.pb.len;
 
-		if (one == NULL)
-			return cout_fail(&k->o, "53200", "out of memory", NULL);
-		empty = strspn(one, " \t\r\n") == strlen(one);
-		if (empty) {
-			pkt_begin(&k->o.pb, 'n');
-			pkt_end(&k->o.pb);
-			rr = RUN_OK;
-		} else {
-			size_t before = k->o.pb.len;
+		rr = run_formatted(k, what == 'P' ? n : NULL, one, OUT_DESC);
+		if (rr == RUN_OK && k->o.pb.len == before)
+			simple_msg(k, 'n');     /* (a transaction word: no rows) */
+	}
+	free(one);
+	return rr;
+}
 
-			k->o.fmt_on = what == 'P';
-			rr = run(c, one, OUT_DESC);
-			k->o.fmt_on = false;
-			/* a command without rows said NoData; a transaction word nothing */
-			if (rr == RUN_OK && k->o.pb.len == before) {
-				pkt_begin(&k->o.pb, 'n');
-				pkt_end(&k->o.pb);
-			}
+/* A portal's kept answer, up to max DataRows (0: all); PortalSuspended when
+ * rows are left. */
+static void serve(struct console *k, struct cnamed *p, uint32_t max)
+{
+	struct pktreader r;
+	uint32_t sent = 0, len;
+	uint8_t type;
+	const uint8_t *body;
+
+	while (p->pos < p->out.len) {
+		size_t at = p->pos;
+
+		rd_init(&r, p->out.data + at, p->out.len - at);
+		if (!rd_u8(&r, &type) || !rd_u32(&r, &len) || len < 4 || !rd_bytes(&r, len - 4, &body))
+			break;
+		if (type == 'D' && max && sent == max) {
+			simple_msg(k, 's');             /* PortalSuspended */
+			return;
 		}
-		free(one);
-		return rr;
+		pkt_put_bytes(&k->o.pb, p->out.data + at, 1 + (size_t)len);
+		if (type != 'D')
+			return;                         /* its last message: sent again by a later Execute */
+		p->pos = at + 1 + len;
+		sent++;
 	}
 }
 
-static int ext_execute(struct client *c, struct pktreader *r, bool *shutdown)
+static int ext_execute(struct client *c, struct pktreader *r)
 {
 	struct console *k = c->console;
-	const char *name;
+	const char *name, *err;
 	uint32_t max;
-	char *one;
+	struct cnamed *p;
+	char msg[128], *one;
+	size_t pos = 0, start;
 	int rr;
 
-	if (!rd_cstring(r, &name, NULL) || !rd_u32(r, &max))
-		return cout_fail(&k->o, "08P01", "invalid Execute message", NULL);
-	if (name[0] || k->portal == NULL) {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "portal \"%s\" does not exist", name);
-		return cout_fail(&k->o, "34000", msg, NULL);
+	if (!rd_cstring(r, &name, NULL) || !rd_u32(r, &max) || !rd_at_end(r))
+		return bad_message(k, "Execute");
+	if ((p = find(k->portals, name)) == NULL) {
+		snprintf(msg, sizeof(msg), "portal \"%.80s\" does not exist", name);
+		return fail(k, "34000", msg);
 	}
-	if ((one = strndup(k->portal, strcspn(k->portal, ";"))) == NULL)
-		return cout_fail(&k->o, "53200", "out of memory", NULL);
-	k->o.fmt_on = true;
-	rr = run(c, one, OUT_ROWS);
-	k->o.fmt_on = false;
+	if (p->run) {
+		serve(k, p, max);
+		return RUN_OK;
+	}
+	p->run = true;
+	if ((one = csql_next(p->sql, &pos, &err)) == NULL) {
+		if (err)
+			return fail(k, "42601", err);
+		simple_msg(k, 'I');
+		return RUN_OK;
+	}
+	start = k->o.pb.len;
+	rr = run_formatted(k, p, one, OUT_ROWS);
 	free(one);
-	if (rr == RUN_WAIT + 1) {
-		*shutdown = true;
-		rr = RUN_OK;
+	if (rr == RUN_WAIT) {
+		/* a FLUSH: its CommandComplete comes later, and later Executes repeat it */
+		pkt_command_complete(&p->out, "FLUSH");
+		return rr;
 	}
-	return rr;
+	if (rr != RUN_OK || !pkt_ok(&k->o.pb))
+		return rr;
+	/* the answer is the portal's: sent from there, max rows at a time */
+	pkt_put_bytes(&p->out, k->o.pb.data + start, k->o.pb.len - start);
+	k->o.pb.len = start;
+	if (!pkt_ok(&p->out))
+		return fail(k, "53200", "out of memory");
+	serve(k, p, max);
+	return RUN_OK;
 }
 
 static int ext_close(struct client *c, struct pktreader *r)
@@ -548,19 +416,16 @@ static int ext_close(struct client *c, struct pktreader *r)
 	struct console *k = c->console;
 	uint8_t what;
 	const char *name;
-	struct cstmt *s;
+	char msg[80];
 
-	if (!rd_u8(r, &what) || !rd_cstring(r, &name, NULL))
-		return cout_fail(&k->o, "08P01", "invalid Close message", NULL);
-	if (what == 'S' && (s = find_stmt(k, name)) != NULL) {
-		free(s->sql);
-		s->sql = NULL;
-	} else if (what == 'P' && name[0] == '\0') {
-		free(k->portal);
-		k->portal = NULL;
+	if (!rd_u8(r, &what) || !rd_cstring(r, &name, NULL) || !rd_at_end(r))
+		return bad_message(k, "Close");
+	if (what != 'S' && what != 'P') {
+		snprintf(msg, sizeof(msg), "invalid CLOSE message subtype %d", what);
+		return fail(k, "08P01", msg);
 	}
-	pkt_begin(&k->o.pb, '3');
-	pkt_end(&k->o.pb);
+	drop(what == 'S' ? &k->stmts : &k->portals, name);
+	simple_msg(k, '3');
 	return RUN_OK;
 }
 
@@ -568,127 +433,147 @@ static int ext_close(struct client *c, struct pktreader *r)
 
 static void ready(struct console *k)
 {
-	pkt_ready(&k->o.pb, k->tx);
+	pkt_ready(&k->o.pb, k->cs.tx);
+}
+
+/* One message; false when the session ended. */
+static bool message(struct client *c, uint8_t type, const uint8_t *body, uint32_t len)
+{
+	struct console *k = c->console;
+	struct pktreader r;
+	const char *sql;
+	int rr = RUN_OK;
+
+	rd_init(&r, body, len);
+	if (k->skip && type != 'S')
+		return true;
+	switch (type) {
+	case 'Q':
+		/* (a Query ends the unnamed statement and portal, as in PostgreSQL) */
+		drop(&k->stmts, "");
+		drop(&k->portals, "");
+		if (!rd_cstring(&r, &sql, NULL) || !rd_at_end(&r))
+			rr = bad_message(k, "Query");
+		else
+			rr = run_query(c, sql);
+		if (rr == RUN_WAIT)
+			k->wait_query = true;
+		else
+			ready(k);
+		return true;
+	case 'P':
+		rr = ext_parse(c, &r);
+		break;
+	case 'B':
+		rr = ext_bind(c, &r);
+		break;
+	case 'D':
+		rr = ext_describe(c, &r);
+		break;
+	case 'E':
+		rr = ext_execute(c, &r);
+		break;
+	case 'C':
+		rr = ext_close(c, &r);
+		break;
+	case 'S':
+		if (!rd_at_end(&r)) {
+			rr = bad_message(k, "Sync");
+			break;
+		}
+		k->skip = false;
+		if (k->cs.tx == 'I')
+			drop(&k->portals, "");       /* (the end of its implicit transaction) */
+		ready(k);
+		return true;
+	case 'H':
+		return true;
+	case 'F':
+		/* a simple-protocol message: its error, then ReadyForQuery */
+		fail(k, "0A000", "the console has no functions");
+		ready(k);
+		return true;
+	case 'd':
+	case 'c':
+	case 'f':
+		return true;    /* COPY messages outside a COPY: ignored, as PostgreSQL does */
+	default: {
+		char msg[80];
+
+		send_out(c);
+		snprintf(msg, sizeof(msg), "invalid frontend message type %d", type);
+		client_fatal(c, "08P01", msg, NULL);
+		return false;
+	}
+	}
+	if (rr == RUN_ERROR) {
+		k->skip = true;
+		if (k->cs.tx == 'T')
+			k->cs.tx = 'E';
+	}
+	return true;
 }
 
 void console_read(struct client *c)
 {
 	struct console *k = c->console;
 	struct evbuffer *in = sock_input(c->sk);
-	bool shutdown = false;
 	uint8_t type, *p;
-	uint32_t len;
-	struct pktreader r;
-	int rr;
+	uint32_t len, limit = (uint32_t)c->d->cfg->max_inspect_bytes;
+	bool done = false;
 
-	if (k->waiting)
-		return;
+	if (k->cs.waiting)
+		return;         /* (console_flushed kicks the socket) */
 	if (k->wait_query) {
 		/* a FLUSH of a Query is answered: the rest of it, then ReadyForQuery */
 		char *rest = k->rest;
 
 		k->rest = NULL;
 		k->wait_query = false;
-		rr = rest ? run_query(c, rest, &shutdown) : RUN_OK;
-		free(rest);
-		if (rr == RUN_WAIT) {
+		if (rest && run_query(c, rest) == RUN_WAIT)
 			k->wait_query = true;
-			send_out(c);
+		else
+			ready(k);
+		free(rest);
+		done = !k->wait_query;
+	}
+	while (c->state == CL_ACTIVE && !k->cs.waiting && evbuffer_get_length(in) >= PKT_HDR_LEN) {
+		if (k->cs.shutdown && done)
+			break;          /* (the rest is for nobody: the shutdown ends the session) */
+		send_out(c);
+		if (client_output_full(c)) {
+			/* a client that does not read its answers: nothing more is read
+			 * until it does (client_write_cb releases it) */
+			client_hold(c, HOLD_OUTPUT);
 			return;
 		}
-		ready(k);
-	}
-	while (c->state == CL_ACTIVE && !k->waiting && evbuffer_get_length(in) >= PKT_HDR_LEN) {
 		p = evbuffer_pullup(in, PKT_HDR_LEN);
-		if (pkt_read_header(p, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK || len > PKT_SMALL_LIMIT) {
-			send_out(c);
+		if (pkt_read_header(p, PKT_HDR_LEN, &type, &len) != PKT_HDR_OK || len > limit) {
 			client_fatal(c, "08P01", "invalid message length", NULL);
 			return;
 		}
 		if (evbuffer_get_length(in) < PKT_HDR_LEN + (size_t)len)
 			break;
-		p = evbuffer_pullup(in, PKT_HDR_LEN + (ssize_t)len);
-		rd_init(&r, p + PKT_HDR_LEN, len);
 		if (type == 'X') {
 			evbuffer_drain(in, PKT_HDR_LEN + (size_t)len);
 			send_out(c);
 			client_finish(c, "client sent Terminate");
 			return;
 		}
-		if (k->skip && type != 'S') {
-			evbuffer_drain(in, PKT_HDR_LEN + (size_t)len);
-			continue;
-		}
-		switch (type) {
-		case 'Q': {
-			const char *sql;
-
-			if (!rd_cstring(&r, &sql, NULL)) {
-				rr = cout_fail(&k->o, "08P01", "invalid Query message", NULL);
-			} else {
-				rr = run_query(c, sql, &shutdown);
-			}
-			if (rr == RUN_WAIT)
-				k->wait_query = true;
-			else
-				ready(k);
-			break;
-		}
-		case 'P':
-			rr = ext_parse(c, &r);
-			break;
-		case 'B':
-			rr = ext_bind(c, &r);
-			break;
-		case 'D':
-			rr = ext_describe(c, &r);
-			break;
-		case 'E':
-			rr = ext_execute(c, &r, &shutdown);
-			break;
-		case 'C':
-			rr = ext_close(c, &r);
-			break;
-		case 'S':
-			k->skip = false;
-			ready(k);
-			rr = RUN_OK;
-			break;
-		case 'H':
-			rr = RUN_OK;
-			break;
-		case 'F':
-			/* a simple-protocol message: its error, then ReadyForQuery */
-			rr = cout_fail(&k->o, "0A000", "the console has no functions", NULL);
-			ready(k);
-			break;
-		case 'd':
-		case 'c':
-		case 'f':
-			rr = RUN_OK;    /* COPY messages outside a COPY: ignored, as PostgreSQL does */
-			break;
-		default: {
-			char msg[80];
-
-			send_out(c);
-			snprintf(msg, sizeof(msg), "invalid frontend message type %d", type);
-			client_fatal(c, "08P01", msg, NULL);
+		p = evbuffer_pullup(in, PKT_HDR_LEN + (ssize_t)len);
+		if (!message(c, type, p + PKT_HDR_LEN, len))
 			return;
-		}
-		}
-		if (rr == RUN_ERROR && type != 'Q' && type != 'F')
-			k->skip = true;
 		evbuffer_drain(in, PKT_HDR_LEN + (size_t)len);
 		if (!pkt_ok(&k->o.pb)) {
 			pkt_reset(&k->o.pb);
 			client_fatal(c, "53200", "out of memory", NULL);
 			return;
 		}
-		if (shutdown)
-			break;
+		/* SHUTDOWN starts once the Query or the Sync after it is answered */
+		done = (type == 'Q' && !k->wait_query) || type == 'S';
 	}
 	send_out(c);
-	if (shutdown && !c->d->shutting_down)
+	if (k->cs.shutdown && done && !c->d->shutting_down)
 		daemon_shutdown(c->d, "SHUTDOWN from the console");
 }
 
@@ -696,18 +581,25 @@ void console_cancel(struct client *c)
 {
 	struct console *k = c->console;
 
-	if (!k || !k->waiting)
+	if (!k || !k->cs.waiting)
 		return;
 	sink_flush_forget(c->d->sink, c);
-	k->waiting = false;
-	pkt_error(&k->o.pb, "ERROR", "57014", "canceling statement due to user request", NULL, NULL);
-	if (!k->wait_query)
+	k->cs.waiting = false;
+	fail(k, "57014", "canceling statement due to user request");
+	if (k->cs.tx == 'T')
+		k->cs.tx = 'E';
+	if (!k->wait_query) {
 		k->skip = true;         /* (an Execute's: to the Sync) */
-	else {
+	} else {
 		free(k->rest);
-		k->rest = NULL;     /* (a Query stops at its error) */
+		k->rest = NULL;         /* (a Query stops at its error) */
 	}
-	console_read(c);
+	sock_kick(c->sk);
+}
+
+char console_tx(const struct client *c)
+{
+	return c->console->cs.tx;
 }
 
 /* ------------------------------------------------------------------- login -- */
@@ -764,8 +656,10 @@ void console_login(struct client *c)
 		client_fatal(c, "53200", "out of memory", NULL);
 		return;
 	}
-	k->admin = admin;
-	k->tx = 'I';
+	k->cs.c = c;
+	k->cs.o = &k->o;
+	k->cs.admin = admin;
+	k->cs.tx = 'I';
 	pkt_init(&k->o.pb);
 	c->console = k;
 	c->key_pid = 0x40000000u | (uint32_t)(c->id & 0x3fffffff);
@@ -796,22 +690,18 @@ void console_login(struct client *c)
 	sock_kick(c->sk);
 }
 
-char console_tx(const struct client *c)
-{
-	return c->console->tx;
-}
-
 void console_free(struct client *c)
 {
 	struct console *k = c->console;
 
 	if (k == NULL)
 		return;
-	if (k->waiting && c->d->sink)
+	if (k->cs.waiting && c->d->sink)
 		sink_flush_forget(c->d->sink, c);
-	for (int i = 0; i < MAX_STMTS; i++)
-		free(k->stmts[i].sql);
-	free(k->portal);
+	while (k->stmts)
+		drop(&k->stmts, k->stmts->name);
+	while (k->portals)
+		drop(&k->portals, k->portals->name);
 	free(k->rest);
 	pkt_free(&k->o.pb);
 	free(k);

@@ -30,6 +30,10 @@ static int format_of(const struct cout *k, int i)
 void cout_columns(struct cout *k, const struct ccol *cols, int n, int mode)
 {
 	k->ncols = n < COUT_MAX_COLS ? n : COUT_MAX_COLS;
+	if (k->fmt_on && k->nfmt > 1 && k->nfmt != n) {
+		k->fmt_bad = true;      /* (the caller says so, as PostgreSQL does) */
+		k->fmt_cols = n;
+	}
 	for (int i = 0; i < k->ncols; i++)
 		k->oids[i] = cols[i].oid;
 	if (!(mode & OUT_DESC))
@@ -246,7 +250,7 @@ int cshow_tables(struct daemon *d, struct cout *k, int mode)
 		cout_cell(k, t->conflictmode);
 		cout_cell(k, t->writemode);
 		cout_cell(k, t->ackmode);
-		cout_cell(k, t->stopped ? "stopped" : t->paused ? "paused" : "writing");
+		cout_cell(k, t->removed ? "removed" : t->stopped ? "stopped" : t->paused ? "paused" : "writing");
 		cout_u64(k, t->rows_in);
 		cout_u64(k, t->rows_written);
 		cout_u64(k, t->rows_skipped);

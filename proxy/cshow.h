@@ -33,6 +33,8 @@ struct cout {
 	uint16_t nfmt;
 	uint8_t fmt[COUT_MAX_COLS];
 	bool fmt_on;
+	bool fmt_bad;               /* more than one format, not one per column */
+	int fmt_cols;               /* ... the columns then */
 	uint32_t oids[COUT_MAX_COLS];
 	int ncols, col;
 };

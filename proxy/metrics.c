@@ -1,13 +1,16 @@
 /* The Prometheus text exposition of the daemon's and the sink's counters, gauges and histograms, over evhttp. */
 #include "proxy/metrics.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 
 #include "common/log.h"
 #include "common/version.h"
@@ -31,7 +34,38 @@
 
 struct metrics {
 	struct evhttp *http;
+	struct evconnlistener *listener;        /* evhttp's own */
+	struct event *resume_ev;                /* out of descriptors: accepting again later */
+	int64_t said;                           /* the last time that was logged */
 };
+
+/* accept() failed: out of descriptors, libevent's listener would try again
+ * at once, forever. It pauses for a second instead (logged once a second,
+ * as the client listener does). */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct metrics *m = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval second = { 1, 0 };
+
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
+		return;
+	evconnlistener_disable(l);
+	event_add(m->resume_ev, &second);
+	if (time(NULL) != m->said) {
+		m->said = time(NULL);
+		log_warning(NULL, "metrics: cannot accept a connection (%s); not accepting for a second", strerror(e));
+	}
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct metrics *m = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(m->listener);
+}
 
 static void label_value(struct evbuffer *out, const char *v)
 {
@@ -244,7 +278,16 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, HTTP_OK, "OK", out);
+	if (cmd == EVHTTP_REQ_HEAD) {
+		/* (libevent would send the body of a HEAD too) */
+		char n[24];
+
+		snprintf(n, sizeof(n), "%zu", evbuffer_get_length(out));
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", n);
+		evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+	} else {
+		evhttp_send_reply(req, HTTP_OK, "OK", out);
+	}
 	evbuffer_free(out);
 }
 
@@ -259,6 +302,7 @@ bool metrics_start(struct daemon *d)
 	const struct config *cfg = d->cfg;
 	const char *addr = cfg->metrics_addr && strcmp(cfg->metrics_addr, "*") != 0 ? cfg->metrics_addr : "0.0.0.0";
 	struct metrics *m;
+	struct evhttp_bound_socket *bound;
 
 	if (cfg->metrics_port == 0)
 		return true;
@@ -273,15 +317,18 @@ bool metrics_start(struct daemon *d)
 				   EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_max_headers_size(m->http, 16384);
 	evhttp_set_max_body_size(m->http, 0);
-	evhttp_set_timeout(m->http, 30);
+	evhttp_set_timeout(m->http, 10);
 	evhttp_set_cb(m->http, "/metrics", on_metrics, d);
 	evhttp_set_gencb(m->http, on_other, d);
-	if (evhttp_bind_socket(m->http, addr, (uint16_t)cfg->metrics_port) != 0) {
+	if ((bound = evhttp_bind_socket_with_handle(m->http, addr, (uint16_t)cfg->metrics_port)) == NULL ||
+	    (m->resume_ev = evtimer_new(d->base, on_resume, m)) == NULL) {
 		log_error(NULL, "metrics: cannot listen on %s:%d", addr, cfg->metrics_port);
 		evhttp_free(m->http);
 		free(m);
 		return false;
 	}
+	m->listener = evhttp_bound_socket_get_listener(bound);
+	evconnlistener_set_error_cb(m->listener, on_accept_error);
 	d->metrics = m;
 	log_info(NULL, "metrics: serving http://%s:%d/metrics", addr, cfg->metrics_port);
 	return true;
@@ -292,6 +339,8 @@ void metrics_stop(struct daemon *d)
 	if (d->metrics == NULL)
 		return;
 	evhttp_free(d->metrics->http);
+	if (d->metrics->resume_ev)
+		event_free(d->metrics->resume_ev);
 	free(d->metrics);
 	d->metrics = NULL;
 }

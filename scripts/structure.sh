@@ -18,8 +18,8 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 INTERCEPTION="absorb clause copyin direct extq group intercept isess pstmt txn view"
-CORE="client clogin backend console cshow daemon listen logincache login metrics sock tls"
-NEITHER="main replyq"
+CORE="ccmd client clogin backend console cshow daemon listen logincache login metrics sock tls"
+NEITHER="csql main replyq"
 CFLAGS_SYNTAX="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fsyntax-only -I/usr/include/postgresql"
 
 check() {

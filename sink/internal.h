@@ -272,6 +272,8 @@ struct sink_unit {
 	struct srow *row1;
 	enum ack_mode ack;          /* commit when any of its tables says commit */
 	bool barrier;               /* read-your-writes: wanted now */
+	bool held;                  /* sched_mark_held: behind a paused unit (FLUSH's question) */
+	uint64_t ticket;            /* arrival order (st.tickets when made) */
 	bool direct_due;            /* U_DIRECT: to be offered to its client (sink_on_notify) */
 	bool reply_due, replied, settle_due;
 	bool acked_counted;         /* counted in its tables' `acked` until it settles */
@@ -644,9 +646,9 @@ void sched_place(struct sink_unit *u);
 void sched_barrier(struct sink_unit *u);
 /* The latest unit placed to write (tab, route), not yet settled; NULL: none. */
 struct sink_unit *sched_key_last(struct sink *s, const struct stable *tab, uint64_t route);
-/* A FLUSH waits: a queued unit placed up to seq upto, of tab (NULL: any),
- * is not held behind a paused one in its writer's queue. */
-bool sched_flush_pending(const struct sink *s, const struct stable *tab, uint64_t upto);
+/* Queued units held behind a paused one in their writer's queue (or paused
+ * themselves) have mark set; the others have it cleared. */
+void sched_mark_held(struct sink *s);
 void sched_flush_table(struct sink *s, struct stable *tab);
 /* The writer is idle: its next batch, or NULL (nothing due: its timer is armed). */
 struct batch *sched_take(struct sink *s, int widx);

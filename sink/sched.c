@@ -36,6 +36,7 @@ struct wqueue {
 	struct event *timer;        /* the oldest row's age limit */
 	struct ptimer *gtimer;      /* the end of a gather its head waits for (gather.c; precise) */
 	int64_t gather_due;         /* ... armed for then */
+	uint64_t held_seq;          /* the paused head whose due flush was counted (tc.held) */
 	int64_t armed_due;          /* the deadline timer and age_due were set for; INT64_MIN: none */
 	bool age_due;
 	int ntab;
@@ -556,16 +557,16 @@ void sched_flush_table(struct sink *s, struct stable *tab)
 					sched_barrier(u);
 }
 
-bool sched_flush_pending(const struct sink *s, const struct stable *tab, uint64_t upto)
+void sched_mark_held(struct sink *s)
 {
-	for (int w = 0; w < s->nwriters; w++)
-		for (const struct sink_unit *u = s->wq[w].head; u; u = u->qnext) {
-			if (!s->draining && stats_unit_paused(u))
-				break;      /* it and what follows wait for RESUME */
-			if (u->seq <= upto && stats_unit_writes(u, tab))
-				return true;
+	for (int w = 0; w < s->nwriters; w++) {
+		bool held = false;
+
+		for (struct sink_unit *u = s->wq[w].head; u; u = u->qnext) {
+			held |= !s->draining && stats_unit_paused(u);
+			u->held = held;
 		}
-	return false;
+	}
 }
 
 /* ---- the flush policy ---- */
@@ -601,9 +602,13 @@ static int queue_ready(const struct sink *s, struct wqueue *q)
 	if (!s->draining && stats_unit_paused(h)) {
 		/* PAUSE: sink_pause's RESUME kicks the writers. A flush that is
 		 * due is counted as held (the gather wait is not looked at). */
-		if (q->barrier_seq >= h->seq || s->full || q->age_due || age_deadline(q) <= sink_now_ms())
+		if (h->seq != q->held_seq &&
+		    (q->barrier_seq >= h->seq || s->full || q->age_due || age_deadline(q) <= sink_now_ms())) {
+			q->held_seq = h->seq;       /* (once per head held) */
 			for (i = 0; i < h->nstmts; i++)
-				h->stmts[i].tab->tc.held += h->stmts[i].tab->paused;
+				h->stmts[i].tab->tc.held += h->stmts[i].tab->paused &&
+							    (i == 0 || h->stmts[i].tab != h->stmts[i - 1].tab);
+		}
 		return -1;
 	}
 	for (t = 0; t < q->ntab && t < s->ntables; t++)

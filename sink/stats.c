@@ -180,8 +180,8 @@ void stats_batch_done(struct sink *s, const struct batch *b)
 bool stats_unit_paused(const struct sink_unit *u)
 {
 	for (int i = 0; i < u->nstmts; i++)
-		if (u->stmts[i].tab && u->stmts[i].tab->paused)
-			return true;
+		if (u->stmts[i].tab && u->stmts[i].tab->paused && !u->stmts[i].tab->removed)
+			return true;    /* (a table removed by a reload flushes what it holds) */
 	return false;
 }
 
@@ -247,6 +247,7 @@ bool sink_stats_take(const struct sink *s, struct sink_stats *out)
 		ts->last_flush_reason = tab->tc.last_flush_ms ? flush_keys[tab->tc.last_flush_reason] : NULL;
 		ts->paused = tab->paused;
 		ts->stopped = tab->stopped;
+		ts->removed = tab->removed;
 	}
 	/* rows in the sink now: buffered, waiting or being written (a walk over
 	 * the live units, for an operator's question, not per row) */
@@ -279,31 +280,16 @@ void sink_stats_free(struct sink_stats *st)
 
 /* ---- PAUSE, RESUME, FLUSH ---- */
 
-/* "name" or "schema.name" against a table; as configured (case-folded
- * unless casesensitive), so a name is matched as the client writes it
- * without quotes, and also exactly. */
+/* "name" or "schema.name" against a table's configured names (the console
+ * folds what is not quoted, as PostgreSQL folds identifiers). */
 static bool table_named(const struct stable *tab, const char *what)
 {
 	const char *dot = strchr(what, '.');
-	char low[260];
-	size_t n = strlen(what);
 
-	if (n >= sizeof(low))
-		return false;
-	for (size_t i = 0; i <= n; i++)
-		low[i] = (what[i] >= 'A' && what[i] <= 'Z') ? (char)(what[i] + 32) : what[i];
-	for (int pass = 0; pass < 2; pass++) {
-		const char *w = pass ? low : what;
-
-		if (dot == NULL) {
-			if (strcmp(tab->conf.name, w) == 0)
-				return true;
-		} else if (strncmp(tab->conf.targetschema, w, (size_t)(dot - what)) == 0 &&
-			   tab->conf.targetschema[dot - what] == '\0' && strcmp(tab->conf.name, w + (dot - what) + 1) == 0) {
-			return true;
-		}
-	}
-	return false;
+	if (dot == NULL)
+		return strcmp(tab->conf.name, what) == 0;
+	return strncmp(tab->conf.targetschema, what, (size_t)(dot - what)) == 0 &&
+	       tab->conf.targetschema[dot - what] == '\0' && strcmp(tab->conf.name, dot + 1) == 0;
 }
 
 int sink_pause(struct sink *s, const char *table, bool pause)
@@ -313,7 +299,8 @@ int sink_pause(struct sink *s, const char *table, bool pause)
 	for (int t = 0; t < s->ntables; t++) {
 		struct stable *tab = s->tables[t];
 
-		if (tab->removed || (table && !table_named(tab, table)))
+		/* (a removed table cannot be paused, but can be resumed) */
+		if ((pause && tab->removed) || (table && !table_named(tab, table)))
 			continue;
 		matched++;
 		if (!pause && tab->stopped) {
@@ -334,15 +321,17 @@ int sink_pause(struct sink *s, const char *table, bool pause)
 	if (!pause && changed)
 		for (int i = 0; i < s->nwriters; i++)
 			writer_kick(s->writers[i]);
+	if (s->flushes)
+		schedule_notify(s);     /* (a FLUSH of a table paused now is answered) */
 	return changed;
 }
 
-/* A FLUSH waiting for the units that held rows of its tables when it came. */
+/* A FLUSH: it waits for the units that held rows of its tables when it came. */
 struct flushwait {
 	struct flushwait *next;
 	const struct stable *tab;   /* NULL: every table */
-	uint64_t upto;              /* units placed up to this seq */
-	void (*done)(void *arg);
+	uint64_t upto;              /* units made up to this ticket */
+	void (*done)(void *arg, bool paused);
 	void *arg;
 };
 
@@ -356,17 +345,35 @@ bool stats_unit_writes(const struct sink_unit *u, const struct stable *tab)
 	return false;
 }
 
-static bool flush_waits(const struct sink *s, const struct flushwait *f)
+/* A unit still to be written by the sink (not decided, not settled; a
+ * transaction block's rows are its client's to commit). */
+static bool unwritten(const struct sink_unit *u)
 {
-	for (const struct sink_unit *u = s->all; u; u = u->anext)
-		if ((u->state == U_BLOCKED || u->state == U_WRITING || u->state == U_DIRECT ||
-		     (u->state == U_INTAKE && u->seq == 0)) &&
-		    (u->seq == 0 || u->seq <= f->upto) && !u->tx && !stats_unit_paused(u) && stats_unit_writes(u, f->tab))
-			return true;
-	return sched_flush_pending(s, f->tab, f->upto);
+	return !u->tx && (u->state == U_INTAKE || u->state == U_BLOCKED || u->state == U_QUEUED ||
+			  u->state == U_WRITING || u->state == U_DIRECT);
 }
 
-int sink_flush_now(struct sink *s, const char *table, void (*done)(void *arg), void *arg)
+/* 0: done; 1: it waits; 2: a unit of its table is held by a PAUSE (a FLUSH
+ * of every table does not wait for paused ones). */
+static int flush_state(const struct sink *s, const struct flushwait *f)
+{
+	int r = 0;
+
+	for (const struct sink_unit *u = s->all; u; u = u->anext) {
+		if (u->ticket > f->upto || !unwritten(u) || !stats_unit_writes(u, f->tab))
+			continue;
+		if ((u->state == U_QUEUED && u->held) ||
+		    ((u->state == U_INTAKE || u->state == U_BLOCKED) && stats_unit_paused(u))) {
+			if (f->tab)
+				r = 2;
+			continue;
+		}
+		return 1;
+	}
+	return r;
+}
+
+int sink_flush_now(struct sink *s, const char *table, void (*done)(void *arg, bool paused), void *arg)
 {
 	struct stable *tab = NULL;
 	struct flushwait *f;
@@ -383,17 +390,16 @@ int sink_flush_now(struct sink *s, const char *table, void (*done)(void *arg), v
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return -3;
 	f->tab = tab;
-	f->upto = s->seq;
+	f->upto = s->st.tickets;
 	f->done = done;
 	f->arg = arg;
 	f->next = s->flushes;
 	s->flushes = f;
-	if (tab)
-		sched_flush_table(s, tab);
-	else
-		for (int t = 0; t < s->ntables; t++)
-			if (!s->tables[t]->paused)
-				sched_flush_table(s, s->tables[t]);
+	/* every unit it waits for is wanted now, wherever it is: queued, blocked
+	 * or still being taken in (the barrier applies once it is queued) */
+	for (struct sink_unit *u = s->all; u; u = u->anext)
+		if (unwritten(u) && !u->barrier && stats_unit_writes(u, tab) && !stats_unit_paused(u))
+			sched_barrier(u);
 	schedule_notify(s);     /* (nothing buffered: answered from the loop) */
 	return 0;
 }
@@ -415,20 +421,23 @@ void sink_flush_forget(struct sink *s, void *arg)
 void stats_flushes_check(struct sink *s)
 {
 	struct flushwait *ready = NULL, **p = &s->flushes, *f;
+	int st;
 
+	sched_mark_held(s);
 	/* (taken off the list first: a done may ask for another FLUSH) */
 	while ((f = *p) != NULL) {
-		if (flush_waits(s, f)) {
+		if ((st = flush_state(s, f)) == 1) {
 			p = &f->next;
 			continue;
 		}
 		*p = f->next;
 		f->next = ready;
 		ready = f;
+		f->upto = (uint64_t)st;     /* (now: how it ended) */
 	}
 	while ((f = ready) != NULL) {
 		ready = f->next;
-		f->done(f->arg);
+		f->done(f->arg, f->upto == 2);
 		free(f);
 	}
 }

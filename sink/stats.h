@@ -45,6 +45,7 @@ struct sink_table_stats {
 	const char *last_flush_reason;  /* NULL: none yet */
 	bool paused;                /* PAUSE: its rows wait */
 	bool stopped;               /* exceptionmode = strict stopped it (55000 until resumed) */
+	bool removed;               /* a reload removed it: what it holds is written, nothing taken */
 };
 
 struct sink_writer_stats {
@@ -94,15 +95,20 @@ int sink_rejects_recent(const struct sink *s, struct sink_reject *out, int max);
  * max_buffer_bytes, then the clients wait) but not written; ackmode = commit
  * clients wait for their answers. Units queued behind one of its rows in a
  * writer's queue wait with it (a writer's queue commits in order). A drain
- * (shutdown) writes them anyway. Rows inside a client's own transaction block
- * are the client's to commit: not held. table: "name" or "schema.name", NULL
- * for every table. Returns the tables it changed, -1 when none matches. */
+ * (shutdown) writes them anyway, as does a reload that removes the table.
+ * Rows inside a client's own transaction block are the client's to commit:
+ * not held. table: "name" or "schema.name" as configured (case-folded
+ * unless casesensitive), NULL for every table. Returns the tables it
+ * changed, -1 when none matches. RESUME also ends a strict stop. */
 int sink_pause(struct sink *s, const char *table, bool pause);
 
-/* FLUSH: every row buffered now of the table (NULL: of every table) is
- * written; done(arg) runs once they are all committed or failed. Returns
- * 0, -1 when no table matches, -2 when it is paused, -3 out of memory. */
-int sink_flush_now(struct sink *s, const char *table, void (*done)(void *arg), void *arg);
+/* FLUSH: every row buffered now of the table (NULL: of every table not
+ * paused) is written; done(arg, false) runs once they are all committed or
+ * failed -- done(arg, true) when the table was paused before they were
+ * (a FLUSH of every table does not wait for paused ones, nor for what waits
+ * behind them in a writer's queue). Returns 0, -1 when no table matches, -2
+ * when it is paused, -3 out of memory. */
+int sink_flush_now(struct sink *s, const char *table, void (*done)(void *arg, bool paused), void *arg);
 /* The caller of sink_flush_now with arg is gone: done will not run. */
 void sink_flush_forget(struct sink *s, void *arg);
 

@@ -601,7 +601,7 @@ struct sink_unit *unit_alloc(struct sink_session *ss, void *arg)
 	if (s->all)
 		s->all->aprev = u;
 	s->all = u;
-	s->st.tickets++;
+	u->ticket = ++s->st.tickets;
 	ss->nunits++;
 	return u;
 }

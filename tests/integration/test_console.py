@@ -137,7 +137,7 @@ def test_psql_reads_the_console(pg, make_proxy):
 	assert "-[ RECORD 1 ]" in out and "table                  | public.cp_t" in out
 	r = psql_console(proxy, "SHOW NOTHING")
 	assert r.returncode == 1
-	assert 'ERROR:  unrecognized SHOW item "NOTHING"' in r.stdout.decode()
+	assert 'ERROR:  unrecognized SHOW item "nothing"' in r.stdout.decode()
 	r = psql_console(proxy, "SHOW VERSION; SHOW VERSION")
 	assert r.returncode == 0 and r.stdout.decode().count("pgbatchd ") == 2
 	r = psql_console(proxy, "FLUSH nosuch")
