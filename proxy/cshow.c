@@ -163,15 +163,19 @@ int cshow_version(struct daemon *d, struct cout *k, int mode)
 	return RUN_OK;
 }
 
-static double rate(const struct daemon *d, int what)
-{
-	const struct stat_sample *a = &d->samples[0], *b = &d->samples[1];
-	double secs = (double)(b->ms - a->ms) / 1000.0;
+static struct stat_sample sample_now(const struct sink_stats *st);
 
-	if (a->ms == 0 || secs <= 0)
+/* Per second since the older kept sample (cshow_sample): between 15 and 30 s
+ * ago for a console asked at least every 15 s, since start-up otherwise. */
+static double rate(const struct daemon *d, const struct stat_sample *now, int what)
+{
+	const struct stat_sample *a = &d->samples[0];
+	double secs = (double)(now->ms - a->ms) / 1000.0;
+
+	if (secs <= 0)
 		return 0;
-	return (double)(what == 0 ? b->rows_in - a->rows_in : what == 1 ? b->rows_written - a->rows_written :
-			b->batches - a->batches) / secs;
+	return (double)(what == 0 ? now->rows_in - a->rows_in : what == 1 ? now->rows_written - a->rows_written :
+			now->batches - a->batches) / secs;
 }
 
 int cshow_stats(struct daemon *d, struct cout *k, int mode)
@@ -187,6 +191,7 @@ int cshow_stats(struct daemon *d, struct cout *k, int mode)
 	};
 	const int n = (int)(sizeof(cols) / sizeof(cols[0]));
 	struct sink_stats st;
+	struct stat_sample now;
 	uint64_t pass = 0;
 
 	cout_columns(k, cols, n, mode);
@@ -194,6 +199,8 @@ int cshow_stats(struct daemon *d, struct cout *k, int mode)
 		memset(&st, 0, sizeof(st));
 		if (d->sink && !sink_stats_take(d->sink, &st))
 			return cout_fail(k, "53200", "out of memory", NULL);
+		cshow_sample(d, &st);
+		now = sample_now(&st);
 		for (int i = 1; i < PASS_SLOTS; i++)
 			pass += d->istats.passthrough[i];
 		cout_row_begin(k, n);
@@ -212,9 +219,9 @@ int cshow_stats(struct daemon *d, struct cout *k, int mode)
 		cout_u64(k, st.buffered_bytes);
 		cout_f(k, st.hist[HIST_BATCH_ROWS].count ?
 			  st.hist[HIST_BATCH_ROWS].sum / (double)st.hist[HIST_BATCH_ROWS].count : 0);
-		cout_f(k, rate(d, 0));
-		cout_f(k, rate(d, 1));
-		cout_f(k, rate(d, 2));
+		cout_f(k, rate(d, &now, 0));
+		cout_f(k, rate(d, &now, 1));
+		cout_f(k, rate(d, &now, 2));
 		cout_i64(k, (int64_t)(time(NULL) - d->started));
 		cout_row_end(k);
 		sink_stats_free(&st);
@@ -472,20 +479,29 @@ int cshow_rejects(struct daemon *d, struct cout *k, int mode)
 
 /* --------------------------------------------------------------- sampling -- */
 
-void cshow_sample(struct daemon *d)
+static struct stat_sample sample_now(const struct sink_stats *st)
 {
 	struct stat_sample now = { 0 };
-	struct sink_stats st;
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now.ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	if (d->sink && sink_stats_take(d->sink, &st)) {
-		now.rows_in = st.rows_in;
-		now.rows_written = st.rows_written;
-		now.batches = st.batches;
-		sink_stats_free(&st);
+	now.rows_in = st->rows_in;
+	now.rows_written = st->rows_written;
+	now.batches = st->batches;
+	return now;
+}
+
+/* The samples move on when the newer is CSHOW_SAMPLE_SECONDS old (asked
+ * for, not on a timer: a timer in the loop costs every loop turn). */
+void cshow_sample(struct daemon *d, const struct sink_stats *st)
+{
+	struct stat_sample now = sample_now(st);
+
+	if (d->samples[1].ms == 0) {
+		d->samples[0] = d->samples[1] = now;
+	} else if (now.ms - d->samples[1].ms >= CSHOW_SAMPLE_SECONDS * 1000) {
+		d->samples[0] = d->samples[1];
+		d->samples[1] = now;
 	}
-	d->samples[0] = d->samples[1].ms ? d->samples[1] : now;
-	d->samples[1] = now;
 }

@@ -61,8 +61,10 @@ int cshow_passthrough(struct daemon *d, struct cout *o, int mode);
 int cshow_rejects(struct daemon *d, struct cout *o, int mode);
 int cshow_version(struct daemon *d, struct cout *o, int mode);
 
-/* SHOW STATS's rates: the totals, sampled every CSHOW_SAMPLE_SECONDS. */
+/* SHOW STATS's rates: totals kept when asked for, at most every
+ * CSHOW_SAMPLE_SECONDS (at start-up too: the first rates are since then). */
 #define CSHOW_SAMPLE_SECONDS 15
-void cshow_sample(struct daemon *d);
+struct sink_stats;
+void cshow_sample(struct daemon *d, const struct sink_stats *st);
 
 #endif

@@ -28,6 +28,7 @@
 #include "proxy/logincache.h"
 #include "common/log.h"
 #include "sink/sink.h"
+#include "sink/stats.h"
 
 #define SEAM_CORE
 #include "proxy/seam.h"
@@ -223,27 +224,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
-static void on_sample(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	cshow_sample(arg);
-}
-
-/* Idle TLS sessions give their record buffers back (sock_tls_trim). */
-static void on_trim(evutil_socket_t fd, short what, void *arg)
-{
-	struct daemon *d = arg;
-
-	(void)fd;
-	(void)what;
-	for (struct client *c = d->clients; c; c = c->next) {
-		sock_tls_trim(c->sk);
-		if (c->be)
-			sock_tls_trim(c->be->sk);
-	}
-}
-
 static bool add_signal(struct daemon *d, struct event **ev, int sig)
 {
 	*ev = evsignal_new(d->base, sig, on_signal, d);
@@ -325,19 +305,10 @@ bool daemon_init(struct daemon *d, const char *config_path)
 		sink_set_tx_wake(d->sink, intercept_tx_wake, d);
 	}
 	d->started = time(NULL);
-	cshow_sample(d);
-	d->sample_ev = event_new(d->base, -1, EV_PERSIST, on_sample, d);
-	if (d->sample_ev) {
-		struct timeval every = { CSHOW_SAMPLE_SECONDS, 0 };
+	{
+		struct sink_stats none = { 0 };
 
-		event_add(d->sample_ev, &every);
-	}
-	/* (always: a reload may turn TLS on; without it the sweep finds none) */
-	d->trim_ev = event_new(d->base, -1, EV_PERSIST, on_trim, d);
-	if (d->trim_ev) {
-		struct timeval every = { SOCK_TLS_TRIM_SECONDS, 0 };
-
-		event_add(d->trim_ev, &every);
+		cshow_sample(d, &none);         /* (the first rates are since start-up) */
 	}
 	return true;
 }
@@ -355,12 +326,6 @@ int daemon_run(struct daemon *d)
 void daemon_free(struct daemon *d)
 {
 	metrics_stop(d);
-	if (d->sample_ev)
-		event_free(d->sample_ev);
-	d->sample_ev = NULL;
-	if (d->trim_ev)
-		event_free(d->trim_ev);
-	d->trim_ev = NULL;
 	if (d->shutdown_ev)
 		event_free(d->shutdown_ev);
 	while (d->clients)
@@ -431,12 +396,6 @@ static void drained(void *arg)
 	event_free(d->sig_hup);
 	event_free(d->sig_usr1);
 	d->sig_term = d->sig_int = d->sig_hup = d->sig_usr1 = NULL;
-	if (d->sample_ev)
-		event_free(d->sample_ev);
-	d->sample_ev = NULL;
-	if (d->trim_ev)
-		event_free(d->trim_ev);
-	d->trim_ev = NULL;
 	/* The loop ends when the last socket is gone, or after the grace period. */
 	event_base_once(d->base, -1, EV_TIMEOUT, shutdown_timeout, d, &grace);
 	if (d->clients == NULL && d->lingering == NULL)

@@ -24,7 +24,7 @@ struct intercept_stats {
 
 struct backend;
 
-/* Totals at one moment, for the console's rates (console_sample). */
+/* Totals at one moment, for the console's rates (cshow_sample). */
 struct stat_sample {
 	int64_t ms;                 /* monotonic; 0: none yet */
 	uint64_t rows_in, rows_written, batches;
@@ -56,8 +56,6 @@ struct daemon {
 	struct intercept_stats istats;
 	int64_t started;                /* time(NULL) at start (uptime) */
 	struct stat_sample samples[2];  /* the previous and the latest sample */
-	struct event *sample_ev;        /* every CSHOW_SAMPLE_SECONDS */
-	struct event *trim_ev;          /* every SOCK_TLS_TRIM_SECONDS (sock_tls_trim) */
 	struct metrics *metrics;        /* the Prometheus endpoint (metrics.h), NULL: none */
 	unsigned char scram_mock_key[32];
 	struct logincache *logins;      /* logincache.h */

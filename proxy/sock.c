@@ -63,8 +63,9 @@ struct sock {
 	bool negotiating;       /* SSLRequest sent: the server's one-byte answer is due */
 	bool tls_required;      /* ... and 'N' is a failure */
 	SSL_CTX *cctx;          /* sock_connect_pg's context (a reference) */
-	uint32_t tls_io;        /* SSL reads and writes so far (sock_tls_trim) */
+	uint32_t tls_io;        /* SSL reads and writes so far (trim) */
 	uint32_t tls_io_seen;   /* ... at the last trim */
+	struct sock *tls_prev, *tls_next;       /* every socket with an SSL object (tls_socks) */
 	char *tls_host;         /* ... the server's name (SNI) */
 	bool tls_check_name;    /* ... which its certificate must bear (verify-full) */
 	char tls_err[160];
@@ -273,11 +274,70 @@ static void set_writing(struct sock *s, bool on)
 	toggle(s->wev, &s->writing, on);
 }
 
+/* ---- record buffers of idle TLS sockets ---- */
+
+/* A TLS socket keeps its record buffers (about 50 KB) while it is busy:
+ * SSL_MODE_RELEASE_BUFFERS freed and allocated them for every record (1,900
+ * instructions an INSERT). Every SOCK_TLS_TRIM_SECONDS the sockets that read
+ * and wrote nothing since the last look give them back, so that a fleet of
+ * idle TLS sessions holds none. The timer runs only while a TLS socket
+ * exists: a timer in the loop costs every loop turn a timeout computation. */
+static struct sock *tls_socks;
+static struct event *trim_ev;
+static int ntls;
+
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (struct sock *s = tls_socks; s; s = s->tls_next) {
+		if (s->hs || s->dead)
+			continue;
+		if (s->tls_io == s->tls_io_seen && !SSL_has_pending(s->ssl))
+			(void)SSL_free_buffers(s->ssl);         /* (refused while a record is half done) */
+		s->tls_io_seen = s->tls_io;
+	}
+}
+
+/* s has its SSL object now: it joins the sockets looked at. */
+static void tls_link(struct sock *s)
+{
+	struct timeval every = { SOCK_TLS_TRIM_SECONDS, 0 };
+
+	s->tls_prev = NULL;
+	s->tls_next = tls_socks;
+	if (tls_socks)
+		tls_socks->tls_prev = s;
+	tls_socks = s;
+	if (ntls++ == 0) {
+		if (trim_ev == NULL)
+			trim_ev = event_new(s->base, -1, EV_PERSIST, on_trim, NULL);
+		if (trim_ev)
+			event_add(trim_ev, &every);
+	}
+}
+
+static void tls_unlink(struct sock *s)
+{
+	if (s->tls_prev)
+		s->tls_prev->tls_next = s->tls_next;
+	else
+		tls_socks = s->tls_next;
+	if (s->tls_next)
+		s->tls_next->tls_prev = s->tls_prev;
+	s->tls_prev = s->tls_next = NULL;
+	if (--ntls == 0 && trim_ev)
+		event_del(trim_ev);
+}
+
 __attribute__((noinline)) static void destroy(struct sock *s)
 {
 	evbuffer_free(s->in);
 	evbuffer_free(s->out);
 	free(s->obuf);
+	if (s->ssl)
+		tls_unlink(s);
 	SSL_free(s->ssl);
 	SSL_CTX_free(s->cctx);
 	free(s->tls_host);
@@ -410,7 +470,9 @@ static void negotiate(struct sock *s)
 		s->ops->on_event(s, SOCK_ERROR, EPROTO, s->arg);
 		return;
 	}
-	if ((s->ssl = SSL_new(s->cctx)) == NULL || !SSL_set_fd(s->ssl, s->fd)) {
+	if ((s->ssl = SSL_new(s->cctx)) != NULL)
+		tls_link(s);
+	if (s->ssl == NULL || !SSL_set_fd(s->ssl, s->fd)) {
 		tls_note(s, "TLS start", ENOMEM);
 		s->ops->on_event(s, SOCK_ERROR, ENOMEM, s->arg);
 		return;
@@ -870,7 +932,9 @@ bool sock_start_tls(struct sock *s, SSL_CTX *ctx)
 	while (evbuffer_get_length(s->out) > 0)
 		if (evbuffer_write(s->out, s->fd) <= 0)
 			return false;
-	if ((s->ssl = SSL_new(ctx)) == NULL || !SSL_set_fd(s->ssl, s->fd)) {
+	if ((s->ssl = SSL_new(ctx)) != NULL)
+		tls_link(s);
+	if (s->ssl == NULL || !SSL_set_fd(s->ssl, s->fd)) {
 		tls_note(s, "TLS start", ENOMEM);
 		return false;
 	}
@@ -886,14 +950,6 @@ bool sock_tls(const struct sock *s)
 	return s->ssl != NULL;
 }
 
-void sock_tls_trim(struct sock *s)
-{
-	if (s->ssl == NULL || s->hs)
-		return;
-	if (s->tls_io == s->tls_io_seen && !SSL_has_pending(s->ssl))
-		(void)SSL_free_buffers(s->ssl);         /* (refused while a record is half read) */
-	s->tls_io_seen = s->tls_io;
-}
 
 bool sock_tls_peer_cn(const struct sock *s, char *buf, size_t len)
 {

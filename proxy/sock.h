@@ -74,11 +74,9 @@ bool sock_connect_pg(struct sock *s, const struct sockaddr *sa, socklen_t len, s
 		     bool required, const char *host, bool check_name) __attribute__((warn_unused_result));
 bool sock_start_tls(struct sock *s, struct ssl_ctx_st *ctx) __attribute__((warn_unused_result));
 bool sock_tls(const struct sock *s);
-/* Called every SOCK_TLS_TRIM_SECONDS: a TLS socket that read and wrote
- * nothing since the last call gives its record buffers back (about 50 KB;
- * a busy one keeps them, rather than a free and a malloc per record). */
+/* A TLS socket that read and wrote nothing for this long gives its record
+ * buffers back (about 50 KB; a busy one keeps them). */
 #define SOCK_TLS_TRIM_SECONDS 2
-void sock_tls_trim(struct sock *s);
 /* The client sent a certificate that verified: true, and its common name
  * in buf ("" when it has none, or one with a NUL); false otherwise. */
 bool sock_tls_peer_cn(const struct sock *s, char *buf, size_t len);

@@ -356,6 +356,13 @@ enum tclass {
 			   see with one row per statement */
 };
 
+/* A histogram as counted: integer values (rows, or microseconds). */
+struct hist_acc {
+	uint64_t counts[SINK_HIST_MAX + 1];
+	uint64_t count;
+	uint64_t sum;
+};
+
 /* One table's share of the counters (sink_stats_take). */
 struct tab_counters {
 	uint64_t rows_in, rows_written, rows_skipped, rows_rejected;
@@ -522,7 +529,8 @@ struct sink {
 	uint64_t instance;          /* this process's ledger id */
 	uint64_t batch_seq;
 	/* stats.c */
-	struct sink_hist hist[HIST_KINDS];
+	struct hist_acc hist[HIST_KINDS];       /* (stats_observe) */
+	int npaused;                /* tables paused (a hint: the row path asks no more when 0) */
 	struct sink_reject *rejects;    /* ring of SINK_REJECTS_KEPT, NULL until the first */
 	int rej_next, rej_n;
 	struct flushwait *flushes;      /* FLUSHes waiting for their rows */
@@ -804,7 +812,23 @@ uint64_t writer_batch_id(const struct writer *w);
 void writer_stats(const struct writer *w, struct sink_writer_stats *out);
 
 /* ---- stats.c ---- */
-void stats_observe(struct sink *s, enum sink_hist_kind k, double v);
+/* A histogram's value: rows (HIST_BATCH_ROWS) or microseconds (the others). */
+#define STATS_ROWS_NB 14
+#define STATS_US_NB 15
+extern const int64_t stats_rows_le[STATS_ROWS_NB];
+extern const int64_t stats_us_le[STATS_US_NB];
+static inline void stats_observe(struct sink *s, enum sink_hist_kind k, int64_t v)
+{
+	struct hist_acc *h = &s->hist[k];
+	const int64_t *le = k == HIST_BATCH_ROWS ? stats_rows_le : stats_us_le;
+	int nb = k == HIST_BATCH_ROWS ? STATS_ROWS_NB : STATS_US_NB, b = 0;
+
+	while (b < nb && v > le[b])
+		b++;
+	h->counts[b]++;
+	h->count++;
+	h->sum += (uint64_t)(v > 0 ? v : 0);
+}
 /* A row not written, with why (NULL: unknown): kept among the recent rejects. */
 void stats_reject(struct sink *s, const struct sink_unit *u, const struct srow *r, const struct berr *e);
 /* A batch was taken (tables[t] held taken[t] rows) / settled: the tables' counters. */
@@ -814,6 +838,11 @@ void stats_batch_taken(struct sink *s, const uint32_t *taken, enum flush_reason 
 void stats_batch_done(struct sink *s, const struct batch *b);
 /* The head unit of a queue is paused (a flush due is held, counted when due). */
 bool stats_unit_paused(const struct sink_unit *u);
+/* The same, asked by the row path: nothing to look at while no table is paused. */
+static inline bool stats_paused(const struct sink *s, const struct sink_unit *u)
+{
+	return s->npaused > 0 && !s->draining && stats_unit_paused(u);
+}
 /* Units settled: FLUSHes whose rows are all written are told (from sink_on_notify). */
 void stats_flushes_check(struct sink *s);
 /* u has rows of tab (NULL: of any table). */

@@ -599,7 +599,7 @@ static int queue_ready(const struct sink *s, struct wqueue *q)
 
 	if (h == NULL)
 		return -1;
-	if (!s->draining && stats_unit_paused(h)) {
+	if (stats_paused(s, h)) {
 		/* PAUSE: sink_pause's RESUME kicks the writers. A flush that is
 		 * due is counted as held (the gather wait is not looked at). */
 		if (h->seq != q->held_seq &&
@@ -710,7 +710,7 @@ struct batch *sched_take(struct sink *s, int widx)
 	/* whole units from the head, within every table's batchsize (one unit
 	 * larger than that goes alone: a unit is never split) */
 	for (u = q->head; u; u = u->qnext) {
-		if (nu > 0 && !s->draining && stats_unit_paused(u))
+		if (nu > 0 && stats_paused(s, u))
 			break;      /* (its rows wait for RESUME; the ones before it go) */
 		bb.fits = true;
 		unit_tables(u, check_fit, &bb);

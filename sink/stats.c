@@ -8,12 +8,15 @@
 
 #include "common/log.h"
 
-static const double rows_le[] = { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 50000 };
-static const double seconds_le[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
-				     5, 10, 30 };
+/* Bucket bounds: rows, and microseconds (exported as seconds). */
+const int64_t stats_rows_le[STATS_ROWS_NB] = { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 50000 };
+const int64_t stats_us_le[STATS_US_NB] = { 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+					   1000000, 2500000, 5000000, 10000000, 30000000 };
+static const double rows_le[STATS_ROWS_NB] = { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 50000 };
+static const double seconds_le[STATS_US_NB] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+						1, 2.5, 5, 10, 30 };
 
-_Static_assert(sizeof(rows_le) / sizeof(rows_le[0]) <= SINK_HIST_MAX, "too many buckets");
-_Static_assert(sizeof(seconds_le) / sizeof(seconds_le[0]) <= SINK_HIST_MAX, "too many buckets");
+_Static_assert(STATS_ROWS_NB <= SINK_HIST_MAX && STATS_US_NB <= SINK_HIST_MAX, "too many buckets");
 _Static_assert(FLUSH_REASONS <= 8, "sink_table_stats.flush is too short");
 _Static_assert(PASS_REASONS <= 32, "sink_stats.passthrough is too short");
 
@@ -29,25 +32,6 @@ static const char *const ack_words[] = { "commit", "immediate" };
 const char *sink_flush_reason_key(int i)
 {
 	return i >= 0 && i < FLUSH_REASONS ? flush_keys[i] : NULL;
-}
-
-void stats_observe(struct sink *s, enum sink_hist_kind k, double v)
-{
-	struct sink_hist *h = &s->hist[k];
-	int b;
-
-	if (h->nb == 0) {
-		bool rows = k == HIST_BATCH_ROWS;
-
-		h->le = rows ? rows_le : seconds_le;
-		h->nb = rows ? (int)(sizeof(rows_le) / sizeof(rows_le[0])) :
-			       (int)(sizeof(seconds_le) / sizeof(seconds_le[0]));
-	}
-	for (b = 0; b < h->nb && v > h->le[b]; b++)
-		;
-	h->counts[b]++;
-	h->count++;
-	h->sum += v;
 }
 
 /* ---- recent rejects ---- */
@@ -149,8 +133,8 @@ void stats_batch_done(struct sink *s, const struct batch *b)
 	size_t rows, failed, skipped, units, i;
 	int t;
 
-	stats_observe(s, HIST_BATCH_ROWS, (double)b->n);
-	stats_observe(s, HIST_BATCH_SECONDS, (double)(sink_now_us() - b->start_us) / 1e6);
+	stats_observe(s, HIST_BATCH_ROWS, (int64_t)b->n);
+	stats_observe(s, HIST_BATCH_SECONDS, sink_now_us() - b->start_us);
 	for (t = 0; t < s->ntables; t++) {
 		tab = s->tables[t];
 		rows = failed = skipped = units = 0;
@@ -218,13 +202,15 @@ bool sink_stats_take(const struct sink *s, struct sink_stats *out)
 	memcpy(out->flush, c->flush, sizeof(c->flush));
 	memcpy(out->passthrough, c->passthrough, sizeof(c->passthrough));
 	out->buffered_bytes = s->buffered_bytes > 0 ? (uint64_t)s->buffered_bytes : 0;
-	memcpy(out->hist, s->hist, sizeof(out->hist));
-	for (int k = 0; k < HIST_KINDS; k++)
-		if (out->hist[k].nb == 0) {
-			out->hist[k].le = k == HIST_BATCH_ROWS ? rows_le : seconds_le;
-			out->hist[k].nb = k == HIST_BATCH_ROWS ? (int)(sizeof(rows_le) / sizeof(rows_le[0])) :
-								  (int)(sizeof(seconds_le) / sizeof(seconds_le[0]));
-		}
+	for (int k = 0; k < HIST_KINDS; k++) {
+		bool rows = k == HIST_BATCH_ROWS;
+
+		out->hist[k].le = rows ? rows_le : seconds_le;
+		out->hist[k].nb = rows ? STATS_ROWS_NB : STATS_US_NB;
+		memcpy(out->hist[k].counts, s->hist[k].counts, sizeof(s->hist[k].counts));
+		out->hist[k].count = s->hist[k].count;
+		out->hist[k].sum = rows ? (double)s->hist[k].sum : (double)s->hist[k].sum / 1e6;
+	}
 	out->ntables = s->ntables;
 	for (int t = 0; t < s->ntables; t++) {
 		const struct stable *tab = s->tables[t];
@@ -316,6 +302,9 @@ int sink_pause(struct sink *s, const char *table, bool pause)
 		log_info(SINK_PREFIX, "table %s.%s %s", tab->conf.targetschema, tab->conf.name,
 			 pause ? "paused: its rows are buffered, not written" : "resumed: its rows are written again");
 	}
+	s->npaused = 0;
+	for (int t = 0; t < s->ntables; t++)
+		s->npaused += s->tables[t]->paused && !s->tables[t]->removed;
 	if (matched == 0)
 		return -1;
 	if (!pause && changed)

@@ -119,7 +119,7 @@ void sink_on_notify(void *arg)
 			u->replied = true;
 			if (told) {
 				stats_observe(s, u->ack == ACK_IMMEDIATE ? HIST_ACK_IMMEDIATE : HIST_ACK_COMMIT,
-					      (double)(sink_now_us() - u->arrival_us) / 1e6);
+					      sink_now_us() - u->arrival_us);
 				u->ss->c.reply(u->arg, &u->reply);
 			}
 		}
@@ -347,9 +347,12 @@ void unit_decide_empty(struct sink_unit *u)
 void unit_buffered(struct sink_unit *u)
 {
 	u->s->st.rows_in += u->nrows;
-	for (int i = 0; i < u->nstmts; i++)
-		if (u->stmts[i].tab)
-			u->stmts[i].tab->tc.rows_in += u->stmts[i].n;
+	if (u->nstmts == 1 && u->stmts[0].tab)
+		u->stmts[0].tab->tc.rows_in += u->nrows;
+	else
+		for (int i = 0; i < u->nstmts; i++)
+			if (u->stmts[i].tab)
+				u->stmts[i].tab->tc.rows_in += u->stmts[i].n;
 	if (u->ack != ACK_IMMEDIATE)
 		return;
 	/* acknowledged before written: a transaction writing its tables follows it */
