@@ -7,6 +7,12 @@
 # single-row INSERTs, one per round trip, ackmode=commit, BENCH_TLS_CLIENTS
 # (16) clients. Knobs: BENCH_SECONDS (10 here), BENCH_CLIENTS (8),
 # BENCH_THREADS (2), PGBATCHD. Speed is reported, never asserted.
+#
+# Timed ratios on a 2-core machine that runs clients, proxies and server at
+# once move by 20% from run to run, so the same goals are also given in
+# instructions (callgrind, one client, marginal between BENCH_TLS_CG_N1 (1000)
+# and BENCH_TLS_CG_N2 (6000) transactions), where lower is better:
+# BENCH_TLS_CG=0 skips them.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -83,3 +89,62 @@ awk -v pp="$P_PLAIN" -v bp="$B_PLAIN" -v pt="$P_TLS" -v bt="$B_TLS" -v ip="$I_PL
 }'
 pgbouncer_stop
 pgbatchd_stop
+
+[ "${BENCH_TLS_CG:-1}" = 1 ] || exit 0
+command -v valgrind >/dev/null || { echo "  (no valgrind: instruction counts skipped)"; exit 0; }
+N1=${BENCH_TLS_CG_N1:-1000}
+N2=${BENCH_TLS_CG_N2:-6000}
+chmod 755 "$WORK"
+total() { grep -E "^(summary|totals):" "$1" | head -1 | awk '{print $2}'; }
+# cg_bnc N SSLMODE: PgBouncer's instructions for N pgbench -S transactions
+cg_bnc() {
+	local port out=$WORK/cg.bnc.$2.$1
+	port=$(free_port)
+	sed "s/^listen_port = .*/listen_port = $port/; /^pidfile/d" "$WORK/pgbouncer.ini" >"$WORK/pgbouncer.cg.ini"
+	[ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/pgbouncer.cg.ini" && touch "$out" && chown postgres: "$out"
+	"${AS_PG[@]}" valgrind --tool=callgrind --callgrind-out-file="$out" pgbouncer "$WORK/pgbouncer.cg.ini" \
+		>/dev/null 2>&1 &
+	local vp=$!
+	wait_port "$port"
+	PGSSLMODE=$2 "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -S -M prepared -c 1 -t "$1" postgres \
+		>/dev/null 2>&1
+	kill -INT $(pgrep -P $vp) 2>/dev/null || kill -INT $vp
+	wait $vp || true
+	total "$out"
+}
+# cg_pgb N SSLMODE SCRIPT: pgbatchd's instructions for N transactions of pgbench (-S, or a script)
+cg_pgb() {
+	local port out=$WORK/cg.pgb.$2.$3.$1
+	port=$(free_port)
+	sed "s/^listen_port = .*/listen_port = $port/" "$WORK/pgbatchd.ini" >"$WORK/pgbatchd.cg.ini"
+	valgrind --tool=callgrind --callgrind-out-file="$out" "$PGBATCHD" -c "$WORK/pgbatchd.cg.ini" >/dev/null 2>&1 &
+	local vp=$!
+	wait_port "$port"
+	if [ "$3" = select ]; then
+		PGSSLMODE=$2 "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -S -M prepared -c 1 -t "$1" \
+			postgres >/dev/null 2>&1
+	else
+		PGSSLMODE=$2 "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M simple -f "$WORK/insert.sql" \
+			-D n=0 -D base=$((RANDOM * 100000 + 9000000000)) -c 1 -t "$1" postgres >/dev/null 2>&1
+	fi
+	kill -TERM $vp
+	wait $vp || true
+	total "$out"
+}
+marginal() { echo $(( ($2 - $1) / (N2 - N1) )); }
+echo "== TLS: instructions (callgrind), one client, marginal between $N1 and $N2 transactions"
+for mode in disable require; do
+	b=$(marginal "$(cg_bnc "$N1" $mode)" "$(cg_bnc "$N2" $mode)")
+	p=$(marginal "$(cg_pgb "$N1" $mode select)" "$(cg_pgb "$N2" $mode select)")
+	i=$(marginal "$(cg_pgb "$N1" $mode insert)" "$(cg_pgb "$N2" $mode insert)")
+	eval "CB_$mode=$b CP_$mode=$p CI_$mode=$i"
+done
+awk -v bp="$CB_disable" -v bt="$CB_require" -v pp="$CP_disable" -v pt="$CP_require" -v ip="$CI_disable" \
+	-v it="$CI_require" 'BEGIN {
+	printf "  %-34s %10s %10s\n", "", "plain", "TLS"
+	printf "  %-34s %10d %10d\n", "pgbatchd per pgbench -S txn", pp, pt
+	printf "  %-34s %10d %10d\n", "PgBouncer per pgbench -S txn", bp, bt
+	printf "  %-34s %10.3f %10.3f   (goal: TLS no more than plain)\n", "pgbatchd / PgBouncer", pp / bp, pt / bt
+	printf "  %-34s %10d %10d\n", "pgbatchd per ingested INSERT", ip, it
+	printf "  %-34s %21.3f   (TLS adds what OpenSSL costs a record)\n", "plain / TLS", ip / it
+}'
