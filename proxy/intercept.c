@@ -514,7 +514,7 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 	if (!extq_before_forward(c, 'Q'))
 		return INTERCEPT_WAIT;
 	/* decided already when it waited for its clause (a catalog, the view) */
-	res = c->is.clause_wait_msg ? INTERCEPT_FORWARD : query_message(c, in, total);
+	res = c->is.clause_wait_msg || c->is.query_decided ? INTERCEPT_FORWARD : query_message(c, in, total);
 	c->is.clause_wait_msg = false;
 	if (res != INTERCEPT_FORWARD)
 		return res;
@@ -551,6 +551,7 @@ enum intercept_result intercept_message(struct client *c, uint8_t type, struct e
 		c->is.inert_query = !view_asked_in_tx(c);
 		break;
 	}
+	c->is.query_decided = true;     /* (until intercept_forwarding: it may wait to go) */
 	return INTERCEPT_FORWARD;
 }
 
@@ -694,6 +695,8 @@ void intercept_forwarding(struct client *c, uint8_t type, struct evbuffer *in, s
 	const char *sql;
 	size_t sqllen;
 
+	if (type == 'Q')
+		c->is.query_decided = false;
 	if (type != 'Q' || c->is.stmts == NULL)
 		return;
 	pstmt_client_query(c);

@@ -37,6 +37,8 @@ struct isess {
 	bool waiting_forward;           /* an INSERT waits for the ReadyForQuery before it */
 	bool clause_wait;               /* a statement waits for a table's catalog (clause.c) */
 	bool clause_wait_msg;           /* the Query first in the input is not taken: it waits (staged rows, its clause) */
+	bool query_decided;             /* ... it was decided and given its clauses, and waits to go
+	                                   (intercept_must_wait): read again, not decided (counted) again */
 	bool custom_settings;           /* it set a custom setting (ins_sets_custom), or its startup did */
 	bool inert_query;               /* the Query about to go changes nothing of the session
 	                                   (clause.c): its view stays true */
