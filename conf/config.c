@@ -484,6 +484,8 @@ static bool finish(struct loader *L)
 		if (tc->name == NULL)
 			return fail(L, L->tabs[t].line, "tablename",
 				"required: write [table NAME] or set tablename in the section");
+		if (tc->ackmode == ACK_SPOOL && (cfg->spool_dir == NULL || cfg->spool_dir[0] == '\0'))
+			return fail(L, L->tabs[t].line, "spool_dir", "required in [pgbatchd] when a table has ackmode = spool");
 		for (int u = 0; u < t; u++)
 			if (same_name(&cfg->tables[u], tc))
 				return fail(L, L->tabs[t].line, "tablename",

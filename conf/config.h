@@ -13,7 +13,7 @@ enum auth_type { AUTH_TRUST = 0, AUTH_MD5, AUTH_SCRAM };
 enum conflict_mode { CONFLICT_UPSERT = 0, CONFLICT_UPDATE, CONFLICT_IGNORE, CONFLICT_STRICT };
 enum write_mode { WRITE_INSERT = 0, WRITE_COPY = 1, WRITE_UNNEST = 2 };
 enum exception_mode { EXC_IGNORE = 0, EXC_STRICT };
-enum ack_mode { ACK_COMMIT = 0, ACK_IMMEDIATE };
+enum ack_mode { ACK_COMMIT = 0, ACK_IMMEDIATE, ACK_SPOOL };
 /* INSERTs inside a transaction block: batched into it, or run one by one as sent. */
 enum tx_mode { TXMODE_BATCH = 0, TXMODE_PASS };
 enum gather_mode { GATHER_AUTO = 0, GATHER_ON, GATHER_OFF };
@@ -90,6 +90,9 @@ struct config {
 	int shutdown_timeout;       /* s: SIGTERM's drain, before what is not written is given up */
 	bool lazy_backend;          /* a session's own backend only when something passes through */
 	int login_cache_seconds;    /* logincache.h */
+	char *spool_dir;            /* ackmode = spool's segments (sink/spool.h); NULL: none */
+	int64_t spool_max_bytes;
+	bool spool_salvage;         /* --spool-salvage (not a key): a damaged segment is set aside */
 
 	/* [backend] */
 	char *url;

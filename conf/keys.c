@@ -24,7 +24,7 @@ _Static_assert(sizeof(enum tls_mode) == sizeof(int), "enum tls_mode is not int-s
 static const char *const auth_names[] = { "trust", "md5", "scram-sha-256", NULL };
 static const char *const conflict_names[] = { "upsert", "update", "ignore", "strict", NULL };
 static const char *const exception_names[] = { "ignore", "strict", NULL };
-static const char *const ack_names[] = { "commit", "immediate", NULL };
+static const char *const ack_names[] = { "commit", "immediate", "spool", NULL };
 static const char *const txmode_names[] = { "batch", "pass", NULL };
 static const char *const gather_names[] = { "auto", "on", "off", NULL };
 static const char *const tls_names[] = { "disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL };
@@ -109,6 +109,12 @@ const struct config_key config_keys[] = {
 	  "A Query over max_inspect_bytes is still read whole up to this size when tables are configured, so that its size never changes what it means (an INSERT or COPY anywhere in it gets its table's conflict clause); larger ones stream through.",
 	  G(max_insert_bytes) },
 
+	{ CONF_PGBATCHD, "spool_dir", CONF_STRING, NULL, NOBOUNDS, NULL, CONF_F_RESTART,
+	  "Directory of the spool (ackmode = spool): segment files of acknowledged INSERTs not yet written, and a LOCK file that keeps a second pgbatchd out. It must exist and be writable; pgbatchd reads it back at start-up and writes what it holds before it takes new INSERTs into those tables. Required when a table has ackmode = spool.",
+	  G(spool_dir) },
+	{ CONF_PGBATCHD, "spool_max_bytes", CONF_INT64, "1073741824", 1048576, INT64_C(1099511627776), NULL, 0,
+	  "Bound on the spool's size (bytes); above it pgbatchd stops reading from clients that send intercepted rows until written rows' segments are removed.",
+	  G(spool_max_bytes) },
 	{ CONF_PGBATCHD, "lazy_backend", CONF_BOOL, "1", NOBOUNDS, NULL, 0,
 	  "A session of a database with configured tables opens its own backend connection only when a statement must pass through; until then its INSERTs are written by the sink's writers and it holds no server connection. Off: every session logs in to its own backend at once.",
 	  G(lazy_backend) },
@@ -164,7 +170,7 @@ const struct config_key config_keys[] = {
 	{ CONF_TABLE, "verbose", CONF_BOOL, "0", NOBOUNDS, NULL, 0,
 	  "1 logs a line per batch of this table.", T(verbose) },
 	{ CONF_TABLE, "ackmode", CONF_ENUM, "commit", NOBOUNDS, ack_names, 0,
-	  "commit answers an INSERT after its batch commits; immediate once its rows are buffered (rows still buffered when pgbatchd dies are lost).",
+	  "commit answers an INSERT after its batch commits; immediate once its rows are buffered (rows still buffered when pgbatchd dies are lost); spool once its rows are appended to the spool in spool_dir and fsync'd (one fsync for every INSERT appended meanwhile): they survive a crash of pgbatchd or of the machine, and are written exactly once (the batch ledger records each one), after a restart too.",
 	  T(ackmode) },
 	{ CONF_TABLE, "txmode", CONF_ENUM, "batch", NOBOUNDS, txmode_names, 0,
 	  "INSERTs inside a transaction block: batch writes them in batches inside the client's own transaction (a refused row's error comes with the next statement, COMMIT at the latest); pass runs each as sent, with the table's conflict clause, so that each gets its own error.",

@@ -232,7 +232,7 @@ static bool add_signal(struct daemon *d, struct event **ev, int sig)
 
 /* ------------------------------------------------------------- lifecycle -- */
 
-bool daemon_init(struct daemon *d, const char *config_path)
+bool daemon_init(struct daemon *d, const char *config_path, bool spool_salvage)
 {
 	char err[512];
 
@@ -242,6 +242,7 @@ bool daemon_init(struct daemon *d, const char *config_path)
 		fprintf(stderr, "pgbatchd: %s\n", err);
 		return false;
 	}
+	d->cfg->spool_salvage = spool_salvage;
 	if (!log_open(d->cfg->logfile, d->cfg->verbose)) {
 		fprintf(stderr, "pgbatchd: cannot open logfile %s: %s\n", d->cfg->logfile, strerror(errno));
 		return false;
@@ -535,6 +536,8 @@ bool daemon_reload(struct daemon *d, char *why, size_t whylen)
 	keep_str(&n->username, &old->username, "username");
 	keep_str(&n->password, &old->password, "password");
 	keep_int(&n->connectionmaxactive, old->connectionmaxactive, "connectionmaxactive");
+	keep_str(&n->spool_dir, &old->spool_dir, "spool_dir");
+	n->spool_salvage = old->spool_salvage;
 	tmp = n->backend;
 	n->backend = old->backend;
 	old->backend = tmp;

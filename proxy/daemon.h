@@ -69,7 +69,7 @@ struct daemon {
 };
 
 /* Sets up everything from the config file; false (after logging why) on failure. */
-bool daemon_init(struct daemon *d, const char *config_path) __attribute__((warn_unused_result));
+bool daemon_init(struct daemon *d, const char *config_path, bool spool_salvage) __attribute__((warn_unused_result));
 int daemon_run(struct daemon *d);
 void daemon_free(struct daemon *d);
 

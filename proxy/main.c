@@ -27,6 +27,8 @@ static void usage(FILE *out)
 		"                        on its port (exit 0 yes, 1 it refuses, 2 no answer, 3 bad\n"
 		"                        FILE: pg_isready's codes); for container health checks\n"
 		"      --describe-config print the reference of every configuration key\n"
+		"      --spool-salvage   start although a spool segment is damaged: it is set\n"
+		"                        aside (renamed .corrupt) and its rows are not written\n"
 		"  -h, --help            this help\n"
 		"  -V, --version         print the version\n\n"
 		"Signals: SIGTERM/SIGINT drain buffered rows and exit; SIGHUP reloads the\n"
@@ -100,12 +102,13 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "describe-config", no_argument, NULL, 'D' },
 		{ "ping", no_argument, NULL, 'P' },
+		{ "spool-salvage", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL;
 	struct daemon d;
 	int opt, rc;
-	bool do_ping = false;
+	bool do_ping = false, salvage = false;
 
 	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (opt) {
@@ -123,6 +126,9 @@ int main(int argc, char **argv)
 			return 0;
 		case 'P':
 			do_ping = true;
+			break;
+		case 'S':
+			salvage = true;
 			break;
 		default:
 			usage(stderr);
@@ -144,7 +150,7 @@ int main(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, 8 << 20);
 	mallopt(M_TOP_PAD, 1 << 20);
 #endif
-	if (!daemon_init(&d, config_path)) {
+	if (!daemon_init(&d, config_path, salvage)) {
 		daemon_free(&d);
 		return 1;
 	}

@@ -147,7 +147,7 @@ bool metrics_render(struct daemon *d, struct evbuffer *out)
 	int sessions = 0, with_backend = 0, consoles = 0;
 	static const char *const wstates[] = { "down", "connecting", "setup", "idle", "tx", "rollback", "probe",
 					       "backoff", "rebase" };
-	static const char *const acks[] = { "commit", "immediate" };
+	static const char *const acks[] = { "commit", "immediate", "spool" };
 
 	memset(&st, 0, sizeof(st));
 	if (d->sink && !sink_stats_take(d->sink, &st))
@@ -252,7 +252,7 @@ bool metrics_render(struct daemon *d, struct evbuffer *out)
 		  &st.hist[HIST_BATCH_SECONDS], 1);
 	histogram(out, "pgbatchd_ack_latency_seconds",
 		  "From an intercepted INSERT's arrival to its answer, by the table's ackmode.", "ackmode", acks,
-		  &st.hist[HIST_ACK_COMMIT], 2);
+		  &st.hist[HIST_ACK_COMMIT], 3);
 	sink_stats_free(&st);
 	return true;
 }

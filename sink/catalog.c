@@ -15,7 +15,7 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define LEDGER_PRUNE_MS (5 * 60 * 1000)
 
-enum job_kind { JOB_LOAD = 0, JOB_PRIV, JOB_CANON, JOB_PRUNE, JOB_CANCEL, JOB_BLOCKERS };
+enum job_kind { JOB_LOAD = 0, JOB_PRIV, JOB_CANON, JOB_PRUNE, JOB_CANCEL, JOB_BLOCKERS, JOB_QUERY };
 
 /* No catalog question waits longer for a lock a client may hold (the
  * connection serves every session); none of them takes a table lock. */
@@ -28,7 +28,9 @@ struct cjob {
 	char *role;
 	int step;
 	int pid;                    /* JOB_CANCEL, JOB_BLOCKERS: the writer's backend */
-	char *what;                 /* JOB_BLOCKERS: the waiting batch, for the log */
+	char *what;                 /* JOB_BLOCKERS: the waiting batch, for the log; JOB_QUERY: its SQL */
+	void (*fn)(void *arg, const struct pc_result *r);   /* JOB_QUERY: its answer (NULL: failed) */
+	void *fn_arg;
 	uint32_t oid;
 	struct tcat *cat;           /* being built */
 	int *attnums;
@@ -199,6 +201,22 @@ void catalog_log_blockers(struct catalog *c, int pid, const char *what)
 	}
 	j->kind = JOB_BLOCKERS;
 	j->pid = pid;
+	enqueue(c, j);
+}
+
+void catalog_query(struct catalog *c, const char *sql, void (*fn)(void *arg, const struct pc_result *r),
+		   void *arg)
+{
+	struct cjob *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || (j->what = strdup(sql)) == NULL) {
+		free(j);
+		fn(arg, NULL);
+		return;
+	}
+	j->kind = JOB_QUERY;
+	j->fn = fn;
+	j->fn_arg = arg;
 	enqueue(c, j);
 }
 
@@ -435,8 +453,11 @@ static void fail_head(struct catalog *c, const char *sqlstate, const char *msg, 
 		job_done(c, CAT_FAILED, PRIV_FAILED, PASS_MEMORY, e);
 	else if (c->head->kind == JOB_PRIV)
 		job_done(c, CAT_FAILED, PRIV_FAILED, PASS_PRIVILEGE_CHECK, e);
-	else
+	else {
+		if (c->head->kind == JOB_QUERY)
+			c->head->fn(c->head->fn_arg, NULL);
 		job_done(c, CAT_READY, PRIV_FAILED, PASS_MEMORY, NULL);    /* keys as written; no pruning */
+	}
 	berr_unref(e);
 }
 
@@ -486,6 +507,10 @@ static void start_job(struct catalog *c)
 			  "pg_catalog.regexp_replace(a.query, '\\s+', ' ', 'g') "
 			  "FROM pg_catalog.pg_stat_activity a "
 			  "WHERE a.pid = ANY (pg_catalog.pg_blocking_pids($1::int)) ORDER BY a.pid", 1, params);
+		return;
+	}
+	if (j->kind == JOB_QUERY) {
+		pc_query(c->pc, j->what);
 		return;
 	}
 	if (j->kind == JOB_CANCEL) {
@@ -581,50 +606,6 @@ static void query_oid(struct catalog *c, const char *sql, uint32_t oid)
 	pc_params(c->pc, sql, 1, params);
 }
 
-/* Appends tmpl with each $1 read as oid. */
-static void put_oid(struct buf *b, const char *tmpl, const char *oid)
-{
-	const char *p;
-
-	while ((p = strstr(tmpl, "$1")) != NULL) {
-		buf_append(b, tmpl, (size_t)(p - tmpl));
-		buf_puts(b, oid);
-		tmpl = p + 2;
-	}
-	buf_puts(b, tmpl);
-}
-
-void catalog_columns_sql(struct catalog *c, struct buf *b, const char *oid)
-{
-	char sql[3072];
-
-	snprintf(sql, sizeof(sql),
-		 "SELECT a.attnum, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
-		 "pg_catalog.format_type(a.atttypid, -1), b.oid, "
-		 "pg_catalog.format_type(b.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END), "
-		 "pg_catalog.format_type(b.oid, -1), b.typcategory, b.typdelim, "
-		 /* a default is read without opening the table (relid 0): a
-		  * client's lock on it (LOCK TABLE, TRUNCATE, ALTER) must not stall
-		  * the catalog connection every session shares; a generated column's
-		  * expression names columns and cannot be read so (it is not needed) */
-		 "CASE WHEN %s = '' THEN pg_catalog.pg_get_expr(d.adbin, 0) END, a.attnotnull, %s, %s, "
-		 "CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, %s, "
-		 "(SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) "
-		 "FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace "
-		 "WHERE co.oid = a.attcollation), a.atttypid "
-		 "FROM pg_catalog.pg_attribute a "
-		 "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
-		 "JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
-		 "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-		 "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-		 c->version >= 120000 ? "a.attgenerated" : "''",
-		 c->version >= 120000 ? "a.attgenerated" : "''",
-		 c->version >= 100000 ? "a.attidentity" : "''",
-		 c->version >= 120000 ? "COALESCE((SELECT NOT co.collisdeterministic FROM pg_catalog.pg_collation co "
-					"WHERE co.oid = a.attcollation), false)" : "false");
-	put_oid(b, sql, oid);
-}
-
 /* One of the loader's questions about the job's table: builder's SQL with the OID as $1. */
 static void ask_oid(struct catalog *c, struct cjob *j, void (*builder)(struct catalog *, struct buf *, const char *))
 {
@@ -642,85 +623,6 @@ static void ask_oid(struct catalog *c, struct cjob *j, void (*builder)(struct ca
 int catalog_version(const struct catalog *c)
 {
 	return c->version;
-}
-
-void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid)
-{
-	buf_printf(b, "SELECT i.indisprimary, i.indkey, %s, i.indimmediate FROM pg_catalog.pg_index i "
-		   "WHERE i.indrelid = %s AND i.indisunique AND i.indisvalid "
-		   "AND i.indpred IS NULL AND i.indexprs IS NULL ORDER BY i.indexrelid",
-		   c->version >= 150000 ? "i.indnullsnotdistinct" : "false", oid);
-}
-
-/* What decides how the table's rows may be ordered and written: other unique
- * indexes and exclusion constraints, foreign keys both ways, user triggers on
- * INSERT or UPDATE, INSERT or UPDATE rules. */
-void catalog_traits_sql(struct catalog *c, struct buf *out, const char *oid)
-{
-	/* a partitioned table's rows fire its partitions' triggers too */
-	const char *trig_rels = c->version >= 120000 ?
-		"(g.tgrelid = $1 OR g.tgrelid IN (SELECT pt.relid FROM pg_catalog.pg_partition_tree($1) pt))" :
-		"g.tgrelid = $1";
-	const char *check_rels = c->version >= 120000 ?
-		"(k.conrelid = $1 OR k.conrelid IN (SELECT pt.relid FROM pg_catalog.pg_partition_tree($1) pt))" :
-		"k.conrelid = $1";
-	struct buf sql;
-
-	buf_init(&sql);
-	buf_printf(&sql, "SELECT "
-		  "(SELECT count(*) FROM pg_catalog.pg_index i WHERE i.indrelid = $1 AND i.indisunique), "
-		  "(SELECT count(*) FROM pg_catalog.pg_constraint x WHERE x.conrelid = $1 AND x.contype = 'x'), "
-		  "(SELECT pg_catalog.string_agg(f.r::pg_catalog.text, ' ') FROM ("
-		  "SELECT confrelid AS r FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'f' UNION "
-		  "SELECT conrelid FROM pg_catalog.pg_constraint WHERE confrelid = $1 AND contype = 'f') f), "
-		  "(SELECT pg_catalog.string_agg(g.tgtype::pg_catalog.text, ' ') FROM pg_catalog.pg_trigger g "
-		  "WHERE %s AND NOT g.tgisinternal AND g.tgenabled <> 'D'), "
-		  "EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w WHERE w.ev_class = $1 "
-		  "AND w.ev_type IN ('2', '3') AND w.rulename <> '_RETURN'), "
-		  /* a default that calls a volatile function (nextval, random, ...):
-		   * the functions an expression calls are in its node tree */
-		  "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d CROSS JOIN LATERAL "
-		  "pg_catalog.regexp_matches(d.adbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
-		  "JOIN pg_catalog.pg_proc f ON f.oid = m[1]::pg_catalog.oid "
-		  "WHERE d.adrelid = $1 AND f.provolatile = 'v'), "
-		  /* nextval(): the session's currval()/lastval() */
-		  "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d CROSS JOIN LATERAL "
-		  "pg_catalog.regexp_matches(d.adbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
-		  "WHERE d.adrelid = $1 AND m[1]::pg_catalog.oid = 'pg_catalog.nextval(pg_catalog.regclass)'"
-		  "::pg_catalog.regprocedure), "
-		  /* facts of the connection that writes it */
-		  "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d CROSS JOIN LATERAL "
-		  "pg_catalog.regexp_matches(d.adbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
-		  "JOIN pg_catalog.pg_proc f ON f.oid = m[1]::pg_catalog.oid "
-		  "WHERE d.adrelid = $1 AND f.pronamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pg_catalog') AND f.proname IN "
-		  "('pg_backend_pid', 'inet_client_addr', 'inet_client_port', 'inet_server_addr', "
-		  "'inet_server_port', 'current_setting', 'pg_my_temp_schema', 'pg_current_xact_id', "
-		  "'txid_current', 'pg_current_xact_id_if_assigned', 'txid_current_if_assigned')), "
-		  /* a volatile function besides nextval(): it may change the session */
-		  "EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d CROSS JOIN LATERAL "
-		  "pg_catalog.regexp_matches(d.adbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
-		  "JOIN pg_catalog.pg_proc f ON f.oid = m[1]::pg_catalog.oid "
-		  "WHERE d.adrelid = $1 AND f.provolatile = 'v' AND f.oid <> "
-		  "'pg_catalog.nextval(pg_catalog.regclass)'::pg_catalog.regprocedure), "
-		  /* more code an INSERT or its DO UPDATE runs: a CHECK constraint
-		   * calling a volatile function (of the table or a partition), a
-		   * column of a domain (or an array of one), a foreign key whose ON
-		   * UPDATE action changes the referencing rows */
-		  "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k CROSS JOIN LATERAL "
-		  "pg_catalog.regexp_matches(k.conbin::pg_catalog.text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m "
-		  "JOIN pg_catalog.pg_proc f ON f.oid = m[1]::pg_catalog.oid "
-		  "WHERE %s AND k.contype = 'c' AND f.provolatile = 'v') "
-		  "OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type y ON y.oid = a.atttypid "
-		  "LEFT JOIN pg_catalog.pg_type e ON e.oid = y.typelem "
-		  "WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped "
-		  "AND (y.typtype = 'd' OR e.typtype = 'd')) "
-		  "OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint r WHERE r.confrelid = $1 AND r.contype = 'f' "
-		  "AND r.confupdtype IN ('c', 'n', 'd'))", trig_rels, check_rels);
-	if (buf_ok(&sql))
-		put_oid(out, sql.data, oid);
-	else
-		out->failed = true;
-	buf_free(&sql);
 }
 
 static void load_step(struct catalog *c, const struct pc_result *r)
@@ -977,6 +879,9 @@ static void on_pc(void *arg, const struct pc_result *r)
 		} else if (c->head->kind == JOB_CANCEL) {
 			if (!r->ok)
 				log_warning(CATALOG_PREFIX, "cannot cancel a writer's statement: %s", r->message);
+			job_done(c, CAT_READY, PRIV_FAILED, PASS_MEMORY, NULL);
+		} else if (c->head->kind == JOB_QUERY) {
+			c->head->fn(c->head->fn_arg, r);
 			job_done(c, CAT_READY, PRIV_FAILED, PASS_MEMORY, NULL);
 		} else if (c->head->kind == JOB_BLOCKERS) {
 			blockers_logged(c, r);

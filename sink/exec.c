@@ -1,5 +1,6 @@
 /* A batch's transaction as statements: pieces, write paths and the packed Queries of an attempt (their results: xresult.c). */
 #include "sink/exec.h"
+#include "sink/spool.h"
 #include "sink/fence.h"
 
 #include <stdio.h>
@@ -596,7 +597,13 @@ bool xrun_build(struct xrun *x, struct buf *sql)
 			if (x->ledger_prep && !*x->ledger_prep && add_stmt(x, sql, X_LEDGER_PREP))
 				ledger_prepare_sql(x->s, sql);
 			if (add_stmt(x, sql, X_LEDGER)) {
-				if (x->ledger_prep)
+				if (x->s->spool && spooled_ledger_sql(x->s, x->b, sql)) {
+					/* with its spooled units' ids; and while it runs, a
+					 * replay of the spool waits for it (spooled.c) */
+					if (add_stmt(x, sql, X_BEGIN))
+						buf_printf(sql, "SELECT pg_catalog.pg_advisory_xact_lock_shared(%lld)",
+							   (long long)spool_id(x->s->spool));
+				} else if (x->ledger_prep)
 					ledger_execute_sql(x->b->id, sql);
 				else
 					ledger_insert_sql(x->s, x->b->id, sql);

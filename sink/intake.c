@@ -67,6 +67,8 @@ static enum istep intake_stmt(struct sink_unit *u, int i, enum pass_reason *why,
 		*why = PASS_REMOVED;
 		return IS_PASS;
 	}
+	if (s->replay_hold && !u->ss->replay)
+		return IS_WAIT;         /* the spool's units are read back first (spooled.c) */
 	if (tab->stopped && u->tx == UTX_NONE) {
 		snprintf(msg, sizeof(msg), "table \"%s\".\"%s\" takes no rows: a row acknowledged earlier was "
 			 "rejected (exceptionmode = strict, ackmode = immediate); it is in the rejects file or "

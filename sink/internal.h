@@ -274,6 +274,10 @@ struct sink_unit {
 	bool barrier;               /* read-your-writes: wanted now */
 	bool held;                  /* sched_mark_held: behind a paused unit (FLUSH's question) */
 	uint64_t ticket;            /* arrival order (st.tickets when made) */
+	uint64_t spool_seq;         /* ackmode = spool: its record's (0: none) */
+	bool spool_wait;            /* appended, not yet durable: not answered, not written */
+	int spool_nstmts;           /* statements in spool_body */
+	struct buf *spool_body;     /* its statements as the record will hold them (spooled.c) */
 	bool direct_due;            /* U_DIRECT: to be offered to its client (sink_on_notify) */
 	bool reply_due, replied, settle_due;
 	bool acked_counted;         /* counted in its tables' `acked` until it settles */
@@ -323,6 +327,7 @@ struct sink_session {
 	bool custom_settings;       /* ... custom ones, which the view does not see (sink_session_custom) */
 	bool seq_taken;             /* took rows into a table with a sequence default */
 	bool seq_pass;              /* such tables' INSERTs pass through (sink_session_seq_pass) */
+	bool replay;                /* reads the spool back (spooled.c): not held by replay_hold */
 	struct stable *gather_tab;  /* a table's next idle flush waits for this session (gather.c) */
 	uint32_t gather_gen;
 	struct sink_session *wnext;
@@ -481,6 +486,9 @@ struct sink {
 	int retrywaittime;
 	int64_t max_buffer_bytes;
 	int verbose;
+	struct spool *spool;        /* ackmode = spool's (spooled.c), NULL: no spool_dir */
+	struct replay *replay;      /* reading it back at start-up */
+	bool replay_hold;           /* ... and other sessions' INSERTs wait meanwhile */
 	struct stable **tables;
 	int ntables;
 	char **roles;               /* every client role seen, once each (sink_role) */
@@ -734,6 +742,11 @@ void catalog_load(struct catalog *c, struct stable *tab);
 void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid);
 /* The server's version (server_version_num), 0 until connected. */
 int catalog_version(const struct catalog *c);
+/* sql on the catalog connection once it is ready (the ledger made); fn gets
+ * its outcome, or NULL when it could not be asked. */
+struct pc_result;
+void catalog_query(struct catalog *c, const char *sql, void (*fn)(void *arg, const struct pc_result *r),
+		   void *arg);
 /* The column query tcat_columns reads, and the traits query tcat_traits reads. */
 void catalog_columns_sql(struct catalog *c, struct buf *b, const char *oid);
 void catalog_traits_sql(struct catalog *c, struct buf *b, const char *oid);
@@ -848,5 +861,28 @@ void stats_flushes_check(struct sink *s);
 /* u has rows of tab (NULL: of any table). */
 bool stats_unit_writes(const struct sink_unit *u, const struct stable *tab);
 void stats_free(struct sink *s);
+
+/* ---- spooled.c: ackmode = spool ---- */
+struct spool_stats;
+/* Opens spool_dir (none: true, nothing to do) and reads it back: its units
+ * not in the ledger are written again before other sessions' INSERTs are
+ * taken. False when it cannot be used (the log says why). */
+bool spooled_open(struct sink *s, const struct config *cfg);
+void spooled_close(struct sink *s);
+/* A statement of a unit that may be spooled, recorded as taken. */
+void spooled_stmt(struct sink_unit *u, const struct stable *tab, const struct ins_stmt *st);
+void spooled_body_free(struct sink_unit *u);
+/* The unit is placed: its record goes to the spool; it is answered (and
+ * may be written) once the record is durable, or fails with 53100. */
+void spooled_append(struct sink_unit *u);
+/* The unit is written or given up for good: its record is not needed. */
+void spooled_release(struct sink_unit *u);
+/* The batch's ledger INSERT with its spooled units' ids; false when it has none. */
+bool spooled_ledger_sql(const struct sink *s, const struct batch *b, struct buf *sql);
+void spooled_stats(const struct sink *s, struct spool_stats *out);
+/* A unit read back from the spool, with its record's seq: consumes sts. */
+bool unit_replay(struct sink_session *ss, void *arg, uint64_t seq, struct ins_stmt *sts, int n);
+/* An early acknowledgement (ackmode immediate, or spool once durable). */
+void unit_acked(struct sink_unit *u);
 
 #endif

@@ -1,5 +1,6 @@
 /* The batch ledger: one row per batch written in the batch's own transaction, so that a COMMIT whose answer was lost is resolved exactly. */
 #include "sink/internal.h"
+#include "sink/spool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,8 +79,18 @@ void ledger_create_sql(const struct sink *s, struct buf *sql)
 	buf_puts(sql, ") IS NULL THEN CREATE TABLE ");
 	buf_puts(sql, s->ledger);
 	buf_puts(sql, " (instance bigint NOT NULL, id bigint NOT NULL, "
-		 "at timestamptz NOT NULL DEFAULT pg_catalog.now(), PRIMARY KEY (instance, id)); END IF; "
-		 "END $pgbatchd$; SELECT pg_catalog.has_table_privilege(");
+		 "at timestamptz NOT NULL DEFAULT pg_catalog.now(), PRIMARY KEY (instance, id)); END IF; ");
+	if (s->spool) {
+		/* ackmode = spool: a batch's row names the spool and the ids of
+		 * its spooled units (a ledger made by an older pgbatchd gets them) */
+		buf_puts(sql, "IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
+			 "pg_catalog.to_regclass(");
+		sg_literal(sql, s->ledger, strlen(s->ledger));
+		buf_puts(sql, ") AND attname = 'units' AND NOT attisdropped) THEN ALTER TABLE ");
+		buf_puts(sql, s->ledger);
+		buf_puts(sql, " ADD COLUMN spool bigint, ADD COLUMN units bigint[]; END IF; ");
+	}
+	buf_puts(sql, "END $pgbatchd$; SELECT pg_catalog.has_table_privilege(");
 	sg_literal(sql, s->ledger, strlen(s->ledger));
 	buf_puts(sql, ", 'INSERT, SELECT, DELETE')");
 	buf_free(&schema);
@@ -110,6 +121,12 @@ void ledger_prune_sql(const struct sink *s, uint64_t keep_from, struct buf *sql)
 	buf_printf(sql, "DELETE FROM %s WHERE at < pg_catalog.now() - interval '" LEDGER_KEEP "' "
 		   "AND NOT (instance = %lld AND id >= %llu)", s->ledger, (long long)s->instance,
 		   (unsigned long long)keep_from);
+	/* a spooled unit's row stays while the spool may hold its record (a
+	 * crash would read it back); another spool's rows are its owner's */
+	if (s->spool)
+		buf_printf(sql, " AND (spool IS NULL OR (spool = %lld AND "
+			   "(SELECT pg_catalog.max(u) FROM pg_catalog.unnest(units) u) < %llu))",
+			   (long long)spool_id(s->spool), (unsigned long long)spool_low(s->spool));
 }
 
 bool ledger_conflict(const struct sink *s, const char *sqlstate, const struct pkt_diag *d)

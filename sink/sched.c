@@ -597,8 +597,8 @@ static int queue_ready(const struct sink *s, struct wqueue *q)
 	bool idle_ok = true, adaptive = false;
 	int t, i;
 
-	if (h == NULL)
-		return -1;
+	if (h == NULL || h->spool_wait)
+		return -1;      /* (the spool's answer kicks the writer) */
 	if (stats_paused(s, h)) {
 		/* PAUSE: sink_pause's RESUME kicks the writers. A flush that is
 		 * due is counted as held (the gather wait is not looked at). */
@@ -710,8 +710,8 @@ struct batch *sched_take(struct sink *s, int widx)
 	/* whole units from the head, within every table's batchsize (one unit
 	 * larger than that goes alone: a unit is never split) */
 	for (u = q->head; u; u = u->qnext) {
-		if (nu > 0 && stats_paused(s, u))
-			break;      /* (its rows wait for RESUME; the ones before it go) */
+		if (nu > 0 && (stats_paused(s, u) || u->spool_wait))
+			break;      /* (its rows wait for RESUME, or the spool; the ones before it go) */
 		bb.fits = true;
 		unit_tables(u, check_fit, &bb);
 		if (!bb.fits && nu > 0)
@@ -742,7 +742,7 @@ struct batch *sched_take(struct sink *s, int widx)
 		unit_tables(u, count_out, q);
 		unit_set_state(u, U_WRITING);
 		b->units[b->nunits++] = u;
-		if (u->ack != ACK_IMMEDIATE)
+		if (u->ack == ACK_COMMIT)
 			b->immediate = false;
 		for (int k = 0; k < u->nstmts; k++)
 			b->verbose |= u->stmts[k].tab->conf.verbose;

@@ -1,6 +1,7 @@
 /* The batching sink's API: configuration copies, tables, writers, submission, drain, reload, stats. */
 #include "sink/internal.h"
 #include "sink/rejects.h"
+#include "sink/spool.h"
 #include "protocol/sqllex.h"
 
 #include <stdio.h>
@@ -521,6 +522,8 @@ struct sink *sink_new(struct event_base *base, const struct config *cfg)
 		goto fail;
 	if (s->ntables > 0)
 		catalog_start(s->catalog);
+	if (!spooled_open(s, cfg))
+		goto fail;
 	log_info(SINK_PREFIX, "%d tables, %d writers, backend %s", s->ntables, s->nwriters,
 		 s->conninfo_log);
 	return s;
@@ -563,6 +566,7 @@ void sink_free(struct sink *s)
 		unit_free(s->all);
 	while (s->sessions)
 		session_free(s->sessions);
+	spooled_close(s);       /* (after the units: what they released goes) */
 	sched_free(s);
 	stats_free(s);
 	for (i = 0; i < s->ntables; i++)
@@ -761,7 +765,7 @@ void sink_flush_unit(struct sink_unit *u)
 
 bool sink_full(const struct sink *s)
 {
-	return s->full;
+	return s->full || (s->spool && spool_full(s->spool));
 }
 
 void sink_set_room_callback(struct sink *s, void (*fn)(void *arg), void *arg)

@@ -27,7 +27,7 @@ static const char *const flush_keys[FLUSH_REASONS] = {
 
 static const char *const conflict_words[] = { "upsert", "update", "ignore", "strict" };
 static const char *const write_words[] = { "insert", "copy", "unnest" };
-static const char *const ack_words[] = { "commit", "immediate" };
+static const char *const ack_words[] = { "commit", "immediate", "spool" };
 
 const char *sink_flush_reason_key(int i)
 {
@@ -95,7 +95,7 @@ void stats_reject(struct sink *s, const struct sink_unit *u, const struct srow *
 	snprintf(j->message, sizeof(j->message), "%s",
 		 e && berr_field(e, 'M') ? berr_field(e, 'M') : "the row was not written");
 	row_text(r, j->row, sizeof(j->row));
-	j->acknowledged = u->ack == ACK_IMMEDIATE;
+	j->acknowledged = u->ack != ACK_COMMIT;
 }
 
 int sink_rejects_recent(const struct sink *s, struct sink_reject *out, int max)
@@ -220,7 +220,7 @@ bool sink_stats_take(const struct sink *s, struct sink_stats *out)
 		snprintf(ts->name, sizeof(ts->name), "%s", tab->conf.name);
 		ts->conflictmode = word(conflict_words, 4, (int)tab->conf.conflictmode);
 		ts->writemode = word(write_words, 3, (int)tab->conf.writemode);
-		ts->ackmode = word(ack_words, 2, (int)tab->conf.ackmode);
+		ts->ackmode = word(ack_words, 3, (int)tab->conf.ackmode);
 		ts->rows_in = tab->tc.rows_in;
 		ts->rows_written = tab->tc.rows_written;
 		ts->rows_skipped = tab->tc.rows_skipped;

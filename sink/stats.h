@@ -23,6 +23,7 @@ enum sink_hist_kind {
 	HIST_BATCH_SECONDS,         /* a batch's write, taken to settled */
 	HIST_ACK_COMMIT,            /* a unit's arrival to its answer, ackmode = commit */
 	HIST_ACK_IMMEDIATE,         /* ... ackmode = immediate */
+	HIST_ACK_SPOOL,             /* ... ackmode = spool */
 	HIST_KINDS
 };
 

@@ -118,7 +118,8 @@ void sink_on_notify(void *arg)
 		if (u->reply_due && !u->replied) {
 			u->replied = true;
 			if (told) {
-				stats_observe(s, u->ack == ACK_IMMEDIATE ? HIST_ACK_IMMEDIATE : HIST_ACK_COMMIT,
+				stats_observe(s, u->ack == ACK_IMMEDIATE ? HIST_ACK_IMMEDIATE :
+					      u->ack == ACK_SPOOL ? HIST_ACK_SPOOL : HIST_ACK_COMMIT,
 					      sink_now_us() - u->arrival_us);
 				u->ss->c.reply(u->arg, &u->reply);
 			}
@@ -235,6 +236,8 @@ void unit_free(struct sink_unit *u)
 	struct sink *s = u->s;
 	struct sink_session *ss = u->ss;
 
+	spooled_release(u);
+	spooled_body_free(u);
 	drop_rows(u);
 	unit_release_statements(u);
 	for (int i = 0; i < u->ndeps; i++)
@@ -353,8 +356,17 @@ void unit_buffered(struct sink_unit *u)
 		for (int i = 0; i < u->nstmts; i++)
 			if (u->stmts[i].tab)
 				u->stmts[i].tab->tc.rows_in += u->stmts[i].n;
-	if (u->ack != ACK_IMMEDIATE)
+	if (u->ack == ACK_COMMIT)
 		return;
+	if (u->ack == ACK_SPOOL && u->spool_seq == 0) {
+		spooled_append(u);      /* answered once the spool has it on disk */
+		return;
+	}
+	unit_acked(u);
+}
+
+void unit_acked(struct sink_unit *u)
+{
 	/* acknowledged before written: a transaction writing its tables follows it */
 	for (int i = 0; i < u->nstmts; i++)
 		if (u->stmts[i].tab)
@@ -550,17 +562,19 @@ void unit_settle(struct sink_unit *u)
 			 * acknowledged row not written is said in the log otherwise */
 			if (r->outcome == ROW_FAILED && r->err && rejects_write(s, u, r, r->err, true))
 				s->st.rows_rejected_file++;
-			else if (u->ack == ACK_IMMEDIATE && (u->doomed || u->failed) && u->err &&
+			else if (u->ack != ACK_COMMIT && s->aborting && u->spool_seq)
+				;       /* kept in the spool: the next start writes it */
+			else if (u->ack != ACK_COMMIT && (u->doomed || u->failed) && u->err &&
 				 rejects_write(s, u, r, u->err, false))
 				s->st.rows_rejected_file++;     /* acknowledged: kept, never dropped */
-			else if (u->ack == ACK_IMMEDIATE)
+			else if (u->ack != ACK_COMMIT)
 				log_unwritten_row(u, r, r->err ? r->err : u->err);
 			break;
 		}
 	}
 	if (u->doomed || u->failed)
 		s->st.units_rejected++;
-	if (u->doomed && u->ack == ACK_IMMEDIATE)
+	if (u->doomed && u->ack != ACK_COMMIT)
 		stop_tables(u);
 	if (u->ack == ACK_COMMIT) {
 		if ((u->doomed || u->failed) && u->err) {
@@ -630,6 +644,9 @@ bool unit_add_stmt(struct sink_unit *u, struct stable *tab, struct ins_stmt *st,
 		u->stmts = n;
 		u->capstmts = cap;
 	}
+	/* ackmode = spool: what the record of the unit will hold */
+	if (u->s->spool && u->spool_seq == 0 && u->tx == UTX_NONE && tab && tab->conf.ackmode != ACK_COMMIT)
+		spooled_stmt(u, tab, st);
 	us = &u->stmts[u->nstmts++];
 	memset(us, 0, sizeof(*us));
 	us->tab = tab;
@@ -641,9 +658,12 @@ bool unit_add_stmt(struct sink_unit *u, struct stable *tab, struct ins_stmt *st,
 	for (size_t i = 0; i < (size_t)us->st.nrows * (size_t)us->st.nvals; i++)
 		us->charged += (int64_t)us->st.values[i].len + ROW_OVERHEAD / 2;
 	charge(u->s, us->charged);
-	/* commit when any of its tables says commit */
-	if (tab == NULL || tab->conf.ackmode != ACK_IMMEDIATE)
+	/* commit when any of its tables says commit (or spool without a
+	 * spool: spool_dir added by a reload); else spool when any says spool */
+	if (tab == NULL || tab->conf.ackmode == ACK_COMMIT || (tab->conf.ackmode == ACK_SPOOL && !u->s->spool))
 		u->ack = ACK_COMMIT;
+	else if (tab->conf.ackmode == ACK_SPOOL && u->ack == ACK_IMMEDIATE)
+		u->ack = ACK_SPOOL;
 	return true;
 }
 
@@ -667,6 +687,29 @@ void unit_submit(struct sink_unit *u)
 	}
 	unit_enqueue(u);
 	intake_run(u->ss);
+}
+
+bool unit_replay(struct sink_session *ss, void *arg, uint64_t seq, struct ins_stmt *sts, int n)
+{
+	struct sink_unit *u = unit_alloc(ss, arg);
+	int i;
+
+	if (u == NULL) {
+		for (i = 0; i < n; i++)
+			ins_stmt_free(&sts[i]);
+		return false;
+	}
+	u->spool_seq = seq;     /* (durable already: answered once buffered) */
+	for (i = 0; i < n; i++)
+		if (!unit_add_stmt(u, find_table(ss->s, &sts[i]), &sts[i], NULL)) {
+			while (++i < n)
+				ins_stmt_free(&sts[i]);
+			u->spool_seq = 0;
+			unit_free(u);
+			return false;
+		}
+	unit_submit(u);
+	return true;
 }
 
 struct sink_unit *sink_unit_open(struct sink_session *ss, void *arg)

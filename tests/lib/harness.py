@@ -240,8 +240,9 @@ class Proxy:
 			io_buffer_size=16384, max_client_conn=100, verbose=0, max_inspect_bytes=1048576,
 			backend_url=None, backend_user="postgres", backend_password="postgres",
 			extra_pgbatchd=None, extra_sections="", asan_options=None, env_extra=None,
-			nofile=None):
+			nofile=None, args=None):
 		self.backend = backend
+		self.args = list(args or [])     # more command-line arguments (--spool-salvage)
 		self.name = name
 		self.binary = binary or pgbatchd_path()
 		self.dir = tempfile.mkdtemp(prefix="pgbatchd-%s-" % name)
@@ -322,7 +323,7 @@ class Proxy:
 			import resource
 			soft, hard = self.nofile
 			preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))  # noqa: E731
-		self.proc = subprocess.Popen([self.binary, "-c", self.cfg_path], stdin=subprocess.DEVNULL,
+		self.proc = subprocess.Popen([self.binary, "-c", self.cfg_path] + self.args, stdin=subprocess.DEVNULL,
 			stdout=self.stderr, stderr=self.stderr, env=self.env(), cwd=self.dir,
 			preexec_fn=preexec)
 		_live.append(self)

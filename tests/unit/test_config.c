@@ -91,6 +91,8 @@ static const char FULL[] =
 	"shutdown_timeout = 7\n"
 	"lazy_backend = 0\n"
 	"login_cache_seconds = 120\n"
+	"spool_dir = /var/lib/pgbatchd/spool\n"
+	"spool_max_bytes = 2097152\n"
 	"\n"
 	"[backend]\n"
 	"url = jdbc:postgresql://db.example.com:5433/analytics?ApplicationName=pgb\n"
@@ -166,6 +168,8 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg->authentication_timeout, 5);
 	assert_false(cfg->lazy_backend);
 	assert_int_equal(cfg->login_cache_seconds, 120);
+	assert_string_equal(cfg->spool_dir, "/var/lib/pgbatchd/spool");
+	assert_int_equal(cfg->spool_max_bytes, 2097152);
 
 	assert_string_equal(cfg->url, "jdbc:postgresql://db.example.com:5433/analytics?ApplicationName=pgb");
 	assert_string_equal(cfg->backend.host, "db.example.com");
@@ -404,6 +408,8 @@ static const struct err_case err_cases[] = {
 	  "duplicate key (already set at line 2)" },
 	{ "duplicate in a table", "[backend]\n" BU "[table t]\nackmode = commit\nackmode = commit\n", 6, "ackmode",
 	  "duplicate key (already set at line 5)" },
+	{ "spool without spool_dir", "[backend]\n" BU "[table t]\nackmode = spool\n", 4, "spool_dir",
+	  "required in [pgbatchd] when a table has ackmode = spool" },
 	{ "missing url", "# no url\n[backend]\nusername = u\n", 2, "url", "required in [backend]" },
 	{ "no backend section", "[pgbatchd]\nverbose = 1\n", 0, "url", "no [backend] section" },
 	{ "missing username", "[pgbatchd]\n[backend]\nurl = jdbc:postgresql://h/db\n", 2, "username",
@@ -751,7 +757,7 @@ static void test_reloadable(void **state)
 		bool restart = (k->section == CONF_PGBATCHD && (strcmp(k->name, "listen_addr") == 0
 				|| strcmp(k->name, "listen_port") == 0 || strcmp(k->name, "unix_socket_dir") == 0
 				|| strcmp(k->name, "io_buffer_size") == 0 || strcmp(k->name, "metrics_addr") == 0
-				|| strcmp(k->name, "metrics_port") == 0))
+				|| strcmp(k->name, "metrics_port") == 0 || strcmp(k->name, "spool_dir") == 0))
 			|| (k->section == CONF_BACKEND && strcmp(k->name, "maxretrytimes") != 0
 				&& strcmp(k->name, "retrywaittime") != 0);
 

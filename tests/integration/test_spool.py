@@ -1,0 +1,390 @@
+"""ackmode = spool: an INSERT is answered once its unit is on disk in spool_dir; a kill -9 of pgbatchd (or a crash of the server while the spool is read back) loses no acknowledged row and writes none twice.
+
+- test_answered_from_the_spool: the answer comes while the table is locked
+  (its rows are not written yet), the segment holds them, the ledger names
+  their ids once written, and SIGTERM leaves an empty spool.
+- test_kill9_stream: 16 clients stream; pgbatchd is killed with SIGKILL in the
+  middle, then started again on the same spool. Every acknowledged row is in
+  the table once, nothing that was never sent is there, and each session's
+  rows are in the order it sent them. SPOOL_TRIALS trials (`make
+  crash-trials` runs 50).
+- test_kill9_during_replay / test_server_crash_during_replay: the read-back
+  itself is interrupted, by SIGKILL or by `pg_ctl restart -m immediate`.
+- test_new_inserts_wait_for_the_replay: an INSERT sent while the spool is read
+  back is written after the spool's rows of the same key.
+- test_enospc: a full spool_dir (a small tmpfs) answers 53100 and
+  acknowledges nothing; once there is room, INSERTs are taken again.
+- test_torn_tail / test_damaged_segment: a record a crash cut short is
+  dropped with a log line; damage in the middle stops start-up with the file
+  and offset, and --spool-salvage sets the segment aside.
+- test_spool_dir_errors: missing, read-only, or in use by another pgbatchd.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+
+import pytest
+
+import harness
+import sinkutil as su
+
+PG_SETTINGS = {"synchronous_commit": "on", "max_connections": "80"}
+TRIALS = int(os.environ.get("SPOOL_TRIALS", "2"))
+REPLAYED = r"units read back from the spool: (\d+) were written before, (\d+) written again, (\d+) could not be"
+
+
+@pytest.fixture
+def spool_dir():
+	d = tempfile.mkdtemp(prefix="pgbatchd-spool-")
+	yield d
+	shutil.rmtree(d, ignore_errors=True)
+
+
+def spool_proxy(make_proxy, spool, table, **opts):
+	t = {"ackmode": "spool", "batchsize": 50}
+	t.update(opts)
+	return su.start_sink_proxy(make_proxy, {table: t}, pgbatchd={"spool_dir": spool})
+
+
+def segments(spool):
+	return sorted(f for f in os.listdir(spool) if f.endswith(".seg"))
+
+
+def restart(p):
+	"""pgbatchd killed already: started again on its spool; returns the log
+	offset its read-back is logged after."""
+	at = len(p.log())
+	p.start()
+	return at
+
+
+def wait_replayed(p, at, timeout=60):
+	m = p.wait_log(REPLAYED, timeout=timeout, start=at)
+	return tuple(int(x) for x in m.groups())
+
+
+def stream_table(pg, name):
+	pg.sql("DROP TABLE IF EXISTS %s" % name)
+	# no key: a row written twice would show; `at` gives the order of the writes
+	pg.sql("CREATE TABLE %s (c int NOT NULL, n int NOT NULL, at bigserial)" % name)
+
+
+def check_stream(pg, table, acked, sent):
+	rows = pg.sql("SELECT c, n, at FROM %s" % table)
+	seen = {}
+	for c, n, at in rows:
+		assert (c, n) not in seen, "row (%d, %d) written twice" % (c, n)
+		seen[(c, n)] = at
+	for c, ns in acked.items():
+		for n in ns:
+			assert (c, n) in seen, "acknowledged row (%d, %d) is missing" % (c, n)
+	for (c, n) in seen:
+		assert n in sent.get(c, ()), "row (%d, %d) was never sent" % (c, n)
+	for c in acked:
+		ats = [seen[(c, n)] for n in sorted(n for (cc, n) in seen if cc == c)]
+		assert ats == sorted(ats), "session %d's rows are not in the order it sent them" % c
+	return len(seen)
+
+
+def test_answered_from_the_spool(pg, make_proxy, spool_dir):
+	pg.sql("DROP TABLE IF EXISTS sp_a")
+	pg.sql("CREATE TABLE sp_a (k int PRIMARY KEY, v text)")
+	p = spool_proxy(make_proxy, spool_dir, "sp_a")
+	s = su.Session.to(p)
+	locker = su.lock_table(pg, "sp_a")
+	try:
+		for k in range(20):
+			s.insert("INSERT INTO sp_a VALUES (%d, 'v%d')" % (k, k), 1)
+		# answered, not written: the rows are in the spool
+		assert su.count(pg, "sp_a") == 0
+		assert len(segments(spool_dir)) == 1
+		assert os.path.getsize(os.path.join(spool_dir, segments(spool_dir)[0])) > 20 * 24
+	finally:
+		locker.execute("COMMIT")
+		locker.close()
+	harness.wait_for(lambda: su.count(pg, "sp_a") == 20, what="20 rows written")
+	units = sorted(u for (u,) in pg.sql("SELECT unnest(units) FROM pgbatchd.batch_ledger WHERE spool IS NOT NULL"))
+	assert len(units) >= 20 and len(set(units)) == len(units)
+	s.close()
+	harness.stop_proxy_checked(p)
+	assert segments(spool_dir) == [], "SIGTERM drains and leaves an empty spool"
+
+
+class Stream:
+	"""Clients inserting (c, n) for n = 0, 1, ... until their connection fails."""
+
+	def __init__(self, proxy, table, clients):
+		self.proxy, self.table = proxy, table
+		self.acked = {c: [] for c in range(clients)}
+		self.sent = {c: set() for c in range(clients)}
+		self.lock = threading.Lock()
+		self.total = 0
+		self.threads = [threading.Thread(target=self.client, args=(c,), daemon=True) for c in range(clients)]
+
+	def client(self, c):
+		try:
+			s = su.Session.to(self.proxy, timeout=30)
+		except Exception:
+			return
+		n = 0
+		while True:
+			self.sent[c].add(n)
+			try:
+				msgs = s.run("INSERT INTO %s (c, n) VALUES (%d, %d)" % (self.table, c, n))
+			except Exception:
+				return      # pgbatchd is gone: this row's outcome is unknown
+			assert msgs == su.insert_reply(1), su.show(msgs)
+			with self.lock:
+				self.acked[c].append(n)
+				self.total += 1
+			n += 1
+
+	def start(self):
+		for t in self.threads:
+			t.start()
+
+	def join(self):
+		for t in self.threads:
+			t.join(60)
+			assert not t.is_alive()
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_kill9_stream(pg, make_proxy, spool_dir, trial):
+	table = "sp_stream"
+	stream_table(pg, table)
+	p = spool_proxy(make_proxy, spool_dir, table, batchsize=200)
+	st = Stream(p, table, 16)
+	st.start()
+	goal = 300 + 97 * trial       # (a different moment in each trial)
+	harness.wait_for(lambda: st.total >= goal, timeout=60, what="%d rows acknowledged" % goal)
+	p.kill()
+	st.join()
+	at = restart(p)
+	before, again, failed = wait_replayed(p, at)
+	assert failed == 0
+	harness.stop_proxy_checked(p)      # (drained: every row written)
+	assert segments(spool_dir) == []
+	rows = check_stream(pg, table, st.acked, st.sent)
+	assert rows >= st.total
+
+
+def acked_unwritten(pg, p, table, n, key=True):
+	"""n rows acknowledged while the table is locked (none written), then
+	pgbatchd killed: they are in the spool (the batch that waited for the
+	lock may still commit on its own, its client gone: the ledger says so)."""
+	locker = su.lock_table(pg, table)
+	s = su.Session.to(p)
+	for k in range(n):
+		s.insert("INSERT INTO %s VALUES (%d, %d)" % (table, k, k), 1)
+	p.kill()
+	s.close()
+	locker.execute("COMMIT")
+	locker.close()
+
+
+def key_table(pg, name):
+	pg.sql("DROP TABLE IF EXISTS %s" % name)
+	pg.sql("CREATE TABLE %s (k int, v int, at bigserial)" % name)
+
+
+def check_once(pg, table, n):
+	rows = pg.sql("SELECT k, count(*) FROM %s GROUP BY k ORDER BY k" % table)
+	assert rows == [(k, 1) for k in range(n)], rows
+	ats = [a for (a,) in pg.sql("SELECT at FROM %s ORDER BY k" % table)]
+	assert ats == sorted(ats), "not written in the order acknowledged"
+
+
+def test_kill9_during_replay(pg, make_proxy, spool_dir):
+	table = "sp_rk"
+	key_table(pg, table)
+	p = spool_proxy(make_proxy, spool_dir, table, batchsize=10)
+	acked_unwritten(pg, p, table, 100)
+	locker = su.lock_table(pg, table)
+	try:
+		restart(p)
+		# the read-back's first batch waits for the lock: killed there
+		harness.wait_for(lambda: su.waiting_on_lock(pg) >= 1, what="the read-back's batch waiting")
+		p.kill()
+	finally:
+		locker.execute("COMMIT")
+		locker.close()
+	at = restart(p)
+	before, again, failed = wait_replayed(p, at)
+	assert (before + again, failed) == (100, 0)
+	harness.stop_proxy_checked(p)
+	assert segments(spool_dir) == []
+	check_once(pg, table, 100)
+
+
+def test_server_crash_during_replay(pg, make_proxy, spool_dir):
+	table = "sp_rc"
+	key_table(pg, table)
+	p = spool_proxy(make_proxy, spool_dir, table, batchsize=10)
+	acked_unwritten(pg, p, table, 100)
+	locker = su.lock_table(pg, table)
+	at = restart(p)
+	harness.wait_for(lambda: su.waiting_on_lock(pg) >= 1, what="the read-back's batch waiting")
+	pg.restart_immediate()      # (the locker's session goes with it)
+	try:
+		locker.close()
+	except Exception:
+		pass
+	before, again, failed = wait_replayed(p, at)
+	assert (before + again, failed) == (100, 0)
+	harness.stop_proxy_checked(p)
+	assert segments(spool_dir) == []
+	check_once(pg, table, 100)
+
+
+def test_new_inserts_wait_for_the_replay(pg, make_proxy, spool_dir):
+	pg.sql("DROP TABLE IF EXISTS sp_w")
+	pg.sql("CREATE TABLE sp_w (k int PRIMARY KEY, v text)")
+	p = spool_proxy(make_proxy, spool_dir, "sp_w")
+	locker = su.lock_table(pg, "sp_w")
+	s = su.Session.to(p)
+	s.insert("INSERT INTO sp_w VALUES (1, 'old')", 1)
+	p.kill()
+	s.close()
+	try:
+		at = restart(p)
+		p.wait_log(r"units in the spool; the ledger has", start=at)
+		# sent while the old row is not written: it follows it
+		s = su.Session.to(p)
+		s.insert("INSERT INTO sp_w VALUES (1, 'new')", 1)
+	finally:
+		locker.execute("COMMIT")
+		locker.close()
+	harness.wait_for(lambda: pg.sql("SELECT v FROM sp_w WHERE k = 1") == [("new",)], what="the new value")
+	s.close()
+	harness.stop_proxy_checked(p)
+
+
+def test_enospc(pg, make_proxy):
+	mnt = tempfile.mkdtemp(prefix="pgbatchd-spool-full-")
+	subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt], check=True)
+	try:
+		pg.sql("DROP TABLE IF EXISTS sp_full")
+		pg.sql("CREATE TABLE sp_full (k int PRIMARY KEY, v text)")
+		p = spool_proxy(make_proxy, mnt, "sp_full")
+		s = su.Session.to(p)
+		locker = su.lock_table(pg, "sp_full")
+		s.insert("INSERT INTO sp_full VALUES (1, 'a')", 1)
+		# the rest of the file system filled
+		filler = os.path.join(mnt, "filler")
+		fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+		try:
+			while os.write(fd, b"\0" * 512) > 0:
+				pass
+		except OSError:
+			pass
+		os.close(fd)
+		msgs = s.run("INSERT INTO sp_full VALUES (2, '%s')" % ("x" * 8000))
+		err = su.error_of(msgs)
+		assert err is not None and err["C"] == "53100", su.show(msgs)
+		assert "No space left on device" in err["M"], err
+		assert msgs[-1] == su.READY_IDLE
+		os.unlink(filler)
+		s.insert("INSERT INTO sp_full VALUES (3, 'c')", 1)
+		locker.execute("COMMIT")
+		locker.close()
+		harness.wait_for(lambda: su.count(pg, "sp_full") == 2, what="the acknowledged rows written")
+		assert [k for (k,) in pg.sql("SELECT k FROM sp_full ORDER BY k")] == [1, 3]
+		s.close()
+		harness.stop_proxy_checked(p)
+	finally:
+		subprocess.run(["umount", "-l", mnt])
+		os.rmdir(mnt)
+
+
+def spooled_segment(pg, make_proxy, spool, table, n):
+	key_table(pg, table)
+	p = spool_proxy(make_proxy, spool, table)
+	acked_unwritten(pg, p, table, n)
+	segs = segments(spool)
+	assert len(segs) == 1
+	return p, os.path.join(spool, segs[0])
+
+
+def test_torn_tail(pg, make_proxy, spool_dir):
+	table = "sp_torn"
+	p, seg = spooled_segment(pg, make_proxy, spool_dir, table, 20)
+	with open(seg, "rb") as f:
+		data = f.read()
+	# a crash in the middle of the next write: a header and half a payload
+	with open(seg, "ab") as f:
+		f.write(data[24:24 + 24 + 10])
+	at = restart(p)
+	p.wait_log(r"cut short by a crash at offset %d are dropped \(never acknowledged\)" % len(data), start=at)
+	assert wait_replayed(p, at) == (0, 20, 0)
+	harness.stop_proxy_checked(p)
+	check_once(pg, table, 20)
+
+
+def run_pgbatchd(p, *args):
+	return subprocess.run([p.binary, "-c", p.cfg_path] + list(args), env=p.env(), cwd=p.dir,
+		stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+
+
+def test_damaged_segment(pg, make_proxy, spool_dir):
+	table = "sp_bad"
+	p, seg = spooled_segment(pg, make_proxy, spool_dir, table, 20)
+	size = os.path.getsize(seg)
+	off = 24 + (size - 24) // 2     # inside a record in the middle
+	with open(seg, "r+b") as f:
+		f.seek(off)
+		b = f.read(1)
+		f.seek(off)
+		f.write(bytes([b[0] ^ 0xff]))
+	at = len(p.log())
+	r = run_pgbatchd(p)
+	assert r.returncode != 0
+	m = re.search(r"spool segment (\S+) is damaged at offset (\d+)", p.log()[at:])
+	assert m, p.log()[at:]
+	assert m.group(1) == seg and int(m.group(2)) <= off
+	assert su.count(pg, table) == 0
+	# --spool-salvage: set aside, started without its rows
+	p.args = ["--spool-salvage"]
+	at = restart(p)
+	p.wait_log(r"set aside as %s\.corrupt \(--spool-salvage\)" % re.escape(os.path.basename(seg)), start=at)
+	assert os.path.exists(seg + ".corrupt") and not os.path.exists(seg)
+	s = su.Session.to(p)
+	s.insert("INSERT INTO %s VALUES (100, 100)" % table, 1)
+	s.close()
+	harness.stop_proxy_checked(p)
+	assert [k for (k,) in pg.sql("SELECT k FROM %s" % table)] == [100]
+
+
+def test_spool_dir_errors(pg, make_proxy, spool_dir):
+	pg.sql("CREATE TABLE IF NOT EXISTS sp_e (k int PRIMARY KEY, v int)")
+	p = spool_proxy(make_proxy, spool_dir, "sp_e")
+	# a second pgbatchd on the same spool
+	q = harness.Proxy(pg, name="second", extra_sections=p.extra_sections, extra_pgbatchd=dict(p.opts))
+	q.port = harness.free_port()
+	q.write_config()
+	r = run_pgbatchd(q)
+	assert r.returncode != 0
+	assert "is in use by another pgbatchd" in q.log(), q.output()
+	# missing
+	q.opts["spool_dir"] = os.path.join(spool_dir, "nosuch")
+	q.write_config()
+	assert run_pgbatchd(q).returncode != 0
+	assert re.search(r"spool_dir \S+/nosuch: No such file or directory", q.log()), q.output()
+	# on a read-only file system
+	ro = tempfile.mkdtemp(prefix="pgbatchd-spool-ro-")
+	subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", ro], check=True)
+	try:
+		q.opts["spool_dir"] = ro
+		q.write_config()
+		assert run_pgbatchd(q).returncode != 0
+		assert re.search(r"spool_dir %s is not writable: Read-only file system" % re.escape(ro), q.log()), q.output()
+	finally:
+		subprocess.run(["umount", "-l", ro])
+		os.rmdir(ro)
+	q.cleanup()
+	harness.stop_proxy_checked(p)
