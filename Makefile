@@ -31,7 +31,7 @@ UNITS    = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 REL_OBJ  = $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
 ASAN_OBJ = $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
 
-.PHONY: all asan units test check-unit check-integration check-callgrind check-structure demo demo-proxy bench clean install deps help \
+.PHONY: all asan units test check-unit check-integration check-callgrind check-structure demo demo-proxy bench crash-trials clean install deps help \
         record-trace record-traces fuzz fuzz-smoke docker-test
 
 # libFuzzer targets (clang): the parsers that read what a client sends.
@@ -53,6 +53,7 @@ help:
 	@echo "make demo       throwaway PostgreSQL + pgbatchd + the seed's scenario"
 	@echo "make bench      throughput ratios against direct PostgreSQL and PgBouncer"
 	@echo "make docker-test  the compose stack (docker/) under podman: seed scenario, SIGTERM, scale profile"
+	@echo "make crash-trials  ackmode=spool: 50 kill -9s under a 16-client stream (SPOOL_TRIALS=n)"
 	@echo "make fuzz       build the libFuzzer targets (tests/fuzz); make fuzz-smoke runs each briefly"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 	@echo "make record-trace NAME=n SETUP='sql' TABLE='t opt=v' EXPECT='select' CLIENT='cmd {port}'"
@@ -125,6 +126,14 @@ test: deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) check-integration
 	$(MAKE) check-callgrind
+
+# ackmode=spool's long trial: pgbatchd killed with SIGKILL in a 16-client
+# stream and started again on its spool, SPOOL_TRIALS times (make test runs 2).
+SPOOL_TRIALS ?= 50
+crash-trials: deps
+	$(MAKE) asan
+	SPOOL_TRIALS=$(SPOOL_TRIALS) PGBATCHD=$(CURDIR)/build/asan/pgbatchd $(PYTHON) -m pytest -q -p no:cacheprovider \
+		tests/integration/test_spool.py -k test_kill9_stream
 
 # Instructions per intercepted row under callgrind (release build): a
 # regression guard, and no growth with the units a session has buffered.

@@ -125,6 +125,8 @@ static const struct ccmd commands[] = {
 	{ "show", "passthrough", false, false, cshow_passthrough, NULL,
 	  "INSERTs into configured tables passed through, by reason" },
 	{ "show", "rejects", false, false, cshow_rejects, NULL, "the rows refused last, newest first" },
+	{ "show", "spool", false, false, cshow_spool, NULL,
+	  "ackmode = spool: units in the spool not yet written, its size, its oldest unit's age" },
 	{ "show", "version", false, false, cshow_version, NULL, "pgbatchd's version" },
 	{ "show", "help", false, false, show_help, NULL, "this list" },
 	{ "flush", NULL, true, true, NULL, do_flush, "FLUSH [table]: write buffered rows now; answers once written" },

@@ -230,6 +230,42 @@ int cshow_stats(struct daemon *d, struct cout *k, int mode)
 	return RUN_OK;
 }
 
+int cshow_spool(struct daemon *d, struct cout *k, int mode)
+{
+	static const struct ccol cols[] = {
+		{ "spool_dir", OID_TEXT }, { "spool_id", OID_INT8 }, { "units", OID_INT8 }, { "bytes", OID_INT8 },
+		{ "max_bytes", OID_INT8 }, { "segments", OID_INT8 }, { "oldest_unit_age_seconds", OID_FLOAT8 },
+		{ "fsyncs", OID_INT8 }, { "replaying", OID_BOOL },
+	};
+	const int n = (int)(sizeof(cols) / sizeof(cols[0]));
+	struct sink_stats st;
+	uint64_t rows = 0;
+
+	cout_columns(k, cols, n, mode);
+	if (mode & OUT_ROWS) {
+		memset(&st, 0, sizeof(st));
+		if (d->sink && !sink_stats_take(d->sink, &st))
+			return cout_fail(k, "53200", "out of memory", NULL);
+		if (st.spool) {
+			cout_row_begin(k, n);
+			cout_cell(k, d->cfg->spool_dir);
+			cout_i64(k, (int64_t)st.spool_id);
+			cout_u64(k, st.spool_units);
+			cout_i64(k, st.spool_bytes);
+			cout_i64(k, d->cfg->spool_max_bytes);
+			cout_i64(k, st.spool_segments);
+			cout_f(k, sink_spool_age(&st));
+			cout_u64(k, st.spool_fsyncs);
+			cout_bool(k, st.spool_replaying);
+			cout_row_end(k);
+			rows = 1;
+		}
+		sink_stats_free(&st);
+	}
+	cout_complete_rows(k, "SHOW", rows, mode);
+	return RUN_OK;
+}
+
 int cshow_tables(struct daemon *d, struct cout *k, int mode)
 {
 	static const struct ccol cols[] = {

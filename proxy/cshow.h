@@ -54,6 +54,7 @@ int cout_fail(struct cout *o, const char *sqlstate, const char *message, const c
 
 int cshow_stats(struct daemon *d, struct cout *o, int mode);
 int cshow_tables(struct daemon *d, struct cout *o, int mode);
+int cshow_spool(struct daemon *d, struct cout *o, int mode);
 int cshow_clients(struct daemon *d, struct cout *o, int mode);
 int cshow_writers(struct daemon *d, struct cout *o, int mode);
 int cshow_config(struct daemon *d, struct cout *o, int mode);

@@ -234,6 +234,18 @@ bool metrics_render(struct daemon *d, struct evbuffer *out)
 	evbuffer_add_printf(out, "pgbatchd_sink_buffered_bytes %llu\n", (unsigned long long)st.buffered_bytes);
 	family(out, "pgbatchd_max_buffer_bytes", "gauge", "The max_buffer_bytes setting.");
 	evbuffer_add_printf(out, "pgbatchd_max_buffer_bytes %lld\n", (long long)d->cfg->max_buffer_bytes);
+	if (st.spool) {
+		family(out, "pgbatchd_spool_units", "gauge",
+		       "Acknowledged INSERTs (ackmode = spool) in the spool and not yet written.");
+		evbuffer_add_printf(out, "pgbatchd_spool_units %llu\n", (unsigned long long)st.spool_units);
+		family(out, "pgbatchd_spool_bytes", "gauge", "Bytes of the spool's segments, against spool_max_bytes.");
+		evbuffer_add_printf(out, "pgbatchd_spool_bytes %lld\n", (long long)st.spool_bytes);
+		family(out, "pgbatchd_spool_oldest_unit_age_seconds", "gauge",
+		       "Age of the oldest spool segment that holds a unit not yet written (0: none).");
+		evbuffer_add_printf(out, "pgbatchd_spool_oldest_unit_age_seconds %.3f\n", sink_spool_age(&st));
+		family(out, "pgbatchd_spool_fsyncs_total", "counter", "fsyncs of the spool (one per group of units).");
+		evbuffer_add_printf(out, "pgbatchd_spool_fsyncs_total %llu\n", (unsigned long long)st.spool_fsyncs);
+	}
 
 	/* writers */
 	family(out, "pgbatchd_writers", "gauge", "The sink's writer connections, by state.");

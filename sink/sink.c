@@ -926,6 +926,15 @@ void sink_log_stats(const struct sink *s)
 		   (unsigned long long)c->direct_units, (unsigned long long)c->direct_rows,
 		   (unsigned long long)c->direct_back, (long long)s->buffered_bytes,
 		   (unsigned long long)sched_queued_rows(s));
+	if (s->spool) {
+		struct spool_stats sp;
+
+		spooled_stats(s, &sp);
+		buf_printf(&line, " spool_units=%llu spool_bytes=%lld spool_segments=%d spool_fsyncs=%llu "
+			   "spool_oldest_ms=%lld", (unsigned long long)sp.units, (long long)sp.bytes, sp.segments,
+			   (unsigned long long)sp.fsyncs,
+			   sp.oldest_us ? (long long)(time(NULL) * 1000LL - sp.oldest_us / 1000) : 0LL);
+	}
 	for (i = 0; i < FLUSH_REASONS; i++)
 		buf_printf(&line, " flush_%s=%llu", flush_names[i], (unsigned long long)c->flush[i]);
 	for (i = 0; i < PASS_REASONS; i++)

@@ -219,11 +219,31 @@ static void *io_main(void *arg)
 
 /* Segments go oldest first, once all their records are released: a void
  * record never outlives the segment whose records it names. */
+static int64_t seg_target(const struct spool *sp)
+{
+	int64_t t = sp->max_bytes / 4;
+
+	return t > SEG_TARGET ? SEG_TARGET : t < 65536 ? 65536 : t;
+}
+
+static bool held_full(const struct spool *sp);
+
+/* The segment being written goes too once it is big enough (or the spool
+ * is full) and no write to it is in flight. */
+static bool removable(const struct spool *sp, const struct seg *g)
+{
+	if (g->live != 0)
+		return false;
+	if (g->next != NULL || sp->cur_fd < 0 || g->broken)
+		return true;
+	return !sp->busy && g->lo != 0 && (g->bytes >= seg_target(sp) || held_full(sp));
+}
+
 void spool_reap(struct spool *sp)
 {
 	struct seg *g;
 
-	while ((g = sp->segs) != NULL && g->live == 0 && !(g->next == NULL && sp->cur_fd >= 0 && !g->broken)) {
+	while ((g = sp->segs) != NULL && removable(sp, g)) {
 		if (g->next == NULL && sp->cur_fd >= 0) {
 			close(sp->cur_fd);
 			sp->cur_fd = -1;
@@ -242,7 +262,7 @@ static bool target(struct spool *sp, uint64_t first)
 
 	sp->fly_fresh = false;
 	if (sp->cur_fd >= 0 && last && !last->broken &&
-	    (last->bytes + (int64_t)sp->pend.n <= SEG_TARGET || last->bytes <= SEG_HDR))
+	    (last->bytes + (int64_t)sp->pend.n <= seg_target(sp) || last->bytes <= SEG_HDR))
 		return true;
 	if (sp->cur_fd >= 0) {
 		close(sp->cur_fd);
@@ -275,8 +295,23 @@ static bool target(struct spool *sp, uint64_t first)
 static void fail_owners(struct spool *sp, struct owners *o, const char *err)
 {
 	for (size_t i = 0; i < o->n; i++)
-		sp->done(sp->arg, o->v[i].owner, err);
+		if (o->v[i].owner)
+			sp->done(sp->arg, o->v[i].owner, err);
 	o->n = 0;
+}
+
+static void disown(struct owners *o, uint64_t seq)
+{
+	for (size_t i = 0; i < o->n; i++)
+		if (o->v[i].seq == seq)
+			o->v[i].owner = NULL;
+}
+
+void spool_disown(struct spool *sp, uint64_t seq)
+{
+	disown(&sp->pend_owners, seq);
+	disown(&sp->fly_owners, seq);
+	disown(&sp->voiding, seq);
 }
 
 /* Hands what is appended (and a void record, and a directory fsync) to the
@@ -367,7 +402,8 @@ static void write_off(struct spool *sp, const char *err)
 		sp->void_due = true;
 		sp->void_hi = sp->fly_owners.v[sp->fly_owners.n - 1].seq;
 		for (size_t i = 0; i < sp->fly_owners.n; i++)
-			if (!owners_push(&sp->voiding, sp->fly_owners.v[i].seq, sp->fly_owners.v[i].owner))
+			if (!owners_push(&sp->voiding, sp->fly_owners.v[i].seq, sp->fly_owners.v[i].owner) &&
+			    sp->fly_owners.v[i].owner)
 				sp->done(sp->arg, sp->fly_owners.v[i].owner, err);      /* (no memory) */
 		sp->fly_owners.n = 0;
 	}
@@ -553,7 +589,7 @@ void spool_release(struct spool *sp, uint64_t seq)
 		return;
 	g->live--;
 	sp->live--;
-	if (g->live == 0 && g == sp->segs) {
+	if (g->live == 0 && g == sp->segs && removable(sp, g)) {
 		spool_reap(sp);
 		submit(sp);     /* (the directory's fsync, when idle) */
 	}
@@ -569,9 +605,14 @@ static int64_t held_bytes(const struct spool *sp)
 	return sp->seg_bytes + (int64_t)sp->pend.n + (sp->busy ? (int64_t)sp->fly.n : 0);
 }
 
-bool spool_full(const struct spool *sp)
+static bool held_full(const struct spool *sp)
 {
 	return held_bytes(sp) > sp->max_bytes;
+}
+
+bool spool_full(const struct spool *sp)
+{
+	return held_full(sp);
 }
 
 void spool_stats(const struct spool *sp, struct spool_stats *out)
@@ -586,4 +627,5 @@ void spool_stats(const struct spool *sp, struct spool_stats *out)
 		}
 	out->segments = sp->nsegs;
 	out->fsyncs = sp->fsyncs;
+	out->id = sp->id;
 }

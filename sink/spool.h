@@ -55,6 +55,9 @@ void spool_recovered_free(struct spool *sp);
 
 /* Appends a record for owner; its seq, 0 when out of memory. */
 uint64_t spool_append(struct spool *sp, const void *data, size_t len, void *owner);
+/* Its owner is gone (freed before the spool answered): no answer for it.
+ * The record is written all the same. */
+void spool_disown(struct spool *sp, uint64_t seq);
 /* The record is written to the database (or given up for good): its segment
  * goes once all of its records are. */
 void spool_release(struct spool *sp, uint64_t seq);
@@ -70,6 +73,7 @@ struct spool_stats {
 	int64_t oldest_us;          /* append time of the oldest segment holding one, 0: none */
 	int segments;
 	uint64_t fsyncs;
+	uint64_t id;
 };
 void spool_stats(const struct spool *sp, struct spool_stats *out);
 

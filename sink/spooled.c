@@ -284,6 +284,8 @@ static void on_durable(void *arg, void *owner, const char *err)
 	struct sink *s = arg;
 	struct sink_unit *u = owner;
 
+	if (u->state == U_SETTLED || u->state == U_DECIDED)
+		return;         /* (failed meanwhile: a shutdown past its timeout) */
 	if (err) {
 		unit_failed(u, "53100", err);
 		return;
@@ -299,6 +301,13 @@ void spooled_release(struct sink_unit *u)
 	struct sink *s = u->s;
 	bool was_full;
 
+	if (u->spool_wait && s->spool) {
+		/* freed before the spool answered (a shutdown past its timeout):
+		 * its record stays, for the next start */
+		spool_disown(s->spool, u->spool_seq);
+		u->spool_wait = false;
+		return;
+	}
 	if (u->spool_seq == 0 || s->spool == NULL || s->aborting ||
 	    (u->state != U_SETTLED && u->state != U_DECIDED))
 		return;         /* (kept: the next start writes it) */

@@ -245,7 +245,7 @@ damaged:
 	}
 	free(p);
 	if (!salvage) {
-		log_error(SPOOL_PREFIX, "spool segment %s/%s is damaged at offset %zu (%s): pgbatchd does not start, "
+		log_error(SPOOL_PREFIX, "segment %s/%s is damaged at offset %zu (%s): pgbatchd does not start, "
 			  "so that no acknowledged row is passed over; --spool-salvage sets the segment aside "
 			  "(renamed .corrupt) and starts without its rows", sp->dir, name, off, why);
 		return -1;
@@ -259,7 +259,7 @@ damaged:
 			return -1;
 		}
 		sp->dir_dirty = true;
-		log_error(SPOOL_PREFIX, "spool segment %s/%s is damaged at offset %zu (%s): set aside as %s "
+		log_error(SPOOL_PREFIX, "segment %s/%s is damaged at offset %zu (%s): set aside as %s "
 			  "(--spool-salvage); its acknowledged rows are not written", sp->dir, name, off, why, aside);
 	}
 	return 0;
@@ -385,7 +385,7 @@ struct spool *spool_open(const char *dir, int64_t max_bytes, bool salvage)
 	if (!scan(sp, salvage))
 		goto fail;
 	sp->scanned = true;
-	log_info(SPOOL_PREFIX, "spool %s (id %" PRIu64 "): %d segments, %zu units to check against the ledger",
+	log_info(SPOOL_PREFIX, "%s (id %" PRIu64 "): %d segments, %zu units to check against the ledger",
 		 dir, sp->id, sp->nsegs, sp->nrecs);
 	return sp;
 fail:

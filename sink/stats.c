@@ -1,9 +1,11 @@
 /* The sink's operator view: counters per table, histograms, recent rejects, the snapshot, and PAUSE / RESUME / FLUSH. */
 #include "sink/internal.h"
+#include "sink/spool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/time.h>
 
 #include "common/log.h"
@@ -174,6 +176,18 @@ static const char *word(const char *const *words, size_t n, int v)
 	return v >= 0 && (size_t)v < n ? words[v] : "?";
 }
 
+double sink_spool_age(const struct sink_stats *st)
+{
+	struct timespec ts;
+	int64_t now;
+
+	if (st->spool_oldest_us == 0)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return now > st->spool_oldest_us ? (double)(now - st->spool_oldest_us) / 1e6 : 0;
+}
+
 bool sink_stats_take(const struct sink *s, struct sink_stats *out)
 {
 	const struct counters *c = &s->st;
@@ -186,6 +200,19 @@ bool sink_stats_take(const struct sink *s, struct sink_stats *out)
 	if (out->tables == NULL || out->writers == NULL) {
 		sink_stats_free(out);
 		return false;
+	}
+	if (s->spool) {
+		struct spool_stats sp;
+
+		spooled_stats(s, &sp);
+		out->spool = true;
+		out->spool_replaying = s->replay_hold;
+		out->spool_id = sp.id;
+		out->spool_units = sp.units;
+		out->spool_fsyncs = sp.fsyncs;
+		out->spool_bytes = sp.bytes;
+		out->spool_oldest_us = sp.oldest_us;
+		out->spool_segments = sp.segments;
 	}
 	out->units = c->tickets;
 	out->rows_in = c->rows_in;

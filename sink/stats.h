@@ -70,7 +70,16 @@ struct sink_stats {
 	int nwriters;
 	struct sink_writer_stats *writers;
 	struct sink_hist hist[HIST_KINDS];
+	/* ackmode = spool (spool_dir set) */
+	bool spool;
+	bool spool_replaying;       /* read back at start-up, not all placed yet */
+	uint64_t spool_id, spool_units, spool_fsyncs;
+	int64_t spool_bytes, spool_oldest_us;   /* (oldest: append time in µs since the epoch, 0: none) */
+	int spool_segments;
 };
+
+/* Seconds since the oldest spool segment holding an unwritten unit began; 0: none. */
+double sink_spool_age(const struct sink_stats *st);
 
 /* One snapshot (allocated; sink_stats_free). False when out of memory. */
 bool sink_stats_take(const struct sink *s, struct sink_stats *out);

@@ -59,6 +59,7 @@ awk -v p="$PROXY" -v d="$DIRECT" -v b="$BOUNCER" 'BEGIN {
 }'
 [ -n "${BENCH_SKIP_INSERT:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_insert.sh"   # INSERT batching: rows/s and ratios
 [ -n "${BENCH_SKIP_COMMIT:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_commit.sh"   # ackmode=commit by concurrency, against targets
+[ -n "${BENCH_SKIP_SPOOL:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_spool.sh"     # ackmode=spool: against direct and immediate, a lone client's latency
 [ -n "${BENCH_SKIP_JDBC:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_jdbc.sh"       # pgjdbc executeBatch: rows/s and ratios
 [ -n "${BENCH_SKIP_FLEET:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_fleet.sh"     # 1,000 clients on max_connections = 100
 [ -n "${BENCH_SKIP_TLS:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_tls.sh"         # TLS: pass-through and ingest, plain vs TLS

@@ -27,7 +27,9 @@ import signal
 import subprocess
 import tempfile
 import threading
+import urllib.request
 
+import psycopg
 import pytest
 
 import harness
@@ -45,10 +47,25 @@ def spool_dir():
 	shutil.rmtree(d, ignore_errors=True)
 
 
-def spool_proxy(make_proxy, spool, table, **opts):
+def spool_proxy(make_proxy, spool, table, pgbatchd=None, **opts):
 	t = {"ackmode": "spool", "batchsize": 50}
 	t.update(opts)
-	return su.start_sink_proxy(make_proxy, {table: t}, pgbatchd={"spool_dir": spool})
+	return su.start_sink_proxy(make_proxy, {table: t}, pgbatchd=dict({"spool_dir": spool}, **(pgbatchd or {})))
+
+
+def show_spool(p):
+	with psycopg.connect(host=p.host, port=p.port, user="postgres", dbname="pgbatchd", autocommit=True) as c:
+		cur = c.execute("SHOW SPOOL")
+		names = [d.name for d in cur.description]
+		return names, [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def metric(port, name):
+	with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=30) as r:
+		text = r.read().decode()
+	m = re.search(r"^%s (\S+)$" % name, text, re.M)
+	assert m, text
+	return float(m.group(1))
 
 
 def segments(spool):
@@ -94,7 +111,8 @@ def check_stream(pg, table, acked, sent):
 def test_answered_from_the_spool(pg, make_proxy, spool_dir):
 	pg.sql("DROP TABLE IF EXISTS sp_a")
 	pg.sql("CREATE TABLE sp_a (k int PRIMARY KEY, v text)")
-	p = spool_proxy(make_proxy, spool_dir, "sp_a")
+	mport = harness.free_port()
+	p = spool_proxy(make_proxy, spool_dir, "sp_a", pgbatchd={"admin_users": "postgres", "metrics_port": mport})
 	s = su.Session.to(p)
 	locker = su.lock_table(pg, "sp_a")
 	try:
@@ -103,11 +121,22 @@ def test_answered_from_the_spool(pg, make_proxy, spool_dir):
 		# answered, not written: the rows are in the spool
 		assert su.count(pg, "sp_a") == 0
 		assert len(segments(spool_dir)) == 1
-		assert os.path.getsize(os.path.join(spool_dir, segments(spool_dir)[0])) > 20 * 24
+		size = os.path.getsize(os.path.join(spool_dir, segments(spool_dir)[0]))
+		assert size > 20 * 24
+		names, rows = show_spool(p)
+		assert names == ["spool_dir", "spool_id", "units", "bytes", "max_bytes", "segments",
+			"oldest_unit_age_seconds", "fsyncs", "replaying"]
+		r = rows[0]
+		assert (r["spool_dir"], r["units"], r["bytes"], r["segments"], r["replaying"]) == \
+			(spool_dir, 20, size, 1, False)
+		assert r["oldest_unit_age_seconds"] >= 0 and 1 <= r["fsyncs"] <= 20
+		assert metric(mport, "pgbatchd_spool_units") == 20
+		assert metric(mport, "pgbatchd_spool_bytes") == size
 	finally:
 		locker.execute("COMMIT")
 		locker.close()
 	harness.wait_for(lambda: su.count(pg, "sp_a") == 20, what="20 rows written")
+	harness.wait_for(lambda: show_spool(p)[1][0]["units"] == 0, what="the spool's units released")
 	units = sorted(u for (u,) in pg.sql("SELECT unnest(units) FROM pgbatchd.batch_ledger WHERE spool IS NOT NULL"))
 	assert len(units) >= 20 and len(set(units)) == len(units)
 	s.close()
@@ -344,7 +373,7 @@ def test_damaged_segment(pg, make_proxy, spool_dir):
 	at = len(p.log())
 	r = run_pgbatchd(p)
 	assert r.returncode != 0
-	m = re.search(r"spool segment (\S+) is damaged at offset (\d+)", p.log()[at:])
+	m = re.search(r"segment (\S+) is damaged at offset (\d+)", p.log()[at:])
 	assert m, p.log()[at:]
 	assert m.group(1) == seg and int(m.group(2)) <= off
 	assert su.count(pg, table) == 0
