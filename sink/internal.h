@@ -34,6 +34,9 @@ extern const char *const sink_setting_names[SINK_SETTINGS];
 #define SINK_CTX_MAX 256
 /* A table found missing (or failing) is looked up again after this long. */
 #define RECHECK_MS 1000
+/* ackmode=spool: acknowledged rows are written at most this long after they
+ * came (or batchsize at once): not an idle writer's batch each (sched.c). */
+#define SPOOL_FLUSH_MS 20
 /* Bytes charged per buffered row beyond its values. */
 #define ROW_OVERHEAD 64
 
@@ -277,6 +280,7 @@ struct sink_unit {
 	uint64_t spool_seq;         /* ackmode = spool: its record's (0: none) */
 	bool spool_wait;            /* appended, not yet durable: not answered, not written */
 	int spool_nstmts;           /* statements in spool_body */
+	bool spool_keep;            /* settled unwritten as pgbatchd stops: its record stays */
 	struct buf *spool_body;     /* its statements as the record will hold them (spooled.c) */
 	bool direct_due;            /* U_DIRECT: to be offered to its client (sink_on_notify) */
 	bool reply_due, replied, settle_due;

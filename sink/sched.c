@@ -178,6 +178,12 @@ static int64_t age_deadline(const struct wqueue *q)
 		if (q->trows[t] == 0)
 			continue;
 		d = q->toldest[t] + q->s->tables[t]->conf.batchwritetimeoutms;
+		/* ackmode=spool: durable already, written in batches every
+		 * SPOOL_FLUSH_MS (a batch's commit is a disk flush, which the
+		 * spool's own fsyncs, the clients' wait, share) */
+		if (q->s->tables[t]->conf.ackmode == ACK_SPOOL && q->s->spool &&
+		    q->s->tables[t]->conf.batchwritetimeoutms > SPOOL_FLUSH_MS)
+			d = q->toldest[t] + SPOOL_FLUSH_MS;
 		if (d < due)
 			due = d;
 	}
@@ -632,7 +638,7 @@ static int queue_ready(const struct sink *s, struct wqueue *q)
 	 * few large transactions rather than one each. */
 	for (i = 0; i < h->nstmts; i++) {
 		c = &h->stmts[i].tab->conf;
-		adaptive |= c->adaptiveflush;
+		adaptive |= c->adaptiveflush && h->ack != ACK_SPOOL;
 		if (h->stmts[i].tab->idle_inflight > 0)
 			idle_ok = false;
 	}

@@ -828,6 +828,8 @@ void sink_reload(struct sink *s, const struct config *cfg)
 	s->retrywaittime = cfg->retrywaittime;
 	s->max_buffer_bytes = cfg->max_buffer_bytes > 0 ? cfg->max_buffer_bytes : INT64_MAX;
 	s->verbose = cfg->verbose;
+	if (s->spool)
+		spool_set_max_bytes(s->spool, cfg->spool_max_bytes);
 	charge(s, 0);
 	rejects_reopen(s);      /* logrotate: the files are opened anew */
 	for (i = 0; i < s->ntables; i++) {

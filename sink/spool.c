@@ -152,6 +152,11 @@ uint64_t spool_id(const struct spool *sp)
 	return sp->id;
 }
 
+uint64_t spool_previous_id(const struct spool *sp)
+{
+	return sp->prev_id;
+}
+
 size_t spool_recovered(const struct spool *sp, const struct spool_rec **recs)
 {
 	*recs = sp->recs;
@@ -188,14 +193,15 @@ static void *io_main(void *arg)
 		j->err = 0;
 		j->cut = false;
 		for (size_t done = 0; done < j->len;) {
-			ssize_t n = write(j->fd, j->data + done, j->len - done);
+			ssize_t n = pwrite(j->fd, j->data + done, j->len - done, j->at + (off_t)done);
 
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
 				j->err = n < 0 ? errno : ENOSPC;
 				j->stage = "write";
-				j->cut = ftruncate(j->fd, j->at) == 0;
+				/* what it wrote goes, durably: its records were never there */
+				j->cut = ftruncate(j->fd, j->at) == 0 && fdatasync(j->fd) == 0;
 				break;
 			}
 			done += (size_t)n;
@@ -221,7 +227,7 @@ static void *io_main(void *arg)
  * record never outlives the segment whose records it names. */
 static int64_t seg_target(const struct spool *sp)
 {
-	int64_t t = sp->max_bytes / 4;
+	int64_t t = sp->max_bytes / 4 / 4096 * 4096;
 
 	return t > SEG_TARGET ? SEG_TARGET : t < 65536 ? 65536 : t;
 }
@@ -236,7 +242,7 @@ static bool removable(const struct spool *sp, const struct seg *g)
 		return false;
 	if (g->next != NULL || sp->cur_fd < 0 || g->broken)
 		return true;
-	return !sp->busy && g->lo != 0 && (g->bytes >= seg_target(sp) || held_full(sp));
+	return !sp->busy && g->lo != 0 && (g->bytes * 2 >= seg_target(sp) || held_full(sp));
 }
 
 void spool_reap(struct spool *sp)
@@ -254,7 +260,7 @@ void spool_reap(struct spool *sp)
 
 /* The segment this write goes to: the last, or a new one (its header then
  * starts the job). False when it cannot be made. */
-static bool target(struct spool *sp, uint64_t first)
+static bool target(struct spool *sp)
 {
 	struct seg *last = spool_seg_last(sp), *g;
 	char name[24];
@@ -269,9 +275,11 @@ static bool target(struct spool *sp, uint64_t first)
 		sp->cur_fd = -1;
 		spool_reap(sp);
 	}
-	snprintf(name, sizeof(name), "%016" PRIx64 ".seg", first);
-	/* (O_TRUNC: a segment made for a write that failed may be there, empty) */
-	fd = openat(sp->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	/* names from a number that only goes up: a name is never used twice */
+	do {
+		snprintf(name, sizeof(name), "%016" PRIx64 ".seg", sp->next_segno++);
+		fd = openat(sp->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	} while (fd < 0 && errno == EEXIST);
 	if (fd < 0) {
 		log_error(SPOOL_PREFIX, "cannot create %s/%s: %s", sp->dir, name, strerror(errno));
 		return false;
@@ -290,6 +298,23 @@ static bool target(struct spool *sp, uint64_t first)
 	sp->cur_fd = fd;
 	sp->fly_fresh = true;
 	return true;
+}
+
+static void submit(struct spool *sp);
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	submit(arg);
+}
+
+static void retry_later(struct spool *sp)
+{
+	struct timeval tv = { 0, 200000 };      /* (a full disk stays full a while) */
+
+	if (sp->retry_ev)
+		event_add(sp->retry_ev, &tv);
 }
 
 static void fail_owners(struct spool *sp, struct owners *o, const char *err)
@@ -328,13 +353,16 @@ static void submit(struct spool *sp)
 		return;
 	first = sp->void_due ? sp->void_lo : sp->pend_owners.n ? sp->pend_owners.v[0].seq : sp->next_seq;
 	sp->fly.n = 0;
-	if (!bytes_reserve(&sp->fly, SEG_HDR + REC_HDR + 16 + sp->pend.n))
-		return;         /* (tried again at the next append) */
-	if ((sp->pend.n || sp->void_due) && !target(sp, first)) {
+	if (!bytes_reserve(&sp->fly, SEG_HDR + REC_HDR + 16 + sp->pend.n)) {
+		retry_later(sp);
+		return;
+	}
+	if ((sp->pend.n || sp->void_due) && !target(sp)) {
 		snprintf(err, sizeof(err), "could not write to the spool: cannot create a segment in %s",
 			 sp->dir);
 		fail_owners(sp, &sp->pend_owners, err);
 		sp->pend.n = 0;
+		retry_later(sp);        /* (a void record still due is tried again) */
 		return;
 	}
 	if (sp->void_due) {
@@ -370,19 +398,6 @@ static void submit(struct spool *sp)
 	pthread_mutex_unlock(&sp->mu);
 }
 
-static void on_retry(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	submit(arg);
-}
-
-static void retry_later(struct spool *sp)
-{
-	struct timeval tv = { 0, 200000 };      /* (a full disk stays full a while) */
-
-	event_add(sp->retry_ev, &tv);
-}
 
 /* The write's records may be on disk, or its new segment's name may not be:
  * that segment is written no more, and the records are made void (a record
@@ -438,7 +453,7 @@ static void done_run(evutil_socket_t fd, short what, void *arg)
 	if (j.err == 0) {
 		if (j.len > 0) {
 			sp->fsyncs++;
-			last->bytes += (int64_t)j.len;
+			last->bytes = (int64_t)j.at + (int64_t)j.len;
 			sp->seg_bytes += (int64_t)j.len;
 			for (size_t i = 0; i < sp->fly_owners.n; i++) {
 				if (last->lo == 0) {
@@ -468,10 +483,10 @@ static void done_run(evutil_socket_t fd, short what, void *arg)
 		/* cut back: nothing of it is on disk, and its records fail now */
 		fail_owners(sp, &sp->fly_owners, err);
 		if (sp->fly_fresh && last) {
+			/* nothing in it: it goes now, wherever it is in the list */
 			close(sp->cur_fd);
 			sp->cur_fd = -1;
-			last->broken = true;
-			spool_reap(sp);
+			spool_seg_unlink(sp, last);
 		}
 	} else {
 		write_off(sp, err);
@@ -484,15 +499,21 @@ static void done_run(evutil_socket_t fd, short what, void *arg)
 /* (the owners' answers coalesce, as an event callback's do) */
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
+	struct spool *sp = arg;
+	bool was = held_full(sp);
+
 	later_enter();
 	done_run(fd, what, arg);
+	if (was && !held_full(sp) && sp->room)
+		sp->room(sp->arg);
 	later_leave();
 }
 
 bool spool_start(struct spool *sp, struct event_base *base,
-		 void (*done)(void *arg, void *owner, const char *err), void *arg)
+		 void (*done)(void *arg, void *owner, const char *err), void (*room)(void *arg), void *arg)
 {
 	sp->done = done;
+	sp->room = room;
 	sp->arg = arg;
 	if (pipe2(sp->pipefd, O_NONBLOCK | O_CLOEXEC) != 0)
 		return false;
@@ -590,8 +611,12 @@ void spool_release(struct spool *sp, uint64_t seq)
 	g->live--;
 	sp->live--;
 	if (g->live == 0 && g == sp->segs && removable(sp, g)) {
+		bool was = held_full(sp);
+
 		spool_reap(sp);
 		submit(sp);     /* (the directory's fsync, when idle) */
+		if (was && !held_full(sp) && sp->room)
+			sp->room(sp->arg);
 	}
 }
 
@@ -603,6 +628,15 @@ uint64_t spool_low(const struct spool *sp)
 static int64_t held_bytes(const struct spool *sp)
 {
 	return sp->seg_bytes + (int64_t)sp->pend.n + (sp->busy ? (int64_t)sp->fly.n : 0);
+}
+
+void spool_set_max_bytes(struct spool *sp, int64_t max_bytes)
+{
+	bool was = held_full(sp);
+
+	sp->max_bytes = max_bytes;
+	if (was && !held_full(sp) && sp->room)
+		sp->room(sp->arg);
 }
 
 static bool held_full(const struct spool *sp)

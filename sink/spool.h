@@ -41,14 +41,18 @@ struct spool_rec {
  * on failure (the log says why). */
 struct spool *spool_open(const char *dir, int64_t max_bytes, bool salvage);
 /* Starts the I/O thread. done(arg, owner, err): err NULL once the record is
- * durable, else why it is not (and never will be). False on failure. */
+ * durable, else why it is not (and never will be); room(arg): the spool is
+ * not full any more. False on failure. */
 bool spool_start(struct spool *sp, struct event_base *base,
-		 void (*done)(void *arg, void *owner, const char *err), void *arg);
+		 void (*done)(void *arg, void *owner, const char *err), void (*room)(void *arg), void *arg);
 /* Stops the thread (after the write in progress) and closes the segments;
  * those whose records are all released are removed. */
 void spool_close(struct spool *sp);
 
 uint64_t spool_id(const struct spool *sp);
+/* The id the spool had before (emptied since: a new id), 0 if none: the
+ * ledger's rows of that id are needed no more. */
+uint64_t spool_previous_id(const struct spool *sp);
 /* The records read at start-up (valid until spool_recovered_free). */
 size_t spool_recovered(const struct spool *sp, const struct spool_rec **recs);
 void spool_recovered_free(struct spool *sp);
@@ -64,6 +68,8 @@ void spool_release(struct spool *sp, uint64_t seq);
 /* Records below this seq are in no segment any more (the removal is
  * durable): the ledger need not remember them. */
 uint64_t spool_low(const struct spool *sp);
+/* spool_max_bytes changed (a reload). */
+void spool_set_max_bytes(struct spool *sp, int64_t max_bytes);
 /* True while the spool holds more than its max_bytes: INSERTs wait. */
 bool spool_full(const struct spool *sp);
 

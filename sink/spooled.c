@@ -29,10 +29,23 @@
  */
 
 /* The replay: records read back, checked against the ledger, written again. */
+struct replay;
+
+/* A record's unit, as the replay session's callbacks see it. */
+struct rslot {
+	struct replay *r;
+	size_t idx;
+	bool retry;                 /* refused for a reason that passes: submitted again */
+};
+
 struct replay {
 	struct sink *s;
 	const struct spool_rec *recs;
+	struct rslot *slots;
 	size_t n, next;
+	size_t nretry;              /* slots to submit again once those before are answered */
+	bool retrying;              /* a pass over those */
+	bool ledger_read;
 	uint64_t *written;          /* seqs the ledger holds, sorted */
 	size_t nwritten;
 	struct sink_session *ss;    /* of the records being submitted */
@@ -259,7 +272,14 @@ void spooled_append(struct sink_unit *u)
 	if (u->spool_body && buf_ok(u->spool_body))
 		buf_append(&rec, u->spool_body->data, u->spool_body->len);
 	spooled_body_free(u);
-	seq = buf_ok(&rec) && u->spool_nstmts == u->nstmts ? spool_append(s->spool, rec.data, rec.len, u) : 0;
+	if (u->spool_nstmts != u->nstmts) {
+		/* a statement of an immediate table came before the first of a
+		 * spool table (it is not in the record): answered once written */
+		buf_free(&rec);
+		u->ack = ACK_COMMIT;
+		return;
+	}
+	seq = buf_ok(&rec) ? spool_append(s->spool, rec.data, rec.len, u) : 0;
 	buf_free(&rec);
 	if (seq == 0) {
 		unit_failed(u, "53200", "out of memory writing to the spool");
@@ -275,6 +295,17 @@ void spooled_body_free(struct sink_unit *u)
 		buf_free(u->spool_body);
 		free(u->spool_body);
 		u->spool_body = NULL;
+	}
+}
+
+/* The spool is not full any more: the clients it held are read again. */
+static void on_room(void *arg)
+{
+	struct sink *s = arg;
+
+	if (!s->full) {
+		s->room_due = true;
+		schedule_notify(s);
 	}
 }
 
@@ -299,7 +330,6 @@ static void on_durable(void *arg, void *owner, const char *err)
 void spooled_release(struct sink_unit *u)
 {
 	struct sink *s = u->s;
-	bool was_full;
 
 	if (u->spool_wait && s->spool) {
 		/* freed before the spool answered (a shutdown past its timeout):
@@ -308,16 +338,10 @@ void spooled_release(struct sink_unit *u)
 		u->spool_wait = false;
 		return;
 	}
-	if (u->spool_seq == 0 || s->spool == NULL || s->aborting ||
-	    (u->state != U_SETTLED && u->state != U_DECIDED))
-		return;         /* (kept: the next start writes it) */
-	was_full = spool_full(s->spool);
+	if (u->spool_seq == 0 || s->spool == NULL || u->spool_keep || u->state != U_SETTLED)
+		return;         /* (kept: the next start writes it; a refused replay unit: the replay's) */
 	spool_release(s->spool, u->spool_seq);
 	u->spool_seq = 0;
-	if (was_full && !spool_full(s->spool)) {
-		s->room_due = true;
-		schedule_notify(s);
-	}
 }
 
 bool spooled_ledger_sql(const struct sink *s, const struct batch *b, struct buf *sql)
@@ -345,15 +369,93 @@ bool spooled_ledger_sql(const struct sink *s, const struct batch *b, struct buf 
 
 /* ---- the replay ---- */
 
+/* A refusal that may pass: the catalog could not be read (its connection,
+ * a lock), the table is stopped until RESUME, resources. */
+static bool refusal_passes(const struct sink_reply *rep)
+{
+	const char *c;
+
+	if (rep->status == SINK_PASSTHROUGH)
+		return rep->reason && strcmp(rep->reason, pass_reason_text(PASS_CATALOG_LOCKED)) == 0;
+	c = rep->error ? rep->error->f[pkt_diag_index('C')] : NULL;
+	return c && (strncmp(c, "08", 2) == 0 || strncmp(c, "53", 2) == 0 || strncmp(c, "55", 2) == 0 ||
+		     strncmp(c, "57", 2) == 0 || strncmp(c, "40", 2) == 0 || strcmp(c, "XX000") == 0);
+}
+
+/* The record's statements as SQL, for the log: what an operator runs to
+ * write them by hand. */
+static void record_sql(const struct spool_rec *rec, struct buf *out)
+{
+	struct rd rd = { rec->data, rec->len, 0, false };
+	char *arena = malloc(rec->len + 1), *a = arena;
+	uint32_t n;
+
+	if (arena == NULL)
+		return;
+	(void)get_u8(&rd);
+	(void)get_str(&rd, &a, NULL);
+	(void)get_str(&rd, &a, NULL);
+	for (int i = get_u8(&rd); i > 0; i--)
+		(void)get_str(&rd, &a, NULL);
+	n = get_u32(&rd);
+	for (uint32_t k = 0; k < n && !rd.bad; k++) {
+		struct ins_stmt st;
+
+		if (!get_stmt(&rd, &st))
+			break;
+		buf_puts(out, k ? "; INSERT INTO " : "INSERT INTO ");
+		sg_ident(out, st.schema.name);
+		buf_putc(out, '.');
+		sg_ident(out, st.table.name);
+		for (int c = 0; c < st.ncols; c++) {
+			buf_puts(out, c ? ", " : " (");
+			sg_ident(out, st.cols[c].name);
+		}
+		buf_puts(out, st.ncols ? ") VALUES " : " VALUES ");
+		for (int row = 0; row < st.nrows; row++) {
+			buf_puts(out, row ? ", (" : "(");
+			for (int v = 0; v < st.nvals; v++) {
+				const struct ins_value *x = &st.values[(size_t)row * (size_t)st.nvals + (size_t)v];
+
+				buf_puts(out, v ? ", " : "");
+				if (x->kind == INS_DEFAULT)
+					buf_puts(out, "DEFAULT");
+				else if (x->text == NULL)
+					buf_puts(out, "NULL");
+				else
+					sg_literal(out, x->text, x->len);
+			}
+			buf_putc(out, ')');
+		}
+		ins_stmt_free(&st);
+	}
+	free(arena);
+}
+
 static void replay_reply(void *arg, const struct sink_reply *rep)
 {
-	struct replay *r = arg;
+	struct rslot *sl = arg;
+	struct replay *r = sl->r;
+	const struct spool_rec *rec = &r->recs[sl->idx];
+	const char *why = rep->status == SINK_ERROR && rep->error && rep->error->f[pkt_diag_index('M')] ?
+			  rep->error->f[pkt_diag_index('M')] : rep->reason ? rep->reason : "not taken";
 
-	if (rep->status != SINK_DONE) {
+	if (rep->status != SINK_DONE && refusal_passes(rep)) {
+		/* kept in the spool: submitted again once these are answered */
+		log_warning(REPLAY_PREFIX, "unit %" PRIu64 " of the spool is refused for now (%s): it is "
+			    "submitted again in a second", rec->seq, why);
+		sl->retry = true;
+		r->nretry++;
+	} else if (rep->status != SINK_DONE) {
+		struct buf sql;
+
 		r->failed++;
-		log_error(REPLAY_PREFIX, "an acknowledged INSERT read back from the spool cannot be written: %s",
-			  rep->status == SINK_ERROR && rep->error && rep->error->f[pkt_diag_index('M')] ?
-			  rep->error->f[pkt_diag_index('M')] : rep->reason ? rep->reason : "not taken");
+		buf_init(&sql);
+		record_sql(rec, &sql);
+		log_error(REPLAY_PREFIX, "unit %" PRIu64 " of the spool, acknowledged, cannot be written (%s); "
+			  "its statements: %s", rec->seq, why, buf_ok(&sql) ? sql.data : "(out of memory)");
+		buf_free(&sql);
+		spool_release(r->s->spool, rec->seq);
 	}
 	if (--r->unplaced == 0)
 		replay_next(r);
@@ -462,7 +564,7 @@ static bool replay_one(struct replay *r, const struct spool_rec *rec)
 	for (got = 0; got < n && ok; got++)
 		ok = get_stmt(&rd, &sts[got]);
 	if (ok)
-		ok = unit_replay(r->ss, r, rec->seq, sts, (int)n);     /* (consumes them) */
+		ok = unit_replay(r->ss, &r->slots[rec - r->recs], rec->seq, sts, (int)n);     /* (consumes them) */
 	else
 		for (uint32_t i = 0; i < got; i++)
 			ins_stmt_free(&sts[i]);
@@ -486,6 +588,7 @@ static void replay_done(struct replay *r)
 	s->replay = NULL;
 	spool_recovered_free(s->spool);
 	free(r->written);
+	free(r->slots);
 	if (r->retry_ev)
 		event_free(r->retry_ev);
 	free(r);
@@ -494,10 +597,17 @@ static void replay_done(struct replay *r)
 
 static void replay_next(struct replay *r)
 {
-	while (r->next < r->n) {
-		const struct spool_rec *rec = &r->recs[r->next];
+	struct timeval tv = { 1, 0 };
 
-		if (was_written(r, rec->seq)) {
+	while (r->next < r->n) {
+		size_t i = r->next;
+		const struct spool_rec *rec = &r->recs[i];
+
+		if (r->retrying && !r->slots[i].retry) {
+			r->next++;
+			continue;
+		}
+		if (!r->retrying && was_written(r, rec->seq)) {
 			spool_release(r->s->spool, rec->seq);
 			r->skipped++;
 			r->next++;
@@ -509,7 +619,12 @@ static void replay_next(struct replay *r)
 		    !(rec->len > r->ss_head_len && memcmp(rec->data, r->ss_head, r->ss_head_len) == 0))
 			return;
 		r->next++;
-		r->submitted++;
+		if (r->retrying) {
+			r->slots[i].retry = false;
+			r->nretry--;
+		} else {
+			r->submitted++;
+		}
 		if (!replay_one(r, rec)) {
 			r->failed++;
 			log_error(REPLAY_PREFIX, "unit %" PRIu64 " of the spool does not read as one: it is not written",
@@ -517,17 +632,30 @@ static void replay_next(struct replay *r)
 			spool_release(r->s->spool, rec->seq);
 		}
 	}
-	if (r->unplaced == 0)
-		replay_done(r);
+	if (r->unplaced > 0)
+		return;
+	if (r->nretry > 0) {
+		/* the refused ones again, in their order, in a second */
+		r->retrying = true;
+		r->next = 0;
+		event_add(r->retry_ev, &tv);
+		return;
+	}
+	replay_done(r);
 }
 
 static void ask_ledger(struct replay *r);
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
+	struct replay *r = arg;
+
 	(void)fd;
 	(void)what;
-	ask_ledger(arg);
+	if (r->ledger_read)
+		replay_next(r);
+	else
+		ask_ledger(r);
 }
 
 static void on_ledger(void *arg, const struct pc_result *res)
@@ -540,6 +668,7 @@ static void on_ledger(void *arg, const struct pc_result *res)
 	if (res && !res->ok && !r->s->ledger_ok) {
 		log_warning(REPLAY_PREFIX, "the batch ledger cannot be used (%s): the spool's %zu units are written "
 			    "again, those written before too (at-least-once)", res->message ? res->message : "", r->n);
+		r->ledger_read = true;
 		replay_next(r);
 		return;
 	}
@@ -568,6 +697,7 @@ static void on_ledger(void *arg, const struct pc_result *res)
 	qsort(r->written, r->nwritten, sizeof(*r->written), cmp_u64);
 	log_info(REPLAY_PREFIX, "%zu units in the spool; the ledger has %zu of this spool's written", r->n,
 		 r->nwritten);
+	r->ledger_read = true;
 	replay_next(r);
 }
 
@@ -597,6 +727,14 @@ static void ask_ledger(struct replay *r)
 	buf_free(&sql);
 }
 
+static void on_forgotten(void *arg, const struct pc_result *res)
+{
+	(void)arg;
+	if (res == NULL || !res->ok)
+		log_warning(REPLAY_PREFIX, "cannot delete the ledger's rows of the spool's previous id (%s): "
+			    "they stay, harmless", res && res->message ? res->message : "no connection");
+}
+
 bool spooled_open(struct sink *s, const struct config *cfg)
 {
 	const struct spool_rec *recs;
@@ -605,8 +743,16 @@ bool spooled_open(struct sink *s, const struct config *cfg)
 	if (cfg->spool_dir == NULL || cfg->spool_dir[0] == '\0')
 		return true;
 	s->spool = spool_open(cfg->spool_dir, cfg->spool_max_bytes, cfg->spool_salvage);
-	if (s->spool == NULL || !spool_start(s->spool, s->base, on_durable, s))
+	if (s->spool == NULL || !spool_start(s->spool, s->base, on_durable, on_room, s))
 		return false;
+	if (spool_previous_id(s->spool)) {
+		/* the spool was emptied and has a new id: the old one's rows go */
+		char sql[256];
+
+		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE spool = %lld", s->ledger,
+			 (long long)spool_previous_id(s->spool));
+		catalog_query(s->catalog, sql, on_forgotten, NULL);
+	}
 	if (spool_recovered(s->spool, &recs) == 0) {
 		spool_recovered_free(s->spool);
 		return true;
@@ -618,10 +764,16 @@ bool spooled_open(struct sink *s, const struct config *cfg)
 	r->n = spool_recovered(s->spool, &r->recs);
 	r->start_ms = sink_now_ms();
 	r->retry_ev = evtimer_new(s->base, on_retry, r);
-	if (r->retry_ev == NULL) {
+	r->slots = calloc(r->n, sizeof(*r->slots));
+	if (r->retry_ev == NULL || r->slots == NULL) {
+		if (r->retry_ev)
+			event_free(r->retry_ev);
+		free(r->slots);
 		free(r);
 		return false;
 	}
+	for (size_t i = 0; i < r->n; i++)
+		r->slots[i] = (struct rslot){ r, i, false };
 	s->replay = r;
 	s->replay_hold = true;     /* new INSERTs wait: the spool's go first */
 	ask_ledger(r);
@@ -634,6 +786,7 @@ void spooled_close(struct sink *s)
 
 	if (r) {
 		free(r->written);
+		free(r->slots);
 		if (r->retry_ev)
 			event_free(r->retry_ev);
 		free(r);

@@ -19,13 +19,13 @@ struct event;
 #define REC_HDR 24
 #define REC_VOID 0x80000000u        /* (in the length word) marks seqs [lo, hi] void */
 #define REC_MAX (1u << 30)
-#define SEG_TARGET (64 * 1024 * 1024)   /* a segment's size before the next one starts */
+#define SEG_TARGET (64 * 1024 * 1024)   /* a segment's size (at most a quarter of spool_max_bytes) */
 
 struct seg {
 	struct seg *next;
 	uint64_t lo, hi;            /* its records' seqs (lo 0: none yet) */
 	uint32_t live;              /* records durable and not released */
-	int64_t bytes;              /* on disk */
+	int64_t bytes;              /* its size: header and records */
 	int64_t first_us;           /* its first record's append time */
 	bool broken;                /* an fsync failed: never written again */
 	char name[24];
@@ -62,11 +62,13 @@ struct spool {
 	char *dir;
 	int dirfd, lockfd;
 	uint64_t id, next_seq;
+	uint64_t next_segno;        /* the next segment's name (numbers only go up) */
+	uint64_t prev_id;           /* the LOCK file's id before this start, when another */
 	int64_t max_bytes;
 	struct seg *segs;           /* in seq order; the last is the one written, when open */
 	int cur_fd;                 /* the last segment's, -1: the next write starts a segment */
 	int nsegs;
-	int64_t seg_bytes;          /* in the segments on disk */
+	int64_t seg_bytes;          /* the segments' sizes */
 	uint64_t live;
 	uint64_t fsyncs;
 	bool dir_dirty;             /* a segment was removed since the last directory fsync */
@@ -102,6 +104,7 @@ struct spool {
 	int pipefd[2];
 	struct event *ev;
 	void (*done)(void *arg, void *owner, const char *err);
+	void (*room)(void *arg);
 	void *arg;
 };
 

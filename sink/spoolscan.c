@@ -64,9 +64,24 @@ static size_t rec_at(const uint8_t *p, size_t size, size_t off)
 static bool valid_after(const uint8_t *p, size_t size, size_t off)
 {
 	for (size_t o = off + 1; o + REC_HDR <= size; o++)
-		if (rec_at(p, size, o) > 0 && get64(p + o + 8) != 0)
+		if (get32(p + o) != 0 && rec_at(p, size, o) > 0 && get64(p + o + 8) != 0)
 			return true;
 	return false;
+}
+
+/* Whether the segment's first record is a void record: it was started after
+ * a failed write or fsync on the one before, whose tail may then be torn. */
+static bool starts_void(int dirfd, const char *name)
+{
+	uint8_t h[4];
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	bool v;
+
+	if (fd < 0)
+		return false;
+	v = pread(fd, h, 4, SEG_HDR) == 4 && (get32(h) & REC_VOID);
+	close(fd);
+	return v;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -99,7 +114,7 @@ static bool voided(const struct voids *v, uint64_t seq)
 
 /* One segment read: its records appended to sp->recs. -1 when it is damaged
  * and may not be passed over, 0 when salvaged, 1 when read. */
-static int read_segment(struct spool *sp, const char *name, bool last, bool salvage, struct voids *vs,
+static int read_segment(struct spool *sp, const char *name, bool tail_ok, bool salvage, struct voids *vs,
 			uint64_t *maxseq)
 {
 	uint8_t *p = NULL;
@@ -117,7 +132,7 @@ static int read_segment(struct spool *sp, const char *name, bool last, bool salv
 	}
 	close(fd);
 	if (size < SEG_HDR) {
-		if (last) {
+		if (tail_ok) {
 			/* made, and the crash came before its header was whole */
 			log_warning(SPOOL_PREFIX, "%s/%s: a segment cut off before its header (%zu bytes) is "
 				    "removed: nothing in it was acknowledged", sp->dir, name, size);
@@ -151,10 +166,10 @@ static int read_segment(struct spool *sp, const char *name, bool last, bool salv
 	while (off < size) {
 		n = rec_at(p, size, off);
 		if (n == 0) {
-			if (last && !valid_after(p, size, off)) {
+			if (tail_ok && !valid_after(p, size, off)) {
 				/* the write a crash cut short: never fsync'd, never acknowledged */
-				log_warning(SPOOL_PREFIX, "%s/%s: %zu bytes of a record cut short by a crash at offset %zu "
-					    "are dropped (never acknowledged)", sp->dir, name, size - off, off);
+				log_warning(SPOOL_PREFIX, "%s/%s: a record cut short by a crash at offset %zu is dropped "
+					    "(never acknowledged)", sp->dir, name, off);
 				fd = openat(sp->dirfd, name, O_WRONLY);
 				if (fd < 0 || ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0) {
 					log_error(SPOOL_PREFIX, "cannot cut %s/%s at offset %zu: %s", sp->dir, name, off,
@@ -310,8 +325,18 @@ static bool scan(struct spool *sp, bool salvage)
 	closedir(d);
 	if (n)
 		qsort(names, n, sizeof(*names), name_cmp);
-	for (size_t i = 0; i < n && ok; i++)
-		ok = read_segment(sp, names[i], i + 1 == n, salvage, &vs, &maxseq) >= 0;
+	for (size_t i = 0; i < n && ok; i++) {
+		uint64_t no = strtoull(names[i], NULL, 16);
+
+		if (no >= sp->next_segno)
+			sp->next_segno = no + 1;
+		/* a torn tail: the last segment's (a crash while it was written),
+		 * or one the spool stopped writing after an error */
+		ok = read_segment(sp, names[i], i + 1 == n || starts_void(sp->dirfd, names[i + 1]), salvage, &vs,
+				  &maxseq) >= 0;
+	}
+	if (sp->next_segno == 0)
+		sp->next_segno = 1;
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
@@ -342,9 +367,34 @@ static bool scan(struct spool *sp, bool salvage)
 	}
 	sp->dir_dirty = false;
 	if (sp->id == 0)
-		sp->id = random_id();
+		sp->id = random_id();   /* (an empty spool: a new id, its seqs from 1) */
 	sp->next_seq = maxseq + 1;
 	sp->low = sp->segs ? sp->segs->lo : sp->next_seq;
+	return true;
+}
+
+/* The LOCK file holds the spool's id: the one it held before, when another,
+ * is the previous spool's (its ledger rows are needed no more). */
+static bool keep_id(struct spool *sp)
+{
+	char text[64], want[64];
+	ssize_t n = pread(sp->lockfd, text, sizeof(text) - 1, 0);
+	unsigned long long prev = 0;
+
+	if (n > 0) {
+		text[n] = '\0';
+		if (sscanf(text, "pgbatchd spool %llu", &prev) != 1)
+			prev = 0;
+	}
+	if (prev == sp->id)
+		return true;
+	sp->prev_id = prev;
+	snprintf(want, sizeof(want), "pgbatchd spool %" PRIu64 "\n", sp->id);
+	if (ftruncate(sp->lockfd, 0) != 0 || pwrite(sp->lockfd, want, strlen(want), 0) != (ssize_t)strlen(want) ||
+	    fsync(sp->lockfd) != 0) {
+		log_error(SPOOL_PREFIX, "cannot write %s/LOCK: %s", sp->dir, strerror(errno));
+		return false;
+	}
 	return true;
 }
 
@@ -382,7 +432,7 @@ struct spool *spool_open(const char *dir, int64_t max_bytes, bool salvage)
 	pthread_mutex_init(&sp->mu, NULL);
 	pthread_cond_init(&sp->cv, NULL);
 	sp->mu_init = true;
-	if (!scan(sp, salvage))
+	if (!scan(sp, salvage) || !keep_id(sp))
 		goto fail;
 	sp->scanned = true;
 	log_info(SPOOL_PREFIX, "%s (id %" PRIu64 "): %d segments, %zu units to check against the ledger",

@@ -533,6 +533,10 @@ void unit_settle(struct sink_unit *u)
 
 	unit_set_state(u, U_SETTLED);
 	acked_done(u);
+	/* ackmode=spool, not written because pgbatchd stops (past the shutdown
+	 * timeout, or the backend down through a drain's retries): kept in the
+	 * spool for the next start, not in the rejects file */
+	u->spool_keep = u->spool_seq && u->ack != ACK_COMMIT && (s->aborting || (s->draining && u->failed));
 	if (s->tx_waiting) {
 		s->tx_wake_due = true;      /* a transaction may have waited for this one */
 		schedule_notify(s);
@@ -562,7 +566,7 @@ void unit_settle(struct sink_unit *u)
 			 * acknowledged row not written is said in the log otherwise */
 			if (r->outcome == ROW_FAILED && r->err && rejects_write(s, u, r, r->err, true))
 				s->st.rows_rejected_file++;
-			else if (u->ack != ACK_COMMIT && s->aborting && u->spool_seq)
+			else if (u->spool_keep)
 				;       /* kept in the spool: the next start writes it */
 			else if (u->ack != ACK_COMMIT && (u->doomed || u->failed) && u->err &&
 				 rejects_write(s, u, r, u->err, false))
@@ -574,7 +578,7 @@ void unit_settle(struct sink_unit *u)
 	}
 	if (u->doomed || u->failed)
 		s->st.units_rejected++;
-	if (u->doomed && u->ack != ACK_COMMIT)
+	if (u->doomed && u->ack != ACK_COMMIT && !u->spool_keep)
 		stop_tables(u);
 	if (u->ack == ACK_COMMIT) {
 		if ((u->doomed || u->failed) && u->err) {
@@ -645,7 +649,7 @@ bool unit_add_stmt(struct sink_unit *u, struct stable *tab, struct ins_stmt *st,
 		u->capstmts = cap;
 	}
 	/* ackmode = spool: what the record of the unit will hold */
-	if (u->s->spool && u->spool_seq == 0 && u->tx == UTX_NONE && tab && tab->conf.ackmode != ACK_COMMIT)
+	if (u->s->spool && u->spool_seq == 0 && u->tx == UTX_NONE && tab && tab->conf.ackmode == ACK_SPOOL)
 		spooled_stmt(u, tab, st);
 	us = &u->stmts[u->nstmts++];
 	memset(us, 0, sizeof(*us));

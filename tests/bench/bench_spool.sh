@@ -74,18 +74,20 @@ pgbench_for "$PXPORT" "$CLIENTS"
 spool=$RATE
 pgbatchd_stop
 fsyncs=$(counter spool_fsyncs)
+batches=$(grep -o ' batches=[0-9]*' "$WORK/pgbatchd.log" | tail -1 | cut -d= -f2)
 left=$(ls "$WORK/spool" | grep -c '\.seg$' || true)
 psql_direct -c "TRUNCATE spool_bench" >/dev/null
 start_pgbatchd immediate
 pgbench_for "$PXPORT" "$CLIENTS"
 immediate=$RATE
 pgbatchd_stop
-awk -v d="$direct" -v s="$spool" -v i="$immediate" -v f="${fsyncs:-0}" -v secs="$SECS" -v left="$left" 'BEGIN {
+awk -v d="$direct" -v s="$spool" -v i="$immediate" -v f="${fsyncs:-0}" -v secs="$SECS" -v left="$left" -v b="${batches:-0}" 'BEGIN {
 	printf "  direct %9.0f rows/s   spool %9.0f   immediate %9.0f\n", d, s, i
 	printf "  spool / direct    = %6.2f   (issue 21 goal: >= 3)\n", s / d
 	printf "  spool / immediate = %6.2f   (issue 21 goal: >= 0.7)\n", s / i
 	printf "  spool fsyncs: %.0f per second, %.1f units each; segments left after SIGTERM: %d\n",
 		f / secs, (f > 0 ? s * secs / f : 0), left
+	printf "  batches of the spool run: %.0f per second, %.1f rows each\n", b / secs, (b > 0 ? s * secs / b : 0)
 }'
 
 echo "== one client: median latency of an INSERT (pgbench -l), $SECS s per run"

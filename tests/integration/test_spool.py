@@ -18,6 +18,11 @@
   dropped with a log line; damage in the middle stops start-up with the file
   and offset, and --spool-salvage sets the segment aside.
 - test_spool_dir_errors: missing, read-only, or in use by another pgbatchd.
+- test_small_spool: a spool_max_bytes smaller than a segment never stalls.
+- test_fsync_error / test_segment_not_made: an fsync that fails (EIO, by an
+  LD_PRELOAD shim, tests/lib/spoolfault.c) answers 53100 once a void record
+  in a new segment says so, and that row is not written after a restart; a
+  new segment that cannot be made for a while delays the answer, no more.
 """
 
 import os
@@ -36,6 +41,7 @@ import harness
 import sinkutil as su
 
 PG_SETTINGS = {"synchronous_commit": "on", "max_connections": "80"}
+HERE = os.path.dirname(os.path.abspath(__file__))
 TRIALS = int(os.environ.get("SPOOL_TRIALS", "2"))
 REPLAYED = r"units read back from the spool: (\d+) were written before, (\d+) written again, (\d+) could not be"
 
@@ -345,14 +351,24 @@ def test_torn_tail(pg, make_proxy, spool_dir):
 	p, seg = spooled_segment(pg, make_proxy, spool_dir, table, 20)
 	with open(seg, "rb") as f:
 		data = f.read()
+	end = records_end(data)
 	# a crash in the middle of the next write: a header and half a payload
-	with open(seg, "ab") as f:
+	with open(seg, "r+b") as f:
+		f.seek(end)
 		f.write(data[24:24 + 24 + 10])
 	at = restart(p)
-	p.wait_log(r"cut short by a crash at offset %d are dropped \(never acknowledged\)" % len(data), start=at)
+	p.wait_log(r"a record cut short by a crash at offset %d is dropped \(never acknowledged\)" % end, start=at)
 	assert wait_replayed(p, at) == (0, 20, 0)
 	harness.stop_proxy_checked(p)
 	check_once(pg, table, 20)
+
+
+def records_end(data):
+	"""Where a segment's records end (the rest of the file is zeros)."""
+	off = 24
+	while off + 24 <= len(data) and data[off:off + 4] != b"\0\0\0\0":
+		off += 24 + (int.from_bytes(data[off:off + 4], "little") & 0x7fffffff)
+	return off
 
 
 def run_pgbatchd(p, *args):
@@ -363,7 +379,8 @@ def run_pgbatchd(p, *args):
 def test_damaged_segment(pg, make_proxy, spool_dir):
 	table = "sp_bad"
 	p, seg = spooled_segment(pg, make_proxy, spool_dir, table, 20)
-	size = os.path.getsize(seg)
+	with open(seg, "rb") as f:
+		size = records_end(f.read())
 	off = 24 + (size - 24) // 2     # inside a record in the middle
 	with open(seg, "r+b") as f:
 		f.seek(off)
@@ -417,3 +434,86 @@ def test_spool_dir_errors(pg, make_proxy, spool_dir):
 		os.rmdir(ro)
 	q.cleanup()
 	harness.stop_proxy_checked(p)
+
+
+def test_small_spool(pg, make_proxy, spool_dir):
+	pg.sql("DROP TABLE IF EXISTS sp_small")
+	pg.sql("CREATE TABLE sp_small (k int PRIMARY KEY, v text)")
+	p = spool_proxy(make_proxy, spool_dir, "sp_small", pgbatchd={"spool_max_bytes": 1048576})
+	s = su.Session.to(p, timeout=30)
+	big = "x" * 4000
+	for k in range(600):        # 2.4 MB through a 1 MB spool
+		s.insert("INSERT INTO sp_small VALUES (%d, '%s')" % (k, big), 1)
+	s.close()
+	harness.stop_proxy_checked(p)
+	assert su.count(pg, "sp_small") == 600
+	assert segments(spool_dir) == []
+
+
+@pytest.fixture(scope="module")
+def shim(tmp_path_factory):
+	d = tmp_path_factory.mktemp("spoolfault")
+	so = str(d / "spoolfault.so")
+	subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", so, os.path.join(HERE, "..", "lib", "spoolfault.c"), "-ldl"],
+		check=True)
+	return so, str(d)
+
+
+def fault(shim, name, n):
+	with open(os.path.join(shim[1], name), "w") as f:
+		f.write("%d\n" % n)
+
+
+def faulty_proxy(make_proxy, spool, table, shim):
+	for f in ("eio", "enospc", "nocreate"):
+		fault(shim, f, 0)
+	t = {"ackmode": "spool", "batchsize": 50}
+	return su.start_sink_proxy(make_proxy, {table: t}, pgbatchd={"spool_dir": spool},
+		env_extra={"LD_PRELOAD": shim[0], "SPOOLFAULT_DIR": shim[1]},
+		asan_options={"verify_asan_link_order": "0"})
+
+
+def test_fsync_error(pg, make_proxy, spool_dir, shim):
+	table = "sp_eio"
+	key_table(pg, table)
+	p = faulty_proxy(make_proxy, spool_dir, table, shim)
+	locker = su.lock_table(pg, table)
+	s = su.Session.to(p)
+	s.insert("INSERT INTO %s VALUES (1, 1)" % table, 1)
+	fault(shim, "eio", 1)
+	msgs = s.run("INSERT INTO %s VALUES (2, 2)" % table)
+	err = su.error_of(msgs)
+	assert err is not None and err["C"] == "53100", su.show(msgs)
+	assert "an fsync failed" in err["M"], err
+	s.insert("INSERT INTO %s VALUES (3, 3)" % table, 1)
+	p.kill()
+	s.close()
+	locker.execute("COMMIT")
+	locker.close()
+	assert len(segments(spool_dir)) == 2       # the one the fsync failed on, and the void's
+	fault(shim, "eio", 0)
+	at = restart(p)
+	wait_replayed(p, at)
+	harness.stop_proxy_checked(p)
+	assert segments(spool_dir) == []
+	assert [k for (k,) in pg.sql("SELECT k FROM %s ORDER BY k" % table)] == [1, 3]
+
+
+def test_segment_not_made(pg, make_proxy, spool_dir, shim):
+	table = "sp_nocreate"
+	key_table(pg, table)
+	p = faulty_proxy(make_proxy, spool_dir, table, shim)
+	s = su.Session.to(p, timeout=60)
+	s.insert("INSERT INTO %s VALUES (1, 1)" % table, 1)
+	# the fsync fails, and the segment for its void record cannot be made
+	# three times: the answer waits for it, then says 53100
+	fault(shim, "nocreate", 3)
+	fault(shim, "eio", 1)
+	msgs = s.run("INSERT INTO %s VALUES (2, 2)" % table)
+	err = su.error_of(msgs)
+	assert err is not None and err["C"] == "53100", su.show(msgs)
+	s.insert("INSERT INTO %s VALUES (3, 3)" % table, 1)
+	s.close()
+	harness.stop_proxy_checked(p)
+	assert [k for (k,) in pg.sql("SELECT k FROM %s ORDER BY k" % table)] == [1, 3]
+	assert segments(spool_dir) == []

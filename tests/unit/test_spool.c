@@ -73,7 +73,7 @@ static void append(int n, const char *const *payloads, uint64_t *seqs)
 
 	assert_non_null(base);
 	assert_non_null(sp);
-	assert_true(spool_start(sp, base, on_done, &a));
+	assert_true(spool_start(sp, base, on_done, NULL, &a));
 	for (int i = 0; i < n; i++)
 		seqs[i] = spool_append(sp, payloads[i], strlen(payloads[i]), &tags[i]);
 	while (a.n < n)
@@ -130,12 +130,26 @@ static char *only_segment(void)
 	return path_of(name);
 }
 
-static void append_raw(const char *path, const void *p, size_t n)
+/* Where the segment's records end (zeros follow); bytes written there. */
+static off_t records_end(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_APPEND);
+	uint8_t h[4];
+	off_t off = SEG_HDR;
+	int fd = open(path, O_RDONLY);
 
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	while (pread(fd, h, 4, off) == 4 && get32(h) != 0)
+		off += REC_HDR + (get32(h) & ~REC_VOID);
+	close(fd);
+	return off;
+}
+
+static void append_raw(const char *path, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, p, n, records_end(path)), (ssize_t)n);
 	close(fd);
 }
 
@@ -146,7 +160,7 @@ static void test_void_and_torn(void **state)
 	const struct spool_rec *recs;
 	uint64_t seqs[3];
 	struct spool *sp;
-	struct stat st;
+	off_t torn_at;
 	char *seg;
 
 	(void)state;
@@ -157,7 +171,7 @@ static void test_void_and_torn(void **state)
 	put64(rec + REC_HDR + 8, seqs[1]);
 	spool_rec_header(rec, REC_VOID | 16, 0, 1, rec + REC_HDR, 16);
 	append_raw(seg, rec, sizeof(rec));
-	assert_int_equal(stat(seg, &st), 0);
+	torn_at = records_end(seg);
 	append_raw(seg, rec, 20);
 	sp = spool_open(dir, 1 << 20, false);
 	assert_non_null(sp);
@@ -169,7 +183,7 @@ static void test_void_and_torn(void **state)
 		struct stat after;
 
 		assert_int_equal(stat(seg, &after), 0);
-		assert_int_equal(after.st_size, st.st_size);   /* the torn bytes cut */
+		assert_int_equal(after.st_size, torn_at);      /* cut at the torn record */
 	}
 	/* the next seq follows the highest seen */
 	{
@@ -179,6 +193,58 @@ static void test_void_and_torn(void **state)
 		append(1, q, s2);
 		assert_int_equal(s2[0], seqs[2] + 1);
 	}
+}
+
+/* A crash while a new segment's first record was written: its torn record
+ * is cut, leaving a header alone. The segment made next must not take its
+ * name: it once did, and the header-only one's removal took the records
+ * written after it. */
+static void test_torn_first_record(void **state)
+{
+	static const char *const p[] = { "kept" };
+	uint8_t hdr[SEG_HDR], torn[REC_HDR + 4] = { 0 };
+	const struct spool_rec *recs;
+	struct event_base *base = event_base_new();
+	struct answers a = { 0 };
+	uint64_t s1[1], s2[2];
+	struct spool *sp;
+	char *seg, name[300];
+	int fd, tags[2];
+
+	(void)state;
+	append(1, p, s1);
+	seg = only_segment();
+	fd = open(seg, O_RDONLY);
+	assert_int_equal(pread(fd, hdr, SEG_HDR, 0), SEG_HDR);
+	close(fd);
+	snprintf(name, sizeof(name), "%s", seg);
+	/* the next segment's name, a header, and half a record */
+	snprintf(name + strlen(name) - 20, 21, "%016llx.seg", strtoull(name + strlen(name) - 20, NULL, 16) + 1);
+	fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	put32(torn, 40);
+	assert_int_equal(write(fd, hdr, SEG_HDR), SEG_HDR);
+	assert_int_equal(write(fd, torn, sizeof(torn)), (ssize_t)sizeof(torn));
+	close(fd);
+	/* started again: two more appended, then the first one written */
+	sp = spool_open(dir, 1 << 20, false);
+	assert_non_null(sp);
+	assert_int_equal(spool_recovered(sp, &recs), 1);
+	assert_true(spool_start(sp, base, on_done, NULL, &a));
+	s2[0] = spool_append(sp, "after1", 6, &tags[0]);
+	s2[1] = spool_append(sp, "after2", 6, &tags[1]);
+	while (a.n < 2)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(a.failed, 0);
+	spool_release(sp, s1[0]);
+	spool_close(sp);
+	event_base_free(base);
+	sp = spool_open(dir, 1 << 20, false);
+	assert_non_null(sp);
+	assert_int_equal(spool_recovered(sp, &recs), 2);
+	assert_int_equal(recs[0].seq, s2[0]);
+	assert_memory_equal(recs[1].data, "after2", 6);
+	spool_close(sp);
 }
 
 static void test_damage(void **state)
@@ -216,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_void_and_torn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_first_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damage, setup, teardown),
 	};
 
