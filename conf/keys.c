@@ -170,7 +170,7 @@ const struct config_key config_keys[] = {
 	{ CONF_TABLE, "verbose", CONF_BOOL, "0", NOBOUNDS, NULL, 0,
 	  "1 logs a line per batch of this table.", T(verbose) },
 	{ CONF_TABLE, "ackmode", CONF_ENUM, "commit", NOBOUNDS, ack_names, 0,
-	  "commit answers an INSERT after its batch commits; immediate once its rows are buffered (rows still buffered when pgbatchd dies are lost); spool once its rows are appended to the spool in spool_dir and fsync'd (one fsync for every INSERT appended meanwhile): they survive a crash of pgbatchd or of the machine, and are written exactly once (the batch ledger records each one), after a restart too.",
+	  "commit answers an INSERT after its batch commits; immediate once its rows are buffered (rows still buffered when pgbatchd dies are lost); spool once its rows are appended to the spool in spool_dir and fsync'd (one fsync for every INSERT appended meanwhile): they survive a crash of pgbatchd or of the machine, and are written exactly once (the batch ledger records each one), after a restart too; they are written in batches every 20 ms (batchwritetimeoutms if lower, or at batchsize), not one per idle writer.",
 	  T(ackmode) },
 	{ CONF_TABLE, "txmode", CONF_ENUM, "batch", NOBOUNDS, txmode_names, 0,
 	  "INSERTs inside a transaction block: batch writes them in batches inside the client's own transaction (a refused row's error comes with the next statement, COMMIT at the latest); pass runs each as sent, with the table's conflict clause, so that each gets its own error.",

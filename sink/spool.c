@@ -304,9 +304,15 @@ static void submit(struct spool *sp);
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
+	struct spool *sp = arg;
+
 	(void)fd;
 	(void)what;
-	submit(arg);
+	later_enter();
+	sp->in_retry = true;
+	submit(sp);
+	sp->in_retry = false;
+	later_leave();
 }
 
 static void retry_later(struct spool *sp)
@@ -358,11 +364,16 @@ static void submit(struct spool *sp)
 		return;
 	}
 	if ((sp->pend.n || sp->void_due) && !target(sp)) {
-		snprintf(err, sizeof(err), "could not write to the spool: cannot create a segment in %s",
-			 sp->dir);
-		fail_owners(sp, &sp->pend_owners, err);
-		sp->pend.n = 0;
-		retry_later(sp);        /* (a void record still due is tried again) */
+		/* the pending units fail from the retry (never from inside an
+		 * append: its caller has not noted the unit yet); a void record
+		 * still due is tried again */
+		if (sp->in_retry) {
+			snprintf(err, sizeof(err), "could not write to the spool: cannot create a segment in %s",
+				 sp->dir);
+			fail_owners(sp, &sp->pend_owners, err);
+			sp->pend.n = 0;
+		}
+		retry_later(sp);
 		return;
 	}
 	if (sp->void_due) {

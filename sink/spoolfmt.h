@@ -93,6 +93,7 @@ struct spool {
 	uint64_t void_lo, void_hi;
 	bool void_due;
 	struct event *retry_ev;
+	bool in_retry;              /* submit runs from the retry's event */
 	/* the thread */
 	pthread_t th;
 	bool th_started;
