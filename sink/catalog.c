@@ -841,7 +841,8 @@ static void on_pc(void *arg, const struct pc_result *r)
 		/* Output forms the key parsers read: ISO dates (the input field order
 		 * stays the server's), floats that round-trip exactly. */
 		c->state = C_INIT_SET;
-		pc_query(c->pc, "SET DateStyle = 'ISO'; SET extra_float_digits = 3");
+		pc_query(c->pc, "SET DateStyle = 'ISO'; SET extra_float_digits = 3; "
+			 "SET default_transaction_isolation = 'read committed'");
 		return;
 	case C_INIT_SET:
 		if (!r->ok)

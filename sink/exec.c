@@ -591,19 +591,20 @@ bool xrun_build(struct xrun *x, struct buf *sql)
 		int64_t limit = sched_batch_timeout(x->b);
 
 		simple(x, sql, X_BEGIN, "BEGIN");
+		/* a batch with spooled units holds the spool's lock first thing: a
+		 * replay of the spool ends it, or waits for it (spooled.c) */
+		if (x->s->spool && spooled_in_batch(x->b) && add_stmt(x, sql, X_BEGIN))
+			buf_printf(sql, "SELECT pg_catalog.pg_advisory_xact_lock_shared(%lld)",
+				   (long long)spool_id(x->s->spool));
 		if (limit > 0 && add_stmt(x, sql, X_BEGIN))      /* the units' statement_timeout */
 			buf_printf(sql, "SET LOCAL statement_timeout = %lld", (long long)limit);
 		if (x->ledger) {
 			if (x->ledger_prep && !*x->ledger_prep && add_stmt(x, sql, X_LEDGER_PREP))
 				ledger_prepare_sql(x->s, sql);
 			if (add_stmt(x, sql, X_LEDGER)) {
-				if (x->s->spool && spooled_ledger_sql(x->s, x->b, sql)) {
-					/* with its spooled units' ids; and while it runs, a
-					 * replay of the spool waits for it (spooled.c) */
-					if (add_stmt(x, sql, X_BEGIN))
-						buf_printf(sql, "SELECT pg_catalog.pg_advisory_xact_lock_shared(%lld)",
-							   (long long)spool_id(x->s->spool));
-				} else if (x->ledger_prep)
+				if (x->s->spool && spooled_ledger_sql(x->s, x->b, sql))
+					;       /* (with its spooled units' ids) */
+				else if (x->ledger_prep)
 					ledger_execute_sql(x->b->id, sql);
 				else
 					ledger_insert_sql(x->s, x->b->id, sql);

@@ -881,6 +881,8 @@ void spooled_body_free(struct sink_unit *u);
 void spooled_append(struct sink_unit *u);
 /* The unit is written or given up for good: its record is not needed. */
 void spooled_release(struct sink_unit *u);
+/* Whether a batch holds spooled units. */
+bool spooled_in_batch(const struct batch *b);
 /* The batch's ledger INSERT with its spooled units' ids; false when it has none. */
 bool spooled_ledger_sql(const struct sink *s, const struct batch *b, struct buf *sql);
 void spooled_stats(const struct sink *s, struct spool_stats *out);

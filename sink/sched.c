@@ -181,7 +181,7 @@ static int64_t age_deadline(const struct wqueue *q)
 		/* ackmode=spool: durable already, written in batches every
 		 * SPOOL_FLUSH_MS (a batch's commit is a disk flush, which the
 		 * spool's own fsyncs, the clients' wait, share) */
-		if (q->s->tables[t]->conf.ackmode == ACK_SPOOL && q->s->spool &&
+		if (q->s->spool && q->s->tables[t]->conf.ackmode == ACK_SPOOL &&
 		    q->s->tables[t]->conf.batchwritetimeoutms > SPOOL_FLUSH_MS)
 			d = q->toldest[t] + SPOOL_FLUSH_MS;
 		if (d < due)

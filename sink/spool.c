@@ -308,10 +308,14 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	bool was = held_full(sp);
+
 	later_enter();
 	sp->in_retry = true;
 	submit(sp);
 	sp->in_retry = false;
+	if (was && !held_full(sp) && sp->room)
+		sp->room(sp->arg);
 	later_leave();
 }
 
@@ -319,7 +323,8 @@ static void retry_later(struct spool *sp)
 {
 	struct timeval tv = { 0, 200000 };      /* (a full disk stays full a while) */
 
-	if (sp->retry_ev)
+	/* (an armed retry is not pushed back by each append that fails) */
+	if (sp->retry_ev && !evtimer_pending(sp->retry_ev, NULL))
 		event_add(sp->retry_ev, &tv);
 }
 
@@ -357,6 +362,7 @@ static void submit(struct spool *sp)
 		return;
 	if (sp->pend.n == 0 && !sp->void_due && !sp->dir_dirty)
 		return;
+	sp->fly_fresh = false;
 	first = sp->void_due ? sp->void_lo : sp->pend_owners.n ? sp->pend_owners.v[0].seq : sp->next_seq;
 	sp->fly.n = 0;
 	if (!bytes_reserve(&sp->fly, SEG_HDR + REC_HDR + 16 + sp->pend.n)) {

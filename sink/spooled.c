@@ -266,15 +266,18 @@ void spooled_append(struct sink_unit *u)
 	struct buf rec;
 	uint64_t seq;
 
+	bool whole = u->spool_nstmts == u->nstmts && u->spool_body && buf_ok(u->spool_body);
+
 	buf_init(&rec);
 	put_head(&rec, u->ss);
 	put_u32(&rec, (uint32_t)u->spool_nstmts);
-	if (u->spool_body && buf_ok(u->spool_body))
+	if (whole)
 		buf_append(&rec, u->spool_body->data, u->spool_body->len);
 	spooled_body_free(u);
-	if (u->spool_nstmts != u->nstmts) {
+	if (!whole) {
 		/* a statement of an immediate table came before the first of a
-		 * spool table (it is not in the record): answered once written */
+		 * spool table (it is not in the record), or memory ran out while
+		 * it was made: answered once written, the stronger promise */
 		buf_free(&rec);
 		u->ack = ACK_COMMIT;
 		return;
@@ -342,6 +345,14 @@ void spooled_release(struct sink_unit *u)
 		return;         /* (kept: the next start writes it; a refused replay unit: the replay's) */
 	spool_release(s->spool, u->spool_seq);
 	u->spool_seq = 0;
+}
+
+bool spooled_in_batch(const struct batch *b)
+{
+	for (size_t i = 0; i < b->nunits; i++)
+		if (b->units[i]->spool_seq)
+			return true;
+	return false;
 }
 
 bool spooled_ledger_sql(const struct sink *s, const struct batch *b, struct buf *sql)

@@ -310,6 +310,14 @@ static bool scan(struct spool *sp, bool salvage)
 		return false;
 	}
 	while ((e = readdir(d)) != NULL) {
+		if (strlen(e->d_name) > 20 && strcmp(e->d_name + 20, ".corrupt") == 0) {
+			/* a segment set aside keeps its number: never made again */
+			uint64_t no = strtoull(e->d_name, NULL, 16);
+
+			if (no >= sp->next_segno)
+				sp->next_segno = no + 1;
+			continue;
+		}
 		if (!seg_name(e->d_name))
 			continue;
 		char **v = realloc(names, (n + 1) * sizeof(*v));

@@ -236,8 +236,10 @@ void unit_free(struct sink_unit *u)
 	struct sink *s = u->s;
 	struct sink_session *ss = u->ss;
 
-	spooled_release(u);
-	spooled_body_free(u);
+	if (u->spool_seq || u->spool_body) {
+		spooled_release(u);
+		spooled_body_free(u);
+	}
 	drop_rows(u);
 	unit_release_statements(u);
 	for (int i = 0; i < u->ndeps; i++)
@@ -712,6 +714,9 @@ bool unit_replay(struct sink_session *ss, void *arg, uint64_t seq, struct ins_st
 			unit_free(u);
 			return false;
 		}
+	/* acknowledged before the crash, whatever its tables say now: its
+	 * record goes only once it is written (or kept, as pgbatchd stops) */
+	u->ack = ACK_SPOOL;
 	unit_submit(u);
 	return true;
 }

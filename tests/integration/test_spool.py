@@ -209,7 +209,7 @@ def test_kill9_stream(pg, make_proxy, spool_dir, trial):
 	assert rows >= st.total
 
 
-def acked_unwritten(pg, p, table, n, key=True):
+def acked_unwritten(pg, p, table, n, end_batches=False):
 	"""n rows acknowledged while the table is locked (none written), then
 	pgbatchd killed: they are in the spool (the batch that waited for the
 	lock may still commit on its own, its client gone: the ledger says so)."""
@@ -219,8 +219,15 @@ def acked_unwritten(pg, p, table, n, key=True):
 		s.insert("INSERT INTO %s VALUES (%d, %d)" % (table, k, k), 1)
 	p.kill()
 	s.close()
+	if end_batches:
+		# its batch waiting for the lock ends unwritten: the rows are only
+		# in the spool
+		pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgbatchd-sink'")
+		harness.wait_for(lambda: su.waiting_on_lock(pg) == 0, what="its batch ended")
 	locker.execute("COMMIT")
 	locker.close()
+	if end_batches:
+		assert su.count(pg, table) == 0
 
 
 def key_table(pg, name):
@@ -340,7 +347,7 @@ def test_enospc(pg, make_proxy):
 def spooled_segment(pg, make_proxy, spool, table, n):
 	key_table(pg, table)
 	p = spool_proxy(make_proxy, spool, table)
-	acked_unwritten(pg, p, table, n)
+	acked_unwritten(pg, p, table, n, end_batches=True)
 	segs = segments(spool)
 	assert len(segs) == 1
 	return p, os.path.join(spool, segs[0])
