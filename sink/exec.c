@@ -594,8 +594,7 @@ bool xrun_build(struct xrun *x, struct buf *sql)
 		/* a batch with spooled units holds the spool's lock first thing: a
 		 * replay of the spool ends it, or waits for it (spooled.c) */
 		if (x->s->spool && spooled_in_batch(x->b) && add_stmt(x, sql, X_BEGIN))
-			buf_printf(sql, "SELECT pg_catalog.pg_advisory_xact_lock_shared(%lld)",
-				   (long long)spool_id(x->s->spool));
+			spooled_fence_sql(x->s, sql);
 		if (limit > 0 && add_stmt(x, sql, X_BEGIN))      /* the units' statement_timeout */
 			buf_printf(sql, "SET LOCAL statement_timeout = %lld", (long long)limit);
 		if (x->ledger) {

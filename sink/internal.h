@@ -491,6 +491,8 @@ struct sink {
 	int64_t max_buffer_bytes;
 	int verbose;
 	struct spool *spool;        /* ackmode = spool's (spooled.c), NULL: no spool_dir */
+	char *spool_owner;          /* the quoted table of spools' generations (<ledger>_spool) */
+	uint64_t spool_gen;         /* this start's generation of the spool there (0: unknown) */
 	struct replay *replay;      /* reading it back at start-up */
 	bool replay_hold;           /* ... and other sessions' INSERTs wait meanwhile */
 	struct stable **tables;
@@ -881,6 +883,9 @@ void spooled_body_free(struct sink_unit *u);
 void spooled_append(struct sink_unit *u);
 /* The unit is written or given up for good: its record is not needed. */
 void spooled_release(struct sink_unit *u);
+/* The statement a batch with spooled units starts with: the spool's lock
+ * (shared) and the check that its generation is this start's. */
+void spooled_fence_sql(const struct sink *s, struct buf *sql);
 /* Whether a batch holds spooled units. */
 bool spooled_in_batch(const struct batch *b);
 /* The batch's ledger INSERT with its spooled units' ids; false when it has none. */

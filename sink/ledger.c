@@ -89,6 +89,15 @@ void ledger_create_sql(const struct sink *s, struct buf *sql)
 		buf_puts(sql, ") AND attname = 'units' AND NOT attisdropped) THEN ALTER TABLE ");
 		buf_puts(sql, s->ledger);
 		buf_puts(sql, " ADD COLUMN spool bigint, ADD COLUMN units bigint[]; END IF; ");
+		/* each start's generation of a spool: a batch of an earlier start
+		 * checks its own (spooled.c) */
+		if (s->spool_owner) {
+			buf_puts(sql, "IF pg_catalog.to_regclass(");
+			sg_literal(sql, s->spool_owner, strlen(s->spool_owner));
+			buf_puts(sql, ") IS NULL THEN CREATE TABLE ");
+			buf_puts(sql, s->spool_owner);
+			buf_puts(sql, " (spool bigint PRIMARY KEY, gen bigint NOT NULL); END IF; ");
+		}
 	}
 	buf_puts(sql, "END $pgbatchd$; SELECT pg_catalog.has_table_privilege(");
 	sg_literal(sql, s->ledger, strlen(s->ledger));

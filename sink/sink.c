@@ -502,6 +502,13 @@ struct sink *sink_new(struct event_base *base, const struct config *cfg)
 		s->ledger = ledger_name(cfg->ledgertable);
 		if (s->ledger_config == NULL || s->ledger == NULL)
 			goto fail;
+		if (cfg->spool_dir && cfg->spool_dir[0]) {
+			char owner[512];
+
+			snprintf(owner, sizeof(owner), "%s_spool", cfg->ledgertable);
+			if ((s->spool_owner = ledger_name(owner)) == NULL)
+				goto fail;
+		}
 	}
 	s->notify = later_new(base, sink_on_notify, s);
 	s->writers = calloc((size_t)s->nwriters, sizeof(*s->writers));
@@ -588,6 +595,7 @@ void sink_free(struct sink *s)
 	free(s->conninfo_log);
 	free(s->ledger);
 	free(s->ledger_config);
+	free(s->spool_owner);
 	for (i = 0; i < SINK_SETTINGS; i++)
 		free(s->settings[i]);
 	for (i = 0; i < s->nctxs; i++)

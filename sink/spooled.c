@@ -347,6 +347,15 @@ void spooled_release(struct sink_unit *u)
 	u->spool_seq = 0;
 }
 
+void spooled_fence_sql(const struct sink *s, struct buf *sql)
+{
+	buf_printf(sql, "SELECT pg_catalog.pg_advisory_xact_lock_shared(%lld)", (long long)spool_id(s->spool));
+	if (s->spool_owner && s->spool_gen)
+		buf_printf(sql, ", 1 / (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s WHERE spool = %lld AND "
+			   "gen = %llu FOR SHARE) f)::int", s->spool_owner, (long long)spool_id(s->spool),
+			   (unsigned long long)s->spool_gen);
+}
+
 bool spooled_in_batch(const struct batch *b)
 {
 	for (size_t i = 0; i < b->nunits; i++)
@@ -689,12 +698,15 @@ static void on_ledger(void *arg, const struct pc_result *res)
 		event_add(r->retry_ev, &tv);
 		return;
 	}
-	/* (the third statement's: the ledger's rows) */
-	if (res->nresults < 3 || PQresultStatus(res->results[2]) != PGRES_TUPLES_OK) {
+	/* (the third statement's: this start's generation; the fourth's: the
+	 * ledger's rows) */
+	if (res->nresults < 4 || PQresultStatus(res->results[2]) != PGRES_TUPLES_OK ||
+	    PQntuples(res->results[2]) != 1 || PQresultStatus(res->results[3]) != PGRES_TUPLES_OK) {
 		event_add(r->retry_ev, &tv);
 		return;
 	}
-	rows = res->results[2];
+	r->s->spool_gen = strtoull(PQgetvalue(res->results[2], 0, 0), NULL, 10);
+	rows = res->results[3];
 	n = PQntuples(rows);
 	free(r->written);
 	r->nwritten = 0;
@@ -706,8 +718,8 @@ static void on_ledger(void *arg, const struct pc_result *res)
 	for (int i = 0; i < n; i++)
 		r->written[r->nwritten++] = strtoull(PQgetvalue(rows, i, 0), NULL, 10);
 	qsort(r->written, r->nwritten, sizeof(*r->written), cmp_u64);
-	log_info(REPLAY_PREFIX, "%zu units in the spool; the ledger has %zu of this spool's written", r->n,
-		 r->nwritten);
+	log_info(REPLAY_PREFIX, "%zu units in the spool; the ledger has %zu of this spool's written "
+		 "(generation %llu)", r->n, r->nwritten, (unsigned long long)r->s->spool_gen);
 	r->ledger_read = true;
 	replay_next(r);
 }
@@ -725,12 +737,21 @@ static void ask_ledger(struct replay *r)
 	 * holds the spool's advisory lock, shared, in its transaction: those
 	 * holding it now are ended, and the lock is taken once they are (in the
 	 * Query's implicit transaction: an error leaves nothing held). */
+	/* A Query of such a batch still unread in its backend's socket when
+	 * this runs would take the lock after it: each batch also checks, FOR
+	 * SHARE, that the spool's generation is its start's; this one is bumped
+	 * here (waiting for those holding the row), so such a batch fails. */
 	buf_init(&sql);
 	buf_printf(&sql, "SELECT pg_catalog.count(pg_catalog.pg_terminate_backend(l.pid)) FROM pg_catalog.pg_locks l "
 		   "WHERE l.locktype = 'advisory' AND l.classid = %u AND l.objid = %u AND l.objsubid = 1 "
-		   "AND l.pid <> pg_catalog.pg_backend_pid(); SELECT pg_catalog.pg_advisory_xact_lock(%lld); "
-		   "SELECT u FROM %s, pg_catalog.unnest(units) u WHERE spool = %lld",
-		   (unsigned)(id >> 32), (unsigned)(id & 0xffffffffu), (long long)id, s->ledger, (long long)id);
+		   "AND l.pid <> pg_catalog.pg_backend_pid(); SELECT pg_catalog.pg_advisory_xact_lock(%lld); ",
+		   (unsigned)(id >> 32), (unsigned)(id & 0xffffffffu), (long long)id);
+	if (s->spool_owner)
+		buf_printf(&sql, "INSERT INTO %s AS o (spool, gen) VALUES (%lld, 1) ON CONFLICT (spool) "
+			   "DO UPDATE SET gen = o.gen + 1 RETURNING gen; ", s->spool_owner, (long long)id);
+	else
+		buf_puts(&sql, "SELECT 0; ");
+	buf_printf(&sql, "SELECT u FROM %s, pg_catalog.unnest(units) u WHERE spool = %lld", s->ledger, (long long)id);
 	if (buf_ok(&sql))
 		catalog_query(s->catalog, sql.data, on_ledger, r);
 	else
@@ -748,7 +769,6 @@ static void on_forgotten(void *arg, const struct pc_result *res)
 
 bool spooled_open(struct sink *s, const struct config *cfg)
 {
-	const struct spool_rec *recs;
 	struct replay *r;
 
 	if (cfg->spool_dir == NULL || cfg->spool_dir[0] == '\0')
@@ -763,11 +783,14 @@ bool spooled_open(struct sink *s, const struct config *cfg)
 		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE spool = %lld", s->ledger,
 			 (long long)spool_previous_id(s->spool));
 		catalog_query(s->catalog, sql, on_forgotten, NULL);
+		if (s->spool_owner) {
+			snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE spool = %lld", s->spool_owner,
+				 (long long)spool_previous_id(s->spool));
+			catalog_query(s->catalog, sql, on_forgotten, NULL);
+		}
 	}
-	if (spool_recovered(s->spool, &recs) == 0) {
-		spool_recovered_free(s->spool);
-		return true;
-	}
+	/* even with nothing to read back: this start's generation is taken
+	 * before any spooled unit is written */
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return false;
@@ -775,7 +798,7 @@ bool spooled_open(struct sink *s, const struct config *cfg)
 	r->n = spool_recovered(s->spool, &r->recs);
 	r->start_ms = sink_now_ms();
 	r->retry_ev = evtimer_new(s->base, on_retry, r);
-	r->slots = calloc(r->n, sizeof(*r->slots));
+	r->slots = calloc(r->n + 1, sizeof(*r->slots));
 	if (r->retry_ev == NULL || r->slots == NULL) {
 		if (r->retry_ev)
 			event_free(r->retry_ev);

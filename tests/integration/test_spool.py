@@ -284,6 +284,36 @@ def test_server_crash_during_replay(pg, make_proxy, spool_dir):
 	check_once(pg, table, 100)
 
 
+def test_generation_fence(pg, make_proxy, spool_dir):
+	"""Each start takes the spool's next generation before it writes a spooled
+	row; a batch of an earlier start (its Query read late by its backend)
+	checks its own generation, FOR SHARE, and fails."""
+	table = "sp_gen"
+	key_table(pg, table)
+	p = spool_proxy(make_proxy, spool_dir, table)
+	s = su.Session.to(p)
+	s.insert("INSERT INTO %s VALUES (1, 1)" % table, 1)
+	s.close()
+	spool = int(p.wait_log(r"\(id (\d+)\)").group(1))
+	gen = pg.sql("SELECT gen FROM pgbatchd.batch_ledger_spool WHERE spool = %d" % spool)[0][0]
+	p.kill()
+	at = restart(p)
+	wait_replayed(p, at)
+	assert pg.sql("SELECT gen FROM pgbatchd.batch_ledger_spool WHERE spool = %d" % spool) == [(gen + 1,)]
+	# the check an earlier start's batch makes now fails (22012), rows and all
+	c = pg.connect()
+	with pytest.raises(psycopg.errors.DivisionByZero):
+		with c.transaction():
+			c.execute("SELECT 1 / (SELECT count(*) FROM (SELECT 1 FROM pgbatchd.batch_ledger_spool "
+				"WHERE spool = %d AND gen = %d FOR SHARE) f)::int" % (spool, gen))
+	c.close()
+	s = su.Session.to(p)
+	s.insert("INSERT INTO %s VALUES (2, 2)" % table, 1)        # this start's batches pass it
+	s.close()
+	harness.stop_proxy_checked(p)
+	assert [k for (k,) in pg.sql("SELECT k FROM %s ORDER BY k" % table)] == [1, 2]
+
+
 def test_new_inserts_wait_for_the_replay(pg, make_proxy, spool_dir):
 	pg.sql("DROP TABLE IF EXISTS sp_w")
 	pg.sql("CREATE TABLE sp_w (k int PRIMARY KEY, v text)")
