@@ -399,8 +399,14 @@ static void submit(struct spool *sp)
 	sp->fly_owners = sp->pend_owners;
 	sp->pend_owners = swap;
 	sp->pend_owners.n = 0;
-	/* the lowest seq in a segment once this job's directory fsync is done */
-	sp->low_next = sp->segs && sp->segs->lo ? sp->segs->lo : first;
+	/* the lowest seq in a segment once this job's directory fsync is done
+	 * (a segment of a header or void records alone has none) */
+	sp->low_next = first;
+	for (const struct seg *g = sp->segs; g; g = g->next)
+		if (g->lo) {
+			sp->low_next = g->lo < first ? g->lo : first;
+			break;
+		}
 	pthread_mutex_lock(&sp->mu);
 	sp->job = (struct job){
 		.fd = sp->cur_fd, .data = sp->fly.p, .len = sp->cur_fd >= 0 ? sp->fly.n : 0,

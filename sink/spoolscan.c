@@ -377,7 +377,12 @@ static bool scan(struct spool *sp, bool salvage)
 	if (sp->id == 0)
 		sp->id = random_id();   /* (an empty spool: a new id, its seqs from 1) */
 	sp->next_seq = maxseq + 1;
-	sp->low = sp->segs ? sp->segs->lo : sp->next_seq;
+	sp->low = sp->next_seq;
+	for (const struct seg *g = sp->segs; g; g = g->next)
+		if (g->lo) {
+			sp->low = g->lo;
+			break;
+		}
 	return true;
 }
 
