@@ -38,9 +38,9 @@ def normalize(text):
 	if t == "K":
 		return "B K"
 	if t == "S":
-		name = fields.split('" ', 1)[0]
+		name = fields.split('" ', 1)[0] + '"'
 		if any(('name="%s"' % v) == name for v in VARYING):
-			return "B S %s\"" % name
+			return "B S %s" % name
 	if t == "A":
 		return "B A " + fields.split(" ", 1)[-1]
 	return text
