@@ -66,6 +66,7 @@ struct catalog {
 	bool ledger_said;           /* the ledger's state is logged (once per change) */
 	bool ledger_raced;          /* its creation lost a race once, and was asked again */
 	bool failing;               /* fail_all is running: nothing starts */
+	char *citus_version;        /* the citus extension's, when the backend has it */
 };
 
 /* ---- the catalog connection and its jobs ---- */
@@ -138,6 +139,7 @@ void catalog_free(struct catalog *c)
 	pc_free(c->pc);
 	if (c->prune_ev)
 		event_free(c->prune_ev);
+	free(c->citus_version);
 	free(c);
 }
 
@@ -625,6 +627,34 @@ int catalog_version(const struct catalog *c)
 	return c->version;
 }
 
+enum backend_kind catalog_kind(const struct catalog *c)
+{
+	return c->s->kind;
+}
+
+/* How Citus spreads a table, when it loads. */
+static void say_dist(const struct stable *tab, const struct traits *tr)
+{
+	const char *schema = tab->conf.targetschema, *name = tab->conf.name;
+
+	switch (tr->dist) {
+	case CD_HASH:
+		log_info(CATALOG_PREFIX, "table %s.%s: Citus distributed table, by the hash of %s, %d shards",
+			 schema, name, tr->dist_col ? tr->dist_col : "?", tr->nshards);
+		break;
+	case CD_REFERENCE:
+		log_info(CATALOG_PREFIX, "table %s.%s: Citus reference table (a copy on every node)", schema, name);
+		break;
+	case CD_OTHER:
+		log_info(CATALOG_PREFIX, "table %s.%s: Citus table distributed by range or append, %d shards",
+			 schema, name, tr->nshards);
+		break;
+	case CD_LOCAL:
+		log_info(CATALOG_PREFIX, "table %s.%s: a table of the Citus coordinator itself", schema, name);
+		break;
+	}
+}
+
 static void load_step(struct catalog *c, const struct pc_result *r)
 {
 	struct cjob *j = c->head;
@@ -683,6 +713,8 @@ static void load_step(struct catalog *c, const struct pc_result *r)
 			fail_head(c, "53200", "unexpected answer loading the catalog", NULL);
 			return;
 		}
+		if (c->s->kind == BACKEND_CITUS)
+			say_dist(j->tab, &j->cat->tr);
 		job_done(c, CAT_READY, PRIV_FAILED, PASS_MEMORY, NULL);
 		return;
 	}
@@ -804,7 +836,8 @@ static void on_pc(void *arg, const struct pc_result *r)
 		}
 		c->state = C_INIT_VERSION;
 		pc_query(c->pc, "SELECT pg_catalog.version(), pg_catalog.current_setting('timezone_abbreviations'), "
-			 "pg_catalog.current_setting('xmloption')");
+			 "pg_catalog.current_setting('xmloption'), "
+			 "(SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname = 'citus')");
 		return;
 	case PC_LOST:
 		c->state = C_DOWN;
@@ -820,9 +853,17 @@ static void on_pc(void *arg, const struct pc_result *r)
 	}
 	switch (c->state) {
 	case C_INIT_VERSION:
+		free(c->citus_version);
+		c->citus_version = NULL;
+		s->kind = BACKEND_POSTGRES;
 		if (r->ok && r->rows && PQntuples(r->rows) == 1 &&
 		    strstr(PQgetvalue(r->rows, 0, 0), "Greenplum"))
 			s->kind = BACKEND_GREENPLUM;
+		else if (r->ok && r->rows && PQntuples(r->rows) == 1 && PQnfields(r->rows) == 4 &&
+			 !PQgetisnull(r->rows, 0, 3)) {
+			s->kind = BACKEND_CITUS;
+			c->citus_version = strdup(PQgetvalue(r->rows, 0, 3));
+		}
 		for (int i = 4; r->ok && r->rows && PQntuples(r->rows) == 1 && i < SINK_SETTINGS; i++) {
 			free(s->settings[i]);
 			s->settings[i] = strdup(PQgetvalue(r->rows, 0, i - 3));
@@ -835,9 +876,13 @@ static void on_pc(void *arg, const struct pc_result *r)
 		/* Fails on anything but AnalyticDB for PostgreSQL. */
 		if (r->ok)
 			s->kind = BACKEND_ADBPG;
-		log_info(CATALOG_PREFIX, "backend is %s, server version %d",
-			 s->kind == BACKEND_ADBPG ? "AnalyticDB for PostgreSQL" :
-			 s->kind == BACKEND_GREENPLUM ? "Greenplum" : "PostgreSQL", c->version);
+		if (s->kind == BACKEND_CITUS)
+			log_info(CATALOG_PREFIX, "backend is a Citus %s coordinator, server version %d",
+				 c->citus_version ? c->citus_version : "?", c->version);
+		else
+			log_info(CATALOG_PREFIX, "backend is %s, server version %d",
+				 s->kind == BACKEND_ADBPG ? "AnalyticDB for PostgreSQL" :
+				 s->kind == BACKEND_GREENPLUM ? "Greenplum" : "PostgreSQL", c->version);
 		/* Output forms the key parsers read: ISO dates (the input field order
 		 * stays the server's), floats that round-trip exactly. */
 		c->state = C_INIT_SET;

@@ -314,8 +314,10 @@ static bool emit_run(struct xrun *x, struct buf *sql)
 	}
 	x->wrote = true;
 	mode = tab->conf.conflictmode;
+	/* isolating on Citus: INSERT ... VALUES, whose errors Citus passes on
+	 * with their SQLSTATE (xresult.c) */
 	forced = tab->cls != TC_FREE || first->cat->tr.rules || x->singles ||
-		 (x->isolating && x->nprows <= SMALL_PIECE);
+		 (x->isolating && (x->nprows <= SMALL_PIECE || x->s->kind == BACKEND_CITUS));
 	wm = forced ? WRITE_INSERT : tab->conf.writemode;
 	for (run = 1; run < n; run++)
 		if (!sg_same_run(t, mode, wm, vals[0], vals[run]))

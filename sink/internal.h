@@ -40,7 +40,9 @@ extern const char *const sink_setting_names[SINK_SETTINGS];
 /* Bytes charged per buffered row beyond its values. */
 #define ROW_OVERHEAD 64
 
-enum backend_kind { BACKEND_POSTGRES = 0, BACKEND_GREENPLUM, BACKEND_ADBPG };
+/* What the backend is: how its errors read and how its tables are spread.
+ * BACKEND_CITUS is PostgreSQL with the citus extension (a coordinator). */
+enum backend_kind { BACKEND_POSTGRES = 0, BACKEND_GREENPLUM, BACKEND_ADBPG, BACKEND_CITUS };
 
 /* Why a batch left its writer's queue. The names appear in the per-batch log line. */
 enum flush_reason {
@@ -83,6 +85,11 @@ struct ccol {
  * for types without a parser and collations that are not deterministic. */
 enum key_mode { KM_CANON = 0, KM_DBHASH };
 
+/* How Citus spreads a table (pg_dist_partition): not at all (a table of the
+ * coordinator, or a backend without Citus), by the hash of one column into
+ * shards, a copy on every node, or by ranges or appends. */
+enum citus_dist { CD_LOCAL = 0, CD_HASH, CD_REFERENCE, CD_OTHER };
+
 /* What the catalog says about how a table's rows may be ordered and written. */
 struct traits {
 	bool other_unique;          /* a unique index or exclusion constraint beside the key */
@@ -101,6 +108,9 @@ struct traits {
 				       foreign key whose ON UPDATE changes other rows */
 	uint32_t *fk_rels;          /* tables it references or that reference it */
 	int nfk_rels;
+	enum citus_dist dist;       /* on a Citus coordinator */
+	char *dist_col;             /* CD_HASH: the distribution column */
+	int nshards;                /* its shards (CD_HASH, CD_OTHER) */
 };
 
 /* One table's catalog, immutable once built, shared by the rows made with it. */
@@ -748,6 +758,8 @@ void catalog_load(struct catalog *c, struct stable *tab);
 void catalog_index_sql(struct catalog *c, struct buf *b, const char *oid);
 /* The server's version (server_version_num), 0 until connected. */
 int catalog_version(const struct catalog *c);
+/* The backend's kind, as its connection found it. */
+enum backend_kind catalog_kind(const struct catalog *c);
 /* sql on the catalog connection once it is ready (the ledger made); fn gets
  * its outcome, or NULL when it could not be asked. */
 struct pc_result;

@@ -36,6 +36,7 @@ static void tcat_free(struct tcat *c)
 	free(c->kmodes);
 	free(c->kmaxlen);
 	free(c->tr.fk_rels);
+	free(c->tr.dist_col);
 	free(c->t.cols);
 	free(c->cx);
 	free(c->t.key);
@@ -364,6 +365,26 @@ bool tcat_key(struct tcat *cat, const int *attnums, const PGresult *r, const str
 #define TRIGGER_INSERT 4
 #define TRIGGER_UPDATE 16
 
+/* Columns 10-13 of the traits query on a Citus coordinator: partmethod,
+ * repmodel, the distribution column, the shards. A citus local table (method
+ * 'n', model 's') is the coordinator's like one Citus does not know. */
+static bool citus_traits(struct traits *tr, const PGresult *r)
+{
+	const char *method = PQgetisnull(r, 0, 10) ? "" : PQgetvalue(r, 0, 10);
+	const char *model = PQgetisnull(r, 0, 11) ? "" : PQgetvalue(r, 0, 11);
+
+	if (strcmp(method, "h") == 0)
+		tr->dist = CD_HASH;
+	else if (strcmp(method, "n") == 0)
+		tr->dist = strcmp(model, "s") == 0 ? CD_LOCAL : CD_REFERENCE;
+	else
+		tr->dist = method[0] ? CD_OTHER : CD_LOCAL;
+	tr->nshards = atoi(PQgetvalue(r, 0, 13));
+	if (!PQgetisnull(r, 0, 12) && (tr->dist_col = strdup(PQgetvalue(r, 0, 12))) == NULL)
+		return false;
+	return true;
+}
+
 bool tcat_traits(struct tcat *cat, const PGresult *r)
 {
 	struct traits *tr = &cat->tr;
@@ -372,7 +393,7 @@ bool tcat_traits(struct tcat *cat, const PGresult *r)
 	unsigned long v;
 	int n = 0;
 
-	if (PQntuples(r) != 1 || PQnfields(r) != 10)
+	if (PQntuples(r) != 1 || (PQnfields(r) != 10 && PQnfields(r) != 14))
 		return false;
 	tr->other_unique = atol(PQgetvalue(r, 0, 0)) > (cat->t.nkey > 0 ? 1 : 0) ||
 			   atol(PQgetvalue(r, 0, 1)) > 0;
@@ -411,7 +432,7 @@ bool tcat_traits(struct tcat *cat, const PGresult *r)
 		tr->volatile_defaults |= cat->cx[i].identity;
 		tr->sequence_defaults |= cat->cx[i].identity;
 	}
-	return true;
+	return PQnfields(r) == 10 || citus_traits(tr, r);
 }
 
 /* ---- table classes: how their units are ordered, from their catalogs ---- */

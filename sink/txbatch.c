@@ -108,8 +108,11 @@ static bool emit_step(struct txb *x, struct srow *const *rows, size_t n)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		vals[i] = rows[i]->vals;
-	/* ordered and row-wise tables, and rules (COPY runs none): INSERT ... VALUES */
-	wm = tab->cls != TC_FREE || first->cat->tr.rules ? WRITE_INSERT : tab->conf.writemode;
+	/* ordered and row-wise tables, and rules (COPY runs none): INSERT ...
+	 * VALUES; on Citus too, whose COPY and INSERT ... SELECT turn a row's
+	 * error into XX000 and count the rows an ON CONFLICT kept out as written */
+	wm = tab->cls != TC_FREE || first->cat->tr.rules || first->u->s->kind == BACKEND_CITUS ? WRITE_INSERT :
+	     tab->conf.writemode;
 	while (pos < n) {
 		for (run = 1; pos + run < n; run++)
 			if (!sg_same_run(t, mode, wm, vals[pos], vals[pos + run]) ||

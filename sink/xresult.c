@@ -19,6 +19,16 @@ static struct berr *client_error(const struct pc_result *r, bool values)
 	return berr_from_diag(&d);
 }
 
+/* Citus re-raises a worker's error in COPY, and in the COPY it runs for an
+ * INSERT ... SELECT, as XX000 with the worker's message: a duplicate key or a
+ * CHECK of one row reads like an internal error of the batch. Such a failure
+ * is isolated, with INSERT ... VALUES pieces (exec.c), whose errors Citus
+ * passes on with their own SQLSTATE; an XX000 there is a real one. */
+static bool citus_masked(const struct xrun *x, const struct xstmt *st, const char *sqlstate)
+{
+	return x->s->kind == BACKEND_CITUS && !st->values && strcmp(sqlstate, "XX000") == 0;
+}
+
 static void set_rows(struct xstmt *st, enum row_outcome o)
 {
 	for (uint32_t i = 0; i < st->n; i++)
@@ -372,7 +382,7 @@ enum xresult xrun_result(struct xrun *x, const struct pc_result *r)
 	if (st->tab && (strcmp(state, "42703") == 0 || strcmp(state, "42P01") == 0 ||
 			strcmp(state, "42P10") == 0 || strcmp(state, "42804") == 0))
 		sink_table_stale(st->tab);
-	if (!sqlstate_row_level(state)) {
+	if (!sqlstate_row_level(state) && !citus_masked(x, st, state)) {
 		x->err = client_error(r, values);
 		return XR_FAIL;
 	}
