@@ -31,7 +31,7 @@ UNITS    = $(patsubst tests/unit/%.c,%,$(UNIT_SRC))
 REL_OBJ  = $(patsubst %.c,build/rel/%.o,$(LIB_SRC))
 ASAN_OBJ = $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
 
-.PHONY: all asan units test check-unit check-integration check-callgrind check-structure demo demo-proxy bench crash-trials clean install deps help \
+.PHONY: all asan units test check-unit check-integration citus-test check-callgrind check-structure demo demo-proxy bench crash-trials clean install deps help \
         record-trace record-traces fuzz fuzz-smoke docker-test
 
 # libFuzzer targets (clang): the parsers that read what a client sends.
@@ -117,7 +117,15 @@ check-structure:
 # Integration tests: a real PostgreSQL 15 per test module, real clients.
 # PGBATCHD selects the binary; by default the ASan build, then the release build.
 check-integration: pgbatchd asan
-	PGBATCHD=$(CURDIR)/build/asan/pgbatchd $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	PGBATCHD=$(CURDIR)/build/asan/pgbatchd $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration \
+		--ignore=tests/integration/citus $(PYTEST_ARGS)
+
+# pgbatchd in front of a Citus coordinator with two workers (issue 22): Citus
+# is built from the vendored tarball and installed first (scripts/citus.sh).
+citus-test: deps
+	scripts/citus.sh
+	$(MAKE) asan
+	PGBATCHD=$(CURDIR)/build/asan/pgbatchd $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration/citus $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) check-structure
