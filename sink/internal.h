@@ -468,6 +468,7 @@ struct counters {
 	uint64_t batches_failed;
 	uint64_t flush[FLUSH_REASONS];
 	uint64_t retries;
+	uint64_t deadlocks;         /* of the failures retried, deadlocks (40P01) */
 	uint64_t isolations;
 	uint64_t rebases;           /* batches written again after a table changed under them */
 	uint64_t tx_rows;           /* rows sent into clients' own transactions (sink_tx_batch) */

@@ -918,7 +918,7 @@ void sink_log_stats(const struct sink *s)
 	buf_init(&line);
 	buf_printf(&line, "sink tickets=%llu rows_in=%llu rows_written=%llu rows_failed=%llu rows_rejected_file=%llu "
 		   "rows_skipped=%llu "
-		   "units_rejected=%llu batches=%llu batches_failed=%llu retries=%llu isolations=%llu splits=%llu "
+		   "units_rejected=%llu batches=%llu batches_failed=%llu retries=%llu deadlocks=%llu isolations=%llu splits=%llu "
 		   "ambiguous=%llu blocked=%llu errors=%llu catalog_loads=%llu rebases=%llu pass_clauses=%llu "
 		   "tx_rows=%llu tx_batches=%llu direct_units=%llu direct_rows=%llu direct_back=%llu "
 		   "buffered_bytes=%lld queued_rows=%llu",
@@ -927,7 +927,7 @@ void sink_log_stats(const struct sink *s)
 		   (unsigned long long)c->rows_rejected_file,
 		   (unsigned long long)c->rows_skipped, (unsigned long long)c->units_rejected,
 		   (unsigned long long)c->batches, (unsigned long long)c->batches_failed,
-		   (unsigned long long)c->retries, (unsigned long long)c->isolations,
+		   (unsigned long long)c->retries, (unsigned long long)c->deadlocks, (unsigned long long)c->isolations,
 		   (unsigned long long)c->splits, (unsigned long long)c->ambiguous,
 		   (unsigned long long)c->blocked, (unsigned long long)c->errors,
 		   (unsigned long long)c->catalog_loads, (unsigned long long)c->rebases,

@@ -336,6 +336,8 @@ static void schedule_retry(struct writer *w)
 	if (base < 0)
 		base = s->retrywaittime;
 	b->attempts++;
+	if (w->fail_err && strcmp(w->fail_err->sqlstate, "40P01") == 0)
+		s->st.deadlocks++;
 	if (b->attempts > maxretry && (!b->immediate || s->draining)) {
 		log_warning(w->prefix, "giving up on batch %llu (%zu rows) after %d retries: %s",
 			    (unsigned long long)b->id, b->n, maxretry, msg);
