@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "sink/pgconn.h"
+#include "sink/shardwatch.h"
 
 #include <event2/event.h>
 
@@ -156,6 +157,7 @@ static void enqueue(struct catalog *c, struct cjob *j)
 void catalog_close_idle(struct catalog *c)
 {
 	event_del(c->prune_ev);
+	shardwatch_stop(c->s->shardwatch);
 	if (c->head == NULL && c->state != C_DOWN) {
 		pc_close(c->pc);
 		c->state = C_DOWN;
@@ -876,10 +878,11 @@ static void on_pc(void *arg, const struct pc_result *r)
 		/* Fails on anything but AnalyticDB for PostgreSQL. */
 		if (r->ok)
 			s->kind = BACKEND_ADBPG;
-		if (s->kind == BACKEND_CITUS)
+		if (s->kind == BACKEND_CITUS) {
 			log_info(CATALOG_PREFIX, "backend is a Citus %s coordinator, server version %d",
 				 c->citus_version ? c->citus_version : "?", c->version);
-		else
+			shardwatch_arm(s->shardwatch);
+		} else
 			log_info(CATALOG_PREFIX, "backend is %s, server version %d",
 				 s->kind == BACKEND_ADBPG ? "AnalyticDB for PostgreSQL" :
 				 s->kind == BACKEND_GREENPLUM ? "Greenplum" : "PostgreSQL", c->version);

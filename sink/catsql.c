@@ -121,13 +121,17 @@ void catalog_traits_sql(struct catalog *c, struct buf *out, const char *oid)
 		  "OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint r WHERE r.confrelid = $1 AND r.contype = 'f' "
 		  "AND r.confupdtype IN ('c', 'n', 'd'))%s", trig_rels, check_rels,
 		   /* on a Citus coordinator, how the table is spread: method,
-		    * replication model, distribution column, shards */
+		    * replication model, distribution column, shards, and a
+		    * hash-distributed table's shards' lower bounds, ascending */
 		   catalog_kind(c) != BACKEND_CITUS ? "" :
 		   ", (SELECT p.partmethod::pg_catalog.text FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1), "
 		   "(SELECT p.repmodel::pg_catalog.text FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1), "
 		   "(SELECT pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) "
 		   "FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1 AND p.partkey IS NOT NULL), "
-		   "(SELECT pg_catalog.count(*) FROM pg_catalog.pg_dist_shard d WHERE d.logicalrelid = $1)");
+		   "(SELECT pg_catalog.count(*) FROM pg_catalog.pg_dist_shard d WHERE d.logicalrelid = $1), "
+		   "(SELECT pg_catalog.string_agg(d.shardminvalue, ' ' ORDER BY d.shardminvalue::pg_catalog.int4) "
+		   "FROM pg_catalog.pg_dist_shard d WHERE d.logicalrelid = $1 AND d.shardminvalue IS NOT NULL "
+		   "AND EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = $1 AND p.partmethod = 'h'))");
 	if (buf_ok(&sql))
 		put_oid(out, sql.data, oid);
 	else

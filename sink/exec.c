@@ -101,6 +101,23 @@ static bool keyed(const struct srow *r, const struct stable *tab)
 	return tab->conf.conflictmode != CONFLICT_STRICT && r->cat->t.nkey > 0;
 }
 
+/* Its shard + 1 in a table Citus spreads by hash (plan_row.shard), else 0. */
+static uint32_t row_shard(const struct srow *r)
+{
+	const struct traits *tr = &r->cat->tr;
+	const struct sg_val *v;
+	int32_t h;
+	int i;
+
+	if (tr->dist_hash == DH_NONE)
+		return 0;
+	v = &r->vals[tr->dist_idx];
+	if (v->state != SG_VALUE || !dist_hash_value(tr->dist_hash, v->text, v->len, &h))
+		return 0;
+	i = shardmap_find(&tr->shards, h);
+	return i < 0 ? 0 : (uint32_t)i + 1;
+}
+
 static bool plan_piece(struct xrun *x)
 {
 	struct plan_row *pr;
@@ -126,8 +143,11 @@ static bool plan_piece(struct xrun *x)
 		/* a constant default key: its RETURNING could name another row's key */
 		pr[i].single = x->singles || (r->kres == KEY_DEFAULTED && r->has_route);
 		pr[i].cls = (uint8_t)tab->cls;
+		pr[i].shard = r->cat->tr.shards.n ? row_shard(r) : 0;
 	}
 	ok = plan_build(&x->plan, pr, x->nprows);
+	for (i = 0; ok && i < x->plan.nsteps; i++)
+		x->s->st.shard_stmts += pr[x->plan.order[x->plan.steps[i].first]].shard != 0;
 	free(pr);
 	return ok;
 }

@@ -11,6 +11,7 @@
 #include "protocol/pktbuf.h"
 #include "sink/buf.h"
 #include "sink/keycanon.h"
+#include "sink/shardmap.h"
 #include "sink/sink.h"
 #include "sink/sqlgen.h"
 #include "sink/stats.h"
@@ -111,6 +112,9 @@ struct traits {
 	enum citus_dist dist;       /* on a Citus coordinator */
 	char *dist_col;             /* CD_HASH: the distribution column */
 	int nshards;                /* its shards (CD_HASH, CD_OTHER) */
+	int dist_idx;               /* CD_HASH: the distribution column's index */
+	enum dist_hash dist_hash;   /* CD_HASH: how its values hash (DH_NONE: not here) */
+	struct shardmap shards;     /* CD_HASH: the shards' hash ranges, as read */
 };
 
 /* One table's catalog, immutable once built, shared by the rows made with it. */
@@ -470,6 +474,7 @@ struct counters {
 	uint64_t retries;
 	uint64_t deadlocks;         /* of the failures retried, deadlocks (40P01) */
 	uint64_t isolations;
+	uint64_t shard_stmts;       /* batch statements of one Citus shard's rows (plan.h) */
 	uint64_t rebases;           /* batches written again after a table changed under them */
 	uint64_t tx_rows;           /* rows sent into clients' own transactions (sink_tx_batch) */
 	uint64_t tx_batches;        /* and the batches they went in */
@@ -511,6 +516,7 @@ struct sink {
 	char **roles;               /* every client role seen, once each (sink_role) */
 	int nroles;
 	struct catalog *catalog;
+	struct shardwatch *shardwatch;  /* on a Citus coordinator: its shard maps read again */
 	enum backend_kind kind;
 	struct sink_unit *nhead, *ntail; /* units whose client is owed a callback */
 	struct later *notify;       /* runs sink_on_notify (common/later.h) */

@@ -72,7 +72,7 @@ struct tslot {
 };
 
 struct fkey {
-	uint32_t slot, gen, row;
+	uint32_t slot, gen, shard, row;
 };
 
 static int cmp_fkey(const void *a, const void *b)
@@ -83,6 +83,8 @@ static int cmp_fkey(const void *a, const void *b)
 		return x->slot < y->slot ? -1 : 1;
 	if (x->gen != y->gen)
 		return x->gen < y->gen ? -1 : 1;
+	if (x->shard != y->shard)
+		return x->shard < y->shard ? -1 : 1;
 	return x->row < y->row ? -1 : x->row > y->row;
 }
 
@@ -152,7 +154,7 @@ static void emit(struct builder *b, const uint32_t *rows, size_t n)
 	p->norder += n;
 }
 
-/* Emits sorted (slot, gen, row) keys: one step per (slot, gen). */
+/* Emits sorted (slot, gen, shard, row) keys: one step per (slot, gen, shard). */
 static void emit_generations(struct builder *b, struct fkey *k, size_t n, uint32_t *scratch)
 {
 	size_t i = 0, j, m;
@@ -164,7 +166,8 @@ static void emit_generations(struct builder *b, struct fkey *k, size_t n, uint32
 	if (j < n)
 		qsort(k, n, sizeof(*k), cmp_fkey);
 	while (i < n) {
-		for (j = i, m = 0; j < n && k[j].slot == k[i].slot && k[j].gen == k[i].gen; j++)
+		for (j = i, m = 0; j < n && k[j].slot == k[i].slot && k[j].gen == k[i].gen &&
+				   k[j].shard == k[i].shard; j++)
 			scratch[m++] = k[j].row;
 		emit(b, scratch, m);
 		i = j;
@@ -232,6 +235,7 @@ bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
 			/* a slot of its own, between the table's rows before and after */
 			free_keys[nfree].slot = nslots++;
 			free_keys[nfree].gen = 0;
+			free_keys[nfree].shard = 0;
 			free_keys[nfree].row = (uint32_t)i;
 			nfree++;
 			t->slot = nslots++;
@@ -250,6 +254,7 @@ bool plan_build(struct plan *p, const struct plan_row *rows, size_t n)
 				goto out;
 			free_keys[nfree].slot = t->slot;
 			free_keys[nfree].gen = count;
+			free_keys[nfree].shard = r->shard;
 			free_keys[nfree].row = (uint32_t)i;
 			nfree++;
 			break;

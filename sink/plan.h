@@ -24,6 +24,7 @@ struct plan_row {
 	bool keyed;             /* its statement has an ON CONFLICT clause (keys must be unique in it) */
 	bool single;            /* must be alone in its statement */
 	uint8_t cls;            /* enum plan_class of its table */
+	uint32_t shard;         /* its shard + 1 in a table spread by Citus, 0: not known */
 };
 
 /* A statement's worth of rows: order[first .. first + n), one table and catalog. */
@@ -43,7 +44,10 @@ struct plan {
  * order does (for rows that all succeed):
  *   PLAN_FREE: the k-th row of a key goes into the table's k-th "generation";
  *     a generation has each key once, generations run in order (rows without a
- *     key or without ON CONFLICT all go into the first);
+ *     key or without ON CONFLICT all go into the first); a generation's rows
+ *     are a step per shard, shards in ascending order (rows of no known
+ *     shard first), so that each statement is one shard's and every writer
+ *     takes a table's shards in one order;
  *   PLAN_ORDERED: rows in arrival order, a new step where a key repeats;
  *   PLAN_ROWWISE: each row on its own, in arrival order (so that a foreign key
  *     or a statement trigger sees exactly what it sees with one row per statement).

@@ -1,6 +1,7 @@
 /* The batching sink's API: configuration copies, tables, writers, submission, drain, reload, stats. */
 #include "sink/internal.h"
 #include "sink/rejects.h"
+#include "sink/shardwatch.h"
 #include "sink/spool.h"
 #include "protocol/sqllex.h"
 
@@ -525,7 +526,8 @@ struct sink *sink_new(struct event_base *base, const struct config *cfg)
 	if (!sched_init(s))
 		goto fail;
 	s->catalog = catalog_new(s);
-	if (s->catalog == NULL)
+	s->shardwatch = shardwatch_new(s);
+	if (s->catalog == NULL || s->shardwatch == NULL)
 		goto fail;
 	if (s->ntables > 0)
 		catalog_start(s->catalog);
@@ -567,6 +569,7 @@ void sink_free(struct sink *s)
 	for (i = 0; s->writers && i < s->nwriters; i++)
 		writer_free(s->writers[i]);
 	catalog_free(s->catalog);
+	shardwatch_free(s->shardwatch);
 	sched_direct_reap_all(s, false);
 	/* Units still owed a callback: nobody is told any more. */
 	while (s->all)
@@ -919,6 +922,7 @@ void sink_log_stats(const struct sink *s)
 	buf_printf(&line, "sink tickets=%llu rows_in=%llu rows_written=%llu rows_failed=%llu rows_rejected_file=%llu "
 		   "rows_skipped=%llu "
 		   "units_rejected=%llu batches=%llu batches_failed=%llu retries=%llu deadlocks=%llu isolations=%llu splits=%llu "
+		   "shard_stmts=%llu "
 		   "ambiguous=%llu blocked=%llu errors=%llu catalog_loads=%llu rebases=%llu pass_clauses=%llu "
 		   "tx_rows=%llu tx_batches=%llu direct_units=%llu direct_rows=%llu direct_back=%llu "
 		   "buffered_bytes=%lld queued_rows=%llu",
@@ -928,7 +932,7 @@ void sink_log_stats(const struct sink *s)
 		   (unsigned long long)c->rows_skipped, (unsigned long long)c->units_rejected,
 		   (unsigned long long)c->batches, (unsigned long long)c->batches_failed,
 		   (unsigned long long)c->retries, (unsigned long long)c->deadlocks, (unsigned long long)c->isolations,
-		   (unsigned long long)c->splits, (unsigned long long)c->ambiguous,
+		   (unsigned long long)c->splits, (unsigned long long)c->shard_stmts, (unsigned long long)c->ambiguous,
 		   (unsigned long long)c->blocked, (unsigned long long)c->errors,
 		   (unsigned long long)c->catalog_loads, (unsigned long long)c->rebases,
 		   (unsigned long long)c->pass_clauses,

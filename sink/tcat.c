@@ -37,6 +37,7 @@ static void tcat_free(struct tcat *c)
 	free(c->kmaxlen);
 	free(c->tr.fk_rels);
 	free(c->tr.dist_col);
+	shardmap_free(&c->tr.shards);
 	free(c->t.cols);
 	free(c->cx);
 	free(c->t.key);
@@ -365,13 +366,16 @@ bool tcat_key(struct tcat *cat, const int *attnums, const PGresult *r, const str
 #define TRIGGER_INSERT 4
 #define TRIGGER_UPDATE 16
 
-/* Columns 10-13 of the traits query on a Citus coordinator: partmethod,
- * repmodel, the distribution column, the shards. A citus local table (method
- * 'n', model 's') is the coordinator's like one Citus does not know. */
-static bool citus_traits(struct traits *tr, const PGresult *r)
+/* Columns 10-14 of the traits query on a Citus coordinator: partmethod,
+ * repmodel, the distribution column, the shards, and a hash-distributed
+ * table's shards' lower bounds. A citus local table (method 'n', model 's')
+ * is the coordinator's like one Citus does not know. */
+static bool citus_traits(struct tcat *cat, const PGresult *r)
 {
+	struct traits *tr = &cat->tr;
 	const char *method = PQgetisnull(r, 0, 10) ? "" : PQgetvalue(r, 0, 10);
 	const char *model = PQgetisnull(r, 0, 11) ? "" : PQgetvalue(r, 0, 11);
+	int i;
 
 	if (strcmp(method, "h") == 0)
 		tr->dist = CD_HASH;
@@ -382,6 +386,18 @@ static bool citus_traits(struct traits *tr, const PGresult *r)
 	tr->nshards = atoi(PQgetvalue(r, 0, 13));
 	if (!PQgetisnull(r, 0, 12) && (tr->dist_col = strdup(PQgetvalue(r, 0, 12))) == NULL)
 		return false;
+	if (tr->dist != CD_HASH || tr->dist_col == NULL || PQgetisnull(r, 0, 14))
+		return true;
+	/* rows are grouped by shard only with a hash computed here and a map
+	 * that covers every shard (shardmap.h: a miss costs no row) */
+	for (i = 0; i < cat->t.ncols && strcmp(cat->t.cols[i].name, tr->dist_col) != 0; i++)
+		;
+	if (i == cat->t.ncols)
+		return true;
+	tr->dist_idx = i;
+	tr->dist_hash = dist_hash_for(key_kind_for_type(cat->cx[i].basetype), cat->cx[i].nondet_collation);
+	if (!shardmap_parse(&tr->shards, PQgetvalue(r, 0, 14)) || tr->shards.n != tr->nshards)
+		shardmap_free(&tr->shards);
 	return true;
 }
 
@@ -393,7 +409,7 @@ bool tcat_traits(struct tcat *cat, const PGresult *r)
 	unsigned long v;
 	int n = 0;
 
-	if (PQntuples(r) != 1 || (PQnfields(r) != 10 && PQnfields(r) != 14))
+	if (PQntuples(r) != 1 || (PQnfields(r) != 10 && PQnfields(r) != 15))
 		return false;
 	tr->other_unique = atol(PQgetvalue(r, 0, 0)) > (cat->t.nkey > 0 ? 1 : 0) ||
 			   atol(PQgetvalue(r, 0, 1)) > 0;
@@ -432,7 +448,7 @@ bool tcat_traits(struct tcat *cat, const PGresult *r)
 		tr->volatile_defaults |= cat->cx[i].identity;
 		tr->sequence_defaults |= cat->cx[i].identity;
 	}
-	return PQnfields(r) == 10 || citus_traits(tr, r);
+	return PQnfields(r) == 10 || citus_traits(cat, r);
 }
 
 /* ---- table classes: how their units are ordered, from their catalogs ---- */

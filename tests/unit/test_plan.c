@@ -70,6 +70,31 @@ static void test_generations(void **state)
 	expect(r, 5, "0,1,2,3,4");
 }
 
+/* Rows of a table Citus spreads: a step per shard inside each generation,
+ * shards ascending, rows of no known shard first; arrival order in a step. */
+static void test_shards(void **state)
+{
+	struct plan_row r[] = {
+		row(TA, C1, 1, PLAN_FREE), row(TA, C1, 2, PLAN_FREE), row(TA, C1, 3, PLAN_FREE),
+		row(TA, C1, 1, PLAN_FREE), row(TA, C1, 4, PLAN_FREE), row(TA, C1, 5, PLAN_FREE),
+		row(TA, C1, 6, PLAN_FREE),
+	};
+	static const uint32_t shard[] = { 3, 1, 3, 3, 2, 0, 1 };
+
+	(void)state;
+	for (size_t i = 0; i < 7; i++)
+		r[i].shard = shard[i];
+	expect(r, 7, "5|1,6|4|0,2|3");
+	/* strict (no ON CONFLICT): one generation, still a step per shard */
+	for (size_t i = 0; i < 7; i++)
+		r[i].keyed = false;
+	expect(r, 7, "5|1,6|4|0,2,3");
+	/* ordered and row-wise tables keep their arrival order */
+	for (size_t i = 0; i < 7; i++)
+		r[i].cls = PLAN_ORDERED;
+	expect(r, 7, "0,1,2,3,4,5,6");
+}
+
 static void test_keyless_and_single(void **state)
 {
 	struct plan_row r[] = {
@@ -169,6 +194,9 @@ static void check_invariants(const struct plan_row *rows, size_t n, const struct
 			assert_ptr_equal(rows[r].ctx, rows[p->order[s->first]].ctx);
 			if (rows[r].cls == PLAN_ROWWISE)
 				assert_int_equal(s->n, 1);
+			/* a free table's statement is one shard's */
+			if (rows[r].cls == PLAN_FREE)
+				assert_int_equal(rows[r].shard, rows[p->order[s->first]].shard);
 			for (k = 0; k < j; k++) {
 				uint32_t q = p->order[s->first + k];
 
@@ -220,6 +248,10 @@ static void test_random(void **state)
 			rows[i].keyed = (x >> 9) % 5 != 0 || cls != PLAN_FREE;
 			rows[i].single = (x >> 12) % 23 == 0;
 			rows[i].ctx = (x >> 14) % 11 == 0 ? TC : NULL;
+			/* every third iteration a table spread over shards: a key
+			 * has one shard, a keyless row any */
+			if (iter % 3 == 0)
+				rows[i].shard = 1 + (uint32_t)(rows[i].route ? rows[i].route % 4 : (x >> 17) % 4);
 		}
 		/* one table, one keyed flag per iteration: the sink sets it per table */
 		for (i = 0; i < n; i++)
@@ -234,6 +266,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_generations),
+		cmocka_unit_test(test_shards),
 		cmocka_unit_test(test_keyless_and_single),
 		cmocka_unit_test(test_tables_and_catalogs),
 		cmocka_unit_test(test_ordered),

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 SHARDS = 32
 CITUS_SETTINGS = {
-	"shared_preload_libraries": "citus",
+	"shared_preload_libraries": "citus,pg_stat_statements",
 	"max_connections": "300",
 	"max_prepared_transactions": "200",
 	"citus.shard_count": str(SHARDS),
@@ -31,6 +31,8 @@ class CitusCluster:
 		for s in [self.coordinator] + self.workers:
 			s.start()
 			s.sql("CREATE EXTENSION citus")
+			# (what each node ran: test_citus_routing.py)
+			s.sql("CREATE EXTENSION pg_stat_statements")
 		c = self.coordinator
 		c.sql("SELECT citus_set_coordinator_host('127.0.0.1', %s)", (c.port,))
 		for w in self.workers:
