@@ -5,7 +5,7 @@
 # PgBouncer on free ports, runs one pgbench per target, stops everything.
 # Knobs (environment): BENCH_SECONDS (15), BENCH_SCALE (10), BENCH_CLIENTS (8),
 # BENCH_THREADS (2), PGBATCHD (./pgbatchd), BENCH_SKIP_INSERT, BENCH_SKIP_COMMIT,
-# BENCH_SKIP_JDBC, BENCH_SKIP_FLEET, BENCH_SKIP_TLS, BENCH_SKIP_CALLGRIND (set: skip that part). Speed is
+# BENCH_SKIP_JDBC, BENCH_SKIP_FLEET, BENCH_SKIP_TLS, BENCH_SKIP_CITUS, BENCH_SKIP_CALLGRIND (set: skip that part). Speed is
 # reported, never asserted.
 set -euo pipefail
 
@@ -63,4 +63,5 @@ awk -v p="$PROXY" -v d="$DIRECT" -v b="$BOUNCER" 'BEGIN {
 [ -n "${BENCH_SKIP_JDBC:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_jdbc.sh"       # pgjdbc executeBatch: rows/s and ratios
 [ -n "${BENCH_SKIP_FLEET:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_fleet.sh"     # 1,000 clients on max_connections = 100
 [ -n "${BENCH_SKIP_TLS:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_tls.sh"         # TLS: pass-through and ingest, plain vs TLS
+[ -n "${BENCH_SKIP_CITUS:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_citus.sh"       # Citus: 64 clients, commit and immediate against direct
 [ -n "${BENCH_SKIP_CALLGRIND:-}" ] || PGBATCHD="$PGBATCHD" "$REPO/tests/bench/bench_callgrind.sh"   # instructions per row / statement
