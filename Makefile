@@ -123,7 +123,7 @@ check-integration: pgbatchd asan
 # pgbatchd in front of a Citus coordinator with two workers (issue 22): Citus
 # is built from the vendored tarball and installed first (scripts/citus.sh).
 # CITUS_DEADLOCK_ROWS: the 16-writer stream's rows (issue 22 asks 100,000;
-# .ci/run passes fewer to stay inside its time budget).
+# fewer make a quicker local run).
 CITUS_DEADLOCK_ROWS ?= 100000
 citus-test: deps
 	scripts/citus.sh
