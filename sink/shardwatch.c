@@ -118,7 +118,7 @@ void shardwatch_arm(struct shardwatch *w)
 {
 	struct timeval tv = { SHARDWATCH_MS / 1000, (SHARDWATCH_MS % 1000) * 1000 };
 
-	if (!event_pending(w->ev, EV_TIMEOUT, NULL))
+	if (!w->s->draining && !event_pending(w->ev, EV_TIMEOUT, NULL))
 		event_add(w->ev, &tv);
 }
 
