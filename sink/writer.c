@@ -760,6 +760,15 @@ static void on_pc(void *arg, const struct pc_result *r)
 			 "SELECT backend_start::pg_catalog.text, CURRENT_USER::pg_catalog.text FROM pg_catalog.pg_stat_activity "
 			 "WHERE pid = pg_catalog.pg_backend_pid(); ");
 		fence_function_sql(&w->sql);
+		/* Citus closes the worker connections a multi-shard statement
+		 * opened beyond this many when its transaction ends (default 1):
+		 * batches whose statements touch many shards (rows not grouped by
+		 * shard) would open them again each time. As many as its
+		 * executor opens per worker stay open instead. */
+		if (w->s->kind == BACKEND_CITUS)
+			buf_puts(&w->sql, "; SELECT pg_catalog.set_config('citus.max_cached_conns_per_worker', "
+				 "COALESCE(pg_catalog.current_setting('citus.max_adaptive_executor_pool_size', "
+				 "true), '16'), false)");
 		w->fence_func_sent = buf_ok(&w->sql);
 		pc_query(w->pc, w->fence_func_sent ? w->sql.data :
 			 "SET DateStyle = 'ISO'; SET extra_float_digits = 3; "

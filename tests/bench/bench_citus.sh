@@ -49,7 +49,7 @@ psql_direct -c "CREATE EXTENSION citus" -c "SELECT citus_set_coordinator_host('1
 for port in "${WORKER_PORTS[@]}"; do
 	psql_direct -c "SELECT citus_add_node('127.0.0.1', $port)" >/dev/null
 done
-psql_direct -c "CREATE TABLE citus_bench (b1 bigint PRIMARY KEY, b2 bigint, b3 text)" \
+psql_direct -c "CREATE TABLE citus_bench (b1 ${BENCH_CITUS_KEYTYPE:-bigint} PRIMARY KEY, b2 bigint, b3 text)" \
 	-c "SELECT create_distributed_table('citus_bench', 'b1')" >/dev/null
 cat >"$WORK/insert.sql" <<'EOF'
 \set n :n + 1

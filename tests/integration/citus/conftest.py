@@ -24,8 +24,9 @@ class CitusCluster:
 
 	def __init__(self, name, nworkers=2):
 		self.coordinator = harness.PgServer(name=name + "-coord", settings=CITUS_SETTINGS)
-		self.workers = [harness.PgServer(name="%s-w%d" % (name, i), settings=CITUS_SETTINGS)
-			for i in range(nworkers)]
+		# (the workers log each connection: test_citus_writers.py counts them)
+		self.workers = [harness.PgServer(name="%s-w%d" % (name, i),
+			settings=dict(CITUS_SETTINGS, log_connections="on")) for i in range(nworkers)]
 
 	def start(self):
 		for s in [self.coordinator] + self.workers:
@@ -42,6 +43,14 @@ class CitusCluster:
 	def stop(self):
 		for s in [self.coordinator] + self.workers:
 			s.stop()
+
+	def worker_logs(self):
+		"""Each worker's server log, as written so far."""
+		out = []
+		for w in self.workers:
+			with open(os.path.join(w.dir, "postgres.log"), errors="replace") as f:
+				out.append(f.read())
+		return out
 
 	def workers_sql(self, query, params=None):
 		"""Runs a statement on every worker; the rows of all, concatenated."""
