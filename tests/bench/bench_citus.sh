@@ -9,8 +9,10 @@
 # acknowledged row (SIGTERM drains) — the rate the backend took.
 # Knobs: BENCH_CITUS_TABLE (more lines of the table's section, e.g.
 # 'writemode = 0\n'), BENCH_CITUS_BACKEND (more [backend] lines),
-# BENCH_CITUS_CLIENTS (64), BENCH_CITUS_SECONDS (15), BENCH_THREADS (2),
-# PGBATCHD (./pgbatchd). Speed is reported, never asserted.
+# BENCH_CITUS_KEYTYPE (the distribution column's type, bigint; numeric: rows
+# not grouped by shard), BENCH_CITUS_FSYNC (on), BENCH_CITUS_CLIENTS (64),
+# BENCH_CITUS_SECONDS (15), BENCH_THREADS (2), PGBATCHD (./pgbatchd). Speed is
+# reported, never asserted.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
