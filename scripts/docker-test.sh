@@ -24,6 +24,8 @@ if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
 	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+# (.ci/run installs the packages first, alone, then runs the rest beside make test)
+[ -n "${DOCKER_TEST_DEPS_ONLY:-}" ] && exit 0
 
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/docker/podman-containers.conf}"
 # podman builds OCI images by default, which have no HEALTHCHECK

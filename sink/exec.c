@@ -112,10 +112,28 @@ static uint32_t row_shard(const struct srow *r)
 	if (tr->dist_hash == DH_NONE)
 		return 0;
 	v = &r->vals[tr->dist_idx];
-	if (v->state != SG_VALUE || !dist_hash_value(tr->dist_hash, v->text, v->len, &h))
+	if (v->state != SG_VALUE || !dist_hash_value(tr->dist_hash, r->cat->cx[tr->dist_idx].typmod, v->text, v->len, &h))
 		return 0;
 	i = shardmap_find(&tr->shards, h);
 	return i < 0 ? 0 : (uint32_t)i + 1;
+}
+
+/* A table's rows of no known shard (a value not read here) could hold a
+ * key equal to one of a known shard's rows, spelled otherwise: their
+ * order would then matter, so none of that table's rows is grouped by
+ * shard in this piece. (Rows of known shards with equal values have equal
+ * hashes: the parsers read only forms PostgreSQL reads as that value.) */
+static void shards_known_or_none(const struct xrun *x, struct plan_row *pr)
+{
+	size_t i, j;
+
+	for (i = 0; i < x->nprows; i++) {
+		if (pr[i].shard != 0 || x->prows[i]->cat->tr.shards.n == 0 || pr[i].cls != PLAN_FREE)
+			continue;
+		for (j = 0; j < x->nprows; j++)
+			if (pr[j].table == pr[i].table)
+				pr[j].shard = 0;
+	}
 }
 
 static bool plan_piece(struct xrun *x)
@@ -123,7 +141,7 @@ static bool plan_piece(struct xrun *x)
 	struct plan_row *pr;
 	const struct srow *r;
 	size_t i;
-	bool ok;
+	bool ok, any_shard = false;
 
 	pr = calloc(x->nprows + 1, sizeof(*pr));
 	if (pr == NULL)
@@ -143,8 +161,11 @@ static bool plan_piece(struct xrun *x)
 		/* a constant default key: its RETURNING could name another row's key */
 		pr[i].single = x->singles || (r->kres == KEY_DEFAULTED && r->has_route);
 		pr[i].cls = (uint8_t)tab->cls;
-		pr[i].shard = r->cat->tr.shards.n ? row_shard(r) : 0;
+		pr[i].shard = tab->cls == TC_FREE && r->cat->tr.shards.n ? row_shard(r) : 0;
+		any_shard |= pr[i].shard != 0;
 	}
+	if (any_shard)
+		shards_known_or_none(x, pr);
 	ok = plan_build(&x->plan, pr, x->nprows);
 	for (i = 0; ok && i < x->plan.nsteps; i++)
 		x->s->st.shard_stmts += pr[x->plan.order[x->plan.steps[i].first]].shard != 0;

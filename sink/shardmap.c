@@ -12,6 +12,10 @@ enum dist_hash dist_hash_for(enum key_kind k, bool nondet_collation)
 	case KEY_INT4: return DH_INT4;
 	case KEY_INT8: return DH_INT8;
 	case KEY_UUID: return DH_UUID;
+	case KEY_DATE: return DH_DATE;
+	case KEY_TIMESTAMP: return DH_TIMESTAMP;
+	case KEY_TIMESTAMPTZ: return DH_TIMESTAMPTZ;
+	case KEY_NUMERIC: return DH_NUMERIC;
 	/* a nondeterministic collation hashes a sort key, not the bytes */
 	case KEY_TEXT: return nondet_collation ? DH_NONE : DH_TEXT;
 	case KEY_BPCHAR: return nondet_collation ? DH_NONE : DH_BPCHAR;
@@ -95,11 +99,80 @@ uint32_t pg_hash_uint32(uint32_t k)
 
 /* ---- the hash of a value ---- */
 
-bool dist_hash_value(enum dist_hash h, const char *text, size_t len, int32_t *out)
+static uint32_t hash_int8(int64_t v)
+{
+	/* folded so that a value that fits in an int4 hashes as one */
+	uint32_t lo = (uint32_t)(uint64_t)v, hi = (uint32_t)((uint64_t)v >> 32);
+
+	lo ^= v >= 0 ? hi : ~hi;
+	return pg_hash_uint32(lo);
+}
+
+#define NUMERIC_MAX_GROUPS 512
+
+/* hash_numeric of a value in key_norm_numeric's form: "0", "NaN", "+Inf",
+ * "-Inf", or [-]D...De<exp> (no leading or trailing zero digit). PostgreSQL
+ * hashes the base-10000 digits between the first and last nonzero one (the
+ * sign left out), as int16 in memory, XORed with the first one's weight (its
+ * power of 10000); zero hashes as -1 and the special values as 0. scale >= 0:
+ * the column's; a value with more fractional digits would be rounded. */
+static bool hash_numeric_text(const char *t, size_t n, int scale, uint32_t *out)
+{
+	int16_t groups[NUMERIC_MAX_GROUPS];
+	const char *e = memchr(t, 'e', n);
+	long long exp;
+	long long p, gtop, g;
+	size_t nd, i;
+	int ngroups;
+
+	if (n == 1 && t[0] == '0') {
+		*out = UINT32_MAX;
+		return true;
+	}
+	if (e == NULL) {
+		*out = 0;       /* NaN, +-Inf */
+		return true;
+	}
+	exp = strtoll(e + 1, NULL, 10);
+	if (t[0] == '-')
+		t++;
+	nd = (size_t)(e - t);
+	if (scale > 1000 || (scale >= 0 && exp < -scale))
+		return false;       /* (a negative scale reads as a large one: not computed) */
+	/* digit i has the power (nd - 1 - i) + exp; group g holds 10^(4g .. 4g+3) */
+	p = (long long)nd - 1 + exp;
+	gtop = p >= 0 ? p / 4 : -((-p + 3) / 4);
+	g = exp >= 0 ? exp / 4 : -((-exp + 3) / 4);
+	if (gtop - g + 1 > NUMERIC_MAX_GROUPS)
+		return false;
+	ngroups = (int)(gtop - g + 1);
+	memset(groups, 0, (size_t)ngroups * sizeof(groups[0]));
+	for (i = 0; i < nd; i++, p--) {
+		long long gi = p >= 0 ? p / 4 : -((-p + 3) / 4);
+		int pos = (int)(p - 4 * gi);
+		static const int16_t pow10[4] = { 1, 10, 100, 1000 };
+
+		groups[gtop - gi] = (int16_t)(groups[gtop - gi] + (t[i] - '0') * pow10[pos]);
+	}
+	{
+		unsigned char bytes[NUMERIC_MAX_GROUPS * 2];
+
+		for (i = 0; i < (size_t)ngroups; i++) {
+			bytes[2 * i] = (unsigned char)((uint16_t)groups[i] & 0xff);
+			bytes[2 * i + 1] = (unsigned char)((uint16_t)groups[i] >> 8);
+		}
+		*out = pg_hash_bytes(bytes, (size_t)ngroups * 2) ^ (uint32_t)(int32_t)gtop;
+	}
+	return true;
+}
+
+bool dist_hash_value(enum dist_hash h, int typmod, const char *text, size_t len, int32_t *out)
 {
 	int64_t v;
-	uint32_t lo, hi;
 	uint8_t uuid[16];
+	struct buf norm;
+	uint32_t hv;
+	bool zoned, ok;
 
 	switch (h) {
 	case DH_INT2:
@@ -115,11 +188,7 @@ bool dist_hash_value(enum dist_hash h, const char *text, size_t len, int32_t *ou
 	case DH_INT8:
 		if (!key_parse_int(text, len, INT64_MIN, INT64_MAX, &v))
 			return false;
-		/* folded so that a value that fits in an int4 hashes as one */
-		lo = (uint32_t)(uint64_t)v;
-		hi = (uint32_t)((uint64_t)v >> 32);
-		lo ^= v >= 0 ? hi : ~hi;
-		*out = (int32_t)pg_hash_uint32(lo);
+		*out = (int32_t)hash_int8(v);
 		return true;
 	case DH_TEXT:
 		*out = (int32_t)pg_hash_bytes(text, len);
@@ -134,6 +203,33 @@ bool dist_hash_value(enum dist_hash h, const char *text, size_t len, int32_t *ou
 			return false;
 		*out = (int32_t)pg_hash_bytes(uuid, sizeof(uuid));
 		return true;
+	case DH_DATE:
+		if (!key_parse_timestamp(text, len, true, false, &v, &zoned))
+			return false;
+		*out = (int32_t)pg_hash_uint32((uint32_t)(int32_t)(v / 86400000000LL));
+		return true;
+	case DH_TIMESTAMP:
+	case DH_TIMESTAMPTZ:
+		if (!key_parse_timestamp(text, len, false, h == DH_TIMESTAMPTZ, &v, &zoned) ||
+		    (h == DH_TIMESTAMPTZ && !zoned))
+			return false;
+		/* timestamp(p): a value with finer fractions would be rounded */
+		if (typmod >= 0 && typmod < 6) {
+			static const int64_t unit[6] = { 1000000, 100000, 10000, 1000, 100, 10 };
+
+			if (v % unit[typmod] != 0)
+				return false;
+		}
+		*out = (int32_t)hash_int8(v);
+		return true;
+	case DH_NUMERIC:
+		buf_init(&norm);
+		ok = key_norm_numeric(text, len, &norm) && buf_ok(&norm) &&
+		     hash_numeric_text(norm.data, norm.len, typmod >= 4 ? (typmod - 4) & 0xffff : -1, &hv);
+		buf_free(&norm);
+		if (ok)
+			*out = (int32_t)hv;
+		return ok;
 	case DH_NONE:
 		break;
 	}

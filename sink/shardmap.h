@@ -22,6 +22,11 @@ enum dist_hash {
 	DH_TEXT,        /* hashtext (text, varchar) with a deterministic collation */
 	DH_BPCHAR,      /* hashbpchar: trailing spaces do not count */
 	DH_UUID,        /* uuid_hash: the 16 bytes */
+	DH_DATE,        /* hashint4 of the days since 2000-01-01 */
+	DH_TIMESTAMP,   /* timestamp_hash: hashint8 of the microseconds since 2000 */
+	DH_TIMESTAMPTZ, /* the same, for a value that names its zone (else the
+			   session's TimeZone decides: not computed) */
+	DH_NUMERIC,     /* hash_numeric: its base-10000 digits and weight */
 };
 
 /* The hash for a column of key kind k (its base type's, keycanon.h). */
@@ -33,8 +38,11 @@ uint32_t pg_hash_bytes(const void *p, size_t n);
 uint32_t pg_hash_uint32(uint32_t k);
 
 /* The hash Citus computes for the value whose text input form is
- * text[0..len). False when the text is not one this parser reads exactly. */
-bool dist_hash_value(enum dist_hash h, const char *text, size_t len, int32_t *out)
+ * text[0..len), in a column of type modifier typmod (-1: none; a numeric's
+ * scale or a timestamp's precision rounds the value stored, and a value that
+ * would be rounded is not computed). False when the text is not one this
+ * parser reads exactly. */
+bool dist_hash_value(enum dist_hash h, int typmod, const char *text, size_t len, int32_t *out)
 	__attribute__((warn_unused_result));
 
 /* A hash-distributed table's shards: the lower ends of their hash ranges,

@@ -764,11 +764,13 @@ static void on_pc(void *arg, const struct pc_result *r)
 		 * opened beyond this many when its transaction ends (default 1):
 		 * batches whose statements touch many shards (rows not grouped by
 		 * shard) would open them again each time. As many as its
-		 * executor opens per worker stay open instead. */
+		 * executor opens per worker stay open instead, unless the role or
+		 * database sets another number. */
 		if (w->s->kind == BACKEND_CITUS)
-			buf_puts(&w->sql, "; SELECT pg_catalog.set_config('citus.max_cached_conns_per_worker', "
+			buf_puts(&w->sql, "; SELECT CASE WHEN pg_catalog.current_setting('citus.max_cached_conns_per_worker') "
+				 "= '1' THEN pg_catalog.set_config('citus.max_cached_conns_per_worker', "
 				 "COALESCE(pg_catalog.current_setting('citus.max_adaptive_executor_pool_size', "
-				 "true), '16'), false)");
+				 "true), '16'), false) END");
 		w->fence_func_sent = buf_ok(&w->sql);
 		pc_query(w->pc, w->fence_func_sent ? w->sql.data :
 			 "SET DateStyle = 'ISO'; SET extra_float_digits = 3; "

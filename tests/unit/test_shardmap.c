@@ -15,7 +15,7 @@ static int32_t hv(enum dist_hash h, const char *text)
 {
 	int32_t out = 0;
 
-	assert_true(dist_hash_value(h, text, strlen(text), &out));
+	assert_true(dist_hash_value(h, -1, text, strlen(text), &out));
 	return out;
 }
 
@@ -48,19 +48,53 @@ static void test_server_vectors(void **state)
 	assert_int_equal(hv(DH_UUID, "{A0EEBC999C0B4EF8BB6D6BB9BD380A11}"), 1154666245);
 }
 
+/* Dates, timestamps and numerics (hashint4, timestamp_hash, hash_numeric),
+ * read off PostgreSQL 15 the same way. */
+static void test_server_vectors_more(void **state)
+{
+	static const struct { const char *text; int32_t want; } num[] = {
+		{ "0", -1 }, { "0.000", -1 }, { "1", 1324868424 }, { "-1", 1324868424 },
+		{ "123.45", 258302971 }, { "10000", 1324868425 }, { "1e8", 1324868426 },
+		{ "0.0001", -1324868425 }, { "0.00012", 1267246686 }, { "-0.00012", 1267246686 },
+		{ "123456789.123456789", -1990724393 }, { "NaN", 0 }, { "1.500", 692967894 },
+		{ "1.5", 692967894 }, { "99999999999999999999", -1273478183 }, { "0.5", -1968164085 },
+		{ "1e-10", -1186574834 }, { "100000000000000000000.0001", 62289846 }, { "12.3", -160933775 },
+	};
+	int32_t out;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(num) / sizeof(num[0]); i++)
+		assert_int_equal(hv(DH_NUMERIC, num[i].text), num[i].want);
+	assert_int_equal(hv(DH_DATE, "2026-12-07"), 1099521278);
+	assert_int_equal(hv(DH_DATE, "1999-12-31"), 385747274);
+	assert_int_equal(hv(DH_TIMESTAMP, "2026-12-07 10:11:12.345678"), -1808347820);
+	assert_int_equal(hv(DH_TIMESTAMP, "1970-01-01 00:00:00"), 680174221);
+	assert_int_equal(hv(DH_TIMESTAMPTZ, "2026-12-07 10:11:12+02"), 1302765557);
+	/* a local time: the session's TimeZone decides */
+	assert_false(dist_hash_value(DH_TIMESTAMPTZ, -1, "2026-12-07 10:11:12", 19, &out));
+	/* values the column's type modifier would round */
+	assert_false(dist_hash_value(DH_NUMERIC, ((10 << 16) | 2) + 4, "1.005", 5, &out));
+	assert_true(dist_hash_value(DH_NUMERIC, ((10 << 16) | 2) + 4, "1.5", 3, &out));
+	assert_int_equal(out, 692967894);
+	assert_false(dist_hash_value(DH_TIMESTAMP, 0, "2026-12-07 10:11:12.5", 21, &out));
+	assert_true(dist_hash_value(DH_TIMESTAMP, 0, "1970-01-01 00:00:00", 19, &out));
+	assert_int_equal(out, 680174221);
+}
+
 static void test_unreadable(void **state)
 {
 	int32_t out;
 
 	(void)state;
-	assert_false(dist_hash_value(DH_INT2, "40000", 5, &out));
-	assert_false(dist_hash_value(DH_INT4, "4x", 2, &out));
-	assert_false(dist_hash_value(DH_INT8, "", 0, &out));
-	assert_false(dist_hash_value(DH_UUID, "abc", 3, &out));
-	assert_false(dist_hash_value(DH_NONE, "1", 1, &out));
+	assert_false(dist_hash_value(DH_INT2, -1, "40000", 5, &out));
+	assert_false(dist_hash_value(DH_INT4, -1, "4x", 2, &out));
+	assert_false(dist_hash_value(DH_INT8, -1, "", 0, &out));
+	assert_false(dist_hash_value(DH_UUID, -1, "abc", 3, &out));
+	assert_false(dist_hash_value(DH_NONE, -1, "1", 1, &out));
 	assert_int_equal(dist_hash_for(KEY_TEXT, true), DH_NONE);
 	assert_int_equal(dist_hash_for(KEY_TEXT, false), DH_TEXT);
-	assert_int_equal(dist_hash_for(KEY_NUMERIC, false), DH_NONE);
+	assert_int_equal(dist_hash_for(KEY_NUMERIC, false), DH_NUMERIC);
+	assert_int_equal(dist_hash_for(KEY_FLOAT8, false), DH_NONE);
 }
 
 static void test_shard_lookup(void **state)
@@ -105,6 +139,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_server_vectors),
+		cmocka_unit_test(test_server_vectors_more),
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_shard_lookup),
 	};

@@ -8,6 +8,7 @@ sent batch statements; a batch of rows over 32 shards sent as one statement
 makes the workers run up to 32 for it.
 """
 
+import datetime
 import random
 import re
 
@@ -91,6 +92,12 @@ TYPES = {
 	"varchar(40)": lambda i: "'v%d'" % (i * 31),
 	"char(12)": lambda i: "'c%d'" % i,
 	"uuid": lambda i: "'%08x-0000-4000-8000-%012x'" % (i * 2654435761 % 2 ** 32, i),
+	"numeric": lambda i: "%d.%04d" % (i * 7 - 5000, i % 10000),
+	"numeric(14,2)": lambda i: "'%d.%d'" % (i * 1000003, i % 10),
+	"date": lambda i: "'%s'" % (datetime.date(1990, 1, 1) + datetime.timedelta(days=i * 3)),
+	"timestamp": lambda i: "'%s.25'" % (datetime.datetime(2026, 1, 1) + datetime.timedelta(seconds=i * 37)),
+	"timestamptz": lambda i: "'2026-%02d-%02d %02d:%02d:%02d.5+02'" % (1 + i % 12, 1 + i // 12 % 28, i // 336 % 24,
+		i % 60, i * 7 % 60),
 }
 
 

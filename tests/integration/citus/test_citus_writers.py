@@ -1,7 +1,7 @@
 """pgbatchd's writer sessions on Citus (issue 22: writer settings). A batch statement whose rows span many shards opens connections to the workers (a distributed COPY, one per shard it writes), and Citus closes all but one per worker when the transaction ends (citus.max_cached_conns_per_worker = 1): every such batch opened them all again. pgbatchd's writers keep as many as Citus's executor opens per worker (writer.c sets the cache to citus.max_adaptive_executor_pool_size).
 
-Rows of a table distributed by a numeric column are not grouped by shard
-(shardmap.c hashes no numeric), and writemode 1 writes batches of more than
+Rows of a table distributed by a double precision column are not grouped
+by shard (shardmap.c hashes no float), and writemode 1 writes batches of more than
 copystageminrows rows through a COPY. The workers log every connection. One
 writer, two streams of 16,000 rows: the first opens the writer's connections,
 the second opens none (without the setting: 510 in 17 batches, as many as
@@ -51,7 +51,7 @@ def internal_connections(citus, since):
 
 def test_writers_keep_their_worker_connections(citus, pg, make_proxy):
 	t = "wconn"
-	pg.sql("CREATE TABLE %s (k numeric PRIMARY KEY, v int)" % t)
+	pg.sql("CREATE TABLE %s (k double precision PRIMARY KEY, v int)" % t)
 	pg.sql("SELECT create_distributed_table('%s', 'k')" % t)
 	proxy = su.start_sink_proxy(make_proxy, {t: {
 		"conflictmode": "upsert", "writemode": 1, "ackmode": "immediate",
