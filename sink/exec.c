@@ -125,15 +125,26 @@ static uint32_t row_shard(const struct srow *r)
  * hashes: the parsers read only forms PostgreSQL reads as that value.) */
 static void shards_known_or_none(const struct xrun *x, struct plan_row *pr)
 {
-	size_t i, j;
+	const void *marked[8];      /* tables with such a row (a piece has few) */
+	size_t i, k, nmarked = 0;
+	bool all = false;
 
-	for (i = 0; i < x->nprows; i++) {
+	for (i = 0; i < x->nprows && !all; i++) {
 		if (pr[i].shard != 0 || x->prows[i]->cat->tr.shards.n == 0 || pr[i].cls != PLAN_FREE)
 			continue;
-		for (j = 0; j < x->nprows; j++)
-			if (pr[j].table == pr[i].table)
-				pr[j].shard = 0;
+		for (k = 0; k < nmarked && marked[k] != pr[i].table; k++)
+			;
+		if (k < nmarked)
+			continue;
+		if (nmarked == sizeof(marked) / sizeof(marked[0]))
+			all = true;         /* (more: no row of the piece is grouped) */
+		else
+			marked[nmarked++] = pr[i].table;
 	}
+	for (i = 0; i < x->nprows && nmarked > 0; i++)
+		for (k = 0; k < nmarked; k++)
+			if (all || pr[i].table == marked[k])
+				pr[i].shard = 0;
 }
 
 static bool plan_piece(struct xrun *x)

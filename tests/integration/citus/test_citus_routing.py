@@ -11,7 +11,9 @@ makes the workers run up to 32 for it.
 import datetime
 import random
 import re
+import zoneinfo
 
+import psycopg
 import pytest
 
 import sinkutil as su
@@ -167,3 +169,46 @@ def test_a_split_shard_is_followed(citus, pg, make_proxy):
 	print("after the split: %d batch statements, %d shard statements" % (nsent, nran))
 	assert nsent > 0 and nran == nsent
 	assert pg.sql("SELECT count(*) FROM %s" % t)[0][0] == 2 * CLIENTS * (ROWS // 4)
+
+
+def test_rows_of_no_known_shard(citus, pg, make_proxy):
+	"""A timestamptz written without its zone is not hashed here (the session's
+	TimeZone reads it): a batch holding such rows is not grouped by shard for
+	that table. The same instants, spelled with and without a zone in turn,
+	end as the same statements run directly end (the last value of each
+	instant wins, whichever spelling came last)."""
+	t, direct = "rt_mixed", "rt_mixed_direct"
+	for name in (t, direct):
+		pg.sql("CREATE TABLE %s (k timestamptz PRIMARY KEY, v int)" % name)
+		pg.sql("SELECT create_distributed_table('%s', 'k')" % name)
+	zone = pg.sql("SHOW TimeZone")[0][0]
+	proxy = su.start_sink_proxy(make_proxy, {t: {
+		"conflictmode": "upsert", "writemode": 0, "ackmode": "commit",
+		"batchsize": 1000, "batchwritetimeoutms": 20}})
+	work = []
+	for c in range(CLIENTS):
+		sqls = []
+		for i in range(ROWS // 4):
+			at = datetime.datetime(2026, 1, 1) + datetime.timedelta(minutes=c + CLIENTS * (i % 40))
+			# every other one gives the offset of the zone the server reads
+			# the others in
+			off = int(zoneinfo.ZoneInfo(zone).utcoffset(at).total_seconds()) // 60
+			text = at.strftime("%Y-%m-%d %H:%M:%S") + (
+				"%s%02d:%02d" % ("-" if off < 0 else "+", abs(off) // 60, abs(off) % 60) if i % 2 else "")
+			sqls.append("INSERT INTO {t} VALUES ('%s', %d)" % (text, i))
+		work.append(sqls)
+	bad = []
+	su.run_parallel(run_client, [(proxy, [q.format(t=t) for q in work[c]], bad) for c in range(CLIENTS)],
+		timeout=300)
+	assert not bad, bad[:5]
+	# directly, with the clause conflictmode = upsert stands for (clients
+	# own disjoint instants: their order is free)
+	with psycopg.connect(host=pg.host, port=pg.port, user="postgres", dbname="postgres",
+			autocommit=True) as conn:
+		for sqls in work:
+			for q in sqls:
+				conn.execute(q.format(t=direct) + " ON CONFLICT (k) DO UPDATE SET v = excluded.v")
+	got = pg.sql("SELECT k, v FROM %s ORDER BY k" % t)
+	assert got == pg.sql("SELECT k, v FROM %s ORDER BY k" % direct)
+	assert len(got) == CLIENTS * 40
+	print("shard statements:", su.stats(proxy).sink["shard_stmts"], "batches:", su.stats(proxy).sink["batches"])
