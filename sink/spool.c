@@ -178,6 +178,34 @@ void spool_recovered_free(struct spool *sp)
 
 /* ---- the I/O thread ---- */
 
+/* Zeros ahead of the job's records, once they reach the file's end, so that
+ * the next jobs' fdatasyncs flush their data alone. Best effort: when the
+ * zeros do not fit (a full disk), the file is cut back to the records and
+ * the next job tries again. */
+static void prefill(struct job *j)
+{
+	static const uint8_t zeros[65536];
+	off_t end = j->at + (off_t)j->len, to = (end + SEG_PREFILL) / 4096 * 4096;
+
+	if (end <= j->filled)
+		return;
+	if (to > j->fill_to)
+		to = j->fill_to;
+	for (off_t o = end; o < to;) {
+		size_t n = (size_t)(to - o) < sizeof(zeros) ? (size_t)(to - o) : sizeof(zeros);
+		ssize_t w = pwrite(j->fd, zeros, n, o);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			j->filled = ftruncate(j->fd, end) == 0 ? end : o;
+			return;
+		}
+		o += w;
+	}
+	j->filled = to > end ? to : end;
+}
+
 static void *io_main(void *arg)
 {
 	struct spool *sp = arg;
@@ -206,6 +234,10 @@ static void *io_main(void *arg)
 			}
 			done += (size_t)n;
 		}
+		if (j->err == 0 && j->len > 0)
+			prefill(j);
+		else if (j->cut)
+			j->filled = j->at;
 		if (j->err == 0 && j->len > 0 && fdatasync(j->fd) != 0) {
 			j->err = errno;
 			j->stage = "fsync";
@@ -411,6 +443,8 @@ static void submit(struct spool *sp)
 	sp->job = (struct job){
 		.fd = sp->cur_fd, .data = sp->fly.p, .len = sp->cur_fd >= 0 ? sp->fly.n : 0,
 		.at = sp->fly_fresh || sp->cur_fd < 0 ? 0 : (off_t)spool_seg_last(sp)->bytes,
+		.filled = sp->fly_fresh || sp->cur_fd < 0 ? 0 : (off_t)spool_seg_last(sp)->filled,
+		.fill_to = (off_t)seg_target(sp),
 		.sync_dir = sp->fly_fresh || sp->dir_dirty,
 	};
 	sp->dir_synced = sp->dir_dirty;
@@ -477,6 +511,7 @@ static void done_run(evutil_socket_t fd, short what, void *arg)
 		if (j.len > 0) {
 			sp->fsyncs++;
 			last->bytes = (int64_t)j.at + (int64_t)j.len;
+			last->filled = (int64_t)j.filled;
 			sp->seg_bytes += (int64_t)j.len;
 			for (size_t i = 0; i < sp->fly_owners.n; i++) {
 				if (last->lo == 0) {
@@ -505,6 +540,8 @@ static void done_run(evutil_socket_t fd, short what, void *arg)
 	if (strcmp(j.stage, "write") == 0 && j.cut) {
 		/* cut back: nothing of it is on disk, and its records fail now */
 		fail_owners(sp, &sp->fly_owners, err);
+		if (last)
+			last->filled = (int64_t)j.filled;
 		if (sp->fly_fresh && last) {
 			/* nothing in it: it goes now, wherever it is in the list */
 			close(sp->cur_fd);

@@ -20,12 +20,18 @@ struct event;
 #define REC_VOID 0x80000000u        /* (in the length word) marks seqs [lo, hi] void */
 #define REC_MAX (1u << 30)
 #define SEG_TARGET (64 * 1024 * 1024)   /* a segment's size (at most a quarter of spool_max_bytes) */
+/* How far past its records a segment is written with zeros ahead of them: an
+ * fdatasync of records written over those zeros flushes no file size or
+ * block map, only the data (on ext4 here, 80 us against 125 us for an
+ * append). A zero length word ends a segment's records. */
+#define SEG_PREFILL (1024 * 1024)
 
 struct seg {
 	struct seg *next;
 	uint64_t lo, hi;            /* its records' seqs (lo 0: none yet) */
 	uint32_t live;              /* records durable and not released */
 	int64_t bytes;              /* its size: header and records */
+	int64_t filled;             /* its file's end, zeros past bytes (this start's writes) */
 	int64_t first_us;           /* its first record's append time */
 	bool broken;                /* an fsync failed: never written again */
 	char name[24];
@@ -52,6 +58,8 @@ struct job {
 	const uint8_t *data;
 	size_t len;
 	off_t at;                   /* the segment's size before: a failed write is cut back to it */
+	off_t filled;               /* in: the file's end (zeros past at); out: after the job */
+	off_t fill_to;              /* zeros are written ahead at most to here */
 	bool sync_dir;              /* a segment was made or removed */
 	int err;                    /* errno, 0: durable */
 	const char *stage;          /* what failed */

@@ -59,6 +59,18 @@ static size_t rec_at(const uint8_t *p, size_t size, size_t off)
 	return REC_HDR + len;
 }
 
+/* Whether the segment is zeros from off to its end: the part written ahead
+ * of its records (a record's length word is never 0). */
+static bool zeros_from(const uint8_t *p, size_t size, size_t off)
+{
+	if (size - off >= 4 && get32(p + off) != 0)
+		return false;
+	for (size_t o = off; o < size; o++)
+		if (p[o] != 0)
+			return false;
+	return true;
+}
+
 /* Whether a valid record starts anywhere after off (then the damage at off
  * is not a torn tail). */
 static bool valid_after(const uint8_t *p, size_t size, size_t off)
@@ -164,6 +176,10 @@ static int read_segment(struct spool *sp, const char *name, bool tail_ok, bool s
 		return -1;
 	}
 	while (off < size) {
+		if (zeros_from(p, size, off)) {
+			size = off;     /* written ahead of the records (SEG_PREFILL) */
+			break;
+		}
 		n = rec_at(p, size, off);
 		if (n == 0) {
 			if (tail_ok && !valid_after(p, size, off)) {
