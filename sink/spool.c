@@ -248,8 +248,11 @@ static void *io_main(void *arg)
 		}
 		pthread_mutex_lock(&sp->mu);
 		sp->job_ready = false;
+		pthread_mutex_unlock(&sp->mu);
+		/* (outside the lock: the loop it wakes takes it at once) */
 		while (write(sp->pipefd[1], "", 1) < 0 && errno == EINTR)
 			;
+		pthread_mutex_lock(&sp->mu);
 	}
 	pthread_mutex_unlock(&sp->mu);
 	return NULL;
@@ -451,8 +454,9 @@ static void submit(struct spool *sp)
 	sp->dir_dirty = false;
 	sp->job_ready = true;
 	sp->busy = true;
-	pthread_cond_signal(&sp->cv);
 	pthread_mutex_unlock(&sp->mu);
+	/* (after the unlock: a thread woken under it would only wait for it) */
+	pthread_cond_signal(&sp->cv);
 }
 
 
@@ -490,8 +494,10 @@ static void done_run(evutil_socket_t fd, short what, void *arg)
 	char drain[64], err[320];
 
 	(void)what;
-	while (read(fd, drain, sizeof(drain)) > 0)
-		;
+	/* a byte per job, and one job at a time: one read (a second would only
+	 * say EAGAIN) */
+	if (read(fd, drain, sizeof(drain)) < 0 && errno != EAGAIN && errno != EINTR)
+		log_warning(SPOOL_PREFIX, "cannot read the I/O thread's pipe: %s", strerror(errno));
 	pthread_mutex_lock(&sp->mu);
 	j = sp->job;
 	if (sp->job_ready || !sp->busy) {
