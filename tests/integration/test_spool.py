@@ -19,10 +19,11 @@
   and offset, and --spool-salvage sets the segment aside.
 - test_spool_dir_errors: missing, read-only, or in use by another pgbatchd.
 - test_small_spool: a spool_max_bytes smaller than a segment never stalls.
-- test_fsync_error / test_segment_not_made: an fsync that fails (EIO, by an
-  LD_PRELOAD shim, tests/lib/spoolfault.c) answers 53100 once a void record
-  in a new segment says so, and that row is not written after a restart; a
-  new segment that cannot be made for a while delays the answer, no more.
+- test_fsync_error / test_fsync_error_stream / test_segment_not_made: an
+  fsync that fails (EIO, by an LD_PRELOAD shim, tests/lib/spoolfault.c)
+  answers 53100 once a void record in a new segment says so, and that row
+  is not written after a restart, also with 16 clients streaming; a new
+  segment that cannot be made for a while delays the answer, no more.
 """
 
 import os
@@ -159,9 +160,11 @@ def test_answered_from_the_spool(pg, make_proxy, spool_dir):
 class Stream:
 	"""Clients inserting (c, n) for n = 0, 1, ... until their connection fails."""
 
-	def __init__(self, proxy, table, clients):
+	def __init__(self, proxy, table, clients, refusals=()):
 		self.proxy, self.table = proxy, table
+		self.refusals = refusals        # SQLSTATEs an INSERT may get instead
 		self.acked = {c: [] for c in range(clients)}
+		self.refused = {c: [] for c in range(clients)}
 		self.sent = {c: set() for c in range(clients)}
 		self.lock = threading.Lock()
 		self.total = 0
@@ -179,6 +182,12 @@ class Stream:
 				msgs = s.run("INSERT INTO %s (c, n) VALUES (%d, %d)" % (self.table, c, n))
 			except Exception:
 				return      # pgbatchd is gone: this row's outcome is unknown
+			err = su.error_of(msgs)
+			if err is not None and err["C"] in self.refusals and msgs[-1] == su.READY_IDLE:
+				with self.lock:
+					self.refused[c].append(n)
+				n += 1
+				continue
 			assert msgs == su.insert_reply(1), su.show(msgs)
 			with self.lock:
 				self.acked[c].append(n)
@@ -540,6 +549,33 @@ def test_fsync_error(pg, make_proxy, spool_dir, shim):
 	harness.stop_proxy_checked(p)
 	assert segments(spool_dir) == []
 	assert [k for (k,) in pg.sql("SELECT k FROM %s ORDER BY k" % table)] == [1, 3]
+
+
+def test_fsync_error_stream(pg, make_proxy, spool_dir, shim):
+	"""An fsync that fails while 16 clients stream: the INSERTs of its group
+	get 53100 and are never written; every acknowledged row, before and
+	after it, is written once, in each session's order, after a kill -9."""
+	table = "sp_eio_stream"
+	stream_table(pg, table)
+	p = faulty_proxy(make_proxy, spool_dir, table, shim)
+	st = Stream(p, table, 16, refusals=("53100",))
+	st.start()
+	harness.wait_for(lambda: st.total >= 200, timeout=60, what="200 rows acknowledged")
+	fault(shim, "eio", 1)
+	harness.wait_for(lambda: any(st.refused.values()), timeout=60, what="an INSERT refused with 53100")
+	goal = st.total + 300
+	harness.wait_for(lambda: st.total >= goal, timeout=60, what="%d rows acknowledged" % goal)
+	p.kill()
+	st.join()
+	at = restart(p)
+	assert wait_replayed(p, at)[2] == 0
+	harness.stop_proxy_checked(p)
+	assert segments(spool_dir) == []
+	rows = check_stream(pg, table, st.acked, st.sent)
+	assert rows >= st.total
+	refused = {(c, n) for c, ns in st.refused.items() for n in ns}
+	written = set(pg.sql("SELECT c, n FROM %s" % table))
+	assert refused and not refused & written, "a row answered 53100 was written"
 
 
 def test_segment_not_made(pg, make_proxy, spool_dir, shim):
