@@ -422,12 +422,20 @@ static void submit(struct spool *sp)
 
 		put64(r + REC_HDR, sp->void_lo);
 		put64(r + REC_HDR + 8, sp->void_hi);
-		spool_rec_header(r, REC_VOID | 16, 0, now_us(), r + REC_HDR, 16);
+		spool_rec_header(r, REC_VOID | REC_JOB | 16, 0, now_us(), r + REC_HDR, 16);
 		sp->fly.n += REC_HDR + 16;
 	}
 	if (sp->pend.n) {
-		memcpy(sp->fly.p + sp->fly.n, sp->pend.p, sp->pend.n);
+		uint8_t *r = sp->fly.p + sp->fly.n;
+
+		memcpy(r, sp->pend.p, sp->pend.n);
 		sp->fly.n += sp->pend.n;
+		if (!sp->void_due) {
+			/* the write's first record says so */
+			uint32_t lw = get32(r);
+
+			spool_rec_header(r, lw | REC_JOB, get64(r + 8), (int64_t)get64(r + 16), r + REC_HDR, REC_LEN(lw));
+		}
 	}
 	sp->pend.n = 0;
 	swap = sp->fly_owners;

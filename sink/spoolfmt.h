@@ -14,11 +14,17 @@ struct event;
 
 #define SPOOL_PREFIX "spool"
 #define SEG_MAGIC "PGBSPOOL"
-#define SEG_VERSION 1u
+#define SEG_VERSION 2u                /* 2: writes marked (REC_JOB); 1 is read too */
 #define SEG_HDR 24
 #define REC_HDR 24
 #define REC_VOID 0x80000000u        /* (in the length word) marks seqs [lo, hi] void */
-#define REC_MAX (1u << 30)
+/* (in the length word) the first record of a write (one pwrite and its
+ * fdatasync). A write starts only once the one before it is durable, so
+ * damage with no write starting after it, in the last segment, is that of
+ * the write a crash tore, whichever of its pages reached the disk. */
+#define REC_JOB 0x40000000u
+#define REC_LEN(lw) ((lw) & ~(REC_VOID | REC_JOB))
+#define REC_MAX ((1u << 30) - 1)
 #define SEG_TARGET (64 * 1024 * 1024)   /* a segment's size (at most a quarter of spool_max_bytes) */
 /* How far past its records a segment is written with zeros ahead of them: an
  * fdatasync of records written over those zeros flushes no file size or

@@ -1,4 +1,4 @@
-/* Reading the spool back at start-up: the directory's lock, its segments checked record by record, torn tails cut, damage refused or set aside. */
+/* Reading the spool back at start-up: the directory's lock, its segments checked record by record, torn tails and torn last writes cut, damage refused or set aside. */
 #include "sink/spoolfmt.h"
 
 #include <dirent.h>
@@ -51,7 +51,7 @@ static size_t rec_at(const uint8_t *p, size_t size, size_t off)
 	if (size - off < REC_HDR)
 		return 0;
 	lw = get32(p + off);
-	len = lw & ~REC_VOID;
+	len = REC_LEN(lw);
 	if (len > REC_MAX || size - off - REC_HDR < len || ((lw & REC_VOID) && len != 16))
 		return 0;
 	if (get32(p + off + 4) != spool_rec_crc(p + off, p + off + REC_HDR, len))
@@ -71,12 +71,14 @@ static bool zeros_from(const uint8_t *p, size_t size, size_t off)
 	return true;
 }
 
-/* Whether a valid record starts anywhere after off (then the damage at off
- * is not a torn tail). */
-static bool valid_after(const uint8_t *p, size_t size, size_t off)
+/* Whether a write starts after off (then the damage at off is not that of
+ * the last write, torn by a crash). A segment of version 1 has no marks:
+ * any valid record. */
+static bool write_after(const uint8_t *p, size_t size, size_t off, bool marked)
 {
 	for (size_t o = off + 1; o + REC_HDR <= size; o++)
-		if (get32(p + o) != 0 && rec_at(p, size, o) > 0 && get64(p + o + 8) != 0)
+		if (get32(p + o) != 0 && (!marked || (get32(p + o) & REC_JOB)) && rec_at(p, size, o) > 0 &&
+		    get64(p + o + 8) != 0)
 			return true;
 	return false;
 }
@@ -158,7 +160,7 @@ static int read_segment(struct spool *sp, const char *name, bool tail_ok, bool s
 		off = 0;
 		goto damaged;
 	}
-	if (memcmp(p, SEG_MAGIC, 8) != 0 || get32(p + 8) != SEG_VERSION) {
+	if (memcmp(p, SEG_MAGIC, 8) != 0 || get32(p + 8) < 1 || get32(p + 8) > SEG_VERSION) {
 		why = "not a pgbatchd spool segment (magic or version)";
 		off = 0;
 		goto damaged;
@@ -182,7 +184,7 @@ static int read_segment(struct spool *sp, const char *name, bool tail_ok, bool s
 		}
 		n = rec_at(p, size, off);
 		if (n == 0) {
-			if (tail_ok && !valid_after(p, size, off)) {
+			if (tail_ok && !write_after(p, size, off, get32(p + 8) >= 2)) {
 				/* the write a crash cut short: never fsync'd, never acknowledged */
 				log_warning(SPOOL_PREFIX, "%s/%s: a record cut short by a crash at offset %zu is dropped "
 					    "(never acknowledged)", sp->dir, name, off);

@@ -419,7 +419,7 @@ def records_end(data):
 	"""Where a segment's records end (the rest of the file is zeros)."""
 	off = 24
 	while off + 24 <= len(data) and data[off:off + 4] != b"\0\0\0\0":
-		off += 24 + (int.from_bytes(data[off:off + 4], "little") & 0x7fffffff)
+		off += 24 + (int.from_bytes(data[off:off + 4], "little") & 0x3fffffff)
 	return off
 
 

@@ -1,4 +1,4 @@
-/* Unit tests for sink/spool: records written by the I/O thread and read back, CRC-32C, void records, a torn tail cut, damage refused or set aside, the directory's lock. */
+/* Unit tests for sink/spool: records written by the I/O thread and read back, CRC-32C, void records, a torn tail or torn write cut, damage refused or set aside, the directory's lock. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -139,7 +139,7 @@ static off_t records_end(const char *path)
 
 	assert_true(fd >= 0);
 	while (pread(fd, h, 4, off) == 4 && get32(h) != 0)
-		off += REC_HDR + (get32(h) & ~REC_VOID);
+		off += REC_HDR + REC_LEN(get32(h));
 	close(fd);
 	return off;
 }
@@ -276,6 +276,88 @@ static void test_damage(void **state)
 	spool_close(sp);
 }
 
+/* Damage in the last write, with records of that write after it: a crash
+ * tore the write (its pages reached the disk in any order), so it is cut
+ * there. Damage with a later write after it is refused (test_damage). */
+static void test_torn_write(void **state)
+{
+	static const char *const p[] = { "one", "two", "three" };
+	const struct spool_rec *recs;
+	uint8_t h[4];
+	uint64_t seqs[3];
+	struct spool *sp;
+	struct stat st;
+	off_t two;
+	char *seg;
+	int fd;
+
+	(void)state;
+	/* "one" is written alone; "two" and "three", appended while it was
+	 * written, together */
+	append(3, p, seqs);
+	seg = only_segment();
+	fd = open(seg, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, h, 4, SEG_HDR), 4);
+	assert_true(get32(h) & REC_JOB);
+	two = SEG_HDR + REC_HDR + (off_t)REC_LEN(get32(h));
+	assert_int_equal(pread(fd, h, 4, two), 4);
+	assert_true(get32(h) & REC_JOB);
+	assert_int_equal(pread(fd, h, 4, two + REC_HDR + 3), 4);
+	assert_false(get32(h) & REC_JOB);                /* "three": the same write */
+	/* the page of "two" never reached the disk; the one of "three" did */
+	assert_int_equal(pwrite(fd, "\0\0\0\0", 4, two), 4);
+	close(fd);
+	sp = spool_open(dir, 1 << 20, false);
+	assert_non_null(sp);
+	assert_int_equal(spool_recovered(sp, &recs), 1);
+	assert_int_equal(recs[0].seq, seqs[0]);
+	spool_close(sp);
+	assert_int_equal(stat(seg, &st), 0);
+	assert_int_equal(st.st_size, two);                /* cut where the torn write began */
+}
+
+/* A segment of version 1 (no write marks, as pgbatchd wrote before them)
+ * is read; damage in it with any valid record after it is refused. */
+static void test_version1(void **state)
+{
+	static const char *const p[] = { "one", "two", "three" };
+	const struct spool_rec *recs;
+	uint8_t buf[4096], v1[4];
+	uint64_t seqs[3];
+	struct spool *sp;
+	off_t off = SEG_HDR, two = 0;
+	char *seg;
+	int fd;
+
+	(void)state;
+	append(3, p, seqs);
+	seg = only_segment();
+	fd = open(seg, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	put32(v1, 1);
+	memcpy(buf + 8, v1, 4);
+	for (int i = 0; i < 3; i++) {
+		uint8_t *r = buf + off;
+		uint32_t len = REC_LEN(get32(r));
+
+		spool_rec_header(r, len, get64(r + 8), (int64_t)get64(r + 16), r + REC_HDR, len);
+		if (i == 1)
+			two = off;
+		off += REC_HDR + (off_t)len;
+	}
+	assert_int_equal(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	sp = spool_open(dir, 1 << 20, false);
+	assert_non_null(sp);
+	assert_int_equal(spool_recovered(sp, &recs), 3);
+	assert_int_equal(recs[2].seq, seqs[2]);
+	spool_close(sp);
+	assert_int_equal(pwrite(fd, "\0\0\0\0", 4, two), 4);
+	close(fd);
+	assert_null(spool_open(dir, 1 << 20, false));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +366,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_void_and_torn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_first_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version1, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
