@@ -113,7 +113,7 @@ const struct config_key config_keys[] = {
 	  "Directory of the spool (ackmode = spool): segment files of acknowledged INSERTs not yet written, and a LOCK file that keeps a second pgbatchd out. It must exist and be writable; pgbatchd reads it back at start-up and writes what it holds before it takes new INSERTs into those tables. Required when a table has ackmode = spool.",
 	  G(spool_dir) },
 	{ CONF_PGBATCHD, "spool_max_bytes", CONF_INT64, "1073741824", 1048576, INT64_C(1099511627776), NULL, 0,
-	  "Bound on the spool's size (bytes); above it pgbatchd stops reading from clients that send intercepted rows until written rows' segments are removed.",
+	  "Bound on the bytes of the spool's records; above it pgbatchd stops reading from clients that send intercepted rows until written rows' segments are removed. Each segment file also holds up to 1 MiB of zeros written ahead of its records (docs/failures.md).",
 	  G(spool_max_bytes) },
 	{ CONF_PGBATCHD, "lazy_backend", CONF_BOOL, "1", NOBOUNDS, NULL, 0,
 	  "A session of a database with configured tables opens its own backend connection only when a statement must pass through; until then its INSERTs are written by the sink's writers and it holds no server connection. Off: every session logs in to its own backend at once.",

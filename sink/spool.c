@@ -199,6 +199,7 @@ static void prefill(struct job *j)
 			continue;
 		if (w <= 0) {
 			j->filled = ftruncate(j->fd, end) == 0 ? end : o;
+			j->prefill_failed = true;
 			return;
 		}
 		o += w;
@@ -455,7 +456,7 @@ static void submit(struct spool *sp)
 		.fd = sp->cur_fd, .data = sp->fly.p, .len = sp->cur_fd >= 0 ? sp->fly.n : 0,
 		.at = sp->fly_fresh || sp->cur_fd < 0 ? 0 : (off_t)spool_seg_last(sp)->bytes,
 		.filled = sp->fly_fresh || sp->cur_fd < 0 ? 0 : (off_t)spool_seg_last(sp)->filled,
-		.fill_to = (off_t)seg_target(sp),
+		.fill_to = !sp->fly_fresh && sp->cur_fd >= 0 && spool_seg_last(sp)->no_prefill ? 0 : (off_t)seg_target(sp),
 		.sync_dir = sp->fly_fresh || sp->dir_dirty,
 	};
 	sp->dir_synced = sp->dir_dirty;
@@ -526,6 +527,7 @@ static void done_run(evutil_socket_t fd, short what, void *arg)
 			sp->fsyncs++;
 			last->bytes = (int64_t)j.at + (int64_t)j.len;
 			last->filled = (int64_t)j.filled;
+			last->no_prefill |= j.prefill_failed;
 			sp->seg_bytes += (int64_t)j.len;
 			for (size_t i = 0; i < sp->fly_owners.n; i++) {
 				if (last->lo == 0) {

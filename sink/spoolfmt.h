@@ -38,6 +38,7 @@ struct seg {
 	uint32_t live;              /* records durable and not released */
 	int64_t bytes;              /* its size: header and records */
 	int64_t filled;             /* its file's end, zeros past bytes (this start's writes) */
+	bool no_prefill;            /* zeros ahead did not fit once: none more for it */
 	int64_t first_us;           /* its first record's append time */
 	bool broken;                /* an fsync failed: never written again */
 	char name[24];
@@ -66,6 +67,7 @@ struct job {
 	off_t at;                   /* the segment's size before: a failed write is cut back to it */
 	off_t filled;               /* in: the file's end (zeros past at); out: after the job */
 	off_t fill_to;              /* zeros are written ahead at most to here */
+	bool prefill_failed;        /* (out) they did not fit, and were cut back */
 	bool sync_dir;              /* a segment was made or removed */
 	int err;                    /* errno, 0: durable */
 	const char *stage;          /* what failed */

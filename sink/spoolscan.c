@@ -59,6 +59,17 @@ static size_t rec_at(const uint8_t *p, size_t size, size_t off)
 	return REC_HDR + len;
 }
 
+/* How many valid first records of writes (REC_JOB) there are from off. */
+static int marks_from(const uint8_t *p, size_t size, size_t off)
+{
+	int n = 0;
+
+	for (size_t o = off; o + REC_HDR <= size; o++)
+		if ((get32(p + o) & REC_JOB) && rec_at(p, size, o) > 0)
+			n++;
+	return n;
+}
+
 /* Whether the segment is zeros from off to its end: the part written ahead
  * of its records (a record's length word is never 0). */
 static bool zeros_from(const uint8_t *p, size_t size, size_t off)
@@ -136,6 +147,7 @@ static int read_segment(struct spool *sp, const char *name, bool tail_ok, bool s
 	int fd = openat(sp->dirfd, name, O_RDONLY);
 	struct seg *g;
 	const char *why = NULL;
+	bool marked;
 	uint64_t id;
 
 	if (fd < 0 || !read_all(fd, &p, &size)) {
@@ -160,6 +172,18 @@ static int read_segment(struct spool *sp, const char *name, bool tail_ok, bool s
 		off = 0;
 		goto damaged;
 	}
+	if (tail_ok && zeros_from(p, SEG_HDR, 0) && marks_from(p, size, SEG_HDR) <= 1) {
+		/* its first write (1 MiB with the zeros ahead) torn by a crash,
+		 * the header's page lost: no write came after it, so nothing in
+		 * it was acknowledged */
+		log_warning(SPOOL_PREFIX, "%s/%s: a segment whose first write a crash tore (its header is zeros) "
+			    "is removed: nothing in it was acknowledged", sp->dir, name);
+		free(p);
+		if (unlinkat(sp->dirfd, name, 0) != 0)
+			return -1;
+		sp->dir_dirty = true;
+		return 1;
+	}
 	if (memcmp(p, SEG_MAGIC, 8) != 0 || get32(p + 8) < 1 || get32(p + 8) > SEG_VERSION) {
 		why = "not a pgbatchd spool segment (magic or version)";
 		off = 0;
@@ -177,17 +201,28 @@ static int read_segment(struct spool *sp, const char *name, bool tail_ok, bool s
 		free(p);
 		return -1;
 	}
+	marked = get32(p + 8) >= 2;
 	while (off < size) {
-		if (zeros_from(p, size, off)) {
+		if (marked && zeros_from(p, size, off)) {
 			size = off;     /* written ahead of the records (SEG_PREFILL) */
 			break;
 		}
 		n = rec_at(p, size, off);
 		if (n == 0) {
-			if (tail_ok && !write_after(p, size, off, get32(p + 8) >= 2)) {
-				/* the write a crash cut short: never fsync'd, never acknowledged */
-				log_warning(SPOOL_PREFIX, "%s/%s: a record cut short by a crash at offset %zu is dropped "
-					    "(never acknowledged)", sp->dir, name, off);
+			if (tail_ok && !write_after(p, size, off, marked)) {
+				if (!write_after(p, size, off, false))
+					/* the write a crash cut short: never fsync'd,
+					 * never acknowledged */
+					log_warning(SPOOL_PREFIX, "%s/%s: a record cut short by a crash at offset %zu is "
+						    "dropped (never acknowledged)", sp->dir, name, off);
+				else
+					/* records of the same write after the damage: a
+					 * crash tore it, its pages reached the disk in any
+					 * order (or the disk damaged it once written) */
+					log_warning(SPOOL_PREFIX, "%s/%s: the last write does not read whole from offset "
+						    "%zu: a crash tore it (never acknowledged, unless the disk damaged it "
+						    "after it was written); its records from there are dropped",
+						    sp->dir, name, off);
 				fd = openat(sp->dirfd, name, O_WRONLY);
 				if (fd < 0 || ftruncate(fd, (off_t)off) != 0 || fsync(fd) != 0) {
 					log_error(SPOOL_PREFIX, "cannot cut %s/%s at offset %zu: %s", sp->dir, name, off,

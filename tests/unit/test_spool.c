@@ -354,6 +354,74 @@ static void test_version1(void **state)
 	assert_int_equal(recs[2].seq, seqs[2]);
 	spool_close(sp);
 	assert_int_equal(pwrite(fd, "\0\0\0\0", 4, two), 4);
+	assert_null(spool_open(dir, 1 << 20, false));
+	/* version 1 wrote no zeros ahead: a last record that reads as zeros,
+	 * in a segment that is not the last, is damage (the file is cut to
+	 * its records, as version 1 left it, with a second segment after) */
+	assert_int_equal(pwrite(fd, buf + two, 4, two), 4);
+	assert_int_equal(ftruncate(fd, off), 0);
+	{
+		uint8_t z[REC_HDR + 5] = { 0 };
+		char name[300];
+		int f2;
+
+		assert_int_equal(pwrite(fd, z, sizeof(z), off), (ssize_t)sizeof(z));
+		snprintf(name, sizeof(name), "%s", seg);
+		snprintf(name + strlen(name) - 20, 21, "%016llx.seg",
+			 strtoull(name + strlen(name) - 20, NULL, 16) + 1);
+		f2 = open(name, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(f2 >= 0);
+		assert_int_equal(write(f2, buf, SEG_HDR), SEG_HDR);
+		close(f2);
+	}
+	close(fd);
+	assert_null(spool_open(dir, 1 << 20, false));
+}
+
+/* The next segment's first write (1 MiB, zeros ahead included) torn, its
+ * header's page lost: the segment is removed, the one before it read. */
+static void test_torn_header(void **state)
+{
+	static const char *const p[] = { "kept" };
+	static uint8_t zeros[1 << 20];
+	const struct spool_rec *recs;
+	uint64_t seqs[1];
+	struct spool *sp;
+	char name[300];
+	char *seg;
+	int fd;
+
+	(void)state;
+	append(1, p, seqs);
+	seg = only_segment();
+	snprintf(name, sizeof(name), "%s", seg);
+	snprintf(name + strlen(name) - 20, 21, "%016llx.seg", strtoull(name + strlen(name) - 20, NULL, 16) + 1);
+	fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+	close(fd);
+	sp = spool_open(dir, 1 << 20, false);
+	assert_non_null(sp);
+	assert_int_equal(spool_recovered(sp, &recs), 1);
+	assert_int_equal(recs[0].seq, seqs[0]);
+	spool_close(sp);
+	assert_int_not_equal(access(name, F_OK), 0);    /* removed */
+	/* not the last segment: its zero header is damage */
+	fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+	close(fd);
+	snprintf(name + strlen(name) - 20, 21, "%016llx.seg", strtoull(name + strlen(name) - 20, NULL, 16) + 1);
+	fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	{
+		uint8_t hdr[SEG_HDR];
+		int s0 = open(seg, O_RDONLY);
+
+		assert_int_equal(pread(s0, hdr, SEG_HDR, 0), SEG_HDR);
+		close(s0);
+		assert_int_equal(write(fd, hdr, SEG_HDR), SEG_HDR);
+	}
 	close(fd);
 	assert_null(spool_open(dir, 1 << 20, false));
 }
@@ -368,6 +436,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_header, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
