@@ -130,6 +130,39 @@ static char *only_segment(void)
 	return path_of(name);
 }
 
+/* The path of the segment named next after the one at path (in place). */
+static void next_segment(char *path)
+{
+	char *num = path + strlen(path) - 20;
+
+	snprintf(num, 21, "%016llx.seg", strtoull(num, NULL, 16) + 1);
+}
+
+/* "one" written alone, then "two" and "three" (appended while it was
+ * written) together, as the sink appends: the segment's path in *seg, and
+ * it opened to be changed. */
+static int three_records(uint64_t *seqs, char **seg)
+{
+	static const char *const p[] = { "one", "two", "three" };
+	int fd;
+
+	append(3, p, seqs);
+	*seg = only_segment();
+	fd = open(*seg, O_RDWR);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* A new file at path holding n bytes of p. */
+static void new_file(const char *path, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	close(fd);
+}
+
 /* Where the segment's records end (zeros follow); bytes written there. */
 static off_t records_end(const char *path)
 {
@@ -219,7 +252,7 @@ static void test_torn_first_record(void **state)
 	close(fd);
 	snprintf(name, sizeof(name), "%s", seg);
 	/* the next segment's name, a header, and half a record */
-	snprintf(name + strlen(name) - 20, 21, "%016llx.seg", strtoull(name + strlen(name) - 20, NULL, 16) + 1);
+	next_segment(name);
 	fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
 	put32(torn, 40);
@@ -249,7 +282,6 @@ static void test_torn_first_record(void **state)
 
 static void test_damage(void **state)
 {
-	static const char *const p[] = { "one", "two", "three" };
 	uint64_t seqs[3];
 	char aside[420];
 	struct spool *sp;
@@ -258,11 +290,8 @@ static void test_damage(void **state)
 	int fd;
 
 	(void)state;
-	append(3, p, seqs);
-	seg = only_segment();
-	/* a byte of the first record's payload flipped: valid records follow */
-	fd = open(seg, O_RDWR);
-	assert_true(fd >= 0);
+	fd = three_records(seqs, &seg);
+	/* a byte of the first record's payload flipped: a later write follows */
 	assert_int_equal(pwrite(fd, "X", 1, SEG_HDR + REC_HDR), 1);
 	close(fd);
 	assert_null(spool_open(dir, 1 << 20, false));
@@ -281,7 +310,6 @@ static void test_damage(void **state)
  * there. Damage with a later write after it is refused (test_damage). */
 static void test_torn_write(void **state)
 {
-	static const char *const p[] = { "one", "two", "three" };
 	const struct spool_rec *recs;
 	uint8_t h[4];
 	uint64_t seqs[3];
@@ -292,12 +320,7 @@ static void test_torn_write(void **state)
 	int fd;
 
 	(void)state;
-	/* "one" is written alone; "two" and "three", appended while it was
-	 * written, together */
-	append(3, p, seqs);
-	seg = only_segment();
-	fd = open(seg, O_RDWR);
-	assert_true(fd >= 0);
+	fd = three_records(seqs, &seg);
 	assert_int_equal(pread(fd, h, 4, SEG_HDR), 4);
 	assert_true(get32(h) & REC_JOB);
 	two = SEG_HDR + REC_HDR + (off_t)REC_LEN(get32(h));
@@ -321,7 +344,6 @@ static void test_torn_write(void **state)
  * is read; damage in it with any valid record after it is refused. */
 static void test_version1(void **state)
 {
-	static const char *const p[] = { "one", "two", "three" };
 	const struct spool_rec *recs;
 	uint8_t buf[4096], v1[4];
 	uint64_t seqs[3];
@@ -331,10 +353,7 @@ static void test_version1(void **state)
 	int fd;
 
 	(void)state;
-	append(3, p, seqs);
-	seg = only_segment();
-	fd = open(seg, O_RDWR);
-	assert_true(fd >= 0);
+	fd = three_records(seqs, &seg);
 	assert_int_equal(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 	put32(v1, 1);
 	memcpy(buf + 8, v1, 4);
@@ -363,16 +382,11 @@ static void test_version1(void **state)
 	{
 		uint8_t z[REC_HDR + 5] = { 0 };
 		char name[300];
-		int f2;
 
 		assert_int_equal(pwrite(fd, z, sizeof(z), off), (ssize_t)sizeof(z));
 		snprintf(name, sizeof(name), "%s", seg);
-		snprintf(name + strlen(name) - 20, 21, "%016llx.seg",
-			 strtoull(name + strlen(name) - 20, NULL, 16) + 1);
-		f2 = open(name, O_WRONLY | O_CREAT | O_EXCL, 0600);
-		assert_true(f2 >= 0);
-		assert_int_equal(write(f2, buf, SEG_HDR), SEG_HDR);
-		close(f2);
+		next_segment(name);
+		new_file(name, buf, SEG_HDR);
 	}
 	close(fd);
 	assert_null(spool_open(dir, 1 << 20, false));
@@ -384,6 +398,7 @@ static void test_torn_header(void **state)
 {
 	static const char *const p[] = { "kept" };
 	static uint8_t zeros[1 << 20];
+	uint8_t hdr[SEG_HDR];
 	const struct spool_rec *recs;
 	uint64_t seqs[1];
 	struct spool *sp;
@@ -395,11 +410,8 @@ static void test_torn_header(void **state)
 	append(1, p, seqs);
 	seg = only_segment();
 	snprintf(name, sizeof(name), "%s", seg);
-	snprintf(name + strlen(name) - 20, 21, "%016llx.seg", strtoull(name + strlen(name) - 20, NULL, 16) + 1);
-	fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
-	close(fd);
+	next_segment(name);
+	new_file(name, zeros, sizeof(zeros));
 	sp = spool_open(dir, 1 << 20, false);
 	assert_non_null(sp);
 	assert_int_equal(spool_recovered(sp, &recs), 1);
@@ -407,22 +419,12 @@ static void test_torn_header(void **state)
 	spool_close(sp);
 	assert_int_not_equal(access(name, F_OK), 0);    /* removed */
 	/* not the last segment: its zero header is damage */
-	fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+	new_file(name, zeros, sizeof(zeros));
+	fd = open(seg, O_RDONLY);
+	assert_int_equal(pread(fd, hdr, SEG_HDR, 0), SEG_HDR);
 	close(fd);
-	snprintf(name + strlen(name) - 20, 21, "%016llx.seg", strtoull(name + strlen(name) - 20, NULL, 16) + 1);
-	fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	{
-		uint8_t hdr[SEG_HDR];
-		int s0 = open(seg, O_RDONLY);
-
-		assert_int_equal(pread(s0, hdr, SEG_HDR, 0), SEG_HDR);
-		close(s0);
-		assert_int_equal(write(fd, hdr, SEG_HDR), SEG_HDR);
-	}
-	close(fd);
+	next_segment(name);
+	new_file(name, hdr, SEG_HDR);
 	assert_null(spool_open(dir, 1 << 20, false));
 }
 
