@@ -40,6 +40,27 @@ static void test_crc32c(void **state)
 	/* the check value of CRC-32C (Castagnoli) */
 	assert_int_equal(spool_crc32c(0, "123456789", 9), 0xe3069283u);
 	assert_int_equal(spool_crc32c(spool_crc32c(0, "1234", 4), "56789", 5), 0xe3069283u);
+	/* eight bytes a step: as the bit-at-a-time definition, at every length
+	 * and alignment, and in pieces */
+	{
+		uint8_t buf[300];
+
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = (uint8_t)(i * 131 + 7);
+		for (size_t off = 0; off < 8; off++)
+			for (size_t len = 0; len + off <= sizeof(buf); len += 1 + len / 16) {
+				uint32_t c = 0xffffffffu;
+
+				for (size_t i = 0; i < len; i++) {
+					c ^= buf[off + i];
+					for (int k = 0; k < 8; k++)
+						c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+				}
+				assert_int_equal(spool_crc32c(0, buf + off, len), ~c);
+				assert_int_equal(spool_crc32c(spool_crc32c(0, buf + off, len / 3), buf + off + len / 3,
+							      len - len / 3), ~c);
+			}
+	}
 }
 
 struct answers {
