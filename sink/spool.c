@@ -193,8 +193,8 @@ void spool_recovered_free(struct spool *sp)
 
 /* Zeros ahead of the job's records, once they reach the file's end, so that
  * the next jobs' fdatasyncs flush their data alone. Best effort: when the
- * zeros do not fit (a full disk), the file is cut back to the records and
- * the next job tries again. */
+ * zeros do not fit (a full disk), the file is cut back to the records, and
+ * that segment gets no more (the loop's no_prefill). */
 static void prefill(struct job *j)
 {
 	static const uint8_t zeros[65536];
