@@ -313,6 +313,18 @@ class Proxy:
 	# -- lifecycle
 
 	def start(self):
+		# free_port's port can be taken before pgbatchd binds it (a client's
+		# ephemeral port, a test beside this one): then another port
+		for attempt in range(5):
+			try:
+				return self._start()
+			except RuntimeError as e:
+				taken = re.search(r"cannot listen on \S+:%d: Address already in use" % self.port, str(e))
+				if not taken or attempt == 4:
+					raise
+				self.stderr.close()
+
+	def _start(self):
 		if not os.path.exists(self.binary):
 			raise FileNotFoundError("pgbatchd binary not found: %s (build it or set PGBATCHD)" % self.binary)
 		self.port = free_port()
@@ -326,7 +338,8 @@ class Proxy:
 		self.proc = subprocess.Popen([self.binary, "-c", self.cfg_path] + self.args, stdin=subprocess.DEVNULL,
 			stdout=self.stderr, stderr=self.stderr, env=self.env(), cwd=self.dir,
 			preexec_fn=preexec)
-		_live.append(self)
+		if self not in _live:
+			_live.append(self)
 		deadline = time.monotonic() + 20
 		while True:
 			if self.proc.poll() is not None:
